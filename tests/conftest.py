@@ -1,0 +1,9 @@
+"""Pytest wiring: each part of the local stack contributes its session fixtures from tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.storage",
+    "tests.fixtures.keyvault",
+    "tests.fixtures.cluster",
+    "tests.fixtures.copy",
+    "tests.fixtures.durable",
+]
