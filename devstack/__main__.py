@@ -1,0 +1,7 @@
+"""`python -m devstack COMMAND`: the local stack's command line (see devstack/cli.py)."""
+
+import sys
+
+from devstack.cli import main
+
+sys.exit(main())
