@@ -1,0 +1,1 @@
+"""The Key Vault stand-in: the secrets REST subset the real SDK uses, over HTTPS, kept in STATE/keyvault."""
