@@ -148,8 +148,9 @@ def test_next_after_agrees_with_brute_force(expr: str) -> None:
     while t < end:
         for second in schedule.seconds:
             c = t.replace(second=second)
-            if (c.minute in schedule.minutes and c.hour in schedule.hours and c.day in schedule.days and c > start
-                    and c.month in schedule.months and (c.isoweekday() % 7) in schedule.weekdays):
+            fires = (c.minute in schedule.minutes and c.hour in schedule.hours and c.day in schedule.days
+                     and c.month in schedule.months and (c.isoweekday() % 7) in schedule.weekdays)
+            if fires and c > start:
                 expected.append(c)
         t += timedelta(minutes=1)
     got = []
