@@ -108,7 +108,7 @@ class SecretRef:
 
 @dataclass(frozen=True)
 class SecretVersion:
-    """One version's properties (no value)."""
+    """One version's properties (no value); tags as the caller stored them."""
 
     ref: SecretRef
     created: datetime
@@ -150,16 +150,20 @@ def _check_tags(tags: dict[str, str] | None) -> dict[str, str]:
     return tags
 
 
-def _version_of(props: SecretProperties) -> SecretVersion:
-    tags = dict(props.tags or {})
-    return SecretVersion(ref=SecretRef(props.name or "", props.version or ""),
-                         created=props.created_on or _EPOCH, updated=props.updated_on or _EPOCH,
-                         enabled=bool(props.enabled), content_type=props.content_type, tags=tags)
+def _public_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (tags or {}).items() if k != ORDER_TAG}
 
 
-def _newest_first_key(version: SecretVersion) -> tuple[datetime, int]:
-    stored = version.tags.get(ORDER_TAG, "")
-    return version.created, int(stored) if stored.isdigit() else 0
+def _newest_first(props: list[SecretProperties]) -> list[SecretVersion]:
+    """Sort by created, then by the store-time tag (sub-second order), newest first."""
+    def key(p: SecretProperties) -> tuple[datetime, int]:
+        stored = (p.tags or {}).get(ORDER_TAG, "")
+        return p.created_on or _EPOCH, int(stored) if stored.isdigit() else 0
+
+    return [SecretVersion(ref=SecretRef(p.name or "", p.version or ""), created=p.created_on or _EPOCH,
+                          updated=p.updated_on or _EPOCH, enabled=bool(p.enabled),
+                          content_type=p.content_type, tags=_public_tags(p.tags))
+            for p in sorted(props, key=key, reverse=True)]
 
 
 class KeyVault:
@@ -212,7 +216,7 @@ class KeyVault:
             raise self._failure(name, version, err) from None
         ref = SecretRef(name=got.name or name, version=got.properties.version or "")
         return Secret(ref=ref, value=got.value or "", content_type=got.properties.content_type,
-                      tags=dict(got.properties.tags or {}))
+                      tags=_public_tags(got.properties.tags))
 
     def read_ref(self, ref: SecretRef) -> Secret:
         return self.read(ref.name, ref.version)
@@ -224,12 +228,12 @@ class KeyVault:
         """
         check_secret_name(name)
         try:
-            found = [_version_of(p) for p in self._client.list_properties_of_secret_versions(name)]
+            found = list(self._client.list_properties_of_secret_versions(name))
         except ResourceNotFoundError:
             return []
         except (AzureError, ValueError) as err:
             raise self._failure(name, None, err) from None
-        return sorted(found, key=_newest_first_key, reverse=True)
+        return _newest_first(found)
 
     def _failure(self, name: str, version: str | None, err: Exception) -> KeyVaultError:
         """A typed error from an SDK exception; only the service's error code and message are kept."""
