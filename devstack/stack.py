@@ -213,7 +213,7 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
                 raise ComponentError(name, f"{type(err).__name__}: {err}", state_dir / "logs") from err
             started.extend(procs)
             stack.update(part)
-            report(f"{name}: started" + "".join(f" {p.name} (pid {p.pid})" for p in procs))
+            report(f"{name}: ready" + "".join(f", {p.name} pid {p.pid}" for p in procs))
         stack["processes"] = [_record(p) for p in started]
         _write_stack(state_dir, stack)
         return stack

@@ -17,10 +17,14 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets._shared import http_challenge_cache
+from azure.storage.blob import BlobServiceClient
 
+from devstack.azurite import AZURITE_BLOB
 from devstack.identity import mint_token, token_claims
-from devstack.procs import stop
+from devstack.ports import free_port, wait_for_port
+from devstack.procs import spawn, stop
 from devstack.stack import start_keyvault
+from devstack.tls import issue_server_cert
 from tests.fixtures.keyvault import IdentityEndpoint, KeyVaultEndpoint
 
 VAULT = "https://vault.azure.net"
@@ -290,3 +294,21 @@ def test_restart_keeps_secrets(state_root: Path, tmp_path: Path, keyvault_env: K
         assert (got.value, got.properties.tags) == ("still-here", {"a": "b"})
     finally:
         stop(procs[0])
+
+
+def test_identity_tokens_satisfy_azurite_oauth(state_root: Path, keyvault_env: KeyVaultEndpoint) -> None:
+    # Azurite --oauth basic checks iss/aud/nbf/exp (not signatures) and needs HTTPS: same CA as the vault.
+    cert = issue_server_cert(state_root / "tls", "azurite-oauth")
+    port = free_port()
+    proc = spawn("azurite-oauth", [str(AZURITE_BLOB), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                                   "--cert", str(cert.cert), "--key", str(cert.key), "--oauth", "basic",
+                                   "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry",
+                                   "--silent"], state_root / "logs")
+    try:
+        wait_for_port(port, 30)
+        blobs = BlobServiceClient(f"https://127.0.0.1:{port}/devstoreaccount1",
+                                  credential=DefaultAzureCredential())
+        blobs.create_container("oauth").upload_blob("x", b"bearer")
+        assert blobs.get_blob_client("oauth", "x").download_blob().readall() == b"bearer"
+    finally:
+        stop(proc)
