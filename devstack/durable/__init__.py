@@ -1,0 +1,5 @@
+"""The local Durable runner: drives the real azure-functions-durable 1.x SDK by replay, persisted in SQLite."""
+
+from devstack.durable.runner import Runner, RunnerError
+
+__all__ = ["Runner", "RunnerError"]

@@ -1,0 +1,70 @@
+"""App settings for a local run: local.settings.json `Values` into the environment, host.json's durableTask."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("devstack.durable")
+
+DEFAULT_HUB = "TestHubName"  # what Core Tools uses when host.json names no hub
+DEFAULT_MAX_ACTIVITIES = 10
+
+
+def load_settings(path: Path | None) -> list[str]:
+    """Put a local.settings.json file's `Values` into os.environ; return the names set.
+
+    As Core Tools does, a variable already in the environment wins (and the file's value is skipped).
+    """
+    if path is None or not Path(path).exists():
+        return []
+    try:
+        values = json.loads(Path(path).read_text()).get("Values") or {}
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(f"{path} is not a local.settings.json file: {exc}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: `Values` must be an object of strings")
+    applied = []
+    for name, value in values.items():
+        if name in os.environ:
+            log.info("skipping %s from %s: it is already set in the environment", name, path)
+            continue
+        os.environ[name] = "" if value is None else str(value)
+        applied.append(name)
+    return applied
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The durableTask settings the runner honours."""
+
+    hub_name: str = DEFAULT_HUB
+    max_activities: int = DEFAULT_MAX_ACTIVITIES
+
+
+def load_host_json(path: Path | None) -> HostConfig:
+    if path is None or not Path(path).exists():
+        return HostConfig()
+    data = json.loads(Path(path).read_text())
+    durable = ((data.get("extensions") or {}).get("durableTask")) or {}
+    hub = _resolve(str(durable.get("hubName") or DEFAULT_HUB))
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,49}", hub):
+        raise ValueError(f"{path}: task hub name {hub!r} must be 3-50 letters and digits, starting with a letter")
+    max_activities = int(durable.get("maxConcurrentActivityFunctions") or DEFAULT_MAX_ACTIVITIES)
+    if max_activities < 1:
+        raise ValueError(f"{path}: maxConcurrentActivityFunctions must be at least 1")
+    return HostConfig(hub_name=hub, max_activities=max_activities)
+
+
+def _resolve(value: str) -> str:
+    """`%NAME%` app-setting references, as the host resolves them."""
+    def lookup(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ValueError(f"host.json refers to app setting %{name}%, which is not set")
+        return os.environ[name]
+    return re.sub(r"%([^%]+)%", lookup, value)

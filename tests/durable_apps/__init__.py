@@ -1,0 +1,1 @@
+"""Toy Durable Functions apps (one DFApp per module) that exercise the local runner's semantics."""
