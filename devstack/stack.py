@@ -142,10 +142,18 @@ def is_ours(entry: dict) -> bool:
 
 
 def read_stack(state_dir: Path) -> dict | None:
+    """stack.json's content, None when there is none; a damaged file is an error (its pids are unknown)."""
     path = Path(state_dir) / STACK_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        stack = json.loads(path.read_text())
+    except ValueError:
+        stack = None
+    if not isinstance(stack, dict) or not isinstance(stack.get("processes", []), list):
+        raise ValueError(f"{path} is damaged, so which processes it started is unknown; stop them by hand "
+                         "(see STATE/logs) and delete the file")
+    return stack
 
 
 def _write_stack(state_dir: Path, stack: dict) -> None:
@@ -304,10 +312,14 @@ def _instance_status(state_dir: Path, instance_id: str, history: bool) -> int:
 
 def main(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir)
-    if args.command == "up":
-        return _up(state_dir)
-    if args.command == "down":
-        return _down(state_dir)
-    if getattr(args, "instance_id", None):
-        return _instance_status(state_dir, args.instance_id, args.history)
-    return status(state_dir)
+    try:
+        if args.command == "up":
+            return _up(state_dir)
+        if args.command == "down":
+            return _down(state_dir)
+        if getattr(args, "instance_id", None):
+            return _instance_status(state_dir, args.instance_id, args.history)
+        return status(state_dir)
+    except ValueError as err:  # a damaged stack.json
+        print(f"{args.command} failed: {err}", file=sys.stderr)
+        return 2

@@ -237,9 +237,9 @@ class KeyVault:
 
     def _failure(self, name: str, version: str | None, err: Exception) -> KeyVaultError:
         """A typed error from an SDK exception; only the service's error code and message are kept."""
-        if isinstance(err, ValueError):  # the SDK's challenge-resource check
-            return KeyVaultAccessError(name, f"the vault's authentication challenge was rejected: {err}",
-                                       version=version)
+        if isinstance(err, ValueError):  # raised by the SDK itself, e.g. its challenge-resource check
+            kind = KeyVaultAccessError if "challenge" in str(err) else KeyVaultError
+            return kind(name, f"the SDK refused the request: {str(err)[:300]}", version=version)
         if isinstance(err, ClientAuthenticationError) and err.status_code is None:
             first_line = str(err.message or err).splitlines()[0][:300]
             return KeyVaultAccessError(name, f"could not get a token for {self.url}: {first_line}",

@@ -174,3 +174,13 @@ def test_demo_passes_end_to_end_and_leaves_nothing_running(tmp_path: Path) -> No
         assert step in out
     assert _pids_mentioning(state) == []
     assert not (state / "stack.json").exists()
+
+
+@pytest.mark.parametrize("command", ["up", "down", "status"])
+def test_a_damaged_stack_json_is_reported_and_left_alone(tmp_path: Path, command: str,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "stack.json").write_text("{not json")
+    assert cli([command, "--state-dir", str(tmp_path)]) == 2
+    assert "stack.json is damaged" in capsys.readouterr().err
+    assert (tmp_path / "stack.json").read_text() == "{not json"
+    assert _pids_mentioning(tmp_path) == []
