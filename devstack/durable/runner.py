@@ -293,13 +293,9 @@ class Runner:
 
     def is_idle(self) -> bool:
         """Nothing runnable right now: no inbox work, no due timer, no queued or running activity."""
-        assert self.store is not None
-        if self._inflight or self._triggers_inflight or self.store.queued_activities():
+        if self._inflight or self._triggers_inflight:
             return False
-        if self.store.runnable_instances():
-            return False
-        due = self.store.next_timer()
-        return due is None or due > self.clock.now()
+        return self._store().quiet(self.clock.now())
 
     # ---- driving (tests and CLI) -------------------------------------------------------------------
 
@@ -460,6 +456,11 @@ class Runner:
         if self.base_url is None:
             raise RunnerError("the client binding needs the runner's HTTP host (http=True)")
         return json.dumps(client_binding(self.base_url, self.host.hub_name, self.system_key))
+
+    def management_urls(self, instance_id: str) -> dict[str, str]:
+        """The instance's webhook URLs (what create_http_management_payload returns)."""
+        urls = json.loads(self.client_binding())["managementUrls"]
+        return {k: v.replace("INSTANCEID", instance_id) for k, v in urls.items()}
 
     def client(self) -> Any:
         """A real DurableOrchestrationClient on this runner; await its calls through call()."""

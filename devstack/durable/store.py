@@ -219,6 +219,16 @@ class Store:
             _post(db, row["instance_id"], row["execution_id"], "event", event, solo)
             return True
 
+    def quiet(self, now: float) -> bool:
+        """One consistent look (under the writer's lock): no queued work and no timer due at `now`."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM activity_queue LIMIT 1").fetchone():
+                return False
+            if self.runnable_instances():
+                return False
+            due = self.next_timer()
+            return due is None or due > now
+
     def next_timer(self) -> float | None:
         rows = self.query("SELECT MIN(fire_at) AS t FROM timers")
         return rows[0]["t"] if rows and rows[0]["t"] is not None else None
