@@ -74,6 +74,11 @@ class TlsTrust(_Part):
         return cls(ca_file=ca, fingerprint_sha256=chk.normal_fingerprint(fp) if fp else None,
                    verify=bool(verify))
 
+    def client_kwargs(self) -> dict[str, Any]:
+        """The trust arguments shared.avere's client takes."""
+        return {"ca_file": self.ca_file, "fingerprint_sha256": self.fingerprint_sha256,
+                "insecure": not self.verify}
+
     def as_dict(self) -> dict[str, Any]:
         if self.ca_file:
             return {"ca_file": self.ca_file}

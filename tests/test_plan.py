@@ -100,8 +100,11 @@ def test_tls_forms() -> None:
     tls = parse_plan(data).clusters[0].tls
     assert tls.fingerprint_sha256 == ":".join(fingerprint.upper()[i:i + 2] for i in range(0, 64, 2))
     assert tls.verify is True
+    assert tls.client_kwargs() == {"ca_file": None, "fingerprint_sha256": tls.fingerprint_sha256,
+                                   "insecure": False}
     data["clusters"][0]["tls"] = {"verify": False}
     assert parse_plan(data).clusters[0].tls == TlsTrust(verify=False)
+    assert TlsTrust(verify=False).client_kwargs()["insecure"] is True
     data["clusters"][0]["tls"] = {"ca_file": "/etc/ssl/avere-ca.pem"}
     assert parse_plan(data).clusters[0].tls == TlsTrust(ca_file="/etc/ssl/avere-ca.pem")
 

@@ -1,0 +1,38 @@
+"""The Functions app: one DFApp that registers each workflow's blueprint, plus a health probe."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.plan import PlanError, load_plan_from_env
+
+# The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+# --- Blueprints -------------------------------------------------------------------------------------------
+# One df.Blueprint per orchestrator/activity module, registered here so the worker indexes them:
+#     from orchestrators import backup
+#     app.register_functions(backup.bp)
+
+
+@app.function_name("health")
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Liveness and plan validity for probes. Anonymous, so it names where problems are, not what they are."""
+    try:
+        load_plan_from_env()
+        plan_state = "valid"
+    except PlanError as exc:
+        # The problems hold no secrets (the plan holds only secret names); operators see them in the logs.
+        logging.warning("the DR plan is invalid: %s", "; ".join(exc.problems))
+        where = ", ".join(p.path for p in exc.details)
+        plan_state = (f"invalid: {len(exc.details)} problem(s) at {where}; "
+                      "run `python -m shared.plan validate`")
+    return func.HttpResponse(json.dumps({"status": "ok", "plan": plan_state}), status_code=200,
+                             mimetype="application/json")
