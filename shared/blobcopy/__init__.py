@@ -1,0 +1,29 @@
+"""Server-side container copy (Copy Blob or block-from-URL) as idempotent, page-sized steps."""
+
+from shared.blobcopy.backup import backups, check_backup_page, newest_backup, verify_backup
+from shared.blobcopy.driver import copy_container, copy_container_async
+from shared.blobcopy.errors import CopyError, CopyInputError, NotReady, SourceUnreachable, redact
+from shared.blobcopy.model import (
+    AccountRef,
+    CatalogRef,
+    ContainerRef,
+    CopyJob,
+    DeleteReport,
+    Guard,
+    PageCursor,
+    PagePlan,
+    PageProgress,
+    PageVerify,
+    Summary,
+)
+from shared.blobcopy.session import CopyEnv, credential_connector, key_connector
+from shared.blobcopy.steps import apply_deletes, finish, plan_page, poll_page, start_page, verify_page
+from shared.blobcopy.verify import ManifestCheck
+
+__all__ = [
+    "AccountRef", "CatalogRef", "ContainerRef", "CopyEnv", "CopyError", "CopyInputError", "CopyJob",
+    "DeleteReport", "Guard", "ManifestCheck", "NotReady", "PageCursor", "PagePlan", "PageProgress",
+    "PageVerify", "SourceUnreachable", "Summary", "apply_deletes", "backups", "check_backup_page",
+    "copy_container", "copy_container_async", "credential_connector", "finish", "key_connector",
+    "newest_backup", "plan_page", "poll_page", "redact", "start_page", "verify_backup", "verify_page",
+]

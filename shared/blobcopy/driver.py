@@ -1,0 +1,68 @@
+"""The plain driver: the same steps the workflow runs, in a loop, for the CLI and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from shared.blobcopy.model import CopyJob, PageCursor, PagePlan, Summary
+from shared.blobcopy.session import CopyEnv
+from shared.blobcopy.steps import finish, plan_page, poll_page, start_page, verify_page
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+async def copy_container_async(job: CopyJob | dict[str, Any], env: CopyEnv, *, poll_interval: float = 2.0,
+                               parallel_pages: int = 4, progress: Progress | None = None,
+                               sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> Summary:
+    """Plan pages in order (each needs the previous cursor) while up to parallel_pages pages copy,
+    poll and verify; then finish. All requests share one limit of job.concurrency in flight."""
+    job = CopyJob.from_json(job).validate()
+    env = dataclasses.replace(env, limiter=env.limiter or asyncio.Semaphore(job.concurrency))
+    slots = asyncio.Semaphore(parallel_pages)
+    report = progress or (lambda event: None)
+
+    async def run(plan: PagePlan) -> None:
+        try:
+            state = await start_page(job, plan.page, env)
+            report({"event": "started", **plan.to_json(), **state.to_json()})
+            while not state.done:
+                await sleep(poll_interval)
+                state = await poll_page(job, plan.page, env)
+                report({"event": "polled", **state.to_json()})
+            result = await verify_page(job, plan.page, env)
+            report({"event": "verified", **result.to_json()})
+        finally:
+            slots.release()
+
+    running: list[asyncio.Task[None]] = []
+    cursor: PageCursor | None = None
+    try:
+        while True:
+            await slots.acquire()
+            try:
+                plan = await plan_page(job, cursor, env)
+            except BaseException:
+                slots.release()
+                raise
+            report({"event": "planned", **plan.to_json()})
+            running.append(asyncio.create_task(run(plan)))
+            if plan.next_cursor is None:
+                break
+            cursor = plan.next_cursor
+        await asyncio.gather(*running)
+    except BaseException:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
+    summary = await finish(job, env)
+    report({"event": "finished", **summary.to_json()})
+    return summary
+
+
+def copy_container(job: CopyJob | dict[str, Any], env: CopyEnv, **kwargs: Any) -> Summary:
+    """Synchronous wrapper of copy_container_async (its own event loop)."""
+    return asyncio.run(copy_container_async(job, env, **kwargs))

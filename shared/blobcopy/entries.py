@@ -1,0 +1,119 @@
+"""One listed blob as the engine keeps it (compact, JSON-able), its property digest, and exact comparison."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+PROPS = ("content_type", "content_encoding", "content_language", "content_disposition", "cache_control")
+_EXPLICIT_TIERS = {"Hot", "Cool", "Cold"}
+
+
+def order_key(name: str) -> bytes:
+    """Blob names in listing order: the service (and Azurite) order by UTF-16 code units, not code points."""
+    return name.encode("utf-16-be")
+
+
+def in_range(name: str, lower: str | None, upper: str | None) -> bool:
+    """name in (lower, upper]; None means unbounded on that side."""
+    key = order_key(name)
+    return (lower is None or key > order_key(lower)) and (upper is None or key <= order_key(upper))
+
+
+def _epoch(value: Any) -> float | None:
+    return None if value is None else float(value.timestamp())
+
+
+def _md5(value: Any) -> str | None:
+    if not value:
+        return None
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+@dataclass(slots=True)
+class BlobEntry:
+    """A blob's identity and every property the copy must reproduce; copy_* only for destination listings."""
+
+    name: str
+    etag: str
+    size: int
+    md5: str | None
+    modified: float
+    props: tuple[str | None, ...]
+    metadata: dict[str, str]
+    blob_type: str = "BlockBlob"
+    tier: str | None = None
+    copy_status: str | None = None
+    copy_id: str | None = None
+    copy_completed: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_properties(cls, blob: Any) -> BlobEntry:
+        settings = blob.content_settings
+        copy = getattr(blob, "copy", None)
+        tier = blob.blob_tier if not getattr(blob, "blob_tier_inferred", True) else None
+        return cls(
+            name=blob.name,
+            etag=str(blob.etag).strip('"'),
+            size=int(blob.size or 0),
+            md5=_md5(settings.content_md5),
+            modified=_epoch(blob.last_modified) or 0.0,
+            props=tuple(getattr(settings, p) or None for p in PROPS),
+            metadata=dict(blob.metadata or {}),
+            blob_type=str(getattr(blob.blob_type, "value", blob.blob_type) or "BlockBlob"),
+            tier=str(getattr(tier, "value", tier)) if tier and str(getattr(tier, "value", tier)) in
+            _EXPLICIT_TIERS else None,
+            copy_status=getattr(copy, "status", None) if copy else None,
+            copy_id=getattr(copy, "id", None) if copy else None,
+            copy_completed=_epoch(getattr(copy, "completion_time", None)) if copy else None,
+        )
+
+    def digest(self) -> str:
+        """SHA-256 (hex, 32 chars) of the content properties and the metadata, keys case-sensitive."""
+        canonical = json.dumps([list(self.props), sorted(self.metadata.items())], ensure_ascii=False,
+                               separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+    def written_at(self) -> float:
+        """When the destination received this blob: copy completion time, else last modified."""
+        return self.copy_completed if self.copy_completed is not None else self.modified
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": self.name, "e": self.etag, "s": self.size, "m": self.md5,
+                               "t": self.modified, "p": list(self.props), "md": self.metadata}
+        if self.blob_type != "BlockBlob":
+            out["bt"] = self.blob_type
+        if self.tier:
+            out["tier"] = self.tier
+        if self.extra:
+            out["x"] = self.extra
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BlobEntry:
+        return cls(name=data["n"], etag=data["e"], size=data["s"], md5=data["m"], modified=data["t"],
+                   props=tuple(data["p"]), metadata=data["md"], blob_type=data.get("bt", "BlockBlob"),
+                   tier=data.get("tier"), extra=data.get("x", {}))
+
+    def content_settings_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for azure.storage.blob.ContentSettings reproducing this blob's properties."""
+        kwargs: dict[str, Any] = dict(zip(PROPS, self.props, strict=True))
+        kwargs["content_md5"] = bytearray(base64.b64decode(self.md5)) if self.md5 else None
+        return kwargs
+
+
+def differences(source: BlobEntry, dest: BlobEntry) -> list[str]:
+    """The fields in which dest does not reproduce source exactly (empty list: identical)."""
+    diffs: list[str] = []
+    if source.size != dest.size:
+        diffs.append("size")
+    if source.md5 != dest.md5:
+        diffs.append("content_md5")
+    diffs.extend(name for name, a, b in zip(PROPS, source.props, dest.props, strict=True) if a != b)
+    if source.metadata != dest.metadata:
+        diffs.append("metadata")
+    return diffs

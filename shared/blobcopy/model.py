@@ -1,0 +1,266 @@
+"""The copy engine's small, secret-free descriptors and step reports (JSON-able for Durable payloads)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, get_type_hints
+
+from shared.blobcopy.errors import CopyInputError
+
+MODES = ("full", "incremental", "mirror", "precopy")
+ENGINES = ("copy", "blocks")
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+_MAX_SAS_SECONDS = 7 * 24 * 3600
+
+
+class _Json:
+    """to_json/from_json (the Durable codec's convention) for flat or nested frozen dataclasses."""
+
+    _nested: ClassVar[dict[str, type]] = {}
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if isinstance(data, cls):
+            return data
+        if not isinstance(data, dict):
+            raise CopyInputError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CopyInputError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}")
+        hints = get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            target = _nested_type(hints[key])
+            kwargs[key] = target.from_json(value) if target and value is not None else value
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise CopyInputError(f"{cls.__name__}: {exc}") from None
+
+
+def _nested_type(hint: Any) -> Any:
+    for candidate in getattr(hint, "__args__", (hint,)):
+        if isinstance(candidate, type) and issubclass(candidate, _Json):
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class AccountRef(_Json):
+    """A storage account by name and endpoint; `credential` is an opaque reference (e.g. a Key Vault
+    secret name) the caller's connector resolves. Never a key or SAS."""
+
+    name: str
+    blob_endpoint: str
+    credential: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerRef(_Json):
+    account: AccountRef
+    container: str
+
+    def same_as(self, other: ContainerRef) -> bool:
+        return (self.account.name, self.account.blob_endpoint.rstrip("/"), self.container) == (
+            other.account.name, other.account.blob_endpoint.rstrip("/"), other.container)
+
+
+@dataclass(frozen=True)
+class CatalogRef(_Json):
+    """Where bulky state and manifests live: a container of the backup account and a prefix in it."""
+
+    account: AccountRef
+    container: str
+    prefix: str = ""
+
+    def as_container(self) -> ContainerRef:
+        return ContainerRef(self.account, self.container)
+
+
+@dataclass(frozen=True)
+class Guard(_Json):
+    """Deletes are applied only when counted deletes <= max(min_count, max_delete_fraction * dest blobs)."""
+
+    max_delete_fraction: float = 0.10
+    min_count: int = 100
+
+    def limit(self, dest_total: int) -> int:
+        return max(self.min_count, int(self.max_delete_fraction * dest_total))
+
+
+@dataclass(frozen=True)
+class CopyJob(_Json):
+    """One copy pass of one container into another. Small and secret-free: it travels in Durable payloads.
+
+    mode: full (copy everything), incremental (copy new/changed), mirror (incremental + deletes under the
+    guard), precopy (incremental while the source is still written: changed blobs are left for later).
+    previous_manifest: a job id under the same catalog prefix whose manifest says what dest last received.
+    precopy_manifest: the same run's precopy pass; blobs it copied are not counted by the delete guard.
+    """
+
+    job_id: str
+    source: ContainerRef
+    dest: ContainerRef
+    catalog: CatalogRef | None = None
+    mode: str = "incremental"
+    engine: str = "copy"
+    concurrency: int = 64
+    page_size: int = 5000
+    pending_limit_seconds: float = 3600.0
+    sas_margin_seconds: float = 900.0
+    max_attempts: int = 3
+    step_budget_seconds: float = 240.0
+    block_size: int = 8 * 1024 * 1024
+    guard: Guard = field(default_factory=Guard)
+    previous_manifest: str | None = None
+    precopy_manifest: str | None = None
+
+    def validate(self) -> CopyJob:
+        """Raise CopyInputError naming every problem; return self when the job can run."""
+        problems = list(self._problems())
+        if problems:
+            raise CopyInputError("invalid copy job: " + "; ".join(problems))
+        return self
+
+    def _problems(self) -> Any:
+        yield from self._name_problems()
+        yield from self._setting_problems()
+        yield from self._manifest_problems()
+
+    def _name_problems(self) -> Any:
+        if not _JOB_ID.match(self.job_id or ""):
+            yield "job_id: 1-100 of letters, digits, '.', '_', '-' (starting with a letter or digit)"
+        for label, ref in (("source", self.source), ("dest", self.dest)):
+            if not _CONTAINER.match(ref.container or ""):
+                yield f"{label}.container: {ref.container!r} is not a valid container name"
+        if self.source.same_as(self.dest):
+            yield "dest: must differ from source"
+        if self.catalog:
+            cat = self.catalog.as_container()
+            if not _CONTAINER.match(self.catalog.container or ""):
+                yield f"catalog.container: {self.catalog.container!r} is not a valid container name"
+            if cat.same_as(self.dest) or cat.same_as(self.source):
+                yield "catalog.container: must be neither the backup (dest) nor the source container"
+
+    def _setting_problems(self) -> Any:
+        checks = (
+            (self.mode in MODES, f"mode: must be one of {', '.join(MODES)}"),
+            (self.engine in ENGINES, f"engine: must be one of {', '.join(ENGINES)}"),
+            (1 <= self.concurrency <= 1000, "concurrency: must be 1..1000"),
+            (1 <= self.page_size <= 5000, "page_size: must be 1..5000"),
+            (self.pending_limit_seconds > 0 and self.sas_margin_seconds >= 0,
+             "pending_limit_seconds must be > 0 and sas_margin_seconds >= 0"),
+            (self.pending_limit_seconds + self.sas_margin_seconds <= _MAX_SAS_SECONDS,
+             "pending_limit_seconds + sas_margin_seconds: must not exceed 7 days"),
+            (1 <= self.max_attempts <= 20, "max_attempts: must be 1..20"),
+            (self.step_budget_seconds > 0, "step_budget_seconds: must be > 0"),
+            (1024 * 1024 <= self.block_size <= 4000 * 1024 * 1024, "block_size: must be 1 MiB..4000 MiB"),
+            (0.0 <= self.guard.max_delete_fraction <= 1.0 and self.guard.min_count >= 0,
+             "guard: max_delete_fraction 0..1 and min_count >= 0"),
+        )
+        yield from (problem for ok, problem in checks if not ok)
+
+    def _manifest_problems(self) -> Any:
+        for label, ref in (("previous_manifest", self.previous_manifest),
+                           ("precopy_manifest", self.precopy_manifest)):
+            if ref is None:
+                continue
+            if not self.catalog:
+                yield f"{label}: needs a catalog"
+            if not _JOB_ID.match(ref):
+                yield f"{label}: not a job id"
+            if ref == self.job_id:
+                yield f"{label}: cannot be this job's own id"
+        if self.precopy_manifest and self.mode != "mirror":
+            yield "precopy_manifest: only a mirror pass follows a precopy"
+
+    @property
+    def copies_changed_only(self) -> bool:
+        return self.mode != "full"
+
+
+@dataclass(frozen=True)
+class PageCursor(_Json):
+    """Where the next page of the source listing starts: page number, continuation token, last name seen."""
+
+    page: int = 0
+    token: str | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class PagePlan(_Json):
+    job_id: str
+    page: int
+    listed: int
+    to_copy: int
+    bytes_to_copy: int
+    skipped: int
+    delete_candidates: int
+    next_cursor: PageCursor | None
+
+    @property
+    def ref(self) -> int:
+        return self.page
+
+
+@dataclass(frozen=True)
+class PageProgress(_Json):
+    page: int
+    done: bool
+    pending: int
+    todo: int
+    copied: int
+    failed: int
+    source_changed: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PageVerify(_Json):
+    page: int
+    verified: bool
+    checked: int
+    mismatches: int
+    bytes: int
+    failed: int
+    source_changed: int
+    problems: tuple[str, ...] = ()  # a few redacted examples (name: field), never secrets
+
+
+@dataclass(frozen=True)
+class Summary(_Json):
+    job_id: str
+    mode: str
+    pages: int
+    listed: int
+    copied: int
+    skipped: int
+    failed: int
+    source_changed: int
+    bytes_copied: int
+    verified: bool
+    mismatches: int
+    deleted: int
+    delete_candidates: int
+    needs_approval: bool
+    approval_ref: str | None
+    manifest_state: str | None
+    guard_counted: int = 0
+    guard_limit: int = 0
+    guard_dest_total: int = 0
+
+
+@dataclass(frozen=True)
+class DeleteReport(_Json):
+    approval_ref: str
+    deleted: int
+    missing: int
+    changed: int
