@@ -177,7 +177,8 @@ class AvereSession:
             except (OSError, http.client.HTTPException) as exc:
                 err, retry = self._connection_error(label, exc, tries, secrets), True
             if not retry or tries >= self.retries:
-                log.warning("avere: %s failed: %s", label, err)
+                # Faults are often expected answers (e.g. probing a removed filer): the caller decides.
+                log.log(logging.DEBUG if isinstance(err, AvereFault) else logging.WARNING, "avere: %s", err)
                 raise err from None
             tries += 1
             delay = min(self.max_backoff, self.backoff * 2 ** (tries - 1))
