@@ -25,7 +25,8 @@ def test_sequence_passes_each_result_on(runner):
     assert status["output"] == "HELLO HELLO ADA!"
     assert basics.CALLS == [("greet", "Ada"), ("greet", "Hello Ada"), ("async_shout", "Hello Hello Ada")]
     kinds = [e["EventType"] for e in status["historyEvents"]]
-    assert kinds == ["ExecutionStarted", "TaskCompleted", "TaskCompleted", "TaskCompleted", "ExecutionCompleted"]
+    assert kinds == ["ExecutionStarted", "TaskCompleted", "TaskCompleted", "TaskCompleted",
+                     "ExecutionCompleted"]
     assert [e["FunctionName"] for e in status["historyEvents"][1:4]] == ["greet", "greet", "async_shout"]
 
 
@@ -56,7 +57,8 @@ def test_orchestrator_failure_text(runner):
 def test_activity_failure_reaches_the_orchestrator(runner):
     status = runner.wait_for(runner.start_new("catches_activity_failure"), timeout=30)
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"].startswith("Activity function 'fails' failed: RuntimeError: cannot handle bad input")
+    assert status["output"].startswith(
+        "Activity function 'fails' failed: RuntimeError: cannot handle bad input")
     failed = [e for e in status["historyEvents"] if e["EventType"] == "TaskFailed"]
     assert len(failed) == 1 and failed[0]["FunctionName"] == "fails"
     assert failed[0]["Reason"] == "Activity function 'fails' failed: RuntimeError: cannot handle bad input"
@@ -121,7 +123,7 @@ def test_client_start_status_and_errors_through_the_real_client(runner):
     status = runner.call(client.get_status(iid, show_history=True))
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed
     assert status.output == "HELLO HELLO CY!"
-    assert [e["EventType"] for e in status.historyEvents][0] == "ExecutionStarted"
+    assert status.historyEvents[0]["EventType"] == "ExecutionStarted"
     assert not runner.call(client.get_status("missing-instance"))
     with pytest.raises(Exception, match="The function 'nope' doesn't exist"):
         runner.call(client.start_new("nope"))
@@ -154,7 +156,8 @@ def test_terminate_stops_an_instance_and_later_calls_are_gone(runner):
     status = runner.wait_for(iid)
     assert status["runtimeStatus"] == "Terminated" and status["output"] == "operator said stop"
     assert status["historyEvents"][-1]["EventType"] == "ExecutionCompleted"
-    assert http_call("POST", f"{runner.base_url}/durabletask/instances/{iid}/terminate?reason=x").status == 410
+    terminate_url = f"{runner.base_url}/durabletask/instances/{iid}/terminate?reason=x"
+    assert http_call("POST", terminate_url).status == 410
     with pytest.raises(Exception, match="is gone"):
         runner.call(client.raise_event(iid, "go", 1))
     with pytest.raises(Exception, match="No instance with ID 'ghost' found"):

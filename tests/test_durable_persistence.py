@@ -1,4 +1,4 @@
-"""A `serve` subprocess killed with SIGKILL mid-activity resumes from SQLite: nothing lost, nothing doubled."""
+"""A `serve` killed with SIGKILL mid-activity resumes from SQLite: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 60.0
 
 
-def _until(what: str, check, timeout: float = DEADLINE_S):  # noqa: ANN001, ANN202
+def _until(what: str, check, timeout: float = DEADLINE_S):
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -76,7 +76,8 @@ def test_killed_runner_resumes_without_losing_or_duplicating(tmp_path):
             http_call("GET", f"{url}/durabletask/instances/crash-1", timeout=5)
 
         proc, url = _serve(state_dir, crash_dir)
-        _until("the in-flight activity to run again", lambda: _executions(crash_dir)["hold-start second"] == 2)
+        _until("the in-flight activity to run again",
+               lambda: _executions(crash_dir)["hold-start second"] == 2)
         (crash_dir / "release").touch()
         final = _until("crash-1 to finish", lambda: (s := _status(url, "crash-1")).get("runtimeStatus")
                        in ("Completed", "Failed") and s)

@@ -1,4 +1,4 @@
-"""Retries on the local runner: DTFx's RetryInterceptor shape (retry timers, the final dummy timer, new ids)."""
+"""Retries on the local runner in DTFx's RetryInterceptor shape: retry timers, the dummy timer, new ids."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def test_retry_exhaustion_waits_for_the_dummy_timer_then_raises(runner):
     iid = runner.start_new("retry_exhausted")
     status = runner.wait_for(iid)
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"].startswith("Activity function 'flaky' failed: ConnectionError: attempt 2 of never")
+    assert status["output"].startswith(
+        "Activity function 'flaky' failed: ConnectionError: attempt 2 of never")
     assert retries.ATTEMPTS["never"] == 2
     assert _raw(runner, iid) == [
         ("ExecutionStarted", -1), ("TaskScheduled", 0), ("TaskFailed", 0), ("TimerCreated", 1),
@@ -83,7 +84,8 @@ def test_retries_inside_a_fan_out_keep_ids_in_step_with_the_sdk(runner):
     assert status["output"] == ["a ok on attempt 3", "plain(b)", "c ok on attempt 2", "plain(d)"]
     ids = [ref for kind, ref in _raw(runner, iid) if kind in ("TaskScheduled", "TimerCreated")]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)  # handed out once each, in order
-    completions = [ref for kind, ref in _raw(runner, iid) if kind in ("TaskCompleted", "TaskFailed", "TimerFired")]
+    completions = [ref for kind, ref in _raw(runner, iid)
+                   if kind in ("TaskCompleted", "TaskFailed", "TimerFired")]
     assert len(completions) == len(set(completions))
 
 

@@ -147,8 +147,9 @@ def test_sub_orchestrations_named_unnamed_and_failing(flow_runner):
     assert runner.status("fam-boom")["runtimeStatus"] == "Failed"
     assert runner.status("fam-named")["runtimeStatus"] == "Completed"
     kinds = [e["EventType"] for e in status["historyEvents"]]
-    assert kinds == ["ExecutionStarted", "SubOrchestrationInstanceCompleted", "SubOrchestrationInstanceCompleted",
-                     "SubOrchestrationInstanceFailed", "ExecutionCompleted"]
+    assert kinds == ["ExecutionStarted", "SubOrchestrationInstanceCompleted",
+                     "SubOrchestrationInstanceCompleted", "SubOrchestrationInstanceFailed",
+                     "ExecutionCompleted"]
     assert [e["FunctionName"] for e in status["historyEvents"][1:4]] == ["child", "child", "child_boom"]
 
 

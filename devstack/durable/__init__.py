@@ -1,4 +1,4 @@
-"""The local Durable runner: drives the real azure-functions-durable 1.x SDK by replay, persisted in SQLite."""
+"""The local Durable runner: drives the real azure-functions-durable 1.x SDK by replay, kept in SQLite."""
 
 from devstack.durable.runner import Runner, RunnerError
 

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
             for flag in wf.flags:
                 cmd.add_argument(flag.option, dest=f"flag_{flag.query}", action="store_true", help=flag.help)
             _common(cmd)
-            cmd.add_argument("--timeout", type=float, default=None, help="give up following after this many s")
+            cmd.add_argument("--timeout", type=float, default=None,
+                             help="give up following after this many seconds")
     elif command_name == "trigger":
         parser.add_argument("function", metavar="TIMER_FUNCTION", help="the timer-triggered function to fire")
         _common(parser)
@@ -230,7 +231,7 @@ def _list(url: str) -> list[dict]:
 
 def _http(method: str, url: str, data: bytes | None = None) -> tuple[int, bytes]:
     headers = {"Content-Type": "application/json"} if data is not None else {}
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - loopback
     try:
         with urllib.request.urlopen(req, timeout=240) as resp:  # noqa: S310 - loopback only
             return resp.status, resp.read()

@@ -146,7 +146,8 @@ class Engine:
             commit.instance["custom_status"] = json.dumps(result.custom_status)
         quiet = not plan.open_tasks
         if failure is not None or (result.error is not None and quiet):
-            self._finish(inst, plan, failed=f"Orchestrator function '{name}' failed: {failure or result.error}")
+            reason = failure or result.error
+            self._finish(inst, plan, failed=f"Orchestrator function '{name}' failed: {reason}")
         elif result.done and quiet and can_input is not None:
             self._continue_as_new(inst, plan, can_input)
             return
@@ -175,27 +176,19 @@ class Engine:
         """Record the new actions as DTFx would; return continue-as-new input text when asked for."""
         seen = self.store.actions(inst["instance_id"])
         if len(actions) < len(seen):
-            raise RunnerFailure("Non-Deterministic workflow detected: the orchestrator scheduled fewer actions "
-                                "on replay than it did before.")
+            raise RunnerFailure("Non-Deterministic workflow detected: the orchestrator scheduled fewer "
+                                "actions on replay than it did before.")
         can_input: str | None = None
         for idx, action in enumerate(actions):
             sig = p.action_signature(action)
             if idx < len(seen):
-                row = seen[idx]
-                if row["signature"] != sig:
-                    raise RunnerFailure(f"Non-Deterministic workflow detected: action {idx} was {row['signature']} "
-                                        f"and is now {sig} on replay.")
-                tid = row["task_id"]
-                if action.get("actionType") == p.CREATE_TIMER and action.get("isCanceled") \
-                        and tid in plan.open_tasks:
-                    plan.open_tasks.discard(tid)
-                    plan.commit.closed_tasks.append(tid)
-                    plan.commit.cancelled_timers.append(tid)
+                self._replayed_action(plan, idx, action, sig, seen[idx])
                 continue
             kind = action.get("actionType")
             if kind in p.UNSUPPORTED_ACTIONS:
-                raise RunnerFailure(f"{p.UNSUPPORTED_ACTIONS[kind]} is not supported by the local Durable runner.")
-            if kind == p.WAIT_FOR_EXTERNAL_EVENT:
+                api = p.UNSUPPORTED_ACTIONS[kind]
+                raise RunnerFailure(f"{api} is not supported by the local Durable runner.")
+            if kind == p.WAIT_FOR_EXTERNAL_EVENT:  # keyed by name: no task id
                 plan.commit.actions.append((idx, sig, None))
                 continue
             tid = plan.next_id
@@ -203,25 +196,42 @@ class Engine:
             plan.commit.actions.append((idx, sig, tid))
             if kind == p.CONTINUE_AS_NEW:
                 can_input = action.get("input")
-            elif kind in (p.CALL_ACTIVITY, p.CALL_ACTIVITY_WITH_RETRY):
-                retry = _retry(action, attempt=1) if kind == p.CALL_ACTIVITY_WITH_RETRY else None
-                self._schedule_activity(plan, tid, action["functionName"], action.get("input"), retry)
-            elif kind in (p.CALL_SUB_ORCHESTRATOR, p.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
-                retry = _retry(action, attempt=1) if kind == p.CALL_SUB_ORCHESTRATOR_WITH_RETRY else None
-                self._schedule_child(inst, plan, tid, action["functionName"], action.get("input"),
-                                     action.get("instanceId"), action.get("version"), retry)
-            elif kind == p.CREATE_TIMER:
-                fire_text = action["fireAt"]
-                plan.commit.events.append(p.event(p.TIMER_CREATED, plan.now, tid, FireAt=fire_text))
-                plan.commit.tasks.append({"task_id": tid, "kind": "timer"})
-                if action.get("isCanceled"):
-                    plan.commit.closed_tasks.append(tid)
-                else:
-                    plan.open_tasks.add(tid)
-                    plan.commit.timers.append((tid, p.parse_ts(fire_text), fire_text, False))
             else:
-                raise RunnerFailure(f"unknown action type {kind!r} from the SDK")
+                self._new_action(inst, plan, tid, action)
         return can_input
+
+    def _replayed_action(self, plan: _Plan, idx: int, action: dict, sig: str, row: Any) -> None:
+        if row["signature"] != sig:
+            raise RunnerFailure(f"Non-Deterministic workflow detected: action {idx} was "
+                                f"{row['signature']} and is now {sig} on replay.")
+        tid = row["task_id"]
+        # The one change an emitted action may show: a timer the orchestrator has since cancelled.
+        if action.get("actionType") == p.CREATE_TIMER and action.get("isCanceled") and tid in plan.open_tasks:
+            plan.open_tasks.discard(tid)
+            plan.commit.closed_tasks.append(tid)
+            plan.commit.cancelled_timers.append(tid)
+
+    def _new_action(self, inst: dict, plan: _Plan, tid: int, action: dict) -> None:
+        kind = action.get("actionType")
+        if kind in (p.CALL_ACTIVITY, p.CALL_ACTIVITY_WITH_RETRY):
+            retry = _retry(action, attempt=1) if kind == p.CALL_ACTIVITY_WITH_RETRY else None
+            self._schedule_activity(plan, tid, action["functionName"], action.get("input"), retry)
+        elif kind in (p.CALL_SUB_ORCHESTRATOR, p.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
+            retry = _retry(action, attempt=1) if kind == p.CALL_SUB_ORCHESTRATOR_WITH_RETRY else None
+            self._schedule_child(inst, plan, tid, action["functionName"], action.get("input"),
+                                 child_id=action.get("instanceId"), version=action.get("version"),
+                                 retry=retry)
+        elif kind == p.CREATE_TIMER:
+            fire_text = action["fireAt"]
+            plan.commit.events.append(p.event(p.TIMER_CREATED, plan.now, tid, FireAt=fire_text))
+            plan.commit.tasks.append({"task_id": tid, "kind": "timer"})
+            if action.get("isCanceled"):
+                plan.commit.closed_tasks.append(tid)
+            else:
+                plan.open_tasks.add(tid)
+                plan.commit.timers.append((tid, p.parse_ts(fire_text), fire_text, False))
+        else:
+            raise RunnerFailure(f"unknown action type {kind!r} from the SDK")
 
     def _schedule_activity(self, plan: _Plan, tid: int, name: str, input_text: str | None,
                            retry: dict | None) -> None:
@@ -234,7 +244,7 @@ class Engine:
         plan.commit.activities.append((tid, name, input_text, retry is not None))
         plan.open_tasks.add(tid)
 
-    def _schedule_child(self, inst: dict, plan: _Plan, tid: int, name: str, input_text: str | None,
+    def _schedule_child(self, inst: dict, plan: _Plan, tid: int, name: str, input_text: str | None, *,
                         child_id: str | None, version: str | None, retry: dict | None) -> None:
         child_id = child_id or f"{inst['execution_id']}:{tid}"
         plan.commit.events.append(p.event(p.SUB_ORCHESTRATION_CREATED, plan.now, tid, Name=name,
@@ -250,7 +260,7 @@ class Engine:
                                                   "ExecutionId": inst["execution_id"]}}
         create = {"instance_id": child_id, "name": name, "execution_id": child_eid, "input_json": input_json,
                   "now": plan.now, "started_event": p.execution_started(plan.now, name, child_id, child_eid,
-                                                                        input_json, parent_block),
+                                                                        input_json, parent=parent_block),
                   "parent": {"instance_id": inst["instance_id"], "execution_id": inst["execution_id"],
                              "task_id": tid}}
         failed = p.event(p.SUB_ORCHESTRATION_FAILED, plan.now, TaskScheduledId=tid, Reason="", Details="")
@@ -266,8 +276,8 @@ class Engine:
                 return
             retry = json.loads(origin["retry"])
             last = retry["attempt"] >= retry["max_attempts"]
-            delay = 0.0 if last else min(retry["first_ms"] / 1000 * retry["backoff"] ** (retry["attempt"] - 1),
-                                         retry["max_interval_s"])
+            backoff = retry["backoff"] ** (retry["attempt"] - 1)
+            delay = 0.0 if last else min(retry["first_ms"] / 1000 * backoff, retry["max_interval_s"])
             fire_at = plan.now + delay
             fire_text = p.format_ts(fire_at)
             tid = plan.next_id
@@ -275,7 +285,8 @@ class Engine:
             plan.commit.events.append(p.event(p.TIMER_CREATED, plan.now, tid, FireAt=fire_text))
             plan.commit.tasks.append({"task_id": tid, "kind": "retry_timer", "name": origin["name"],
                                       "input": origin["input"],
-                                      "retry": {**retry, "of": origin["kind"], "child_id": origin["child_id"]}})
+                                      "retry": {**retry, "of": origin["kind"],
+                                                "child_id": origin["child_id"]}})
             plan.commit.timers.append((tid, fire_at, fire_text, True))
             plan.open_tasks.add(tid)
         elif kind == p.TIMER_FIRED:
@@ -293,7 +304,8 @@ class Engine:
                 self._schedule_activity(plan, tid, timer["name"], timer["input"], again)
             else:
                 fixed_id = retry["child_id"] if retry["fixed_id"] else None
-                self._schedule_child(inst, plan, tid, timer["name"], timer["input"], fixed_id, None, again)
+                self._schedule_child(inst, plan, tid, timer["name"], timer["input"], child_id=fixed_id,
+                                     version=None, retry=again)
 
     # ---- endings --------------------------------------------------------------------------------
 
@@ -308,8 +320,8 @@ class Engine:
         else:
             output_json = json.dumps(output) if output is not None else None
             commit.instance.update(status="Completed", output=output_json)
-            completed = p.event(p.EXECUTION_COMPLETED, now, OrchestrationStatus="Completed", Result=output_json,
-                                FailureDetails=None)
+            completed = p.event(p.EXECUTION_COMPLETED, now, OrchestrationStatus="Completed",
+                                Result=output_json, FailureDetails=None)
             self._notify_parent(inst, commit, output_json=output_json)
             log.info("instance %s (%s) completed", inst["instance_id"], inst["name"])
         plan.completed_event = completed
@@ -331,9 +343,9 @@ class Engine:
                            "next_task_id": 0, "last_started": now, "last_updated": now}
         if custom is not None:
             commit.instance["custom_status"] = custom
-        commit.messages.append((inst["instance_id"], new_eid, "event",
-                                p.execution_started(now, inst["name"], inst["instance_id"], new_eid, input_json,
-                                                    parent_block), False))
+        started = p.execution_started(now, inst["name"], inst["instance_id"], new_eid, input_json,
+                                      parent=parent_block)
+        commit.messages.append((inst["instance_id"], new_eid, "event", started, False))
         log.info("instance %s (%s) continued as new", inst["instance_id"], inst["name"])
         self.store.apply(commit)
 
@@ -345,11 +357,12 @@ class Engine:
         task_id = inst["parent_task_id"]
         now = self.clock.now()
         if failed_reason is None:
-            completion = p.event(p.SUB_ORCHESTRATION_COMPLETED, now, TaskScheduledId=task_id, Result=output_json)
+            completion = p.event(p.SUB_ORCHESTRATION_COMPLETED, now, TaskScheduledId=task_id,
+                                 Result=output_json)
             solo = False
         else:
-            completion = p.event(p.SUB_ORCHESTRATION_FAILED, now, TaskScheduledId=task_id, Reason=failed_reason,
-                                 Details="")
+            completion = p.event(p.SUB_ORCHESTRATION_FAILED, now, TaskScheduledId=task_id,
+                                 Reason=failed_reason, Details="")
             parent_task = self.store.tasks(parent_id).get(task_id)
             solo = bool(parent_task and parent_task["retry"])
         commit.messages.append((parent_id, inst["parent_execution_id"], "event", completion, solo))

@@ -1,4 +1,4 @@
-"""Find an app's functions (orchestrators, activities, HTTP routes, timers) and call them as the worker does."""
+"""Find an app's functions (orchestrators, activities, HTTP routes, timers); call them as the worker does."""
 
 from __future__ import annotations
 
@@ -139,12 +139,13 @@ class Registry:
                 reg.activities[getattr(trigger, "activity", None) or name] = (user, trigger.name)
             elif trigger.type == "httpTrigger":
                 template = trigger.route or name
-                methods = {str(getattr(m, "value", m)).upper() for m in trigger.methods} if trigger.methods else None
+                methods = ({str(getattr(m, "value", m)).upper() for m in trigger.methods}
+                           if trigger.methods else None)
                 reg.routes.append(Route(name, template, methods, compile_route(template), user, trigger.name,
                                         client))
             elif trigger.type == "timerTrigger":
-                reg.timers[name] = Timer(name, trigger.schedule, bool(getattr(trigger, "run_on_startup", False)),
-                                         user, trigger.name, client)
+                on_startup = bool(getattr(trigger, "run_on_startup", False))
+                reg.timers[name] = Timer(name, trigger.schedule, on_startup, user, trigger.name, client)
         # Literal routes win over parameterised ones, as ASP.NET's route ordering does.
         reg.routes.sort(key=lambda r: (r.template.count("{"), -len(r.template)))
         return reg
@@ -187,7 +188,8 @@ def compile_route(template: str) -> re.Pattern:
 
 def decode_activity_input(text: str | None) -> Any:
     """Activity input exactly as the worker's ActivityTriggerConverter decodes it."""
-    return ActivityTriggerConverter.decode(meta.Datum(type="string", value=text or "null"), trigger_metadata={})
+    datum = meta.Datum(type="string", value=text or "null")
+    return ActivityTriggerConverter.decode(datum, trigger_metadata={})
 
 
 def encode_activity_output(value: Any) -> str:

@@ -24,7 +24,6 @@ log = logging.getLogger("devstack.durable")
 
 RPC_PREFIX = "/durabletask/"
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask/"
-API_PREFIX = "/api/"
 ADMIN_PREFIX = "/admin/functions/"
 
 
@@ -47,6 +46,8 @@ class HttpHost:
     def __init__(self, runner: Runner, port: int = 0) -> None:
         self.runner = runner
         self.port = port
+        prefix = runner.host.route_prefix.strip("/")
+        self.api_prefix = f"/{prefix}/" if prefix else "/"
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -93,61 +94,45 @@ class HttpHost:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        try:
-            if path.startswith(RPC_PREFIX):
-                return await self._management(request, path[len(RPC_PREFIX):])
-            if path.startswith(WEBHOOK_PREFIX):
-                if request.query.get("code") != self.runner.system_key:
-                    return web.Response(status=401, text="the webhook needs the system key (code=...)")
-                return await self._management(request, path[len(WEBHOOK_PREFIX):])
-            if path.startswith(API_PREFIX) or path == API_PREFIX.rstrip("/"):
-                return await self._app_route(request, path[len(API_PREFIX):])
-            if path.startswith(ADMIN_PREFIX) and request.method == "POST":
-                return await self._admin_invoke(request, path[len(ADMIN_PREFIX):])
-        except Exception:
-            log.exception("request %s %s failed in the local host", request.method, path)
-            return _error(500, "Something went wrong while processing your request")
+        routes = ((RPC_PREFIX, self._management), (WEBHOOK_PREFIX, self._webhook),
+                  (ADMIN_PREFIX, self._admin_invoke), (self.api_prefix, self._app_route))
+        for prefix, handler in routes:
+            if path.startswith(prefix):
+                try:
+                    return await handler(request, path[len(prefix):])
+                except Exception:
+                    log.exception("request %s %s failed in the local host", request.method, path)
+                    return _error(500, "Something went wrong while processing your request")
         return web.Response(status=404)
 
+    async def _webhook(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """The public webhooks want the system key the binding's URLs carry; the RPC listener does not."""
+        if request.query.get("code") != self.runner.system_key:
+            return web.Response(status=401, text="the webhook needs the system key (code=...)")
+        return await self._management(request, rest)
+
     async def _management(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """HttpApiHandler's routes: orchestrators/{name}[/{id}], instances/..., entities/..."""
         parts = [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
-        method = request.method
-        if parts[:1] == ["orchestrators"] and len(parts) in (2, 3):
-            if method != "POST":
-                return web.Response(status=404)
+        head, method = parts[:1], request.method
+        if head == ["orchestrators"] and len(parts) in (2, 3) and method == "POST":
             return await self._start(request, parts[1], parts[2] if len(parts) == 3 else None)
-        if parts[:1] == ["entities"]:
-            return _error(501, "entities are not supported by the local Durable runner")
-        if parts[:1] != ["instances"]:
-            return web.Response(status=404)
-        if len(parts) == 1:
-            if method == "GET":
-                return self._list(request)
-            if method == "DELETE":
-                return self._purge_by(request)
-            return web.Response(status=404)
-        instance_id = parts[1]
-        if len(parts) == 2:
-            if method == "GET":
-                return self._status(request, instance_id)
-            if method == "DELETE":
-                return self._purge(instance_id)
-            return web.Response(status=404)
-        if method != "POST":
-            return web.Response(status=404)
+        if head != ["instances"]:
+            return (_error(501, "entities are not supported by the local Durable runner")
+                    if head == ["entities"] else web.Response(status=404))
+        if len(parts) <= 2:
+            handler = {(1, "GET"): self._list, (1, "DELETE"): self._purge_by,
+                       (2, "GET"): self._status, (2, "DELETE"): self._purge}.get((len(parts), method))
+            return handler(request, *parts[1:]) if handler else web.Response(status=404)
         operation = parts[2].lower()
-        if operation == "raiseevent" and len(parts) == 4:
-            return await self._raise(request, instance_id, parts[3])
-        if len(parts) == 3 and operation in ("terminate", "suspend", "resume"):
-            return self._control(request, instance_id, operation)
-        if len(parts) == 3 and operation == "restart":
-            return self._restart(request, instance_id)
-        if len(parts) == 3 and operation == "rewind":
-            status = self.runner.status(instance_id)
-            if status is None:
-                return web.json_response(f'No orchestration with instance ID "{instance_id}" found.', status=404)
-            return _error(501, "Rewind is not supported by the local Durable runner.")
-        return web.Response(status=404)
+        if method != "POST" or len(parts) != (4 if operation == "raiseevent" else 3):
+            return web.Response(status=404)
+        if operation == "raiseevent":
+            return await self._raise(request, parts[1], parts[3])
+        operations = {"terminate": self._control, "suspend": self._control, "resume": self._control,
+                      "restart": self._restart, "rewind": self._rewind}
+        handler = operations.get(operation)
+        return handler(request, parts[1], operation) if handler else web.Response(status=404)
 
     # ---- management operations ------------------------------------------------------------------
 
@@ -210,7 +195,7 @@ class HttpHost:
             rows = rows[:int(top)]
         return web.json_response(rows)
 
-    def _purge(self, instance_id: str) -> web.Response:
+    def _purge(self, _request: web.Request, instance_id: str) -> web.Response:
         from devstack.durable.runner import RunnerError
         try:
             deleted = self.runner.purge(instance_id)
@@ -234,6 +219,11 @@ class HttpHost:
         if not deleted:
             return web.Response(status=404)
         return web.json_response({"instancesDeleted": deleted})
+
+    def _rewind(self, _request: web.Request, instance_id: str, _operation: str) -> web.Response:
+        if self.runner.status(instance_id, show_input=False) is None:
+            return web.json_response(f'No orchestration with instance ID "{instance_id}" found.', status=404)
+        return _error(501, "Rewind is not supported by the local Durable runner.")
 
     async def _raise(self, request: web.Request, instance_id: str, event_name: str) -> web.Response:
         from devstack.durable.runner import GoneError, NotFoundError
@@ -265,7 +255,7 @@ class HttpHost:
             return web.Response(status=410)
         return web.Response(status=202)
 
-    def _restart(self, request: web.Request, instance_id: str) -> web.Response:
+    def _restart(self, request: web.Request, instance_id: str, _operation: str) -> web.Response:
         from devstack.durable.runner import NotFoundError
         try:
             new_id = self.runner.restart(instance_id, _bool(request.query, "restartWithNewInstanceId", True))
@@ -281,7 +271,7 @@ class HttpHost:
         route, params, path_matched = self.runner.registry.route_for(unquote(rest), request.method)
         if route is None:
             if path_matched:
-                return web.Response(status=405, text=f"{request.method} is not allowed on /api/{rest}")
+                return web.Response(status=405, text=f"{request.method} is not allowed on {request.path}")
             return web.Response(status=404)
         body = await request.read()
         req = func.HttpRequest(method=request.method, url=str(request.url), headers=dict(request.headers),
@@ -289,13 +279,17 @@ class HttpHost:
         values: dict[str, Any] = {route.arg_name: req}
         if route.client_arg:
             values[route.client_arg] = self.runner.client_binding()
-        result = await self._invoke(route.fn, call_kwargs(route.fn, values, route.name))
-        return _to_response(result)
+        try:
+            result = await self._invoke(route.fn, call_kwargs(route.fn, values, route.name))
+            return _to_response(result)
+        except Exception:
+            log.exception("function %s failed", route.name)
+            return web.Response(status=500)
 
     async def _admin_invoke(self, request: web.Request, name: str) -> web.StreamResponse:
         """The host's admin API for non-HTTP functions: POST /admin/functions/{name} runs it once."""
         timer = self.runner.registry.timers.get(unquote(name))
-        if timer is None:
+        if timer is None or request.method != "POST":
             return web.Response(status=404)
         await self._invoke(timer.fn, self.runner._timer_kwargs(timer))
         return web.Response(status=202)

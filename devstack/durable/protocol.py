@@ -88,7 +88,7 @@ def event(event_type: int, timestamp: float, event_id: int = -1, **fields: Any) 
 
 
 def execution_started(timestamp: float, name: str, instance_id: str, execution_id: str,
-                      input_json: str | None, parent: dict | None = None) -> dict:
+                      input_json: str | None, *, parent: dict | None = None) -> dict:
     return event(EXECUTION_STARTED, timestamp, Name=name, Version="", Input=input_json,
                  OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
                  ParentInstance=parent, Tags=None, Correlation=None, ScheduledStartTime=None,

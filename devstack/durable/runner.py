@@ -33,7 +33,7 @@ from devstack.durable.functions import (
 )
 from devstack.durable.ncrontab import parse as parse_schedule
 from devstack.durable.settings import load_host_json, load_settings
-from devstack.durable.store import ACTIVE_STATUSES, DB_NAME, TERMINAL_STATUSES, ConflictError, Store
+from devstack.durable.store import ACTIVE_STATUSES, DB_NAME, TERMINAL_STATUSES, Store
 
 log = logging.getLogger("devstack.durable")
 
@@ -208,7 +208,8 @@ class Runner:
         assert self.store is not None
         with self.store.tx() as db:
             db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
-            db.execute("UPDATE instances SET status = 'Failed', output = ?, last_updated = ? WHERE instance_id = ?",
+            db.execute("UPDATE instances SET status = 'Failed', output = ?, last_updated = ? "
+                       "WHERE instance_id = ?",
                        (json.dumps(f"local Durable runner error: {type(exc).__name__}: {exc}"),
                         self.clock.now(), instance_id))
 
@@ -388,7 +389,8 @@ class Runner:
         self.post_event(instance_id, name, json.dumps(data))
 
     def terminate(self, instance_id: str, reason: str | None = None) -> None:
-        self._control(instance_id, "terminate", p.event(p.EXECUTION_TERMINATED, self.clock.now(), Input=reason))
+        event = p.event(p.EXECUTION_TERMINATED, self.clock.now(), Input=reason)
+        self._control(instance_id, "terminate", event)
 
     def suspend(self, instance_id: str, reason: str | None = None) -> None:
         self._control(instance_id, "suspend", p.event(p.EXECUTION_SUSPENDED, self.clock.now(), Reason=reason))

@@ -1,4 +1,4 @@
-"""App settings for a local run: local.settings.json `Values` into the environment, host.json's durableTask."""
+"""App settings for a local run: local.settings.json `Values` into os.environ, and host.json's durableTask."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ class HostConfig:
 
     hub_name: str = DEFAULT_HUB
     max_activities: int = DEFAULT_MAX_ACTIVITIES
+    route_prefix: str = "api"
 
 
 def load_host_json(path: Path | None) -> HostConfig:
@@ -53,11 +54,13 @@ def load_host_json(path: Path | None) -> HostConfig:
     durable = ((data.get("extensions") or {}).get("durableTask")) or {}
     hub = _resolve(str(durable.get("hubName") or DEFAULT_HUB))
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,49}", hub):
-        raise ValueError(f"{path}: task hub name {hub!r} must be 3-50 letters and digits, starting with a letter")
+        raise ValueError(f"{path}: task hub name {hub!r} must be 3-50 letters and digits, "
+                         "starting with a letter")
     max_activities = int(durable.get("maxConcurrentActivityFunctions") or DEFAULT_MAX_ACTIVITIES)
     if max_activities < 1:
         raise ValueError(f"{path}: maxConcurrentActivityFunctions must be at least 1")
-    return HostConfig(hub_name=hub, max_activities=max_activities)
+    prefix = ((data.get("extensions") or {}).get("http") or {}).get("routePrefix", "api")
+    return HostConfig(hub_name=hub, max_activities=max_activities, route_prefix=str(prefix))
 
 
 def _resolve(value: str) -> str:

@@ -187,7 +187,7 @@ class Store:
     def post(self, instance_id: str, execution_id: str | None, kind: str, event: dict,
              solo: bool = False) -> None:
         with self.tx() as db:
-            _post(db, instance_id, execution_id, kind, event, solo)
+            _post(db, instance_id, execution_id, kind, event, solo=solo)
 
     def inbox(self, instance_id: str) -> list[Message]:
         rows = self.query("SELECT * FROM inbox WHERE instance_id = ? ORDER BY seq", (instance_id,))
@@ -216,7 +216,7 @@ class Store:
             if row is None:
                 return False
             db.execute("DELETE FROM activity_queue WHERE id = ?", (row_id,))
-            _post(db, row["instance_id"], row["execution_id"], "event", event, solo)
+            _post(db, row["instance_id"], row["execution_id"], "event", event, solo=solo)
             return True
 
     def quiet(self, now: float) -> bool:
@@ -236,11 +236,12 @@ class Store:
     def fire_due_timers(self, now: float, make_event: Any) -> int:
         """Turn every timer due at `now` into a TimerFired message, atomically per batch."""
         with self.tx() as db:
-            rows = db.execute("SELECT * FROM timers WHERE fire_at <= ? ORDER BY fire_at, id", (now,)).fetchall()
+            rows = db.execute("SELECT * FROM timers WHERE fire_at <= ? ORDER BY fire_at, id",
+                              (now,)).fetchall()
             for row in rows:
                 db.execute("DELETE FROM timers WHERE id = ?", (row["id"],))
                 _post(db, row["instance_id"], row["execution_id"], "event",
-                      make_event(row["task_id"], row["fire_at"], row["fire_at_text"]), bool(row["solo"]))
+                      make_event(row["task_id"], row["fire_at"], row["fire_at_text"]), solo=bool(row["solo"]))
         return len(rows)
 
     # ---- episode commit ------------------------------------------------------------------------
@@ -250,7 +251,7 @@ class Store:
             apply_commit(db, commit)
 
 
-def _post(db: sqlite3.Connection, instance_id: str, execution_id: str | None, kind: str, event: dict,
+def _post(db: sqlite3.Connection, instance_id: str, execution_id: str | None, kind: str, event: dict, *,
           solo: bool) -> None:
     db.execute("INSERT INTO inbox (instance_id, execution_id, kind, event, solo) VALUES (?, ?, ?, ?, ?)",
                (instance_id, execution_id, kind, json.dumps(event), int(solo)))
@@ -271,10 +272,11 @@ def _create(db: sqlite3.Connection, *, instance_id: str, name: str, execution_id
     parent = parent or {}
     db.execute(
         "INSERT INTO instances (instance_id, name, execution_id, status, input, created, last_updated, "
-        "parent_instance_id, parent_execution_id, parent_task_id) VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?)",
+        "parent_instance_id, parent_execution_id, parent_task_id) "
+        "VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?)",
         (instance_id, name, execution_id, input_json, now, now, parent.get("instance_id"),
          parent.get("execution_id"), parent.get("task_id")))
-    _post(db, instance_id, execution_id, "event", started_event, False)
+    _post(db, instance_id, execution_id, "event", started_event, solo=False)
 
 
 def apply_commit(db: sqlite3.Connection, c: Commit) -> None:
@@ -317,9 +319,9 @@ def apply_commit(db: sqlite3.Connection, c: Commit) -> None:
             _create(db, **create)
         except ConflictError as exc:
             # The parent's task fails when the child id belongs to a live instance, as on the host.
-            _post(db, iid, c.execution_id, "event", {**failed_event, "Reason": str(exc)}, solo)
+            _post(db, iid, c.execution_id, "event", {**failed_event, "Reason": str(exc)}, solo=solo)
     for target, execution_id, kind, event, solo in c.messages:
-        _post(db, target, execution_id, kind, event, solo)
+        _post(db, target, execution_id, kind, event, solo=solo)
     if c.instance:
         cols = ", ".join(f"{k} = ?" for k in c.instance)
         db.execute(f"UPDATE instances SET {cols} WHERE instance_id = ?",  # noqa: S608

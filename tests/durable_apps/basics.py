@@ -15,13 +15,13 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 CALLS: list[tuple[str, object]] = []
 _lock = threading.Lock()
 _running = {"now": 0, "peak": 0}
-BARRIER: threading.Barrier | None = None
+# A barrier the squares wait on (set by a test): it only opens when `parties` of them run at once.
+_gate: list[threading.Barrier | None] = [None]
 
 
 def reset(barrier: threading.Barrier | None = None) -> None:
-    global BARRIER
-    BARRIER = barrier
     with _lock:
+        _gate[0] = barrier
         CALLS.clear()
         _running.update(now=0, peak=0)
 
@@ -139,7 +139,7 @@ def square_slowly(n: int) -> int:
     with _lock:
         _running["now"] += 1
         _running["peak"] = max(_running["peak"], _running["now"])
-    barrier = BARRIER
+    barrier = _gate[0]
     if barrier is not None:
         barrier.wait()  # passes only when `parties` activities run at the same time
     with _lock:

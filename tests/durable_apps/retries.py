@@ -1,4 +1,4 @@
-"""Toy app: call_activity_with_retry and call_sub_orchestrator_with_retry, as DTFx's RetryInterceptor runs them."""
+"""Toy app: call_activity_with_retry and call_sub_orchestrator_with_retry, retried as DTFx retries them."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def retry_exhausted(context: df.DurableOrchestrationContext):
 
 @app.orchestration_trigger(context_name="context")
 def retry_uncaught(context: df.DurableOrchestrationContext):
-    yield context.call_activity_with_retry("flaky", df.RetryOptions(1000, 2), {"key": "boom", "succeed_on": 9})
+    yield context.call_activity_with_retry("flaky", df.RetryOptions(1000, 2),
+                                           {"key": "boom", "succeed_on": 9})
     return "unreachable"
 
 
@@ -90,6 +91,6 @@ def plain(value: str) -> str:
     return f"plain({value})"
 
 
-def _minutes(n: int):  # noqa: ANN202 - a timedelta, kept out of the orchestrator's namespace
+def _minutes(n: int):
     import datetime as dt
     return dt.timedelta(minutes=n)
