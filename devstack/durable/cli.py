@@ -105,6 +105,13 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         runner.stop()
         _forget_serve_file(state_dir)
+    stuck = [t for t in threading.enumerate() if t.name.startswith("durable-activity") and t.is_alive()]
+    if stuck:
+        # Their work items stay queued in SQLite and run again at the next start (at-least-once).
+        log.warning("abandoning %d running activities; they re-run when a runner next starts", len(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
@@ -164,7 +171,12 @@ def run_workflow(args: argparse.Namespace, wf: Workflow) -> int:
         links = _json(body)
         if status == 202 and isinstance(links, dict) and "statusQueryGetUri" in links:
             print(f"started {links['id']}", file=sys.stderr)
-            final = follow(links["statusQueryGetUri"], sys.stderr, args.timeout)
+            try:
+                final = follow(links["statusQueryGetUri"], sys.stderr, args.timeout)
+            except KeyboardInterrupt:
+                print(f"interrupted: {links['id']} is kept in {args.state_dir} and goes on when a runner "
+                      "next runs there", file=sys.stderr)
+                return 130
             print(json.dumps(final, indent=2))
             return 0 if final.get("runtimeStatus") == "Completed" else 1
         print(f"{wf.method} /api/{path} answered {status}", file=sys.stderr)
@@ -195,8 +207,12 @@ def trigger(args: argparse.Namespace) -> int:
         if args.no_wait:
             print(json.dumps(started, indent=2))
             return 0
-        finals = [follow(f"{target.url}/durabletask/instances/{s['instanceId']}", sys.stderr, args.timeout)
-                  for s in started]
+        try:
+            finals = [follow(f"{target.url}/durabletask/instances/{s['instanceId']}", sys.stderr,
+                             args.timeout) for s in started]
+        except KeyboardInterrupt:
+            print(f"interrupted: the instances are kept in {args.state_dir}", file=sys.stderr)
+            return 130
         print(json.dumps(finals, indent=2))
         return 0 if all(f.get("runtimeStatus") == "Completed" for f in finals) else 1
     finally:

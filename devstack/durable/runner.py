@@ -17,7 +17,6 @@ from types import ModuleType
 from typing import Any
 
 import azure.functions as func
-from azure.functions._durable_functions import df_dumps
 
 from devstack.clock import Clock, RealClock
 from devstack.durable import protocol as p
@@ -31,29 +30,26 @@ from devstack.durable.functions import (
     invoke_async,
     run_user_function,
 )
+from devstack.durable.management import (
+    GoneError,
+    Management,
+    NotFoundError,
+    RunnerError,
+    client_binding,
+    status_payload,
+)
 from devstack.durable.ncrontab import parse as parse_schedule
 from devstack.durable.settings import load_host_json, load_settings
-from devstack.durable.store import ACTIVE_STATUSES, DB_NAME, TERMINAL_STATUSES, Store
+from devstack.durable.store import DB_NAME, TERMINAL_STATUSES, Store
+from devstack.durable.worker_loop import FunctionsLoop, LoopNotRunning
 
 log = logging.getLogger("devstack.durable")
 
 LOCK_NAME = "durable.lock"
-_INVALID_ID_CHARS = set("/\\?#")
+__all__ = ["GoneError", "NotFoundError", "Runner", "RunnerError", "status_payload"]
 
 
-class RunnerError(Exception):
-    """The runner cannot do what was asked (bad input, or it is not running)."""
-
-
-class NotFoundError(RunnerError):
-    """No instance with that id."""
-
-
-class GoneError(RunnerError):
-    """The instance has already finished."""
-
-
-class Runner:
+class Runner(Management):
     """Runs a DFApp's orchestrations, activities and triggers on the local stack.
 
     `clock` is shared with the rest of the stack: with a VirtualClock the runner moves it to the next
@@ -87,15 +83,16 @@ class Runner:
         self.engine: Engine | None = None
         self.base_url: str | None = None
         self.functions_loop: asyncio.AbstractEventLoop | None = None
+        self._functions = FunctionsLoop()
         self._http: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
-        self._loop_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._cond = threading.Condition()
         self._inflight: set[int] = set()
         self._triggers_inflight = 0
+        self._triggers_lock = threading.Lock()
         self._drivers: list[Callable[[], bool]] = []
         self._schedules: dict[str, tuple[Any, float]] = {}
         self._idle_since: float | None = None
@@ -112,11 +109,7 @@ class Runner:
             raise RunnerError(f"another Durable runner is using {self.state_dir}; stop it first") from None
         self.store = Store(self.state_dir / DB_NAME)
         self.engine = Engine(self.store, self.registry, self.clock)
-        self.functions_loop = asyncio.new_event_loop()
-        _forget_foreign_sdk_session()
-        self._loop_thread = threading.Thread(target=self.functions_loop.run_forever, name="durable-functions",
-                                             daemon=True)
-        self._loop_thread.start()
+        self.functions_loop = self._functions.start()
         self._pool = ThreadPoolExecutor(self.max_activities, thread_name_prefix="durable-activity")
         if self._want_http:
             from devstack.durable.http_host import HttpHost
@@ -140,28 +133,13 @@ class Runner:
             self._http.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        if self.functions_loop is not None:
-            self._release_sdk_session()
-            self.functions_loop.call_soon_threadsafe(self.functions_loop.stop)
-            if self._loop_thread is not None:
-                self._loop_thread.join(timeout=10)
+        self._functions.stop()
         if self.store is not None:
             with self._guard:
                 self.store.close()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-    def _release_sdk_session(self) -> None:
-        """The SDK keeps one module-wide aiohttp session bound to the loop that made it: close ours."""
-        from azure.durable_functions.models.utils import http_utils
-        session = http_utils._client_session
-        if session is not None and getattr(session, "_loop", None) is self.functions_loop:
-            try:
-                self.call(session.close(), timeout=5)
-            except Exception:  # a session that will not close is dropped all the same
-                log.debug("could not close the SDK's client session", exc_info=True)
-            http_utils._client_session = None
 
     def __enter__(self) -> Runner:
         return self.start()
@@ -345,112 +323,6 @@ class Runner:
     def next_timer(self) -> float | None:
         return self._store().next_timer()
 
-    # ---- management operations (used by the HTTP host and by tests) -------------------------------
-
-    def create(self, name: str, instance_id: str | None, input_json: str | None) -> str:
-        """Start `name`; input_json is the ExecutionStarted input text (the body of a start request)."""
-        if name not in self.registry.orchestrators:
-            raise ValueError(unknown_function(name, "orchestrator", list(self.registry.orchestrators)))
-        instance_id = instance_id or uuid.uuid4().hex
-        if instance_id.startswith("@") or any(c in _INVALID_ID_CHARS or ord(c) < 32 for c in instance_id):
-            raise ValueError("Orchestration instance ids must not start with @ or contain /, \\, #, ?, "
-                             "or control characters.")
-        if len(instance_id) > 256:
-            raise ValueError("Instance ID lengths must not exceed 256 characters.")
-        if input_json is not None:
-            json.loads(input_json)  # refuses what is not JSON before anything is stored
-        now = self.clock.now()
-        execution_id = uuid.uuid4().hex
-        started = p.execution_started(now, name, instance_id, execution_id, input_json)
-        self._store().create_instance(instance_id=instance_id, name=name, execution_id=execution_id,
-                                      input_json=input_json, now=now, started_event=started)
-        log.info("instance %s (%s) scheduled", instance_id, name)
-        self._wake.set()
-        return instance_id
-
-    def start_new(self, name: str, instance_id: str | None = None, client_input: Any = None) -> str:
-        """As DurableOrchestrationClient.start_new encodes it: the input's df_dumps text, as a JSON string."""
-        input_json = json.dumps(df_dumps(client_input)) if client_input is not None else None
-        return self.create(name, instance_id, input_json)
-
-    def post_event(self, instance_id: str, name: str, input_text: str | None) -> None:
-        """EventRaised with input_text (JSON text) as its Input, whether or not the instance waits yet."""
-        if not name:
-            raise ValueError("event name must be a non-empty string")
-        if input_text is not None:
-            json.loads(input_text)
-        self._require_active(instance_id)
-        self._store().post(instance_id, None, "event",
-                           p.event(p.EVENT_RAISED, self.clock.now(), Name=name, Input=input_text))
-        self._wake.set()
-
-    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
-        """Raise an event whose data the orchestrator receives as the object itself (the webhook's way)."""
-        self.post_event(instance_id, name, json.dumps(data))
-
-    def terminate(self, instance_id: str, reason: str | None = None) -> None:
-        event = p.event(p.EXECUTION_TERMINATED, self.clock.now(), Input=reason)
-        self._control(instance_id, "terminate", event)
-
-    def suspend(self, instance_id: str, reason: str | None = None) -> None:
-        self._control(instance_id, "suspend", p.event(p.EXECUTION_SUSPENDED, self.clock.now(), Reason=reason))
-
-    def resume(self, instance_id: str, reason: str | None = None) -> None:
-        self._control(instance_id, "resume", p.event(p.EXECUTION_RESUMED, self.clock.now(), Reason=reason))
-
-    def _control(self, instance_id: str, kind: str, event: dict) -> None:
-        self._require_active(instance_id)
-        self._store().post(instance_id, None, kind, event)
-        self._wake.set()
-
-    def _require_active(self, instance_id: str) -> dict:
-        row = self._store().instance(instance_id)
-        if row is None:
-            raise NotFoundError(f"No instance with ID '{instance_id}' found.")
-        if row["status"] in TERMINAL_STATUSES:
-            raise GoneError(f"Instance with ID {instance_id} is gone: it is {row['status']}")
-        return row
-
-    def restart(self, instance_id: str, new_id: bool = True) -> str:
-        row = self._store().instance(instance_id)
-        if row is None:
-            raise NotFoundError(f"No instance with ID '{instance_id}' found.")
-        return self.create(row["name"], None if new_id else instance_id, row["input"])
-
-    def purge(self, instance_id: str) -> int:
-        """Delete a finished instance and its history; 0 when there is none, RunnerError when it is live."""
-        row = self._store().instance(instance_id)
-        if row is None:
-            return 0
-        if row["status"] in ACTIVE_STATUSES:
-            raise RunnerError(f"Only orchestrations in a terminal state can be purged, but the orchestration "
-                              f"with instance ID {instance_id} has status {row['status']}")
-        return self._store().purge([instance_id])
-
-    def purge_by(self, created_from: float, created_to: float | None = None,
-                 statuses: list[str] | None = None) -> int:
-        wanted = [s for s in (statuses or TERMINAL_STATUSES) if s in TERMINAL_STATUSES]
-        rows = self._store().list_instances(created_from=created_from, created_to=created_to, statuses=wanted)
-        return self._store().purge([r["instance_id"] for r in rows]) if rows else 0
-
-    def status(self, instance_id: str, *, show_history: bool = False, show_history_output: bool = False,
-               show_input: bool = True) -> dict | None:
-        """The status API's payload (StatusResponsePayload), or None for an unknown id."""
-        row = self._store().instance(instance_id)
-        if row is None:
-            return None
-        history = None
-        if show_history and row["status"] != "Pending":
-            history = p.compact_history(self._store().history(instance_id), show_history_output)
-        return status_payload(row, show_input, history)
-
-    def statuses(self, *, created_from: float | None = None, created_to: float | None = None,
-                 statuses: list[str] | None = None, prefix: str | None = None,
-                 show_input: bool = True) -> list[dict]:
-        rows = self._store().list_instances(created_from=created_from, created_to=created_to,
-                                            statuses=statuses, prefix=prefix)
-        return [status_payload(r, show_input, None) for r in rows]
-
     # ---- functions and the client -------------------------------------------------------------------
 
     def client_binding(self) -> str:
@@ -471,8 +343,10 @@ class Runner:
 
     def call(self, coro: Coroutine, timeout: float = 60.0) -> Any:
         """Run a coroutine on the functions loop, where the SDK's shared aiohttp session lives."""
-        assert self.functions_loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self.functions_loop).result(timeout)
+        try:
+            return self._functions.call(coro, timeout)
+        except LoopNotRunning as exc:
+            raise RunnerError(str(exc)) from None
 
     def trigger(self, name: str, timeout: float = 60.0) -> Any:
         """Invoke a timer-triggered function once, as the host does on its schedule."""
@@ -491,12 +365,14 @@ class Runner:
     def _start_trigger(self, name: str) -> None:
         timer = self.registry.timers[name]
         assert self.functions_loop is not None
-        self._triggers_inflight += 1
+        with self._triggers_lock:
+            self._triggers_inflight += 1
         future = asyncio.run_coroutine_threadsafe(invoke_async(timer.fn, self._timer_kwargs(timer)),
                                                   self.functions_loop)
 
         def done(f: Any) -> None:
-            self._triggers_inflight -= 1
+            with self._triggers_lock:
+                self._triggers_inflight -= 1
             if f.exception() is not None:
                 log.error("timer function %s failed: %s", name, f.exception())
             self._wake.set()
@@ -506,60 +382,6 @@ class Runner:
         if self.store is None:
             raise RunnerError("the runner has not been started")
         return self.store
-
-
-def status_payload(row: dict, show_input: bool, history: list[dict] | None) -> dict:
-    payload = {
-        "name": row["name"], "instanceId": row["instance_id"], "runtimeStatus": row["status"],
-        "input": p.parse_to_token(row["input"]) if show_input else None,
-        "customStatus": p.parse_to_token(row["custom_status"]),
-        "output": p.parse_to_token(row["output"]),
-        "createdTime": p.format_status_time(row["created"]),
-        "lastUpdatedTime": p.format_status_time(row["last_updated"]),
-    }
-    if history is not None:
-        payload["historyEvents"] = history
-    return payload
-
-
-def client_binding(base_url: str, hub: str, system_key: str) -> dict:
-    """Binding JSON whose URLs have the shapes EXT HttpApiHandler builds."""
-    webhooks = f"{base_url}/runtime/webhooks/durabletask"
-    query = f"taskHub={hub}&connection=Storage&code={system_key}"
-    instance = f"{webhooks}/instances/INSTANCEID"
-    create = f"{webhooks}/orchestrators/{{functionName}}[/{{instanceId}}]"
-    return {
-        "taskHubName": hub,
-        "creationUrls": {
-            "createNewInstancePostUri": f"{create}?code={system_key}",
-            "createAndWaitOnNewInstancePostUri":
-                f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&code={system_key}",
-        },
-        "managementUrls": {
-            "id": "INSTANCEID",
-            "statusQueryGetUri": f"{instance}?{query}",
-            "sendEventPostUri": f"{instance}/raiseEvent/{{eventName}}?{query}",
-            "terminatePostUri": f"{instance}/terminate?reason={{text}}&{query}",
-            "rewindPostUri": f"{instance}/rewind?reason={{text}}&{query}",
-            "purgeHistoryDeleteUri": f"{instance}?{query}",
-            "restartPostUri": f"{instance}/restart?{query}",
-            "suspendPostUri": f"{instance}/suspend?reason={{text}}&{query}",
-            "resumePostUri": f"{instance}/resume?reason={{text}}&{query}",
-        },
-        "baseUrl": webhooks,
-        "requiredQueryStringParameters": f"code={system_key}",
-        "rpcBaseUrl": f"{base_url}/durabletask/",
-        "httpBaseUrl": "",
-    }
-
-
-def _forget_foreign_sdk_session() -> None:
-    """Drop an SDK session left bound to a loop that has gone (another runner, or asyncio.run)."""
-    from azure.durable_functions.models.utils import http_utils
-    session = http_utils._client_session
-    loop = getattr(session, "_loop", None)
-    if session is not None and (loop is None or loop.is_closed() or not loop.is_running()):
-        http_utils._client_session = None
 
 
 def _timer_fired(task_id: int, fire_at: float, fire_text: str) -> dict:
