@@ -334,6 +334,8 @@ class FaultProxy:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
+        except asyncio.CancelledError:
+            return  # the proxy is stopping: an idle keep-alive connection just ends
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
@@ -350,7 +352,7 @@ class FaultProxy:
         pending_rule: Rule | None = None
         with self._state.lock:
             self._state.stats[f"{op.account}:{op.operation}"] += 1
-            fired = [r for r in self._state.rules if r.matches(op) and r.take()]
+            fired = self._fire(op)
         for rule in fired:
             if rule.action in ("reset", "block"):
                 _reset(writer)
@@ -369,6 +371,20 @@ class FaultProxy:
             return True
         await self._forward(request, op, pending_rule, writer)
         return True
+
+    def _fire(self, op: Op) -> list[Rule]:
+        """Rules that act on this request, in order: delays add up; the first error/reset/block ends the
+        list (later rules are not consumed); one pending rule at most."""
+        fired: list[Rule] = []
+        for rule in self._state.rules:
+            second_pending = rule.action == "pending" and any(r.action == "pending" for r in fired)
+            if second_pending or not rule.matches(op):
+                continue
+            if rule.take():
+                fired.append(rule)
+                if rule.action in ("error", "reset", "block"):
+                    break
+        return fired
 
     def _copy_conflict(self, op: Op, query: dict[str, str], headers: dict[str, str]) -> Any:
         """Azure's answers while a (proxy-tracked) copy pends: one pending copy per blob, abortable."""
