@@ -229,3 +229,18 @@ def test_bad_requests_change_nothing(runner):
     assert not_json.status == 400
     runner.run_until_idle()
     assert runner.status(iid)["runtimeStatus"] == "Running"
+
+
+def test_restart_starts_the_same_orchestration_again(runner):
+    first = runner.start_new("sequence", "again-1", client_input="Di")
+    runner.wait_for(first)
+    reply = http_call("POST", f"{runner.base_url}/durabletask/instances/{first}/restart"
+                              "?restartWithNewInstanceId=true")
+    assert reply.status == 202
+    second = reply.json()["id"]
+    assert second != first
+    assert runner.wait_for(second)["output"] == "HELLO HELLO DI!"
+    same = http_call("POST", f"{runner.base_url}/durabletask/instances/{first}/restart"
+                             "?restartWithNewInstanceId=false")
+    assert same.status == 202 and same.json()["id"] == first
+    assert http_call("POST", f"{runner.base_url}/durabletask/instances/ghost/restart").status == 400
