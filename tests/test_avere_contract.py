@@ -1,4 +1,4 @@
-"""The runbook through shared/avere.py against the simulator: rotate, capture, flush, remove, re-add, failover."""
+"""The runbook through shared/avere.py on the simulator: rotate, capture, flush, remove, re-add, failover."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from devstack.clock import VirtualClock
 from devstack.cluster import ClusterHandle
 from shared.avere import AvereClient
 from shared.avere_records import FilerRecord, Recovery
-from tests.fixtures.cluster import add_junction, blob_service, client_for, create_filer, new_container, read, write
+from tests.fixtures.cluster import (
+    add_junction,
+    blob_service,
+    client_for,
+    create_filer,
+    new_container,
+    read,
+    write,
+)
 
 FILES = {
     "/projects/readme.txt": b"hello from the primary\n",
@@ -67,9 +75,9 @@ def _flush_and_remove(client: AvereClient, clock: VirtualClock, name: str) -> No
     assert client.remove_core_filer(name) == "success"  # removing what is gone is a no-op
 
 
-def _re_add(client: AvereClient, clock: VirtualClock, record: FilerRecord, bucket: str, credential: str,
+def _re_add(client: AvereClient, clock: VirtualClock, record: FilerRecord, *, bucket: str, credential: str,
             recovery: Recovery) -> None:
-    server = bucket.split("/")[0] + ".blob.core.windows.net"
+    server = bucket.split("/", maxsplit=1)[0] + ".blob.core.windows.net"
     activity = client.add_cloud_core_filer(record, bucket, server, credential, recovery=recovery)
     _wait_all(client, clock, [activity])
     # Called again once created: uploads the recovery file and stops (no new key).
@@ -82,8 +90,8 @@ def _re_add(client: AvereClient, clock: VirtualClock, record: FilerRecord, bucke
     assert client.wait_healthy(record.name, timeout=30).healthy
 
 
-def test_rotate_capture_flush_remove_readd_restores_everything(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                               cluster_clock: VirtualClock) -> None:
+def test_rotate_capture_flush_remove_readd_restores_everything(
+        primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock) -> None:
     client = client_for(primary_cluster, cluster_clock)
     bucket = _setup_primary(client, azurite)
     recovery = _rotate(client, "projects", "second passphrase")
@@ -94,7 +102,8 @@ def test_rotate_capture_flush_remove_readd_restores_everything(primary_cluster: 
     assert [p.name for p in record.export_policies] == ["lab"]
 
     _flush_and_remove(client, cluster_clock, "projects")
-    _re_add(client, cluster_clock, record, bucket, record.credential_name, recovery)
+    _re_add(client, cluster_clock, record, bucket=bucket, credential=record.credential_name,
+            recovery=recovery)
 
     assert client.capture_core_filer("projects") == record  # junctions and policies restored exactly
     for path, data in FILES.items():
@@ -103,8 +112,9 @@ def test_rotate_capture_flush_remove_readd_restores_everything(primary_cluster: 
     assert "corefiler.remove" in methods and "corefiler.invalidate" not in methods
 
 
-def test_failover_to_dr_cluster_from_a_copied_container(primary_cluster: ClusterHandle, dr_cluster: ClusterHandle,
-                                                        azurite: Azurite, cluster_clock: VirtualClock) -> None:
+def test_failover_to_dr_cluster_from_a_copied_container(
+        primary_cluster: ClusterHandle, dr_cluster: ClusterHandle, azurite: Azurite,
+        cluster_clock: VirtualClock) -> None:
     primary = client_for(primary_cluster, cluster_clock)
     bucket = _setup_primary(primary, azurite)
     recovery = _rotate(primary, "projects", "failover passphrase")
@@ -126,7 +136,7 @@ def test_failover_to_dr_cluster_from_a_copied_container(primary_cluster: Cluster
     dr_account = azurite.accounts["dr"]
     credential = f"azure-storage-{dr_account.name}"
     assert dr.ensure_credential(credential, dr_account.name, dr_account.key) == "created"
-    _re_add(dr, cluster_clock, record, backup_bucket, credential, recovery)
+    _re_add(dr, cluster_clock, record, bucket=backup_bucket, credential=credential, recovery=recovery)
     for path, data in FILES.items():
         assert read(dr, path) == data
     mounts = dr.client_mount_addresses("projects")

@@ -10,7 +10,7 @@ from typing import Any
 from devstack.cluster.engine import Cluster, Session
 from devstack.cluster.faults import EINVAL, Fault
 
-SIM_NOTE = "SIMULATOR ONLY - not part of the Avere API (test and demo helper). "
+SIM_NOTE = "SIMULATOR ONLY - NOT part of the Avere API (a test and demo helper). "
 
 
 @dataclass(frozen=True)
