@@ -81,9 +81,13 @@ class Plan:
         raise UnknownClusterError(f"no DR cluster {name!r} in the plan's dr_clusters (known: {known})")
 
     def filer(self, cluster: str, name: str) -> Filer:
+        """A protected filer (UnknownClusterError for an unknown cluster, else UnknownFilerError)."""
         for f in self.filers:
             if f.cluster == cluster and f.name == name:
                 return f
+        if cluster not in {c.name for c in self.clusters}:
+            names = ", ".join(c.name for c in self.clusters) or "none"
+            raise UnknownClusterError(f"no protected cluster {cluster!r} in the plan (known: {names})")
         known = ", ".join(f.key for f in self.filers) or "none"
         raise UnknownFilerError(f"no filer {name!r} on cluster {cluster!r} in the plan (known: {known})")
 

@@ -125,6 +125,8 @@ def test_lookups_and_enabled_filers() -> None:
         plan.dr_cluster("primary")
     with pytest.raises(UnknownFilerError, match=r"'scratch' on cluster 'primary'.*primary/projects"):
         plan.filer("primary", "scratch")
+    with pytest.raises(UnknownClusterError, match=r"no protected cluster 'dr-east'.*known: primary\)"):
+        plan.filer("dr-east", "projects")
     with pytest.raises(UnknownFilerError, match="not a filer key"):
         plan.filer_by_key("projects")
     assert isinstance(UnknownFilerError("x"), LookupError)
