@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("devstack.durable.cli", "serve the app and the Durable HTTP API on loopback"),
     "run": ("devstack.durable.cli", "run a workflow to completion through the local Durable runner"),
     "trigger": ("devstack.durable.cli", "fire a timer-triggered function once"),
+    "indexcheck": ("devstack.indexcheck", "check that function_app indexes as the Functions host would"),
 }
 
 
