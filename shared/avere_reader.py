@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,8 +28,6 @@ from shared.avere_records import (
     MountPoint,
 )
 from shared.avere_session import AvereSession
-
-log = logging.getLogger("shared.avere")
 
 _NO_KEY = ("", "NO ACTIVE MASTER KEY", "NONE", "NO MASTER KEY READY TO ACTIVATE")
 

@@ -251,12 +251,12 @@ class Cluster:
             due = [p for p, e in filer.files.items() if e.dirty and now - e.dirty_since >= delay]
             if not due:
                 continue
-            data = self.data(filer)
             try:
+                data = self.data(filer)
                 for path in due:
                     data.writeback(path)
                 filer.writeback_error = ""
-            except (StorageError, objects.ObjectError) as exc:
+            except (StorageError, objects.ObjectError, Fault) as exc:
                 filer.writeback_error = str(exc)
             changed = True
         return changed

@@ -118,6 +118,8 @@ class ClusterService:
         return self
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
