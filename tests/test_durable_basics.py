@@ -109,6 +109,7 @@ def test_route_mapping_into_http_request(runner):
     assert seen["method"] == "POST" and seen["route"] == {"name": "alpha", "count": "7"}
     assert seen["query"] == {"x": "1", "y": "two"} and seen["body"] == "payload"
     assert seen["header"] == "probe-value" and seen["url"].startswith(f"{runner.base_url}/api/echo/alpha/7")
+    assert seen["function"] == "echo" and len(seen["invocation"]) == 36  # the worker's `context` argument
     assert http_call("GET", f"{runner.base_url}/api/echo/beta").json()["route"] == {"name": "beta"}
     assert http_call("GET", f"{runner.base_url}/api/echo/beta/notanint").status == 404
     assert http_call("DELETE", f"{runner.base_url}/api/echo/beta").status == 405

@@ -51,10 +51,11 @@ async def singleton_start(req: func.HttpRequest, client: df.DurableOrchestration
 
 
 @app.route(route="echo/{name}/{count:int?}", methods=["GET", "POST"])
-def echo(req: func.HttpRequest) -> func.HttpResponse:
+def echo(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Hands back what the worker built from the request, so a test can check the mapping."""
     seen = {"method": req.method, "url": req.url, "route": dict(req.route_params), "query": dict(req.params),
-            "body": req.get_body().decode(), "header": req.headers.get("x-probe")}
+            "body": req.get_body().decode(), "header": req.headers.get("x-probe"),
+            "function": context.function_name, "invocation": context.invocation_id}
     return func.HttpResponse(json.dumps(seen), status_code=201, mimetype="application/json",
                              headers={"X-Echo": "yes"})
 

@@ -1,4 +1,4 @@
-"""Toy app: sub-orchestrations, continue_as_new (eternal with bounded history), custom status."""
+"""Toy app: sub-orchestrations (from a blueprint), continue_as_new with bounded history, custom status."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+# The children and the activity live in a blueprint, registered below, as the workflow's modules do.
+bp = df.Blueprint()
 
 
 @app.orchestration_trigger(context_name="context")
@@ -22,14 +24,14 @@ def parent(context: df.DurableOrchestrationContext):
     return {"named": named, "unnamed": unnamed, "caught": caught}
 
 
-@app.orchestration_trigger(context_name="context")
+@bp.orchestration_trigger(context_name="context")
 def child(context: df.DurableOrchestrationContext):
     data = context.get_input()
     doubled = yield context.call_activity("double", data["n"])
     return {"doubled": doubled, "me": context.instance_id, "parent": context.parent_instance_id}
 
 
-@app.orchestration_trigger(context_name="context")
+@bp.orchestration_trigger(context_name="context")
 def child_boom(context: df.DurableOrchestrationContext):
     yield context.call_activity("double", 0)
     raise RuntimeError("child exploded")
@@ -70,6 +72,9 @@ def huge_status(context: df.DurableOrchestrationContext):
     return "unreachable"
 
 
-@app.activity_trigger(input_name="n")
+@bp.activity_trigger(input_name="n")
 def double(n: int) -> int:
     return 2 * n
+
+
+app.register_functions(bp)
