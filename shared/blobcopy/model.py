@@ -234,6 +234,9 @@ class PageVerify(_Json):
     source_changed: int
     problems: tuple[str, ...] = ()  # a few redacted examples (name: field), never secrets
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "problems", tuple(self.problems))  # JSON brings a list back
+
 
 @dataclass(frozen=True)
 class Summary(_Json):
