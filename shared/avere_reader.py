@@ -168,7 +168,7 @@ class AvereReader:
                               active_key_id=active)
 
     def health(self, name: str) -> Health:
-        """Is the filer serving clients? Reasons name what is not ready (alerts worse than yellow count)."""
+        """Is the filer serving clients? Reasons say what is not (its alerts worse than yellow count)."""
         reasons: list[str] = []
         try:
             info = self._filer_info(name)
@@ -182,8 +182,11 @@ class AvereReader:
                 and not self.master_key_status(name).active_key_id:
             reasons.append(f"core filer {name!r} has no active encryption key")
         for alert in self.call("alert.conditions"):
-            if str(alert.get("severity", "")).lower() in ("red", "error", "critical"):
-                reasons.append(f"alert: {alert.get('message', alert.get('name', ''))}")
+            message = str(alert.get("message", alert.get("name", "")))
+            # Another filer's trouble must not hold this one back; node trouble is checked below.
+            severe = str(alert.get("severity", "")).lower() in ("red", "error", "critical")
+            if severe and f"'{name}'" in message:
+                reasons.append(f"alert: {message}")
         for node, data in self.call("node.get", list(self.call("node.list"))).items():
             if data.get("state") != "up":
                 reasons.append(f"node {node} is {data.get('state')}")

@@ -20,6 +20,7 @@ from tests.fixtures.cluster import (
     blob_service,
     client_for,
     create_filer,
+    new_container,
     read,
     write,
 )
@@ -232,3 +233,19 @@ def test_custom_cache_policy_follows_the_filer_to_another_cluster(
     dr.ensure_cache_policy(record.cache_policy)  # idempotent
     assert dr.call("cachePolicy.get", "Lab Policy")["writebackDelay"] == 600
     assert dr.call("cachePolicy.get", "Lab Policy")["description"] == "for the lab"
+
+
+def test_health_reports_only_the_filers_own_trouble(primary_cluster: ClusterHandle, azurite: Azurite,
+                                                    cluster_clock: VirtualClock) -> None:
+    client = client_for(primary_cluster, cluster_clock)
+    create_filer(client, azurite, encrypted=False)
+    locked = create_filer(client, azurite, name="locked", encrypted=False)  # for its credential
+    client.wait_activity(client.call("corefiler.createCloudFiler", "keyless", {
+        "cloudType": "azure", "bucket": new_container(azurite), "cloudCredential": locked.credential,
+        "cryptoMode": ENCRYPTED, "bucketContents": "empty"}))
+    assert client.health("projects").healthy
+    reasons = client.health("keyless").reasons
+    assert "core filer 'keyless' has no active encryption key" in reasons
+    assert any(r.startswith("alert: ") and "'keyless'" in r for r in reasons)
+    assert client.call("cluster.maxActiveAlertSeverity") == "red"
+    assert client.health("gone").reasons == ("core filer 'gone' does not exist",)
