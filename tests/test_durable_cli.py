@@ -88,6 +88,9 @@ def test_trigger_fires_a_timer_function_and_follows_what_it_started(state_dir, c
     finals = json.loads(capsys.readouterr().out)
     assert sorted(f["instanceId"] for f in finals) == ["backup-c1-f1", "backup-c1-f2"]
     assert {f["runtimeStatus"] for f in finals} == {"Completed"}
+    # Again: the finished ids are started afresh, and trigger follows them, not the old runs.
+    assert _main("trigger", "nightly", "--state-dir", str(state_dir), "--app", APP, "--no-wait") == 0
+    assert sorted(json.loads(capsys.readouterr().out)) == ["backup-c1-f1", "backup-c1-f2"]
     assert _main("trigger", "nope", "--state-dir", str(state_dir), "--app", APP) == 2
 
 

@@ -194,22 +194,21 @@ def trigger(args: argparse.Namespace) -> int:
         print(f"trigger failed: {exc}", file=sys.stderr)
         return 1
     try:
-        before = {s["instanceId"] for s in _list(target.url)}
-        status, _ = _http("POST", f"{target.url}/admin/functions/{args.function}", b'{"input": ""}')
+        status, body = _http("POST", f"{target.url}/admin/functions/{args.function}", b'{"input": ""}')
         if status == 404:
             print(f"no timer-triggered function named {args.function!r}", file=sys.stderr)
             return 2
         if status >= 300:
             print(f"{args.function} failed ({status}); see the runner's log", file=sys.stderr)
             return 1
-        started = [s for s in _list(target.url) if s["instanceId"] not in before]
+        started = (_json(body) or {}).get("started", [])
         print(f"{args.function} ran; started {len(started)} instance(s)", file=sys.stderr)
         if args.no_wait:
             print(json.dumps(started, indent=2))
             return 0
         try:
-            finals = [follow(f"{target.url}/durabletask/instances/{s['instanceId']}", sys.stderr,
-                             args.timeout) for s in started]
+            finals = [follow(f"{target.url}/durabletask/instances/{iid}", sys.stderr, args.timeout)
+                      for iid in started]
         except KeyboardInterrupt:
             print(f"interrupted: the instances are kept in {args.state_dir}", file=sys.stderr)
             return 130
@@ -238,11 +237,6 @@ def follow(status_url: str, progress: TextIO, timeout: float | None = None) -> d
         if timeout is not None and time.monotonic() - started > timeout:
             return status
         time.sleep(POLL_S)
-
-
-def _list(url: str) -> list[dict]:
-    code, body = _http("GET", f"{url}/durabletask/instances/")
-    return _json(body) if code == 200 else []
 
 
 def _http(method: str, url: str, data: bytes | None = None) -> tuple[int, bytes]:

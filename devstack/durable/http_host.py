@@ -291,8 +291,10 @@ class HttpHost:
         timer = self.runner.registry.timers.get(unquote(name))
         if timer is None or request.method != "POST":
             return web.Response(status=404)
+        mark = len(self.runner.started_ids)
         await self._invoke(timer.fn, self.runner._timer_kwargs(timer))
-        return web.Response(status=202)
+        # The host answers an empty 202; naming the instances started meanwhile lets `trigger` follow them.
+        return web.json_response({"started": self.runner.started_ids[mark:]}, status=202)
 
     async def _invoke(self, fn: Any, kwargs: dict[str, Any]) -> Any:
         loop = self.runner.functions_loop

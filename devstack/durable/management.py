@@ -39,6 +39,7 @@ class Management:
     registry: Registry
     clock: Clock
     _wake: threading.Event
+    started_ids: list[str]  # every instance started, in order (what a trigger started is a slice of it)
 
     def _store(self) -> Store:
         raise NotImplementedError
@@ -61,6 +62,7 @@ class Management:
         self._store().create_instance(instance_id=instance_id, name=name, execution_id=execution_id,
                                       input_json=input_json, now=now, started_event=started)
         log.info("instance %s (%s) scheduled", instance_id, name)
+        self.started_ids.append(instance_id)
         self._wake.set()
         return instance_id
 

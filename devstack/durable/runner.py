@@ -92,6 +92,7 @@ class Runner(Management):
         self._cond = threading.Condition()
         self._inflight: set[int] = set()
         self._triggers_inflight = 0
+        self.started_ids: list[str] = []
         self._triggers_lock = threading.Lock()
         self._drivers: list[Callable[[], bool]] = []
         self._schedules: dict[str, tuple[Any, float]] = {}
