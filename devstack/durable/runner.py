@@ -54,7 +54,11 @@ class Runner(Management):
 
     `clock` is shared with the rest of the stack: with a VirtualClock the runner moves it to the next
     timer whenever nothing else can run (always with `auto_advance`, otherwise only inside run_until and
-    wait_for), so long timers finish at once and the cluster simulator's progress follows.
+    wait_for), so long timers finish at once and the cluster simulator's progress follows. `idle_grace`
+    (wall seconds) holds that jump back while something outside the runner may still be catching up.
+    `settings` (default STATE/local.settings.json) is loaded into os.environ before the app is imported;
+    `host_json` defaults to the one beside the app's module. `schedule_timers` fires timer functions on
+    their NCRONTAB schedules (as `serve` does); `http=False` runs without the HTTP host (and client).
     """
 
     def __init__(self, app: str | ModuleType | Any, state_dir: Path, clock: Clock | None = None, *,
