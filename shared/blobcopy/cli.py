@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -43,13 +42,16 @@ PREFLIGHT_RETRY = RetrySettings(total=2, initial_backoff=0.2, max_backoff=1.0, c
 
 
 class _Parser(argparse.ArgumentParser):
+    err: TextIO = sys.stderr
+
     def error(self, message: str) -> Any:  # one line, exit 2 (argparse's default prints usage too)
-        sys.stderr.write(f"blobcopy: error: {message}\n")
+        self.err.write(f"blobcopy: error: {message}\n")
         raise SystemExit(EXIT_BAD)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(err: TextIO | None = None) -> argparse.ArgumentParser:
     p = _Parser(prog="python -m shared.blobcopy", description=__doc__.split("\n")[0])
+    p.err = err or sys.stderr
     p.add_argument("--source", required=True,
                    help="source container (URL with SAS, connection string, env:VAR)")
     p.add_argument("--dest", required=True, help="destination container (same forms)")
@@ -93,20 +95,18 @@ def resolve_spec(spec: str, what: str) -> tuple[StorageAccount, str, str]:
 
 
 async def _preflight(account: StorageAccount, container: str, what: str, must_exist: bool) -> None:
-    """Reach the container before anything is written; a missing dest/catalog container is created later."""
+    """Reach the container before anything is written (a listing: what a container SAS surely allows);
+    a missing dest/catalog container is created later."""
     try:
         async with account.with_retry(PREFLIGHT_RETRY).async_service_client(8) as client:
-            box = client.get_container_client(container)
-            if must_exist:
-                pager = box.list_blobs(results_per_page=1).by_page()
-                async for _ in await pager.__anext__():
-                    break
-            else:
-                with contextlib.suppress(ResourceNotFoundError):
-                    await box.get_container_properties()
+            pager = client.get_container_client(container).list_blobs(results_per_page=1).by_page()
+            async for _ in await pager.__anext__():
+                break
     except StopAsyncIteration:
         return
     except ResourceNotFoundError:
+        if not must_exist and account.auth_kind != "sas":
+            return
         raise CopyInputError(f"{what} container {container!r} does not exist in {account.name!r}") from None
     except AzureError as exc:
         raise CopyInputError(f"{what} account {account.name!r} is not reachable: "
@@ -178,6 +178,8 @@ async def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     summary = await copy_container_async(job, env, poll_interval=args.poll_interval,
                                          parallel_pages=args.parallel_pages, progress=_progress_printer(err))
     report: dict[str, Any] = summary.to_json()
+    if not cat:
+        report["manifest_state"] = None  # without --catalog nothing outlives the run
     code = EXIT_OK if summary.verified else EXIT_UNVERIFIED
     if summary.needs_approval:
         if args.approve_deletes and summary.approval_ref:
@@ -204,7 +206,7 @@ def _print_report(report: dict[str, Any], as_json: bool, out: TextIO) -> None:
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(err).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:

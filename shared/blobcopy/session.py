@@ -75,10 +75,11 @@ class Session:
             self.dst_account = env.connect(job.dest.account)
         except StorageConfigError as exc:
             raise CopyInputError(str(exc)) from None
-        clients: dict[tuple[str, str], Any] = {}
+        clients: dict[int, Any] = {}
 
         async def client_for(account: StorageAccount) -> Any:
-            key = (account.name, account.blob_endpoint)
+            # One client per account object: two containers of one account may carry different SASes.
+            key = id(account)
             if key not in clients:
                 clients[key] = await self._stack.enter_async_context(
                     account.async_service_client(max_connections=job.concurrency + 8))

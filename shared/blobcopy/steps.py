@@ -6,7 +6,12 @@ import time
 from collections import Counter
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ServiceRequestError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 
 from shared.blobcopy import blocks, copyblob
 from shared.blobcopy.decisions import decide
@@ -97,6 +102,19 @@ def _same_dest(job: CopyJob, info: dict[str, Any], manifest: str) -> None:
 
 
 async def _ensure_dest(s: Session) -> None:
+    """Create the destination container if missing. Probing with a one-blob listing works with a
+    container-scoped SAS too (which may list but never create)."""
+    try:
+        pager = s.dest.list_blobs(results_per_page=1).by_page()
+        await pager.__anext__()
+        return
+    except ResourceNotFoundError:
+        pass
+    except StopAsyncIteration:
+        return
+    except (HttpResponseError, ServiceRequestError) as exc:
+        raise SourceUnreachable(f"destination container {s.job.dest.container!r} is not reachable: "
+                                f"{describe_http_error(exc)}") from None
     try:
         await s.dest.create_container()
     except ResourceExistsError:
