@@ -45,23 +45,20 @@ class NotReady(CopyError):
 def describe_http_error(exc: BaseException) -> str:
     """Short, redacted `status code: message` for an SDK error (its raw text may echo request details)."""
     status = getattr(exc, "status_code", None)
-    code = getattr(exc, "error_code", None)
+    code = error_code(exc)
     if status is None:
         text = str(getattr(exc, "message", None) or exc).strip().splitlines()
         return redact(f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)
     message = str(getattr(exc, "reason", "") or "") or type(exc).__name__
-    if code is None:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None) or {}
-        code = headers.get("x-ms-error-code") if hasattr(headers, "get") else None
     parts = [str(p) for p in (status, code) if p]
     return redact(" ".join(parts) + (": " if parts else "") + message)
 
 
 def error_code(exc: BaseException) -> str | None:
+    """The service's error code as sent (the SDK turns known ones into StorageErrorCode enums)."""
     code = getattr(exc, "error_code", None)
     if code:
-        return str(code)
+        return str(getattr(code, "value", code))
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     if headers is not None and hasattr(headers, "get"):
