@@ -61,10 +61,10 @@ def test_pending_copies_are_polled_with_one_listing_per_page(copy_stack, faults)
                              copy_stack.env(), poll_interval=0.01)
     assert summary.verified and summary.copied == 40 and pending.fired == 40
     stats = faults.stats()
-    # One listing of the destination's range to plan, 3 polls seeing "pending" + 1 seeing "success", one to
-    # verify, two of the catalog in finish: no request per blob.
+    # A one-blob probe of the destination, one listing of its range to plan, 3 polls seeing "pending" + 1
+    # seeing "success", one to verify, two of the catalog in finish: no request per blob.
     assert stats.get("vfxtdr:GetBlobProperties", 0) == 0
-    assert stats["vfxtdr:ListBlobs"] == 1 + 4 + 1 + 2
+    assert stats["vfxtdr:ListBlobs"] == 1 + 1 + 4 + 1 + 2
     assert stats["vfxtdr:CopyBlob"] == 40
 
 
