@@ -115,3 +115,33 @@ def test_blocks_engine_stages_several_blocks_and_reuses_staged_ones(copy_stack, 
     assert target.download_blob().readall() == data
     assert target.get_blob_properties().metadata == {"AvereObjId": "big"}
     assert block_size_for(1024 ** 4, 8 * mib) == 32 * mib  # doubles until 1 TiB fits in 50,000 blocks
+
+
+def test_raw_listing_parses_exactly_what_the_sdk_does(copy_stack):
+    from shared.blobcopy.entries import BlobEntry
+    from shared.blobcopy.listing import _sdk_page, list_page
+    from shared.storage import StorageAccount
+
+    src = copy_stack.new_container("source", "raw")
+    seed_awkward(src)
+    src.get_blob_client("plain.bin").set_standard_blob_tier("Cool")
+    ref = copy_stack.ref("source")
+    account = StorageAccount(ref.name, ref.blob_endpoint, copy_stack.keys[ref.name])
+
+    async def both():
+        async with account.async_service_client() as client:
+            box = client.get_container_client(src.container_name)
+            raw = await list_page(box, include=["metadata", "copy"], size=4)
+            sdk = await _sdk_page(box, include=["metadata", "copy"], marker=None, start_from=None, size=4)
+            rest = await list_page(box, include=["metadata"], marker=raw[1])
+            tail = await list_page(box, include=["metadata"], start_from="percent%20literal%")
+            return raw, sdk, rest, tail
+
+    raw, sdk, rest, tail = asyncio.run(both())
+    assert raw == sdk and len(raw[0]) == 4 and raw[1]
+    assert [e.name for e in raw[0] + rest[0]] == [b.name for b in src.list_blobs()]
+    assert tail[0][0].name == "percent%20literal%"
+    by_name = {e.name: e for e in raw[0] + rest[0]}
+    assert by_name["plain.bin"].tier == "Cool" and isinstance(by_name["plain.bin"], BlobEntry)
+    assert by_name["UPPER/lower/MiXeD"].metadata == {"AvereObjId": "obj-8", "lowercase": "v",
+                                                     "MiXeD_Case": "Value 8"}

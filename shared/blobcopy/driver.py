@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.blobcopy.model import CopyJob, PageCursor, PagePlan, Summary
-from shared.blobcopy.session import CopyEnv
+from shared.blobcopy.session import ClientPool, CopyEnv
 from shared.blobcopy.steps import finish, plan_page, poll_page, start_page, verify_page
 
 Progress = Callable[[dict[str, Any]], None]
@@ -20,12 +20,27 @@ async def copy_container_async(job: CopyJob | dict[str, Any], env: CopyEnv, *, p
     """Plan pages in order (each needs the previous cursor) while up to parallel_pages pages copy,
     poll and verify; then finish. All requests share one limit of job.concurrency in flight."""
     job = CopyJob.from_json(job).validate()
-    env = dataclasses.replace(env, limiter=env.limiter or asyncio.Semaphore(job.concurrency))
+    pool = ClientPool(env.connect, job.concurrency * parallel_pages + 8) if env.pool is None else None
+    env = dataclasses.replace(env, limiter=env.limiter or asyncio.Semaphore(job.concurrency),
+                              pool=env.pool or pool)
+    try:
+        return await _drive(job, env, poll_interval=poll_interval, parallel_pages=parallel_pages,
+                            progress=progress, sleep=sleep)
+    finally:
+        if pool is not None:
+            await pool.aclose()
+
+
+async def _drive(job: CopyJob, env: CopyEnv, *, poll_interval: float, parallel_pages: int,
+                 progress: Progress | None, sleep: Callable[[float], Awaitable[Any]]) -> Summary:
     slots = asyncio.Semaphore(parallel_pages)
     report = progress or (lambda event: None)
 
     async def run(plan: PagePlan) -> None:
         try:
+            if plan.verified:
+                report({"event": "verified", "page": plan.page, "verified": True})
+                return
             state = await start_page(job, plan.page, env)
             report({"event": "started", **plan.to_json(), **state.to_json()})
             while not state.done:

@@ -205,6 +205,7 @@ class PagePlan(_Json):
     skipped: int
     delete_candidates: int
     next_cursor: PageCursor | None
+    verified: bool = False  # nothing to copy: the page verified while planning (skip start/poll/verify)
 
     @property
     def ref(self) -> int:

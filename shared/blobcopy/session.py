@@ -34,6 +34,7 @@ class CopyEnv:
     store: StateStore | None = None
     head_threshold: int = 16  # up to this many blobs are looked up one by one instead of a range listing
     limiter: asyncio.Semaphore | None = None  # shared across steps run in one loop (the plain driver)
+    pool: ClientPool | None = None  # likewise: clients shared by the driver's steps
 
 
 def key_connector(keys: dict[str, str], **kwargs: Any) -> Connector:
@@ -56,13 +57,39 @@ def credential_connector(credential: Any, **kwargs: Any) -> Connector:
     return connect
 
 
+class ClientPool:
+    """Open aio clients per account reference. A step opens its own; the plain driver shares one across
+    all the steps of a run, so connections are reused."""
+
+    def __init__(self, connect: Connector, max_connections: int) -> None:
+        self._connect = connect
+        self._max = max_connections
+        self._stack = AsyncExitStack()
+        self._open: dict[AccountRef, tuple[StorageAccount, Any]] = {}
+
+    async def get(self, ref: AccountRef) -> tuple[StorageAccount, Any]:
+        # Keyed by the whole reference: two containers of one account may carry different SASes (CLI).
+        if ref not in self._open:
+            try:
+                account = self._connect(ref)
+            except StorageConfigError as exc:
+                raise CopyInputError(str(exc)) from None
+            client = await self._stack.enter_async_context(account.async_service_client(self._max))
+            self._open[ref] = (account, client)
+        return self._open[ref]
+
+    async def aclose(self) -> None:
+        self._open.clear()
+        await self._stack.aclose()
+
+
 class Session:
     """Opened per step (`async with Session(job, env) as s`): clients for source, dest and catalog."""
 
     def __init__(self, job: CopyJob, env: CopyEnv) -> None:
         self.job = job
         self.env = env
-        self._stack = AsyncExitStack()
+        self._pool = env.pool or ClientPool(env.connect, job.concurrency + 8)
         self._sas: str | None = None
         self._readers: dict[str, ManifestReader] = {}
         self.requests = env.limiter or asyncio.Semaphore(job.concurrency)
@@ -71,40 +98,26 @@ class Session:
     async def __aenter__(self) -> Session:
         job, env = self.job, self.env
         try:
-            self.src_account = env.connect(job.source.account)
-            self.dst_account = env.connect(job.dest.account)
-        except StorageConfigError as exc:
-            raise CopyInputError(str(exc)) from None
-        clients: dict[int, Any] = {}
-
-        async def client_for(account: StorageAccount) -> Any:
-            # One client per account object: two containers of one account may carry different SASes.
-            key = id(account)
-            if key not in clients:
-                clients[key] = await self._stack.enter_async_context(
-                    account.async_service_client(max_connections=job.concurrency + 8))
-            return clients[key]
-
-        self.src_client = await client_for(self.src_account)
-        self.dst_client = await client_for(self.dst_account)
-        self.source = self.src_client.get_container_client(job.source.container)
-        self.dest = self.dst_client.get_container_client(job.dest.container)
-        if env.store is not None:
-            self.store: StateStore = env.store
-        elif job.catalog is not None:
-            try:
-                cat_account = env.connect(job.catalog.account)
-            except StorageConfigError as exc:
-                raise CopyInputError(str(exc)) from None
-            cat_client = await client_for(cat_account)
-            self.store = BlobStateStore(cat_client.get_container_client(job.catalog.container),
-                                        job.catalog.prefix)
-        else:
-            raise CopyInputError("a copy job needs a catalog (or an explicit state store)")
+            self.src_account, self.src_client = await self._pool.get(job.source.account)
+            self.dst_account, self.dst_client = await self._pool.get(job.dest.account)
+            self.source = self.src_client.get_container_client(job.source.container)
+            self.dest = self.dst_client.get_container_client(job.dest.container)
+            if env.store is not None:
+                self.store: StateStore = env.store
+            elif job.catalog is not None:
+                _, cat_client = await self._pool.get(job.catalog.account)
+                self.store = BlobStateStore(cat_client.get_container_client(job.catalog.container),
+                                            job.catalog.prefix)
+            else:
+                raise CopyInputError("a copy job needs a catalog (or an explicit state store)")
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+        if self._pool is not self.env.pool:
+            await self._pool.aclose()
 
     def now(self) -> float:
         return float(self.env.clock())
@@ -140,15 +153,14 @@ class Session:
         return self._readers[job_id]
 
     # --- destination lookups: one HEAD per blob for a few, one range listing for many ---------------------
-    async def dest_view(self, names: list[str]) -> dict[str, BlobEntry]:
+    async def dest_view(self, names: list[str], include: list[str] = DEST_INCLUDE) -> dict[str, BlobEntry]:
         if not names:
             return {}
         if len(names) <= self.env.head_threshold:
             return await self._heads(names)
         ordered = sorted(names, key=order_key)
         wanted = set(names)
-        found = await range_map(self.dest, ordered[0], ordered[-1], include=DEST_INCLUDE,
-                                inclusive_lower=True)
+        found = await range_map(self.dest, ordered[0], ordered[-1], include=include, inclusive_lower=True)
         return {name: entry for name, entry in found.items() if name in wanted}
 
     async def _heads(self, names: list[str]) -> dict[str, BlobEntry]:

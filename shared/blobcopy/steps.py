@@ -92,6 +92,9 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
                           next_cursor=PageCursor(cursor.page + 1, token, upper) if token else None,
                           lower=lower, upper=upper, tasks=decisions.tasks, deletes=decisions.deletes,
                           dest_counted=decisions.dest_counted)
+        if not state.open_tasks():
+            # Nothing to copy (an unchanged re-backup): the page verifies now, saving three steps.
+            await _conclude(s, state)
         await save_page(s.store, state)
         return _plan_report(state)
 
@@ -129,7 +132,7 @@ def _plan_report(state: PageState) -> PagePlan:
     return PagePlan(job_id=state.job_id, page=state.page, listed=len(state.tasks), to_copy=len(to_copy),
                     bytes_to_copy=sum(t.entry.size for t in to_copy),
                     skipped=len(state.tasks) - len(to_copy), delete_candidates=len(state.deletes),
-                    next_cursor=state.next_cursor)
+                    next_cursor=state.next_cursor, verified=state.status == VERIFIED)
 
 
 # --- copy ------------------------------------------------------------------------------------------------
@@ -190,20 +193,25 @@ async def verify_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) ->
             return _verify_report(state)
         if state.open_tasks():
             raise NotReady(f"job {job.job_id}: page {page} still has {len(state.open_tasks())} copies open")
-        problems = await verify_copied(s, [t for t in state.tasks if t.status == COPIED])
-        counts = state.counts()
-        state.mismatches = len(problems)
-        state.problems = problems[:MAX_PROBLEMS]
-        state.problems += [f"{t.entry.name}: {t.status}" + (f" ({t.error})" if t.error else "")
-                           for t in state.tasks if t.status in (FAILED, SOURCE_CHANGED)
-                           ][: MAX_PROBLEMS - len(state.problems)]
-        ok = not problems and not counts[FAILED] and (job.mode == "precopy" or not counts[SOURCE_CHANGED])
-        if ok:
-            await write_manifest_page(s.store, job.job_id, page, manifest_entries(state.tasks),
-                                      lower=state.lower, upper=state.upper, excluded=counts[SOURCE_CHANGED])
-        state.status = VERIFIED if ok else UNVERIFIED
+        await _conclude(s, state)
         await save_page(s.store, state)
         return _verify_report(state)
+
+
+async def _conclude(s: Session, state: PageState) -> None:
+    """Verify the copied blobs; a verified page adds its manifest page."""
+    problems = await verify_copied(s, [t for t in state.tasks if t.status == COPIED])
+    counts = state.counts()
+    state.mismatches = len(problems)
+    state.problems = problems[:MAX_PROBLEMS]
+    state.problems += [f"{t.entry.name}: {t.status}" + (f" ({t.error})" if t.error else "")
+                       for t in state.tasks if t.status in (FAILED, SOURCE_CHANGED)
+                       ][: MAX_PROBLEMS - len(state.problems)]
+    ok = not problems and not counts[FAILED] and (s.job.mode == "precopy" or not counts[SOURCE_CHANGED])
+    if ok:
+        await write_manifest_page(s.store, s.job.job_id, state.page, manifest_entries(state.tasks),
+                                  lower=state.lower, upper=state.upper, excluded=counts[SOURCE_CHANGED])
+    state.status = VERIFIED if ok else UNVERIFIED
 
 
 # --- finish ----------------------------------------------------------------------------------------------

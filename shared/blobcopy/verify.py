@@ -16,7 +16,7 @@ MAX_PROBLEMS = 20  # examples kept in reports; counts are always complete
 
 async def verify_copied(session: Session, tasks: list[BlobTask]) -> list[str]:
     """Each copied blob's size, MD5, content properties and metadata equal the source; returns problems."""
-    view = await session.dest_view([t.entry.name for t in tasks])
+    view = await session.dest_view([t.entry.name for t in tasks], include=["metadata"])
     problems: list[str] = []
     for task in tasks:
         dest = view.get(task.entry.name)
