@@ -1,0 +1,43 @@
+"""Typed workflow errors: what failed, on which filer, the state it was left in, and what to do."""
+
+from __future__ import annotations
+
+
+class DrError(Exception):
+    """A run stopped. The message is complete on its own: operators read it in the orchestration status."""
+
+    kind = "failed"
+
+    def __init__(self, what: str, *, filer: str, state: str, action: str) -> None:
+        self.what, self.filer, self.state, self.action = what, filer, state, action
+        super().__init__(f"{what} [filer {filer}; state: {state}; to do: {action}]")
+
+
+class PreflightFailed(DrError):
+    kind = "preflight"
+
+
+class FlushTimeout(DrError):
+    kind = "flush_timeout"
+
+
+class CopyFailed(DrError):
+    kind = "copy"
+
+
+class ReaddFailed(DrError):
+    kind = "readd"
+
+
+class RunCancelled(DrError):
+    kind = "cancelled"
+
+
+class FailoverFailed(DrError):
+    kind = "failover"
+
+
+class CatalogConflict(DrError):
+    """The catalog forbids what was asked (an attached container, an unresolved attention mark)."""
+
+    kind = "catalog"
