@@ -365,3 +365,40 @@ class FailoverResult(JsonRecord):
     container: str
     mounts: tuple[MountPoint, ...]
     junctions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MarkAttached(JsonRecord):
+    """Activity `mark_attached`: the catalog marks the container attached before anything attaches it."""
+
+    choice: FailoverChoice
+    instance_id: str
+    at: str
+
+
+@dataclass(frozen=True)
+class VerifyBackupPage(JsonRecord):
+    """Activity `verify_backup_page`: one manifest page checked against the backup container (no source)."""
+
+    choice: FailoverChoice
+    page: int
+
+
+@dataclass(frozen=True)
+class BackupPageCheck(JsonRecord):
+    page: int
+    checked: int
+    mismatches: int
+    missing: int
+    last: bool
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordFailover(JsonRecord):
+    """Activity `record_failover`: the catalog's record of where the filer now serves from."""
+
+    choice: FailoverChoice
+    result: FailoverResult
+    instance_id: str
+    at: str
