@@ -8,6 +8,7 @@ import fcntl
 import importlib
 import json
 import os
+import sqlite3
 import ssl
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import identity
+from devstack.appconfig import secret_fields_in
 from devstack.azurite import start_azurite
 from devstack.ports import LOOPBACK, free_port
 from devstack.procs import Proc, spawn, stop
@@ -37,9 +39,15 @@ Component = Callable[[Path, dict], tuple[list[Proc], dict]]
 COMPONENTS: list[tuple[str, str]] = [
     ("tls", "devstack.stack:start_tls"),
     ("storage", "devstack.stack:start_storage"),
+    ("faultproxy", "devstack.stack:start_faultproxy"),
     ("identity", "devstack.stack:start_identity"),
     ("keyvault", "devstack.stack:start_keyvault"),
+    ("clusters", "devstack.cluster.stack:start_clusters"),
+    ("secrets", "devstack.appconfig:store_secrets"),
+    ("appconfig", "devstack.appconfig:write_config"),
 ]
+# Set on processes whose command line does not name the state dir, so a leftover one can still be traced.
+STATE_ENV = "DEVSTACK_STATE_DIR"
 
 
 class ComponentError(RuntimeError):
@@ -91,6 +99,26 @@ def start_storage(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     except RuntimeError as err:
         raise ComponentError("storage", str(err), state_dir / "logs" / "azurite.log") from None
     return [azurite.proc], {"storage": azurite.storage_json()}
+
+
+def proxy_answers(url: str) -> bool:
+    """True when a fault proxy's control endpoint answers at url."""
+    from devstack.faultproxy import FaultProxyClient
+    try:
+        return isinstance(FaultProxyClient(url).rules(), list)
+    except (OSError, ValueError):
+        return False
+
+
+def start_faultproxy(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
+    """The fault proxy in front of Azurite: the app's way to storage, so an account can be cut off from it."""
+    port = free_port()
+    argv = [sys.executable, "-m", "devstack.faultproxy", "--upstream", stack["storage"]["blob_endpoint"],
+            "--port", str(port)]
+    proc = spawn("faultproxy", argv, state_dir / "logs", env={STATE_ENV: str(state_dir)}, cwd=str(REPO_ROOT))
+    url = f"http://{LOOPBACK}:{port}"
+    wait_until("faultproxy", proc, lambda: proxy_answers(url))
+    return [proc], {"faultproxy": {"url": url}}
 
 
 def start_identity(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
@@ -205,7 +233,7 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
             return current
         leftover = read_stack(state_dir)
         if leftover:  # a partly dead stack: stop its survivors, then start afresh on the same data
-            report("some processes of the previous stack are gone; restarting the rest")
+            report("some processes of the previous stack are gone (or were stopped); restarting the stack")
             _stop_entries(leftover.get("processes", []))
             (state_dir / STACK_FILE).unlink()
         started: list[Proc] = []
@@ -223,6 +251,12 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
             stack.update(part)
             report(f"{name}: ready" + "".join(f", {p.name} pid {p.pid}" for p in procs))
         stack["processes"] = [_record(p) for p in started]
+        leaked = secret_fields_in(stack)
+        if leaked:  # a component handed back a secret value: stop rather than write it to disk
+            for proc in reversed(started):
+                stop(proc)
+            raise ComponentError("stack.json", f"secret fields would be written: {', '.join(leaked)}",
+                                 state_dir / "logs")
         _write_stack(state_dir, stack)
         return stack
 
@@ -238,6 +272,79 @@ def stop_stack(state_dir: Path) -> None:
         (state_dir / STACK_FILE).unlink(missing_ok=True)
 
 
+# -- for the demo: losing the primary region ----------------------------------------------------------
+
+def _account_name(stack: dict, account: str) -> str:
+    """An account of the stack by role ("source", "dr") or by name; a ValueError names the known ones."""
+    accounts = stack.get("storage", {}).get("accounts", {})
+    if account in accounts:
+        return str(accounts[account]["name"])
+    if account in {a["name"] for a in accounts.values()}:
+        return account
+    known = ", ".join(f"{role}={a['name']}" for role, a in accounts.items())
+    raise ValueError(f"unknown storage account {account!r}: the stack has {known}")
+
+
+def _proxy(state_dir: Path) -> tuple[dict, Any]:
+    """The running stack and a client for its fault proxy's control endpoint."""
+    from devstack.faultproxy import FaultProxyClient
+    stack = read_stack(Path(state_dir).resolve())
+    if stack is None:
+        raise ValueError(f"no stack in {state_dir} (run `python -m devstack up`)")
+    entry = next((e for e in stack.get("processes", []) if e["name"] == "faultproxy"), None)
+    if "faultproxy" not in stack or entry is None:
+        raise ValueError(f"the stack in {state_dir} has no fault proxy; restart it (`down`, then `up`)")
+    if not is_ours(entry):
+        raise ValueError(f"the stack's fault proxy (pid {entry['pid']}) does not run; run `devstack up`")
+    return stack, FaultProxyClient(stack["faultproxy"]["url"])
+
+
+def block_account(state_dir: Path, account: str) -> str:
+    """Cut the app off from a storage account (role or name): the proxy resets every request for it.
+
+    Clusters reach Azurite directly and are not affected; Copy Blob reading from the account through the
+    proxy fails, as a copy from a lost region does. Returns the account name.
+    """
+    stack, proxy = _proxy(state_dir)
+    name = _account_name(stack, account)
+    proxy.block_account(name)
+    return name
+
+
+def unblock_account(state_dir: Path, account: str) -> bool:
+    """Undo block_account; False when the account was not blocked."""
+    stack, proxy = _proxy(state_dir)
+    return proxy.unblock_account(_account_name(stack, account))
+
+
+def blocked_accounts(state_dir: Path) -> list[str]:
+    """Account names the fault proxy blocks now."""
+    _, proxy = _proxy(state_dir)
+    return sorted(str(r["account"]) for r in proxy.rules() if r.get("action") == "block" and r.get("account"))
+
+
+def stop_component(state_dir: Path, name: str) -> bool:
+    """Stop one process of the stack by name (e.g. "cluster-primary"); False when it was not running.
+
+    stack.json marks it stopped; `down` still stops the rest, and `up` restarts the whole stack.
+    """
+    state_dir = Path(state_dir).resolve()
+    with _locked(state_dir):
+        stack = read_stack(state_dir)
+        if stack is None:
+            raise ValueError(f"no stack in {state_dir} (run `python -m devstack up`)")
+        entry = next((e for e in stack.get("processes", []) if e["name"] == name), None)
+        if entry is None:
+            names = ", ".join(e["name"] for e in stack.get("processes", []))
+            raise ValueError(f"the stack has no process {name!r}; it has {names}")
+        was_running = is_ours(entry)
+        if was_running:
+            stop(Proc.from_json(entry))
+        entry.setdefault("stopped_at", datetime.now(UTC).isoformat())
+        _write_stack(state_dir, stack)
+        return was_running
+
+
 # -- command line -------------------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
@@ -249,30 +356,74 @@ def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
 
 
 def _endpoints(stack: dict) -> list[str]:
-    """What status prints: endpoints and file paths, never keys or the identity header."""
+    """What status prints: endpoints and file paths, never keys, passwords or the identity header."""
     lines = []
     if "storage" in stack:
         lines.append(f"storage   {stack['storage']['blob_endpoint']}  accounts: "
                      + ", ".join(f"{role}={a['name']} ({a['region']})"
                                  for role, a in stack["storage"]["accounts"].items()))
+    if "faultproxy" in stack:
+        lines.append(f"proxy     {stack['faultproxy']['url']}  (the app's blob endpoint){_blocked(stack)}")
     if "identity" in stack:
         lines.append(f"identity  {stack['identity']['endpoint']}")
     if "keyvault" in stack:
         lines.append(f"keyvault  {stack['keyvault']['url']}  CA {stack['keyvault']['ca_cert']}")
+    if "clusters" in stack:
+        lines.append("clusters  " + ", ".join(f"{name}={c['url']} ({c['region']}, user {c['user']})"
+                                              for name, c in stack["clusters"].items()))
+    if "demo_filer" in stack:
+        demo = stack["demo_filer"]
+        lines.append(f"demo      {demo['cluster']}/{demo['name']} on {demo['bucket']}, key {demo['key_id']}"
+                     + (f" in secret {demo['key_secret']}" if demo.get("key_secret") else ""))
+    if "app" in stack:
+        lines.append(f"app       plan {stack['app']['plan']}  settings {stack['app']['settings']}")
+    return lines
+
+
+def _blocked(stack: dict) -> str:
+    """', blocked: NAMES' when the proxy runs and blocks accounts."""
+    entry = next((e for e in stack.get("processes", []) if e["name"] == "faultproxy"), None)
+    if entry is None or not is_ours(entry):
+        return ""
+    try:
+        blocked = blocked_accounts(Path(stack["state_dir"]))
+    except (OSError, ValueError, KeyError):
+        return ", blocked accounts unknown (the proxy does not answer)"
+    return f", blocked: {', '.join(blocked)}" if blocked else ""
+
+
+def _instances(state_dir: Path) -> list[str]:
+    """One line per Durable instance in the state dir (none when there is no Durable state)."""
+    try:
+        from devstack.durable.cli import list_instances
+        found = list_instances(state_dir)
+    except ImportError as err:
+        return [f"durable   instances unavailable: {err}"]
+    except sqlite3.Error as err:
+        return [f"durable   cannot read {state_dir / 'durable.sqlite3'}: {err}"]
+    lines = [f"durable   {len(found)} instance(s)" + (" (details: status ID [--history])" if found else "")]
+    for inst in found:
+        custom = inst.get("customStatus")
+        step = f"  step {custom['step']}" if isinstance(custom, dict) and custom.get("step") else ""
+        lines.append(f"  {inst['instanceId']:<36} {inst['runtimeStatus']:<14} {inst['name']:<20} "
+                     f"updated {inst['lastUpdatedTime']}{step}")
     return lines
 
 
 def status(state_dir: Path) -> int:
-    """Print each process and the endpoints; 0 when all run, 3 when none does (or no stack), 1 otherwise."""
-    stack = read_stack(Path(state_dir).resolve())
+    """Print processes, endpoints and Durable instances; 0 all run, 3 none does (or no stack), else 1."""
+    state_dir = Path(state_dir).resolve()
+    stack = read_stack(state_dir)
     if stack is None:
         print(f"no stack in {state_dir} (run `python -m devstack up`)")
+        for line in _instances(state_dir):
+            print(line)
         return 3
     alive = [is_ours(entry) for entry in stack.get("processes", [])]
     for entry, ok in zip(stack.get("processes", []), alive, strict=True):
-        state = "running" if ok else "NOT RUNNING"
-        print(f"{entry['name']:<10} pid {entry['pid']:<8} {state:<12} log {entry['log']}")
-    for line in _endpoints(stack):
+        state = "running" if ok else "stopped" if entry.get("stopped_at") else "NOT RUNNING"
+        print(f"{entry['name']:<16} pid {entry['pid']:<8} {state:<12} log {entry['log']}")
+    for line in [*_endpoints(stack), *_instances(state_dir)]:
         print(line)
     if alive and all(alive):
         return 0

@@ -1,38 +1,63 @@
-"""`devstack up/down/status` and the first demo, on stacks of their own under tmp dirs."""
+"""`devstack up/down/status` with every component, on one stack for the whole module (tests run in order)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
-import types
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
-from azure.storage.blob import BlobServiceClient
+from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
 
 from devstack import stack as stack_mod
+from devstack.appconfig import PLAN_FILE, SETTINGS_FILE
 from devstack.cli import main as cli
-from devstack.procs import Proc, pid_alive, stop
-from devstack.stack import ComponentError, start_stack, stop_stack, wait_until
+from devstack.clock import VirtualClock
+from devstack.cluster import keys as sim_keys
+from devstack.cluster.stack import DEMO_FILES, SPEEDUP_ENV
+from devstack.procs import pid_alive
+from devstack.stack import (
+    block_account,
+    blocked_accounts,
+    start_stack,
+    stop_component,
+    stop_stack,
+    unblock_account,
+)
+from shared.avere import AvereClient
+from shared.avere_errors import AvereConnectionError
+from shared.keysecret import CONTENT_TYPE, KeySecret
 from shared.keyvault import KeyVault
+from shared.plan import load_plan_file
 
 REPO = Path(__file__).resolve().parent.parent
+PROCESSES = {"azurite", "faultproxy", "identity", "keyvault", "cluster-primary", "cluster-dr"}
+_CREDENTIAL_VARS = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_USERNAME",
+                    "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT",
+                    "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT")
 
 
-def _pids_mentioning(path: Path) -> list[int]:
-    """Live processes whose command line names path: what a stack under path left running."""
+def pids_mentioning(path: Path) -> list[int]:
+    """Live processes whose command line or environment names path: what a stack under path left running."""
     found = []
+    needle = str(path).encode()
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if str(path) in cmdline and pid_alive(int(entry.name)):
-                found.append(int(entry.name))
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            seen = (entry / "cmdline").read_bytes() + b"\0" + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in seen and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
     return found
 
 
@@ -41,146 +66,268 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           timeout=120, check=False)
 
 
-def _dr_blobs(stack: dict) -> BlobServiceClient:
-    acct = stack["storage"]["accounts"]["dr"]
-    return BlobServiceClient(f"{stack['storage']['blob_endpoint']}/{acct['name']}", credential=acct["key"])
-
-
-def _use_identity(monkeypatch: pytest.MonkeyPatch, stack: dict) -> None:
-    monkeypatch.setenv("IDENTITY_ENDPOINT", stack["identity"]["endpoint"])
-    monkeypatch.setenv("IDENTITY_HEADER", stack["identity"]["header"])
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", stack["keyvault"]["ca_cert"])
-
-
-def test_up_writes_stack_json_second_up_changes_nothing_down_stops_all(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    state = tmp_path / "state"
-    stack = start_stack(state)
-    try:
-        path = state / "stack.json"
-        assert path.stat().st_mode & 0o777 == 0o600
-        written = json.loads(path.read_text())
-        assert written == stack
-        storage = written["storage"]
-        assert storage["blob_endpoint"].startswith("http://127.0.0.1:")
-        for role in ("source", "dr"):
-            assert set(storage["accounts"][role]) == {"name", "key", "region"}
-        assert storage["accounts"]["source"]["region"] != storage["accounts"]["dr"]["region"]
-        assert written["keyvault"]["url"].startswith("https://127.0.0.1:")
-        assert Path(written["keyvault"]["ca_cert"]) == state / "tls" / "ca.pem"
-        assert written["identity"]["endpoint"].startswith("http://127.0.0.1:")
-        assert written["identity"]["header"]
-        assert {p["name"] for p in written["processes"]} == {"azurite", "identity", "keyvault"}
-        before = path.read_bytes()
-
-        again = _run("up", "--state-dir", str(state))
-        assert again.returncode == 0, again.stderr
-        assert "already runs; nothing changed" in again.stdout
-        assert path.read_bytes() == before
-        assert start_stack(state) == stack
-
-        assert cli(["status", "--state-dir", str(state)]) == 0
-        shown = capsys.readouterr().out
-        assert stack["keyvault"]["url"] in shown and "running" in shown
-        assert stack["identity"]["header"] not in shown
-        assert storage["accounts"]["source"]["key"] not in shown
-    finally:
-        stop_stack(state)
-    assert not any(pid_alive(p["pid"]) for p in stack["processes"])
-    assert _pids_mentioning(state) == []
-    assert not (state / "stack.json").exists()
-    assert cli(["status", "--state-dir", str(state)]) == 3
-    assert cli(["down", "--state-dir", str(state)]) == 0  # nothing to stop is not an error
-
-
-def test_up_after_down_keeps_data_and_up_restarts_a_partial_stack(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    state = tmp_path / "state"
-    stack = start_stack(state)
-    try:
-        _use_identity(monkeypatch, stack)
-        with KeyVault(stack["keyvault"]["url"]) as vault:
-            ref = vault.store("kept-over-restart", "value-1", content_type="text/plain")
-        _dr_blobs(stack).create_container("kept").upload_blob("b", b"bytes-1")
-    finally:
-        stop_stack(state)
-
-    stack = start_stack(state)
-    try:
-        _use_identity(monkeypatch, stack)
-        with KeyVault(stack["keyvault"]["url"]) as vault:
-            assert vault.read_ref(ref).value == "value-1"
-        assert _dr_blobs(stack).get_blob_client("kept", "b").download_blob().readall() == b"bytes-1"
-
-        identity = next(Proc.from_json(p) for p in stack["processes"] if p["name"] == "identity")
-        stop(identity)
-        assert cli(["status", "--state-dir", str(state)]) == 1
-        restarted = start_stack(state)
-        old_pids = {p["pid"] for p in stack["processes"]}
-        assert all(p["pid"] not in old_pids and pid_alive(p["pid"]) for p in restarted["processes"])
-        assert not any(pid_alive(pid) for pid in old_pids)  # the survivors were stopped first
-        assert cli(["status", "--state-dir", str(state)]) == 0
-        stack = restarted
-    finally:
-        stop_stack(state)
-    assert _pids_mentioning(state) == []
-
-
-def _broken_component(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
-    from devstack.procs import spawn
-    proc = spawn("broken", [sys.executable, "-c", "import sys; print('cannot bind'); sys.exit(3)"],
-                 state_dir / "logs")
-    wait_until("broken", proc, lambda: False, timeout=30)
-    return [proc], {}
-
-
-def test_a_component_that_fails_stops_what_up_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture) -> None:
-    state = tmp_path / "state"
-    monkeypatch.setattr(stack_mod, "COMPONENTS",
-                        [*stack_mod.COMPONENTS, ("broken", "tests.test_stack:_broken_component")])
-    assert cli(["up", "--state-dir", str(state)]) == 1
-    err = capsys.readouterr().err
-    assert "broken did not start: the process exited" in err
-    assert str(state / "logs" / "broken.log") in err
-    assert _pids_mentioning(state) == []
-    assert not (state / "stack.json").exists()
-    with pytest.raises(ComponentError) as failed:
+@pytest.fixture(scope="module")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The module's one full stack (clusters 20x faster than real time); stopped at the end in any case."""
+    state = tmp_path_factory.mktemp("fullstack")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SPEEDUP_ENV, "20")
         start_stack(state)
-    assert failed.value.component == "broken" and failed.value.log.endswith("broken.log")
+        try:
+            yield state
+        finally:
+            stop_stack(state)
 
 
-def test_status_with_an_instance_id_delegates_to_the_durable_cli(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    fake = types.ModuleType("devstack.durable.cli")
-    fake.show_instance = lambda state_dir, instance_id, history: calls.append((state_dir, instance_id,
-                                                                              history)) or 7
-    monkeypatch.setitem(sys.modules, "devstack.durable.cli", fake)
-    instance = f"backup-{uuid.uuid4().hex[:6]}"
-    assert cli(["status", instance, "--history", "--state-dir", str(tmp_path)]) == 7
-    assert calls == [(tmp_path.resolve(), instance, True)]
+def _stack(state: Path) -> dict:
+    return json.loads((state / "stack.json").read_text())
 
 
-def test_demo_passes_end_to_end_and_leaves_nothing_running(tmp_path: Path) -> None:
-    state = tmp_path / "demo-state"
-    env_free = {k: v for k, v in os.environ.items() if k not in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER")}
-    done = subprocess.run([sys.executable, "-m", "devstack", "demo", "--state-dir", str(state)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, env=env_free, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
-    for step in ("stack up", "stored secret", "read it back by version: value matches",
-                 "copied to DR", "stack down", "all steps passed"):
-        assert step in out
-    assert _pids_mentioning(state) == []
-    assert not (state / "stack.json").exists()
+def _settings(state: Path) -> dict[str, str]:
+    return json.loads((state / SETTINGS_FILE).read_text())["Values"]
 
 
-@pytest.mark.parametrize("command", ["up", "down", "status"])
-def test_a_damaged_stack_json_is_reported_and_left_alone(tmp_path: Path, command: str,
-                                                         capsys: pytest.CaptureFixture) -> None:
-    (tmp_path / "stack.json").write_text("{not json")
-    assert cli([command, "--state-dir", str(tmp_path)]) == 2
-    assert "stack.json is damaged" in capsys.readouterr().err
-    assert (tmp_path / "stack.json").read_text() == "{not json"
-    assert _pids_mentioning(tmp_path) == []
+def _use_settings(monkeypatch: pytest.MonkeyPatch, state: Path) -> dict[str, str]:
+    """Only the generated settings decide which credential DefaultAzureCredential picks and what it trusts."""
+    for name in _CREDENTIAL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    values = _settings(state)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def _client(info: dict) -> AvereClient:
+    return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=1,
+                       backoff=0.05)
+
+
+def _demo_key(state: Path, monkeypatch: pytest.MonkeyPatch) -> KeySecret:
+    _use_settings(monkeypatch, state)
+    with KeyVault(_stack(state)["keyvault"]["url"]) as vault:
+        return KeySecret.loads(vault.read(_stack(state)["demo_filer"]["key_secret"]).value)
+
+
+def test_up_brings_up_every_component_and_the_demo_filer(stack_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = stack_dir / "stack.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    stack = _stack(stack_dir)
+    assert {p["name"] for p in stack["processes"]} == PROCESSES
+    assert all(stack_mod.is_ours(p) for p in stack["processes"])
+    assert set(stack["clusters"]) == {"primary", "dr"}
+    for name, role in (("primary", "source"), ("dr", "dr")):
+        cluster = stack["clusters"][name]
+        assert set(cluster) == {"url", "user", "password", "ca_cert", "region"}
+        assert cluster["url"].startswith("https://127.0.0.1:") and cluster["url"].endswith("/cgi-bin/rpc2.py")
+        assert cluster["region"] == stack["storage"]["accounts"][role]["region"]
+    demo = stack["demo_filer"]
+    assert demo["bucket"] == f"{stack['storage']['accounts']['source']['name']}/demo-filer"
+    with _client(stack["clusters"]["primary"]) as primary:
+        record = primary.capture_core_filer(demo["name"])
+        assert record.encrypted and record.active_key_id == demo["key_id"]
+        assert {j.path for j in record.junctions} == set(demo["junctions"])
+        for file, data in DEMO_FILES.items():
+            assert base64.b64decode(primary.call("sim.readFile", demo["vserver"], file)) == data
+    with _client(stack["clusters"]["dr"]) as dr:
+        assert dr.list_core_filers() == []
+
+    # The demo key's passphrase and recovery file live in the vault only.
+    key = _demo_key(stack_dir, monkeypatch)
+    for name in (path, stack_dir / PLAN_FILE, stack_dir / SETTINGS_FILE):
+        text = name.read_text()
+        assert key.passphrase not in text and "".join(key.recovery_file.split())[:60] not in text
+        assert "passphrase" not in text and "recovery_file" not in text
+
+    before = path.read_bytes()
+    again = _run("up", "--state-dir", str(stack_dir))
+    assert again.returncode == 0, again.stderr
+    assert "already runs; nothing changed" in again.stdout
+    assert path.read_bytes() == before
+
+
+def test_secrets_are_readable_with_default_credential_from_the_generated_settings(
+        stack_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = _stack(stack_dir)
+    values = _use_settings(monkeypatch, stack_dir)
+    assert values["IDENTITY_ENDPOINT"] == stack["identity"]["endpoint"]
+    assert values["REQUESTS_CA_BUNDLE"] == values["SSL_CERT_FILE"] == str(stack_dir / "tls" / "ca.pem")
+    assert (stack_dir / SETTINGS_FILE).stat().st_mode & 0o777 == 0o600
+    plan = load_plan_file(stack_dir / PLAN_FILE)
+    filer = plan.filers[0]
+    with KeyVault(plan.keyvault_url) as vault:  # DefaultAzureCredential -> the stack's identity endpoint
+        for cluster in (*plan.clusters, *plan.dr_clusters):
+            password = stack["clusters"][cluster.name]["password"]
+            assert vault.read(cluster.admin_password_secret).value == password
+        accounts = {a["name"]: a["key"] for a in stack["storage"]["accounts"].values()}
+        assert vault.read(filer.source.key_secret).value == accounts[filer.source.account]
+        assert vault.read(filer.backup.storage_key_secret).value == accounts[filer.backup.account]
+        stored = vault.read(stack["demo_filer"]["key_secret"])
+    key = KeySecret.loads(stored.value)
+    assert stored.content_type == CONTENT_TYPE and stored.tags == key.tags()
+    assert (key.cluster, key.filer) == (filer.cluster, filer.name)
+    assert (key.key_id, key.signature) == (stack["demo_filer"]["key_id"], stack["demo_filer"]["signature"])
+    opened = sim_keys.unseal(key.passphrase, key.recovery_file)  # the passphrase really opens the file
+    assert opened.latest == key.key_id
+    with _client(stack["clusters"]["primary"]) as primary:
+        state = primary.master_key_status(filer.name)
+    assert (state.active_key_id, state.recovery_file_signature) == (key.key_id, key.signature)
+
+
+def test_the_generated_plan_validates_and_the_app_reaches_the_stack_with_it(stack_dir: Path) -> None:
+    stack = _stack(stack_dir)
+    plan = load_plan_file(stack_dir / PLAN_FILE)
+    assert list(plan.warnings()) == []
+    assert plan.storage_auth == "key" and plan.keyvault_url == stack["keyvault"]["url"]
+    primary, dr = plan.cluster("primary"), plan.dr_cluster("dr")
+    assert primary.management_url == stack["clusters"]["primary"]["url"]
+    assert dr.management_url == stack["clusters"]["dr"]["url"]
+    filer = plan.filer("primary", "demo-filer")
+    assert filer.failover_cluster == "dr" and filer.source.container == "demo-filer"
+    proxy = stack["faultproxy"]["url"]
+    assert filer.source.blob_endpoint == f"{proxy}/{filer.source.account}"
+    assert filer.backup.blob_endpoint == f"{proxy}/{filer.backup.account}"
+    assert plan.copy.page_size < 100
+
+    # The plan's own trust settings reach the cluster (what the activities will do).
+    with AvereClient(primary.management_url, primary.admin_user, stack["clusters"]["primary"]["password"],
+                     **primary.tls.client_kwargs()) as client:
+        assert "demo-filer" in client.list_core_filers()
+
+    # The app, loaded the way the local runner loads it, finds its plan through the generated settings.
+    from devstack.durable import Runner
+    from tests.fixtures.durable import http_call
+    with mock.patch.dict(os.environ):
+        for name in [n for n in os.environ if n.startswith(("VFXTDR_", "IDENTITY_"))]:
+            del os.environ[name]
+        runner = Runner("function_app", stack_dir, VirtualClock()).start()
+        try:
+            assert os.environ["VFXTDR_PLAN_FILE"] == str(stack_dir / PLAN_FILE)
+            reply = http_call("GET", f"{runner.base_url}/api/health")
+        finally:
+            runner.stop()
+    assert reply.status == 200 and reply.json() == {"status": "ok", "plan": "valid"}
+
+
+def test_blocking_the_source_account_cuts_the_app_off_it_but_not_from_dr(stack_dir: Path) -> None:
+    stack = _stack(stack_dir)
+    plan = load_plan_file(stack_dir / PLAN_FILE)
+    filer = plan.filers[0]
+    keys = {a["name"]: a["key"] for a in stack["storage"]["accounts"].values()}
+
+    def service(endpoint: str, account: str) -> BlobServiceClient:
+        return BlobServiceClient(endpoint, credential={"account_name": account, "account_key": keys[account]},
+                                 retry_total=0)
+
+    source = service(filer.source.blob_endpoint, filer.source.account).get_container_client("demo-filer")
+    backup = service(filer.backup.blob_endpoint, filer.backup.account).get_container_client(
+        f"blocktest-{uuid.uuid4().hex[:8]}")
+    backup.create_container()
+    first = next(iter(source.list_blobs())).name
+    sas = generate_blob_sas(filer.source.account, "demo-filer", first, account_key=keys[filer.source.account],
+                            permission=BlobSasPermissions(read=True),
+                            expiry=datetime.now(UTC) + timedelta(hours=1))
+    source_url = f"{source.get_blob_client(first).url}?{sas}"
+    # Both accounts through the proxy: Azurite accepts the copy's source URL (same host as the request).
+    assert backup.get_blob_client("before").start_copy_from_url(source_url)["copy_status"] == "success"
+
+    with pytest.raises(ValueError, match=r"unknown storage account 'nosuch'.*source=vfxtsource"):
+        block_account(stack_dir, "nosuch")
+    assert blocked_accounts(stack_dir) == []
+    assert block_account(stack_dir, "source") == filer.source.account
+    try:
+        assert blocked_accounts(stack_dir) == [filer.source.account]
+        with pytest.raises(AzureError):
+            next(iter(source.list_blobs()))
+        with pytest.raises(AzureError):  # a server-side copy cannot read the lost region either
+            backup.get_blob_client("during").start_copy_from_url(source_url)
+        assert [b.name for b in backup.list_blobs()] == ["before"]  # the DR account still answers
+        with _client(stack["clusters"]["primary"]) as primary:  # clusters reach storage directly
+            readme = "/demo/projects/README.txt"
+            assert base64.b64decode(primary.call("sim.readFile", "vserver", readme)) == DEMO_FILES[readme]
+        shown = _run("status", "--state-dir", str(stack_dir)).stdout
+        assert shown.count(f"blocked: {filer.source.account}") == 1
+    finally:
+        assert unblock_account(stack_dir, filer.source.account) is True
+    assert blocked_accounts(stack_dir) == []
+    assert next(iter(source.list_blobs())).name == first
+    assert unblock_account(stack_dir, "source") is False
+
+
+def test_status_lists_processes_clusters_and_durable_instances_without_secrets(
+        stack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from devstack.durable import Runner
+    with mock.patch.dict(os.environ):
+        runner = Runner("tests.durable_apps.basics", stack_dir, VirtualClock(), http=False,
+                        settings=tmp_path / "no-settings.json").start()
+        try:
+            iid = runner.start_new("sequence", f"status-probe-{uuid.uuid4().hex[:6]}", "Ada")
+            assert runner.wait_for(iid, timeout=60)["runtimeStatus"] == "Completed"
+        finally:
+            runner.stop()
+    stack = _stack(stack_dir)
+    capsys.readouterr()
+    assert cli(["status", "--state-dir", str(stack_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"{iid}" in out and "Completed" in out and "sequence" in out
+    assert stack["clusters"]["primary"]["url"] in out and stack["clusters"]["dr"]["url"] in out
+    assert "demo-filer" in out and str(stack_dir / PLAN_FILE) in out
+    for name in PROCESSES:
+        assert f"{name} " in out
+    for secret in (*[c["password"] for c in stack["clusters"].values()], stack["identity"]["header"],
+                   *[a["key"] for a in stack["storage"]["accounts"].values()]):
+        assert secret not in out
+
+
+def test_a_stopped_cluster_then_up_restarts_the_stack_with_no_new_secret_versions(
+        stack_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    stack = _stack(stack_dir)
+    _use_settings(monkeypatch, stack_dir)
+    names = [*stack["secrets"]["admin"].values(), *stack["secrets"]["storage_keys"].values(),
+             stack["secrets"]["demo_key"]]
+    with KeyVault(stack["keyvault"]["url"]) as vault:
+        versions = {name: [v.ref for v in vault.versions(name)] for name in names}
+    assert all(len(v) == 1 for v in versions.values())
+
+    with pytest.raises(ValueError, match=r"no process 'cluster-nowhere'.*cluster-primary"):
+        stop_component(stack_dir, "cluster-nowhere")
+    assert stop_component(stack_dir, "cluster-primary") is True
+    assert stop_component(stack_dir, "cluster-primary") is False
+    with pytest.raises(AvereConnectionError), _client(stack["clusters"]["primary"]) as gone:
+        gone.list_core_filers()
+    with _client(stack["clusters"]["dr"]) as dr:
+        assert dr.list_core_filers() == []
+    capsys.readouterr()
+    assert cli(["status", "--state-dir", str(stack_dir)]) == 1
+    assert [line.split()[3] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("cluster-primary ")] == ["stopped"]
+
+    restarted = start_stack(stack_dir)
+    old_pids = {p["pid"] for p in stack["processes"]}
+    assert not any(pid_alive(pid) for pid in old_pids)  # the survivors were stopped first
+    assert {p["name"] for p in restarted["processes"]} == PROCESSES
+    assert all(pid_alive(p["pid"]) and p["pid"] not in old_pids for p in restarted["processes"])
+    assert restarted["secrets"]["new_versions_at_start"] == 0
+    assert restarted["demo_filer"] == stack["demo_filer"]
+    _use_settings(monkeypatch, stack_dir)  # the new identity endpoint and header
+    with KeyVault(restarted["keyvault"]["url"]) as vault:
+        assert {name: [v.ref for v in vault.versions(name)] for name in names} == versions
+    plan = load_plan_file(stack_dir / PLAN_FILE)
+    assert plan.cluster("primary").management_url == restarted["clusters"]["primary"]["url"]
+    with _client(restarted["clusters"]["primary"]) as primary:
+        assert primary.capture_core_filer("demo-filer").active_key_id == stack["demo_filer"]["key_id"]
+
+
+def test_down_leaves_no_process_behind(stack_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    stack = _stack(stack_dir)
+    assert pids_mentioning(stack_dir)  # the probe sees a running stack (so an empty answer below means it)
+    assert cli(["down", "--state-dir", str(stack_dir)]) == 0
+    assert not any(pid_alive(p["pid"]) for p in stack["processes"])
+    assert pids_mentioning(stack_dir) == []
+    assert not (stack_dir / "stack.json").exists()
+    capsys.readouterr()
+    assert cli(["status", "--state-dir", str(stack_dir)]) == 3
+    assert "status-probe-" in capsys.readouterr().out  # the Durable instances outlive the stack
+    with pytest.raises(ValueError, match="no stack in"):
+        block_account(stack_dir, "source")
+    assert cli(["down", "--state-dir", str(stack_dir)]) == 0  # nothing to stop is not an error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
+from devstack.cluster.keys import signature as recovery_signature
 from devstack.cluster.model import write_private_json
 from devstack.cluster.runner import USER, admin_password, cluster_dir
 from devstack.ports import LOOPBACK, free_port, wait_for_port
@@ -34,6 +36,23 @@ DEMO_FILES = {
     "/demo/scratch/notes.md": b"# scratch\nDirty until the next flush.\n",
 }
 START_TIMEOUT = 30.0
+# How much faster than real time the clusters' activities run: tests set it; the demo keeps real time.
+SPEEDUP_ENV = "DEVSTACK_CLUSTER_SPEEDUP"
+SECRET_FIELDS = ("passphrase", "recovery_file")  # what "demo_filer" holds that must not reach stack.json
+
+
+def default_speedup() -> float:
+    """DEVSTACK_CLUSTER_SPEEDUP (a number > 0), else 1.0 (real time)."""
+    raw = os.environ.get(SPEEDUP_ENV, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{SPEEDUP_ENV} must be a number > 0, got {raw[:20]!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{SPEEDUP_ENV} must be a number > 0, got {raw[:20]!r}")
+    return value
 
 
 def _spawn_cluster(state_dir: Path, name: str, region: str, blob_endpoint: str,
@@ -53,12 +72,14 @@ def _spawn_cluster(state_dir: Path, name: str, region: str, blob_endpoint: str,
     return proc, f"https://{LOOPBACK}:{port}/cgi-bin/rpc2.py"
 
 
-def start_clusters(state_dir: Path, stack: dict, *, speedup: float = 1.0) -> tuple[list[Proc], dict]:
+def start_clusters(state_dir: Path, stack: dict, *, speedup: float | None = None) -> tuple[list[Proc], dict]:
     """Start the primary and DR simulators, make sure the demo filer exists on the primary.
 
     Returns the processes and {"clusters": {...}, "demo_filer": {...}}. "demo_filer" holds the demo key's
-    passphrase and recovery file: the caller stores them in Key Vault and keeps them out of stack.json.
+    key_id, signature, passphrase and recovery file: the caller stores the key in Key Vault and keeps
+    SECRET_FIELDS out of stack.json. speedup defaults to default_speedup().
     """
+    speedup = default_speedup() if speedup is None else speedup
     state_dir = Path(state_dir).resolve()
     storage = stack["storage"]
     ca_cert, _ = ensure_ca(state_dir / "tls")  # before the processes start, so they never race for it
@@ -103,7 +124,10 @@ def ensure_demo_filer(state_dir: Path, primary: dict[str, str], storage: dict[st
             if not secrets_file.exists():
                 raise RuntimeError(f"the demo filer exists but its key file {secrets_file} is gone; "
                                    f"remove the state dir {state_dir} to start afresh")
-            return {**info, **json.loads(secrets_file.read_text())}
+            saved = json.loads(secrets_file.read_text())
+            if not saved.get("signature"):  # saved before signatures were kept: derive it as generate did
+                saved["signature"] = recovery_signature(saved["recovery_file"])
+            return {**info, **saved}
         shared_key = {"account_name": account["name"], "account_key": account["key"]}
         service = BlobServiceClient(f"{storage['blob_endpoint']}/{account['name']}", credential=shared_key)
         try:
@@ -121,7 +145,8 @@ def ensure_demo_filer(state_dir: Path, primary: dict[str, str], storage: dict[st
         _wait(client, [created])
         passphrase = secrets.token_urlsafe(24)
         key = client.generate_master_key(DEMO, passphrase)
-        saved = {"key_id": key.key_id, "passphrase": passphrase, "recovery_file": key.recovery_file}
+        saved = {"key_id": key.key_id, "signature": key.signature, "passphrase": passphrase,
+                 "recovery_file": key.recovery_file}
         write_private_json(secrets_file, saved)  # stored before activation, as the runbook demands
         client.activate_master_key(DEMO, key.key_id, key.recovery_file)
         if DEMO_POLICY not in client.call("nfs.listPolicies", DEMO_VSERVER):
