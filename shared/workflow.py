@@ -221,18 +221,18 @@ class AttachStep(JsonRecord):
 
 @dataclass(frozen=True)
 class CopyTotals(JsonRecord):
-    """Running totals of a copy pass, carried across continue_as_new."""
+    """Running totals of a copy pass, carried across continue_as_new. `pending` is the current count."""
 
     pages: int = 0
     listed: int = 0
+    to_copy: int = 0
+    bytes_to_copy: int = 0
     copied: int = 0
+    bytes_copied: int = 0
     skipped: int = 0
     failed: int = 0
     source_changed: int = 0
-    bytes_copied: int = 0
-    bytes_listed: int = 0
     verified_pages: int = 0
-    mismatches: int = 0
     pending: int = 0
 
     def add(self, **deltas: int) -> CopyTotals:
@@ -247,13 +247,13 @@ class CopyInput(JsonRecord):
     """Input of the copy sub-orchestration (and of each of its continue_as_new executions)."""
 
     job: CopyJob
+    filer: str  # "cluster/filer", for errors and status
     cursor: PageCursor | None = None
     totals: CopyTotals = CopyTotals()
     executions: int = 0
     poll_interval_seconds: float = 15.0
     parallel_pages: int = 4
     pages_per_execution: int = 50
-    deadline: str | None = None  # ISO time past which polling gives up (pending copies are then failures)
 
 
 @dataclass(frozen=True)
