@@ -1,0 +1,1 @@
+"""Durable orchestrators: pure sequencing of the DR runbook (no I/O; activities do it)."""

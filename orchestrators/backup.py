@@ -1,0 +1,182 @@
+"""The backup orchestration of one core filer: the DR runbook, with re-add guaranteed after any removal.
+
+preflight → begin (generation) → rotate key → capture → pre-copy (online) → suspend + flush → mark removed →
+remove junctions, filer → copy the delta (mirror) → re-add → approve mass deletes → record.
+
+Compensation is written as `except` → compensate → re-raise, never `finally`: the 1.x SDK rebuilds the
+generator every episode (a `finally` would run at each episode's end) and a terminated instance runs
+nothing at all. Stop a run with the `cancel` event; the timer tick's reconcile re-adds anything a
+terminated run left removed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators.backup_steps import Run, flush, precopy_job, remove, run_copy
+from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now, seconds_since
+from shared.errors import PreflightFailed, ReaddFailed, RunCancelled
+from shared.workflow import (
+    APPROVE_DELETES_EVENT,
+    CANCEL_EVENT,
+    NEEDS_ATTENTION,
+    AttachRequest,
+    Attention,
+    BackupRequest,
+    BackupTarget,
+    BeginBackup,
+    CompleteBackup,
+    CopyFinish,
+    FilerStep,
+    KeyRotation,
+    Preflight,
+)
+
+bp = df.Blueprint()
+
+
+@bp.orchestration_trigger(context_name="context")
+def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
+    req = decode(BackupRequest, context.get_input())
+    started = now(context)
+    status = RunStatus(context, "backup", f"{req.cluster}/{req.filer}", started)
+    status.step("preflight")
+    pre: Preflight = yield context.call_activity_with_retry("preflight", RETRY, req)
+    findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]
+    if req.dry_run:
+        status.step("dry_run_done", ok=pre.ok)
+        return {"dry_run": True, "ok": pre.ok, "findings": findings}
+    if not pre.ok or pre.context is None:
+        problems = "; ".join(f"{f.check}: {f.detail}" for f in pre.findings if not f.ok)
+        status.step("preflight_failed", findings=findings)
+        raise PreflightFailed(f"preflight failed: {problems}", filer=f"{req.cluster}/{req.filer}",
+                              state="unchanged: nothing was suspended, removed or written",
+                              action="fix what the findings name, then start the backup again")
+    ctx = pre.context
+    backup_id = f"{started:%Y%m%dT%H%M%SZ}-{str(context.new_uuid())[:8]}"
+    target: BackupTarget = yield context.call_activity_with_retry(
+        "begin_backup", RETRY, BeginBackup(ctx, backup_id, context.instance_id, iso(started)))
+    status.step("begin", backup_id=backup_id, generation=target.generation, container=target.container)
+    run = Run(context=context, ctx=ctx, target=target, status=status, started=started,
+              cancel=context.wait_for_external_event(CANCEL_EVENT))
+    try:
+        yield from _before_removal(run, pre.encrypted)
+    except Exception as err:
+        yield from _compensate_before_removal(run, err)
+        if isinstance(err, RunCancelled):
+            return run.result("cancelled", error=str(err))
+        raise
+    try:
+        yield from remove(run)
+        run.final = yield from run_copy(run, run.final_job(), "copy")
+    except Exception as err:
+        yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
+        yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=str(err))
+        if isinstance(err, RunCancelled):
+            return run.result("cancelled", error=str(err))
+        raise
+    yield from _readd_or_attention(run, None)
+    outcome = yield from _mass_delete_guard(run)
+    entry = yield from _record(run, outcome)
+    return run.result(outcome, entry=entry)
+
+
+def _before_removal(run: Run, encrypted: bool) -> Gen[None]:
+    """Everything that happens while the filer is still attached: a failure here removes nothing."""
+    context, ctx = run.context, run.ctx
+    if encrypted:
+        run.status.step("rotate_key")
+        run.key = yield context.call_activity("rotate_key", FilerStep(ctx, run.target.backup_id))
+        key: KeyRotation = run.key
+        run.status.update(key_id=key.key_id, key_secret_version=key.secret.version)
+    run.status.step("capture")
+    run.record = yield context.call_activity_with_retry("capture_filer", RETRY,
+                                                        FilerStep(ctx, run.target.backup_id))
+    if ctx.short_offline_window:
+        mark = now(context)
+        run.precopy = yield from run_copy(run, precopy_job(run), "precopy")
+        run.timings["precopy_s"] = seconds_since(context, mark)
+    yield from flush(run)
+
+
+def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
+    if run.suspended:
+        run.status.step("unsuspending")
+        yield run.context.call_activity_with_retry("unsuspend_clients", RETRY, FilerStep(run.ctx))
+        run.suspended = False
+    yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=str(err))
+
+
+def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
+    """Re-add the removed filer as captured. If that keeps failing: NEEDS_ATTENTION, recorded, and raised."""
+    context, ctx = run.context, run.ctx
+    request = AttachRequest(cluster=ctx.cluster, keyvault_url=ctx.keyvault_url, record=run.record,
+                            bucket=run.record.bucket, server_name=run.record.server_name,
+                            credential=run.record.credential_name, key=run.key.secret if run.key else None)
+    try:
+        yield from attach(context, request, run.status, "readd")
+    except Exception as err:
+        reason = f"re-add failed: {err}" + (f" (after: {cause})" if cause else "")
+        run.status.step(NEEDS_ATTENTION, error=reason, record=run.record.to_json(run.record))
+        yield context.call_activity_with_retry(
+            "mark_attention", RETRY, Attention(ctx, context.instance_id, error=reason, record=run.record))
+        yield from _record(run, "failed", error=reason)
+        raise ReaddFailed(f"{NEEDS_ATTENTION}: {reason}; record: {run.record.to_json(run.record)}",
+                          filer=ctx.filer.key, state="REMOVED from the cluster; its data is in the container",
+                          action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
+    yield context.call_activity_with_retry("clear_removed", RETRY, Attention(ctx, context.instance_id))
+    run.timings["offline_s"] = seconds_since(context, run.offline_since) if run.offline_since else 0.0
+    run.status.step("readded", offline_s=run.timings["offline_s"])
+
+
+def _mass_delete_guard(run: Run) -> Gen[str]:
+    """The mirror refused a mass delete: wait for `approve_deletes` or the timeout, the filer back online."""
+    context, ctx, summary = run.context, run.ctx, run.final.summary
+    if summary is None or not summary.needs_approval:
+        return "verified"
+    deadline = now(context) + timedelta(hours=ctx.guard.approval_timeout_hours)
+    run.status.step("awaiting_approval", delete_candidates=summary.delete_candidates,
+                    approval_ref=summary.approval_ref, approval_deadline=iso(deadline))
+    timer = context.create_timer(deadline)
+    approval = context.wait_for_external_event(APPROVE_DELETES_EVENT)
+    winner = yield context.task_any([approval, timer, run.cancel])
+    if winner != timer:
+        timer.cancel()
+    if winner != approval or not _approved(approval.result):
+        run.status.step("deletes_not_approved")
+        return "verified_with_extras"
+    run.status.step("applying_deletes")
+    try:
+        run.deletes = yield context.call_activity_with_retry(
+            "copy_apply_deletes", RETRY, CopyFinish(run.final_job(), approval_ref=summary.approval_ref))
+    except Exception as err:  # the copy itself verified: a failed clean-up only leaves the extras in place
+        run.status.step("deletes_failed", error=str(err)[:500])
+        return "verified_with_extras"
+    return "verified"
+
+
+def _approved(payload: Any) -> bool:
+    """The event may carry nothing, a bool, or {"approve": bool} (maybe as JSON text: the host's quirk)."""
+    if isinstance(payload, str):
+        text = payload.strip().strip('"').lower()
+        return text not in {"false", "no", "reject", '{"approve": false}', '{"approve":false}'}
+    if isinstance(payload, dict):
+        return bool(payload.get("approve", True))
+    return payload is None or bool(payload)
+
+
+def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
+    context = run.context
+    run.timings["backup_s"] = seconds_since(context, run.started)
+    entry = CompleteBackup(context=run.ctx, target=run.target, instance_id=context.instance_id,
+                           status=outcome,
+                           started_at=iso(run.started), finished_at=iso(now(context)), key=run.key,
+                           record=run.record, summary=run.final.summary if run.final else None,
+                           precopy=run.precopy.summary if run.precopy else None,
+                           timings=tuple(sorted(run.timings.items())), error=error[:2000])
+    result = yield context.call_activity_with_retry("complete_backup", RETRY, entry)
+    run.status.step(outcome)
+    return result

@@ -1,0 +1,224 @@
+"""The phases of a backup run that wait on the cluster or the copy (flush, remove, copy), and run state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators.steps import (
+    CLUSTER_POLL,
+    RETRY,
+    Gen,
+    RunStatus,
+    decode,
+    failed,
+    iso,
+    now,
+    raise_if_cancelled,
+    seconds_since,
+    sleep,
+    sleep_or_cancel,
+)
+from shared.avere_records import FilerRecord
+from shared.blobcopy.model import AccountRef, CatalogRef, ContainerRef, CopyJob, DeleteReport, Guard
+from shared.errors import CopyFailed, DrError, FlushTimeout
+from shared.workflow import (
+    COPY,
+    BackupTarget,
+    CopyFinish,
+    CopyInput,
+    CopyOutcome,
+    CopyProgress,
+    CopyTotals,
+    FilerStep,
+    KeyRotation,
+    MarkRemoved,
+    RemoveStatus,
+    RunContext,
+    StartedActivities,
+)
+
+REMOVE_DEADLINE = timedelta(hours=1)
+NOTHING_REMOVED = "nothing removed; clients unsuspended"
+
+
+@dataclass
+class Run:
+    """What one backup run has done so far: the compensation decides from this, not from where it failed."""
+
+    context: df.DurableOrchestrationContext
+    ctx: RunContext
+    target: BackupTarget
+    status: RunStatus
+    started: datetime
+    cancel: Any
+    key: KeyRotation | None = None
+    record: FilerRecord | None = None
+    precopy: CopyOutcome | None = None
+    final: CopyOutcome | None = None
+    deletes: DeleteReport | None = None
+    suspended: bool = False
+    offline_since: datetime | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def final_job(self) -> CopyJob:
+        precopied = self.precopy.summary.job_id if self.precopy and self.precopy.summary else None
+        return _job(self, self.target.final_job, "mirror", precopy_manifest=precopied)
+
+    def result(self, outcome: str, entry: dict | None = None, error: str = "") -> dict[str, Any]:
+        summary = self.final.summary if self.final else None
+        return {"status": outcome, "cluster": self.ctx.cluster.name, "filer": self.ctx.filer.name,
+                "backup_id": self.target.backup_id, "generation": self.target.generation,
+                "container": self.target.container,
+                "key_secret_version": self.key.secret.version if self.key else None,
+                "listed": summary.listed if summary else None, "copied": summary.copied if summary else None,
+                "bytes_copied": summary.bytes_copied if summary else None,
+                "deleted": (summary.deleted if summary else 0)
+                + (self.deletes.deleted if self.deletes else 0),
+                "extras": summary.delete_candidates if summary and outcome == "verified_with_extras" else 0,
+                **{k: round(v, 3) for k, v in self.timings.items()},
+                "entry": entry, "error": error or None}
+
+
+def precopy_job(run: Run) -> CopyJob:
+    return _job(run, run.target.precopy_job, "precopy")
+
+
+def _job(run: Run, job_id: str, mode: str, precopy_manifest: str | None = None) -> CopyJob:
+    ctx, filer = run.ctx, run.ctx.filer
+    by_key = ctx.storage_auth == "key"  # otherwise the copy env authenticates with the managed identity
+    source = AccountRef(filer.source.account, filer.source.account_url,
+                        credential=filer.source.key_secret if by_key else None)
+    backup = AccountRef(filer.backup.account, filer.backup.account_url,
+                        credential=filer.backup.storage_key_secret if by_key else None)
+    return CopyJob(job_id=job_id, source=ContainerRef(source, filer.source.container),
+                   dest=ContainerRef(backup, run.target.container),
+                   catalog=CatalogRef(backup, ctx.catalog_container,
+                                      f"filers/{filer.cluster}/{filer.name}/copy/"),
+                   mode=mode, engine=ctx.copy.engine, concurrency=ctx.copy.concurrency,
+                   page_size=ctx.copy.page_size, pending_limit_seconds=ctx.copy.pending_limit_seconds,
+                   guard=Guard(ctx.guard.max_delete_fraction, ctx.guard.min_count),
+                   previous_manifest=run.target.previous_manifest, precopy_manifest=precopy_manifest)
+
+
+def flush(run: Run) -> Gen[None]:
+    """Suspend clients and flush; wait (durable timers) until no dirty data, at most max_offline."""
+    context, ctx = run.context, run.ctx
+    run.status.step("flush")
+    run.offline_since = now(context)
+    started: StartedActivities = yield context.call_activity_with_retry(
+        "suspend_and_flush", RETRY, FilerStep(ctx, run.target.backup_id))
+    run.suspended = True
+    limit = timedelta(minutes=ctx.filer.max_offline_minutes)
+    deadline = run.offline_since + limit
+    while True:
+        status = yield context.call_activity_with_retry(
+            "flush_status", RETRY, FilerStep(ctx, run.target.backup_id, started.activity_ids))
+        run.status.update(dirty_files=status.dirty_files, flush_percent=status.percent)
+        if status.failed:
+            raise DrError(f"the flush failed: {status.detail}", filer=ctx.filer.key, state=NOTHING_REMOVED,
+                          action="read the cluster's activity log, then back up again")
+        if status.done:
+            break
+        if now(context) >= deadline:
+            raise FlushTimeout(f"{status.dirty_files} dirty file(s) still not written back after max_offline "
+                               f"({ctx.filer.max_offline_minutes} min)", filer=ctx.filer.key,
+                               state=NOTHING_REMOVED,
+                               action="raise max_offline_minutes, or shorten the writeback delay")
+        cancelled = yield from sleep_or_cancel(context, CLUSTER_POLL, run.cancel, until=deadline)
+        raise_if_cancelled(cancelled, ctx.filer.key, NOTHING_REMOVED)
+    run.timings["flush_s"] = seconds_since(context, run.offline_since)
+
+
+def remove(run: Run) -> Gen[None]:
+    """Record the removal in the catalog first, then remove the junctions, then the filer."""
+    context, ctx, bid = run.context, run.ctx, run.target.backup_id
+    mark = now(context)
+    yield context.call_activity_with_retry("mark_removed", RETRY, MarkRemoved(
+        ctx, bid, context.instance_id, run.record, run.key.secret if run.key else None, iso(mark)))
+    run.status.step("removing_junctions")
+    ids = yield context.call_activity_with_retry("remove_junctions", RETRY, FilerStep(ctx, bid))
+    yield from _wait_removal(run, ids, "junctions", lambda s: s.done and s.junctions == 0)
+    run.status.step("removing_filer")
+    ids = yield context.call_activity_with_retry("remove_filer", RETRY, FilerStep(ctx, bid))
+    yield from _wait_removal(run, ids, "core filer", lambda s: s.done and s.admin_state == "removed")
+    run.timings["remove_s"] = seconds_since(context, mark)
+
+
+def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Callable[[RemoveStatus], bool]
+                  ) -> Gen[None]:
+    # Removal is not cancellable half-way: a cancel is honoured at the next copy poll, once it is whole.
+    context, ctx = run.context, run.ctx
+    deadline = now(context) + REMOVE_DEADLINE
+    while True:
+        status: RemoveStatus = yield context.call_activity_with_retry(
+            "remove_status", RETRY, FilerStep(ctx, run.target.backup_id, started.activity_ids))
+        run.status.update(remove_percent=status.percent)
+        if status.failed:
+            raise DrError(f"removing the {what} failed: {status.detail}", filer=ctx.filer.key,
+                          state=f"removal incomplete (filer {status.admin_state})",
+                          action="the run re-adds the filer; read the cluster's activity log")
+        if finished(status):
+            return
+        if now(context) >= deadline:
+            raise DrError(f"removing the {what} did not finish within {REMOVE_DEADLINE}", filer=ctx.filer.key,
+                          state=f"removal incomplete (filer {status.admin_state})",
+                          action="the run re-adds the filer; read the cluster's activity log")
+        yield from sleep(context, CLUSTER_POLL)
+
+
+def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
+    """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`."""
+    context, ctx = run.context, run.ctx
+    child_id = f"{context.instance_id}-{job.job_id}"
+    task = context.call_sub_orchestrator(COPY, CopyInput(
+        job=job, filer=ctx.filer.key, poll_interval_seconds=ctx.copy.poll_interval_seconds,
+        parallel_pages=ctx.copy.parallel_pages, pages_per_execution=ctx.copy.pages_per_execution), child_id)
+    mark = now(context)
+    run.status.step(step, copy_instance=child_id)
+    while True:
+        tick = context.create_timer(now(context) + _tick(now(context) - mark))
+        winner = yield context.task_any([task, run.cancel, tick])
+        if winner == tick:
+            progress: CopyProgress = yield context.call_activity_with_retry("copy_progress", RETRY,
+                                                                            CopyFinish(job))
+            run.status.update(**_progress_fields(progress.totals, seconds_since(context, mark)))
+            continue
+        tick.cancel()
+        if winner == run.cancel:
+            run.status.step(f"{step}_cancelling")
+            yield context.call_activity_with_retry("copy_cancel", RETRY, CopyFinish(job))
+            yield task  # the pass stops at its next report
+            raise_if_cancelled(True, ctx.filer.key, f"{step} stopped; the generation written is not verified")
+        err = failed(task)
+        if err is not None:
+            raise CopyFailed(f"the {step} pass failed: {err}", filer=ctx.filer.key,
+                             state="the generation being written is incomplete; the other is untouched",
+                             action="read the copy orchestration's history, then back up again")
+        outcome = decode(CopyOutcome, task.result)
+        run.status.update(**_progress_fields(outcome.totals, seconds_since(context, mark)))
+        raise_if_cancelled(outcome.cancelled, ctx.filer.key, f"{step} stopped")
+        if outcome.summary is None or not outcome.summary.verified:
+            raise CopyFailed(f"the {step} pass did not verify", filer=ctx.filer.key,
+                             state="the generation being written is not verified; the other is untouched",
+                             action="read the copy orchestration's history, then back up again")
+        return outcome
+
+
+def _tick(elapsed: timedelta) -> timedelta:
+    """Progress refresh: often at first, then rarer, so the run's own history stays small on long copies."""
+    return min(timedelta(minutes=5), max(timedelta(seconds=30), elapsed / 10))
+
+
+def _progress_fields(totals: CopyTotals, elapsed: float) -> dict[str, Any]:
+    eta = None
+    if totals.bytes_copied and totals.bytes_to_copy > totals.bytes_copied and elapsed > 0:
+        eta = round((totals.bytes_to_copy - totals.bytes_copied) * elapsed / totals.bytes_copied)
+    return {"blobs_listed": totals.listed, "blobs_to_copy": totals.to_copy, "blobs_copied": totals.copied,
+            "bytes_to_copy": totals.bytes_to_copy, "bytes_copied": totals.bytes_copied,
+            "pending": totals.pending,
+            "pages": totals.pages, "eta_s": eta}

@@ -1,0 +1,123 @@
+"""The copy sub-orchestration: one pass of the copy engine, page by page, with history kept bounded.
+
+Pages are listed one after another (the listing's continuation token chains them) and copied a bounded
+number at a time; pending Copy Blob operations are polled on durable timers. Every
+`pages_per_execution` pages the orchestration continues as new with its cursor and totals, so history
+does not grow with the number of blobs. A cancel marker (written by the parent's `copy_cancel`) is seen
+at the next report and stops the pass between polls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators.steps import RETRY, Gen, decode, now
+from shared.blobcopy.model import PagePlan, PageProgress, PageVerify, Summary
+from shared.errors import CopyFailed
+from shared.workflow import (
+    CopyFinish,
+    CopyInput,
+    CopyOutcome,
+    CopyPageRequest,
+    CopyProgress,
+    CopyReport,
+    CopyTotals,
+)
+
+bp = df.Blueprint()
+
+# The engine bounds pending copies itself (abort and restart past the pending limit, bounded attempts);
+# this is only the orchestrator's backstop against a page that never reports done.
+POLL_BACKSTOP_FACTOR = 4
+INCOMPLETE = "the backup generation being written is incomplete (not verified); the other is untouched"
+
+
+@bp.orchestration_trigger(context_name="context")
+def copy_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
+    state = decode(CopyInput, context.get_input())
+    job = state.job
+    cursor, totals = state.cursor, state.totals
+    pages_here = 0
+    listing_done = False
+    while not listing_done:
+        plans: list[PagePlan] = []
+        while len(plans) < state.parallel_pages:
+            plan: PagePlan = yield context.call_activity_with_retry(
+                "copy_plan_page", RETRY, CopyPageRequest(job, cursor=cursor))
+            plans.append(plan)
+            cursor = plan.next_cursor
+            if cursor is None:
+                listing_done = True
+                break
+        totals = totals.add(pages=len(plans), listed=sum(p.listed for p in plans),
+                            skipped=sum(p.skipped for p in plans), to_copy=sum(p.to_copy for p in plans),
+                            bytes_to_copy=sum(p.bytes_to_copy for p in plans))
+        copied = yield from _copy_pages(context, state, plans, totals)
+        if copied is None:
+            return CopyOutcome(summary=None, totals=totals, cancelled=True)
+        totals = copied
+        pages_here += len(plans)
+        if not listing_done and pages_here >= state.pages_per_execution:
+            context.continue_as_new(replace(state, cursor=cursor, totals=totals,
+                                            executions=state.executions + 1))
+            return None
+    summary: Summary = yield context.call_activity_with_retry("copy_finish", RETRY, CopyFinish(job))
+    yield context.call_activity_with_retry("copy_report", RETRY, CopyReport(job, totals, finished=True))
+    return CopyOutcome(summary=summary, totals=totals)
+
+
+def _copy_pages(context: df.DurableOrchestrationContext, state: CopyInput, plans: list[PagePlan],
+                totals: CopyTotals) -> Gen[CopyTotals | None]:
+    """Start, poll and verify a batch of planned pages: the new totals, or None when cancelled."""
+    job = state.job
+    work = [p.page for p in plans if not p.verified]
+    progress: dict[int, PageProgress] = {}
+    if work:
+        started: list[PageProgress] = yield context.task_all([
+            context.call_activity_with_retry("copy_start_page", RETRY, CopyPageRequest(job, page=page))
+            for page in work])
+        progress = {p.page: p for p in started}
+        poll = timedelta(seconds=state.poll_interval_seconds)
+        backstop = now(context) + poll + timedelta(
+            seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR)
+        while not all(p.done for p in progress.values()):
+            report: CopyProgress = yield context.call_activity_with_retry(
+                "copy_report", RETRY, CopyReport(job, _live(totals, progress)))
+            if report.cancelled:
+                return None
+            if now(context) >= backstop:
+                waiting = sorted(k for k, p in progress.items() if not p.done)
+                raise CopyFailed(f"copy job {job.job_id}: pages {waiting} still pending after {backstop}",
+                                 filer=state.filer, state=INCOMPLETE,
+                                 action="check the destination account's copy status, then back up again")
+            yield context.create_timer(now(context) + poll)
+            polled: list[PageProgress] = yield context.task_all([
+                context.call_activity_with_retry("copy_poll_page", RETRY, CopyPageRequest(job, page=page))
+                for page, p in progress.items() if not p.done])
+            progress.update({p.page: p for p in polled})
+        checks: list[PageVerify] = yield context.task_all([
+            context.call_activity_with_retry("copy_verify_page", RETRY, CopyPageRequest(job, page=page))
+            for page in work])
+        bad = [c for c in checks if not c.verified]
+        if bad:
+            examples = "; ".join(x for c in bad for x in c.problems[:3])[:600]
+            raise CopyFailed(f"copy job {job.job_id}: {len(bad)} page(s) failed verification "
+                             f"({sum(c.mismatches for c in bad)} mismatches, {sum(c.failed for c in bad)} "
+                             f"failed copies): {examples}", filer=state.filer, state=INCOMPLETE,
+                             action="read the page problems, then back up again")
+    totals = _live(totals, progress, verified_pages=len(plans))
+    report = yield context.call_activity_with_retry("copy_report", RETRY, CopyReport(job, totals))
+    return None if report.cancelled else totals
+
+
+def _live(totals: CopyTotals, progress: dict[int, PageProgress], verified_pages: int = 0) -> CopyTotals:
+    """Totals with the batch's pages folded in (pending: what is still in flight right now)."""
+    pages = progress.values()
+    done = totals.add(copied=sum(p.copied for p in pages), bytes_copied=sum(p.bytes for p in pages),
+                      failed=sum(p.failed for p in pages), verified_pages=verified_pages,
+                      source_changed=sum(p.source_changed for p in pages))
+    return replace(done, pending=sum(p.pending + p.todo for p in pages if not p.done))

@@ -1,0 +1,85 @@
+"""Fail a core filer over to a DR cluster from its newest (or a chosen) verified backup.
+
+choose the backup → check it against its manifest (no source needed: the source region may be gone) →
+mark it attached in the catalog (from then on no backup writes into it and the schedule skips the filer) →
+add the cloud core filer on the backup container ('used', the key from Key Vault) → restore every junction
+→ health → report the client mount addresses. The HTTP starter cancels a running backup of the filer first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now
+from shared.errors import FailoverFailed
+from shared.workflow import (
+    AttachRequest,
+    BackupPageCheck,
+    FailoverChoice,
+    FailoverRequest,
+    FailoverResult,
+    MarkAttached,
+    RecordFailover,
+    VerifyBackupPage,
+    blob_server_name,
+)
+
+bp = df.Blueprint()
+
+# Manifest pages are checked this many at a time (each activity checks one page against the container).
+VERIFY_BATCH = 4
+
+
+@bp.orchestration_trigger(context_name="context")
+def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
+    req = decode(FailoverRequest, context.get_input())
+    status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", now(context))
+    status.step("choosing_backup")
+    choice: FailoverChoice = yield context.call_activity_with_retry("choose_backup", RETRY, req)
+    ctx = choice.context
+    status.step("chosen", backup_id=choice.backup_id, container=choice.container,
+                target_cluster=choice.target_cluster.name)
+    if req.verify:
+        yield from _verify(context, choice, status)
+    yield context.call_activity_with_retry("mark_attached", RETRY,
+                                           MarkAttached(choice, context.instance_id, iso(now(context))))
+    backup = ctx.filer.backup
+    request = AttachRequest(cluster=choice.target_cluster, keyvault_url=ctx.keyvault_url, record=choice.record,
+                            bucket=f"{backup.account}/{choice.container}",
+                            server_name=blob_server_name(backup.blob_endpoint, backup.account),
+                            credential=f"azure-storage-{backup.account}", key=choice.key,
+                            storage_account=backup.account, storage_key_secret=backup.storage_key_secret)
+    attached = yield from attach(context, request, status, "attach", error=FailoverFailed)
+    result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster.name,
+                            backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
+                            junctions=tuple(j.path for j in choice.record.junctions))
+    yield context.call_activity_with_retry("record_failover", RETRY,
+                                           RecordFailover(choice, result, context.instance_id, iso(now(context))))
+    status.step("serving", mounts=[m.to_json(m) for m in result.mounts])
+    return result
+
+
+def _verify(context: df.DurableOrchestrationContext, choice: FailoverChoice, status: RunStatus) -> Gen[None]:
+    """Every manifest page against the backup container; any missing or different blob stops the failover."""
+    checked = mismatches = 0
+    page, last = 0, False
+    while not last:
+        batch: list[BackupPageCheck] = yield context.task_all([
+            context.call_activity_with_retry("verify_backup_page", RETRY, VerifyBackupPage(choice, page + i))
+            for i in range(VERIFY_BATCH)])
+        for check in batch:
+            if last:
+                break  # pages past the manifest's last one answer empty; ignore them
+            checked += check.checked
+            mismatches += check.mismatches + check.missing
+            last = check.last
+            if check.mismatches or check.missing:
+                raise FailoverFailed(
+                    f"backup {choice.backup_id} does not match its manifest on page {check.page}: "
+                    f"{check.mismatches} different, {check.missing} missing ({'; '.join(check.problems[:3])})",
+                    filer=f"{choice.context.filer.key}", state="nothing attached; the catalog is unchanged",
+                    action="fail over to the other generation (backupId) or investigate the backup account")
+        page += VERIFY_BATCH
+        status.step("verifying", blobs_checked=checked, pages_checked=page)

@@ -1,0 +1,39 @@
+"""Replay a filer this app removed: re-add it from the captured record (NEEDS_ATTENTION recovery, reconcile)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, now
+from shared.errors import ReaddFailed
+from shared.workflow import NEEDS_ATTENTION, AttachRequest, Attention, FilerRef, ReaddPlan
+
+bp = df.Blueprint()
+
+
+@bp.orchestration_trigger(context_name="context")
+def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
+    ref = decode(FilerRef, context.get_input())
+    status = RunStatus(context, "readd", f"{ref.cluster}/{ref.filer}", now(context))
+    status.step("reading_catalog")
+    plan: ReaddPlan = yield context.call_activity_with_retry("readd_plan", RETRY, ref)
+    if plan.record is None or not (plan.removed_by_app or plan.needs_attention):
+        status.step("nothing_to_do")
+        return {"status": "nothing_to_do", "cluster": ref.cluster, "filer": ref.filer}
+    ctx, record = plan.context, plan.record
+    request = AttachRequest(cluster=ctx.cluster, keyvault_url=ctx.keyvault_url, record=record,
+                            bucket=record.bucket, server_name=record.server_name,
+                            credential=record.credential_name, key=plan.key)
+    try:
+        result = yield from attach(context, request, status, "readd")
+    except ReaddFailed as err:
+        yield context.call_activity_with_retry(
+            "mark_attention", RETRY, Attention(ctx, context.instance_id, error=str(err), record=record))
+        status.step(NEEDS_ATTENTION, error=str(err))
+        raise
+    yield context.call_activity_with_retry("clear_removed", RETRY, Attention(ctx, context.instance_id))
+    status.step("readded")
+    return {"status": "readded", "cluster": ref.cluster, "filer": ref.filer,
+            "mounts": [m.to_json(m) for m in result.mounts]}
