@@ -106,3 +106,15 @@ def test_a_bad_cluster_speedup_is_refused_by_name(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(SPEEDUP_ENV, raw)
     with pytest.raises(ValueError, match=f"{SPEEDUP_ENV} must be a number > 0"):
         default_speedup()
+
+
+def test_an_interrupted_demo_filer_setup_is_reported_not_guessed(tmp_path: Path) -> None:
+    from devstack.cluster.model import write_private_json
+    from devstack.cluster.runner import cluster_dir
+    from devstack.cluster.stack import ensure_demo_filer
+    write_private_json(cluster_dir(tmp_path, "primary") / "demo_filer.json",
+                       {"key_id": "k", "signature": "s", "passphrase": "p", "recovery_file": "r", "complete": False})
+    storage = {"blob_endpoint": "http://127.0.0.1:9", "accounts": {"source": {"name": "a", "key": "k"}}}
+    nowhere = {"url": "https://127.0.0.1:9/cgi-bin/rpc2.py", "user": "admin", "password": "x", "ca_cert": "none"}
+    with pytest.raises(RuntimeError, match=r"setup was interrupted.*remove the state dir"):
+        ensure_demo_filer(tmp_path, nowhere, storage)

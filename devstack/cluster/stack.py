@@ -119,15 +119,20 @@ def ensure_demo_filer(state_dir: Path, primary: dict[str, str], storage: dict[st
     credential = f"azure-storage-{account['name']}"
     info = {"cluster": "primary", "name": DEMO, "bucket": bucket, "account_role": "source",
             "credential": credential, "vserver": DEMO_VSERVER, "junctions": [j[0] for j in DEMO_JUNCTIONS]}
+    if secrets_file.exists():
+        saved = json.loads(secrets_file.read_text())
+        if not saved.pop("complete", True):
+            raise RuntimeError(f"the demo filer's setup was interrupted ({secrets_file}); "
+                               f"remove the state dir {state_dir} to start afresh")
+        # Made before: the workflow may have removed it since (a backup's offline window, a failed re-add,
+        # a failover), which is the workflow's to repair, so it is never made again.
+        if not saved.get("signature"):  # saved before signatures were kept: derive it as generate did
+            saved["signature"] = recovery_signature(saved["recovery_file"])
+        return {**info, **saved}
     with _client(primary) as client:
         if DEMO in client.list_core_filers():
-            if not secrets_file.exists():
-                raise RuntimeError(f"the demo filer exists but its key file {secrets_file} is gone; "
-                                   f"remove the state dir {state_dir} to start afresh")
-            saved = json.loads(secrets_file.read_text())
-            if not saved.get("signature"):  # saved before signatures were kept: derive it as generate did
-                saved["signature"] = recovery_signature(saved["recovery_file"])
-            return {**info, **saved}
+            raise RuntimeError(f"the demo filer exists but its key file {secrets_file} is gone; "
+                               f"remove the state dir {state_dir} to start afresh")
         shared_key = {"account_name": account["name"], "account_key": account["key"]}
         service = BlobServiceClient(f"{storage['blob_endpoint']}/{account['name']}", credential=shared_key)
         try:
@@ -147,7 +152,7 @@ def ensure_demo_filer(state_dir: Path, primary: dict[str, str], storage: dict[st
         key = client.generate_master_key(DEMO, passphrase)
         saved = {"key_id": key.key_id, "signature": key.signature, "passphrase": passphrase,
                  "recovery_file": key.recovery_file}
-        write_private_json(secrets_file, saved)  # stored before activation, as the runbook demands
+        write_private_json(secrets_file, {**saved, "complete": False})  # before activation, as the runbook demands
         client.activate_master_key(DEMO, key.key_id, key.recovery_file)
         if DEMO_POLICY not in client.call("nfs.listPolicies", DEMO_VSERVER):
             client.call("nfs.addPolicy", DEMO_VSERVER, DEMO_POLICY)
@@ -167,4 +172,5 @@ def ensure_demo_filer(state_dir: Path, primary: dict[str, str], storage: dict[st
         _wait(client, [client.flush_core_filer(DEMO)])
         client.call("sim.writeFile", DEMO_VSERVER, "/demo/scratch/in-progress.log",
                     base64.b64encode(f"written at {time.time():.0f}\n".encode()).decode())
+    write_private_json(secrets_file, saved)  # complete: a later `up` returns it as it is
     return {**info, **saved}
