@@ -216,10 +216,15 @@ def _stop_entries(entries: list[dict]) -> None:
             stop(Proc.from_json(entry))
 
 
+def component_names() -> list[str]:
+    return [name for name, _ in COMPONENTS]
+
+
 def running_stack(state_dir: Path) -> dict | None:
-    """stack.json's content when every process it names runs; None otherwise."""
+    """stack.json's content when every process it names runs and it has today's components; None otherwise."""
     stack = read_stack(state_dir)
-    if stack and stack.get("processes") and all(is_ours(e) for e in stack["processes"]):
+    if stack and stack.get("processes") and all(is_ours(e) for e in stack["processes"]) \
+            and stack.get("components") == component_names():
         return stack
     return None
 
@@ -232,8 +237,10 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
         if current is not None:
             return current
         leftover = read_stack(state_dir)
-        if leftover:  # a partly dead stack: stop its survivors, then start afresh on the same data
-            report("some processes of the previous stack are gone (or were stopped); restarting the stack")
+        if leftover:  # a partly dead or outdated stack: stop its survivors, then start afresh on the same data
+            report("the previous stack was started with other components; restarting it"
+                   if leftover.get("components") != component_names()
+                   else "some processes of the previous stack are gone (or were stopped); restarting the stack")
             _stop_entries(leftover.get("processes", []))
             (state_dir / STACK_FILE).unlink()
         started: list[Proc] = []
@@ -251,6 +258,7 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
             stack.update(part)
             report(f"{name}: ready" + "".join(f", {p.name} pid {p.pid}" for p in procs))
         stack["processes"] = [_record(p) for p in started]
+        stack["components"] = component_names()
         leaked = secret_fields_in(stack)
         if leaked:  # a component handed back a secret value: stop rather than write it to disk
             for proc in reversed(started):

@@ -118,3 +118,25 @@ def test_an_interrupted_demo_filer_setup_is_reported_not_guessed(tmp_path: Path)
     nowhere = {"url": "https://127.0.0.1:9/cgi-bin/rpc2.py", "user": "admin", "password": "x", "ca_cert": "none"}
     with pytest.raises(RuntimeError, match=r"setup was interrupted.*remove the state dir"):
         ensure_demo_filer(tmp_path, nowhere, storage)
+
+
+def _marker_component(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
+    return [], {"marker": {"added": True}}
+
+
+def test_a_stack_started_with_other_components_is_restarted_by_up(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setattr(stack_mod, "COMPONENTS", CHEAP)
+    first = start_stack(state)
+    try:
+        assert start_stack(state) == first  # unchanged components: the running stack is kept
+        monkeypatch.setattr(stack_mod, "COMPONENTS", [*CHEAP, ("marker", "tests.test_stack_units:_marker_component")])
+        said: list[str] = []
+        second = start_stack(state, report=said.append)
+        assert said[0] == "the previous stack was started with other components; restarting it"
+        assert second["marker"] == {"added": True} and second["components"] == ["tls", "storage", "marker"]
+        assert not stack_mod.is_ours(first["processes"][0]) and stack_mod.is_ours(second["processes"][0])
+    finally:
+        stack_mod.stop_stack(state)
+    assert pids_mentioning(state) == []
