@@ -1,0 +1,14 @@
+"""Activity functions: thin adapters (decode the payload, call shared/, return a small secret-free result).
+
+Register every blueprint in function_app.py:  `for bp in activities.blueprints(): app.register_functions(bp)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def blueprints() -> list[Any]:
+    from activities import attach, backup, copy_pages, failover
+
+    return [backup.bp, attach.bp, copy_pages.bp, failover.bp]

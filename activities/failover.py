@@ -1,0 +1,38 @@
+"""Failover activities: choose a verified backup, mark it attached, verify it page by page, record it."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+from activities._payload import payload
+from shared import failover_steps
+from shared.workflow import (
+    BackupPageCheck,
+    FailoverChoice,
+    FailoverRequest,
+    MarkAttached,
+    RecordFailover,
+    VerifyBackupPage,
+)
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="request")
+def choose_backup(request: FailoverRequest) -> FailoverChoice:
+    return failover_steps.choose_backup(payload(FailoverRequest, request))
+
+
+@bp.activity_trigger(input_name="request")
+def mark_attached(request: MarkAttached) -> None:
+    failover_steps.mark_attached(payload(MarkAttached, request))
+
+
+@bp.activity_trigger(input_name="request")
+def verify_backup_page(request: VerifyBackupPage) -> BackupPageCheck:
+    return failover_steps.verify_backup_page(payload(VerifyBackupPage, request))
+
+
+@bp.activity_trigger(input_name="request")
+def record_failover(request: RecordFailover) -> None:
+    failover_steps.record_failover(payload(RecordFailover, request))
