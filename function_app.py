@@ -8,7 +8,10 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+import activities
+from orchestrators import backup, copy, failover, readd
 from shared.plan import PlanError, load_plan_from_env
+from triggers import http_api, timer
 
 # The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.
 logging.getLogger("azure").setLevel(logging.WARNING)
@@ -16,9 +19,9 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # --- Blueprints -------------------------------------------------------------------------------------------
-# One df.Blueprint per orchestrator/activity module, registered here so the worker indexes them:
-#     from orchestrators import backup
-#     app.register_functions(backup.bp)
+# One df.Blueprint per orchestrator/activity module, registered here so the worker indexes them.
+for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, http_api.bp, timer.bp, *activities.blueprints()):
+    app.register_functions(blueprint)
 
 
 @app.function_name("health")

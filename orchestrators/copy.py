@@ -36,6 +36,7 @@ POLL_BACKSTOP_FACTOR = 4
 INCOMPLETE = "the backup generation being written is incomplete (not verified); the other is untouched"
 
 
+# Outputs are plain JSON (the SDK json.dumps them, without the Durable codec): records go out as dicts.
 @bp.orchestration_trigger(context_name="context")
 def copy_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     state = decode(CopyInput, context.get_input())
@@ -58,7 +59,7 @@ def copy_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
                             bytes_to_copy=sum(p.bytes_to_copy for p in plans))
         copied = yield from _copy_pages(context, state, plans, totals)
         if copied is None:
-            return CopyOutcome(summary=None, totals=totals, cancelled=True)
+            return CopyOutcome.to_json(CopyOutcome(summary=None, totals=totals, cancelled=True))
         totals = copied
         pages_here += len(plans)
         if not listing_done and pages_here >= state.pages_per_execution:
@@ -67,7 +68,7 @@ def copy_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
             return None
     summary: Summary = yield context.call_activity_with_retry("copy_finish", RETRY, CopyFinish(job))
     yield context.call_activity_with_retry("copy_report", RETRY, CopyReport(job, totals, finished=True))
-    return CopyOutcome(summary=summary, totals=totals)
+    return CopyOutcome.to_json(CopyOutcome(summary=summary, totals=totals))
 
 
 def _copy_pages(context: df.DurableOrchestrationContext, state: CopyInput, plans: list[PagePlan],

@@ -58,7 +58,7 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     yield context.call_activity_with_retry("record_failover", RETRY,
                                            RecordFailover(choice, result, context.instance_id, iso(now(context))))
     status.step("serving", mounts=[m.to_json(m) for m in result.mounts])
-    return result
+    return FailoverResult.to_json(result)
 
 
 def _verify(context: df.DurableOrchestrationContext, choice: FailoverChoice, status: RunStatus) -> Gen[None]:

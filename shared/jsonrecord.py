@@ -30,10 +30,7 @@ def _decode(cls_name: str, name: str, hint: Any, value: Any) -> Any:
         hint = next(o for o in options if o is not type(None))
         origin = typing.get_origin(hint)
     if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise RecordError(f"{cls_name}.{name} must be a list")
-        item = typing.get_args(hint)[0]
-        return tuple(_decode(cls_name, name, item, v) for v in value)
+        return _decode_tuple(cls_name, name, typing.get_args(hint), value)
     if isinstance(hint, type) and callable(getattr(hint, "from_json", None)):
         # Any record type of the project nests: plan parts, copy-engine descriptors, other JsonRecords.
         if isinstance(value, hint):
@@ -46,6 +43,16 @@ def _decode(cls_name: str, name: str, hint: Any, value: Any) -> Any:
     if hint in (str, int, float, bool) and (type(value) is not hint):
         raise RecordError(f"{cls_name}.{name} must be {hint.__name__}, got {type(value).__name__}")
     return value
+
+
+def _decode_tuple(cls_name: str, name: str, args: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise RecordError(f"{cls_name}.{name} must be a list")
+    if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]: any length of X
+        return tuple(_decode(cls_name, name, args[0], v) for v in value)
+    if len(args) != len(value):  # tuple[X, Y]: exactly that shape
+        raise RecordError(f"{cls_name}.{name} must have {len(args)} items, got {len(value)}")
+    return tuple(_decode(cls_name, name, item, v) for item, v in zip(args, value, strict=True))
 
 
 def _encode(value: Any) -> Any:

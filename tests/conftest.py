@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.cluster",
     "tests.fixtures.copy",
     "tests.fixtures.durable",
+    "tests.fixtures.workflow",
 ]

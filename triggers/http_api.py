@@ -1,0 +1,131 @@
+"""HTTP routes: back up a filer now (or only preflight it), replay a removed filer, fail a filer over.
+
+Each answers 202 with the Durable status URLs when it started an orchestration, 404 for a filer the plan
+does not know, 409 when the filer's state forbids it, and changes nothing when it refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.preflight import run_preflight
+from shared.workflow import (
+    BACKUP,
+    CANCEL_EVENT,
+    FAILOVER,
+    READD,
+    BackupRequest,
+    FailoverRequest,
+    FilerRef,
+    backup_instance_id,
+    failover_instance_id,
+    readd_instance_id,
+)
+from triggers.common import (
+    Refusal,
+    blocked_by_catalog,
+    filer_state,
+    find_filer,
+    is_running,
+    load_plan,
+    refuse,
+    reply,
+)
+
+bp = df.Blueprint()
+log = logging.getLogger("vfxtdr.http")
+
+
+def _flag(req: func.HttpRequest, name: str, default: bool = False) -> bool:
+    value = req.params.get(name)
+    if value is None:
+        return default
+    if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+        raise Refusal(400, f"query parameter {name}: expected true or false, got {value!r}")
+    return value.lower() in {"true", "1", "yes"}
+
+
+@bp.route(route="backups/{cluster}/{filer}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Back up one core filer now; `?dryRun=true` runs only the preflight and answers its findings."""
+    cluster, name = req.route_params["cluster"], req.route_params["filer"]
+    try:
+        dry_run = _flag(req, "dryRun")
+        plan = load_plan()
+        filer = find_filer(plan, cluster, name)
+        request = BackupRequest(cluster=cluster, filer=name, dry_run=dry_run, reason="manual")
+        if dry_run:
+            found = await asyncio.to_thread(run_preflight, request, plan)
+            return reply(200, {"dryRun": True, "ok": found.ok,
+                               "findings": [{"check": f.check, "ok": f.ok, "detail": f.detail}
+                                            for f in found.findings]})
+        instance_id = backup_instance_id(cluster, name)
+        for other in (instance_id, readd_instance_id(cluster, name), failover_instance_id(cluster, name)):
+            if await is_running(client, other):
+                raise Refusal(409, f"{other} is running; one run per filer at a time")
+        reason = blocked_by_catalog(await filer_state(plan, filer))
+        if reason:
+            raise Refusal(409, reason)
+        await client.start_new(BACKUP, instance_id, request)
+    except Refusal as err:
+        return refuse(err)
+    log.info("backup of %s/%s started as %s", cluster, name, instance_id)
+    return client.create_check_status_response(req, instance_id)
+
+
+@bp.route(route="filers/{cluster}/{filer}/readd", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Replay the recorded filer this app removed (after NEEDS_ATTENTION, or when a run was terminated)."""
+    cluster, name = req.route_params["cluster"], req.route_params["filer"]
+    try:
+        plan = load_plan()
+        filer = find_filer(plan, cluster, name)
+        instance_id = readd_instance_id(cluster, name)
+        for other in (backup_instance_id(cluster, name), instance_id):
+            if await is_running(client, other):
+                raise Refusal(409, f"{other} is running; wait for it or cancel it first")
+        state = await filer_state(plan, filer)
+        if not (state.removed_by_app or state.needs_attention):
+            raise Refusal(409, f"the catalog shows no removal of {filer.key} by this app: nothing to re-add")
+        await client.start_new(READD, instance_id, FilerRef(cluster, name))
+    except Refusal as err:
+        return refuse(err)
+    log.info("re-add of %s/%s started as %s", cluster, name, instance_id)
+    return client.create_check_status_response(req, instance_id)
+
+
+@bp.route(route="failovers/{cluster}/{filer}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Attach the newest verified backup (or `?backupId=`) to the DR cluster (`?target=` or the plan's)."""
+    cluster, name = req.route_params["cluster"], req.route_params["filer"]
+    try:
+        plan = load_plan()
+        filer = find_filer(plan, cluster, name)
+        target = req.params.get("target") or filer.failover_cluster
+        if not target:
+            raise Refusal(400, f"{filer.key} names no failover_cluster in the plan: give ?target=<dr cluster>")
+        if target not in {c.name for c in plan.dr_clusters}:
+            raise Refusal(404, f"target {target!r} is not one of the plan's dr_clusters")
+        verify = _flag(req, "verify", default=True)
+        instance_id = failover_instance_id(cluster, name)
+        if await is_running(client, instance_id):
+            raise Refusal(409, f"{instance_id} is running")
+        backup = backup_instance_id(cluster, name)
+        if await is_running(client, backup):
+            # The failover takes precedence: the backup stops at its next wait and re-adds what it removed.
+            await client.raise_event(backup, CANCEL_EVENT, {"reason": "failover"})
+            log.warning("failover of %s cancelled the running backup %s", filer.key, backup)
+        await client.start_new(FAILOVER, instance_id, FailoverRequest(
+            cluster=cluster, filer=name, target_cluster=target, backup_id=req.params.get("backupId"),
+            verify=verify))
+    except Refusal as err:
+        return refuse(err)
+    log.info("failover of %s/%s to %s started as %s", cluster, name, target, instance_id)
+    return client.create_check_status_response(req, instance_id)

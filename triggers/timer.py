@@ -1,0 +1,58 @@
+"""The timer tick: re-add what a stopped run left removed, then start the backups the plan's schedule says are due.
+
+The tick runs every five minutes; the plan's own NCRONTAB decides when a filer is due (the plan is the one
+place a schedule lives). Each backup is a singleton `backup-{cluster}-{filer}`; one backup per cluster at a
+time by default; a filer that needs attention, has failed over, or already runs is skipped with a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared import catalog_ops, scheduling, services
+from shared.workflow import (
+    BACKUP,
+    READD,
+    BackupRequest,
+    FilerRef,
+    backup_instance_id,
+    failover_instance_id,
+    readd_instance_id,
+)
+from triggers.common import Refusal, load_plan, running_ids
+
+bp = df.Blueprint()
+log = logging.getLogger("vfxtdr.timer")
+
+TICK = "0 */5 * * * *"
+
+
+@bp.timer_trigger(schedule=TICK, arg_name="timer", run_on_startup=False, use_monitor=True)
+@bp.durable_client_input(client_name="client")
+async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    try:
+        plan = load_plan()
+    except Refusal as err:
+        log.error("tick skipped: %s", err)
+        return
+    ids = [i for f in plan.filers for i in (backup_instance_id(f.cluster, f.name), readd_instance_id(f.cluster, f.name),
+                                            failover_instance_id(f.cluster, f.name))]
+    running = await running_ids(client, ids)
+    states = catalog_ops.load_states(plan)
+    decision = scheduling.tick(plan, states, datetime.fromtimestamp(services.now(), UTC), running)
+    for filer in decision.readd:
+        instance_id = readd_instance_id(filer.cluster, filer.name)
+        await client.start_new(READD, instance_id, FilerRef(filer.cluster, filer.name))
+        log.warning("reconcile: %s is removed by this app with no run in progress; re-adding as %s",
+                    filer.key, instance_id)
+    for skip in decision.skip:
+        log.info("schedule: %s skipped: %s", skip.filer.key, skip.reason)
+    for start in decision.start:
+        await client.start_new(BACKUP, start.instance_id,
+                               BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule"))
+        catalog_ops.record_scheduled(plan, start.filer, start.occurrence)
+        log.info("schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)
