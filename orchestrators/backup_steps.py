@@ -10,10 +10,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators.steps import (
-    CLUSTER_POLL,
     RETRY,
     Gen,
     RunStatus,
+    cluster_poll,
     decode,
     failed,
     iso,
@@ -129,7 +129,7 @@ def flush(run: Run) -> Gen[None]:
                                f"({ctx.filer.max_offline_minutes} min)", filer=ctx.filer.key,
                                state=NOTHING_REMOVED,
                                action="raise max_offline_minutes, or shorten the writeback delay")
-        cancelled = yield from sleep_or_cancel(context, CLUSTER_POLL, run.cancel, until=deadline)
+        cancelled = yield from sleep_or_cancel(context, cluster_poll(ctx.cluster), run.cancel, until=deadline)
         raise_if_cancelled(cancelled, ctx.filer.key, NOTHING_REMOVED)
     run.timings["flush_s"] = seconds_since(context, run.offline_since)
 
@@ -168,7 +168,7 @@ def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Cal
             raise DrError(f"removing the {what} did not finish within {REMOVE_DEADLINE}", filer=ctx.filer.key,
                           state=f"removal incomplete (filer {status.admin_state})",
                           action="the run re-adds the filer; read the cluster's activity log")
-        yield from sleep(context, CLUSTER_POLL)
+        yield from sleep(context, cluster_poll(ctx.cluster))
 
 
 def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:

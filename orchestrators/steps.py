@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import azure.durable_functions as df
 
 from shared.errors import DrError, ReaddFailed, RunCancelled
+from shared.plan import Cluster
 from shared.workflow import AttachRequest, AttachStep
 
 T = TypeVar("T")
@@ -22,10 +23,13 @@ Gen = Generator[Any, Any, T]
 
 # Activities that only read, or are idempotent by design, are retried by the host on transient failure.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
-# Cluster operations poll on this cadence; a test's virtual clock makes these waits instant.
-CLUSTER_POLL = timedelta(seconds=10)
 ATTACH_DEADLINE = timedelta(minutes=45)
 ATTACH_MAX_FAILURES = 4
+
+
+def cluster_poll(cluster: Cluster) -> timedelta:
+    """How often a run polls this cluster's activities (the plan's clusters[].poll_seconds)."""
+    return timedelta(seconds=cluster.poll_seconds)
 
 
 def decode(cls: type[T], value: Any) -> T:
@@ -97,14 +101,15 @@ def sleep_or_cancel(context: df.DurableOrchestrationContext, delay: timedelta, c
 
 
 def attach(context: df.DurableOrchestrationContext, request: AttachRequest, status: RunStatus, step: str,
-           *, error: type[DrError] = ReaddFailed, poll: timedelta = CLUSTER_POLL,
-           deadline: timedelta = ATTACH_DEADLINE, max_failures: int = ATTACH_MAX_FAILURES) -> Gen[AttachStep]:
+           *, error: type[DrError] = ReaddFailed, deadline: timedelta = ATTACH_DEADLINE,
+           max_failures: int = ATTACH_MAX_FAILURES) -> Gen[AttachStep]:
     """Call the idempotent `attach_step` until the filer serves, timers between; bounded in time and failures.
 
     An activity failure is retried after a growing pause (the cluster may be busy or restarting); only
     `max_failures` failures in a row, or the deadline, give up with `error`.
     """
     give_up = now(context) + deadline
+    poll = cluster_poll(request.cluster)
     failures = 0
     while True:
         try:

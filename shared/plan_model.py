@@ -98,6 +98,7 @@ class Cluster(_Part):
     tls: TlsTrust
     admin_user: str = "admin"
     rpc_path: str = DEFAULT_RPC_PATH
+    poll_seconds: float = 10.0  # cadence of the workflow's polls of cluster activities (flush, remove, attach)
 
     @property
     def management_url(self) -> str:
@@ -106,7 +107,7 @@ class Cluster(_Part):
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
         return ("name", "management_address", "rpc_path", "region", "admin_user", "admin_password_secret",
-                "tls")
+                "tls", "poll_seconds")
 
     @classmethod
     def _read(cls, o: Obj) -> Cluster | None:
@@ -117,17 +118,19 @@ class Cluster(_Part):
         region = o.text("region", chk.region, rule="region")
         user = o.text("admin_user", _nonblank, default="admin")
         secret = o.text("admin_password_secret", chk.secret_name, rule="secret-name")
+        poll = o.number("poll_seconds", low=1, high=600, default=10.0)
         tls_obj = o.obj("tls", TlsTrust._keys())
         tls = TlsTrust._read(tls_obj) if tls_obj else None
         if not _unchanged(o.problems, before):
             return None
         return cls(name=name, management_address=address, region=region, admin_password_secret=secret,
-                   tls=tls, admin_user=user, rpc_path=rpc)
+                   tls=tls, admin_user=user, rpc_path=rpc, poll_seconds=float(poll))
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "management_address": self.management_address, "rpc_path": self.rpc_path,
                 "region": self.region, "admin_user": self.admin_user,
-                "admin_password_secret": self.admin_password_secret, "tls": self.tls.as_dict()}
+                "admin_password_secret": self.admin_password_secret, "tls": self.tls.as_dict(),
+                "poll_seconds": self.poll_seconds}
 
 
 def _read_account(o: Obj) -> tuple[str | None, str | None, str | None]:
