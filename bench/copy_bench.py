@@ -32,6 +32,7 @@ from devstack.azurite import Azurite, start_azurite  # noqa: E402
 from devstack.procs import stop  # noqa: E402
 from shared.blobcopy import AccountRef, CatalogRef, ContainerRef, CopyEnv, CopyJob, key_connector  # noqa: E402
 from shared.blobcopy.driver import copy_container_async  # noqa: E402
+from shared.blobcopy.listing import list_page  # noqa: E402
 from shared.blobcopy.steps import plan_page  # noqa: E402
 from shared.storage import StorageAccount  # noqa: E402
 
@@ -92,13 +93,17 @@ async def seed(bench: Bench, container: str, count: int, size: int, prefix: str 
 
 
 async def list_names(bench: Bench, container: str, include: list[str] | None = None) -> tuple[list[str], float]:
+    """A bare listing (5,000 per call) with the same raw List Blobs path the engine uses."""
     started = time.perf_counter()
-    names = []
+    names: list[str] = []
+    marker = None
     async with bench.account("source").async_service_client(8) as client:
-        async for blob in client.get_container_client(container).list_blobs(include=include,
-                                                                           results_per_page=5000):
-            names.append(blob.name)
-    return names, time.perf_counter() - started
+        box = client.get_container_client(container)
+        while True:
+            entries, marker = await list_page(box, include=include or [], marker=marker)
+            names += [e.name for e in entries]
+            if marker is None:
+                return names, time.perf_counter() - started
 
 
 # --- contenders ----------------------------------------------------------------------------------------------
@@ -153,21 +158,38 @@ async def engine(bench: Bench, source: str, dest: str, job_id: str, **kw) -> tup
     return seconds, summary
 
 
-def rclone(bench: Bench, source: str, dest: str) -> float | None:
+def rclone(bench: Bench, source: str, dest: str) -> tuple[float, str] | None:
+    """rclone (a client-side copy: download + upload), with container SAS URLs: the Debian build's shared-key
+    signing for emulator-style endpoints is rejected by Azurite. Returns (seconds, fidelity note)."""
     exe = shutil.which("rclone")
     if not exe:
         return None
+    BlobServiceClient.from_connection_string(bench.az.connection_string("dr")).create_container(dest)
     env = {**os.environ}
-    for role, remote in (("source", "SRC"), ("dr", "DST")):
+    for role, remote, container in (("source", "SRC", source), ("dr", "DST", dest)):
         acct = bench.az.accounts[role]
-        env |= {f"RCLONE_CONFIG_{remote}_TYPE": "azureblob", f"RCLONE_CONFIG_{remote}_ACCOUNT": acct.name,
-                f"RCLONE_CONFIG_{remote}_KEY": acct.key,
-                f"RCLONE_CONFIG_{remote}_ENDPOINT": bench.az.account_url(role)}
-    started = time.perf_counter()
-    subprocess.run([exe, "copy", f"SRC:{source}", f"DST:{dest}", "--transfers", str(bench.concurrency),
-                    "--checkers", str(bench.concurrency), "--metadata", "--quiet"],
-                   env=env, check=True, timeout=3600)
-    return time.perf_counter() - started
+        sas = generate_container_sas(acct.name, container, account_key=acct.key,
+                                     permission=ContainerSasPermissions.from_string("racwdl"),
+                                     expiry=datetime.now(UTC) + timedelta(hours=2))
+        env |= {f"RCLONE_CONFIG_{remote}_TYPE": "azureblob",
+                f"RCLONE_CONFIG_{remote}_SAS_URL": f"{bench.az.account_url(role)}/{container}?{sas}"}
+    argv = [exe, "copy", "SRC:", "DST:", "--transfers", str(bench.concurrency), "--checkers",
+            str(bench.concurrency), "--metadata", "--retries", "1", "--quiet"]
+    for attempt in (1, 2):  # rclone 1.60 sometimes panics in azblob's StageBlock under load; try once more
+        started = time.perf_counter()
+        done = subprocess.run(argv, env=env, timeout=3600, check=False, capture_output=True)  # noqa: S603
+        seconds = time.perf_counter() - started
+        if done.returncode == 0:
+            break
+        print(f"  rclone attempt {attempt} failed (exit {done.returncode})", flush=True)
+    else:
+        return 0.0, f"rclone failed twice (exit {done.returncode})"
+    src = BlobServiceClient.from_connection_string(bench.az.connection_string("source"))
+    dst = BlobServiceClient.from_connection_string(bench.az.connection_string("dr"))
+    first = next(iter(src.get_container_client(source).list_blobs(include=["metadata"])))
+    copied = dst.get_container_client(dest).get_blob_client(first.name).get_blob_properties()
+    kept = copied.metadata == first.metadata
+    return seconds, "metadata preserved" if kept else f"metadata NOT preserved: {dict(copied.metadata)}"
 
 
 # --- memory ----------------------------------------------------------------------------------------------
@@ -205,7 +227,7 @@ def measure_rss(bench: Bench, state_dir: Path, counts: tuple[int, int]) -> list[
         started = time.perf_counter()
         asyncio.run(seed(bench, container, count, 0, prefix="n"))
         seeded = time.perf_counter() - started
-        out = subprocess.run([sys.executable, __file__, "--rss-probe", str(state_dir), container],
+        out = subprocess.run([sys.executable, __file__, "--rss-probe", str(state_dir), container],  # noqa: S603
                              capture_output=True, text=True, check=True, timeout=3600)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         results.append({"blobs": count, **result, "seed_s": round(seeded, 1)})
@@ -214,6 +236,10 @@ def measure_rss(bench: Bench, state_dir: Path, counts: tuple[int, int]) -> list[
 
 
 # --- main --------------------------------------------------------------------------------------------------
+def _runs(values: list[float]) -> str:
+    return "runs " + "/".join(f"{v:.2f}" for v in values)
+
+
 async def copy_phase(bench: Bench, sizes: dict) -> dict:
     small_bytes = await seed(bench, "small", sizes["small"], 64 * KIB)
     large_bytes = await seed(bench, "large", sizes["large"], 16 * MIB)
@@ -222,16 +248,26 @@ async def copy_phase(bench: Bench, sizes: dict) -> dict:
     for label, container, count, nbytes in (("64KiB", "small", sizes["small"], small_bytes),
                                             ("16MiB", "large", sizes["large"], large_bytes)):
         print(f"{label} blobs:", flush=True)
-        seconds = await ceiling(bench, container, f"ceil-{container}")
-        out[f"ceiling_{label}"] = bench.record("ceiling (bare Copy Blob calls)", count, nbytes, seconds)
-        seconds, _ = await engine(bench, container, f"eng-{container}", f"full-{container}", mode="full")
-        out[f"engine_full_{label}"] = bench.record("engine copy, full", count, nbytes, seconds)
-        seconds, summary = await engine(bench, container, f"eng-{container}", f"incr-{container}",
-                                        previous_manifest=f"full-{container}")
-        out[f"engine_incr_{label}"] = bench.record("engine copy, incremental (unchanged)", count, 0, seconds,
-                                                   f"copied={summary.copied}")
-        _, listing = await list_names(bench, container, include=["metadata"])
-        out[f"listing_{label}"] = bench.record("bare listing with metadata", count, 0, listing)
+        # Alternate ceiling and engine twice and keep the best of each: the machine may be shared.
+        ceilings, fulls = [], []
+        for attempt in (1, 2):
+            ceilings.append(await ceiling(bench, container, f"ceil{attempt}-{container}"))
+            fulls.append((await engine(bench, container, f"eng{attempt}-{container}",
+                                       f"full{attempt}-{container}", mode="full"))[0])
+        out[f"ceiling_{label}"] = bench.record("ceiling (bare Copy Blob calls)", count, nbytes, min(ceilings),
+                                               _runs(ceilings))
+        out[f"engine_full_{label}"] = bench.record("engine copy, full", count, nbytes, min(fulls), _runs(fulls))
+        incrs, listings = [], []
+        for attempt in (1, 2):
+            seconds, summary = await engine(bench, container, f"eng1-{container}", f"incr{attempt}-{container}",
+                                            previous_manifest=f"full1-{container}")
+            assert summary.copied == 0
+            incrs.append(seconds)
+            listings.append((await list_names(bench, container, include=["metadata"]))[1])
+        out[f"engine_incr_{label}"] = bench.record("engine copy, incremental (unchanged)", count, 0, min(incrs),
+                                                   "copied=0 " + _runs(incrs))
+        out[f"listing_{label}"] = bench.record("bare listing with metadata", count, 0, min(listings),
+                                               _runs(listings))
         seconds, _ = await engine(bench, container, f"blk-{container}", f"bfull-{container}", mode="full",
                                   engine="blocks")
         out[f"blocks_full_{label}"] = bench.record("engine blocks, full", count, nbytes, seconds)
@@ -266,13 +302,16 @@ def main() -> int:
         seconds = naive(bench, "small", "naive-small", sizes["naive"])
         results["naive"] = bench.record("naive loop (64 KiB)", sizes["naive"], sizes["naive"] * 64 * KIB, seconds)
         print("rclone (client-side copy):", flush=True)
-        seconds = rclone(bench, "small", "rclone-small")
-        if seconds is None:
+        measured = rclone(bench, "small", "rclone-small")
+        if measured is None:
             print("  rclone: not installed", flush=True)
+            results["rclone"] = None
+        elif not measured[0]:
+            print(f"  rclone: {measured[1]}", flush=True)
             results["rclone"] = None
         else:
             results["rclone"] = bench.record("rclone copy (64 KiB)", sizes["small"], sizes["small"] * 64 * KIB,
-                                             seconds)
+                                             *measured)
         if not args.no_rss:
             print("peak RSS of a paged listing pass:", flush=True)
             results["rss"] = measure_rss(bench, state_dir, sizes["rss"])

@@ -46,16 +46,18 @@ async def _source_changed(session: Session, task: BlobTask) -> bool:
 
 async def start_one(session: Session, task: BlobTask) -> None:
     """Start (or restart) the server-side copy of one blob; the result lands in task."""
-    task.tries += 1
-    task.started = session.now()
-    task.copy_id = None
-    blob = session.dest.get_blob_client(task.entry.name)
     kwargs: dict[str, Any] = {"source_etag": quoted(task.entry.etag),
                               "source_match_condition": MatchConditions.IfNotModified}
     if task.entry.tier:
         kwargs["standard_blob_tier"] = task.entry.tier
     try:
         async with session.requests:
+            # Everything per blob happens inside the slot: thousands of tasks start at once, and building
+            # their clients up front would stall the loop before the first request goes out.
+            task.tries += 1
+            task.started = session.now()
+            task.copy_id = None
+            blob = session.dest.get_blob_client(task.entry.name)
             result = await blob.start_copy_from_url(await session.source_url(task.entry.name), **kwargs)
     except HttpResponseError as exc:
         if error_code(exc) == "PendingCopyOperation" and await _adopt_pending(session, task):

@@ -50,6 +50,7 @@ class BlobEntry:
     copy_id: str | None = None
     copy_completed: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _digest: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_properties(cls, blob: Any) -> BlobEntry:
@@ -74,9 +75,11 @@ class BlobEntry:
 
     def digest(self) -> str:
         """SHA-256 (hex, 32 chars) of the content properties and the metadata, keys case-sensitive."""
-        canonical = json.dumps([list(self.props), sorted(self.metadata.items())], ensure_ascii=False,
-                               separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+        if self._digest is None:  # asked for by the decision and again by the manifest
+            canonical = json.dumps([list(self.props), sorted(self.metadata.items())], ensure_ascii=False,
+                                   separators=(",", ":"))
+            self._digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+        return self._digest
 
     def written_at(self) -> float:
         """When the destination received this blob: copy completion time, else last modified."""

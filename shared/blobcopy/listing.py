@@ -7,6 +7,7 @@ the listing is most of the engine's own work.
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
@@ -86,7 +87,8 @@ async def list_page(container: Any, *, include: list[str], marker: str | None = 
         error = error_type(message=f"List Blobs failed ({response.status_code})", response=response)
         error.error_code = response.headers.get("x-ms-error-code")
         raise error
-    return parse_list_blobs(body)
+    # Parsing 5,000 entries takes ~0.1 s of CPU: in a thread, the loop keeps feeding requests meanwhile.
+    return await asyncio.to_thread(parse_list_blobs, body)
 
 
 async def _sdk_page(container: Any, *, include: list[str], marker: str | None, start_from: str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,8 @@ async def write_manifest_page(store: StateStore, job_id: str, page: int, entries
                               lower: str | None, upper: str | None, excluded: int) -> None:
     summary = {"count": len(entries), "bytes": sum(e.size for e in entries), "lower": lower, "upper": upper,
                "excluded": excluded}
-    await store.write(manifest_page_path(job_id, page), pack([e.to_json() for e in entries]), summary)
+    data = await asyncio.to_thread(lambda: pack([e.to_json() for e in entries]))
+    await store.write(manifest_page_path(job_id, page), data, summary)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ async def delete_exact(session: Session, items: list[list[Any]]) -> Counter[str]
     """Delete each [name, etag] only if the destination blob still has that ETag."""
 
     async def one(name: str, etag: str) -> str:
-        blob = session.dest.get_blob_client(name)
         try:
             async with session.requests:
+                blob = session.dest.get_blob_client(name)
                 await blob.delete_blob(etag=quoted(etag), match_condition=MatchConditions.IfNotModified)
         except ResourceNotFoundError:
             return MISSING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,17 +104,28 @@ class PageState:
         )
 
 
+# A page's state is ~1 MB of JSON: (de)serializing it runs in a thread so the event loop stays responsive
+# for the copies of other pages in flight.
+def _decode(data: bytes) -> PageState:
+    return PageState.from_json(unpack(data))
+
+
+def _encode(state: PageState) -> tuple[bytes, dict[str, Any]]:
+    return pack(state.to_json()), state.summary()
+
+
 async def load_page(store: StateStore, job_id: str, page: int) -> PageState:
     data = await store.read(page_state_path(job_id, page))
     if data is None:
         raise NotReady(f"job {job_id}: page {page} has not been planned")
-    return PageState.from_json(unpack(data))
+    return await asyncio.to_thread(_decode, data)
 
 
 async def try_load_page(store: StateStore, job_id: str, page: int) -> PageState | None:
     data = await store.read(page_state_path(job_id, page))
-    return PageState.from_json(unpack(data)) if data is not None else None
+    return await asyncio.to_thread(_decode, data) if data is not None else None
 
 
 async def save_page(store: StateStore, state: PageState) -> None:
-    await store.write(page_state_path(state.job_id, state.page), pack(state.to_json()), state.summary())
+    data, summary = await asyncio.to_thread(_encode, state)
+    await store.write(page_state_path(state.job_id, state.page), data, summary)

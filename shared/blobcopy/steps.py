@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from typing import Any
@@ -87,15 +88,15 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
         dest = None
         if job.mode == "mirror" or (job.mode != "full" and previous is None):
             dest = await range_map(s.dest, lower, upper, include=DEST_INCLUDE)
-        decisions = decide(entries, job.mode, previous, dest, exempt)
+        decisions = await asyncio.to_thread(decide, entries, job.mode, previous, dest, exempt)
         state = PageState(job_id=job.job_id, page=cursor.page, cursor=cursor,
                           next_cursor=PageCursor(cursor.page + 1, token, upper) if token else None,
                           lower=lower, upper=upper, tasks=decisions.tasks, deletes=decisions.deletes,
                           dest_counted=decisions.dest_counted)
-        if not state.open_tasks():
-            # Nothing to copy (an unchanged re-backup): the page verifies now, saving three steps.
+        if state.open_tasks():
+            await save_page(s.store, state)
+        else:  # nothing to copy (an unchanged re-backup): the page verifies now, saving three steps
             await _conclude(s, state)
-        await save_page(s.store, state)
         return _plan_report(state)
 
 
@@ -194,12 +195,11 @@ async def verify_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) ->
         if state.open_tasks():
             raise NotReady(f"job {job.job_id}: page {page} still has {len(state.open_tasks())} copies open")
         await _conclude(s, state)
-        await save_page(s.store, state)
         return _verify_report(state)
 
 
 async def _conclude(s: Session, state: PageState) -> None:
-    """Verify the copied blobs; a verified page adds its manifest page."""
+    """Verify the copied blobs; a verified page adds its manifest page. Saves the page state."""
     problems = await verify_copied(s, [t for t in state.tasks if t.status == COPIED])
     counts = state.counts()
     state.mismatches = len(problems)
@@ -208,10 +208,15 @@ async def _conclude(s: Session, state: PageState) -> None:
                        for t in state.tasks if t.status in (FAILED, SOURCE_CHANGED)
                        ][: MAX_PROBLEMS - len(state.problems)]
     ok = not problems and not counts[FAILED] and (s.job.mode == "precopy" or not counts[SOURCE_CHANGED])
-    if ok:
-        await write_manifest_page(s.store, s.job.job_id, state.page, manifest_entries(state.tasks),
-                                  lower=state.lower, upper=state.upper, excluded=counts[SOURCE_CHANGED])
     state.status = VERIFIED if ok else UNVERIFIED
+    if not ok:
+        await save_page(s.store, state)
+        return
+    entries = await asyncio.to_thread(manifest_entries, state.tasks)  # a digest per blob: CPU
+    # The manifest page and the page state are independent blobs: write both at once.
+    await asyncio.gather(save_page(s.store, state),
+                         write_manifest_page(s.store, s.job.job_id, state.page, entries, lower=state.lower,
+                                             upper=state.upper, excluded=counts[SOURCE_CHANGED]))
 
 
 # --- finish ----------------------------------------------------------------------------------------------
