@@ -187,8 +187,10 @@ def check_backup_page(context: RunContext, container: str, job_id: str, position
     async def work(store: StateStore) -> tuple[ManifestCheck, int]:
         reader = await ManifestReader.open(store, job_id, complete_only=True)
         pages = len(reader.index.pages)
-        if not 0 <= position < pages:
-            raise CopyInputError(f"manifest {job_id!r} has {pages} page(s), no page {position}")
+        if position < 0:
+            raise CopyInputError(f"manifest {job_id!r} has no page {position}: pages count from 0")
+        if position >= pages:  # the failover checks pages in batches: one past the end finds nothing
+            return ManifestCheck(manifest=job_id, state=reader.index.state, pages=pages), pages
         account = services.copy_env().connect(dest.account)
         async with account.async_service_client(16) as client:
             check = await check_manifest_page(client.get_container_client(container), reader, position)
