@@ -11,13 +11,14 @@ terminated run left removed.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from orchestrators.backup_steps import Run, flush, precopy_job, remove, run_copy
-from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now, seconds_since
+from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now, reason, seconds_since
 from shared.errors import PreflightFailed, ReaddFailed, RunCancelled
 from shared.workflow import (
     APPROVE_DELETES_EVENT,
@@ -67,16 +68,16 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     except Exception as err:
         yield from _compensate_before_removal(run, err)
         if isinstance(err, RunCancelled):
-            return run.result("cancelled", error=str(err))
+            return run.result("cancelled", error=reason(err))
         raise
     try:
         yield from remove(run)
         run.final = yield from run_copy(run, run.final_job(), "copy")
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
-        yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=str(err))
+        yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
         if isinstance(err, RunCancelled):
-            return run.result("cancelled", error=str(err))
+            return run.result("cancelled", error=reason(err))
         raise
     yield from _readd_or_attention(run, None)
     outcome = yield from _mass_delete_guard(run)
@@ -107,7 +108,7 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
         run.status.step("unsuspending")
         yield run.context.call_activity_with_retry("unsuspend_clients", RETRY, FilerStep(run.ctx))
         run.suspended = False
-    yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=str(err))
+    yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
 
 
 def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
@@ -119,12 +120,12 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     try:
         yield from attach(context, request, run.status, "readd")
     except Exception as err:
-        reason = f"re-add failed: {err}" + (f" (after: {cause})" if cause else "")
-        run.status.step(NEEDS_ATTENTION, error=reason, record=run.record.to_json(run.record))
+        why = f"re-add failed: {reason(err)}" + (f" (after: {reason(cause)})" if cause else "")
         yield context.call_activity_with_retry(
-            "mark_attention", RETRY, Attention(ctx, context.instance_id, error=reason, record=run.record))
-        yield from _record(run, "failed", error=reason)
-        raise ReaddFailed(f"{NEEDS_ATTENTION}: {reason}; record: {run.record.to_json(run.record)}",
+            "mark_attention", RETRY, Attention(ctx, context.instance_id, error=why, record=run.record))
+        yield from _record(run, "failed", error=why)
+        run.status.step(NEEDS_ATTENTION, error=why, record=run.record.to_json(run.record))
+        raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(run.record.to_json(run.record))}",
                           filer=ctx.filer.key, state="REMOVED from the cluster; its data is in the container",
                           action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
     yield context.call_activity_with_retry("clear_removed", RETRY, Attention(ctx, context.instance_id))
@@ -153,7 +154,7 @@ def _mass_delete_guard(run: Run) -> Gen[str]:
         run.deletes = yield context.call_activity_with_retry(
             "copy_apply_deletes", RETRY, CopyFinish(run.final_job(), approval_ref=summary.approval_ref))
     except Exception as err:  # the copy itself verified: a failed clean-up only leaves the extras in place
-        run.status.step("deletes_failed", error=str(err)[:500])
+        run.status.step("deletes_failed", error=reason(err)[:500])
         return "verified_with_extras"
     return "verified"
 

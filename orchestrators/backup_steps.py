@@ -19,6 +19,7 @@ from orchestrators.steps import (
     iso,
     now,
     raise_if_cancelled,
+    reason,
     seconds_since,
     sleep,
     sleep_or_cancel,
@@ -196,7 +197,7 @@ def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
             raise_if_cancelled(True, ctx.filer.key, f"{step} stopped; the generation written is not verified")
         err = failed(task)
         if err is not None:
-            raise CopyFailed(f"the {step} pass failed: {err}", filer=ctx.filer.key,
+            raise CopyFailed(f"the {step} pass failed: {reason(err)}", filer=ctx.filer.key,
                              state="the generation being written is incomplete; the other is untouched",
                              action="read the copy orchestration's history, then back up again")
         outcome = decode(CopyOutcome, task.result)

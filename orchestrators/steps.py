@@ -53,6 +53,11 @@ def seconds_since(context: df.DurableOrchestrationContext, start: datetime) -> f
     return round((now(context) - start).total_seconds(), 3)
 
 
+def reason(err: BaseException) -> str:
+    """An activity failure reads `Reason \n Details` (a traceback): operators need the reason line only."""
+    return str(err).split("\n", 1)[0].strip()
+
+
 def failed(task: Any) -> Exception | None:
     """task_any hands back the winner even when it failed: its result is then the exception."""
     return task.result if isinstance(task.result, Exception) else None
@@ -118,7 +123,7 @@ def attach(context: df.DurableOrchestrationContext, request: AttachRequest, stat
         except Exception as err:  # failed after the host's delivery: the pause and the limit are decided here
             failures += 1
             if failures >= max_failures or now(context) >= give_up:
-                raise error(f"{step} failed {failures} time(s) in a row: {err}", filer=request.record.name,
+                raise error(f"{step} failed {failures} time(s) in a row: {reason(err)}", filer=request.record.name,
                             state="the core filer is not attached",
                             action="check the cluster, then replay the record (readd route)") from None
             status.step(step, phase="retrying", attach_failures=failures)
