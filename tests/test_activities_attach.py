@@ -11,8 +11,6 @@ from shared.plan_model import BackupStorage
 from shared.workflow import FilerStep
 from tests.fixtures.workflow import Host, attach_until_done, until
 
-pytest_plugins = ["tests.fixtures.workflow"]
-
 
 def _remove(env, host: Host) -> None:
     """Flush, remove the junctions and the filer, as a backup run does."""

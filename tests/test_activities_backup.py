@@ -18,8 +18,6 @@ from shared.workflow import (
 from tests.fixtures.copy import blob_view
 from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, until
 
-pytest_plugins = ["tests.fixtures.workflow"]
-
 FILES = {
     "/data/readme.txt": b"hello from the primary region\n",
     "/data/deep/er/nested/file.bin": os.urandom(2500),
@@ -50,6 +48,7 @@ def test_backup_then_failover_reads_every_file_back(app_env):
     assert not env.backup_container("b").exists()  # the other generation is not touched
     assert backup.entry["status"] == "verified" and backup.entry["manifest"] == "b1-final"
     assert backup.entry["key"]["version"] == backup.rotation.secret.version
+    assert backup.entry["timings"] == {"offline_s": 1.0, "precopy_s": 2.5}
     with env.catalog() as catalog:
         state = catalog.load(env.filer)
         assert state.latest_verified == "a" and state.generations["a"].status == VERIFIED

@@ -22,8 +22,6 @@ from shared.workflow import (
 )
 from tests.fixtures.workflow import Host
 
-pytest_plugins = ["tests.fixtures.workflow"]
-
 
 def _summary(job_id: str, verified: bool = True) -> Summary:
     return Summary(job_id=job_id, mode="mirror", pages=1, listed=3, copied=3, skipped=0, failed=0,

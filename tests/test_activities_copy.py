@@ -11,8 +11,6 @@ from shared.workflow import BackupTarget, CopyFinish, CopyReport, CopyTotals, Ru
 from tests.fixtures.copy import blob_view
 from tests.fixtures.workflow import Host, run_copy_pass
 
-pytest_plugins = ["tests.fixtures.workflow"]
-
 
 def _strict_guard(plan: dict) -> None:
     plan["guard"] = {"max_delete_fraction": 0.0, "min_count": 0}  # every mirrored delete needs approval

@@ -11,8 +11,6 @@ from shared.workflow import Attention, BackupRequest, Preflight
 from tests.fixtures.cluster import create_filer
 from tests.fixtures.workflow import Host
 
-pytest_plugins = ["tests.fixtures.workflow"]
-
 
 def _run(env, host=None, **request) -> Preflight:
     request = {"cluster": "primary", "filer": env.filer_name, **request}

@@ -13,8 +13,6 @@ from shared.rotation import KeyRotationFailed, new_passphrase
 from shared.workflow import FilerStep
 from tests.fixtures.workflow import Host
 
-pytest_plugins = ["tests.fixtures.workflow"]
-
 
 def test_passphrases_are_fresh_and_short_enough():
     made = {new_passphrase() for _ in range(50)}

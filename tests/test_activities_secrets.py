@@ -12,8 +12,6 @@ from shared.catalog import filer_prefix
 from shared.workflow import FailoverRequest, FilerStep, MarkAttached, VerifyBackupPage
 from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand
 
-pytest_plugins = ["tests.fixtures.workflow"]
-
 # A SAS signature in any form: query parameter, or the parameter percent-encoded inside another URL.
 SAS_SIG = re.compile(r"(?i)(?:[?&]|%26|%3f)sig(?:=|%3d)[^&\s\"']{8,}")
 
