@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import Any
 
 import azure.durable_functions as df
@@ -12,7 +13,7 @@ import azure.functions as func
 
 from shared import catalog_ops, services
 from shared.catalog import FilerState
-from shared.plan import Filer, Plan, PlanError
+from shared.plan import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
 
 log = logging.getLogger("vfxtdr.triggers")
 
@@ -37,13 +38,15 @@ def refuse(err: Refusal) -> func.HttpResponse:
 
 
 def load_plan() -> Plan:
+    # The operator fixes an app setting: name the one the plan comes from.
+    setting = ENV_PLAN_FILE if os.environ.get(ENV_PLAN_FILE, "").strip() else ENV_PLAN
     try:
         return services.load_plan()
     except PlanError as err:
         # Problems name fields and rules only (the plan holds secret names, never secrets).
-        raise Refusal(500, "the DR plan setting is invalid: " + "; ".join(err.problems)) from None
+        raise Refusal(500, f"the DR plan (app setting {setting}) is invalid: " + "; ".join(err.problems)) from None
     except (KeyError, ValueError, OSError) as err:
-        raise Refusal(500, f"the DR plan cannot be loaded: {err}") from None
+        raise Refusal(500, f"the DR plan (app setting {setting}) cannot be loaded: {err}") from None
 
 
 def find_filer(plan: Plan, cluster: str, filer: str) -> Filer:
