@@ -17,14 +17,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators.backup_steps import Run, flush, precopy_job, remove, run_copy
+from orchestrators.backup_steps import Run, flush, remove, run_copy
 from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now, reason, seconds_since
+from shared.attach import readd_request
 from shared.errors import PreflightFailed, ReaddFailed, RunCancelled
 from shared.workflow import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
     NEEDS_ATTENTION,
-    AttachRequest,
     Attention,
     BackupRequest,
     BackupTarget,
@@ -72,7 +72,7 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         raise
     try:
         yield from remove(run)
-        run.final = yield from run_copy(run, run.final_job(), "copy")
+        run.final = yield from run_copy(run, run.jobs()[1], "copy")
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
         yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
@@ -96,9 +96,10 @@ def _before_removal(run: Run, encrypted: bool) -> Gen[None]:
     run.status.step("capture")
     run.record = yield context.call_activity_with_retry("capture_filer", RETRY,
                                                         FilerStep(ctx, run.target.backup_id))
-    if ctx.short_offline_window:
+    precopy, _ = run.jobs()
+    if precopy is not None:
         mark = now(context)
-        run.precopy = yield from run_copy(run, precopy_job(run), "precopy")
+        run.precopy = yield from run_copy(run, precopy, "precopy")
         run.timings["precopy_s"] = seconds_since(context, mark)
     yield from flush(run)
 
@@ -114,9 +115,7 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
 def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     """Re-add the removed filer as captured. If that keeps failing: NEEDS_ATTENTION, recorded, and raised."""
     context, ctx = run.context, run.ctx
-    request = AttachRequest(cluster=ctx.cluster, keyvault_url=ctx.keyvault_url, record=run.record,
-                            bucket=run.record.bucket, server_name=run.record.server_name,
-                            credential=run.record.credential_name, key=run.key.secret if run.key else None)
+    request = readd_request(ctx, run.record, run.key.secret if run.key else None)
     try:
         yield from attach(context, request, run.status, "readd")
     except Exception as err:
@@ -152,7 +151,7 @@ def _mass_delete_guard(run: Run) -> Gen[str]:
     run.status.step("applying_deletes")
     try:
         run.deletes = yield context.call_activity_with_retry(
-            "copy_apply_deletes", RETRY, CopyFinish(run.final_job(), approval_ref=summary.approval_ref))
+            "copy_apply_deletes", RETRY, CopyFinish(run.jobs()[1], approval_ref=summary.approval_ref))
     except Exception as err:  # the copy itself verified: a failed clean-up only leaves the extras in place
         run.status.step("deletes_failed", error=reason(err)[:500])
         return "verified_with_extras"

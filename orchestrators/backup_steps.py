@@ -25,7 +25,8 @@ from orchestrators.steps import (
     sleep_or_cancel,
 )
 from shared.avere_records import FilerRecord
-from shared.blobcopy.model import AccountRef, CatalogRef, ContainerRef, CopyJob, DeleteReport, Guard
+from shared.blobcopy.model import CopyJob, DeleteReport
+from shared.copysteps import backup_jobs
 from shared.errors import CopyFailed, DrError, FlushTimeout
 from shared.workflow import (
     COPY,
@@ -66,9 +67,9 @@ class Run:
     offline_since: datetime | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
-    def final_job(self) -> CopyJob:
-        precopied = self.precopy.summary.job_id if self.precopy and self.precopy.summary else None
-        return _job(self, self.target.final_job, "mirror", precopy_manifest=precopied)
+    def jobs(self) -> tuple[CopyJob | None, CopyJob]:
+        """(the online pre-copy pass or None, the final mirror pass) of this run."""
+        return backup_jobs(self.ctx, self.target)
 
     def result(self, outcome: str, entry: dict | None = None, error: str = "") -> dict[str, Any]:
         summary = self.final.summary if self.final else None
@@ -83,27 +84,6 @@ class Run:
                 "extras": summary.delete_candidates if summary and outcome == "verified_with_extras" else 0,
                 **{k: round(v, 3) for k, v in self.timings.items()},
                 "entry": entry, "error": error or None}
-
-
-def precopy_job(run: Run) -> CopyJob:
-    return _job(run, run.target.precopy_job, "precopy")
-
-
-def _job(run: Run, job_id: str, mode: str, precopy_manifest: str | None = None) -> CopyJob:
-    ctx, filer = run.ctx, run.ctx.filer
-    by_key = ctx.storage_auth == "key"  # otherwise the copy env authenticates with the managed identity
-    source = AccountRef(filer.source.account, filer.source.account_url,
-                        credential=filer.source.key_secret if by_key else None)
-    backup = AccountRef(filer.backup.account, filer.backup.account_url,
-                        credential=filer.backup.storage_key_secret if by_key else None)
-    return CopyJob(job_id=job_id, source=ContainerRef(source, filer.source.container),
-                   dest=ContainerRef(backup, run.target.container),
-                   catalog=CatalogRef(backup, ctx.catalog_container,
-                                      f"filers/{filer.cluster}/{filer.name}/copy/"),
-                   mode=mode, engine=ctx.copy.engine, concurrency=ctx.copy.concurrency,
-                   page_size=ctx.copy.page_size, pending_limit_seconds=ctx.copy.pending_limit_seconds,
-                   guard=Guard(ctx.guard.max_delete_fraction, ctx.guard.min_count),
-                   previous_manifest=run.target.previous_manifest, precopy_manifest=precopy_manifest)
 
 
 def flush(run: Run) -> Gen[None]:

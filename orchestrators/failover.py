@@ -13,9 +13,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now
+from shared.attach import failover_request
 from shared.errors import FailoverFailed
 from shared.workflow import (
-    AttachRequest,
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,
@@ -23,7 +23,6 @@ from shared.workflow import (
     MarkAttached,
     RecordFailover,
     VerifyBackupPage,
-    blob_server_name,
 )
 
 bp = df.Blueprint()
@@ -38,20 +37,13 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", now(context))
     status.step("choosing_backup")
     choice: FailoverChoice = yield context.call_activity_with_retry("choose_backup", RETRY, req)
-    ctx = choice.context
     status.step("chosen", backup_id=choice.backup_id, container=choice.container,
                 target_cluster=choice.target_cluster.name)
     if req.verify:
         yield from _verify(context, choice, status)
     yield context.call_activity_with_retry("mark_attached", RETRY,
                                            MarkAttached(choice, context.instance_id, iso(now(context))))
-    backup = ctx.filer.backup
-    request = AttachRequest(cluster=choice.target_cluster, keyvault_url=ctx.keyvault_url, record=choice.record,
-                            bucket=f"{backup.account}/{choice.container}",
-                            server_name=blob_server_name(backup.blob_endpoint, backup.account),
-                            credential=f"azure-storage-{backup.account}", key=choice.key,
-                            storage_account=backup.account, storage_key_secret=backup.storage_key_secret)
-    attached = yield from attach(context, request, status, "attach", error=FailoverFailed)
+    attached = yield from attach(context, failover_request(choice), status, "attach", error=FailoverFailed)
     result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster.name,
                             backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
                             junctions=tuple(j.path for j in choice.record.junctions))

@@ -7,8 +7,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, now
+from shared.attach import readd_request
 from shared.errors import ReaddFailed
-from shared.workflow import NEEDS_ATTENTION, AttachRequest, Attention, FilerRef, ReaddPlan
+from shared.workflow import NEEDS_ATTENTION, Attention, FilerRef, ReaddPlan
 
 bp = df.Blueprint()
 
@@ -23,9 +24,7 @@ def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         status.step("nothing_to_do")
         return {"status": "nothing_to_do", "cluster": ref.cluster, "filer": ref.filer}
     ctx, record = plan.context, plan.record
-    request = AttachRequest(cluster=ctx.cluster, keyvault_url=ctx.keyvault_url, record=record,
-                            bucket=record.bucket, server_name=record.server_name,
-                            credential=record.credential_name, key=plan.key)
+    request = readd_request(ctx, record, plan.key)
     try:
         result = yield from attach(context, request, status, "readd")
     except ReaddFailed as err:

@@ -8,7 +8,6 @@ or as SecretRef) and read the values themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from shared.avere_records import FilerRecord, MountPoint
 from shared.blobcopy.model import CopyJob, PageCursor, Summary
@@ -28,12 +27,6 @@ APPROVE_DELETES_EVENT = "approve_deletes"
 
 # The one log event name an alert rule matches when a filer is left removed and needs a person.
 NEEDS_ATTENTION = "VFXTDR_NEEDS_ATTENTION"
-
-
-def blob_server_name(blob_endpoint: str, account: str) -> str:
-    """The `serverName` an Azure filer records: the account's blob host (the Azure default elsewhere)."""
-    host = urlsplit(blob_endpoint).hostname or ""
-    return host if host.endswith(".blob.core.windows.net") else f"{account}.blob.core.windows.net"
 
 
 def backup_instance_id(cluster: str, filer: str) -> str:
