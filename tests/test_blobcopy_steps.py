@@ -167,3 +167,25 @@ def test_missing_source_container_is_a_clear_error(copy_stack):
     with pytest.raises(SourceUnreachable, match="no-such-container"):
         asyncio.run(plan_page(job, None, copy_stack.env()))
     assert not copy_stack.client("dr").get_container_client(job.dest.container).exists()
+
+
+@pytest.mark.parametrize("engine", ["copy", "blocks"])
+def test_a_spent_step_budget_leaves_the_rest_for_the_next_step(copy_stack, faults, engine):
+    src = copy_stack.new_container("source", "budget")
+    for i in range(6):
+        src.upload_blob(f"b{i}", b"x" * 10)
+    job = copy_stack.job(src.container_name, copy_stack.container_name("bak"), via_proxy=True, engine=engine,
+                         concurrency=1, step_budget_seconds=0.05)
+    env = copy_stack.env()
+    faults.add_rule("delay", delay=0.06, operation="CopyBlob" if engine == "copy" else "PutBlockList")
+
+    async def run():
+        await plan_page(job, None, env)
+        steps = [await start_page(job, 0, env)]
+        while not steps[-1].done:
+            steps.append(await poll_page(job, 0, env))
+        return steps
+
+    steps = asyncio.run(run())
+    assert steps[0].todo >= 4 and steps[0].copied >= 1  # the budget stopped it, after making progress
+    assert len(steps) >= 3 and steps[-1].copied == 6

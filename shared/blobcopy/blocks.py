@@ -51,8 +51,9 @@ async def copy_blocks(session: Session, tasks: list[BlobTask], budget_seconds: f
 
     async def one(task: BlobTask) -> None:
         async with slots:
-            if time.monotonic() > deadline:
+            if session.out_of_time(deadline):
                 return
+            session.sent += 1
             await copy_one(session, task, deadline)
 
     await asyncio.gather(*(one(t) for t in tasks if t.status == TODO))
@@ -115,7 +116,7 @@ async def _copy(session: Session, task: BlobTask, deadline: float) -> dict[str, 
     async def stage(index: int) -> None:
         if ids[index] in staged:
             return
-        if time.monotonic() > deadline:
+        if session.out_of_time(deadline):
             raise _OutOfTime
         offset = index * size
         async with session.requests:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from azure.core import MatchConditions
@@ -44,14 +45,18 @@ async def _source_changed(session: Session, task: BlobTask) -> bool:
     return current is None or current.etag != task.entry.etag
 
 
-async def start_one(session: Session, task: BlobTask) -> None:
-    """Start (or restart) the server-side copy of one blob; the result lands in task."""
+async def start_one(session: Session, task: BlobTask, deadline: float | None = None) -> None:
+    """Start (or restart) the server-side copy of one blob; the result lands in task. Past the deadline
+    (the step's time budget) the blob stays "todo" for the next poll step."""
     kwargs: dict[str, Any] = {"source_etag": quoted(task.entry.etag),
                               "source_match_condition": MatchConditions.IfNotModified}
     if task.entry.tier:
         kwargs["standard_blob_tier"] = task.entry.tier
     try:
         async with session.requests:
+            if session.out_of_time(deadline):
+                return
+            session.sent += 1
             # Everything per blob happens inside the slot: thousands of tasks start at once, and building
             # their clients up front would stall the loop before the first request goes out.
             task.tries += 1
@@ -87,7 +92,8 @@ async def _adopt_pending(session: Session, task: BlobTask) -> bool:
 
 
 async def start_copies(session: Session, tasks: list[BlobTask]) -> None:
-    await asyncio.gather(*(start_one(session, t) for t in tasks if t.status == TODO))
+    deadline = time.monotonic() + session.job.step_budget_seconds
+    await asyncio.gather(*(start_one(session, t, deadline) for t in tasks if t.status == TODO))
 
 
 async def poll_copies(session: Session, tasks: list[BlobTask]) -> None:

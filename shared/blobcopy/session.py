@@ -94,6 +94,11 @@ class Session:
         self._readers: dict[str, ManifestReader] = {}
         self.requests = env.limiter or asyncio.Semaphore(job.concurrency)
         self.no_put_from_url = False
+        self.sent = 0  # copy requests sent by this step: a step's time budget never stops the first one
+
+    def out_of_time(self, deadline: float | None) -> bool:
+        """The step's budget is spent (and it has made progress, so the next step continues from there)."""
+        return deadline is not None and self.sent > 0 and time.monotonic() > deadline
 
     async def __aenter__(self) -> Session:
         job, env = self.job, self.env
