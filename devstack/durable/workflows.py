@@ -43,4 +43,10 @@ WORKFLOWS: dict[str, Workflow] = {
         name="readd", help="re-add a removed core filer from its captured record "
                            "(POST /api/filers/{cluster}/{filer}/readd)",
         method="POST", path="filers/{cluster}/{filer}/readd", args=("cluster", "filer")),
+    "failover": Workflow(
+        name="failover", help="fail a core filer over to its DR cluster from its newest verified backup "
+                              "(POST /api/failovers/{cluster}/{filer})",
+        method="POST", path="failovers/{cluster}/{filer}", args=("cluster", "filer"),
+        flags=(Flag("--no-verify", "verify", "false",
+                    "attach without first checking the backup against its manifest"),)),
 }
