@@ -119,29 +119,31 @@ class ProgressView:
 
     def __init__(self) -> None:
         self.step = "starting"
-        self._last_line: str | None = None
-        self._last_copy: tuple | None = None
+        self._last: tuple[str, tuple] = ("", ())
+        self._step_began: dict = {}
         self._copy_kind = "copy"
 
     def line(self, custom: Any) -> str | None:
+        """The line for this status, or None when neither the step's view nor the copy totals changed."""
         if not isinstance(custom, dict) or "step" not in custom:
             return None
-        fresh = custom["step"] != self.step
-        self.step = str(custom["step"])
+        if custom["step"] != self.step:
+            self.step, self._step_began = str(custom["step"]), custom
+        fresh = custom == self._step_began  # the step's first status: its fields may still be the last step's
         self._copy_kind = self.COPY_STEPS.get(self.step, self._copy_kind)
         text = f"{self.step:<18} {_step_detail(self.step, custom, fresh)}".rstrip()
         copy = tuple(custom.get(f) for f in self.COPY_FIELDS)
+        previous = self._last
+        if (text, copy) == previous:
+            return None
+        self._last = (text, copy)
         # Totals stay in the status after their pass ends: show them only when they move, under the pass
         # that moved them (the last copy step seen), so a new pass never shows the previous one's numbers.
-        if any(v is not None for v in copy) and copy != self._last_copy:
+        if any(v is not None for v in copy) and copy != previous[1]:
             listed, to_copy, copied, bytes_total, bytes_done, pending, eta = copy
             text += (f"  | {self._copy_kind}: listed {listed or 0}, copied {copied or 0}/{to_copy or 0} blobs, "
                      f"{mib(bytes_done)}/{mib(bytes_total)}, pending {pending or 0}, "
                      f"ETA {'-' if eta is None else f'{eta}s'}")
-        self._last_copy = copy
-        if text == self._last_line:
-            return None
-        self._last_line = text
         return text
 
 

@@ -66,6 +66,14 @@ def test_the_plan_for_a_stack_validates_without_warnings(tmp_path: Path) -> None
     assert plan.copy.page_size == 50
 
 
+def test_the_local_plan_polls_every_second(tmp_path: Path) -> None:
+    # The simulated clusters and Azurite finish in seconds: the demo's waits follow them, not a 10 s cadence.
+    plan = parse_plan(build_plan(fake_stack(tmp_path)))
+    assert [c.poll_seconds for c in (*plan.clusters, *plan.dr_clusters)] == [1.0, 1.0]
+    assert plan.copy.poll_interval_seconds == 1
+    assert plan.copy.pending_limit_seconds >= 60  # still long enough that a slow copy is not called failed
+
+
 def test_without_a_fault_proxy_the_app_talks_to_azurite(tmp_path: Path) -> None:
     stack = fake_stack(tmp_path)
     del stack["faultproxy"]
