@@ -177,3 +177,21 @@ def test_failover_while_a_backup_runs_cancels_it_first_and_attaches_the_last_ver
     other = "b" if first["generation"] == "a" else "a"
     assert state.generations[other].status == "failed"  # the cancelled run never counts as a backup
     assert state.removed_by_app is None and state.needs_attention is None
+
+
+def test_failover_without_a_verified_backup_fails_naming_it_and_attaches_nothing(
+        app_env: AppEnv, durable_runner) -> None:
+    import function_app
+
+    env = app_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    before = env.catalog().load(env.filer).to_json()
+    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}")
+    assert reply.status == 202, reply.body
+    status = runner.wait_for(reply.json()["id"], timeout=60)
+    assert status["runtimeStatus"] == "Failed"
+    assert "no verified backup" in json.dumps(status["output"])
+    assert env.filer_name not in env.client("dr").list_core_filers()
+    assert env.catalog().load(env.filer).to_json() == before
+    # The primary keeps serving: a failover that found nothing to attach touched nothing there either.
+    assert env.client().filer_state(env.filer_name) == "online"
