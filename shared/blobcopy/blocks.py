@@ -16,10 +16,14 @@ from azure.storage.blob._generated.models import SourceModifiedAccessConditions
 
 from shared.blobcopy.copyblob import quoted, settle_failure
 from shared.blobcopy.errors import error_code
-from shared.blobcopy.pages import COPIED, FAILED, TODO, BlobTask
+from shared.blobcopy.pages import COPIED, FAILED, SOURCE_CHANGED, TODO, BlobTask
 from shared.blobcopy.session import Session
 
 MAX_BLOCKS = 50_000
+
+
+class _SourceChanged(Exception):
+    """An empty source blob changed or vanished after it was listed."""
 
 
 class _OutOfTime(Exception):
@@ -71,6 +75,9 @@ async def copy_one(session: Session, task: BlobTask, deadline: float) -> None:
     except _OutOfTime:
         task.tries -= 1  # not an attempt that failed: the budget ended
         return
+    except _SourceChanged:
+        task.status, task.error = SOURCE_CHANGED, "source changed after it was listed"
+        return
     except HttpResponseError as exc:
         await settle_failure(session, task, exc)
         return
@@ -94,6 +101,10 @@ async def _copy(session: Session, task: BlobTask, deadline: float) -> dict[str, 
     blob = session.dest.get_blob_client(entry.name)
     source_url = await session.source_url(entry.name)
     if entry.size == 0:
+        # Nothing is read from the source, so no source condition guards this copy: check it first.
+        current = await session.source_entry(entry.name)
+        if current is None or current.etag != entry.etag:
+            raise _SourceChanged
         async with session.requests:
             return await blob.commit_block_list([], **_commit_kwargs(task))
     size = block_size_for(entry.size, session.job.block_size)
