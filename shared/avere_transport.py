@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import ipaddress
 import re
 import ssl
 import xmlrpc.client
@@ -14,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.avere_errors import AvereConfigError, AvereTLSError
+from shared.netutil import is_loopback_host
 
 USER_AGENT = "vfxt-dr/0.1"
 _HEX = re.compile(r"^[0-9A-F]{64}$")
@@ -30,15 +30,6 @@ def normalize_fingerprint(value: str) -> str:
 def der_fingerprint(der: bytes) -> str:
     digest = hashlib.sha256(der).hexdigest().upper()
     return ":".join(digest[i:i + 2] for i in range(0, 64, 2))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -63,7 +54,7 @@ class Endpoint:
             raise AvereConfigError("management URL must not carry credentials; pass user and password")
         if parts.query or parts.fragment:
             raise AvereConfigError("management URL must not have a query or fragment")
-        if parts.scheme == "http" and not (insecure and _is_loopback(parts.hostname)):
+        if parts.scheme == "http" and not (insecure and is_loopback_host(parts.hostname)):
             raise AvereConfigError("plain http is refused: use https (http only to a loopback host "
                                    "with insecure=True)")
         fingerprint = normalize_fingerprint(fingerprint_sha256) if fingerprint_sha256 else None

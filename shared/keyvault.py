@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 from azure.keyvault.secrets import SecretClient, SecretProperties
+
+from shared.netutil import is_loopback_host
 
 SECRET_NAME_RULE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 VERSION_RULE = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -69,17 +70,6 @@ def check_secret_name(name: Any) -> str:
         raise ValueError(f"invalid Key Vault secret name {str(name)[:140]!r}: use 1-127 characters of "
                          "0-9, a-z, A-Z and '-'")
     return name
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: the only hosts where challenge checks may be relaxed."""
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.netutil import is_loopback_host
+
 SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 _CONTAINER = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
@@ -212,15 +214,6 @@ def object_name(value: str) -> str | None:
                                             "starting with a letter or digit")
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _valid_host(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -260,7 +253,7 @@ def blob_endpoint(value: str) -> str | None:
         return "must be an http(s) URL such as https://<account>.blob.core.windows.net"
     if parts.query or parts.fragment or parts.username or parts.password:
         return "must not carry a query, fragment or credentials (the plan holds no SAS tokens or keys)"
-    if parts.scheme != "https" and not is_loopback(parts.hostname):
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
         return "must use https (plain http is accepted only for a loopback emulator)"
     return None
 
@@ -276,7 +269,7 @@ def endpoint_account(endpoint: str, account: str) -> str | None:
             return f"names account {named!r} but account is {account!r}"
         if path:
             return "must be the account's endpoint with no path"
-    elif is_loopback(host) and path != f"/{account}":
+    elif is_loopback_host(host) and path != f"/{account}":
         return f"must be path style on an emulator: {parts.scheme}://{parts.netloc}/{account}"
     return None
 
@@ -288,7 +281,7 @@ def keyvault_url(value: str) -> str | None:
         return "must be an https URL such as https://<vault-name>.vault.azure.net"
     if parts.query or parts.fragment or parts.username or parts.password or parts.path.strip("/"):
         return "must be the vault's root URL, with no path or query"
-    if is_loopback(host):
+    if is_loopback_host(host):
         return None
     for suffix in _VAULT_SUFFIXES:
         if host.endswith(suffix):
