@@ -95,8 +95,7 @@ def source_unreachable(stack: dict, container: str) -> str:
     try:
         service.get_container_client(container).get_container_properties()
     except AzureError as err:
-        cause = err.__cause__ or err.__context__ or err
-        return f"{type(err).__name__} ({type(cause).__name__})"
+        return f"{type(err).__name__}: {str(err.message)[:160]}"
     raise DemoFailed(f"the source account still answers the app at {stack['app']['blob_endpoint']}")
 
 
