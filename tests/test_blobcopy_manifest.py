@@ -7,13 +7,17 @@ import asyncio
 import gzip
 import json
 
+import pytest
+
 from shared.blobcopy import (
+    NotReady,
     backups,
     check_backup_page,
     copy_container,
     finish,
     newest_backup,
     plan_page,
+    poll_page,
     start_page,
     verify_backup,
     verify_page,
@@ -27,28 +31,35 @@ def _catalog_names(copy_stack, job):
     return sorted(b.name[len(root):] for b in catalog.list_blobs(name_starts_with=f"{root}manifest/"))
 
 
-def test_manifest_is_complete_only_after_every_page_verified(copy_stack):
+def test_manifest_is_complete_only_after_every_page_verified(copy_stack, faults):
     src = copy_stack.new_container("source", "mf")
     for i in range(7):
         src.upload_blob(f"n{i}", b"x" * i, metadata={"AvereObjId": str(i)})
-    job = copy_stack.job(src.container_name, copy_stack.container_name("bak"), page_size=3)
+    job = copy_stack.job(src.container_name, copy_stack.container_name("bak"), via_proxy=True, page_size=3)
     env = copy_stack.env()
+    faults.add_rule("pending", polls=0)  # every copy pends until it is polled once
 
     async def run():
         cursor, pages = None, []
         while True:
             plan = await plan_page(job, cursor, env)
             pages.append(plan.page)
-            await start_page(job, plan.page, env)
+            assert (await start_page(job, plan.page, env)).pending == plan.to_copy
             if plan.next_cursor is None:
                 break
             cursor = plan.next_cursor
+        assert _catalog_names(copy_stack, job) == []
         for page in pages[:-1]:
+            assert (await poll_page(job, page, env)).done  # no copy open: the page verifies now
             assert (await verify_page(job, page, env)).verified
         assert _catalog_names(copy_stack, job) == ["manifest/page-000000.json.gz",
                                                    "manifest/page-000001.json.gz"]
         assert await newest_backup(job.catalog, job.dest, env, complete_only=False) is None  # no index yet
+        with pytest.raises(NotReady):
+            await verify_page(job, pages[-1], env)
+        await poll_page(job, pages[-1], env)
         assert (await verify_page(job, pages[-1], env)).verified
+        assert await newest_backup(job.catalog, job.dest, env, complete_only=False) is None
         return await finish(job, env)
 
     summary = asyncio.run(run())

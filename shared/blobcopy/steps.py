@@ -151,6 +151,15 @@ async def _advance(s: Session, state: PageState) -> None:
         await copyblob.poll_copies(s, state.tasks)  # pending ones first, then (re)starts of todo ones
 
 
+async def _settle(s: Session, state: PageState) -> None:
+    """Save the page; once no copy is open, verify it right away (verify_page then returns that result),
+    which saves a round of reading and writing the page state."""
+    if state.open_tasks():
+        await save_page(s.store, state)
+    else:
+        await _conclude(s, state)
+
+
 async def start_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) -> PageProgress:
     """Start the page's copies (blocks engine: copy within the step's time budget)."""
     job = _job(job)
@@ -161,7 +170,7 @@ async def start_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) -> 
                 await blocks.copy_blocks(s, state.tasks, job.step_budget_seconds)
             else:
                 await copyblob.start_copies(s, state.tasks)
-            await save_page(s.store, state)
+            await _settle(s, state)
         return _progress(state)
 
 
@@ -172,7 +181,7 @@ async def poll_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) -> P
         state = await load_page(s.store, job.job_id, page)
         if state.status == PLANNED and state.open_tasks():
             await _advance(s, state)
-            await save_page(s.store, state)
+            await _settle(s, state)
         return _progress(state)
 
 
