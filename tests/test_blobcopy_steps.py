@@ -189,3 +189,20 @@ def test_a_spent_step_budget_leaves_the_rest_for_the_next_step(copy_stack, fault
     steps = asyncio.run(run())
     assert steps[0].todo >= 4 and steps[0].copied >= 1  # the budget stopped it, after making progress
     assert len(steps) >= 3 and steps[-1].copied == 6
+
+
+def test_a_manifest_of_another_destination_is_refused_before_anything_is_written(copy_stack):
+    src = copy_stack.new_container("source", "othr")
+    src.upload_blob("a", b"1")
+    first = copy_stack.job(src.container_name, copy_stack.container_name("bak"))
+    from shared.blobcopy import copy_container
+    copy_container(first, copy_stack.env(), poll_interval=0.01)
+    other = copy_stack.job(src.container_name, copy_stack.container_name("other"), prefix=first.catalog.prefix,
+                           previous_manifest=first.job_id)
+    with pytest.raises(CopyInputError, match="describes"):
+        asyncio.run(plan_page(other, None, copy_stack.env()))
+    missing = copy_stack.job(src.container_name, other.dest.container, prefix=first.catalog.prefix,
+                             previous_manifest="never-written")
+    with pytest.raises(CopyInputError, match="does not exist"):
+        asyncio.run(plan_page(missing, None, copy_stack.env()))
+    assert not copy_stack.client("dr").get_container_client(other.dest.container).exists()

@@ -72,8 +72,6 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
                 raise CopyInputError(f"job {job.job_id}: page {cursor.page} was planned from another cursor")
             return _plan_report(existing)
         entries, token = await list_source_page(s.source, job.page_size, cursor.token)
-        if cursor.page == 0:
-            await _ensure_dest(s)
         lower = cursor.after
         upper = (entries[-1].name if entries else lower) if token else None
         previous = exempt = None
@@ -85,6 +83,8 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
             reader = await s.reader(job.precopy_manifest)
             _same_dest(job, reader.index.info, job.precopy_manifest)
             exempt = await reader.entries_in(lower, upper)
+        if cursor.page == 0:  # only now that the inputs proved good: bad input changes nothing
+            await _ensure_dest(s)
         dest = None
         if job.mode == "mirror" or (job.mode != "full" and previous is None):
             dest = await range_map(s.dest, lower, upper, include=DEST_INCLUDE)
