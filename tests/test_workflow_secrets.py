@@ -21,11 +21,13 @@ SAS_MARKERS = ("sig=", "sig%3d")
 
 
 def via_proxy(proxy: FaultProxy) -> Any:
-    """Plan edit: the app reaches both accounts through the fault proxy (so a copy can be made to fail)."""
+    """Plan edit: the app reaches both accounts through the fault proxy (so a copy can be made to fail); tiny
+    copy pages, one per execution, so continue_as_new carries cursors and totals between executions."""
     def edit(plan: dict[str, Any]) -> None:
         for side in ("source", "backup"):
             account = plan["filers"][0][side]["account"]
             plan["filers"][0][side]["blob_endpoint"] = proxy.account_url(account)
+        plan["copy"].update(page_size=2, parallel_pages=1, pages_per_execution=1)
     return edit
 
 
@@ -107,7 +109,10 @@ def test_no_secret_in_history_status_logs_or_catalog(
     assert sum(what.startswith("passphrase ") for what in secrets) == 2  # the first key and the rotated one
     # The scan reads what it should: the rotated key's version (a secret *name* part) is in the history.
     assert rotated in texts[f"status of {backup['instanceId']}"]
-    assert "copy_start_page" in texts[f"status of {sorted(copies)[0]}"]
+    assert all("copy_plan_page" in texts[f"status of {i}"] for i in copies)
+    final_copy = runner.status(next(i for i in copies if i.endswith("-final")))["input"]
+    carried = json.loads(final_copy)["__data__"] if isinstance(final_copy, str) else final_copy
+    assert carried["executions"] >= 2 and carried["cursor"], "the copy pass never continued as new"
 
     leaks = [f"{what} in {where}" for where, text in texts.items() for what, value in secrets.items()
              if value in text]
