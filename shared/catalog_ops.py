@@ -7,7 +7,7 @@ from typing import Any
 
 from shared import services
 from shared.avere_records import FilerRecord
-from shared.catalog import Catalog, FilerState, begin_writing, finish_writing
+from shared.catalog import WRITING, Catalog, FilerState, begin_writing, finish_writing
 from shared.copysteps import as_json
 from shared.filer_steps import open_catalog
 from shared.keyvault import SecretRef
@@ -122,10 +122,20 @@ def mark_attention(request: Attention) -> None:
 
 
 def clear_removed(request: Attention) -> None:
-    """After a successful re-add: neither removed nor needing attention any more."""
+    """After a successful re-add: neither removed nor needing attention any more. When another instance
+    (readd, reconcile) re-added the filer, the run that removed it is gone: its generation, still `writing`,
+    is marked failed so the catalog does not claim a backup in progress."""
     ctx = request.context
+    at = services.now_iso()
 
     def change(state: FilerState) -> None:
+        mark = state.removed_by_app or state.needs_attention or {}
+        if mark.get("instance_id") not in (None, request.instance_id) and mark.get("backup_id"):
+            generation = state.generation_of(mark["backup_id"])
+            if generation and state.generations[generation].status == WRITING:
+                finish_writing(state, generation, mark["backup_id"], "failed", at, manifest=None, key=None,
+                               filer=ctx.filer.key)
+                state.last_run = {**(state.last_run or {}), "status": "interrupted"}
         state.removed_by_app = None
         state.needs_attention = None
 

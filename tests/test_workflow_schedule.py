@@ -155,6 +155,9 @@ def test_tick_reconciles_a_filer_a_terminated_backup_left_removed(
     assert env.read("/data/kept.txt") == b"must survive the terminated run"
     state = env.catalog().load(env.filer)
     assert state.removed_by_app is None and state.needs_attention is None
+    # The terminated run's generation no longer claims a backup in progress.
+    assert "writing" not in {g.status for g in state.generations.values()}
+    assert state.last_run["status"] == "interrupted"
 
     # Reconciled once: the next tick has nothing to re-add.
     before = instance_ids(runner)
