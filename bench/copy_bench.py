@@ -82,13 +82,13 @@ async def seed(bench: Bench, container: str, count: int, size: int, prefix: str 
     async with bench.account("source").async_service_client(bench.concurrency + 8) as client:
         box = client.get_container_client(container)
         await box.create_container()
-        limit = asyncio.Semaphore(bench.concurrency)
+        numbers = iter(range(count))
 
-        async def one(i: int) -> None:
-            async with limit:
+        async def worker() -> None:  # a fixed pool of workers: 200,000 pending coroutines would cost GBs
+            for i in numbers:
                 await box.upload_blob(f"{prefix}/{i % 97:02d}/{i:07d}", payload, metadata={"AvereObjId": str(i)})
 
-        await asyncio.gather(*(one(i) for i in range(count)))
+        await asyncio.gather(*(worker() for _ in range(bench.concurrency)))
     return count * size
 
 
@@ -214,7 +214,16 @@ def rss_probe(state_dir: str, container: str) -> None:
             cursor = plan.next_cursor
 
     listed = asyncio.run(run())
-    print(json.dumps({"listed": listed, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"listed": listed, "peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across
+    fork + exec, so a child would report the (large) benchmark process instead of itself."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_rss(bench: Bench, state_dir: Path, counts: tuple[int, int]) -> list[dict]:
