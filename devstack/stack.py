@@ -248,10 +248,10 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
         for name, ref in COMPONENTS:
             try:
                 procs, part = _resolve(ref)(state_dir, stack)
-            except Exception as err:
+            except BaseException as err:  # Ctrl-C / SIGTERM mid-start too: stop what this up started
                 for proc in reversed(started):
                     stop(proc)
-                if isinstance(err, ComponentError):
+                if isinstance(err, ComponentError) or not isinstance(err, Exception):
                     raise
                 raise ComponentError(name, f"{type(err).__name__}: {err}", state_dir / "logs") from err
             started.extend(procs)

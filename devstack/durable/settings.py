@@ -15,10 +15,15 @@ DEFAULT_HUB = "TestHubName"  # what Core Tools uses when host.json names no hub
 DEFAULT_MAX_ACTIVITIES = 10
 
 
+# The stack's own CA: the app must trust it to reach the local stand-ins, whatever bundle the shell names.
+STACK_TRUST = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+
+
 def load_settings(path: Path | None) -> list[str]:
     """Put a local.settings.json file's `Values` into os.environ; return the names set.
 
-    As Core Tools does, a variable already in the environment wins (and the file's value is skipped).
+    As Core Tools does, a variable already in the environment wins (and the file's value is skipped) —
+    except the CA bundle settings, which name the local stack's CA and so must win (logged).
     """
     if path is None or not Path(path).exists():
         return []
@@ -30,9 +35,11 @@ def load_settings(path: Path | None) -> list[str]:
         raise ValueError(f"{path}: `Values` must be an object of strings")
     applied = []
     for name, value in values.items():
-        if name in os.environ:
+        if name in os.environ and name not in STACK_TRUST:
             log.info("skipping %s from %s: it is already set in the environment", name, path)
             continue
+        if name in os.environ and os.environ[name] != value:
+            log.info("%s from %s replaces the environment's: the app must trust the stack's CA", name, path)
         os.environ[name] = "" if value is None else str(value)
         applied.append(name)
     return applied
