@@ -73,8 +73,13 @@ class RunStatus:
         self._fields: dict[str, Any] = {}
         self._current = "starting"
 
+    # Fields about the step in progress: a new step starts without them (the run's identity and totals stay).
+    TRANSIENT = frozenset({"phase", "flush_percent", "remove_percent", "dirty_files", "pending", "eta_s",
+                           "attach_failures", "copy_instance"})
+
     def step(self, step: str, **fields: Any) -> None:
-        self._fields = {k: v for k, v in {**self._fields, **fields}.items() if v is not None}
+        kept = {k: v for k, v in self._fields.items() if k not in self.TRANSIENT}
+        self._fields = {k: v for k, v in {**kept, **fields}.items() if v is not None}
         self._publish(step)
 
     def update(self, **fields: Any) -> None:
