@@ -6,7 +6,7 @@ import azure.durable_functions as df
 
 from activities._payload import payload
 from shared import failover_steps
-from shared.workflow import (
+from shared.workflow_failover import (
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,

@@ -15,7 +15,7 @@ import azure.durable_functions as df
 from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now
 from shared.attach import failover_request
 from shared.errors import FailoverFailed
-from shared.workflow import (
+from shared.workflow_failover import (
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,

@@ -13,7 +13,8 @@ from shared.avere_records import FilerRecord, Recovery
 from shared.keysecret import KeySecret
 from shared.keyvault import SecretRef
 from shared.plan import BackupStorage
-from shared.workflow import AttachRequest, AttachStep, FailoverChoice, RunContext
+from shared.workflow import AttachRequest, AttachStep, RunContext
+from shared.workflow_failover import FailoverChoice
 
 log = logging.getLogger("vfxtdr.attach")
 

@@ -11,12 +11,14 @@ from shared.errors import CatalogConflict
 from shared.filer_steps import open_catalog
 from shared.plan import Cluster, Plan, UnknownClusterError
 from shared.workflow import (
+    RunContext,
+)
+from shared.workflow_failover import (
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,
     MarkAttached,
     RecordFailover,
-    RunContext,
     VerifyBackupPage,
 )
 

@@ -9,12 +9,8 @@ from shared.catalog import ATTACHED, VERIFIED
 from shared.workflow import (
     BackupRequest,
     BeginBackup,
-    FailoverRequest,
-    FailoverResult,
-    MarkAttached,
-    RecordFailover,
-    VerifyBackupPage,
 )
+from shared.workflow_failover import FailoverRequest, FailoverResult, MarkAttached, RecordFailover, VerifyBackupPage
 from tests.fixtures.copy import blob_view
 from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, until
 

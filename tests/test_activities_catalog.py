@@ -15,11 +15,11 @@ from shared.workflow import (
     Attention,
     BeginBackup,
     CompleteBackup,
-    FailoverRequest,
     FilerRef,
     FilerStep,
     MarkRemoved,
 )
+from shared.workflow_failover import FailoverRequest
 from tests.fixtures.workflow import Host
 
 

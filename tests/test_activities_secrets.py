@@ -9,7 +9,8 @@ import pytest
 
 from shared.attach import failover_request
 from shared.catalog import filer_prefix
-from shared.workflow import FailoverRequest, FilerStep, MarkAttached, VerifyBackupPage
+from shared.workflow import FilerStep
+from shared.workflow_failover import FailoverRequest, MarkAttached, VerifyBackupPage
 from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand
 
 # A SAS signature in any form: query parameter, or the parameter percent-encoded inside another URL.

@@ -19,12 +19,12 @@ from shared.workflow import (
     FAILOVER,
     READD,
     BackupRequest,
-    FailoverRequest,
     FilerRef,
     backup_instance_id,
     failover_instance_id,
     readd_instance_id,
 )
+from shared.workflow_failover import FailoverRequest
 from triggers.common import (
     Refusal,
     blocked_by_catalog,
