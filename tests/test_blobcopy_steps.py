@@ -71,9 +71,9 @@ def test_steps_are_idempotent(copy_stack, faults):
 
     async def run():
         plan = await plan_page(job, None, env)
-        listings = faults.stats()["vfxtsource:ListBlobs"]
-        assert await plan_page(job, PageCursor(), env) == plan  # stored plan, no second listing
-        assert faults.stats()["vfxtsource:ListBlobs"] == listings
+        writes = faults.stats()["vfxtdr:PutBlob"]
+        assert await plan_page(job, PageCursor(), env) == plan  # the stored plan, nothing rewritten
+        assert faults.stats()["vfxtdr:PutBlob"] == writes
         with pytest.raises(CopyInputError, match="another cursor"):
             await plan_page(job, PageCursor(page=0, token="elsewhere"), env)
         first = await start_page(job, 0, env)
