@@ -165,6 +165,13 @@ class ManifestReader:
             self._cache[number] = [ManifestEntry.from_json(e) for e in unpack(data)]
         return self._cache[number]
 
+    async def prefetch(self, lower: str | None) -> None:
+        """Load the page holding the first name after lower (where the next source page starts)."""
+        for info in self.index.pages:
+            if _overlaps(info.get("lower"), info.get("upper"), lower, None):
+                await self.page(info["page"])
+                return
+
     async def entries_in(self, lower: str | None, upper: str | None) -> dict[str, ManifestEntry]:
         out: dict[str, ManifestEntry] = {}
         for info in self.index.pages:

@@ -66,17 +66,21 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
     job = _job(job)
     cursor = PageCursor.from_json(cursor) if cursor is not None else PageCursor()
     async with Session(job, env) as s:
-        existing = await try_load_page(s.store, job.job_id, cursor.page)
+        # Three independent reads at once: a stored plan (redelivery), the source page, and the previous
+        # manifest's page where this one starts (the listing decides if more is needed).
+        reader = await s.reader(job.previous_manifest) if job.previous_manifest and job.mode != "full" else None
+        existing, (entries, token), _ = await asyncio.gather(
+            try_load_page(s.store, job.job_id, cursor.page),
+            list_source_page(s.source, job.page_size, cursor.token),
+            reader.prefetch(cursor.after) if reader else asyncio.sleep(0))
         if existing is not None:
             if existing.cursor != cursor:
                 raise CopyInputError(f"job {job.job_id}: page {cursor.page} was planned from another cursor")
             return _plan_report(existing)
-        entries, token = await list_source_page(s.source, job.page_size, cursor.token)
         lower = cursor.after
         upper = (entries[-1].name if entries else lower) if token else None
         previous = exempt = None
-        if job.previous_manifest and job.mode != "full":
-            reader = await s.reader(job.previous_manifest)
+        if reader is not None and job.previous_manifest:
             _same_dest(job, reader.index.info, job.previous_manifest)
             previous = await reader.entries_in(lower, upper)
         if job.precopy_manifest:
