@@ -8,28 +8,17 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from devstack.durable import protocol as p
 from devstack.procs import Proc, spawn, stop
-from tests.fixtures.durable import http_call
+from tests.fixtures.durable import http_call, poll_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEADLINE_S = 60.0
 
 
-def _until(what: str, check, timeout: float = DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
-        time.sleep(0.05)
 
 
 def _serve(state_dir: Path, crash_dir: Path) -> tuple[Proc, str]:
@@ -46,7 +35,7 @@ def _serve(state_dir: Path, crash_dir: Path) -> tuple[Proc, str]:
             return None
         return info["url"] if info.get("pid") == proc.pid else None
 
-    return proc, _until("serve start", ready)
+    return proc, poll_until("serve start", ready)
 
 
 def _executions(crash_dir: Path) -> collections.Counter:
@@ -67,21 +56,21 @@ def test_killed_runner_resumes_without_losing_or_duplicating(tmp_path):
     try:
         assert http_call("POST", f"{url}/api/start/crash_flow/crash-1").status == 202
         assert http_call("POST", f"{url}/api/start/sleeper/sleep-1").status == 202
-        _until("the held activity to start", lambda: _executions(crash_dir)["hold-start second"] == 1)
-        _until("the sleeper's timer to be armed", lambda: any(
+        poll_until("the held activity to start", lambda: _executions(crash_dir)["hold-start second"] == 1)
+        poll_until("the sleeper's timer to be armed", lambda: any(
             e["EventType"] == "TimerCreated" for e in _status(url, "sleep-1").get("historyEvents", [])))
         os.killpg(proc.pid, signal.SIGKILL)
-        _until("the killed runner to be gone", lambda: not proc.alive())
+        poll_until("the killed runner to be gone", lambda: not proc.alive())
         with pytest.raises(OSError):  # nothing answers any more
             http_call("GET", f"{url}/durabletask/instances/crash-1", timeout=5)
 
         proc, url = _serve(state_dir, crash_dir)
-        _until("the in-flight activity to run again",
+        poll_until("the in-flight activity to run again",
                lambda: _executions(crash_dir)["hold-start second"] == 2)
         (crash_dir / "release").touch()
-        final = _until("crash-1 to finish", lambda: (s := _status(url, "crash-1")).get("runtimeStatus")
+        final = poll_until("crash-1 to finish", lambda: (s := _status(url, "crash-1")).get("runtimeStatus")
                        in ("Completed", "Failed") and s)
-        slept = _until("sleep-1 to finish", lambda: (s := _status(url, "sleep-1")).get("runtimeStatus")
+        slept = poll_until("sleep-1 to finish", lambda: (s := _status(url, "sleep-1")).get("runtimeStatus")
                        in ("Completed", "Failed") and s)
     finally:
         stop(proc)

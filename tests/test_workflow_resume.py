@@ -15,8 +15,6 @@ import os
 import signal
 import sqlite3
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,10 +26,14 @@ from devstack.faultproxy import FaultProxyClient
 from devstack.procs import Proc, spawn, stop
 from devstack.stack import start_stack, stop_stack
 from shared.avere import AvereClient
-from tests.fixtures.durable import http_call
+from tests.fixtures.durable import http_call, poll_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEADLINE_S = 90.0
+DEADLINE_S = 90.0  # real processes on real time, on a loaded 2-core machine
+
+
+def until(what: str, check: Callable[[], T], timeout: float = DEADLINE_S) -> T:
+    return poll_until(what, check, timeout)
 FILER = "demo-filer"
 T = TypeVar("T")
 FILES = {
@@ -41,16 +43,6 @@ FILES = {
 }
 
 
-def until(what: str, check: Callable[[], T], timeout: float = DEADLINE_S) -> T:
-    """Poll check() (a wall-clock deadline: the stack runs on real time) until it answers something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
-        time.sleep(0.05)
 
 
 def quick_plan(state_dir: Path) -> None:
