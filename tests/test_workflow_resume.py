@@ -15,6 +15,7 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,12 +31,14 @@ from tests.fixtures.durable import http_call, poll_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 90.0  # real processes on real time, on a loaded 2-core machine
+FILER = "demo-filer"
+T = TypeVar("T")
 
 
 def until(what: str, check: Callable[[], T], timeout: float = DEADLINE_S) -> T:
     return poll_until(what, check, timeout)
-FILER = "demo-filer"
-T = TypeVar("T")
+
+
 FILES = {
     "/demo/projects/resume/a.bin": bytes(range(256)) * 3000,
     "/demo/projects/resume/nested/b.txt": b"b" * 1000,
