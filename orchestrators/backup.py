@@ -20,7 +20,7 @@ import azure.durable_functions as df
 from orchestrators.backup_steps import Run, flush, remove, run_copy
 from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now, reason, seconds_since
 from shared.attach import readd_request
-from shared.errors import PreflightFailed, ReaddFailed, RunCancelled
+from shared.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
 from shared.workflow import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
@@ -34,6 +34,7 @@ from shared.workflow import (
     FilerStep,
     KeyRotation,
     Preflight,
+    RunContext,
 )
 
 bp = df.Blueprint()
@@ -69,7 +70,7 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         yield from _compensate_before_removal(run, err)
         if isinstance(err, RunCancelled):
             return run.result("cancelled", error=reason(err))
-        raise
+        raise _typed(err, ctx, "nothing removed; clients unsuspended") from None
     try:
         yield from remove(run)
         run.final = yield from run_copy(run, run.jobs()[1], "copy")
@@ -78,7 +79,8 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
         if isinstance(err, RunCancelled):
             return run.result("cancelled", error=reason(err))
-        raise
+        attached = "the filer is attached (re-added, or never removed); the generation being written is not verified"
+        raise _typed(err, ctx, attached) from None
     yield from _readd_or_attention(run, None)
     outcome = yield from _mass_delete_guard(run)
     entry = yield from _record(run, outcome)
@@ -105,11 +107,26 @@ def _before_removal(run: Run, encrypted: bool) -> Gen[None]:
 
 
 def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
+    outcome = "cancelled" if isinstance(err, RunCancelled) else "failed"
     if run.suspended:
         run.status.step("unsuspending")
-        yield run.context.call_activity_with_retry("unsuspend_clients", RETRY, FilerStep(run.ctx))
+        try:
+            yield run.context.call_activity_with_retry("unsuspend_clients", RETRY, FilerStep(run.ctx))
+        except Exception as stuck:
+            why = f"{reason(err)}; then unsuspending the clients failed: {reason(stuck)}"
+            yield from _record(run, outcome, error=why)
+            raise DrError(why, filer=run.ctx.filer.key, state="nothing removed, but clients are STILL SUSPENDED",
+                          action="unsuspend: corefiler.modify(<filer>, {'clientSuspend': 'no'})") from None
         run.suspended = False
-    yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
+    yield from _record(run, outcome, error=reason(err))
+
+
+def _typed(err: Exception, ctx: RunContext, state: str) -> DrError:
+    """What the run stops with: a typed error naming the filer, its state and what to do."""
+    if isinstance(err, DrError):
+        return err
+    return DrError(reason(err), filer=ctx.filer.key, state=state,
+                   action="read the run's history (status --history), then back up again")
 
 
 def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
