@@ -113,7 +113,8 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
         try:
             yield run.context.call_activity_with_retry("unsuspend_clients", RETRY, FilerStep(run.ctx))
         except Exception as stuck:
-            why = f"{reason(err)}; then unsuspending the clients failed: {reason(stuck)}"
+            first = err.what if isinstance(err, DrError) else reason(err)
+            why = f"{first}; then unsuspending the clients failed: {reason(stuck)}"
             yield from _record(run, outcome, error=why)
             raise DrError(why, filer=run.ctx.filer.key, state="nothing removed, but clients are STILL SUSPENDED",
                           action="unsuspend: corefiler.modify(<filer>, {'clientSuspend': 'no'})") from None

@@ -1,5 +1,5 @@
 """The backup workflow when things go wrong or change under it: pre-copy under writes, a copy failing after
-the removal, a re-add that keeps failing (NEEDS_ATTENTION, then `readd`), a cancel mid-copy."""
+the removal, a re-add that keeps failing (NEEDS_ATTENTION, then `readd`), a cancel mid-copy, an unsuspend that fails."""
 
 from __future__ import annotations
 
@@ -172,3 +172,31 @@ def test_cancel_mid_copy_readds_the_filer(proxied_env: AppEnv, faults: FaultProx
     with env.catalog() as catalog:
         state = catalog.load(env.filer)
     assert state.latest_verified is None and state.removed_by_app is None
+
+
+def test_unsuspend_failing_after_a_cancel_is_reported_not_swallowed(app_env: AppEnv, durable_runner) -> None:
+    import function_app
+
+    env = app_env
+    seed(env)
+    env.write("/data/dirty.bin", BIG)
+    runner = durable_runner(function_app.app, clock=env.clock)
+    instance = start(runner, env)
+    runner.run_until(at_rest_in(runner, instance, "flush"), timeout=60)
+    info = env.client().call("corefiler.get", env.filer_name)[env.filer_name]
+    assert info["clientSuspend"] == "yes"
+    env.client().call("sim.injectFault", "corefiler.modify", 105, "injected: modify refused", 1000)
+    runner.raise_event(instance, "cancel", {"reason": "operator"})
+    status = runner.wait_for(instance, timeout=240)
+    env.client().call("sim.injectFault", "corefiler.modify", 105, "cleared", 0)
+    assert status["runtimeStatus"] == "Failed", status
+    assert "STILL SUSPENDED" in status["output"] and env.filer_name in status["output"]
+    assert "clientSuspend" in status["output"]  # says what to do
+    info = env.client().call("corefiler.get", env.filer_name)[env.filer_name]
+    assert info["clientSuspend"] == "yes" and env.client().filer_state(env.filer_name) != "removed"
+    with env.catalog() as catalog:
+        state = catalog.load(env.filer)
+        entry = catalog.backup(env.filer, (state.last_run or {}).get("backup_id", "?")) or {}
+    assert state.removed_by_app is None
+    assert entry.get("status") == "cancelled" and "unsuspending the clients failed" in entry["error"], entry
+    assert "clients unsuspended" not in status["output"]  # the message never contradicts itself
