@@ -197,10 +197,9 @@ class StorageAccount:
         """A read-only container SAS expiring after lifetime (user-delegation with a token credential)."""
         now = now or datetime.now(UTC)
         expiry = now + lifetime
-        if isinstance(self._auth, SasToken):
-            return self._check_sas_token()
-        if isinstance(self._auth, str):
-            return self._key_sas(container, expiry)
+        signed = self._sas_without_delegation(container, expiry)
+        if signed is not None:
+            return signed
         key = self._cached_delegation_key(expiry)
         if key is None:
             with self.service_client() as client:
@@ -208,15 +207,22 @@ class StorageAccount:
             self._delegation = (key, expiry)
         return self._delegation_sas(container, expiry, key)
 
+    def _sas_without_delegation(self, container: str, expiry: datetime) -> str | None:
+        """The SAS when no user-delegation key is needed (a given SAS token, or an account key)."""
+        if isinstance(self._auth, SasToken):
+            return self._check_sas_token()
+        if isinstance(self._auth, str):
+            return self._key_sas(container, expiry)
+        return None
+
     async def read_sas_async(self, client: AsyncBlobServiceClient, container: str, lifetime: timedelta,
                              now: datetime | None = None) -> str:
         """As read_sas, using an open aio client of this account for the user-delegation key."""
         now = now or datetime.now(UTC)
         expiry = now + lifetime
-        if isinstance(self._auth, SasToken):
-            return self._check_sas_token()
-        if isinstance(self._auth, str):
-            return self._key_sas(container, expiry)
+        signed = self._sas_without_delegation(container, expiry)
+        if signed is not None:
+            return signed
         key = self._cached_delegation_key(expiry)
         if key is None:
             key = await client.get_user_delegation_key(now - _KEY_SKEW, expiry)
