@@ -17,8 +17,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities import backup as backup_acts
+from activities import copy_pages as copy_acts
 from orchestrators.backup_steps import Run, flush, remove, run_copy
-from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now, reason, seconds_since
+from orchestrators.steps import Gen, RunStatus, activity, attach, decode, iso, now, reason, seconds_since
 from shared.attach import readd_request
 from shared.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
 from shared.workflow import (
@@ -46,7 +48,7 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     started = now(context)
     status = RunStatus(context, "backup", f"{req.cluster}/{req.filer}", started)
     status.step("preflight")
-    pre: Preflight = yield context.call_activity_with_retry("preflight", RETRY, req)
+    pre: Preflight = yield activity(context, backup_acts.preflight, req)
     findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]
     if req.dry_run:
         status.step("dry_run_done", ok=pre.ok)
@@ -59,8 +61,8 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
                               action="fix what the findings name, then start the backup again")
     ctx = pre.context
     backup_id = f"{started:%Y%m%dT%H%M%SZ}-{str(context.new_uuid())[:8]}"
-    target: BackupTarget = yield context.call_activity_with_retry(
-        "begin_backup", RETRY, BeginBackup(ctx, backup_id, context.instance_id, iso(started)))
+    target: BackupTarget = yield activity(
+        context, backup_acts.begin_backup, BeginBackup(ctx, backup_id, context.instance_id, iso(started)))
     status.step("begin", backup_id=backup_id, generation=target.generation, container=target.container)
     run = Run(context=context, ctx=ctx, target=target, status=status, started=started,
               cancel=context.wait_for_external_event(CANCEL_EVENT))
@@ -92,11 +94,11 @@ def _before_removal(run: Run, encrypted: bool) -> Gen[None]:
     context, ctx = run.context, run.ctx
     if encrypted:
         run.status.step("rotate_key")
-        run.key = yield context.call_activity("rotate_key", FilerStep(ctx, run.target.backup_id))
+        run.key = yield activity(context, backup_acts.rotate_key, FilerStep(ctx, run.target.backup_id), retry=None)
         key: KeyRotation = run.key
         run.status.update(key_id=key.key_id, key_secret_version=key.secret.version)
     run.status.step("capture")
-    run.record = yield context.call_activity_with_retry("capture_filer", RETRY,
+    run.record = yield activity(context, backup_acts.capture_filer,
                                                         FilerStep(ctx, run.target.backup_id))
     precopy, _ = run.jobs()
     if precopy is not None:
@@ -111,7 +113,7 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
     if run.suspended:
         run.status.step("unsuspending")
         try:
-            yield run.context.call_activity_with_retry("unsuspend_clients", RETRY, FilerStep(run.ctx))
+            yield activity(run.context, backup_acts.unsuspend_clients, FilerStep(run.ctx))
         except Exception as stuck:
             first = err.what if isinstance(err, DrError) else reason(err)
             why = f"{first}; then unsuspending the clients failed: {reason(stuck)}"
@@ -138,14 +140,14 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
         yield from attach(context, request, run.status, "readd")
     except Exception as err:
         why = f"re-add failed: {reason(err)}" + (f" (after: {reason(cause)})" if cause else "")
-        yield context.call_activity_with_retry(
-            "mark_attention", RETRY, Attention(ctx, context.instance_id, error=why, record=run.record))
+        yield activity(context, backup_acts.mark_attention,
+                       Attention(ctx, context.instance_id, error=why, record=run.record))
         yield from _record(run, "failed", error=why)
         run.status.step(NEEDS_ATTENTION, error=why, record=run.record.to_json(run.record))
         raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(run.record.to_json(run.record))}",
                           filer=ctx.filer.key, state="REMOVED from the cluster; its data is in the container",
                           action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
-    yield context.call_activity_with_retry("clear_removed", RETRY, Attention(ctx, context.instance_id))
+    yield activity(context, backup_acts.clear_removed, Attention(ctx, context.instance_id))
     run.timings["offline_s"] = seconds_since(context, run.offline_since) if run.offline_since else 0.0
     run.status.step("readded", offline_s=run.timings["offline_s"])
 
@@ -168,8 +170,8 @@ def _mass_delete_guard(run: Run) -> Gen[str]:
         return "verified_with_extras"
     run.status.step("applying_deletes")
     try:
-        run.deletes = yield context.call_activity_with_retry(
-            "copy_apply_deletes", RETRY, CopyFinish(run.jobs()[1], approval_ref=summary.approval_ref))
+        run.deletes = yield activity(
+            context, copy_acts.copy_apply_deletes, CopyFinish(run.jobs()[1], approval_ref=summary.approval_ref))
     except Exception as err:  # the copy itself verified: a failed clean-up only leaves the extras in place
         run.status.step("deletes_failed", error=reason(err)[:500])
         return "verified_with_extras"
@@ -195,6 +197,6 @@ def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
                            record=run.record, summary=run.final.summary if run.final else None,
                            precopy=run.precopy.summary if run.precopy else None,
                            timings=tuple(sorted(run.timings.items())), error=error[:2000])
-    result = yield context.call_activity_with_retry("complete_backup", RETRY, entry)
+    result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)
     return result

@@ -9,10 +9,12 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities import backup as backup_acts
+from activities import copy_pages as copy_acts
 from orchestrators.steps import (
-    RETRY,
     Gen,
     RunStatus,
+    activity,
     cluster_poll,
     decode,
     failed,
@@ -28,6 +30,7 @@ from shared.avere_records import FilerRecord
 from shared.blobcopy.model import CopyJob, DeleteReport
 from shared.copysteps import backup_jobs
 from shared.errors import CopyFailed, DrError, FlushTimeout
+from shared.jsonrecord import plain
 from shared.workflow import (
     COPY,
     BackupTarget,
@@ -91,14 +94,14 @@ def flush(run: Run) -> Gen[None]:
     context, ctx = run.context, run.ctx
     run.status.step("flush")
     run.offline_since = now(context)
-    started: StartedActivities = yield context.call_activity_with_retry(
-        "suspend_and_flush", RETRY, FilerStep(ctx, run.target.backup_id))
+    started: StartedActivities = yield activity(
+        context, backup_acts.suspend_and_flush, FilerStep(ctx, run.target.backup_id))
     run.suspended = True
     limit = timedelta(minutes=ctx.filer.max_offline_minutes)
     deadline = run.offline_since + limit
     while True:
-        status = yield context.call_activity_with_retry(
-            "flush_status", RETRY, FilerStep(ctx, run.target.backup_id, started.activity_ids))
+        status = yield activity(
+            context, backup_acts.flush_status, FilerStep(ctx, run.target.backup_id, started.activity_ids))
         run.status.update(dirty_files=status.dirty_files, flush_percent=status.percent)
         if status.failed:
             raise DrError(f"the flush failed: {status.detail}", filer=ctx.filer.key, state=NOTHING_REMOVED,
@@ -119,13 +122,13 @@ def remove(run: Run) -> Gen[None]:
     """Record the removal in the catalog first, then remove the junctions, then the filer."""
     context, ctx, bid = run.context, run.ctx, run.target.backup_id
     mark = now(context)
-    yield context.call_activity_with_retry("mark_removed", RETRY, MarkRemoved(
+    yield activity(context, backup_acts.mark_removed, MarkRemoved(
         ctx, bid, context.instance_id, run.record, run.key.secret if run.key else None, iso(mark)))
     run.status.step("removing_junctions")
-    ids = yield context.call_activity_with_retry("remove_junctions", RETRY, FilerStep(ctx, bid))
+    ids = yield activity(context, backup_acts.remove_junctions, FilerStep(ctx, bid))
     yield from _wait_removal(run, ids, "junctions", lambda s: s.done and s.junctions == 0)
     run.status.step("removing_filer")
-    ids = yield context.call_activity_with_retry("remove_filer", RETRY, FilerStep(ctx, bid))
+    ids = yield activity(context, backup_acts.remove_filer, FilerStep(ctx, bid))
     yield from _wait_removal(run, ids, "core filer", lambda s: s.done and s.admin_state == "removed")
     run.timings["remove_s"] = seconds_since(context, mark)
 
@@ -136,8 +139,8 @@ def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Cal
     context, ctx = run.context, run.ctx
     deadline = now(context) + REMOVE_DEADLINE
     while True:
-        status: RemoveStatus = yield context.call_activity_with_retry(
-            "remove_status", RETRY, FilerStep(ctx, run.target.backup_id, started.activity_ids))
+        status: RemoveStatus = yield activity(
+            context, backup_acts.remove_status, FilerStep(ctx, run.target.backup_id, started.activity_ids))
         run.status.update(remove_percent=status.percent)
         if status.failed:
             raise DrError(f"removing the {what} failed: {status.detail}", filer=ctx.filer.key,
@@ -156,23 +159,23 @@ def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
     """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`."""
     context, ctx = run.context, run.ctx
     child_id = f"{context.instance_id}-{job.job_id}"
-    task = context.call_sub_orchestrator(COPY, CopyInput(
+    task = context.call_sub_orchestrator(COPY, plain(CopyInput(
         job=job, filer=ctx.filer.key, poll_interval_seconds=ctx.copy.poll_interval_seconds,
-        parallel_pages=ctx.copy.parallel_pages, pages_per_execution=ctx.copy.pages_per_execution), child_id)
+        parallel_pages=ctx.copy.parallel_pages, pages_per_execution=ctx.copy.pages_per_execution)), child_id)
     mark = now(context)
     run.status.step(step, copy_instance=child_id)
     while True:
         tick = context.create_timer(now(context) + _tick(now(context) - mark))
         winner = yield context.task_any([task, run.cancel, tick])
         if winner == tick:
-            progress: CopyProgress = yield context.call_activity_with_retry("copy_progress", RETRY,
+            progress: CopyProgress = yield activity(context, copy_acts.copy_progress,
                                                                             CopyFinish(job))
             run.status.update(**_progress_fields(progress.totals, seconds_since(context, mark)))
             continue
         tick.cancel()
         if winner == run.cancel:
             run.status.step(f"{step}_cancelling")
-            yield context.call_activity_with_retry("copy_cancel", RETRY, CopyFinish(job))
+            yield activity(context, copy_acts.copy_cancel, CopyFinish(job))
             yield task  # the pass stops at its next report
             raise_if_cancelled(True, ctx.filer.key, f"{step} stopped; the generation written is not verified")
         err = failed(task)

@@ -15,9 +15,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators.steps import RETRY, Gen, decode, now
+from activities import copy_pages as copy_acts
+from orchestrators.steps import Gen, activity, decode, now
 from shared.blobcopy.model import PagePlan, PageProgress, PageVerify, Summary
 from shared.errors import CopyFailed
+from shared.jsonrecord import plain
 from shared.workflow import (
     CopyFinish,
     CopyInput,
@@ -47,8 +49,7 @@ def copy_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     while not listing_done:
         plans: list[PagePlan] = []
         while len(plans) < state.parallel_pages:
-            plan: PagePlan = yield context.call_activity_with_retry(
-                "copy_plan_page", RETRY, CopyPageRequest(job, cursor=cursor))
+            plan: PagePlan = yield activity(context, copy_acts.copy_plan_page, CopyPageRequest(job, cursor=cursor))
             plans.append(plan)
             cursor = plan.next_cursor
             if cursor is None:
@@ -63,11 +64,11 @@ def copy_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         totals = copied
         pages_here += len(plans)
         if not listing_done and pages_here >= state.pages_per_execution:
-            context.continue_as_new(replace(state, cursor=cursor, totals=totals,
-                                            executions=state.executions + 1))
+            context.continue_as_new(plain(replace(state, cursor=cursor, totals=totals,
+                                                  executions=state.executions + 1)))
             return None
-    summary: Summary = yield context.call_activity_with_retry("copy_finish", RETRY, CopyFinish(job))
-    yield context.call_activity_with_retry("copy_report", RETRY, CopyReport(job, totals, finished=True))
+    summary: Summary = yield activity(context, copy_acts.copy_finish, CopyFinish(job))
+    yield activity(context, copy_acts.copy_report, CopyReport(job, totals, finished=True))
     return CopyOutcome.to_json(CopyOutcome(summary=summary, totals=totals))
 
 
@@ -79,15 +80,15 @@ def _copy_pages(context: df.DurableOrchestrationContext, state: CopyInput, plans
     progress: dict[int, PageProgress] = {}
     if work:
         started: list[PageProgress] = yield context.task_all([
-            context.call_activity_with_retry("copy_start_page", RETRY, CopyPageRequest(job, page=page))
+            activity(context, copy_acts.copy_start_page, CopyPageRequest(job, page=page))
             for page in work])
         progress = {p.page: p for p in started}
         poll = timedelta(seconds=state.poll_interval_seconds)
         backstop = now(context) + poll + timedelta(
             seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR)
         while not all(p.done for p in progress.values()):
-            report: CopyProgress = yield context.call_activity_with_retry(
-                "copy_report", RETRY, CopyReport(job, _live(totals, progress)))
+            report: CopyProgress = yield activity(
+                context, copy_acts.copy_report, CopyReport(job, _live(totals, progress)))
             if report.cancelled:
                 return None
             if now(context) >= backstop:
@@ -97,11 +98,11 @@ def _copy_pages(context: df.DurableOrchestrationContext, state: CopyInput, plans
                                  action="check the destination account's copy status, then back up again")
             yield context.create_timer(now(context) + poll)
             polled: list[PageProgress] = yield context.task_all([
-                context.call_activity_with_retry("copy_poll_page", RETRY, CopyPageRequest(job, page=page))
+                activity(context, copy_acts.copy_poll_page, CopyPageRequest(job, page=page))
                 for page, p in progress.items() if not p.done])
             progress.update({p.page: p for p in polled})
         checks: list[PageVerify] = yield context.task_all([
-            context.call_activity_with_retry("copy_verify_page", RETRY, CopyPageRequest(job, page=page))
+            activity(context, copy_acts.copy_verify_page, CopyPageRequest(job, page=page))
             for page in work])
         bad = [c for c in checks if not c.verified]
         if bad:
@@ -111,7 +112,7 @@ def _copy_pages(context: df.DurableOrchestrationContext, state: CopyInput, plans
                              f"failed copies): {examples}", filer=state.filer, state=INCOMPLETE,
                              action="read the page problems, then back up again")
     totals = _live(totals, progress, verified_pages=len(plans))
-    report = yield context.call_activity_with_retry("copy_report", RETRY, CopyReport(job, totals))
+    report = yield activity(context, copy_acts.copy_report, CopyReport(job, totals))
     return None if report.cancelled else totals
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, iso, now
+from activities import failover as failover_acts
+from orchestrators.steps import Gen, RunStatus, activity, attach, decode, iso, now
 from shared.attach import failover_request
 from shared.errors import FailoverFailed
 from shared.workflow_failover import (
@@ -36,18 +37,18 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     req = decode(FailoverRequest, context.get_input())
     status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", now(context))
     status.step("choosing_backup")
-    choice: FailoverChoice = yield context.call_activity_with_retry("choose_backup", RETRY, req)
+    choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, req)
     status.step("chosen", backup_id=choice.backup_id, container=choice.container,
                 target_cluster=choice.target_cluster.name)
     if req.verify:
         yield from _verify(context, choice, status)
-    yield context.call_activity_with_retry("mark_attached", RETRY,
+    yield activity(context, failover_acts.mark_attached,
                                            MarkAttached(choice, context.instance_id, iso(now(context))))
     attached = yield from attach(context, failover_request(choice), status, "attach", error=FailoverFailed)
     result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster.name,
                             backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
                             junctions=tuple(j.path for j in choice.record.junctions))
-    yield context.call_activity_with_retry("record_failover", RETRY,
+    yield activity(context, failover_acts.record_failover,
                                            RecordFailover(choice, result, context.instance_id, iso(now(context))))
     status.step("serving", mounts=[m.to_json(m) for m in result.mounts])
     return FailoverResult.to_json(result)
@@ -59,7 +60,7 @@ def _verify(context: df.DurableOrchestrationContext, choice: FailoverChoice, sta
     page, last = 0, False
     while not last:
         batch: list[BackupPageCheck] = yield context.task_all([
-            context.call_activity_with_retry("verify_backup_page", RETRY, VerifyBackupPage(choice, page + i))
+            activity(context, failover_acts.verify_backup_page, VerifyBackupPage(choice, page + i))
             for i in range(VERIFY_BATCH)])
         for check in batch:
             if last:

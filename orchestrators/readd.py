@@ -6,7 +6,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators.steps import RETRY, Gen, RunStatus, attach, decode, now
+from activities import backup as backup_acts
+from orchestrators.steps import Gen, RunStatus, activity, attach, decode, now
 from shared.attach import readd_request
 from shared.errors import ReaddFailed
 from shared.workflow import NEEDS_ATTENTION, Attention, FilerRef, ReaddPlan
@@ -19,7 +20,7 @@ def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     ref = decode(FilerRef, context.get_input())
     status = RunStatus(context, "readd", f"{ref.cluster}/{ref.filer}", now(context))
     status.step("reading_catalog")
-    plan: ReaddPlan = yield context.call_activity_with_retry("readd_plan", RETRY, ref)
+    plan: ReaddPlan = yield activity(context, backup_acts.readd_plan, ref)
     if plan.record is None or not (plan.removed_by_app or plan.needs_attention):
         status.step("nothing_to_do")
         return {"status": "nothing_to_do", "cluster": ref.cluster, "filer": ref.filer}
@@ -28,11 +29,11 @@ def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     try:
         result = yield from attach(context, request, status, "readd")
     except ReaddFailed as err:
-        yield context.call_activity_with_retry(
-            "mark_attention", RETRY, Attention(ctx, context.instance_id, error=str(err), record=record))
+        yield activity(context, backup_acts.mark_attention,
+                       Attention(ctx, context.instance_id, error=str(err), record=record))
         status.step(NEEDS_ATTENTION, error=str(err))
         raise
-    yield context.call_activity_with_retry("clear_removed", RETRY, Attention(ctx, context.instance_id))
+    yield activity(context, backup_acts.clear_removed, Attention(ctx, context.instance_id))
     status.step("readded")
     return {"status": "readded", "cluster": ref.cluster, "filer": ref.filer,
             "mounts": [m.to_json(m) for m in result.mounts]}

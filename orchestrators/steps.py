@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import azure.durable_functions as df
 
+from activities import attach as attach_acts
 from shared.errors import DrError, ReaddFailed, RunCancelled
+from shared.jsonrecord import plain
 from shared.plan import Cluster
 from shared.workflow import AttachRequest, AttachStep
 
@@ -25,6 +27,17 @@ Gen = Generator[Any, Any, T]
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 ATTACH_DEADLINE = timedelta(minutes=45)
 ATTACH_MAX_FAILURES = 4
+
+
+def activity(context: df.DurableOrchestrationContext, fn: Any, input_: Any,
+             retry: df.RetryOptions | None = RETRY) -> Any:
+    """Schedule activity `fn` (its registered function, not its name), retried as the host does unless retry
+    is None. The input goes as plain JSON and the SDK decodes the result as fn's annotated return type: what
+    the Durable codec's strict typing (AZURE_FUNCTIONS_DURABLE_STRICT_TYPING) needs; loose mode is the same."""
+    payload = plain(input_)
+    if retry is None:
+        return context.call_activity(fn, payload)
+    return context.call_activity_with_retry(fn, retry, payload)
 
 
 def cluster_poll(cluster: Cluster) -> timedelta:
@@ -123,7 +136,7 @@ def attach(context: df.DurableOrchestrationContext, request: AttachRequest, stat
     failures = 0
     while True:
         try:
-            result: AttachStep = yield context.call_activity("attach_step", request)
+            result: AttachStep = yield activity(context, attach_acts.attach_step, request, retry=None)
             failures = 0
         except Exception as err:  # failed after the host's delivery: the pause and the limit are decided here
             failures += 1

@@ -8,8 +8,8 @@ from typing import Any
 from shared import services
 from shared.avere_records import FilerRecord
 from shared.catalog import WRITING, Catalog, FilerState, begin_writing, finish_writing
-from shared.copysteps import as_json
 from shared.filer_steps import open_catalog
+from shared.jsonrecord import plain
 from shared.keyvault import SecretRef
 from shared.plan import Filer, Plan
 from shared.workflow import (
@@ -66,8 +66,8 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
         "manifest": target.final_job if status in VERIFIED_STATUSES else None,
         "previous_manifest": target.previous_manifest,
         "key": ({**SecretRef.to_json(key), "key_id": request.key.key_id} if request.key and key else None),
-        "summary": as_json(request.summary) if request.summary else None,
-        "precopy": as_json(request.precopy) if request.precopy else None,
+        "summary": plain(request.summary) if request.summary else None,
+        "precopy": plain(request.precopy) if request.precopy else None,
         "verified": ({"blobs": request.summary.listed, "copied": request.summary.copied,
                       "bytes_copied": request.summary.bytes_copied}
                      if request.summary and request.summary.verified else None),

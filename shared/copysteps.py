@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shared import services
 from shared.blobcopy import steps
@@ -197,8 +197,3 @@ def check_backup_page(context: RunContext, container: str, job_id: str, position
         return check, pages
 
     return _run(lambda: _with_store(catalog, work))
-
-
-def as_json(value: Any) -> Any:
-    """Engine reports are JSON-able dataclasses; the catalog stores them as plain objects."""
-    return value.to_json() if hasattr(value, "to_json") else value

@@ -55,11 +55,15 @@ def _decode_tuple(cls_name: str, name: str, args: tuple[Any, ...], value: Any) -
     return tuple(_decode(cls_name, name, item, v) for item, v in zip(args, value, strict=True))
 
 
-def _encode(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A record (anything with the Durable codec's `to_json`, static or not) as plain JSON; a tuple as a list.
+
+    Durable payloads go as plain JSON: under the codec's strict typing (AZURE_FUNCTIONS_DURABLE_STRICT_TYPING)
+    the worker cannot rebuild a custom object for an activity or orchestration input."""
     if callable(getattr(type(value), "to_json", None)):
         return type(value).to_json(value)
     if isinstance(value, tuple):
-        return [_encode(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -68,7 +72,7 @@ class JsonRecord:
 
     @staticmethod
     def to_json(obj: JsonRecord) -> dict[str, Any]:
-        return {f.name: _encode(getattr(obj, f.name)) for f in fields(obj)}  # type: ignore[arg-type]
+        return {f.name: plain(getattr(obj, f.name)) for f in fields(obj)}  # type: ignore[arg-type]
 
     @classmethod
     def from_json(cls: type[T], data: dict[str, Any]) -> T:

@@ -111,7 +111,7 @@ def test_no_secret_in_history_status_logs_or_catalog(
     assert rotated in texts[f"status of {backup['instanceId']}"]
     assert all("copy_plan_page" in texts[f"status of {i}"] for i in copies)
     final_copy = runner.status(next(i for i in copies if i.endswith("-final")))["input"]
-    carried = json.loads(final_copy)["__data__"] if isinstance(final_copy, str) else final_copy
+    carried = json.loads(final_copy) if isinstance(final_copy, str) else final_copy  # inputs go as plain JSON
     assert carried["executions"] >= 2 and carried["cursor"], "the copy pass never continued as new"
 
     leaks = [f"{what} in {where}" for where, text in texts.items() for what, value in secrets.items()

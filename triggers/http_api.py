@@ -12,6 +12,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.jsonrecord import plain
 from shared.preflight import run_preflight
 from shared.workflow import (
     BACKUP,
@@ -71,7 +72,7 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
         reason = blocked_by_catalog(await filer_state(plan, filer))
         if reason:
             raise Refusal(409, reason)
-        await client.start_new(BACKUP, instance_id, request)
+        await client.start_new(BACKUP, instance_id, plain(request))
     except Refusal as err:
         return refuse(err)
     log.info("backup of %s/%s started as %s", cluster, name, instance_id)
@@ -93,7 +94,7 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
         state = await filer_state(plan, filer)
         if not (state.removed_by_app or state.needs_attention):
             raise Refusal(409, f"the catalog shows no removal of {filer.key} by this app: nothing to re-add")
-        await client.start_new(READD, instance_id, FilerRef(cluster, name))
+        await client.start_new(READD, instance_id, plain(FilerRef(cluster, name)))
     except Refusal as err:
         return refuse(err)
     log.info("re-add of %s/%s started as %s", cluster, name, instance_id)
@@ -122,9 +123,9 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             # The failover takes precedence: the backup stops at its next wait and re-adds what it removed.
             await client.raise_event(backup, CANCEL_EVENT, {"reason": "failover"})
             log.warning("failover of %s cancelled the running backup %s", filer.key, backup)
-        await client.start_new(FAILOVER, instance_id, FailoverRequest(
+        await client.start_new(FAILOVER, instance_id, plain(FailoverRequest(
             cluster=cluster, filer=name, target_cluster=target, backup_id=req.params.get("backupId"),
-            verify=verify))
+            verify=verify)))
     except Refusal as err:
         return refuse(err)
     log.info("failover of %s/%s to %s started as %s", cluster, name, target, instance_id)

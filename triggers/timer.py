@@ -14,6 +14,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared import catalog_ops, scheduling, services
+from shared.jsonrecord import plain
 from shared.workflow import (
     BACKUP,
     READD,
@@ -46,13 +47,13 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
     decision = scheduling.tick(plan, states, datetime.fromtimestamp(services.now(), UTC), running)
     for filer in decision.readd:
         instance_id = readd_instance_id(filer.cluster, filer.name)
-        await client.start_new(READD, instance_id, FilerRef(filer.cluster, filer.name))
+        await client.start_new(READD, instance_id, plain(FilerRef(filer.cluster, filer.name)))
         log.warning("reconcile: %s is removed by this app with no run in progress; re-adding as %s",
                     filer.key, instance_id)
     for skip in decision.skip:
         log.info("schedule: %s skipped: %s", skip.filer.key, skip.reason)
     for start in decision.start:
-        await client.start_new(BACKUP, start.instance_id,
-                               BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule"))
+        await client.start_new(BACKUP, start.instance_id, plain(
+            BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule")))
         catalog_ops.record_scheduled(plan, start.filer, start.occurrence)
         log.info("schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)
