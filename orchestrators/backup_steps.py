@@ -94,9 +94,11 @@ def flush(run: Run) -> Gen[None]:
     context, ctx = run.context, run.ctx
     run.status.step("flush")
     run.offline_since = now(context)
+    # Before the call: the activity suspends first, so a failure starting the flush leaves clients suspended
+    # and the compensation must unsuspend them (idempotent when the suspend itself failed).
+    run.suspended = True
     started: StartedActivities = yield activity(
         context, backup_acts.suspend_and_flush, FilerStep(ctx, run.target.backup_id))
-    run.suspended = True
     limit = timedelta(minutes=ctx.filer.max_offline_minutes)
     deadline = run.offline_since + limit
     while True:

@@ -50,16 +50,44 @@ def _usable(gen: Generation, target: str) -> bool:
     return gen.status == ATTACHED and (gen.attached_to or {}).get("target_cluster") == target
 
 
+def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> tuple[int, str] | None:
+    """Why the catalog alone rules a failover out (an HTTP status and the reason), or None when it may go on.
+
+    The route asks this before it cancels a running backup, and `choose_backup` applies the same rules."""
+    if backup_id:
+        return _named_blocker(state, backup_id, target)
+    if any(_usable(state.generations[g], target) for g in state.attached()):
+        return None  # a failover to this target being resumed
+    elsewhere = [(state.generations[g].backup_id, (state.generations[g].attached_to or {}).get("target_cluster"))
+                 for g in state.attached()]
+    if elsewhere:
+        named = ", ".join(f"backup {b} to cluster {c}" for b, c in elsewhere)
+        return 409, (f"a backup of this filer is already attached ({named}): a failover there started; "
+                     f"finish or undo it, or name the backup to attach to {target} with backupId")
+    if not any(gen.status == VERIFIED and gen.manifest for gen in state.generations.values()):
+        return 409, "the filer has no verified backup"
+    return None
+
+
+def _named_blocker(state: FilerState, backup_id: str, target: str) -> tuple[int, str] | None:
+    g = state.generation_of(backup_id)
+    if g is None:
+        return 404, (f"backup {backup_id} is not held by either backup container (it was overwritten by a "
+                     "later run, or never existed)")
+    gen = state.generations[g]
+    if not _usable(gen, target):
+        where = (gen.attached_to or {}).get("target_cluster")
+        now = f"attached to cluster {where}" if gen.status == ATTACHED else gen.status
+        return 409, f"backup {backup_id} is {now}, not verified"
+    return None
+
+
 def _pick(state: FilerState, ctx: RunContext, request: FailoverRequest, target: str) -> str:
+    blocked = failover_blocker(state, request.backup_id, target)
+    if blocked is not None:
+        raise _refuse(ctx, blocked[1])
     if request.backup_id:
-        g = state.generation_of(request.backup_id)
-        if g is None:
-            raise _refuse(ctx, f"backup {request.backup_id} is not held by either backup container (it was "
-                          "overwritten by a later run, or never existed)")
-        gen = state.generations[g]
-        if not _usable(gen, target):
-            raise _refuse(ctx, f"backup {request.backup_id} is {gen.status}, not verified")
-        return g
+        return str(state.generation_of(request.backup_id))
     resumed = [g for g in state.attached() if _usable(state.generations[g], target)]
     if resumed:
         return resumed[0]
@@ -95,7 +123,8 @@ def choose_backup(request: FailoverRequest) -> FailoverChoice:
         raise _refuse(ctx, f"backup {gen.backup_id} is encrypted but the catalog names no key for it")
     log.info("failover of %s to %s: backup %s in %s", ctx.filer.key, target.name, gen.backup_id, gen.container)
     return FailoverChoice(context=ctx, target_cluster=target, backup_id=gen.backup_id, generation=g,
-                          container=gen.container, manifest=gen.manifest, record=record, key=gen.key)
+                          container=gen.container, manifest=gen.manifest, record=record, key=gen.key,
+                          extras=gen.extras)
 
 
 def mark_attached(request: MarkAttached) -> None:
@@ -111,10 +140,12 @@ def mark_attached(request: MarkAttached) -> None:
 
 
 def verify_backup_page(request: VerifyBackupPage) -> BackupPageCheck:
-    """One manifest page against the backup container: every blob present and identical, none extra."""
+    """One manifest page against the backup container: every blob present and identical, and none extra unless
+    the backup was recorded verified with extras (deletes nobody approved: kept on purpose, still listed)."""
     choice = request.choice
     check, pages = check_backup_page(choice.context, choice.container, choice.manifest, request.page)
-    return BackupPageCheck(page=request.page, checked=check.checked, mismatches=check.mismatched + check.extra,
+    extra = 0 if choice.extras else check.extra
+    return BackupPageCheck(page=request.page, checked=check.checked, mismatches=check.mismatched + extra,
                            missing=check.missing, last=request.page >= pages - 1,
                            problems=tuple(check.problems))
 

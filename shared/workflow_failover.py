@@ -32,6 +32,7 @@ class FailoverChoice(JsonRecord):
     manifest: str
     record: FilerRecord
     key: SecretRef | None
+    extras: bool = False  # verified with extras: blobs kept because their deletion was not approved
 
 
 @dataclass(frozen=True)

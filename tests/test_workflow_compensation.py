@@ -200,3 +200,19 @@ def test_unsuspend_failing_after_a_cancel_is_reported_not_swallowed(app_env: App
     assert state.removed_by_app is None
     assert entry.get("status") == "cancelled" and "unsuspending the clients failed" in entry["error"], entry
     assert "clients unsuspended" not in status["output"]  # the message never contradicts itself
+
+
+def test_flush_failing_to_start_after_the_suspend_unsuspends_the_clients(app_env: AppEnv, durable_runner) -> None:
+    import function_app
+
+    env = app_env
+    seed(env)
+    env.client().call("sim.injectFault", "corefiler.flush", 105, "injected: flush refused", 1000)
+    runner = durable_runner(function_app.app, clock=env.clock)
+    status = runner.wait_for(start(runner, env), timeout=240)
+    env.client().call("sim.injectFault", "corefiler.flush", 105, "cleared", 0)
+    assert status["runtimeStatus"] == "Failed", status
+    assert "flush refused" in status["output"] and "clients unsuspended" in status["output"]
+    info = env.client().call("corefiler.get", env.filer_name)[env.filer_name]
+    assert info["clientSuspend"] == "no", f"clients left suspended; the run said: {status['output']}"
+    assert env.client().filer_state(env.filer_name) == "online"

@@ -11,6 +11,7 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from devstack.ports import free_port
+from shared.catalog import FilerState
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 
@@ -179,7 +180,7 @@ def test_failover_while_a_backup_runs_cancels_it_first_and_attaches_the_last_ver
     assert state.removed_by_app is None and state.needs_attention is None
 
 
-def test_failover_without_a_verified_backup_fails_naming_it_and_attaches_nothing(
+def test_failover_without_a_verified_backup_is_refused_naming_it_and_changes_nothing(
         app_env: AppEnv, durable_runner) -> None:
     import function_app
 
@@ -187,11 +188,54 @@ def test_failover_without_a_verified_backup_fails_naming_it_and_attaches_nothing
     runner = durable_runner(function_app.app, clock=env.clock)
     before = env.catalog().load(env.filer).to_json()
     reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}")
-    assert reply.status == 202, reply.body
-    status = runner.wait_for(reply.json()["id"], timeout=60)
-    assert status["runtimeStatus"] == "Failed"
-    assert "no verified backup" in json.dumps(status["output"])
+    assert reply.status == 409, reply.body  # refused from the catalog, before anything starts or is cancelled
+    assert "no verified backup" in reply.json()["error"]
+    assert runner.statuses() == []
     assert env.filer_name not in env.client("dr").list_core_filers()
     assert env.catalog().load(env.filer).to_json() == before
     # The primary keeps serving: a failover that found nothing to attach touched nothing there either.
     assert env.client().filer_state(env.filer_name) == "online"
+
+
+def test_failover_naming_an_unknown_backup_is_refused_and_the_running_backup_goes_on(
+        app_env: AppEnv, durable_runner) -> None:
+    import function_app
+
+    env = app_env
+    write_files(env)
+    runner = durable_runner(function_app.app, clock=env.clock)
+    backup_now(env, runner)
+    reply = http_call("POST", f"{runner.base_url}/api/backups/primary/{env.filer_name}")
+    running = reply.json()["id"]
+    runner.run_until(lambda: custom_step(runner, running) == "copy", timeout=60)
+    before = env.catalog().load(env.filer).to_json()
+    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?backupId=typo")
+    assert reply.status == 404, reply.body
+    assert "backup typo is not held by either backup container" in reply.json()["error"]
+    assert env.catalog().load(env.filer).to_json() == before
+    done = runner.wait_for(running, timeout=240)
+    assert done["runtimeStatus"] == "Completed" and done["output"]["status"] == "verified", done["output"]
+    assert [e["Name"] for e in done["historyEvents"] if e["EventType"] == "EventRaised"] == []
+    assert env.filer_name not in env.client("dr").list_core_filers()
+
+
+def test_catalog_rules_for_a_failover_request() -> None:
+    from shared.catalog import ATTACHED, VERIFIED
+    from shared.failover_steps import failover_blocker
+
+    state = FilerState.new(("fs-a", "fs-b"))
+    assert failover_blocker(state, None, "dr") == (409, "the filer has no verified backup")
+    a, b = state.generations["a"], state.generations["b"]
+    a.status, a.backup_id, a.manifest = VERIFIED, "new", "job-new"
+    b.status, b.backup_id, b.manifest = VERIFIED, "old", "job-old"
+    assert failover_blocker(state, None, "dr") is None
+    assert failover_blocker(state, "old", "dr") is None
+    assert failover_blocker(state, "gone", "dr")[0] == 404
+    # A failover to dr2 began (the newest is attached there): another target without backupId is refused,
+    # rather than quietly attaching the older backup; the same target resumes.
+    a.status, a.attached_to = ATTACHED, {"target_cluster": "dr2"}
+    status, why = failover_blocker(state, None, "dr")
+    assert status == 409 and "backup new to cluster dr2" in why
+    assert failover_blocker(state, None, "dr2") is None
+    assert failover_blocker(state, "new", "dr")[0] == 409
+    assert failover_blocker(state, "old", "dr") is None  # named explicitly: the operator's choice

@@ -82,3 +82,21 @@ def test_unapproved_deletes_time_out_and_the_extras_stay(guarded_env: AppEnv, du
     with env.catalog() as catalog:
         state = catalog.load(env.filer)
     assert state.latest_verified == older and state.generations[older].extras
+
+
+def test_a_backup_verified_with_extras_fails_over(guarded_env: AppEnv, durable_runner) -> None:
+    import function_app
+    from tests.fixtures.durable import http_call
+
+    env = guarded_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    older = prepare(env, runner)
+    out = runner.wait_for(start(runner, env), timeout=120)["output"]  # the approval times out
+    assert out["status"] == "verified_with_extras" and out["generation"] == older
+    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}")
+    assert reply.status == 202, reply.body
+    failover = runner.wait_for(reply.json()["id"], timeout=120)
+    assert failover["runtimeStatus"] == "Completed", failover["output"]
+    assert failover["output"]["backup_id"] == out["backup_id"]
+    for i, path in enumerate(FILES[15:], start=15):
+        assert env.read(path, cluster="dr") == f"content {i}".encode(), path

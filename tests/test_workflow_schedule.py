@@ -170,3 +170,40 @@ def test_first_occurrence_constants_match_the_clock(app_env: AppEnv) -> None:
     first = datetime.fromisoformat(FIRST_OCCURRENCE)
     assert timedelta(0) <= now - first < timedelta(days=1)
     assert app_env.plan_json["schedule"] == "0 0 2 * * *"
+
+
+def test_reconcile_reads_the_catalog_before_the_running_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backup started between the two reads must not get a re-add under it: a removal mark the tick reads
+    was written by a run that had already started, so the running check that follows still sees it."""
+    import asyncio
+    import inspect
+    from types import SimpleNamespace
+
+    from shared import catalog_ops
+    from triggers import timer
+
+    filer = SimpleNamespace(cluster="primary", name="fs", key="primary/fs")
+    plan = SimpleNamespace(filers=[filer])
+    backup_started = {"yes": False}
+    started: list[str] = []
+
+    async def running_ids(client: Any, ids: list[str]) -> set[str]:
+        return {i for i in ids if i.startswith("backup") and backup_started["yes"]}
+
+    def load_states(p: Any, filers: Any = None) -> dict[str, FilerState]:
+        backup_started["yes"] = True  # the backup started (and marked the filer removed) as the tick ran
+        state = FilerState.new(("a", "b"))
+        state.removed_by_app = {"instance_id": "backup-primary-fs", "backup_id": "x", "record": None}
+        return {filer.key: state}
+
+    class Client:
+        async def start_new(self, name: str, instance_id: str, payload: Any) -> None:
+            started.append(instance_id)
+
+    monkeypatch.setattr(timer, "load_plan", lambda: plan)
+    monkeypatch.setattr(timer, "running_ids", running_ids)
+    monkeypatch.setattr(catalog_ops, "load_states", load_states)
+    monkeypatch.setattr(timer.scheduling, "tick", lambda p, states, now, running: timer.scheduling.Tick(
+        None, (), (), (), tuple(timer.scheduling.reconcile(p, states, running))))
+    asyncio.run(inspect.unwrap(timer.tick._function._func)(None, Client()))
+    assert backup_started["yes"] and not [i for i in started if i.startswith("readd")], started

@@ -17,8 +17,9 @@ from shared.plan import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
 
 log = logging.getLogger("vfxtdr.triggers")
 
+# A suspended run still owns its filer (it may have removed it): it counts as running for every decision.
 RUNNING = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending,
-           df.OrchestrationRuntimeStatus.ContinuedAsNew}
+           df.OrchestrationRuntimeStatus.ContinuedAsNew, df.OrchestrationRuntimeStatus.Suspended}
 
 
 class Refusal(Exception):

@@ -12,6 +12,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.failover_steps import failover_blocker
 from shared.jsonrecord import plain
 from shared.preflight import run_preflight
 from shared.workflow import (
@@ -118,6 +119,9 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
         instance_id = failover_instance_id(cluster, name)
         if await is_running(client, instance_id):
             raise Refusal(409, f"{instance_id} is running")
+        blocked = failover_blocker(await filer_state(plan, filer), req.params.get("backupId"), target)
+        if blocked is not None:  # before anything is cancelled: a request that cannot succeed changes nothing
+            raise Refusal(*blocked)
         backup = backup_instance_id(cluster, name)
         if await is_running(client, backup):
             # The failover takes precedence: the backup stops at its next wait and re-adds what it removed.

@@ -42,8 +42,10 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
         return
     ids = [i for f in plan.filers for i in (backup_instance_id(f.cluster, f.name), readd_instance_id(f.cluster, f.name),
                                             failover_instance_id(f.cluster, f.name))]
-    running = await running_ids(client, ids)
+    # The catalog first, the runs second: a removal mark read here was written by a run that had started, so
+    # it is still seen running below, or it has ended (and `readd_plan` re-reads the catalog before acting).
     states = catalog_ops.load_states(plan)
+    running = await running_ids(client, ids)
     decision = scheduling.tick(plan, states, datetime.fromtimestamp(services.now(), UTC), running)
     for filer in decision.readd:
         instance_id = readd_instance_id(filer.cluster, filer.name)
