@@ -100,7 +100,7 @@ def test_failover_refuses_what_is_not_a_complete_verified_backup(make_app_env):
         host("choose_backup", FailoverRequest(cluster="primary", filer=env.filer_name))
     with pytest.raises(CatalogConflict, match="no DR cluster 'primary'"):
         host("choose_backup", FailoverRequest(cluster="primary", filer=env.filer_name, target_cluster="primary"))
-    with pytest.raises(CatalogConflict, match="no verified backup with a complete manifest"):
+    with pytest.raises(CatalogConflict, match="the filer has no verified backup"):
         host("choose_backup", FailoverRequest(cluster="primary", filer=env.filer_name, target_cluster="dr"))
     target = host("begin_backup", BeginBackup(context=env.context(), backup_id="b1", instance_id="i",
                                               started_at="t"))
