@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
 from devstack.durable import protocol as p
-from devstack.procs import Proc, spawn, stop
-from tests.fixtures.durable import http_call, poll_until
+from devstack.procs import Proc, stop
+from tests.fixtures.durable import http_call, poll_until, start_serve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,20 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _serve(state_dir: Path, crash_dir: Path) -> tuple[Proc, str]:
-    proc = spawn("durable-serve", [sys.executable, "-m", "devstack", "serve", "--state-dir", str(state_dir),
-                                   "--app", "tests.durable_apps.crash", "--port", "0"],
-                 state_dir / "logs", env={"CRASH_DIR": str(crash_dir)}, cwd=str(REPO_ROOT))
-
-    def ready() -> str | None:
-        if not proc.alive():
-            raise RuntimeError(f"serve exited; see {proc.log}")
-        try:
-            info = json.loads((state_dir / "durable.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return info["url"] if info.get("pid") == proc.pid else None
-
-    return proc, poll_until("serve start", ready)
+    return start_serve(state_dir, "--app", "tests.durable_apps.crash", env={"CRASH_DIR": str(crash_dir)})
 
 
 def _executions(crash_dir: Path) -> collections.Counter:

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import sqlite3
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,10 +23,10 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from devstack.durable import protocol as p
 from devstack.faultproxy import FaultProxyClient
-from devstack.procs import Proc, spawn, stop
+from devstack.procs import Proc, stop
 from devstack.stack import start_stack, stop_stack
 from shared.avere import AvereClient
-from tests.fixtures.durable import http_call, poll_until
+from tests.fixtures.durable import http_call, poll_until, start_serve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 90.0  # real processes on real time, on a loaded 2-core machine
@@ -61,19 +60,7 @@ def quick_plan(state_dir: Path) -> None:
 
 
 def serve(state_dir: Path) -> tuple[Proc, str]:
-    proc = spawn("durable-serve", [sys.executable, "-m", "devstack", "serve", "--state-dir", str(state_dir),
-                                   "--port", "0"], state_dir / "logs", cwd=str(REPO_ROOT))
-
-    def ready() -> str | None:
-        if not proc.alive():
-            raise RuntimeError(f"serve exited; see {proc.log}")
-        try:
-            info = json.loads((state_dir / "durable.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return info["url"] if info.get("pid") == proc.pid else None
-
-    return proc, until("serve to start", ready, timeout=60)
+    return start_serve(state_dir)
 
 
 def status(url: str, instance_id: str) -> dict:
