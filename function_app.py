@@ -10,7 +10,7 @@ import azure.functions as func
 
 import activities
 from orchestrators import backup, copy, failover, readd
-from shared.plan import PlanError, load_plan_from_env
+from shared.plan.load import PlanError, load_plan_from_env
 from triggers import http_api, timer
 
 # The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.

@@ -1,4 +1,4 @@
-"""Activities of a backup run on the protected filer and its catalog entry (see shared/workflow.py)."""
+"""Activities of a backup run on the protected filer and its catalog entry (see shared/runbook/payloads.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities._payload import payload
-from shared import catalog_ops, filer_steps, rotation
-from shared import preflight as checks
-from shared.avere_records import FilerRecord
-from shared.workflow import (
+from shared.avere.records import FilerRecord
+from shared.runbook import flush_remove as filer_steps
+from shared.runbook import preflight as checks
+from shared.runbook import record as catalog_ops
+from shared.runbook import rotate_key as rotation
+from shared.runbook.payloads import (
     Attention,
     BackupRequest,
     BackupTarget,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import azure.durable_functions as df
 
 from activities._payload import payload
-from shared import failover_steps
-from shared.workflow_failover import (
+from shared.runbook import failover as failover_steps
+from shared.runbook.failover_payloads import (
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,

@@ -28,13 +28,13 @@ sys.path.insert(0, str(REPO))
 
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas  # noqa: E402
 
-from devstack.azurite import Azurite, start_azurite  # noqa: E402
-from devstack.procs import stop  # noqa: E402
+from devstack.stack.azurite import Azurite, start_azurite  # noqa: E402
+from devstack.stack.procs import stop  # noqa: E402
+from shared.azure.storage import StorageAccount  # noqa: E402
 from shared.blobcopy import AccountRef, CatalogRef, ContainerRef, CopyEnv, CopyJob, key_connector  # noqa: E402
 from shared.blobcopy.driver import copy_container_async  # noqa: E402
 from shared.blobcopy.listing import list_page  # noqa: E402
 from shared.blobcopy.steps import plan_page  # noqa: E402
-from shared.storage import StorageAccount  # noqa: E402
 
 KIB, MIB = 1024, 1024 * 1024
 FULL = {"small": 10_000, "large": 50, "naive": 1_000, "rss": (10_000, 200_000)}

@@ -8,14 +8,14 @@ import sys
 
 # command -> (module, one-line help). Each module defines add_arguments(parser) and main(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("devstack.stack", "start the local stack (Azurite, Key Vault stand-in, identity, clusters)"),
-    "down": ("devstack.stack", "stop exactly what `up` started, by pid"),
-    "status": ("devstack.stack", "show what runs; with an instance id, a Durable instance's status"),
-    "demo": ("devstack.demo", "run the main job end to end on the local stack"),
+    "up": ("devstack.stack.lifecycle", "start the local stack (Azurite, Key Vault stand-in, identity, clusters)"),
+    "down": ("devstack.stack.lifecycle", "stop exactly what `up` started, by pid"),
+    "status": ("devstack.stack.lifecycle", "show what runs; with an instance id, a Durable instance's status"),
+    "demo": ("devstack.demo.run", "run the main job end to end on the local stack"),
     "serve": ("devstack.durable.cli", "serve the app and the Durable HTTP API on loopback"),
     "run": ("devstack.durable.cli", "run a workflow to completion through the local Durable runner"),
     "trigger": ("devstack.durable.cli", "fire a timer-triggered function once"),
-    "indexcheck": ("devstack.indexcheck", "check that function_app indexes as the Functions host would"),
+    "indexcheck": ("tools.indexcheck", "check that function_app indexes as the Functions host would"),
 }
 
 

@@ -18,12 +18,12 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import backup as backup_acts
-from activities import copy_pages as copy_acts
+from activities import copy as copy_acts
 from orchestrators.backup_steps import Run, flush, remove, run_copy
-from orchestrators.steps import Gen, RunStatus, activity, attach, decode, iso, now, reason, seconds_since
-from shared.attach import readd_request
-from shared.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
-from shared.workflow import (
+from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, decode, iso, now, reason, seconds_since
+from shared.core.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
+from shared.runbook.attach import readd_request
+from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
     NEEDS_ATTENTION,

@@ -10,8 +10,8 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import backup as backup_acts
-from activities import copy_pages as copy_acts
-from orchestrators.steps import (
+from activities import copy as copy_acts
+from orchestrators.durable_helpers import (
     Gen,
     RunStatus,
     activity,
@@ -26,12 +26,12 @@ from orchestrators.steps import (
     sleep,
     sleep_or_cancel,
 )
-from shared.avere_records import FilerRecord
+from shared.avere.records import FilerRecord
 from shared.blobcopy.model import CopyJob, DeleteReport
-from shared.copysteps import backup_jobs
-from shared.errors import CopyFailed, DrError, FlushTimeout
-from shared.jsonrecord import plain
-from shared.workflow import (
+from shared.core.codec import plain
+from shared.core.errors import CopyFailed, DrError, FlushTimeout
+from shared.runbook.copy import backup_jobs
+from shared.runbook.payloads import (
     COPY,
     BackupTarget,
     CopyFinish,

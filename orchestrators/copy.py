@@ -15,12 +15,12 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities import copy_pages as copy_acts
-from orchestrators.steps import Gen, activity, decode, now
+from activities import copy as copy_acts
+from orchestrators.durable_helpers import Gen, activity, decode, now
 from shared.blobcopy.model import PagePlan, PageProgress, PageVerify, Summary
-from shared.errors import CopyFailed
-from shared.jsonrecord import plain
-from shared.workflow import (
+from shared.core.codec import plain
+from shared.core.errors import CopyFailed
+from shared.runbook.payloads import (
     CopyFinish,
     CopyInput,
     CopyOutcome,

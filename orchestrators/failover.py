@@ -13,10 +13,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import failover as failover_acts
-from orchestrators.steps import Gen, RunStatus, activity, attach, decode, iso, now
-from shared.attach import failover_request
-from shared.errors import FailoverFailed
-from shared.workflow_failover import (
+from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, decode, iso, now
+from shared.core.errors import FailoverFailed
+from shared.runbook.attach import failover_request
+from shared.runbook.failover_payloads import (
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,

@@ -7,10 +7,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import backup as backup_acts
-from orchestrators.steps import Gen, RunStatus, activity, attach, decode, now
-from shared.attach import readd_request
-from shared.errors import ReaddFailed
-from shared.workflow import NEEDS_ATTENTION, Attention, FilerRef, ReaddPlan
+from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, decode, now
+from shared.core.errors import ReaddFailed
+from shared.runbook.attach import readd_request
+from shared.runbook.payloads import NEEDS_ATTENTION, Attention, FilerRef, ReaddPlan
 
 bp = df.Blueprint()
 

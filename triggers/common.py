@@ -11,9 +11,10 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared import catalog_ops, services
-from shared.catalog import FilerState
-from shared.plan import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
+from shared.catalog.store import FilerState
+from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
+from shared.runbook import record as catalog_ops
+from shared.runbook import services
 
 log = logging.getLogger("vfxtdr.triggers")
 

@@ -12,10 +12,10 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.failover_steps import failover_blocker
-from shared.jsonrecord import plain
-from shared.preflight import run_preflight
-from shared.workflow import (
+from shared.core.codec import plain
+from shared.runbook.failover import failover_blocker
+from shared.runbook.failover_payloads import FailoverRequest
+from shared.runbook.payloads import (
     BACKUP,
     CANCEL_EVENT,
     FAILOVER,
@@ -26,7 +26,7 @@ from shared.workflow import (
     failover_instance_id,
     readd_instance_id,
 )
-from shared.workflow_failover import FailoverRequest
+from shared.runbook.preflight import run_preflight
 from triggers.common import (
     Refusal,
     blocked_by_catalog,

@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared import catalog_ops, scheduling, services
-from shared.jsonrecord import plain
-from shared.workflow import (
+from shared.core.codec import plain
+from shared.runbook import record as catalog_ops
+from shared.runbook import schedule as scheduling
+from shared.runbook import services
+from shared.runbook.payloads import (
     BACKUP,
     READD,
     BackupRequest,

@@ -15,7 +15,7 @@ from devstack.cluster import objects
 from devstack.cluster.engine import Cluster, Timing
 from devstack.cluster.model import write_private_json
 from devstack.cluster.server import ClusterService
-from devstack.tls import issue_server_cert
+from devstack.stack.tls import issue_server_cert
 
 USER = "admin"
 

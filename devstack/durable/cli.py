@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from devstack.durable import protocol as p
 from devstack.durable.store import DB_NAME, TERMINAL_STATUSES
 from devstack.durable.workflows import WORKFLOWS, Workflow
-from devstack.procs import pid_alive
+from devstack.stack.procs import pid_alive
 
 DEFAULT_STATE_DIR = Path(".devstack")
 DEFAULT_APP = "function_app"

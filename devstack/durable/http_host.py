@@ -15,7 +15,7 @@ from aiohttp import web
 from devstack.durable.functions import call_kwargs, invoke_async
 from devstack.durable.protocol import parse_ts
 from devstack.durable.store import ConflictError
-from devstack.ports import LOOPBACK
+from devstack.stack.ports import LOOPBACK
 
 if TYPE_CHECKING:
     from devstack.durable.runner import Runner

@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from devstack.identity import tenant_id
 from devstack.keyvault.server import VaultServer
 from devstack.keyvault.store import SecretStore
-from devstack.ports import LOOPBACK
-from devstack.tls import issue_server_cert
+from devstack.stack.identity import tenant_id
+from devstack.stack.ports import LOOPBACK
+from devstack.stack.tls import issue_server_cert
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from devstack.identity import issuer, token_claims
 from devstack.keyvault.store import (
     RECOVERABLE_DAYS,
     RECOVERY_LEVEL,
@@ -26,6 +25,7 @@ from devstack.keyvault.store import (
     bad_parameter,
     check_name,
 )
+from devstack.stack.identity import issuer, token_claims
 
 # What azure-keyvault-secrets 4.x may send (4.12 defaults to 2026-04-01; older 4.x to 7.x).
 API_VERSIONS = frozenset({"2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6",

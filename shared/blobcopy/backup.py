@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from shared.azure.storage import StorageConfigError
 from shared.blobcopy.errors import CopyInputError
 from shared.blobcopy.manifest import ManifestReader, latest_manifest, list_manifests
 from shared.blobcopy.model import CatalogRef, ContainerRef
 from shared.blobcopy.session import CopyEnv
 from shared.blobcopy.state import BlobStateStore, StateStore
 from shared.blobcopy.verify import ManifestCheck, check_manifest_page
-from shared.storage import StorageConfigError
 
 
 @asynccontextmanager

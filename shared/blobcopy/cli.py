@@ -21,6 +21,13 @@ from typing import Any, TextIO
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from shared.azure.storage import (
+    RetrySettings,
+    StorageAccount,
+    StorageConfigError,
+    parse_connection_string,
+    split_container_url,
+)
 from shared.blobcopy.driver import copy_container_async
 from shared.blobcopy.errors import CopyError, CopyInputError, describe_http_error, redact
 from shared.blobcopy.manifest import latest_manifest
@@ -28,13 +35,6 @@ from shared.blobcopy.model import MODES, AccountRef, CatalogRef, ContainerRef, C
 from shared.blobcopy.session import CopyEnv
 from shared.blobcopy.state import BlobStateStore, MemoryStateStore
 from shared.blobcopy.steps import apply_deletes
-from shared.storage import (
-    RetrySettings,
-    StorageAccount,
-    StorageConfigError,
-    parse_connection_string,
-    split_container_url,
-)
 
 EXIT_OK, EXIT_UNVERIFIED, EXIT_BAD, EXIT_APPROVAL = 0, 1, 2, 3
 PREFLIGHT_RETRY = RetrySettings(total=2, initial_backoff=0.2, max_backoff=1.0, connection_timeout=5,

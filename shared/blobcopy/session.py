@@ -11,13 +11,13 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
+from shared.azure.storage import StorageAccount, StorageConfigError
 from shared.blobcopy.entries import BlobEntry, order_key
 from shared.blobcopy.errors import CopyError, CopyInputError, SourceUnreachable, describe_http_error
 from shared.blobcopy.listing import range_map
 from shared.blobcopy.manifest import ManifestReader
 from shared.blobcopy.model import AccountRef, CopyJob
 from shared.blobcopy.state import BlobStateStore, StateStore
-from shared.storage import StorageAccount, StorageConfigError
 
 Connector = Callable[[AccountRef], StorageAccount]
 DEST_INCLUDE = ["copy", "metadata"]

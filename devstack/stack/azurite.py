@@ -1,0 +1,91 @@
+"""Azurite (the pinned npm package) as the stack's blob storage: two accounts, two declared regions."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.stack.ports import LOOPBACK, free_port, wait_for_port
+from devstack.stack.procs import Proc, spawn
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AZURITE_BLOB = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"
+
+# The two regions the local stack pretends to span; the plan's validation insists they differ.
+SOURCE_REGION = "westus2"
+DR_REGION = "eastus2"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A storage account in the local Azurite: name, shared key and the region it stands for."""
+
+    name: str
+    key: str
+    region: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "key": self.key, "region": self.region}
+
+
+@dataclass(frozen=True)
+class Azurite:
+    """A running Azurite blob service and its accounts."""
+
+    proc: Proc
+    blob_endpoint: str
+    accounts: dict[str, Account]  # role ("source" / "dr") -> account
+
+    def account_url(self, role: str) -> str:
+        return f"{self.blob_endpoint}/{self.accounts[role].name}"
+
+    def connection_string(self, role: str) -> str:
+        acct = self.accounts[role]
+        return (f"DefaultEndpointsProtocol=http;AccountName={acct.name};AccountKey={acct.key};"
+                f"BlobEndpoint={self.account_url(role)};")
+
+    def storage_json(self) -> dict:
+        return {"blob_endpoint": self.blob_endpoint,
+                "accounts": {role: acct.to_json() for role, acct in self.accounts.items()}}
+
+
+def _accounts(state_dir: Path) -> dict[str, Account]:
+    """The stack's accounts; keys are made once per state dir so data written earlier stays readable."""
+    path = state_dir / "azurite" / "accounts.json"
+    if path.exists():
+        return {role: Account(**data) for role, data in json.loads(path.read_text()).items()}
+    accounts = {
+        "source": Account("vfxtsource", base64.b64encode(secrets.token_bytes(64)).decode(), SOURCE_REGION),
+        "dr": Account("vfxtdr", base64.b64encode(secrets.token_bytes(64)).decode(), DR_REGION),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({r: a.to_json() for r, a in accounts.items()}, indent=2))
+    path.chmod(0o600)
+    return accounts
+
+
+def start_azurite(state_dir: Path, port: int | None = None, timeout: float = 60.0) -> Azurite:
+    """Start Azurite's blob service on a free loopback port, its data under state_dir/azurite."""
+    if not AZURITE_BLOB.exists():
+        raise RuntimeError(f"{AZURITE_BLOB} is missing: run `npm ci` (the Makefile does) first")
+    state_dir = Path(state_dir).resolve()
+    accounts = _accounts(state_dir)
+    port = port or free_port()
+    data_dir = state_dir / "azurite" / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {"AZURITE_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in accounts.values())}
+    argv = [str(AZURITE_BLOB), "--blobHost", LOOPBACK, "--blobPort", str(port),
+            "--location", str(data_dir), "--skipApiVersionCheck", "--disableTelemetry", "--silent"]
+    proc = spawn("azurite", argv, state_dir / "logs", env={**env, "NODE_NO_WARNINGS": "1"},
+                 cwd=os.fspath(state_dir))
+    try:
+        wait_for_port(port, timeout)
+    except TimeoutError:
+        from devstack.stack.procs import stop
+        stop(proc)
+        raise RuntimeError(f"Azurite did not start; see {proc.log}") from None
+    return Azurite(proc=proc, blob_endpoint=f"http://{LOOPBACK}:{port}", accounts=accounts)

@@ -1,0 +1,165 @@
+"""Deterministic building blocks the orchestrators `yield from`: decoding, status, timers, waits, attach.
+
+Everything here runs inside an orchestrator generator: no I/O, no wall clock, no randomness. Time is
+`context.current_utc_datetime`; waits are durable timers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import azure.durable_functions as df
+
+from activities import readd as attach_acts
+from shared.core.codec import plain
+from shared.core.errors import DrError, ReaddFailed, RunCancelled
+from shared.plan.load import Cluster
+from shared.runbook.payloads import AttachRequest, AttachStep
+
+T = TypeVar("T")
+Gen = Generator[Any, Any, T]
+
+# Activities that only read, or are idempotent by design, are retried by the host on transient failure.
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+ATTACH_DEADLINE = timedelta(minutes=45)
+ATTACH_MAX_FAILURES = 4
+
+
+def activity(context: df.DurableOrchestrationContext, fn: Any, input_: Any,
+             retry: df.RetryOptions | None = RETRY) -> Any:
+    """Schedule activity `fn` (its registered function, not its name), retried as the host does unless retry
+    is None. The input goes as plain JSON and the SDK decodes the result as fn's annotated return type: what
+    the Durable codec's strict typing (AZURE_FUNCTIONS_DURABLE_STRICT_TYPING) needs; loose mode is the same."""
+    payload = plain(input_)
+    if retry is None:
+        return context.call_activity(fn, payload)
+    return context.call_activity_with_retry(fn, retry, payload)
+
+
+def cluster_poll(cluster: Cluster) -> timedelta:
+    """How often a run polls this cluster's activities (the plan's clusters[].poll_seconds)."""
+    return timedelta(seconds=cluster.poll_seconds)
+
+
+def decode(cls: type[T], value: Any) -> T:
+    """Inputs arrive as the object (Durable codec envelope), a dict, or JSON text (raise_event quirk)."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        value = json.loads(value)
+    return cls.from_json(value)  # type: ignore[attr-defined]
+
+
+def now(context: df.DurableOrchestrationContext) -> datetime:
+    return context.current_utc_datetime
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seconds_since(context: df.DurableOrchestrationContext, start: datetime) -> float:
+    return round((now(context) - start).total_seconds(), 3)
+
+
+def reason(err: BaseException) -> str:
+    """An activity failure reads `Reason \n Details` (a traceback): operators need the reason line only."""
+    return str(err).split("\n", 1)[0].strip()
+
+
+def failed(task: Any) -> Exception | None:
+    """task_any hands back the winner even when it failed: its result is then the exception."""
+    return task.result if isinstance(task.result, Exception) else None
+
+
+class RunStatus:
+    """The custom status an operator watches: step, filer, progress, timings. Small and secret-free."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, kind: str, filer: str,
+                 started: datetime) -> None:
+        self._context, self._started = context, started
+        self._base: dict[str, Any] = {"run": kind, "filer": filer, "started": iso(started)}
+        self._fields: dict[str, Any] = {}
+        self._current = "starting"
+
+    # Fields about the step in progress: a new step starts without them (the run's identity and totals stay).
+    TRANSIENT = frozenset({"phase", "flush_percent", "remove_percent", "dirty_files", "pending", "eta_s",
+                           "attach_failures", "copy_instance"})
+
+    def step(self, step: str, **fields: Any) -> None:
+        kept = {k: v for k, v in self._fields.items() if k not in self.TRANSIENT}
+        self._fields = {k: v for k, v in {**kept, **fields}.items() if v is not None}
+        self._publish(step)
+
+    def update(self, **fields: Any) -> None:
+        self._fields.update({k: v for k, v in fields.items() if v is not None})
+        self._publish(self._current)
+
+    def _publish(self, step: str) -> None:
+        self._current = step
+        elapsed = seconds_since(self._context, self._started)
+        self._context.set_custom_status({**self._base, "step": step, "elapsed_s": elapsed, **self._fields})
+
+
+def sleep(context: df.DurableOrchestrationContext, delay: timedelta) -> Gen[None]:
+    yield context.create_timer(now(context) + delay)
+
+
+def sleep_or_cancel(context: df.DurableOrchestrationContext, delay: timedelta, cancel: Any,
+                    until: datetime | None = None) -> Gen[bool]:
+    """Wait `delay` (never past `until`); True when the cancel event arrived instead."""
+    fire = now(context) + delay
+    if until is not None:
+        fire = max(now(context), min(fire, until))
+    timer = context.create_timer(fire)
+    winner = yield context.task_any([timer, cancel])
+    if winner == cancel:
+        timer.cancel()
+        return True
+    return False
+
+
+def attach(context: df.DurableOrchestrationContext, request: AttachRequest, status: RunStatus, step: str,
+           *, error: type[DrError] = ReaddFailed, deadline: timedelta = ATTACH_DEADLINE,
+           max_failures: int = ATTACH_MAX_FAILURES) -> Gen[AttachStep]:
+    """Call the idempotent `attach_step` until the filer serves, timers between; bounded in time and failures.
+
+    An activity failure is retried after a growing pause (the cluster may be busy or restarting); only
+    `max_failures` failures in a row, or the deadline, give up with `error`.
+    """
+    give_up = now(context) + deadline
+    poll = cluster_poll(request.cluster)
+    failures = 0
+    while True:
+        try:
+            result: AttachStep = yield activity(context, attach_acts.attach_step, request, retry=None)
+            failures = 0
+        except Exception as err:  # failed after the host's delivery: the pause and the limit are decided here
+            failures += 1
+            if failures >= max_failures or now(context) >= give_up:
+                raise error(f"{step} failed {failures} time(s) in a row: {reason(err)}", filer=request.record.name,
+                            state="the core filer is not attached",
+                            action="check the cluster, then replay the record (readd route)") from None
+            status.step(step, phase="retrying", attach_failures=failures)
+            yield from sleep(context, poll * (2 ** failures))
+            continue
+        status.step(step, phase=result.phase)
+        if result.done:
+            return result
+        if now(context) >= give_up:
+            raise error(f"{step} did not finish within {deadline}; phase {result.phase}: {result.detail}",
+                        filer=request.record.name, state=f"attach stopped in phase {result.phase}",
+                        action="check the cluster's activities, then replay with the readd route")
+        request = replace(request, activity_ids=result.activity_ids)
+        yield from sleep(context, poll)
+
+
+def raise_if_cancelled(cancelled: bool, filer: str, state: str,
+                       action: str = "none: the run stopped cleanly") -> None:
+    if cancelled:
+        raise RunCancelled("the run was cancelled by a `cancel` event", filer=filer, state=state,
+                           action=action)

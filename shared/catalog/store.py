@@ -1,0 +1,333 @@
+"""The backup catalog in the DR region: per filer, its A/B generations and marks, and its backup entries.
+
+`filers/<cluster>/<filer>/state.json` is changed read-modify-write under an ETag condition, so a timer tick
+and a run updating it at the same time never lose each other's change. Backup entries and captured
+records sit beside it; the copy engine keeps its state and manifests under `filers/<cluster>/<filer>/copy/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import ContainerClient, ContentSettings
+
+from shared.avere.records import FilerRecord
+from shared.azure.keyvault import SecretRef
+from shared.azure.storage import StorageAccount
+from shared.core.errors import CatalogConflict
+from shared.plan.load import Filer
+
+T = TypeVar("T")
+
+GENERATIONS = ("a", "b")
+EMPTY, WRITING, VERIFIED, FAILED, ATTACHED = "empty", "writing", "verified", "failed", "attached"
+STATUSES = (EMPTY, WRITING, VERIFIED, FAILED, ATTACHED)
+MAX_ATTEMPTS = 50
+_JSON = ContentSettings(content_type="application/json")
+
+
+def filer_prefix(cluster: str, filer: str) -> str:
+    return f"filers/{cluster}/{filer}/"
+
+
+def copy_prefix(cluster: str, filer: str) -> str:
+    """Where the copy engine keeps a filer's job state and manifests (a CatalogRef prefix)."""
+    return f"{filer_prefix(cluster, filer)}copy/"
+
+
+def _ref(data: Any) -> SecretRef | None:
+    return SecretRef.from_json(data) if data else None
+
+
+def _ref_json(ref: SecretRef | None) -> dict[str, str] | None:
+    return SecretRef.to_json(ref) if ref else None
+
+
+@dataclass
+class Generation:
+    """One backup container of a filer and what it holds."""
+
+    container: str
+    status: str = EMPTY
+    backup_id: str | None = None
+    verified_at: str | None = None
+    manifest: str | None = None  # copy job id of the verified manifest
+    key: SecretRef | None = None
+    extras: bool = False
+    previous_manifest: str | None = None  # what a `writing` run compares against (fixed when it began)
+    attached_to: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"container": self.container, "status": self.status, "backup_id": self.backup_id,
+                "verified_at": self.verified_at, "manifest": self.manifest, "key": _ref_json(self.key),
+                "extras": self.extras, "previous_manifest": self.previous_manifest,
+                "attached_to": self.attached_to}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Generation:
+        status = data.get("status", EMPTY)
+        if status not in STATUSES:
+            raise ValueError(f"catalog generation status {status!r} is not one of {', '.join(STATUSES)}")
+        return cls(container=str(data["container"]), status=status, backup_id=data.get("backup_id"),
+                   verified_at=data.get("verified_at"), manifest=data.get("manifest"),
+                   key=_ref(data.get("key")), extras=bool(data.get("extras", False)),
+                   previous_manifest=data.get("previous_manifest"), attached_to=data.get("attached_to"))
+
+
+@dataclass
+class FilerState:
+    """state.json of one filer."""
+
+    generations: dict[str, Generation]
+    latest_verified: str | None = None
+    removed_by_app: dict[str, Any] | None = None
+    needs_attention: dict[str, Any] | None = None
+    failed_over: dict[str, Any] | None = None
+    last_scheduled: str | None = None
+    last_run: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # keys a newer app version wrote: kept as they are
+
+    @classmethod
+    def new(cls, containers: tuple[str, str]) -> FilerState:
+        return cls(generations={g: Generation(c) for g, c in zip(GENERATIONS, containers, strict=True)})
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.extra, "generations": {g: v.to_json() for g, v in self.generations.items()},
+                "latest_verified": self.latest_verified, "removed_by_app": self.removed_by_app,
+                "needs_attention": self.needs_attention, "failed_over": self.failed_over,
+                "last_scheduled": self.last_scheduled, "last_run": self.last_run}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FilerState:
+        known = {"generations", "latest_verified", "removed_by_app", "needs_attention", "failed_over",
+                 "last_scheduled", "last_run"}
+        gens = {g: Generation.from_json(v) for g, v in (data.get("generations") or {}).items()}
+        return cls(generations=gens, latest_verified=data.get("latest_verified"),
+                   removed_by_app=data.get("removed_by_app"), needs_attention=data.get("needs_attention"),
+                   failed_over=data.get("failed_over"), last_scheduled=data.get("last_scheduled"),
+                   last_run=data.get("last_run"), extra={k: v for k, v in data.items() if k not in known})
+
+    def align(self, containers: tuple[str, str]) -> None:
+        """Generations follow the plan's containers; a renamed one starts empty (an attached one is kept:
+        it is the record of where a failed-over filer serves from)."""
+        for g, container in zip(GENERATIONS, containers, strict=True):
+            gen = self.generations.get(g)
+            if gen is None or (gen.container != container and gen.status != ATTACHED):
+                self.generations[g] = Generation(container)
+                if self.latest_verified == g:
+                    self.latest_verified = None
+
+    # --- questions ---------------------------------------------------------------------------------------
+    def attached(self) -> list[str]:
+        return [g for g in GENERATIONS if g in self.generations and self.generations[g].status == ATTACHED]
+
+    def newest_verified(self) -> str | None:
+        g = self.latest_verified
+        return g if g and self.generations[g].status == VERIFIED else None
+
+    def generation_of(self, backup_id: str) -> str | None:
+        return next((g for g, v in self.generations.items() if v.backup_id == backup_id), None)
+
+    def removed_record(self) -> tuple[FilerRecord | None, SecretRef | None]:
+        """The record and key this app last removed the filer with (from either mark)."""
+        for mark in (self.removed_by_app, self.needs_attention):
+            if mark and mark.get("record"):
+                return FilerRecord.from_json(mark["record"]), _ref(mark.get("key"))
+        return None, None
+
+
+# --- pure transitions ------------------------------------------------------------------------------------
+def choose_generation(state: FilerState, backup_id: str, filer: str) -> str:
+    """The generation a run writes into: the one already `writing` for this backup id, else the one that does
+    not hold the newest verified backup; never an attached one."""
+    mine = state.generation_of(backup_id)
+    if mine is not None and state.generations[mine].status == WRITING:
+        return mine
+    newest = state.newest_verified()
+    free = [g for g in GENERATIONS if g != newest and state.generations[g].status != ATTACHED]
+    if not free:
+        raise CatalogConflict("no backup generation can be written: the other one is attached to a cluster "
+                              "after a failover", filer=filer, state="catalog unchanged",
+                              action="fail back or give the filer new backup containers in the plan")
+    # Prefer a generation that holds nothing good, then the older verified one.
+    free.sort(key=lambda g: (state.generations[g].status == VERIFIED, state.generations[g].verified_at or ""))
+    return free[0]
+
+
+def begin_writing(state: FilerState, backup_id: str, instance_id: str, at: str,
+                  filer: str) -> tuple[str, Generation]:
+    g = choose_generation(state, backup_id, filer)
+    gen = state.generations[g]
+    if gen.status == WRITING and gen.backup_id == backup_id:
+        return g, gen
+    previous = gen.manifest if gen.status == VERIFIED else None
+    state.generations[g] = Generation(container=gen.container, status=WRITING, backup_id=backup_id,
+                                      previous_manifest=previous)
+    state.last_run = {"backup_id": backup_id, "instance_id": instance_id, "status": "running",
+                      "started_at": at, "generation": g}
+    return g, state.generations[g]
+
+
+def finish_writing(state: FilerState, generation: str, backup_id: str, status: str, at: str, *,
+                   manifest: str | None, key: SecretRef | None, filer: str) -> None:
+    """verified / verified_with_extras make the generation the newest verified; failed / cancelled mark only
+    it failed. The other generation is never touched."""
+    gen = state.generations.get(generation)
+    if gen is None or gen.backup_id != backup_id or gen.status not in (WRITING, VERIFIED, FAILED):
+        now = "missing" if gen is None else f"{gen.status} for backup {gen.backup_id}"
+        raise CatalogConflict(f"generation {generation} is {now}, not being written by backup {backup_id}",
+                              filer=filer, state="catalog unchanged", action="start a new backup")
+    if status in ("verified", "verified_with_extras"):
+        if not manifest:
+            raise ValueError("a verified backup needs its manifest")
+        gen.status, gen.verified_at, gen.manifest, gen.key = VERIFIED, at, manifest, key
+        gen.extras = status == "verified_with_extras"
+        state.latest_verified = generation
+    elif status in ("failed", "cancelled"):
+        if gen.status != VERIFIED:
+            gen.status = FAILED
+    else:
+        raise ValueError(f"backup status {status!r} is not verified, verified_with_extras, failed or "
+                         "cancelled")
+    gen.previous_manifest = None
+    state.last_run = {**(state.last_run or {}), "backup_id": backup_id, "status": status, "finished_at": at,
+                      "generation": generation}
+
+
+def attach_generation(state: FilerState, generation: str, backup_id: str, *, target: str, instance_id: str,
+                      at: str, filer: str) -> None:
+    gen = state.generations.get(generation)
+    if gen is None or gen.backup_id != backup_id or gen.status not in (VERIFIED, ATTACHED):
+        now = "missing" if gen is None else f"{gen.status} (backup {gen.backup_id})"
+        raise CatalogConflict(f"backup {backup_id} cannot be attached: generation {generation} is {now}",
+                              filer=filer, state="catalog unchanged", action="choose a verified backup")
+    if gen.status == ATTACHED and (gen.attached_to or {}).get("target_cluster") != target:
+        raise CatalogConflict(f"backup {backup_id} is already attached to cluster "
+                              f"{(gen.attached_to or {}).get('target_cluster')}", filer=filer,
+                              state="catalog unchanged", action="fail over to that cluster or fail back first")
+    gen.status = ATTACHED
+    gen.attached_to = {"target_cluster": target, "instance_id": instance_id, "at": at, "backup_id": backup_id}
+
+
+# --- the store -------------------------------------------------------------------------------------------
+class Catalog:
+    """The catalog container of a backup account (sync SDK: activities run in worker threads)."""
+
+    def __init__(self, account: StorageAccount, container: str) -> None:
+        self.account = account
+        self.container_name = container
+        self._service = account.service_client()
+        self._container: ContainerClient = self._service.get_container_client(container)
+
+    def close(self) -> None:
+        self._service.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def exists(self) -> bool:
+        """Whether the catalog container exists (an unreachable account raises)."""
+        return self._container.exists()
+
+    def ensure_container(self) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self._container.create_container()
+
+    def ensure_backup_container(self, name: str) -> None:
+        """A backup container of the same account (it only ever receives the source's blobs)."""
+        with contextlib.suppress(ResourceExistsError):
+            self._service.create_container(name)
+
+    # --- documents ---------------------------------------------------------------------------------------
+    def read_json(self, path: str) -> tuple[Any, str | None]:
+        """(document, etag), or (None, None) when it does not exist."""
+        try:
+            downloader = self._container.download_blob(path)
+        except ResourceNotFoundError:
+            return None, None
+        return json.loads(downloader.readall()), downloader.properties.etag
+
+    def write_json(self, path: str, data: Any) -> None:
+        body = json.dumps(data, sort_keys=True, indent=1).encode()
+        try:
+            self._container.upload_blob(path, body, overwrite=True, content_settings=_JSON)
+        except ResourceNotFoundError:
+            self.ensure_container()
+            self._container.upload_blob(path, body, overwrite=True, content_settings=_JSON)
+
+    def list_paths(self, prefix: str) -> Iterator[str]:
+        try:
+            for item in self._container.list_blobs(name_starts_with=prefix):
+                yield item.name
+        except ResourceNotFoundError:
+            return
+
+    # --- filer state -------------------------------------------------------------------------------------
+    def load(self, filer: Filer) -> FilerState:
+        return self._load(filer)[0]
+
+    def _load(self, filer: Filer) -> tuple[FilerState, str | None]:
+        data, etag = self.read_json(filer_prefix(filer.cluster, filer.name) + "state.json")
+        state = FilerState.from_json(data) if data is not None else FilerState.new(filer.backup.containers)
+        state.align(filer.backup.containers)
+        return state, etag
+
+    def update(self, filer: Filer, change: Callable[[FilerState], T]) -> T:
+        """Apply change to the current state and store it only if nobody stored another meanwhile; on a lost
+        race, read again and re-apply. change must only look at the state (it may run several times); an
+        exception from it leaves the catalog unchanged."""
+        path = filer_prefix(filer.cluster, filer.name) + "state.json"
+        for attempt in range(MAX_ATTEMPTS):
+            state, etag = self._load(filer)
+            result = change(state)
+            body = json.dumps(state.to_json(), sort_keys=True, indent=1).encode()
+            try:
+                if etag is None:
+                    self._container.upload_blob(path, body, overwrite=False, content_settings=_JSON)
+                else:
+                    self._container.upload_blob(path, body, overwrite=True, etag=etag,
+                                                match_condition=MatchConditions.IfNotModified,
+                                                content_settings=_JSON)
+                return result
+            except (ResourceModifiedError, ResourceExistsError):
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
+            except ResourceNotFoundError:
+                self.ensure_container()
+        raise CatalogConflict(f"the catalog state changed {MAX_ATTEMPTS} times while being updated",
+                              filer=filer.key, state="catalog unchanged", action="retry the operation")
+
+    # --- backup entries and records ----------------------------------------------------------------------
+    def put_backup(self, filer: Filer, backup_id: str, entry: dict[str, Any]) -> None:
+        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json", entry)
+
+    def backup(self, filer: Filer, backup_id: str) -> dict[str, Any] | None:
+        return self.read_json(f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json")[0]
+
+    def list_backups(self, filer: Filer) -> list[dict[str, Any]]:
+        """Every backup entry of the filer, oldest first."""
+        prefix = f"{filer_prefix(filer.cluster, filer.name)}backups/"
+        entries = [self.read_json(p)[0] for p in self.list_paths(prefix) if p.endswith(".json")]
+        return sorted((e for e in entries if e), key=lambda e: (e.get("started_at") or "", e.get("backup_id")))
+
+    def put_record(self, filer: Filer, backup_id: str, record: FilerRecord) -> None:
+        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json",
+                        FilerRecord.to_json(record))
+
+    def record(self, filer: Filer, backup_id: str) -> FilerRecord | None:
+        data = self.read_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json")[0]
+        return FilerRecord.from_json(data) if data is not None else None

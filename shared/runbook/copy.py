@@ -1,0 +1,207 @@
+"""The copy engine's steps for a backup run: job descriptions, and each step with the app's services."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from shared.blobcopy import steps
+from shared.blobcopy.errors import CopyInputError
+from shared.blobcopy.manifest import ManifestIndex, ManifestReader, read_index
+from shared.blobcopy.model import (
+    AccountRef,
+    CatalogRef,
+    ContainerRef,
+    CopyJob,
+    DeleteReport,
+    Guard,
+    PagePlan,
+    PageProgress,
+    PageVerify,
+    Summary,
+)
+from shared.blobcopy.state import BlobStateStore, StateStore, pack, unpack
+from shared.blobcopy.verify import ManifestCheck, check_manifest_page
+from shared.catalog.store import copy_prefix
+from shared.runbook import services
+from shared.runbook.payloads import (
+    BackupTarget,
+    CopyFinish,
+    CopyPageRequest,
+    CopyProgress,
+    CopyReport,
+    CopyTotals,
+    RunContext,
+)
+
+T = TypeVar("T")
+
+
+# --- job descriptions (pure: orchestrators call these) ---------------------------------------------------
+def source_ref(context: RunContext) -> AccountRef:
+    src = context.filer.source
+    return services.account_ref(src.account, src.account_url, context.storage_auth, context.keyvault_url,
+                                src.key_secret)
+
+
+def backup_ref(context: RunContext) -> AccountRef:
+    bak = context.filer.backup
+    return services.account_ref(bak.account, bak.account_url, context.storage_auth, context.keyvault_url,
+                                bak.storage_key_secret)
+
+
+def catalog_ref(context: RunContext) -> CatalogRef:
+    """The filer's copy state and manifests: the backup account's catalog container, under its prefix."""
+    return CatalogRef(account=backup_ref(context), container=context.catalog_container,
+                      prefix=copy_prefix(context.cluster.name, context.filer.name))
+
+
+def copy_job(context: RunContext, job_id: str, container: str, mode: str, *,
+             previous_manifest: str | None = None, precopy_manifest: str | None = None) -> CopyJob:
+    """A pass from the filer's source container into one of its backup containers, per the plan's settings."""
+    src = context.filer.source
+    settings = context.copy
+    job = CopyJob(job_id=job_id, source=ContainerRef(source_ref(context), src.container),
+                  dest=ContainerRef(backup_ref(context), container), catalog=catalog_ref(context), mode=mode,
+                  engine=settings.engine, concurrency=settings.concurrency, page_size=settings.page_size,
+                  pending_limit_seconds=settings.pending_limit_seconds,
+                  guard=Guard(context.guard.max_delete_fraction, context.guard.min_count),
+                  previous_manifest=previous_manifest, precopy_manifest=precopy_manifest)
+    return job.validate()
+
+
+def backup_jobs(context: RunContext, target: BackupTarget) -> tuple[CopyJob | None, CopyJob]:
+    """(pre-copy pass or None, final pass) of a run. With a short offline window the online pre-copy is
+    incremental against the generation's last manifest, and the final mirror compares with the pre-copy;
+    otherwise a single mirror pass runs while the filer is removed."""
+    if context.short_offline_window:
+        pre = copy_job(context, target.precopy_job, target.container, "precopy",
+                       previous_manifest=target.previous_manifest)
+        final = copy_job(context, target.final_job, target.container, "mirror",
+                         previous_manifest=target.precopy_job, precopy_manifest=target.precopy_job)
+        return pre, final
+    return None, copy_job(context, target.final_job, target.container, "mirror",
+                          previous_manifest=target.previous_manifest)
+
+
+# --- steps -----------------------------------------------------------------------------------------------
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    """Activities are sync (the worker runs them in threads): each step runs on its own short-lived loop."""
+    return asyncio.run(_awaited(factory))
+
+
+async def _awaited(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+def plan_page(request: CopyPageRequest) -> PagePlan:
+    return _run(lambda: steps.plan_page(request.job, request.cursor, services.copy_env()))
+
+
+def start_page(request: CopyPageRequest) -> PageProgress:
+    return _run(lambda: steps.start_page(request.job, request.page, services.copy_env()))
+
+
+def poll_page(request: CopyPageRequest) -> PageProgress:
+    return _run(lambda: steps.poll_page(request.job, request.page, services.copy_env()))
+
+
+def verify_page(request: CopyPageRequest) -> PageVerify:
+    return _run(lambda: steps.verify_page(request.job, request.page, services.copy_env()))
+
+
+def finish(request: CopyFinish) -> Summary:
+    return _run(lambda: steps.finish(request.job, services.copy_env()))
+
+
+def apply_deletes(request: CopyFinish) -> DeleteReport:
+    if not request.approval_ref:
+        raise CopyInputError(f"job {request.job.job_id}: applying deletes needs the approval_ref of its "
+                             "needs_approval list")
+    ref = request.approval_ref
+    return _run(lambda: steps.apply_deletes(request.job, ref, services.copy_env()))
+
+
+# --- progress and cancellation, beside the job's state -----------------------------------------------------
+def _progress_path(job_id: str) -> str:
+    return f"{job_id}/progress.json.gz"
+
+
+def _cancel_path(job_id: str) -> str:
+    return f"{job_id}/cancel.json.gz"
+
+
+async def _with_store(catalog: CatalogRef | None, work: Callable[[StateStore], Awaitable[T]]) -> T:
+    if catalog is None:
+        raise CopyInputError("this copy job has no catalog to keep its progress in")
+    account = services.copy_env().connect(catalog.account)
+    async with account.async_service_client(8) as client:
+        return await work(BlobStateStore(client.get_container_client(catalog.container), catalog.prefix))
+
+
+def report(request: CopyReport) -> CopyProgress:
+    """Record a pass's totals next to its job; say whether someone asked it to stop."""
+    job = request.job
+
+    async def work(store: StateStore) -> CopyProgress:
+        body = {"totals": CopyTotals.to_json(request.totals), "finished": request.finished,
+                "at": services.now()}
+        await store.write(_progress_path(job.job_id), pack(body), {"finished": request.finished})
+        cancelled = await store.exists(_cancel_path(job.job_id))
+        return CopyProgress(totals=request.totals, finished=request.finished, cancelled=cancelled)
+
+    return _run(lambda: _with_store(job.catalog, work))
+
+
+def progress(request: CopyFinish) -> CopyProgress:
+    job = request.job
+
+    async def work(store: StateStore) -> CopyProgress:
+        data = await store.read(_progress_path(job.job_id))
+        cancelled = await store.exists(_cancel_path(job.job_id))
+        if data is None:
+            return CopyProgress(totals=CopyTotals(), finished=False, cancelled=cancelled)
+        body = unpack(data)
+        return CopyProgress(totals=CopyTotals.from_json(body["totals"]), finished=bool(body["finished"]),
+                            cancelled=cancelled)
+
+    return _run(lambda: _with_store(job.catalog, work))
+
+
+def cancel(request: CopyFinish) -> None:
+    job = request.job
+
+    async def work(store: StateStore) -> None:
+        await store.write(_cancel_path(job.job_id), pack({"at": services.now(), "wall": time.time()}))
+
+    _run(lambda: _with_store(job.catalog, work))
+
+
+# --- manifests of finished backups (failover) -----------------------------------------------------------
+def manifest_index(context: RunContext, job_id: str) -> ManifestIndex | None:
+    async def work(store: StateStore) -> ManifestIndex | None:
+        return await read_index(store, job_id)
+
+    return _run(lambda: _with_store(catalog_ref(context), work))
+
+
+def check_backup_page(context: RunContext, container: str, job_id: str, position: int) -> tuple[ManifestCheck, int]:
+    """One manifest page against the backup container (no source needed): (the check, the page count)."""
+    catalog = catalog_ref(context)
+    dest = ContainerRef(backup_ref(context), container)
+
+    async def work(store: StateStore) -> tuple[ManifestCheck, int]:
+        reader = await ManifestReader.open(store, job_id, complete_only=True)
+        pages = len(reader.index.pages)
+        if position < 0:
+            raise CopyInputError(f"manifest {job_id!r} has no page {position}: pages count from 0")
+        if position >= pages:  # the failover checks pages in batches: one past the end finds nothing
+            return ManifestCheck(manifest=job_id, state=reader.index.state, pages=pages), pages
+        account = services.copy_env().connect(dest.account)
+        async with account.async_service_client(16) as client:
+            check = await check_manifest_page(client.get_container_client(container), reader, position)
+        return check, pages
+
+    return _run(lambda: _with_store(catalog, work))

@@ -1,0 +1,124 @@
+"""A backup run's cluster-side steps on the protected filer: capture, suspend + flush, remove, and status."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.avere.client import AvereClient
+from shared.avere.namespace import junction_filer
+from shared.avere.records import ActivityStatus, FilerRecord
+from shared.catalog.store import Catalog
+from shared.runbook import services
+from shared.runbook.payloads import FilerStep, FlushStatus, RemoveStatus, RunContext, StartedActivities
+
+log = logging.getLogger("vfxtdr.filer")
+
+
+def _client(context: RunContext) -> AvereClient:
+    return services.avere_client(context.cluster, context.keyvault_url)
+
+
+def open_catalog(context: RunContext) -> Catalog:
+    account = services.backup_account(context.filer, context.storage_auth, context.keyvault_url)
+    return Catalog(account, context.catalog_container)
+
+
+def _started(ids: list[str] | tuple[str, ...]) -> StartedActivities:
+    return StartedActivities(activity_ids=tuple(str(i) for i in ids))
+
+
+def capture(step: FilerStep) -> FilerRecord:
+    """The filer's record (settings, junctions, policies); written to the catalog under the backup id."""
+    if not step.backup_id:
+        raise ValueError("capture_filer needs the run's backup_id: the record is kept under it")
+    ctx = step.context
+    with _client(ctx) as client:
+        record = client.capture_core_filer(ctx.filer.name)
+    with open_catalog(ctx) as catalog:
+        catalog.put_record(ctx.filer, step.backup_id, record)
+    log.info("captured %s: %d junction(s), cryptoMode %s", ctx.filer.key, len(record.junctions),
+             record.crypto_mode)
+    return record
+
+
+def suspend_and_flush(step: FilerStep) -> StartedActivities:
+    """Suspend client access, then start the flush (or join the running one); idempotent."""
+    ctx = step.context
+    with _client(ctx) as client:
+        suspended = client.suspend_clients(ctx.filer.name)
+        flush = client.flush_core_filer(ctx.filer.name)
+    log.info("%s: clients suspended, flush %s", ctx.filer.key, flush)
+    return _started([a for a in (suspended, flush) if a != "success"] or ["success"])
+
+
+def unsuspend(step: FilerStep) -> StartedActivities:
+    ctx = step.context
+    with _client(ctx) as client:
+        result = client.unsuspend_clients(ctx.filer.name)
+    log.info("%s: clients unsuspended", ctx.filer.key)
+    return _started([result])
+
+
+def _statuses(client: AvereClient, ids: tuple[str, ...]) -> list[ActivityStatus]:
+    return [client.activity_status(i) for i in ids]
+
+
+def _failure_detail(statuses: list[ActivityStatus]) -> str:
+    return "; ".join(f"activity {s.id} ({s.process}) failed: {s.status}" for s in statuses
+                     if s.state == "failure")
+
+
+def flush_status(step: FilerStep) -> FlushStatus:
+    """done: every flush activity succeeded and no dirty files remain; failed: an activity failed."""
+    ctx = step.context
+    with _client(ctx) as client:
+        statuses = _statuses(client, step.activity_ids)
+        dirty = client.dirty_files(ctx.filer.name)
+    failed = any(s.state == "failure" for s in statuses)
+    succeeded = all(s.succeeded for s in statuses)
+    percent = min((s.percent if not s.succeeded else 100 for s in statuses), default=100)
+    detail = _failure_detail(statuses) if failed else (
+        f"{dirty.num_files} dirty file(s), oldest {dirty.oldest_age:.0f}s" if dirty.num_files else "clean")
+    return FlushStatus(done=succeeded and dirty.num_files == 0, failed=failed, percent=percent,
+                       dirty_files=dirty.num_files, oldest_age=dirty.oldest_age, detail=detail)
+
+
+def remove_junctions(step: FilerStep) -> StartedActivities:
+    ctx = step.context
+    with _client(ctx) as client:
+        ids = client.remove_junctions(ctx.filer.name)
+    log.info("%s: removing %d junction(s)", ctx.filer.key, len(ids))
+    return _started(ids)
+
+
+def remove_filer(step: FilerStep) -> StartedActivities:
+    """Maintenance API + corefiler.remove in one multicall; 'success' when the filer is already gone."""
+    ctx = step.context
+    with _client(ctx) as client:
+        activity = client.remove_core_filer(ctx.filer.name)
+    log.info("%s: remove %s", ctx.filer.key, activity)
+    return _started([activity])
+
+
+def junction_count(client: AvereClient, filer: str) -> int:
+    """Junctions pointing at the filer, on every vserver."""
+    return sum(1 for vserver in client.call("vserver.list")
+               for data in client.call("vserver.listJunctions", vserver) if junction_filer(data) == filer)
+
+
+def remove_status(step: FilerStep) -> RemoveStatus:
+    """Whether the started removals are over: activities succeeded and no junction of the filer remains;
+    after the filer's own remove, also that it is gone."""
+    ctx = step.context
+    name = ctx.filer.name
+    with _client(ctx) as client:
+        statuses = _statuses(client, step.activity_ids)
+        state = client.filer_state(name)
+        junctions = junction_count(client, name) if state != "removed" else 0
+    failed = any(s.state == "failure" for s in statuses)
+    # A remove that succeeded leaves the filer "removed"; while it runs the state is "removing".
+    done = all(s.succeeded for s in statuses) and junctions == 0 and state != "removing"
+    percent = min((s.percent if not s.succeeded else 100 for s in statuses), default=100)
+    detail = _failure_detail(statuses) if failed else f"{name} is {state}; {junctions} junction(s) left"
+    return RemoveStatus(done=done, failed=failed, admin_state=state, junctions=junctions, percent=percent,
+                        detail=detail)

@@ -1,0 +1,254 @@
+"""The checks at the start of a backup run (and all a dry run does): every check runs, each says why."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from azure.core.exceptions import AzureError
+
+from shared.avere.client import AvereClient
+from shared.avere.errors import AvereError
+from shared.azure.keyvault import KeyVaultError
+from shared.azure.storage import StorageConfigError
+from shared.catalog.store import Catalog, FilerState
+from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
+from shared.runbook import services
+from shared.runbook.payloads import BackupRequest, Finding, Preflight, RunContext
+
+log = logging.getLogger("vfxtdr.preflight")
+
+CHECKS = ("plan", "keyvault", "cluster", "filer", "backup_account", "containers", "attention", "failed_over")
+# Clusters other than the filer's own are only probed for buckets: one quick try, no long backoff.
+_PROBE_RETRIES = 1
+
+
+@dataclass
+class _Run:
+    plan: Plan
+    request: BackupRequest
+    filer: Filer | None = None
+    cluster: Cluster | None = None
+    password_ok: bool = False
+    client: AvereClient | None = None
+    encrypted: bool = False
+    state: FilerState | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, check: str, ok: bool, detail: str) -> None:
+        self.findings.append(Finding(check=check, ok=ok, detail=detail))
+
+
+def _short(err: BaseException) -> str:
+    """An error's first line, bounded: enough to act on, never a traceback."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return f"{type(err).__name__}: {text[:300]}"
+
+
+def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight:
+    plan = plan or services.load_plan()
+    run = _Run(plan=plan, request=request)
+    steps: list[tuple[str, Callable[[_Run], None]]] = [
+        ("plan", _plan), ("keyvault", _keyvault), ("cluster", _cluster), ("filer", _filer),
+        ("backup_account", _backup_account), ("containers", _containers), ("attention", _attention),
+        ("failed_over", _failed_over)]
+    try:
+        for name, step in steps:
+            if name != "plan" and run.filer is None:
+                run.add(name, False, "not checked: the filer is not in the plan")
+                continue
+            try:
+                step(run)
+            except Exception as exc:  # a check that breaks is a failed check, and the others still run
+                log.warning("preflight %s of %s/%s failed: %s", name, request.cluster, request.filer,
+                            _short(exc))
+                run.add(name, False, f"check failed: {_short(exc)}")
+    finally:
+        if run.client is not None:
+            run.client.close()
+    ok = all(f.ok for f in run.findings)
+    context = RunContext.from_plan(plan, request.cluster, request.filer) if run.filer else None
+    return Preflight(ok=ok, findings=tuple(run.findings), context=context, encrypted=run.encrypted)
+
+
+def _plan(run: _Run) -> None:
+    req = run.request
+    try:
+        run.filer = run.plan.filer(req.cluster, req.filer)
+        run.cluster = run.plan.cluster(req.cluster)
+    except (UnknownClusterError, UnknownFilerError) as exc:
+        run.add("plan", False, str(exc))
+        return
+    if not run.filer.enabled and req.reason != "manual":
+        run.add("plan", False, f"filer {run.filer.key} is disabled in the plan (only a manual run may back "
+                "it up)")
+        return
+    run.add("plan", True, f"filer {run.filer.key} is in the plan" + ("" if run.filer.enabled else
+                                                                       " (disabled; manual run)"))
+
+
+def _keyvault(run: _Run) -> None:
+    assert run.cluster is not None
+    secret = run.cluster.admin_password_secret
+    try:
+        services.read_secret(run.plan.keyvault_url, secret)
+    except KeyVaultError as exc:
+        run.add("keyvault", False, f"cannot read the admin password of cluster {run.cluster.name}: {exc}")
+        return
+    run.password_ok = True
+    run.add("keyvault", True, f"{run.plan.keyvault_url} answers; secret {secret} is readable")
+
+
+def _cluster(run: _Run) -> None:
+    assert run.cluster is not None
+    if not run.password_ok:
+        run.add("cluster", False, "not checked: no admin password")
+        return
+    client = services.avere_client(run.cluster, run.plan.keyvault_url)
+    try:
+        client.session.login()
+    except AvereError as exc:
+        client.close()
+        run.add("cluster", False, f"cluster {run.cluster.name} at {run.cluster.management_address}: {exc}")
+        return
+    run.client = client
+    run.add("cluster", True, f"logged in to {run.cluster.name} at {run.cluster.management_address}")
+
+
+def _filer(run: _Run) -> None:
+    assert run.filer is not None
+    if run.client is None:
+        run.add("filer", False, "not checked: the cluster is not reachable")
+        return
+    name = run.filer.name
+    if name not in run.client.list_core_filers():
+        run.add("filer", False, f"core filer {name!r} does not exist on cluster {run.filer.cluster}")
+        return
+    info = dict(run.client.call("corefiler.get", name)[name])
+    state = str(info.get("adminState", ""))
+    crypto = str(info.get("cryptoMode", "DISABLED"))
+    run.encrypted = crypto.upper() != "DISABLED"
+    expected = f"{run.filer.source.account}/{run.filer.source.container}"
+    if str(info.get("bucket")) != expected:
+        run.add("filer", False, f"core filer {name!r} is on bucket {info.get('bucket')!r}, but the plan "
+                f"says {expected!r}: fix the plan's source")
+    elif state != "online":
+        run.add("filer", False, f"core filer {name!r} is {state or 'in an unknown state'}, not online")
+    else:
+        run.add("filer", True, f"core filer {name!r} is online on {expected}, cryptoMode {crypto}")
+
+
+def _open_catalog(run: _Run) -> Catalog:
+    assert run.filer is not None
+    account = services.backup_account(run.filer, run.plan.storage_auth, run.plan.keyvault_url)
+    return Catalog(account, run.plan.catalog_container)
+
+
+def _backup_account(run: _Run) -> None:
+    filer = run.filer
+    assert filer is not None
+    if filer.backup.region == filer.source.region:
+        run.add("backup_account", False, f"backup account {filer.backup.account} is declared in "
+                f"{filer.backup.region}, the source's own region")
+        return
+    try:
+        with _open_catalog(run) as catalog:
+            catalog.exists()  # reachable either way; the catalog container is made on first use
+            run.state = catalog.load(filer)
+    except (AzureError, StorageConfigError, KeyVaultError) as exc:
+        run.add("backup_account", False, f"backup account {filer.backup.account} at "
+                f"{filer.backup.blob_endpoint} is not reachable: {_short(exc)}")
+        return
+    run.add("backup_account", True, f"backup account {filer.backup.account} answers; declared in "
+            f"{filer.backup.region}, the source in {filer.source.region}")
+
+
+def _cluster_buckets(run: _Run, cluster: Cluster) -> dict[str, str] | None:
+    """filer name -> bucket of every core filer on a cluster; None when it cannot be reached."""
+    own = run.cluster is not None and cluster.name == run.cluster.name
+    if own and run.client is not None:
+        client, close = run.client, False
+    else:
+        try:
+            client = services.avere_client(cluster, run.plan.keyvault_url, retries=_PROBE_RETRIES)
+        except (KeyVaultError, AvereError, ValueError) as exc:
+            log.info("preflight: cluster %s not probed: %s", cluster.name, _short(exc))
+            return None
+        close = True
+    try:
+        names = client.list_core_filers()
+        if not names:
+            return {}
+        infos = client.call("corefiler.get", names)
+        return {n: str(dict(infos.get(n, {})).get("bucket", "")) for n in names}
+    except AvereError as exc:
+        log.info("preflight: cluster %s not reachable: %s", cluster.name, _short(exc))
+        return None
+    finally:
+        if close:
+            client.close()
+
+
+def _containers(run: _Run) -> None:
+    filer = run.filer
+    assert filer is not None
+    problems: list[str] = []
+    if run.state is None:
+        run.add("containers", False, "not checked: the catalog is not readable")
+        return
+    for g in run.state.attached():
+        gen = run.state.generations[g]
+        problems.append(f"backup container {gen.container} is attached to cluster "
+                        f"{(gen.attached_to or {}).get('target_cluster')} (failover)")
+    buckets = {f"{filer.backup.account}/{c}" for c in filer.backup.containers}
+    unreachable: list[str] = []
+    for cluster in (*run.plan.clusters, *run.plan.dr_clusters):
+        found = _cluster_buckets(run, cluster)
+        if found is None:
+            unreachable.append(cluster.name)
+            continue
+        problems.extend(f"core filer {name!r} on cluster {cluster.name} uses backup container {bucket}"
+                        for name, bucket in sorted(found.items()) if bucket in buckets)
+    note = f" (not reachable, not checked: {', '.join(unreachable)})" if unreachable else ""
+    if problems:
+        run.add("containers", False, "; ".join(problems) + note)
+    else:
+        run.add("containers", True, f"neither {' nor '.join(filer.backup.containers)} is attached" + note)
+
+
+def _attention(run: _Run) -> None:
+    if run.state is None:
+        run.add("attention", False, "not checked: the catalog is not readable")
+        return
+    marks = []
+    if run.state.needs_attention:
+        mark = run.state.needs_attention
+        marks.append(f"needs attention since {mark.get('since')} (run {mark.get('instance_id')}): "
+                     f"{mark.get('error', '')[:300]}")
+    if run.state.removed_by_app:
+        mark = run.state.removed_by_app
+        marks.append(f"removed by run {mark.get('instance_id')} since {mark.get('since')} and not re-added "
+                     "yet: re-add it first")
+    if marks:
+        run.add("attention", False, "; ".join(marks))
+    else:
+        run.add("attention", True, "no unresolved marks")
+
+
+def _failed_over(run: _Run) -> None:
+    if run.state is None:
+        run.add("failed_over", False, "not checked: the catalog is not readable")
+        return
+    done = run.state.failed_over
+    attached = run.state.attached()
+    if done:
+        run.add("failed_over", False, f"the filer failed over to cluster {done.get('target_cluster')} at "
+                f"{done.get('at')} (backup {done.get('backup_id')})")
+    elif attached:
+        gen = run.state.generations[attached[0]]
+        run.add("failed_over", False, f"a failover to cluster {(gen.attached_to or {}).get('target_cluster')} "
+                "has begun (a backup container is attached)")
+    else:
+        run.add("failed_over", True, "the filer has not failed over")
+

@@ -1,0 +1,89 @@
+"""Key rotation: a fresh passphrase, a new master key, stored in Key Vault BEFORE it is activated."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from shared.avere.errors import AvereConfigError
+from shared.avere.records import MAX_PASSPHRASE
+from shared.azure.keyvault import KeyVault, SecretRef
+from shared.core.errors import DrError
+from shared.runbook import services
+from shared.runbook.key_secret import CONTENT_TYPE, VALUE_LIMIT, WARN_FRACTION, KeySecret, key_secret_name
+from shared.runbook.payloads import KeyRotation, RunContext
+
+log = logging.getLogger("vfxtdr.rotation")
+
+PASSPHRASE_CHARS = 40  # the cluster takes fewer than 50
+
+
+class KeyRotationFailed(DrError):
+    kind = "key_rotation"
+
+
+def new_passphrase() -> str:
+    passphrase = secrets.token_urlsafe(32)[:PASSPHRASE_CHARS]
+    assert 0 < len(passphrase) <= MAX_PASSPHRASE
+    return passphrase
+
+
+def _store_checked(vault: KeyVault, name: str, value: KeySecret) -> SecretRef:
+    """Store the value and read that exact version back: only a stored, intact key may be activated."""
+    ref = vault.store(name, value.dumps(), content_type=CONTENT_TYPE, tags=value.tags())
+    stored = vault.read_ref(ref)
+    if stored.value != value.dumps():
+        raise KeyRotationFailed(f"Key Vault returned a different value for {ref.name}/{ref.version} than was "
+                                "stored", filer=f"{value.cluster}/{value.filer}",
+                                state="a new key was generated but NOT activated; the old key stays active",
+                                action="check the vault, then run the backup again")
+    return ref
+
+
+def rotate_key(context: RunContext) -> KeyRotation:
+    """generateMasterKey -> store one JSON secret version -> activateMasterKey -> check masterKeyStatus.
+
+    A re-run makes a newer key; its recovery file holds every older key, so nothing is lost.
+    """
+    cluster, filer = context.cluster, context.filer
+    where = filer.key
+    vault = services.key_vault(context.keyvault_url)
+    name = key_secret_name(cluster.name, filer.name)
+    with services.avere_client(cluster, context.keyvault_url) as client:
+        info = client.call("corefiler.get", filer.name)[filer.name]
+        if str(info.get("cryptoMode", "DISABLED")).upper() == "DISABLED":
+            raise AvereConfigError(f"core filer {filer.name!r} on cluster {cluster.name} is not encrypted: "
+                                   "there is no key to rotate")
+        passphrase = new_passphrase()
+        key = client.generate_master_key(filer.name, passphrase)
+        value = KeySecret(passphrase=passphrase, recovery_file=key.recovery_file, key_id=key.key_id,
+                          signature=key.signature, cluster=cluster.name, filer=filer.name)
+        size = len(value.dumps().encode())
+        if size > VALUE_LIMIT:
+            raise KeyRotationFailed(f"the key secret would be {size} bytes, over Key Vault's {VALUE_LIMIT}-byte "
+                                    "limit", filer=where, state="a new key was generated but NOT activated; "
+                                    "the old key stays active", action="move the filer to a new "
+                                    "encryption setup or store recovery files elsewhere")
+        try:
+            ref = _store_checked(vault, name, value)
+        except KeyRotationFailed:
+            raise
+        except Exception as exc:
+            raise KeyRotationFailed(f"storing the new key in Key Vault failed: {exc}", filer=where,
+                                    state="a new key was generated but NOT activated; the old key stays "
+                                    "active", action="fix Key Vault access, then run the backup again") from None
+        client.activate_master_key(filer.name, key.key_id, key.recovery_file)
+        status = client.master_key_status(filer.name)
+        if status.active_key_id != key.key_id:
+            raise KeyRotationFailed(f"after activation the active key is {status.active_key_id or 'none'}, "
+                                    f"not {key.key_id}", filer=where,
+                                    state=f"the key is stored as {ref.name}/{ref.version}",
+                                    action="check masterKeyStatus on the cluster, then run again")
+    near = value.near_limit()
+    if near:
+        log.warning("key secret %s of %s is %d bytes, over %d%% of Key Vault's %d-byte limit: the recovery "
+                    "file grows with every rotation", ref.name, where, size, int(WARN_FRACTION * 100),
+                    VALUE_LIMIT)
+    log.info("rotated the key of %s: key %s stored as %s/%s, then activated", where, key.key_id, ref.name,
+             ref.version)
+    return KeyRotation(secret=ref, key_id=key.key_id, value_bytes=size, near_limit=near)

@@ -1,0 +1,136 @@
+"""The backup runbook and a failover, activity by activity, on the local stack (clusters on a virtual clock)."""
+
+from __future__ import annotations
+
+import os
+
+from shared.catalog.store import ATTACHED, VERIFIED
+from shared.runbook.attach import failover_request
+from shared.runbook.failover_payloads import (
+    FailoverRequest,
+    FailoverResult,
+    MarkAttached,
+    RecordFailover,
+    VerifyBackupPage,
+)
+from shared.runbook.payloads import (
+    BackupRequest,
+    BeginBackup,
+)
+from tests.fixtures.copy import blob_view
+from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, until
+
+FILES = {
+    "/data/readme.txt": b"hello from the primary region\n",
+    "/data/deep/er/nested/file.bin": os.urandom(2500),
+    "/data/large.bin": os.urandom(3 * 1024 * 1024 + 17),  # several chunk objects
+    "/scratch/log.txt": b"line\n" * 200,
+}
+
+
+def test_backup_then_failover_reads_every_file_back(app_env):
+    env, host = app_env, Host()
+    for path, data in FILES.items():
+        env.write(path, data)
+    env.flush()
+    late = {"/data/late.txt": b"written while the pre-copy ran: dirty until the flush"}
+
+    def write_late() -> None:
+        for path, data in late.items():
+            env.write(path, data)
+
+    backup = backup_by_hand(env, host, "b1", during_precopy=write_late)
+    files = {**FILES, **late}
+
+    # The backup: generation a, verified, exactly the source's blobs as of the flush.
+    assert (backup.target.generation, backup.target.previous_manifest) == ("a", None)
+    assert backup.precopy is not None and backup.precopy.verified and backup.final.verified
+    assert backup.final.manifest_state == "complete"
+    assert blob_view(env.backup_container("a")) == blob_view(env.source_container())
+    assert not env.backup_container("b").exists()  # the other generation is not touched
+    assert backup.entry["status"] == "verified" and backup.entry["manifest"] == "b1-final"
+    assert backup.entry["key"]["version"] == backup.rotation.secret.version
+    assert backup.entry["timings"] == {"offline_s": 1.0, "precopy_s": 2.5}
+    with env.catalog() as catalog:
+        state = catalog.load(env.filer)
+        assert state.latest_verified == "a" and state.generations["a"].status == VERIFIED
+        assert state.generations["a"].key == backup.rotation.secret
+        assert state.removed_by_app is None and state.needs_attention is None
+        assert catalog.record(env.filer, "b1") == backup.record
+
+    # Re-added with all junctions, serving again, every file readable on the primary.
+    phases = [p for i, p in enumerate(s.phase for s in backup.attach_steps)
+              if i == 0 or backup.attach_steps[i - 1].phase != p]
+    assert phases == ["creating", "keys", "junctions", "unsuspending", "done"]
+    assert sorted(p for m in backup.attach_steps[-1].mounts for p in m.paths) == ["/data", "/scratch"]
+    for path, data in files.items():
+        assert env.read(path) == data
+
+    # Failover: choose, mark attached first, verify the backup without its source, attach to DR, record.
+    choice = host("choose_backup", FailoverRequest(cluster="primary", filer=env.filer_name))
+    assert (choice.backup_id, choice.generation, choice.target_cluster.name) == ("b1", "a", "dr")
+    host("mark_attached", MarkAttached(choice=choice, instance_id="failover-1", at="2027-01-01T00:00:00Z"))
+    with env.catalog() as catalog:
+        assert catalog.load(env.filer).generations["a"].status == ATTACHED
+    page, checks = 0, []
+    while True:
+        check = host("verify_backup_page", VerifyBackupPage(choice=choice, page=page))
+        checks.append(check)
+        if check.last:
+            break
+        page += 1
+    assert sum(c.checked for c in checks) > 0 and not any(c.mismatches or c.missing for c in checks)
+    steps = attach_until_done(failover_request(choice), env.clock, host)
+    mounts = steps[-1].mounts
+    assert mounts and all(a.startswith("10.") for m in mounts for a in m.addresses)
+    result = FailoverResult(cluster="primary", filer=env.filer_name, target_cluster="dr",
+                            backup_id=choice.backup_id, container=choice.container, mounts=mounts,
+                            junctions=tuple(j.path for j in choice.record.junctions))
+    host("record_failover", RecordFailover(choice=choice, result=result, instance_id="failover-1",
+                                           at="2027-01-01T00:10:00Z"))
+    for path, data in files.items():
+        assert env.read(path, cluster="dr") == data, path
+
+    # From now on no backup writes into the attached container, and preflight says why.
+    found = host("preflight", BackupRequest(cluster="primary", filer=env.filer_name, reason="schedule"))
+    red = {f.check for f in found.findings if not f.ok}
+    assert not found.ok and {"containers", "failed_over"} <= red
+    target = host("begin_backup", BeginBackup(context=found.context, backup_id="b2", instance_id="x",
+                                              started_at="2027-01-02T00:00:00Z"))
+    assert target.generation == "b"
+
+
+def test_monitor_steps_report_progress_on_the_virtual_clock(app_env):
+    """flush_status waits for the flush and for dirty files; remove_status for junctions, then the filer."""
+    from shared.runbook.payloads import FilerStep
+
+    env, host = app_env, Host()
+    env.write("/data/big.bin", os.urandom(6 * 1024 * 1024))  # takes > 1 s of cluster time to write back
+    ctx = env.context()
+    started = host("suspend_and_flush", FilerStep(context=ctx))
+    first = host("flush_status", FilerStep(context=ctx, activity_ids=started.activity_ids))
+    assert not first.done and not first.failed and first.dirty_files == 1
+    done = until(lambda: host("flush_status", FilerStep(context=ctx, activity_ids=started.activity_ids)),
+                 lambda s: s.done, env.clock)
+    assert done.dirty_files == 0 and done.percent == 100
+    # Clients are suspended while the filer is flushed.
+    info = env.client().call("corefiler.get", env.filer_name)[env.filer_name]
+    assert info["clientSuspend"] in ("yes", True)
+
+    ids = host("remove_junctions", FilerStep(context=ctx)).activity_ids
+    assert len(ids) == 2
+    status = host("remove_status", FilerStep(context=ctx, activity_ids=ids))
+    assert not status.done and status.admin_state != "removed"
+    status = until(lambda: host("remove_status", FilerStep(context=ctx, activity_ids=ids)), lambda s: s.done,
+                   env.clock)
+    assert status.junctions == 0 and status.admin_state != "removed"
+    ids = host("remove_filer", FilerStep(context=ctx)).activity_ids
+    status = until(lambda: host("remove_status", FilerStep(context=ctx, activity_ids=ids)), lambda s: s.done,
+                   env.clock)
+    assert status.admin_state == "removed"
+    # Removing again is a no-op that reports success; the app never invalidated anything.
+    again = host("remove_filer", FilerStep(context=ctx))
+    assert again.activity_ids == ("success",)
+    assert host("remove_status", FilerStep(context=ctx, activity_ids=again.activity_ids)).done
+    methods = {c.get("method") for c in env.client().call("sim.callLog")}
+    assert "corefiler.invalidate" not in methods

@@ -1,0 +1,119 @@
+"""Activity `preflight` on the local stack: every check runs, in order, green or red with its reason."""
+
+from __future__ import annotations
+
+import json
+
+from shared.catalog.store import FilerState
+from shared.runbook import services
+from shared.runbook.payloads import Attention, BackupRequest, Preflight
+from shared.runbook.preflight import CHECKS
+from tests.fixtures.cluster import create_filer
+from tests.fixtures.workflow import Host
+
+
+def _run(env, host=None, **request) -> Preflight:
+    request = {"cluster": "primary", "filer": env.filer_name, **request}
+    return (host or Host())("preflight", BackupRequest(**request))
+
+
+def _red(result: Preflight) -> dict[str, str]:
+    return {f.check: f.detail for f in result.findings if not f.ok}
+
+
+def test_green_every_check_in_order_with_the_frozen_context(app_env):
+    result = _run(app_env)
+    assert [f.check for f in result.findings] == list(CHECKS)
+    assert result.ok and not _red(result)
+    assert result.encrypted
+    assert result.context.filer == app_env.filer and result.context.failover_cluster.name == "dr"
+    assert result.context.keyvault_url == app_env.plan.keyvault_url
+
+
+def test_unknown_or_disabled_filer(make_app_env):
+    env = make_app_env(edit_plan=lambda p: p["filers"][0].update(enabled=False))
+    unknown = _run(env, filer="nope")
+    assert not unknown.ok and unknown.context is None
+    assert "no filer 'nope'" in _red(unknown)["plan"]
+    assert set(_red(unknown)) == set(CHECKS)  # nothing else can be checked, and each says so
+    scheduled = _run(env, reason="schedule")
+    assert _red(scheduled) == {"plan": _red(scheduled)["plan"]} and "disabled" in _red(scheduled)["plan"]
+    assert _run(env, reason="manual").ok  # an operator may still back up a disabled filer
+
+
+def test_unreadable_admin_password_and_unreachable_cluster(make_app_env):
+    env = make_app_env()
+    env.delete_secret(env.secret_names["primary"])
+    result = _run(env)
+    red = _red(result)
+    assert "cannot read the admin password" in red["keyvault"] and env.secret_names["primary"] in red["keyvault"]
+    assert red["cluster"] == "not checked: no admin password"
+    assert red["filer"] == "not checked: the cluster is not reachable"
+    assert {"backup_account", "attention", "failed_over"}.isdisjoint(red)  # the others still ran
+
+    env.delete_secret(env.secret_names["primary"], recover=True)
+    assert _run(env).ok
+    env.primary.stop()
+    red = _red(_run(env))
+    assert set(red) == {"cluster", "filer"} and "cannot reach" in red["cluster"]
+
+
+def test_filer_not_online_or_on_another_bucket(app_env, monkeypatch):
+    env = app_env
+    env.write("/data/big.bin", b"x" * (8 * 1024 * 1024))  # a flush of this takes cluster time
+    client = env.client()
+    flush = client.flush_core_filer(env.filer_name)
+    red = _red(_run(env))
+    assert set(red) == {"filer"} and "is flushing, not online" in red["filer"]
+    env.wait([flush])
+    assert _run(env).ok
+
+    plan = json.loads(json.dumps(env.plan_json))
+    plan["filers"][0]["source"]["container"] = "elsewhere"
+    monkeypatch.setenv("VFXTDR_PLAN", json.dumps(plan))
+    red = _red(_run(env))
+    assert set(red) == {"filer"} and "fix the plan's source" in red["filer"]
+
+
+def test_backup_account_unreachable(make_app_env):
+    env = make_app_env(edit_plan=lambda p: p["filers"][0]["backup"].update(
+        blob_endpoint="http://127.0.0.1:9/vfxtdr"))
+    services.configure(storage_retry=_no_retry())
+    red = _red(_run(env))
+    assert "is not reachable" in red["backup_account"]
+    assert red["attention"] == red["failed_over"] == "not checked: the catalog is not readable"
+
+
+def test_backup_container_used_by_a_core_filer_of_another_cluster(app_env):
+    env = app_env
+    container = env.filer.backup.containers[1]
+    env.service("dr").create_container(container)
+    create_filer(env.client("dr"), env.azurite, name="intruder", role="dr", encrypted=False,
+                 bucket=f"{env.filer.backup.account}/{container}")
+    red = _red(_run(env))
+    assert set(red) == {"containers"}
+    assert "'intruder' on cluster dr uses backup container" in red["containers"]
+
+
+def test_attention_and_removed_marks_and_failover(app_env):
+    env, host = app_env, Host()
+    ctx = env.context()
+    host("mark_attention", Attention(context=ctx, instance_id="backup-x", error="re-add failed: boom"))
+    red = _red(_run(env))
+    assert set(red) == {"attention"} and "re-add failed: boom" in red["attention"]
+    host("clear_removed", Attention(context=ctx, instance_id="readd-x"))
+    assert _run(env).ok
+
+    def failed_over(state: FilerState) -> None:
+        state.failed_over = {"target_cluster": "dr", "at": "2027-01-01T00:00:00Z", "backup_id": "b0"}
+
+    with env.catalog() as catalog:
+        catalog.update(env.filer, failed_over)
+    red = _red(_run(env))
+    assert set(red) == {"failed_over"} and "failed over to cluster dr" in red["failed_over"]
+
+
+def _no_retry():
+    from shared.azure.storage import RetrySettings
+
+    return RetrySettings(total=0, initial_backoff=0.01, max_backoff=0.01, connection_timeout=2, read_timeout=2)
