@@ -17,12 +17,12 @@ from azure.storage.blob import BlobServiceClient
 from devstack.cluster.keys import signature as recovery_signature
 from devstack.cluster.model import write_private_json
 from devstack.cluster.runner import USER, admin_password, cluster_dir
+from devstack.paths import REPO_ROOT
 from devstack.stack.ports import LOOPBACK, free_port, wait_for_port
 from devstack.stack.procs import Proc, spawn, stop
 from devstack.stack.tls import ensure_ca
 from shared.avere.client import AvereClient
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLES = (("primary", "source"), ("dr", "dr"))  # cluster name -> storage account role (its region)
 DEMO = "demo-filer"
 DEMO_VSERVER = "vserver"

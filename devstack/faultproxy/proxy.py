@@ -580,9 +580,11 @@ class FaultProxyClient:
 def start_fault_proxy_process(upstream: str, state_dir: Path, port: int) -> tuple[Proc, str]:
     """Run the proxy as a detached process of the stack (stop it with devstack.stack.procs.stop)."""
     import sys
+
+    from devstack.paths import REPO_ROOT
+
     argv = [sys.executable, "-m", "devstack.faultproxy.proxy", "--upstream", upstream, "--port", str(port)]
-    repo = Path(__file__).resolve().parent.parent
-    proc = spawn("faultproxy", argv, Path(state_dir) / "logs", cwd=str(repo))
+    proc = spawn("faultproxy", argv, Path(state_dir) / "logs", cwd=str(REPO_ROOT))
     wait_for_port(port, 15)
     return proc, f"http://{LOOPBACK}:{port}"
 

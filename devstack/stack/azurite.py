@@ -9,10 +9,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.paths import REPO_ROOT
 from devstack.stack.ports import LOOPBACK, free_port, wait_for_port
 from devstack.stack.procs import Proc, spawn
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BLOB = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"
 
 # The two regions the local stack pretends to span; the plan's validation insists they differ.

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devstack.paths import REPO_ROOT
 from devstack.stack import identity
 from devstack.stack.appconfig import secret_fields_in
 from devstack.stack.azurite import start_azurite
@@ -27,7 +28,6 @@ from devstack.stack.ports import LOOPBACK, free_port
 from devstack.stack.procs import Proc, spawn, stop
 from devstack.stack.tls import ensure_ca
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = Path(".devstack")
 STACK_FILE = "stack.json"
 START_TIMEOUT = 60.0
