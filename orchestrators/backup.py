@@ -22,6 +22,7 @@ from activities import copy as copy_acts
 from orchestrators.backup_steps import Run, flush, remove, run_copy
 from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, decode, iso, now, reason, seconds_since
 from shared.core.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
+from shared.runbook.approval import decide as approval_decision
 from shared.runbook.attach import readd_request
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
@@ -165,10 +166,15 @@ def _mass_delete_guard(run: Run) -> Gen[str]:
     winner = yield context.task_any([approval, timer, run.cancel])
     if winner != timer:
         timer.cancel()
-    if winner != approval or not _approved(approval.result):
-        run.status.step("deletes_not_approved")
+    if winner != approval:
+        run.status.step("deletes_not_approved", reason="no approval before the deadline" if winner == timer
+                        else "cancelled")
         return "verified_with_extras"
-    run.status.step("applying_deletes")
+    decision = approval_decision(approval.result, summary.approval_ref)
+    if not decision.approved:
+        run.status.step("deletes_not_approved", reason=decision.reason, received=decision.received)
+        return "verified_with_extras"
+    run.status.step("applying_deletes", approved_by=decision.decided_by or "unknown")
     try:
         run.deletes = yield activity(
             context, copy_acts.copy_apply_deletes, CopyFinish(run.jobs()[1], approval_ref=summary.approval_ref))
@@ -176,16 +182,6 @@ def _mass_delete_guard(run: Run) -> Gen[str]:
         run.status.step("deletes_failed", error=reason(err)[:500])
         return "verified_with_extras"
     return "verified"
-
-
-def _approved(payload: Any) -> bool:
-    """The event may carry nothing, a bool, or {"approve": bool} (maybe as JSON text: the host's quirk)."""
-    if isinstance(payload, str):
-        text = payload.strip().strip('"').lower()
-        return text not in {"false", "no", "reject", '{"approve": false}', '{"approve":false}'}
-    if isinstance(payload, dict):
-        return bool(payload.get("approve", True))
-    return payload is None or bool(payload)
 
 
 def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:

@@ -111,8 +111,8 @@ def flush(run: Run) -> Gen[None]:
         if status.done:
             break
         if now(context) >= deadline:
-            raise FlushTimeout(f"{status.dirty_files} dirty file(s) still not written back after max_offline "
-                               f"({ctx.filer.max_offline_minutes} min)", filer=ctx.filer.key,
+            raise FlushTimeout(f"the filer is not known clean after max_offline ({ctx.filer.max_offline_minutes} "
+                               f"min): {status.detail}", filer=ctx.filer.key,
                                state=NOTHING_REMOVED,
                                action="raise max_offline_minutes, or shorten the writeback delay")
         cancelled = yield from sleep_or_cancel(context, cluster_poll(ctx.cluster), run.cancel, until=deadline)

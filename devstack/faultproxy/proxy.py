@@ -104,6 +104,14 @@ class Op:
     operation: str
 
 
+def _source_signature(headers: dict[str, str]) -> str | None:
+    """The `sig` of a Copy Blob / Put Block From URL source URL, if the request carries one."""
+    source = headers.get("x-ms-copy-source") or headers.get("x-ms-source-url")
+    if not source:
+        return None
+    return dict(parse_qsl(urlsplit(source).query)).get("sig") or None
+
+
 def classify(method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Op:
     """The storage operation a request is (names as in the REST reference)."""
     parts = [unquote(p) for p in path.lstrip("/").split("/", 2)] + [None, None, None]
@@ -164,6 +172,7 @@ class _State:
         self.rules: list[Rule] = []
         self.copies: dict[str, _Copy] = {}
         self.stats: Counter[str] = Counter()
+        self.source_signatures: set[str] = set()  # SAS `sig` values of the copy sources it forwarded
 
 
 @dataclass
@@ -284,6 +293,12 @@ class FaultProxy:
         with self._state.lock:
             return dict(self._state.stats)
 
+    def source_signatures(self) -> set[str]:
+        """The SAS signatures (decoded `sig` values) of every copy source it forwarded: what the app minted, so
+        a test can look for exactly those values in what the app stored or logged."""
+        with self._state.lock:
+            return set(self._state.source_signatures)
+
     def reset_stats(self) -> None:
         with self._state.lock:
             self._state.stats.clear()
@@ -350,8 +365,11 @@ class FaultProxy:
         headers = {k.lower(): v for k, v in request.headers}
         op = classify(request.method, parts.path, query, headers)
         pending_rule: Rule | None = None
+        signature = _source_signature(headers)
         with self._state.lock:
             self._state.stats[f"{op.account}:{op.operation}"] += 1
+            if signature:
+                self._state.source_signatures.add(signature)
             fired = self._fire(op)
         for rule in fired:
             if rule.action in ("reset", "block"):

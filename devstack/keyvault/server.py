@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from devstack.keyvault.faults import CONTROL, Faults
 from devstack.keyvault.store import (
     RECOVERABLE_DAYS,
     RECOVERY_LEVEL,
@@ -192,6 +193,7 @@ class VaultServer(ThreadingHTTPServer):
                  tls: ssl.SSLContext, clock: Callable[[], float] = time.time) -> None:
         super().__init__(address, VaultHandler)
         self.store, self.tenant, self.tls, self.clock = store, tenant, tls, clock
+        self.faults = Faults()
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
@@ -239,6 +241,18 @@ class VaultHandler(BaseHTTPRequestHandler):
             self._send(413, bad_parameter(f"The request body is over {MAX_BODY} bytes.").body())
             return
         body = self.rfile.read(size) if size else b""
+        if urlsplit(self.path).path.rstrip("/") == CONTROL:
+            self._control(body)
+            return
+        fault = self.server.faults.take(self.command, urlsplit(self.path).path)
+        if fault is not None and fault.action == "reset":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault is not None and fault.action == "error":
+            self._send(fault.status, VaultError(fault.status, "InternalServerError" if fault.status >= 500
+                                                else "BadRequest", "Injected fault.").body())
+            return
         try:
             self._authorize()
             url = urlsplit(self.path)
@@ -250,7 +264,24 @@ class VaultHandler(BaseHTTPRequestHandler):
             status, payload = self._route(url.path, query, api_version, body)
         except VaultError as err:
             status, payload = err.status, err.body()
+        if fault is not None and fault.action == "corrupt" and payload and isinstance(payload.get("value"), str):
+            payload = {**payload, "value": payload["value"][::-1] + " (altered)"}
         self._send(status, payload)
+
+    def _control(self, body: bytes) -> None:
+        """Test-only: GET lists the fault rules, POST adds one (JSON), DELETE clears them."""
+        faults = self.server.faults
+        try:
+            if self.command == "POST":
+                rule = faults.add(json.loads(body or b"{}"))
+                self._send(201, {"id": rule.id})
+            elif self.command == "DELETE":
+                faults.clear()
+                self._send(204, None)
+            else:
+                self._send(200, {"rules": faults.listing()})
+        except (ValueError, TypeError) as err:
+            self._send(400, bad_parameter(str(err)).body())
 
     def _authorize(self) -> None:
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")

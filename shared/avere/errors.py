@@ -64,6 +64,11 @@ class AvereConflict(AvereError):
     """The cluster's state contradicts the request (e.g. a filer of that name on another bucket)."""
 
 
+class AvereUnexpectedAnswer(AvereError):
+    """A cluster answer lacks a field the runbook decides on, or holds a value of the wrong kind: never read
+    as a default (a missing `numFiles` is not "clean")."""
+
+
 class AvereFault(AvereError):
     """The server answered with an XML-RPC fault: `code`, `code_name` and its (scrubbed) `text`."""
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shared.avere.errors import AvereActivityFailed, AvereTimeout, FilerNotFound
+from shared.avere.errors import AvereActivityFailed, AvereTimeout, AvereUnexpectedAnswer, FilerNotFound
 from shared.avere.namespace import (
     cache_policy_from_api,
     filer_from_api,
@@ -66,9 +67,13 @@ class AvereReader:
         if activity_id == "success":
             return ActivityStatus(id="success", state="success", percent=100, status="success")
         data = self.call("cluster.getActivity", activity_id)
+        if not isinstance(data, dict):
+            raise AvereUnexpectedAnswer(f"cluster.getActivity({activity_id}) answered {type(data).__name__}, "
+                                        "not a struct")
+        # An unknown or missing state is kept as it is: only 'success' counts as done (fail closed).
         state = str(data.get("state", ""))
-        percent = int(float(data.get("percent", 100 if state == "success" else 0) or 0))
-        return ActivityStatus(id=str(data.get("id", activity_id)), state=state, percent=percent,
+        return ActivityStatus(id=str(data.get("id", activity_id)), state=state,
+                              percent=_percent(data.get("percent"), state),
                               status=str(data.get("status", "")), process=str(data.get("process", "")))
 
     def wait_activity(self, activity_id: str, timeout: float = 600.0, poll: float = 1.0) -> ActivityStatus:
@@ -110,9 +115,17 @@ class AvereReader:
 
     def dirty_files(self, name: str) -> DirtyInfo:
         info = self.call("corefiler.modifiedFilesInfo", name)
-        # 64-bit values may come back as i8, double or string depending on setInt64Representation.
-        return DirtyInfo(num_files=int(float(info.get("numFiles", 0))),
-                         oldest_age=float(info.get("oldestAge", 0) or 0))
+        if not isinstance(info, dict):
+            raise AvereUnexpectedAnswer(f"corefiler.modifiedFilesInfo({name}) answered {type(info).__name__}, "
+                                        "not a struct")
+        # 64-bit values may come back as i8, double or string depending on setInt64Representation. A missing
+        # or unreadable numFiles is never "0 dirty files": the caller must not call the filer clean.
+        num = _count(info.get("numFiles"))
+        if num is None:
+            raise AvereUnexpectedAnswer(f"corefiler.modifiedFilesInfo({name}) has no readable numFiles "
+                                        f"(got {info.get('numFiles')!r}): the filer cannot be called clean")
+        age = _number(info.get("oldestAge"))
+        return DirtyInfo(num_files=num, oldest_age=age if age is not None else 0.0)
 
     def master_key_status(self, name: str) -> MasterKeyStatus:
         data = self.call("corefiler.masterKeyStatus", name)
@@ -219,3 +232,30 @@ class AvereReader:
                 addresses.extend(str(first + i) for i in range(int(last) - int(first) + 1))
             points.append(MountPoint(vserver=vserver, addresses=tuple(addresses), paths=tuple(sorted(paths))))
         return tuple(points)
+
+
+def _number(value: Any) -> float | None:
+    """A numeric answer as int, double or decimal string (the cluster's i8 representations); else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None  # NaN and inf are garbage, not counts
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative whole count, or None when the answer is missing or not one."""
+    number = _number(value)
+    if number is None or number < 0 or number != int(number):
+        return None
+    return int(number)
+
+
+def _percent(value: Any, state: str) -> int:
+    """Progress for display only (never decides anything): unreadable means 0, success means 100."""
+    if state == "success":
+        return 100
+    number = _number(value)
+    return 0 if number is None else max(0, min(100, int(number)))

@@ -15,21 +15,33 @@ MAX_PROBLEMS = 20  # examples kept in reports; counts are always complete
 
 
 async def verify_copied(session: Session, tasks: list[BlobTask]) -> list[str]:
-    """Each copied blob's size, MD5, content properties and metadata equal the source; returns problems."""
-    view = await session.dest_view([t.entry.name for t in tasks], include=["metadata"])
+    """Each copied blob's size, MD5, content properties and metadata equal the source, and (Copy Blob engine)
+    its copy status is `success`; returns problems. The destination is read with its copy details whether it
+    is looked up blob by blob or listed by range, so the status check holds for any number of blobs."""
+    view = await session.dest_view([t.entry.name for t in tasks], include=DEST_INCLUDE)
+    by_copy_blob = session.job.engine == "copy"
     problems: list[str] = []
     for task in tasks:
         dest = view.get(task.entry.name)
         if dest is None:
             problems.append(f"{task.entry.name}: missing")
             continue
-        if dest.copy_status not in (None, "success"):
-            problems.append(f"{task.entry.name}: copy {dest.copy_status}")
+        status_problem = copy_status_problem(dest, by_copy_blob)
+        if status_problem:
+            problems.append(f"{task.entry.name}: {status_problem}")
             continue
         diffs = differences(task.entry, dest)
         if diffs:
             problems.append(f"{task.entry.name}: {', '.join(diffs)}")
     return problems
+
+
+def copy_status_problem(dest: BlobEntry, by_copy_blob: bool) -> str:
+    """A blob written by Copy Blob must show copy status `success`; block-from-URL leaves none. Anything else
+    (pending, failed, aborted, or no status where Copy Blob wrote the blob) is a problem."""
+    if dest.copy_status == "success" or (dest.copy_status is None and not by_copy_blob):
+        return ""
+    return f"copy {dest.copy_status or 'status missing'}"
 
 
 def manifest_differences(expected: ManifestEntry, dest: BlobEntry) -> list[str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from shared.avere.client import AvereClient
+from shared.avere.errors import AvereUnexpectedAnswer
 from shared.avere.namespace import junction_filer
-from shared.avere.records import ActivityStatus, FilerRecord
+from shared.avere.records import ActivityStatus, DirtyInfo, FilerRecord
 from shared.catalog.store import Catalog
 from shared.runbook import services
 from shared.runbook.payloads import FilerStep, FlushStatus, RemoveStatus, RunContext, StartedActivities
@@ -59,6 +60,10 @@ def unsuspend(step: FilerStep) -> StartedActivities:
     return _started([result])
 
 
+# adminState values after which a junction removal or a filer removal is over ('removing' and 'flushing' are not).
+SETTLED_STATES = frozenset({"online", "offline", "removed"})
+
+
 def _statuses(client: AvereClient, ids: tuple[str, ...]) -> list[ActivityStatus]:
     return [client.activity_status(i) for i in ids]
 
@@ -73,14 +78,23 @@ def flush_status(step: FilerStep) -> FlushStatus:
     ctx = step.context
     with _client(ctx) as client:
         statuses = _statuses(client, step.activity_ids)
-        dirty = client.dirty_files(ctx.filer.name)
+        try:
+            dirty: DirtyInfo | None = client.dirty_files(ctx.filer.name)
+        except AvereUnexpectedAnswer as err:  # not readable is not clean: keep waiting (the deadline still holds)
+            dirty, unreadable = None, str(err)
     failed = any(s.state == "failure" for s in statuses)
     succeeded = all(s.succeeded for s in statuses)
     percent = min((s.percent if not s.succeeded else 100 for s in statuses), default=100)
-    detail = _failure_detail(statuses) if failed else (
-        f"{dirty.num_files} dirty file(s), oldest {dirty.oldest_age:.0f}s" if dirty.num_files else "clean")
-    return FlushStatus(done=succeeded and dirty.num_files == 0, failed=failed, percent=percent,
-                       dirty_files=dirty.num_files, oldest_age=dirty.oldest_age, detail=detail)
+    if failed:
+        detail = _failure_detail(statuses)
+    elif dirty is None:
+        detail = unreadable
+    else:
+        detail = f"{dirty.num_files} dirty file(s), oldest {dirty.oldest_age:.0f}s" if dirty.num_files else "clean"
+    clean = dirty is not None and dirty.num_files == 0
+    return FlushStatus(done=succeeded and clean, failed=failed, percent=percent,
+                       dirty_files=dirty.num_files if dirty is not None else -1,
+                       oldest_age=dirty.oldest_age if dirty is not None else 0.0, detail=detail)
 
 
 def remove_junctions(step: FilerStep) -> StartedActivities:
@@ -116,8 +130,9 @@ def remove_status(step: FilerStep) -> RemoveStatus:
         state = client.filer_state(name)
         junctions = junction_count(client, name) if state != "removed" else 0
     failed = any(s.state == "failure" for s in statuses)
-    # A remove that succeeded leaves the filer "removed"; while it runs the state is "removing".
-    done = all(s.succeeded for s in statuses) and junctions == 0 and state != "removing"
+    # A remove that succeeded leaves the filer "removed"; while it runs the state is "removing". Only a state
+    # the runbook knows as settled counts: a missing or unexpected adminState means "not done" (fail closed).
+    done = all(s.succeeded for s in statuses) and junctions == 0 and state in SETTLED_STATES
     percent = min((s.percent if not s.succeeded else 100 for s in statuses), default=100)
     detail = _failure_detail(statuses) if failed else f"{name} is {state}; {junctions} junction(s) left"
     return RemoveStatus(done=done, failed=failed, admin_state=state, junctions=junctions, percent=percent,

@@ -68,3 +68,19 @@ def test_warns_near_key_vaults_size_limit_without_values(app_env, caplog):
     value = KeySecret.loads(env.vault.read_ref(rotation.secret).value)
     for line in (value.passphrase, *value.recovery_file.splitlines()[:3]):
         assert line not in caplog.text
+
+
+def test_no_activation_when_the_vault_reads_back_another_value(app_env):
+    env = app_env
+    name = key_secret_name("primary", env.filer_name)
+    env.keyvault.clear_faults()
+    env.keyvault.add_fault("corrupt", method="GET", path=f"/secrets/{name}/*", times=1)
+    try:
+        with pytest.raises(KeyRotationFailed) as caught:
+            Host()("rotate_key", FilerStep(context=env.context()))
+    finally:
+        env.keyvault.clear_faults()
+    assert "different value" in str(caught.value) and "NOT activated" in str(caught.value)
+    status = env.client().master_key_status(env.filer_name)
+    assert status.active_key_id == env.demo.key.key_id  # the stored, intact key stays active
+    assert status.ready_to_activate

@@ -239,3 +239,37 @@ def test_catalog_rules_for_a_failover_request() -> None:
     assert failover_blocker(state, None, "dr2") is None
     assert failover_blocker(state, "new", "dr")[0] == 409
     assert failover_blocker(state, "old", "dr") is None  # named explicitly: the operator's choice
+
+
+@pytest.mark.parametrize("damage", ["missing", "altered"])
+def test_failover_refuses_a_backup_that_no_longer_matches_its_manifest(
+        app_env: AppEnv, durable_runner, damage: str) -> None:
+    """A blob deleted from, or altered in, the verified backup stops the failover before anything is attached."""
+    import function_app
+
+    env = app_env
+    write_files(env)
+    runner = durable_runner(function_app.app, clock=env.clock)
+    backup = backup_now(env, runner)
+    container = env.backup_container(backup["generation"])
+    victim = sorted(b.name for b in container.list_blobs())[0]
+    if damage == "missing":
+        container.delete_blob(victim)
+    else:  # the same bytes, one metadata value changed: the Avere format would no longer read it
+        blob = container.get_blob_client(victim)
+        metadata = dict(blob.get_blob_properties().metadata)
+        metadata[next(iter(metadata))] = "tampered"
+        blob.set_blob_metadata(metadata)
+    state_before = env.catalog().load(env.filer)
+
+    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}")
+    assert reply.status == 202, reply.body
+    status = runner.wait_for(reply.json()["id"], timeout=120)
+    assert status["runtimeStatus"] == "Failed"
+    message = json.dumps(status["output"])
+    assert ("1 missing" if damage == "missing" else "1 different") in message, message
+    assert victim in message
+    assert env.filer_name not in env.client("dr").list_core_filers()  # nothing attached at DR
+    state = env.catalog().load(env.filer)
+    assert not state.failed_over
+    assert state.generations[backup["generation"]].status == state_before.generations[backup["generation"]].status

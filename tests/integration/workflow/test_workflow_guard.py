@@ -57,7 +57,8 @@ def test_approved_deletes_are_applied_exactly(guarded_env: AppEnv, durable_runne
     # The filer is back online before anyone is asked to approve.
     assert env.client().filer_state(env.filer_name) == "online"
     assert len(blobs(env.backup_container(older))) > len(blobs(env.source_container()))
-    runner.raise_event(instance, "approve_deletes", {"approve": True})
+    runner.raise_event(instance, "approve_deletes",
+                       {"approve": True, "approval_ref": custom["approval_ref"], "by": "operator@example"})
     status = runner.wait_for(instance, timeout=120)
     out = status["output"]
     assert out["status"] == "verified" and out["generation"] == older
@@ -100,3 +101,19 @@ def test_a_backup_verified_with_extras_fails_over(guarded_env: AppEnv, durable_r
     assert failover["output"]["backup_id"] == out["backup_id"]
     for i, path in enumerate(FILES[15:], start=15):
         assert env.read(path, cluster="dr") == f"content {i}".encode(), path
+
+
+def test_an_approval_without_the_run_reference_is_refused_and_said(guarded_env: AppEnv, durable_runner) -> None:
+    import function_app
+
+    env = guarded_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    older = prepare(env, runner)
+    extras_before = set(blobs(env.backup_container(older))) - set(blobs(env.source_container()))
+    instance = start(runner, env)
+    runner.run_until(at_rest_in(runner, instance, "awaiting_approval"), timeout=120)
+    runner.raise_event(instance, "approve_deletes", {"approve": True})  # no approval_ref: fails closed
+    status = runner.wait_for(instance, timeout=120)
+    out = status["output"]
+    assert out["status"] == "verified_with_extras" and out["extras"] >= 15
+    assert set(blobs(env.backup_container(older))) - set(blobs(env.source_container())) == extras_before
