@@ -13,6 +13,7 @@ import pytest
 from devstack.faultproxy.proxy import FaultProxy
 from shared.runbook.payloads import NEEDS_ATTENTION
 from tests.fixtures.durable import http_call
+from tests.fixtures.secrets import assert_no_leak
 from tests.fixtures.workflow import AppEnv
 from tests.integration.workflow.test_workflow_backup import blobs
 
@@ -134,6 +135,8 @@ def test_readd_that_keeps_failing_needs_attention_then_readd_recovers(app_env: A
     with env.catalog() as catalog:
         state = catalog.load(env.filer)
     assert state.needs_attention and state.needs_attention["record"]["name"] == env.filer_name
+    # The failure path's record, output, status and alert line carry no secret either.
+    assert_no_leak(env, runner, logs=caplog.text)
     # Refused while it needs attention; recovered by the readd route once the cluster is fixed.
     assert http_call("POST", f"{runner.base_url}/api/backups/primary/{env.filer_name}").status == 409
     env.client().call("sim.injectFault", "corefiler.createCloudFiler", 105, "cleared", 0)
@@ -200,6 +203,7 @@ def test_unsuspend_failing_after_a_cancel_is_reported_not_swallowed(app_env: App
     assert state.removed_by_app is None
     assert entry.get("status") == "cancelled" and "unsuspending the clients failed" in entry["error"], entry
     assert "clients unsuspended" not in status["output"]  # the message never contradicts itself
+    assert_no_leak(env, runner)
 
 
 def test_flush_failing_to_start_after_the_suspend_unsuspends_the_clients(app_env: AppEnv, durable_runner) -> None:
@@ -216,3 +220,26 @@ def test_flush_failing_to_start_after_the_suspend_unsuspends_the_clients(app_env
     info = env.client().call("corefiler.get", env.filer_name)[env.filer_name]
     assert info["clientSuspend"] == "no", f"clients left suspended; the run said: {status['output']}"
     assert env.client().filer_state(env.filer_name) == "online"
+
+
+def test_a_failed_key_rotation_stops_before_anything_is_removed_and_leaks_nothing(
+        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    import function_app
+    from shared.runbook.key_secret import key_secret_name
+
+    env = app_env
+    seed(env)
+    name = key_secret_name("primary", env.filer_name)
+    env.keyvault.clear_faults()
+    env.keyvault.add_fault("error", method="PUT", path=f"/secrets/{name}", status=500, times=None)
+    runner = durable_runner(function_app.app, clock=env.clock)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            status = runner.wait_for(start(runner, env), timeout=240)
+    finally:
+        env.keyvault.clear_faults()
+    assert status["runtimeStatus"] == "Failed", status
+    assert "NOT activated" in status["output"] and env.filer_name in status["output"]
+    assert env.client().filer_state(env.filer_name) == "online"  # nothing was suspended or removed
+    assert env.client().master_key_status(env.filer_name).active_key_id == env.demo.key.key_id
+    assert_no_leak(env, runner, logs=caplog.text)

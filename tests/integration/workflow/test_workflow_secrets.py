@@ -4,18 +4,16 @@ custom status or history, in the runner's SQLite files, in the logs, or in the c
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from devstack.faultproxy.proxy import FaultProxy
 from tests.fixtures.durable import http_call
+from tests.fixtures.secrets import assert_no_leak
 from tests.fixtures.workflow import AppEnv
 
 
@@ -36,33 +34,6 @@ def run(runner: Any, route: str) -> dict:
     status = runner.wait_for(reply.json()["id"], timeout=120)
     assert status["runtimeStatus"] == "Completed", json.dumps(status, indent=1)[:3000]
     return status
-
-
-def sqlite_texts(state_dir: Path) -> dict[str, str]:
-    """Every row of every table (as the store holds it), and the raw database and WAL bytes, freed pages too."""
-    out: dict[str, str] = {}
-    db = sqlite3.connect(state_dir / "durable.sqlite3")
-    try:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            rows = db.execute(f"SELECT * FROM {table}").fetchall()  # table names from sqlite_master
-            out[f"sqlite table {table}"] = "\n".join(repr(r) for r in rows)
-    finally:
-        db.close()
-    for path in state_dir.glob("durable.sqlite3*"):
-        out[f"file {path.name}"] = path.read_bytes().decode("latin-1")
-    return out
-
-
-def catalog_texts(env: AppEnv) -> dict[str, str]:
-    container = env.container("dr", env.context().catalog_container)
-    out = {}
-    for blob in container.list_blobs():
-        data = container.download_blob(blob.name).readall()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        out[f"catalog {blob.name}"] = data.decode("utf-8", "replace")
-    return out
 
 
 def test_no_secret_in_history_status_logs_or_catalog(
@@ -87,20 +58,16 @@ def test_no_secret_in_history_status_logs_or_catalog(
     failover = run(runner, f"failovers/primary/{env.filer_name}")
     assert env.read("/data/small.txt", cluster="dr") == b"small"
 
-    statuses = runner.statuses()
-    ids = {s["instanceId"] for s in statuses}
+    ids = {s["instanceId"] for s in runner.statuses()}
     copies = {i for i in ids if i.startswith(backup["instanceId"] + "-")}
     assert len(copies) >= 2, ids  # the pre-copy and the final pass
     assert failover["instanceId"] in ids
-    texts: dict[str, str] = {}
-    for instance_id in sorted(ids):
-        status = runner.status(instance_id, show_history=True, show_history_output=True, show_input=True)
-        texts[f"status of {instance_id}"] = json.dumps(status)
-        texts[f"custom status of {instance_id}"] = json.dumps(status["customStatus"])
-    texts.update(sqlite_texts(state_dir))
-    texts["captured logs"] = caplog.text
-    texts["log messages"] = "\n".join(r.getMessage() for r in caplog.records)
-    texts.update(catalog_texts(env))
+    # The SAS signatures the run actually minted (the proxy saw them as copy sources), raw and URL-encoded:
+    # searching for the text "sig=" instead would match a base64 Content-MD5 ending in "sig==" (a flaky test).
+    minted = faults.source_signatures()
+    assert minted, "the scan would prove nothing: no copy source with a SAS went through the proxy"
+    logs = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    texts = assert_no_leak(env, runner, logs=logs, state_dir=state_dir, signatures=minted)
 
     secrets = env.secret_values()
     rotated = backup["output"]["key_secret_version"]
@@ -113,13 +80,3 @@ def test_no_secret_in_history_status_logs_or_catalog(
     carried = json.loads(final_copy) if isinstance(final_copy, str) else final_copy  # inputs go as plain JSON
     assert carried["executions"] >= 2 and carried["cursor"], "the copy pass never continued as new"
 
-    # The SAS signatures the run actually minted (the proxy saw them as copy sources), raw and URL-encoded:
-    # searching for the text "sig=" instead would match a base64 Content-MD5 ending in "sig==" (a flaky test).
-    minted = faults.source_signatures()
-    assert minted, "the scan would prove nothing: no copy source with a SAS went through the proxy"
-    for signature in minted:
-        secrets[f"SAS signature {signature[:4]}..."] = signature
-        secrets[f"URL-encoded SAS signature {signature[:4]}..."] = quote(signature, safe="")
-    leaks = [f"{what} in {where}" for where, text in texts.items() for what, value in secrets.items()
-             if value in text]
-    assert not leaks, leaks
