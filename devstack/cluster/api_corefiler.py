@@ -38,12 +38,29 @@ BUCKET = re.compile(r"^[a-z0-9]{3,24}/[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$")
 def filer_json(cluster: Cluster, f: Filer) -> dict[str, Any]:
     policy = cluster.policy(f.policy) or {}
     return {
-        "name": f.name, "type": "cloud", "id": str(f.id), "rev": "1", "internalName": f.internal,
-        "adminState": f.admin_state, "clientSuspend": yes_no(f.client_suspend), "filerClass": "AvereCloud",
-        "cloudType": "azure", "bucket": f.bucket, "networkName": f.server_name, "network": f.network,
-        "cloudCredential": f.credential, "port": f.port, "https": f.https, "pathStyle": "no",
-        "cryptoMode": f.crypto_mode, "compressMode": f.compress_mode, "sslVerifyMode": f.ssl_verify_mode,
-        "keyMgmtType": "simpleKey", "proxy": f.proxy, "nearline": f.nearline, "policyName": f.policy,
+        "name": f.name,
+        "type": "cloud",
+        "id": str(f.id),
+        "rev": "1",
+        "internalName": f.internal,
+        "adminState": f.admin_state,
+        "clientSuspend": yes_no(f.client_suspend),
+        "filerClass": "AvereCloud",
+        "cloudType": "azure",
+        "bucket": f.bucket,
+        "networkName": f.server_name,
+        "network": f.network,
+        "cloudCredential": f.credential,
+        "port": f.port,
+        "https": f.https,
+        "pathStyle": "no",
+        "cryptoMode": f.crypto_mode,
+        "compressMode": f.compress_mode,
+        "sslVerifyMode": f.ssl_verify_mode,
+        "keyMgmtType": "simpleKey",
+        "proxy": f.proxy,
+        "nearline": f.nearline,
+        "policyName": f.policy,
         "writeMode": str(policy.get("cacheMode", "")),
         "maxWritebackDelay": str(policy.get("writebackDelay", 0)),
         "vservers": sorted({v for v, _ in cluster.state.junctions_of(f.name)}),
@@ -109,15 +126,17 @@ def _check_settings(c: Cluster, name: str, options: dict[str, Any]) -> tuple[str
     if policy in NOT_CLOUD_POLICIES:
         raise Fault(EINVAL, f"Cache policy '{policy}' cannot be used with a cloud core filer")
     users = [f.name for f in c.state.filers.values() if f.bucket == bucket]
-    users += [a.filer for a in c.state.activities.values() if a.state == "inprogress"
-              and a.process == "corefiler_create" and a.spec.get("bucket") == bucket]
+    users += [
+        a.filer
+        for a in c.state.activities.values()
+        if a.state == "inprogress" and a.process == "corefiler_create" and a.spec.get("bucket") == bucket
+    ]
     if users:
         raise Fault(EINUSE, f"Bucket '{bucket}' is already used by core filer '{users[0]}'")
     return bucket, credential, policy
 
 
-def _check_bucket(c: Cluster, bucket: str, credential: str, contents: str,
-                  crypto: str) -> objects.FsInfo | None:
+def _check_bucket(c: Cluster, bucket: str, credential: str, contents: str, crypto: str) -> objects.FsInfo | None:
     """The container must be empty for 'empty', and hold this simulator's filesystem for 'used'."""
     try:
         storage = c.storage(bucket, credential)
@@ -126,14 +145,12 @@ def _check_bucket(c: Cluster, bucket: str, credential: str, contents: str,
     except StorageError as exc:
         raise Fault(AVERE_ERROR, f"Cannot access the cloud: {exc}") from None
     if contents == "empty" and names:
-        raise Fault(EINVAL, f"Bucket '{bucket}' is not empty; use bucketContents 'used' to attach "
-                            "existing Avere data")
+        raise Fault(EINVAL, f"Bucket '{bucket}' is not empty; use bucketContents 'used' to attach existing Avere data")
     if contents == "used":
         if info is None:
             raise Fault(EINVAL, f"Bucket '{bucket}' holds no Avere cloud filesystem")
         if info.crypto_mode != crypto:
-            raise Fault(EINVAL, f"Bucket '{bucket}' was written with cryptoMode {info.crypto_mode}, "
-                                f"not {crypto}")
+            raise Fault(EINVAL, f"Bucket '{bucket}' was written with cryptoMode {info.crypto_mode}, not {crypto}")
     return info
 
 
@@ -157,19 +174,32 @@ def corefiler_create_cloud(ctx: Ctx, name: Any, options: Any) -> str:
         fsid, chunk = secrets.token_hex(8), c.chunk_size
     account = bucket.split("/")[0]
     filer = Filer(
-        name=name, id=c.state.next_id, internal=f"mass{c.state.next_id}", bucket=bucket,
-        server_name=_option(options, "serverName", f"{account}.blob.core.windows.net"), credential=credential,
-        crypto_mode=crypto, compress_mode=compress,
+        name=name,
+        id=c.state.next_id,
+        internal=f"mass{c.state.next_id}",
+        bucket=bucket,
+        server_name=_option(options, "serverName", f"{account}.blob.core.windows.net"),
+        credential=credential,
+        crypto_mode=crypto,
+        compress_mode=compress,
         ssl_verify_mode=_option(options, "sslVerifyMode", "DISABLED", SSL_MODES),
-        https=_option(options, "https", "yes", ("yes", "no")), port=_option(options, "port", "443"),
-        proxy=_option(options, "proxy", ""), nearline=_option(options, "nearline", "no"),
-        network=_option(options, "filerNetwork", "cluster"), policy=policy, contents=contents,
+        https=_option(options, "https", "yes", ("yes", "no")),
+        port=_option(options, "port", "443"),
+        proxy=_option(options, "proxy", ""),
+        nearline=_option(options, "nearline", "no"),
+        network=_option(options, "filerNetwork", "cluster"),
+        policy=policy,
+        contents=contents,
         # Open question 4, decided: a filer attached to existing data starts with clients suspended.
-        client_suspend=contents == "used", fsid=fsid, chunk_size=chunk, index_loaded=contents == "empty",
+        client_suspend=contents == "used",
+        fsid=fsid,
+        chunk_size=chunk,
+        index_loaded=contents == "empty",
     )
     c.state.next_id += 1
-    act = c.start_activity("corefiler_create", name, f"Creating core filer '{name}'", c.timing.create,
-                           spec=asdict(filer))
+    act = c.start_activity(
+        "corefiler_create", name, f"Creating core filer '{name}'", c.timing.create, spec=asdict(filer)
+    )
     return act.id
 
 
@@ -205,8 +235,9 @@ def corefiler_modified_files(ctx: Ctx, name: Any) -> dict[str, Any]:
 def _writeback_job(c: Cluster, filer: Filer, process: str, status: str, base: float) -> str:
     work = [p for p, _ in c.data(filer).dirty()]
     total = sum(filer.files[p].size for p in work)
-    act = c.start_activity(process, filer.name, status, base + total / c.timing.bytes_per_second,
-                           work=work, total_bytes=total)
+    act = c.start_activity(
+        process, filer.name, status, base + total / c.timing.bytes_per_second, work=work, total_bytes=total
+    )
     return act.id
 
 
@@ -220,8 +251,7 @@ def corefiler_flush(ctx: Ctx, name: Any) -> str:
     if filer.admin_state == "removing":
         raise Fault(ENOTALLOWED, f"Core filer '{filer.name}' is being removed")
     filer.admin_state = "flushing"
-    return _writeback_job(c, filer, "corefiler_flush", f"Flushing core filer '{filer.name}'",
-                          c.timing.flush_base)
+    return _writeback_job(c, filer, "corefiler_flush", f"Flushing core filer '{filer.name}'", c.timing.flush_base)
 
 
 @rpc("corefiler.remove", level="maintenance")
@@ -236,8 +266,7 @@ def corefiler_remove(ctx: Ctx, name: Any) -> str:
     if c.running("corefiler_flush", filer.name):
         raise Fault(EBUSY, f"Core filer '{filer.name}' is busy: corefiler_flush in progress")
     filer.admin_state = "removing"
-    return _writeback_job(c, filer, "corefiler_remove", f"Removing core filer '{filer.name}'",
-                          c.timing.remove_base)
+    return _writeback_job(c, filer, "corefiler_remove", f"Removing core filer '{filer.name}'", c.timing.remove_base)
 
 
 @rpc("corefiler.invalidate", level="maintenance")

@@ -37,7 +37,7 @@ def _resolve(ctx: Ctx, vserver: Any, path: Any) -> tuple[Filer, FilerData, str]:
     filer = ctx.cluster.filer(j.filer)
     data = ctx.cluster.data(filer)
     _io(data.require_access)
-    return filer, data, normalize(_root(j) + path[len(j.path):])
+    return filer, data, normalize(_root(j) + path[len(j.path) :])
 
 
 def _io(action: Any, *args: Any) -> Any:
@@ -91,7 +91,7 @@ def list_files(ctx: Ctx, vserver: Any, path: Any = "/") -> list[dict[str, Any]]:
         _io(files.require_access)
         root = _root(j)
         for rel, entry in files.listing(root):
-            ns = jpath + (rel[len(root):] if root != "/" else rel)
+            ns = jpath + (rel[len(root) :] if root != "/" else rel)
             if ns == path or ns.startswith(prefix):
                 out.append({"path": ns, "size": I8(entry.size), "dirty": entry.dirty})
     return out

@@ -30,7 +30,7 @@ ALIASES = {"mass.": "corefiler."}  # 'mass' is the deprecated name of the corefi
 def _canonical(method: str) -> str:
     for old, new in ALIASES.items():
         if method.startswith(old):
-            return new + method[len(old):]
+            return new + method[len(old) :]
     return method
 
 

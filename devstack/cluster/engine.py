@@ -31,8 +31,11 @@ BUILTIN_POLICIES: dict[str, dict[str, Any]] = {
     "Read and Write Caching": {"cacheMode": "read-write", "writebackDelay": 3600, "localDirectories": False},
     "Read Caching": {"cacheMode": "read", "writebackDelay": 0, "localDirectories": False},
     "Clients Bypassing the Cluster": {"cacheMode": "read", "writebackDelay": 0, "localDirectories": False},
-    "Transitioning Clients Before or After a Migration": {"cacheMode": "read-write", "writebackDelay": 3600,
-                                                          "localDirectories": False},
+    "Transitioning Clients Before or After a Migration": {
+        "cacheMode": "read-write",
+        "writebackDelay": 3600,
+        "localDirectories": False,
+    },
 }
 NOT_CLOUD_POLICIES = frozenset({"Clients Bypassing the Cluster"})
 
@@ -49,9 +52,13 @@ class Timing:
 
     def scaled(self, speedup: float) -> Timing:
         """Everything `speedup` times faster (process-mode tests)."""
-        return Timing(create=self.create / speedup, junction=self.junction / speedup,
-                      flush_base=self.flush_base / speedup, remove_base=self.remove_base / speedup,
-                      bytes_per_second=self.bytes_per_second * speedup)
+        return Timing(
+            create=self.create / speedup,
+            junction=self.junction / speedup,
+            flush_base=self.flush_base / speedup,
+            remove_base=self.remove_base / speedup,
+            bytes_per_second=self.bytes_per_second * speedup,
+        )
 
 
 @dataclass
@@ -66,10 +73,20 @@ class Session:
 class Cluster:
     """One simulated vFXT cluster. Every public method expects the caller to hold `lock`."""
 
-    def __init__(self, state_dir: Path, name: str, region: str, blob_endpoint: str, clock: Clock, *,
-                 admin_password: str, timing: Timing | None = None, chunk_size: int = objects.CHUNK_SIZE,
-                 client_ips: tuple[str, str] = ("10.0.0.10", "10.0.0.12"),
-                 mgmt_ip: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        name: str,
+        region: str,
+        blob_endpoint: str,
+        clock: Clock,
+        *,
+        admin_password: str,
+        timing: Timing | None = None,
+        chunk_size: int = objects.CHUNK_SIZE,
+        client_ips: tuple[str, str] = ("10.0.0.10", "10.0.0.12"),
+        mgmt_ip: str = "127.0.0.1",
+    ) -> None:
         self.dir = Path(state_dir)
         self.name, self.region, self.blob_endpoint, self.clock = name, region, blob_endpoint, clock
         self.admin_user = "admin"
@@ -94,16 +111,26 @@ class Cluster:
         if self.state_file.exists():
             return ClusterState.from_json(json.loads(self.state_file.read_text()))
         state = ClusterState(name=self.name, region=self.region)
-        state.vservers["vserver"] = Vserver(name="vserver", first_ip=client_ips[0], last_ip=client_ips[1],
-                                            policies={"default": [self._default_rule(1)]})
+        state.vservers["vserver"] = Vserver(
+            name="vserver", first_ip=client_ips[0], last_ip=client_ips[1], policies={"default": [self._default_rule(1)]}
+        )
         state.next_rule = 2
         return state
 
     @staticmethod
     def _default_rule(rule_id: int) -> dict[str, Any]:
-        return {"id": rule_id, "scope": "default", "filter": "", "permission": "rw",
-                "squash": "no_root_squash", "anonuid": "-2", "suid": True, "subdir": "", "authSys": True,
-                "authKrb": False}
+        return {
+            "id": rule_id,
+            "scope": "default",
+            "filter": "",
+            "permission": "rw",
+            "squash": "no_root_squash",
+            "anonuid": "-2",
+            "suid": True,
+            "subdir": "",
+            "authSys": True,
+            "authKrb": False,
+        }
 
     def persist(self) -> None:
         write_private_json(self.state_file, self.state.to_json())
@@ -123,8 +150,7 @@ class Cluster:
         return session
 
     def log_call(self, session: Session | None, method: str) -> None:
-        self.call_log.append({"session": session.short if session else "", "method": method,
-                              "time": self.now()})
+        self.call_log.append({"session": session.short if session else "", "method": method, "time": self.now()})
         del self.call_log[:-MAX_CALL_LOG]
 
     def take_fault(self, method: str) -> Fault | None:
@@ -160,11 +186,18 @@ class Cluster:
         return policy.get("cacheMode") != "read-write"
 
     # -- activities ----------------------------------------------------------------------------------------
-    def start_activity(self, process: str, filer: str, status: str, duration: float,
-                       **extra: Any) -> Activity:
+    def start_activity(self, process: str, filer: str, status: str, duration: float, **extra: Any) -> Activity:
         now = self.now()
-        act = Activity(id=str(uuid.uuid4()), process=process, filer=filer, status=status, created=now,
-                       updated=now, duration=max(0.0, duration), **extra)
+        act = Activity(
+            id=str(uuid.uuid4()),
+            process=process,
+            filer=filer,
+            status=status,
+            created=now,
+            updated=now,
+            duration=max(0.0, duration),
+            **extra,
+        )
         self.state.activities[act.id] = act
         done = [a for a in self.state.activities.values() if a.state != "inprogress"]
         for old in sorted(done, key=lambda a: a.updated)[:-KEEP_DONE_ACTIVITIES]:
@@ -172,15 +205,27 @@ class Cluster:
         return act
 
     def activity_json(self, act: Activity) -> dict[str, Any]:
-        out = {"id": act.id, "status": act.status, "process": act.process, "state": act.state,
-               "creationTime": str(int(act.created)), "lastUpdateTime": str(int(act.updated))}
+        out = {
+            "id": act.id,
+            "status": act.status,
+            "process": act.process,
+            "state": act.state,
+            "creationTime": str(int(act.created)),
+            "lastUpdateTime": str(int(act.updated)),
+        }
         if act.state == "inprogress":
             out["percent"] = str(act.percent)
         return out
 
     def running(self, process: str, filer: str) -> Activity | None:
-        return next((a for a in self.state.activities.values()
-                     if a.state == "inprogress" and a.process == process and a.filer == filer), None)
+        return next(
+            (
+                a
+                for a in self.state.activities.values()
+                if a.state == "inprogress" and a.process == process and a.filer == filer
+            ),
+            None,
+        )
 
     def tick(self) -> None:
         """Move every activity and the policy writeback to the clock's now; persist what changed."""
@@ -265,12 +310,27 @@ class Cluster:
         out: list[dict[str, str]] = []
         for f in self.state.filers.values():
             if f.encrypted and not f.active_key:
-                out.append({"name": "corefiler.noMasterKey", "severity": "red",
-                            "message": f"Core filer '{f.name}' has no active encryption key"})
+                out.append(
+                    {
+                        "name": "corefiler.noMasterKey",
+                        "severity": "red",
+                        "message": f"Core filer '{f.name}' has no active encryption key",
+                    }
+                )
             if f.writeback_error:
-                out.append({"name": "corefiler.writeback", "severity": "red",
-                            "message": f"Core filer '{f.name}' cannot write back: {f.writeback_error}"})
+                out.append(
+                    {
+                        "name": "corefiler.writeback",
+                        "severity": "red",
+                        "message": f"Core filer '{f.name}' cannot write back: {f.writeback_error}",
+                    }
+                )
             if f.client_suspend:
-                out.append({"name": "corefiler.clientSuspend", "severity": "yellow",
-                            "message": f"Client access to core filer '{f.name}' is suspended"})
+                out.append(
+                    {
+                        "name": "corefiler.clientSuspend",
+                        "severity": "yellow",
+                        "message": f"Client access to core filer '{f.name}' is suspended",
+                    }
+                )
         return out

@@ -85,24 +85,33 @@ class ClusterHTTPServer(ThreadingHTTPServer):
         self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("cluster %s: connection from %s ended with an error", self.cluster.name, client_address,
-                  exc_info=True)
+        log.debug(
+            "cluster %s: connection from %s ended with an error", self.cluster.name, client_address, exc_info=True
+        )
 
 
 class ClusterService:
     """A cluster served on a port, optionally with a ticker that moves activities along on real time."""
 
-    def __init__(self, cluster: Cluster, port: int, context: ssl.SSLContext, *,
-                 tick_every: float | None) -> None:
+    def __init__(self, cluster: Cluster, port: int, context: ssl.SSLContext, *, tick_every: float | None) -> None:
         self.cluster = cluster
         self.httpd = ClusterHTTPServer(cluster, port, context)
         self.port = int(self.httpd.server_address[1])
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                          name=f"cluster-{cluster.name}", daemon=True)]
+        self._threads = [
+            threading.Thread(
+                target=self.httpd.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"cluster-{cluster.name}",
+                daemon=True,
+            )
+        ]
         if tick_every:
-            self._threads.append(threading.Thread(target=self._tick, args=(tick_every,),
-                                                  name=f"cluster-{cluster.name}-tick", daemon=True))
+            self._threads.append(
+                threading.Thread(
+                    target=self._tick, args=(tick_every,), name=f"cluster-{cluster.name}-tick", daemon=True
+                )
+            )
 
     def _tick(self, every: float) -> None:
         while not self._stop.wait(every):
