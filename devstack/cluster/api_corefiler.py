@@ -232,8 +232,31 @@ def corefiler_modified_files(ctx: Ctx, name: Any) -> dict[str, Any]:
     return {"numFiles": I8(len(dirty)), "oldestAge": I8(int(ctx.cluster.now() - oldest))}
 
 
-def _writeback_job(c: Cluster, filer: Filer, process: str, status: str, base: float) -> str:
-    work = [p for p, _ in c.data(filer).dirty()]
+def _dirty_count(filer: Filer) -> int:
+    return sum(1 for e in filer.files.values() if e.dirty)
+
+
+def _note_dirty(ctx: Ctx, filer: Filer) -> None:
+    """The call log keeps the dirty count each flush, remove and invalidate met when it arrived, refused
+    or not; a flush or remove that starts its job adds the activity id (tests assert on these)."""
+    ctx.note(filer=filer.name, numFiles=_dirty_count(filer))
+
+
+def _writeback_job(
+    c: Cluster, filer: Filer, process: str, status: str, base: float, *, leave: int = 0, lose: bool = False
+) -> str:
+    """Start a job that writes the dirty files back, oldest first.
+
+    leave: the newest `leave` dirty files are rewritten by a client just as the job starts, so the job
+    does not cover them (leaveDirty). lose: nothing is written back; the cache goes with the filer
+    (loseDirty).
+    """
+    work = [] if lose else [p for p, _ in c.data(filer).dirty()]
+    if leave:
+        now = c.now()
+        for path in work[-leave:]:
+            filer.files[path].dirty_since = filer.files[path].mtime = now
+        work = work[:-leave]
     total = sum(filer.files[p].size for p in work)
     act = c.start_activity(
         process, filer.name, status, base + total / c.timing.bytes_per_second, work=work, total_bytes=total
@@ -246,12 +269,21 @@ def corefiler_flush(ctx: Ctx, name: Any) -> str:
     """corefiler.flush(name) => activity id: write every dirty file back to the cloud (maintenance API)."""
     c = ctx.cluster
     filer = c.filer(text(name, "name"))
+    _note_dirty(ctx, filer)
     if c.running("corefiler_flush", filer.name):
         raise flush_running()
     if filer.admin_state == "removing":
         raise Fault(ENOTALLOWED, f"Core filer '{filer.name}' is being removed")
+    leave = 0
+    if _dirty_count(filer):
+        rule = ctx.take("leaveDirty")
+        leave = rule.files if rule is not None else 0
     filer.admin_state = "flushing"
-    return _writeback_job(c, filer, "corefiler_flush", f"Flushing core filer '{filer.name}'", c.timing.flush_base)
+    activity = _writeback_job(
+        c, filer, "corefiler_flush", f"Flushing core filer '{filer.name}'", c.timing.flush_base, leave=leave
+    )
+    ctx.note(activity=activity)
+    return activity
 
 
 @rpc("corefiler.remove", level="maintenance")
@@ -259,14 +291,20 @@ def corefiler_remove(ctx: Ctx, name: Any) -> str:
     """corefiler.remove(name) => activity id: write back all changed data, then remove the core filer."""
     c = ctx.cluster
     filer = c.filer(text(name, "name"))
+    _note_dirty(ctx, filer)
     if c.state.junctions_of(filer.name):
         raise junctions_remain()
     if filer.admin_state == "removing":
         raise Fault(EALREADY, f"Core filer '{filer.name}' is already being removed")
     if c.running("corefiler_flush", filer.name):
         raise Fault(EBUSY, f"Core filer '{filer.name}' is busy: corefiler_flush in progress")
+    lose = bool(_dirty_count(filer)) and ctx.take("loseDirty") is not None
     filer.admin_state = "removing"
-    return _writeback_job(c, filer, "corefiler_remove", f"Removing core filer '{filer.name}'", c.timing.remove_base)
+    activity = _writeback_job(
+        c, filer, "corefiler_remove", f"Removing core filer '{filer.name}'", c.timing.remove_base, lose=lose
+    )
+    ctx.note(activity=activity)
+    return activity
 
 
 @rpc("corefiler.invalidate", level="maintenance")
@@ -274,6 +312,7 @@ def corefiler_invalidate(ctx: Ctx, name: Any) -> str:
     """corefiler.invalidate(name) => 'success': DISCARDS cached data, including unwritten client changes."""
     c = ctx.cluster
     filer = c.filer(text(name, "name"))
+    _note_dirty(ctx, filer)
     if filer.index_loaded:
         c.data(filer).discard_dirty()
     return "success"

@@ -18,6 +18,7 @@ from devstack.cluster import objects
 from devstack.cluster.blobio import FilerStorage, StorageError
 from devstack.cluster.faults import ENOENT, Fault, no_filer
 from devstack.cluster.filedata import CacheStore, FilerData
+from devstack.cluster.inject import FaultBook
 from devstack.cluster.model import Activity, ClusterState, Filer, Vserver, write_private_json
 
 log = logging.getLogger("devstack.cluster")
@@ -98,8 +99,9 @@ class Cluster:
         self.cache = CacheStore(self.dir / "cache")
         self.sessions: dict[str, Session] = {}
         self.call_log: list[dict[str, Any]] = []
-        self.injected: dict[str, list[Any]] = {}  # method -> [code, text, remaining]
-        self.drops = 0
+        self.faults = FaultBook()  # sim.injectFault rules (in memory only)
+        self.drops = 0  # sim.dropConnections: requests read, then cut off unanswered
+        self.refusals = 0  # sim.refuseConnections: connections reset before anything is read
         self.state = self._load(client_ips)
 
     # -- persistence ---------------------------------------------------------------------------------------
@@ -149,16 +151,12 @@ class Cluster:
         self.sessions[token] = session
         return session
 
-    def log_call(self, session: Session | None, method: str) -> None:
-        self.call_log.append({"session": session.short if session else "", "method": method, "time": self.now()})
+    def log_call(self, session: Session | None, method: str) -> dict[str, Any]:
+        """Record a call; the entry is returned so the call can add what it saw (numFiles, injected)."""
+        entry: dict[str, Any] = {"session": session.short if session else "", "method": method, "time": self.now()}
+        self.call_log.append(entry)
         del self.call_log[:-MAX_CALL_LOG]
-
-    def take_fault(self, method: str) -> Fault | None:
-        entry = self.injected.get(method)
-        if not entry or entry[2] <= 0:
-            return None
-        entry[2] -= 1
-        return Fault(int(entry[0]), str(entry[1]))
+        return entry
 
     # -- filers and their data -----------------------------------------------------------------------------
     def filer(self, name: str) -> Filer:
