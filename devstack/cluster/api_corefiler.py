@@ -38,12 +38,29 @@ BUCKET = re.compile(r"^[a-z0-9]{3,24}/[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$")
 def filer_json(cluster: Cluster, f: Filer) -> dict[str, Any]:
     policy = cluster.policy(f.policy) or {}
     return {
-        "name": f.name, "type": "cloud", "id": str(f.id), "rev": "1", "internalName": f.internal,
-        "adminState": f.admin_state, "clientSuspend": yes_no(f.client_suspend), "filerClass": "AvereCloud",
-        "cloudType": "azure", "bucket": f.bucket, "networkName": f.server_name, "network": f.network,
-        "cloudCredential": f.credential, "port": f.port, "https": f.https, "pathStyle": "no",
-        "cryptoMode": f.crypto_mode, "compressMode": f.compress_mode, "sslVerifyMode": f.ssl_verify_mode,
-        "keyMgmtType": "simpleKey", "proxy": f.proxy, "nearline": f.nearline, "policyName": f.policy,
+        "name": f.name,
+        "type": "cloud",
+        "id": str(f.id),
+        "rev": "1",
+        "internalName": f.internal,
+        "adminState": f.admin_state,
+        "clientSuspend": yes_no(f.client_suspend),
+        "filerClass": "AvereCloud",
+        "cloudType": "azure",
+        "bucket": f.bucket,
+        "networkName": f.server_name,
+        "network": f.network,
+        "cloudCredential": f.credential,
+        "port": f.port,
+        "https": f.https,
+        "pathStyle": "no",
+        "cryptoMode": f.crypto_mode,
+        "compressMode": f.compress_mode,
+        "sslVerifyMode": f.ssl_verify_mode,
+        "keyMgmtType": "simpleKey",
+        "proxy": f.proxy,
+        "nearline": f.nearline,
+        "policyName": f.policy,
         "writeMode": str(policy.get("cacheMode", "")),
         "maxWritebackDelay": str(policy.get("writebackDelay", 0)),
         "vservers": sorted({v for v, _ in cluster.state.junctions_of(f.name)}),
@@ -109,15 +126,17 @@ def _check_settings(c: Cluster, name: str, options: dict[str, Any]) -> tuple[str
     if policy in NOT_CLOUD_POLICIES:
         raise Fault(EINVAL, f"Cache policy '{policy}' cannot be used with a cloud core filer")
     users = [f.name for f in c.state.filers.values() if f.bucket == bucket]
-    users += [a.filer for a in c.state.activities.values() if a.state == "inprogress"
-              and a.process == "corefiler_create" and a.spec.get("bucket") == bucket]
+    users += [
+        a.filer
+        for a in c.state.activities.values()
+        if a.state == "inprogress" and a.process == "corefiler_create" and a.spec.get("bucket") == bucket
+    ]
     if users:
         raise Fault(EINUSE, f"Bucket '{bucket}' is already used by core filer '{users[0]}'")
     return bucket, credential, policy
 
 
-def _check_bucket(c: Cluster, bucket: str, credential: str, contents: str,
-                  crypto: str) -> objects.FsInfo | None:
+def _check_bucket(c: Cluster, bucket: str, credential: str, contents: str, crypto: str) -> objects.FsInfo | None:
     """The container must be empty for 'empty', and hold this simulator's filesystem for 'used'."""
     try:
         storage = c.storage(bucket, credential)
@@ -126,14 +145,12 @@ def _check_bucket(c: Cluster, bucket: str, credential: str, contents: str,
     except StorageError as exc:
         raise Fault(AVERE_ERROR, f"Cannot access the cloud: {exc}") from None
     if contents == "empty" and names:
-        raise Fault(EINVAL, f"Bucket '{bucket}' is not empty; use bucketContents 'used' to attach "
-                            "existing Avere data")
+        raise Fault(EINVAL, f"Bucket '{bucket}' is not empty; use bucketContents 'used' to attach existing Avere data")
     if contents == "used":
         if info is None:
             raise Fault(EINVAL, f"Bucket '{bucket}' holds no Avere cloud filesystem")
         if info.crypto_mode != crypto:
-            raise Fault(EINVAL, f"Bucket '{bucket}' was written with cryptoMode {info.crypto_mode}, "
-                                f"not {crypto}")
+            raise Fault(EINVAL, f"Bucket '{bucket}' was written with cryptoMode {info.crypto_mode}, not {crypto}")
     return info
 
 
@@ -157,19 +174,32 @@ def corefiler_create_cloud(ctx: Ctx, name: Any, options: Any) -> str:
         fsid, chunk = secrets.token_hex(8), c.chunk_size
     account = bucket.split("/")[0]
     filer = Filer(
-        name=name, id=c.state.next_id, internal=f"mass{c.state.next_id}", bucket=bucket,
-        server_name=_option(options, "serverName", f"{account}.blob.core.windows.net"), credential=credential,
-        crypto_mode=crypto, compress_mode=compress,
+        name=name,
+        id=c.state.next_id,
+        internal=f"mass{c.state.next_id}",
+        bucket=bucket,
+        server_name=_option(options, "serverName", f"{account}.blob.core.windows.net"),
+        credential=credential,
+        crypto_mode=crypto,
+        compress_mode=compress,
         ssl_verify_mode=_option(options, "sslVerifyMode", "DISABLED", SSL_MODES),
-        https=_option(options, "https", "yes", ("yes", "no")), port=_option(options, "port", "443"),
-        proxy=_option(options, "proxy", ""), nearline=_option(options, "nearline", "no"),
-        network=_option(options, "filerNetwork", "cluster"), policy=policy, contents=contents,
+        https=_option(options, "https", "yes", ("yes", "no")),
+        port=_option(options, "port", "443"),
+        proxy=_option(options, "proxy", ""),
+        nearline=_option(options, "nearline", "no"),
+        network=_option(options, "filerNetwork", "cluster"),
+        policy=policy,
+        contents=contents,
         # Open question 4, decided: a filer attached to existing data starts with clients suspended.
-        client_suspend=contents == "used", fsid=fsid, chunk_size=chunk, index_loaded=contents == "empty",
+        client_suspend=contents == "used",
+        fsid=fsid,
+        chunk_size=chunk,
+        index_loaded=contents == "empty",
     )
     c.state.next_id += 1
-    act = c.start_activity("corefiler_create", name, f"Creating core filer '{name}'", c.timing.create,
-                           spec=asdict(filer))
+    act = c.start_activity(
+        "corefiler_create", name, f"Creating core filer '{name}'", c.timing.create, spec=asdict(filer)
+    )
     return act.id
 
 
@@ -202,11 +232,35 @@ def corefiler_modified_files(ctx: Ctx, name: Any) -> dict[str, Any]:
     return {"numFiles": I8(len(dirty)), "oldestAge": I8(int(ctx.cluster.now() - oldest))}
 
 
-def _writeback_job(c: Cluster, filer: Filer, process: str, status: str, base: float) -> str:
-    work = [p for p, _ in c.data(filer).dirty()]
+def _dirty_count(filer: Filer) -> int:
+    return sum(1 for e in filer.files.values() if e.dirty)
+
+
+def _note_dirty(ctx: Ctx, filer: Filer) -> None:
+    """The call log keeps the dirty count each flush, remove and invalidate met when it arrived, refused
+    or not; a flush or remove that starts its job adds the activity id (tests assert on these)."""
+    ctx.note(filer=filer.name, numFiles=_dirty_count(filer))
+
+
+def _writeback_job(
+    c: Cluster, filer: Filer, process: str, status: str, base: float, *, leave: int = 0, lose: bool = False
+) -> str:
+    """Start a job that writes the dirty files back, oldest first.
+
+    leave: the newest `leave` dirty files are rewritten by a client just as the job starts, so the job
+    does not cover them (leaveDirty). lose: nothing is written back; the cache goes with the filer
+    (loseDirty).
+    """
+    work = [] if lose else [p for p, _ in c.data(filer).dirty()]
+    if leave:
+        now = c.now()
+        for path in work[-leave:]:
+            filer.files[path].dirty_since = filer.files[path].mtime = now
+        work = work[:-leave]
     total = sum(filer.files[p].size for p in work)
-    act = c.start_activity(process, filer.name, status, base + total / c.timing.bytes_per_second,
-                           work=work, total_bytes=total)
+    act = c.start_activity(
+        process, filer.name, status, base + total / c.timing.bytes_per_second, work=work, total_bytes=total
+    )
     return act.id
 
 
@@ -215,13 +269,21 @@ def corefiler_flush(ctx: Ctx, name: Any) -> str:
     """corefiler.flush(name) => activity id: write every dirty file back to the cloud (maintenance API)."""
     c = ctx.cluster
     filer = c.filer(text(name, "name"))
+    _note_dirty(ctx, filer)
     if c.running("corefiler_flush", filer.name):
         raise flush_running()
     if filer.admin_state == "removing":
         raise Fault(ENOTALLOWED, f"Core filer '{filer.name}' is being removed")
+    leave = 0
+    if _dirty_count(filer):
+        rule = ctx.take("leaveDirty")
+        leave = rule.files if rule is not None else 0
     filer.admin_state = "flushing"
-    return _writeback_job(c, filer, "corefiler_flush", f"Flushing core filer '{filer.name}'",
-                          c.timing.flush_base)
+    activity = _writeback_job(
+        c, filer, "corefiler_flush", f"Flushing core filer '{filer.name}'", c.timing.flush_base, leave=leave
+    )
+    ctx.note(activity=activity)
+    return activity
 
 
 @rpc("corefiler.remove", level="maintenance")
@@ -229,15 +291,20 @@ def corefiler_remove(ctx: Ctx, name: Any) -> str:
     """corefiler.remove(name) => activity id: write back all changed data, then remove the core filer."""
     c = ctx.cluster
     filer = c.filer(text(name, "name"))
+    _note_dirty(ctx, filer)
     if c.state.junctions_of(filer.name):
         raise junctions_remain()
     if filer.admin_state == "removing":
         raise Fault(EALREADY, f"Core filer '{filer.name}' is already being removed")
     if c.running("corefiler_flush", filer.name):
         raise Fault(EBUSY, f"Core filer '{filer.name}' is busy: corefiler_flush in progress")
+    lose = bool(_dirty_count(filer)) and ctx.take("loseDirty") is not None
     filer.admin_state = "removing"
-    return _writeback_job(c, filer, "corefiler_remove", f"Removing core filer '{filer.name}'",
-                          c.timing.remove_base)
+    activity = _writeback_job(
+        c, filer, "corefiler_remove", f"Removing core filer '{filer.name}'", c.timing.remove_base, lose=lose
+    )
+    ctx.note(activity=activity)
+    return activity
 
 
 @rpc("corefiler.invalidate", level="maintenance")
@@ -245,6 +312,7 @@ def corefiler_invalidate(ctx: Ctx, name: Any) -> str:
     """corefiler.invalidate(name) => 'success': DISCARDS cached data, including unwritten client changes."""
     c = ctx.cluster
     filer = c.filer(text(name, "name"))
+    _note_dirty(ctx, filer)
     if filer.index_loaded:
         c.data(filer).discard_dirty()
     return "success"

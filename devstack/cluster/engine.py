@@ -18,6 +18,7 @@ from devstack.cluster import objects
 from devstack.cluster.blobio import FilerStorage, StorageError
 from devstack.cluster.faults import ENOENT, Fault, no_filer
 from devstack.cluster.filedata import CacheStore, FilerData
+from devstack.cluster.inject import FaultBook
 from devstack.cluster.model import Activity, ClusterState, Filer, Vserver, write_private_json
 
 log = logging.getLogger("devstack.cluster")
@@ -31,8 +32,11 @@ BUILTIN_POLICIES: dict[str, dict[str, Any]] = {
     "Read and Write Caching": {"cacheMode": "read-write", "writebackDelay": 3600, "localDirectories": False},
     "Read Caching": {"cacheMode": "read", "writebackDelay": 0, "localDirectories": False},
     "Clients Bypassing the Cluster": {"cacheMode": "read", "writebackDelay": 0, "localDirectories": False},
-    "Transitioning Clients Before or After a Migration": {"cacheMode": "read-write", "writebackDelay": 3600,
-                                                          "localDirectories": False},
+    "Transitioning Clients Before or After a Migration": {
+        "cacheMode": "read-write",
+        "writebackDelay": 3600,
+        "localDirectories": False,
+    },
 }
 NOT_CLOUD_POLICIES = frozenset({"Clients Bypassing the Cluster"})
 
@@ -49,9 +53,13 @@ class Timing:
 
     def scaled(self, speedup: float) -> Timing:
         """Everything `speedup` times faster (process-mode tests)."""
-        return Timing(create=self.create / speedup, junction=self.junction / speedup,
-                      flush_base=self.flush_base / speedup, remove_base=self.remove_base / speedup,
-                      bytes_per_second=self.bytes_per_second * speedup)
+        return Timing(
+            create=self.create / speedup,
+            junction=self.junction / speedup,
+            flush_base=self.flush_base / speedup,
+            remove_base=self.remove_base / speedup,
+            bytes_per_second=self.bytes_per_second * speedup,
+        )
 
 
 @dataclass
@@ -66,10 +74,20 @@ class Session:
 class Cluster:
     """One simulated vFXT cluster. Every public method expects the caller to hold `lock`."""
 
-    def __init__(self, state_dir: Path, name: str, region: str, blob_endpoint: str, clock: Clock, *,
-                 admin_password: str, timing: Timing | None = None, chunk_size: int = objects.CHUNK_SIZE,
-                 client_ips: tuple[str, str] = ("10.0.0.10", "10.0.0.12"),
-                 mgmt_ip: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        name: str,
+        region: str,
+        blob_endpoint: str,
+        clock: Clock,
+        *,
+        admin_password: str,
+        timing: Timing | None = None,
+        chunk_size: int = objects.CHUNK_SIZE,
+        client_ips: tuple[str, str] = ("10.0.0.10", "10.0.0.12"),
+        mgmt_ip: str = "127.0.0.1",
+    ) -> None:
         self.dir = Path(state_dir)
         self.name, self.region, self.blob_endpoint, self.clock = name, region, blob_endpoint, clock
         self.admin_user = "admin"
@@ -81,8 +99,9 @@ class Cluster:
         self.cache = CacheStore(self.dir / "cache")
         self.sessions: dict[str, Session] = {}
         self.call_log: list[dict[str, Any]] = []
-        self.injected: dict[str, list[Any]] = {}  # method -> [code, text, remaining]
-        self.drops = 0
+        self.faults = FaultBook()  # sim.injectFault rules (in memory only)
+        self.drops = 0  # sim.dropConnections: requests read, then cut off unanswered
+        self.refusals = 0  # sim.refuseConnections: connections reset before anything is read
         self.state = self._load(client_ips)
 
     # -- persistence ---------------------------------------------------------------------------------------
@@ -94,16 +113,26 @@ class Cluster:
         if self.state_file.exists():
             return ClusterState.from_json(json.loads(self.state_file.read_text()))
         state = ClusterState(name=self.name, region=self.region)
-        state.vservers["vserver"] = Vserver(name="vserver", first_ip=client_ips[0], last_ip=client_ips[1],
-                                            policies={"default": [self._default_rule(1)]})
+        state.vservers["vserver"] = Vserver(
+            name="vserver", first_ip=client_ips[0], last_ip=client_ips[1], policies={"default": [self._default_rule(1)]}
+        )
         state.next_rule = 2
         return state
 
     @staticmethod
     def _default_rule(rule_id: int) -> dict[str, Any]:
-        return {"id": rule_id, "scope": "default", "filter": "", "permission": "rw",
-                "squash": "no_root_squash", "anonuid": "-2", "suid": True, "subdir": "", "authSys": True,
-                "authKrb": False}
+        return {
+            "id": rule_id,
+            "scope": "default",
+            "filter": "",
+            "permission": "rw",
+            "squash": "no_root_squash",
+            "anonuid": "-2",
+            "suid": True,
+            "subdir": "",
+            "authSys": True,
+            "authKrb": False,
+        }
 
     def persist(self) -> None:
         write_private_json(self.state_file, self.state.to_json())
@@ -122,17 +151,12 @@ class Cluster:
         self.sessions[token] = session
         return session
 
-    def log_call(self, session: Session | None, method: str) -> None:
-        self.call_log.append({"session": session.short if session else "", "method": method,
-                              "time": self.now()})
+    def log_call(self, session: Session | None, method: str) -> dict[str, Any]:
+        """Record a call; the entry is returned so the call can add what it saw (numFiles, injected)."""
+        entry: dict[str, Any] = {"session": session.short if session else "", "method": method, "time": self.now()}
+        self.call_log.append(entry)
         del self.call_log[:-MAX_CALL_LOG]
-
-    def take_fault(self, method: str) -> Fault | None:
-        entry = self.injected.get(method)
-        if not entry or entry[2] <= 0:
-            return None
-        entry[2] -= 1
-        return Fault(int(entry[0]), str(entry[1]))
+        return entry
 
     # -- filers and their data -----------------------------------------------------------------------------
     def filer(self, name: str) -> Filer:
@@ -160,11 +184,18 @@ class Cluster:
         return policy.get("cacheMode") != "read-write"
 
     # -- activities ----------------------------------------------------------------------------------------
-    def start_activity(self, process: str, filer: str, status: str, duration: float,
-                       **extra: Any) -> Activity:
+    def start_activity(self, process: str, filer: str, status: str, duration: float, **extra: Any) -> Activity:
         now = self.now()
-        act = Activity(id=str(uuid.uuid4()), process=process, filer=filer, status=status, created=now,
-                       updated=now, duration=max(0.0, duration), **extra)
+        act = Activity(
+            id=str(uuid.uuid4()),
+            process=process,
+            filer=filer,
+            status=status,
+            created=now,
+            updated=now,
+            duration=max(0.0, duration),
+            **extra,
+        )
         self.state.activities[act.id] = act
         done = [a for a in self.state.activities.values() if a.state != "inprogress"]
         for old in sorted(done, key=lambda a: a.updated)[:-KEEP_DONE_ACTIVITIES]:
@@ -172,15 +203,27 @@ class Cluster:
         return act
 
     def activity_json(self, act: Activity) -> dict[str, Any]:
-        out = {"id": act.id, "status": act.status, "process": act.process, "state": act.state,
-               "creationTime": str(int(act.created)), "lastUpdateTime": str(int(act.updated))}
+        out = {
+            "id": act.id,
+            "status": act.status,
+            "process": act.process,
+            "state": act.state,
+            "creationTime": str(int(act.created)),
+            "lastUpdateTime": str(int(act.updated)),
+        }
         if act.state == "inprogress":
             out["percent"] = str(act.percent)
         return out
 
     def running(self, process: str, filer: str) -> Activity | None:
-        return next((a for a in self.state.activities.values()
-                     if a.state == "inprogress" and a.process == process and a.filer == filer), None)
+        return next(
+            (
+                a
+                for a in self.state.activities.values()
+                if a.state == "inprogress" and a.process == process and a.filer == filer
+            ),
+            None,
+        )
 
     def tick(self) -> None:
         """Move every activity and the policy writeback to the clock's now; persist what changed."""
@@ -265,12 +308,27 @@ class Cluster:
         out: list[dict[str, str]] = []
         for f in self.state.filers.values():
             if f.encrypted and not f.active_key:
-                out.append({"name": "corefiler.noMasterKey", "severity": "red",
-                            "message": f"Core filer '{f.name}' has no active encryption key"})
+                out.append(
+                    {
+                        "name": "corefiler.noMasterKey",
+                        "severity": "red",
+                        "message": f"Core filer '{f.name}' has no active encryption key",
+                    }
+                )
             if f.writeback_error:
-                out.append({"name": "corefiler.writeback", "severity": "red",
-                            "message": f"Core filer '{f.name}' cannot write back: {f.writeback_error}"})
+                out.append(
+                    {
+                        "name": "corefiler.writeback",
+                        "severity": "red",
+                        "message": f"Core filer '{f.name}' cannot write back: {f.writeback_error}",
+                    }
+                )
             if f.client_suspend:
-                out.append({"name": "corefiler.clientSuspend", "severity": "yellow",
-                            "message": f"Client access to core filer '{f.name}' is suspended"})
+                out.append(
+                    {
+                        "name": "corefiler.clientSuspend",
+                        "severity": "yellow",
+                        "message": f"Client access to core filer '{f.name}' is suspended",
+                    }
+                )
         return out

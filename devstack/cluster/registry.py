@@ -4,19 +4,47 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.cluster.engine import Cluster, Session
 from devstack.cluster.faults import EINVAL, Fault
+from devstack.cluster.inject import Rule
 
+ALIASES = {"mass.": "corefiler."}  # 'mass' is the deprecated name of the corefiler module
 SIM_NOTE = "SIMULATOR ONLY - NOT part of the Avere API (a test and demo helper). "
+
+
+@dataclass
+class Request:
+    """What one HTTP request's calls decided about its answer beyond the XML-RPC body."""
+
+    mutated: bool = False  # some call changed state: persist, even if the answer is then lost
+    drop: bool = False  # close the connection without answering
+    status: int = 200  # an HTTP error status instead of the XML-RPC answer
+    close: bool = False  # answer, then close this connection
+    close_idle: bool = False  # close the server's other idle keep-alive connections too
 
 
 @dataclass(frozen=True)
 class Ctx:
     cluster: Cluster
     session: Session
+    method: str = ""
+    params: tuple[Any, ...] = ()
+    entry: dict[str, Any] = field(default_factory=dict)  # this call's call-log entry
+    request: Request = field(default_factory=Request)
+
+    def note(self, **fields: Any) -> None:
+        """Add what the call saw to its call-log entry (e.g. numFiles at a remove)."""
+        self.entry.update(fields)
+
+    def take(self, action: str) -> Rule | None:
+        """Fire (and consume) an injected rule of `action` for this call, noting it in the call log."""
+        rule = self.cluster.faults.take(self.method, self.params, (action,))
+        if rule is not None:
+            self.entry.setdefault("injected", []).append(rule.label)
+        return rule
 
 
 @dataclass(frozen=True)
@@ -36,6 +64,14 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
+
+
+def canonical(method: str) -> str:
+    """The method's current name ('mass.get' is 'corefiler.get')."""
+    for old, new in ALIASES.items():
+        if method.startswith(old):
+            return new + method[len(old) :]
+    return method
 
 
 def rpc(name: str, *, level: str = "basic", readonly: bool = False) -> Callable[[Callable[..., Any]], Any]:
