@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devstack.azurite import Azurite
 from devstack.clock import VirtualClock
 from devstack.cluster import ClusterHandle
-from shared.avere import AvereClient
+from devstack.stack.azurite import Azurite
+from shared.avere.client import AvereClient
 from tests.fixtures.cluster import add_junction, client_for, create_filer, new_container
 
 RULE_ARGS = (

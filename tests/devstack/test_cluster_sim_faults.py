@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from devstack.azurite import Azurite
 from devstack.clock import VirtualClock
 from devstack.cluster import ClusterHandle
-from shared import avere_errors as E
-from shared.avere import MAINTENANCE, AvereClient
+from devstack.stack.azurite import Azurite
+from shared.avere import errors as E
+from shared.avere.client import MAINTENANCE, AvereClient
 from tests.fixtures.cluster import add_junction, client_for, create_filer, read, write
 
 
