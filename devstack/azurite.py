@@ -45,12 +45,16 @@ class Azurite:
 
     def connection_string(self, role: str) -> str:
         acct = self.accounts[role]
-        return (f"DefaultEndpointsProtocol=http;AccountName={acct.name};AccountKey={acct.key};"
-                f"BlobEndpoint={self.account_url(role)};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={acct.name};AccountKey={acct.key};"
+            f"BlobEndpoint={self.account_url(role)};"
+        )
 
     def storage_json(self) -> dict:
-        return {"blob_endpoint": self.blob_endpoint,
-                "accounts": {role: acct.to_json() for role, acct in self.accounts.items()}}
+        return {
+            "blob_endpoint": self.blob_endpoint,
+            "accounts": {role: acct.to_json() for role, acct in self.accounts.items()},
+        }
 
 
 def _accounts(state_dir: Path) -> dict[str, Account]:
@@ -78,14 +82,24 @@ def start_azurite(state_dir: Path, port: int | None = None, timeout: float = 60.
     data_dir = state_dir / "azurite" / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {"AZURITE_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in accounts.values())}
-    argv = [str(AZURITE_BLOB), "--blobHost", LOOPBACK, "--blobPort", str(port),
-            "--location", str(data_dir), "--skipApiVersionCheck", "--disableTelemetry", "--silent"]
-    proc = spawn("azurite", argv, state_dir / "logs", env={**env, "NODE_NO_WARNINGS": "1"},
-                 cwd=os.fspath(state_dir))
+    argv = [
+        str(AZURITE_BLOB),
+        "--blobHost",
+        LOOPBACK,
+        "--blobPort",
+        str(port),
+        "--location",
+        str(data_dir),
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--silent",
+    ]
+    proc = spawn("azurite", argv, state_dir / "logs", env={**env, "NODE_NO_WARNINGS": "1"}, cwd=os.fspath(state_dir))
     try:
         wait_for_port(port, timeout)
     except TimeoutError:
         from devstack.procs import stop
+
         stop(proc)
         raise RuntimeError(f"Azurite did not start; see {proc.log}") from None
     return Azurite(proc=proc, blob_endpoint=f"http://{LOOPBACK}:{port}", accounts=accounts)

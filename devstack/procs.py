@@ -53,15 +53,19 @@ def _not_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def spawn(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
-          cwd: str | None = None) -> Proc:
+def spawn(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None, cwd: str | None = None) -> Proc:
     """Start argv detached in its own session, output to log_dir/name.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
         )
     return Proc(name=name, pid=child.pid, log=str(log_path))
 

@@ -50,8 +50,9 @@ class Management:
             raise ValueError(unknown_function(name, "orchestrator", list(self.registry.orchestrators)))
         instance_id = instance_id or uuid.uuid4().hex
         if instance_id.startswith("@") or any(c in _INVALID_ID_CHARS or ord(c) < 32 for c in instance_id):
-            raise ValueError("Orchestration instance ids must not start with @ or contain /, \\, #, ?, "
-                             "or control characters.")
+            raise ValueError(
+                "Orchestration instance ids must not start with @ or contain /, \\, #, ?, or control characters."
+            )
         if len(instance_id) > 256:
             raise ValueError("Instance ID lengths must not exceed 256 characters.")
         if input_json is not None:
@@ -59,8 +60,14 @@ class Management:
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         started = p.execution_started(now, name, instance_id, execution_id, input_json)
-        self._store().create_instance(instance_id=instance_id, name=name, execution_id=execution_id,
-                                      input_json=input_json, now=now, started_event=started)
+        self._store().create_instance(
+            instance_id=instance_id,
+            name=name,
+            execution_id=execution_id,
+            input_json=input_json,
+            now=now,
+            started_event=started,
+        )
         log.info("instance %s (%s) scheduled", instance_id, name)
         self.started_ids.append(instance_id)
         self._wake.set()
@@ -78,8 +85,9 @@ class Management:
         if input_text is not None:
             json.loads(input_text)
         self._require_active(instance_id)
-        self._store().post(instance_id, None, "event",
-                           p.event(p.EVENT_RAISED, self.clock.now(), Name=name, Input=input_text))
+        self._store().post(
+            instance_id, None, "event", p.event(p.EVENT_RAISED, self.clock.now(), Name=name, Input=input_text)
+        )
         self._wake.set()
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
@@ -121,18 +129,25 @@ class Management:
         if row is None:
             return 0
         if row["status"] in ACTIVE_STATUSES:
-            raise RunnerError(f"Only orchestrations in a terminal state can be purged, but the orchestration "
-                              f"with instance ID {instance_id} has status {row['status']}")
+            raise RunnerError(
+                f"Only orchestrations in a terminal state can be purged, but the orchestration "
+                f"with instance ID {instance_id} has status {row['status']}"
+            )
         return self._store().purge([instance_id])
 
-    def purge_by(self, created_from: float, created_to: float | None = None,
-                 statuses: list[str] | None = None) -> int:
+    def purge_by(self, created_from: float, created_to: float | None = None, statuses: list[str] | None = None) -> int:
         wanted = [s for s in (statuses or TERMINAL_STATUSES) if s in TERMINAL_STATUSES]
         rows = self._store().list_instances(created_from=created_from, created_to=created_to, statuses=wanted)
         return self._store().purge([r["instance_id"] for r in rows]) if rows else 0
 
-    def status(self, instance_id: str, *, show_history: bool = False, show_history_output: bool = False,
-               show_input: bool = True) -> dict | None:
+    def status(
+        self,
+        instance_id: str,
+        *,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = True,
+    ) -> dict | None:
         """The status API's payload (StatusResponsePayload), or None for an unknown id."""
         row = self._store().instance(instance_id)
         if row is None:
@@ -142,17 +157,26 @@ class Management:
             history = p.compact_history(self._store().history(instance_id), show_history_output)
         return status_payload(row, show_input, history)
 
-    def statuses(self, *, created_from: float | None = None, created_to: float | None = None,
-                 statuses: list[str] | None = None, prefix: str | None = None,
-                 show_input: bool = True) -> list[dict]:
-        rows = self._store().list_instances(created_from=created_from, created_to=created_to,
-                                            statuses=statuses, prefix=prefix)
+    def statuses(
+        self,
+        *,
+        created_from: float | None = None,
+        created_to: float | None = None,
+        statuses: list[str] | None = None,
+        prefix: str | None = None,
+        show_input: bool = True,
+    ) -> list[dict]:
+        rows = self._store().list_instances(
+            created_from=created_from, created_to=created_to, statuses=statuses, prefix=prefix
+        )
         return [status_payload(r, show_input, None) for r in rows]
 
 
 def status_payload(row: dict, show_input: bool, history: list[dict] | None) -> dict:
     payload = {
-        "name": row["name"], "instanceId": row["instance_id"], "runtimeStatus": row["status"],
+        "name": row["name"],
+        "instanceId": row["instance_id"],
+        "runtimeStatus": row["status"],
         "input": p.parse_to_token(row["input"]) if show_input else None,
         "customStatus": p.parse_to_token(row["custom_status"]),
         "output": p.parse_to_token(row["output"]),
@@ -174,8 +198,9 @@ def client_binding(base_url: str, hub: str, system_key: str) -> dict:
         "taskHubName": hub,
         "creationUrls": {
             "createNewInstancePostUri": f"{create}?code={system_key}",
-            "createAndWaitOnNewInstancePostUri":
-                f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&code={system_key}",
+            "createAndWaitOnNewInstancePostUri": (
+                f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&code={system_key}"
+            ),
         },
         "managementUrls": {
             "id": "INSTANCEID",

@@ -61,10 +61,21 @@ class Runner(Management):
     their NCRONTAB schedules (as `serve` does); `http=False` runs without the HTTP host (and client).
     """
 
-    def __init__(self, app: str | ModuleType | Any, state_dir: Path, clock: Clock | None = None, *,
-                 host_json: Path | None = None, settings: Path | None = None, http: bool = True,
-                 port: int = 0, auto_advance: bool = False, schedule_timers: bool = False,
-                 max_activities: int | None = None, idle_grace: float = 0.0) -> None:
+    def __init__(
+        self,
+        app: str | ModuleType | Any,
+        state_dir: Path,
+        clock: Clock | None = None,
+        *,
+        host_json: Path | None = None,
+        settings: Path | None = None,
+        http: bool = True,
+        port: int = 0,
+        auto_advance: bool = False,
+        schedule_timers: bool = False,
+        max_activities: int | None = None,
+        idle_grace: float = 0.0,
+    ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         settings = settings if settings is not None else self.state_dir / "local.settings.json"
@@ -118,6 +129,7 @@ class Runner(Management):
         self._pool = ThreadPoolExecutor(self.max_activities, thread_name_prefix="durable-activity")
         if self._want_http:
             from devstack.durable.http_host import HttpHost
+
             self._http = HttpHost(self, self._port)
             self.base_url = self._http.start()
         if self._schedule_timers:
@@ -191,10 +203,10 @@ class Runner(Management):
         assert self.store is not None
         with self.store.tx() as db:
             db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
-            db.execute("UPDATE instances SET status = 'Failed', output = ?, last_updated = ? "
-                       "WHERE instance_id = ?",
-                       (json.dumps(f"local Durable runner error: {type(exc).__name__}: {exc}"),
-                        self.clock.now(), instance_id))
+            db.execute(
+                "UPDATE instances SET status = 'Failed', output = ?, last_updated = ? WHERE instance_id = ?",
+                (json.dumps(f"local Durable runner error: {type(exc).__name__}: {exc}"), self.clock.now(), instance_id),
+            )
 
     def _dispatch_activities(self) -> bool:
         assert self.store is not None and self._pool is not None
@@ -218,15 +230,21 @@ class Runner(Management):
                 raise LookupError(unknown_function(name, "activity", list(self.registry.activities)))
             fn, arg = entry
             assert self.functions_loop is not None
-            value = run_user_function(fn, call_kwargs(fn, {arg: decode_activity_input(row["input"])}, name),
-                                      self.functions_loop)
-            event = p.event(p.TASK_COMPLETED, self.clock.now(), TaskScheduledId=task_id,
-                            Result=encode_activity_output(value))
+            value = run_user_function(
+                fn, call_kwargs(fn, {arg: decode_activity_input(row["input"])}, name), self.functions_loop
+            )
+            event = p.event(
+                p.TASK_COMPLETED, self.clock.now(), TaskScheduledId=task_id, Result=encode_activity_output(value)
+            )
         except Exception as exc:
             failed = True
-            event = p.event(p.TASK_FAILED, self.clock.now(), TaskScheduledId=task_id,
-                            Reason=f"Activity function '{name}' failed: {type(exc).__name__}: {exc}",
-                            Details="".join(traceback.format_exception(exc)))
+            event = p.event(
+                p.TASK_FAILED,
+                self.clock.now(),
+                TaskScheduledId=task_id,
+                Reason=f"Activity function '{name}' failed: {type(exc).__name__}: {exc}",
+                Details="".join(traceback.format_exception(exc)),
+            )
         try:
             with self._guard:
                 if not self._stop.is_set():  # a stopping runner leaves the row: the next run repeats it
@@ -265,8 +283,7 @@ class Runner(Management):
 
     def _next_due(self) -> float | None:
         assert self.store is not None
-        candidates = [t for t in [self.store.next_timer(), *(d for _, d in self._schedules.values())]
-                      if t is not None]
+        candidates = [t for t in [self.store.next_timer(), *(d for _, d in self._schedules.values())] if t is not None]
         return min(candidates) if candidates else None
 
     def _sleep_time(self) -> float:
@@ -304,9 +321,11 @@ class Runner(Management):
 
     def wait_for(self, instance_id: str, timeout: float = 60.0) -> dict:
         """Run until the instance is Completed, Failed or Terminated; return its status payload."""
+
         def finished() -> bool:
             row = self._store().instance(instance_id)
             return row is not None and row["status"] in TERMINAL_STATUSES
+
         self.run_until(finished, timeout)
         status = self.status(instance_id, show_history=True, show_history_output=True)
         assert status is not None
@@ -344,6 +363,7 @@ class Runner(Management):
     def client(self) -> Any:
         """A real DurableOrchestrationClient on this runner; await its calls through call()."""
         from azure.durable_functions import DurableOrchestrationClient
+
         return DurableOrchestrationClient(self.client_binding())
 
     def call(self, coro: Coroutine, timeout: float = 60.0) -> Any:
@@ -372,8 +392,9 @@ class Runner(Management):
         assert self.functions_loop is not None
         with self._triggers_lock:
             self._triggers_inflight += 1
-        future = asyncio.run_coroutine_threadsafe(invoke_async(timer.fn, self._timer_kwargs(timer)),
-                                                  self.functions_loop)
+        future = asyncio.run_coroutine_threadsafe(
+            invoke_async(timer.fn, self._timer_kwargs(timer)), self.functions_loop
+        )
 
         def done(f: Any) -> None:
             with self._triggers_lock:
@@ -381,6 +402,7 @@ class Runner(Management):
             if f.exception() is not None:
                 log.error("timer function %s failed: %s", name, f.exception())
             self._wake.set()
+
         future.add_done_callback(done)
 
     def _store(self) -> Store:

@@ -61,8 +61,7 @@ def load_host_json(path: Path | None) -> HostConfig:
     durable = ((data.get("extensions") or {}).get("durableTask")) or {}
     hub = _resolve(str(durable.get("hubName") or DEFAULT_HUB))
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,49}", hub):
-        raise ValueError(f"{path}: task hub name {hub!r} must be 3-50 letters and digits, "
-                         "starting with a letter")
+        raise ValueError(f"{path}: task hub name {hub!r} must be 3-50 letters and digits, starting with a letter")
     max_activities = int(durable.get("maxConcurrentActivityFunctions") or DEFAULT_MAX_ACTIVITIES)
     if max_activities < 1:
         raise ValueError(f"{path}: maxConcurrentActivityFunctions must be at least 1")
@@ -72,9 +71,11 @@ def load_host_json(path: Path | None) -> HostConfig:
 
 def _resolve(value: str) -> str:
     """`%NAME%` app-setting references, as the host resolves them."""
+
     def lookup(match: re.Match) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise ValueError(f"host.json refers to app setting %{name}%, which is not set")
         return os.environ[name]
+
     return re.sub(r"%([^%]+)%", lookup, value)
