@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import threading
@@ -38,6 +39,28 @@ def _error(status: int, message: str, exception: str | None = None) -> web.Respo
     if exception is not None:
         body.update(ExceptionMessage=exception, ExceptionType="System.ArgumentException")
     return web.json_response(body, status=status)
+
+
+# DTFx's exception for a start the dedupe statuses refuse, and where the Azure Storage provider throws it.
+ALREADY_EXISTS_TYPE = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
+_ALREADY_EXISTS_TRACE = (
+    "   at DurableTask.AzureStorage.AzureStorageOrchestrationService.CreateTaskOrchestrationAsync("
+    "TaskMessage creationMessage, OrchestrationStatus[] dedupeStatuses)\r\n"
+    "   at DurableTask.Core.TaskHubClient.InternalCreateOrchestrationInstanceWithRaisedEventAsync(...)\r\n"
+    "   (the local Durable runner's stand-in for the host's stack trace)"
+)
+
+
+def already_exists(exc: ConflictError) -> web.Response:
+    """What HttpApiHandler answers when a start hits a protected instance: its catch-all 500, carrying the
+    exception (the SDK client's start_new then raises Exception with this dict as its argument)."""
+    body = {
+        "Message": "Something went wrong while processing your request",
+        "ExceptionMessage": str(exc),
+        "ExceptionType": ALREADY_EXISTS_TYPE,
+        "StackTrace": _ALREADY_EXISTS_TRACE,
+    }
+    return web.json_response(body, status=500)
 
 
 class HttpHost:
@@ -110,8 +133,13 @@ class HttpHost:
         return web.Response(status=404)
 
     async def _webhook(self, request: web.Request, rest: str) -> web.StreamResponse:
-        """The public webhooks want the system key the binding's URLs carry; the RPC listener does not."""
-        if request.query.get("code") != self.runner.system_key:
+        """Every route under /runtime/webhooks/durabletask/ wants the system key, as the host's extension
+        webhooks do: `code=` in the query (what the binding's URLs carry) or the x-functions-key header.
+        It is checked before anything else, so a request without it learns nothing and changes nothing.
+        The RPC listener (/durabletask/) needs no key: on the host it is reachable from the worker only."""
+        key = self.runner.system_key.encode()
+        given = [v.encode() for v in (request.query.get("code"), request.headers.get("x-functions-key")) if v]
+        if not any(hmac.compare_digest(v, key) for v in given):
             return web.Response(status=401, text="the webhook needs the system key (code=...)")
         return await self._management(request, rest)
 
@@ -162,7 +190,7 @@ class HttpHost:
         try:
             new_id = self.runner.create(name, instance_id, text if text.strip() else None)
         except ConflictError as exc:
-            return _error(409, str(exc))
+            return already_exists(exc)
         except ValueError as exc:
             return _error(400, "One or more of the arguments submitted is incorrect", str(exc))
         return self._check_status_response(request, new_id)
@@ -297,8 +325,8 @@ class HttpHost:
             new_id = self.runner.restart(instance_id, _bool(request.query, "restartWithNewInstanceId", True))
         except NotFoundError as exc:
             return _error(400, "InstanceId does not match a valid orchestration instance.", str(exc))
-        except ConflictError as exc:
-            return _error(409, "A non-terminal instance with this instance ID already exists.", str(exc))
+        except ConflictError as exc:  # the host's restart is a start_new with the old input
+            return already_exists(exc)
         return self._check_status_response(request, new_id)
 
     # ---- the app's own functions -------------------------------------------------------------------

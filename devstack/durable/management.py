@@ -14,7 +14,8 @@ from devstack.clock import Clock
 from devstack.durable import protocol as p
 from devstack.durable.engine import unknown_function
 from devstack.durable.functions import Registry
-from devstack.durable.store import ACTIVE_STATUSES, TERMINAL_STATUSES, Store
+from devstack.durable.settings import ANY_STATE, HostConfig
+from devstack.durable.store import ACTIVE_STATUSES, ALL_STATUSES, TERMINAL_STATUSES, Store
 
 log = logging.getLogger("devstack.durable")
 
@@ -38,6 +39,7 @@ class Management:
 
     registry: Registry
     clock: Clock
+    host: HostConfig
     _wake: threading.Event
     started_ids: list[str]  # every instance started, in order (what a trigger started is a slice of it)
 
@@ -45,7 +47,13 @@ class Management:
         raise NotImplementedError
 
     def create(self, name: str, instance_id: str | None, input_json: str | None) -> str:
-        """Start `name`; input_json is the ExecutionStarted input text (the body of a start request)."""
+        """Start `name`; input_json is the ExecutionStarted input text (the body of a start request).
+
+        Every start (client, webhook, restart, in-process) comes here. An existing instance with that id is
+        replaced when host.json's overridableExistingInstanceStates allows it (AnyState: always;
+        NonRunningStates, the default: only a Completed, Failed, Terminated or Canceled one); otherwise
+        ConflictError, with the host's message, and nothing changes.
+        """
         if name not in self.registry.orchestrators:
             raise ValueError(unknown_function(name, "orchestrator", list(self.registry.orchestrators)))
         instance_id = instance_id or uuid.uuid4().hex
@@ -67,14 +75,22 @@ class Management:
             input_json=input_json,
             now=now,
             started_event=started,
+            replaceable=self.replaceable_statuses(),
         )
         log.info("instance %s (%s) scheduled", instance_id, name)
         self.started_ids.append(instance_id)
         self._wake.set()
         return instance_id
 
+    def replaceable_statuses(self) -> tuple[str, ...]:
+        """The statuses of an existing instance that a start with the same id replaces."""
+        return ALL_STATUSES if self.host.overridable_states == ANY_STATE else TERMINAL_STATUSES
+
     def start_new(self, name: str, instance_id: str | None = None, client_input: Any = None) -> str:
-        """As DurableOrchestrationClient.start_new encodes it: the input's df_dumps text, as a JSON string."""
+        """As DurableOrchestrationClient.start_new encodes it: the input's df_dumps text, as a JSON string.
+
+        Raises ConflictError where the host refuses the start (see create).
+        """
         input_json = json.dumps(df_dumps(client_input)) if client_input is not None else None
         return self.create(name, instance_id, input_json)
 
@@ -133,12 +149,12 @@ class Management:
                 f"Only orchestrations in a terminal state can be purged, but the orchestration "
                 f"with instance ID {instance_id} has status {row['status']}"
             )
-        return self._store().purge([instance_id])
+        return self._store().purge([instance_id], statuses=TERMINAL_STATUSES)
 
     def purge_by(self, created_from: float, created_to: float | None = None, statuses: list[str] | None = None) -> int:
         wanted = [s for s in (statuses or TERMINAL_STATUSES) if s in TERMINAL_STATUSES]
         rows = self._store().list_instances(created_from=created_from, created_to=created_to, statuses=wanted)
-        return self._store().purge([r["instance_id"] for r in rows]) if rows else 0
+        return self._store().purge([r["instance_id"] for r in rows], statuses=tuple(wanted)) if rows else 0
 
     def status(
         self,

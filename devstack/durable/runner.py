@@ -6,10 +6,13 @@ import asyncio
 import fcntl
 import json
 import logging
+import os
+import re
+import secrets
+import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,13 +43,18 @@ from devstack.durable.management import (
 )
 from devstack.durable.ncrontab import parse as parse_schedule
 from devstack.durable.settings import load_host_json, load_settings
-from devstack.durable.store import DB_NAME, TERMINAL_STATUSES, Store
+from devstack.durable.store import DB_NAME, TERMINAL_STATUSES, ConflictError, Store
 from devstack.durable.worker_loop import FunctionsLoop, LoopNotRunning
 
 log = logging.getLogger("devstack.durable")
 
 LOCK_NAME = "durable.lock"
-__all__ = ["GoneError", "NotFoundError", "Runner", "RunnerError", "status_payload"]
+# The system key the webhooks want (the host keeps it as the `durabletask_extension` system key and reuses it
+# across restarts, so status URLs handed out stay valid); kept beside the SQLite file, readable by the owner only.
+KEYS_NAME = "durable.keys.json"
+SYSTEM_KEY_NAME = "durabletask_extension"
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,}")
+__all__ = ["ConflictError", "GoneError", "NotFoundError", "Runner", "RunnerError", "status_payload"]
 
 
 class Runner(Management):
@@ -90,7 +98,7 @@ class Runner(Management):
         self.max_activities = max_activities or self.host.max_activities
         self.auto_advance = auto_advance
         self.idle_grace = idle_grace
-        self.system_key = uuid.uuid4().hex
+        self._system_key: str | None = None
         self._want_http, self._port = http, port
         self._schedule_timers = schedule_timers
         self._lock_file: Any = None
@@ -123,6 +131,12 @@ class Runner(Management):
         except BlockingIOError:
             self._lock_file.close()
             raise RunnerError(f"another Durable runner is using {self.state_dir}; stop it first") from None
+        try:
+            self._system_key = load_system_key(self.state_dir)
+        except RunnerError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise
         self.store = Store(self.state_dir / DB_NAME)
         self.engine = Engine(self.store, self.registry, self.clock)
         self.functions_loop = self._functions.start()
@@ -142,6 +156,9 @@ class Runner(Management):
         return self
 
     def stop(self) -> None:
+        """Stop everything start() started; a second call does nothing (a test may stop a runner early)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -349,6 +366,13 @@ class Runner(Management):
 
     # ---- functions and the client -------------------------------------------------------------------
 
+    @property
+    def system_key(self) -> str:
+        """The webhooks' system key (`code=`), the same for every runner on this state dir."""
+        if self._system_key is None:
+            raise RunnerError("the runner has not been started")
+        return self._system_key
+
     def client_binding(self) -> str:
         """The durableClient binding JSON the host hands a client function."""
         if self.base_url is None:
@@ -409,6 +433,41 @@ class Runner(Management):
         if self.store is None:
             raise RunnerError("the runner has not been started")
         return self.store
+
+
+def load_system_key(state_dir: Path) -> str:
+    """STATE/durable.keys.json's system key, made (random, 0600) on first use; a damaged file is an error."""
+    path = state_dir / KEYS_NAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(40)
+        _write_private(path, {"systemKeys": [{"name": SYSTEM_KEY_NAME, "value": key}]})
+        return key
+    except (OSError, ValueError) as exc:
+        raise RunnerError(f"{path} cannot be read ({exc}); {_NEW_KEY_HINT}") from None
+    keys = data.get("systemKeys") if isinstance(data, dict) else None
+    value = next((k.get("value") for k in keys or [] if isinstance(k, dict) and k.get("name") == SYSTEM_KEY_NAME), None)
+    if not isinstance(value, str) or not _KEY_SHAPE.fullmatch(value):
+        raise RunnerError(f"{path} holds no valid {SYSTEM_KEY_NAME} system key; {_NEW_KEY_HINT}")
+    return value
+
+
+_NEW_KEY_HINT = "delete it to make a new system key (webhook URLs handed out before then stop working)"
+
+
+def _write_private(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, indent=2)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _timer_fired(task_id: int, fire_at: float, fire_text: str) -> dict:

@@ -15,6 +15,7 @@ DB_NAME = "durable.sqlite3"
 
 ACTIVE_STATUSES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
+ALL_STATUSES = ACTIVE_STATUSES + TERMINAL_STATUSES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -65,7 +66,15 @@ CREATE INDEX IF NOT EXISTS timers_due ON timers (fire_at);
 
 
 class ConflictError(Exception):
-    """Starting an instance id that is still Running/Pending (the host's OrchestrationAlreadyExists)."""
+    """A start refused because an instance with that id exists in a state the start may not replace.
+
+    DTFx's OrchestrationAlreadyExistsException, with its message; `status` is the existing instance's.
+    """
+
+    def __init__(self, instance_id: str, status: str) -> None:
+        super().__init__(f"An Orchestration instance with the status {status} already exists.")
+        self.instance_id = instance_id
+        self.status = status
 
 
 @dataclass
@@ -150,8 +159,11 @@ class Store:
         now: float,
         started_event: dict,
         parent: dict | None = None,
+        replaceable: tuple[str, ...] = TERMINAL_STATUSES,
     ) -> None:
-        """Create (or replace a finished) instance and queue its ExecutionStarted; refuse a live one."""
+        """Create an instance and queue its ExecutionStarted, or replace an existing one whose status is in
+        `replaceable`; any other existing instance raises ConflictError. Check and write are one
+        transaction (BEGIN IMMEDIATE), so of two concurrent starts of one id exactly one creates it."""
         with self.tx() as db:
             _create(
                 db,
@@ -162,6 +174,7 @@ class Store:
                 now=now,
                 started_event=started_event,
                 parent=parent,
+                replaceable=replaceable,
             )
 
     def history(self, instance_id: str) -> list[dict]:
@@ -198,12 +211,19 @@ class Store:
             args.extend([len(prefix), prefix])
         return [dict(r) for r in self.query(sql + " ORDER BY created, instance_id", tuple(args))]
 
-    def purge(self, instance_ids: list[str]) -> int:
+    def purge(self, instance_ids: list[str], statuses: tuple[str, ...] = TERMINAL_STATUSES) -> int:
+        """Delete the instances (and all they own) whose status is still in `statuses` when the transaction
+        runs: one started again meanwhile is kept. Returns how many were deleted."""
+        deleted = 0
         with self.tx() as db:
             for iid in instance_ids:
+                row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (iid,)).fetchone()
+                if row is None or row["status"] not in statuses:
+                    continue
                 _wipe(db, iid)
                 db.execute("DELETE FROM instances WHERE instance_id = ?", (iid,))
-        return len(instance_ids)
+                deleted += 1
+        return deleted
 
     # ---- inbox and work items ------------------------------------------------------------------
 
@@ -305,10 +325,11 @@ def _create(
     now: float,
     started_event: dict,
     parent: dict | None,
+    replaceable: tuple[str, ...] = TERMINAL_STATUSES,
 ) -> None:
     row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
-    if row is not None and row["status"] in ACTIVE_STATUSES:
-        raise ConflictError(f"An Orchestration instance with the status {row['status']} already exists.")
+    if row is not None and row["status"] not in replaceable:
+        raise ConflictError(instance_id, row["status"])
     _wipe(db, instance_id)
     db.execute("DELETE FROM instances WHERE instance_id = ?", (instance_id,))
     parent = parent or {}
@@ -333,6 +354,11 @@ def _create(
 
 def apply_commit(db: sqlite3.Connection, c: Commit) -> None:
     iid = c.instance_id
+    current = db.execute("SELECT execution_id FROM instances WHERE instance_id = ?", (iid,)).fetchone()
+    if current is None or current["execution_id"] != c.execution_id:
+        # The instance was purged or replaced (a start under AnyState) while this episode ran: what the
+        # episode decided belongs to an execution that no longer exists, as its stale messages do.
+        return
     db.executemany("DELETE FROM inbox WHERE seq = ?", [(s,) for s in c.consumed])
     if c.reset_execution is not None or c.finished:
         for table in ("activity_queue", "timers"):
