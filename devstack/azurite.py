@@ -9,8 +9,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.ports import LOOPBACK, free_port, wait_for_port
-from devstack.procs import Proc, spawn
+from devstack.ports import LOOPBACK
+from devstack.procs import Proc, StartError, spawn_listening
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BLOB = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -72,34 +72,70 @@ def _accounts(state_dir: Path) -> dict[str, Account]:
     return accounts
 
 
+def answers_as_azurite(blob_endpoint: str, accounts: dict[str, Account]) -> bool:
+    """True when the service at blob_endpoint is an Azurite that holds every one of these accounts with its key:
+    a shared-key request per account succeeds and the server names itself Azurite."""
+    from azure.core.exceptions import AzureError
+    from azure.storage.blob import BlobServiceClient
+
+    servers: list[str] = []
+    try:
+        for acct in accounts.values():
+            credential = {"account_name": acct.name, "account_key": acct.key}
+            with BlobServiceClient(
+                f"{blob_endpoint}/{acct.name}",
+                credential=credential,
+                retry_total=0,
+                connection_timeout=2,
+                read_timeout=5,
+            ) as service:
+                service.get_service_properties(
+                    raw_response_hook=lambda r: servers.append(r.http_response.headers.get("Server", ""))
+                )
+    except (AzureError, OSError, ValueError):
+        return False
+    return len(servers) == len(accounts) and all(s.startswith("Azurite-Blob") for s in servers)
+
+
 def start_azurite(state_dir: Path, port: int | None = None, timeout: float = 60.0) -> Azurite:
-    """Start Azurite's blob service on a free loopback port, its data under state_dir/azurite."""
+    """Start Azurite's blob service on a free loopback port, its data under state_dir/azurite.
+
+    Started means: the process this call spawned holds the port and answers as Azurite with the stack's
+    accounts; when another process took the picked port first, it starts again on a fresh one.
+    """
     if not AZURITE_BLOB.exists():
         raise RuntimeError(f"{AZURITE_BLOB} is missing: run `npm ci` (the Makefile does) first")
     state_dir = Path(state_dir).resolve()
     accounts = _accounts(state_dir)
-    port = port or free_port()
     data_dir = state_dir / "azurite" / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {"AZURITE_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in accounts.values())}
-    argv = [
-        str(AZURITE_BLOB),
-        "--blobHost",
-        LOOPBACK,
-        "--blobPort",
-        str(port),
-        "--location",
-        str(data_dir),
-        "--skipApiVersionCheck",
-        "--disableTelemetry",
-        "--silent",
-    ]
-    proc = spawn("azurite", argv, state_dir / "logs", env={**env, "NODE_NO_WARNINGS": "1"}, cwd=os.fspath(state_dir))
-    try:
-        wait_for_port(port, timeout)
-    except TimeoutError:
-        from devstack.procs import stop
+    env = {"AZURITE_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in accounts.values()), "NODE_NO_WARNINGS": "1"}
 
-        stop(proc)
-        raise RuntimeError(f"Azurite did not start; see {proc.log}") from None
+    def argv(chosen: int) -> list[str]:
+        return [
+            str(AZURITE_BLOB),
+            "--blobHost",
+            LOOPBACK,
+            "--blobPort",
+            str(chosen),
+            "--location",
+            str(data_dir),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ]
+
+    try:
+        proc, port = spawn_listening(
+            "azurite",
+            argv,
+            state_dir / "logs",
+            ready=lambda chosen: answers_as_azurite(f"http://{LOOPBACK}:{chosen}", accounts),
+            env=env,
+            cwd=os.fspath(state_dir),
+            timeout=timeout,
+            port=port,
+        )
+    except StartError as err:
+        raise RuntimeError(f"Azurite did not start: {err.problem}; see {err.log}") from None
     return Azurite(proc=proc, blob_endpoint=f"http://{LOOPBACK}:{port}", accounts=accounts)

@@ -23,8 +23,8 @@ from typing import Any
 from devstack import identity
 from devstack.appconfig import secret_fields_in
 from devstack.azurite import start_azurite
-from devstack.ports import LOOPBACK, free_port
-from devstack.procs import Proc, spawn, stop
+from devstack.ports import LOOPBACK
+from devstack.procs import Proc, StartError, spawn_listening, stop
 from devstack.tls import ensure_ca
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -113,46 +113,73 @@ def proxy_answers(url: str) -> bool:
         return False
 
 
+def _start_listening(
+    component: str,
+    state_dir: Path,
+    argv_for: Callable[[int], list[str]],
+    ready: Callable[[int], bool],
+    env: dict[str, str] | None = None,
+) -> tuple[Proc, int]:
+    """A stand-in on a picked port, ready only when the process started holds the port and answers as itself
+    (procs.spawn_listening: another process on the picked port means a fresh port, not a false start)."""
+    try:
+        return spawn_listening(
+            component, argv_for, state_dir / "logs", ready=ready, env=env, cwd=str(REPO_ROOT), timeout=START_TIMEOUT
+        )
+    except StartError as err:
+        raise ComponentError(component, err.problem, err.log) from None
+
+
 def start_faultproxy(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     """The fault proxy in front of Azurite: the app's way to storage, so an account can be cut off from it."""
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "devstack.faultproxy",
-        "--upstream",
-        stack["storage"]["blob_endpoint"],
-        "--port",
-        str(port),
-    ]
-    proc = spawn("faultproxy", argv, state_dir / "logs", env={STATE_ENV: str(state_dir)}, cwd=str(REPO_ROOT))
-    url = f"http://{LOOPBACK}:{port}"
-    wait_until("faultproxy", proc, lambda: proxy_answers(url))
-    return [proc], {"faultproxy": {"url": url}}
+    upstream = stack["storage"]["blob_endpoint"]
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "devstack.faultproxy", "--upstream", upstream, "--port", str(port)]
+
+    proc, port = _start_listening(
+        "faultproxy",
+        state_dir,
+        argv,
+        lambda p: proxy_answers(f"http://{LOOPBACK}:{p}"),
+        env={STATE_ENV: str(state_dir)},
+    )
+    return [proc], {"faultproxy": {"url": f"http://{LOOPBACK}:{port}"}}
 
 
 def start_identity(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     """The managed-identity token endpoint, with a fresh X-IDENTITY-HEADER secret each start."""
     tenant = identity.tenant_id(state_dir)
     header = identity.new_header_secret()
-    port = free_port()
-    argv = [sys.executable, "-m", "devstack.identity", "--state-dir", str(state_dir), "--port", str(port)]
-    proc = spawn("identity", argv, state_dir / "logs", env={identity.HEADER_ENV: header}, cwd=str(REPO_ROOT))
-    endpoint = f"http://{LOOPBACK}:{port}{identity.TOKEN_PATH}"
-    wait_until("identity", proc, lambda: identity.endpoint_answers(endpoint, header))
-    return [proc], {"identity": {"endpoint": endpoint, "header": header, "tenant_id": tenant}}
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "devstack.identity", "--state-dir", str(state_dir), "--port", str(port)]
+
+    def endpoint(port: int) -> str:
+        return f"http://{LOOPBACK}:{port}{identity.TOKEN_PATH}"
+
+    proc, port = _start_listening(
+        "identity",
+        state_dir,
+        argv,
+        lambda p: identity.endpoint_answers(endpoint(p), header),
+        env={identity.HEADER_ENV: header},
+    )
+    return [proc], {"identity": {"endpoint": endpoint(port), "header": header, "tenant_id": tenant}}
 
 
 def start_keyvault(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     """The Key Vault stand-in over HTTPS, its secrets kept under STATE/keyvault."""
     ca_cert, _ = ensure_ca(state_dir / "tls")  # made here first, so concurrent stand-ins never race for it
     tenant = identity.tenant_id(state_dir)
-    port = free_port()
-    argv = [sys.executable, "-m", "devstack.keyvault", "--state-dir", str(state_dir), "--port", str(port)]
-    proc = spawn("keyvault", argv, state_dir / "logs", cwd=str(REPO_ROOT))
-    url = f"https://{LOOPBACK}:{port}"
-    wait_until("keyvault", proc, lambda: vault_answers(url, ca_cert))
-    return [proc], {"keyvault": {"url": url, "ca_cert": str(ca_cert), "tenant_id": tenant}}
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "devstack.keyvault", "--state-dir", str(state_dir), "--port", str(port)]
+
+    proc, port = _start_listening(
+        "keyvault", state_dir, argv, lambda p: vault_answers(f"https://{LOOPBACK}:{p}", ca_cert)
+    )
+    return [proc], {"keyvault": {"url": f"https://{LOOPBACK}:{port}", "ca_cert": str(ca_cert), "tenant_id": tenant}}
 
 
 # -- stack.json and the processes it names ------------------------------------------------------------
