@@ -275,9 +275,8 @@ def test_blocking_the_source_account_cuts_the_app_off_it_but_not_from_dr(stack_d
     assert unblock_account(stack_dir, "source") is False
 
 
-def test_status_lists_processes_clusters_and_durable_instances_without_secrets(
-    stack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def _durable_probe(stack_dir: Path, tmp_path: Path, prefix: str) -> str:
+    """A Durable instance (Completed) in the stack's state dir, made by a runner on that dir; its id."""
     from devstack.durable import Runner
 
     with mock.patch.dict(os.environ):
@@ -285,10 +284,17 @@ def test_status_lists_processes_clusters_and_durable_instances_without_secrets(
             "tests.durable_apps.basics", stack_dir, VirtualClock(), http=False, settings=tmp_path / "no-settings.json"
         ).start()
         try:
-            iid = runner.start_new("sequence", f"status-probe-{uuid.uuid4().hex[:6]}", "Ada")
+            iid = runner.start_new("sequence", f"{prefix}-{uuid.uuid4().hex[:6]}", "Ada")
             assert runner.wait_for(iid, timeout=60)["runtimeStatus"] == "Completed"
         finally:
             runner.stop()
+    return iid
+
+
+def test_status_lists_processes_clusters_and_durable_instances_without_secrets(
+    stack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    iid = _durable_probe(stack_dir, tmp_path, "status-probe")
     stack = _stack(stack_dir)
     capsys.readouterr()
     assert cli(["status", "--state-dir", str(stack_dir)]) == 0
@@ -357,7 +363,9 @@ def test_a_stopped_cluster_then_up_restarts_the_stack_and_changes_no_state(
         assert "demo-filer" not in primary.list_core_filers()  # not made again over its own container
 
 
-def test_down_leaves_no_process_behind(stack_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_down_leaves_no_process_behind(stack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Self-contained (it makes its own Durable instance), and last: it stops the module's stack."""
+    iid = _durable_probe(stack_dir, tmp_path, "down-probe")
     stack = _stack(stack_dir)
     assert pids_mentioning(stack_dir)  # the probe sees a running stack (so an empty answer below means it)
     assert cli(["down", "--state-dir", str(stack_dir)]) == 0
@@ -366,7 +374,7 @@ def test_down_leaves_no_process_behind(stack_dir: Path, capsys: pytest.CaptureFi
     assert not (stack_dir / "stack.json").exists()
     capsys.readouterr()
     assert cli(["status", "--state-dir", str(stack_dir)]) == 3
-    assert "status-probe-" in capsys.readouterr().out  # the Durable instances outlive the stack
+    assert iid in capsys.readouterr().out  # the Durable instances outlive the stack
     with pytest.raises(ValueError, match="no stack in"):
         block_account(stack_dir, "source")
     assert cli(["down", "--state-dir", str(stack_dir)]) == 0  # nothing to stop is not an error
