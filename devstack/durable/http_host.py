@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import threading
@@ -38,6 +39,28 @@ def _error(status: int, message: str, exception: str | None = None) -> web.Respo
     if exception is not None:
         body.update(ExceptionMessage=exception, ExceptionType="System.ArgumentException")
     return web.json_response(body, status=status)
+
+
+# DTFx's exception for a start the dedupe statuses refuse, and where the Azure Storage provider throws it.
+ALREADY_EXISTS_TYPE = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
+_ALREADY_EXISTS_TRACE = (
+    "   at DurableTask.AzureStorage.AzureStorageOrchestrationService.CreateTaskOrchestrationAsync("
+    "TaskMessage creationMessage, OrchestrationStatus[] dedupeStatuses)\r\n"
+    "   at DurableTask.Core.TaskHubClient.InternalCreateOrchestrationInstanceWithRaisedEventAsync(...)\r\n"
+    "   (the local Durable runner's stand-in for the host's stack trace)"
+)
+
+
+def already_exists(exc: ConflictError) -> web.Response:
+    """What HttpApiHandler answers when a start hits a protected instance: its catch-all 500, carrying the
+    exception (the SDK client's start_new then raises Exception with this dict as its argument)."""
+    body = {
+        "Message": "Something went wrong while processing your request",
+        "ExceptionMessage": str(exc),
+        "ExceptionType": ALREADY_EXISTS_TYPE,
+        "StackTrace": _ALREADY_EXISTS_TRACE,
+    }
+    return web.json_response(body, status=500)
 
 
 class HttpHost:
@@ -94,20 +117,29 @@ class HttpHost:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        routes = ((RPC_PREFIX, self._management), (WEBHOOK_PREFIX, self._webhook),
-                  (ADMIN_PREFIX, self._admin_invoke), (self.api_prefix, self._app_route))
+        routes = (
+            (RPC_PREFIX, self._management),
+            (WEBHOOK_PREFIX, self._webhook),
+            (ADMIN_PREFIX, self._admin_invoke),
+            (self.api_prefix, self._app_route),
+        )
         for prefix, handler in routes:
             if path.startswith(prefix):
                 try:
-                    return await handler(request, path[len(prefix):])
+                    return await handler(request, path[len(prefix) :])
                 except Exception:
                     log.exception("request %s %s failed in the local host", request.method, path)
                     return _error(500, "Something went wrong while processing your request")
         return web.Response(status=404)
 
     async def _webhook(self, request: web.Request, rest: str) -> web.StreamResponse:
-        """The public webhooks want the system key the binding's URLs carry; the RPC listener does not."""
-        if request.query.get("code") != self.runner.system_key:
+        """Every route under /runtime/webhooks/durabletask/ wants the system key, as the host's extension
+        webhooks do: `code=` in the query (what the binding's URLs carry) or the x-functions-key header.
+        It is checked before anything else, so a request without it learns nothing and changes nothing.
+        The RPC listener (/durabletask/) needs no key: on the host it is reachable from the worker only."""
+        key = self.runner.system_key.encode()
+        given = [v.encode() for v in (request.query.get("code"), request.headers.get("x-functions-key")) if v]
+        if not any(hmac.compare_digest(v, key) for v in given):
             return web.Response(status=401, text="the webhook needs the system key (code=...)")
         return await self._management(request, rest)
 
@@ -118,19 +150,31 @@ class HttpHost:
         if head == ["orchestrators"] and len(parts) in (2, 3) and method == "POST":
             return await self._start(request, parts[1], parts[2] if len(parts) == 3 else None)
         if head != ["instances"]:
-            return (_error(501, "entities are not supported by the local Durable runner")
-                    if head == ["entities"] else web.Response(status=404))
+            return (
+                _error(501, "entities are not supported by the local Durable runner")
+                if head == ["entities"]
+                else web.Response(status=404)
+            )
         if len(parts) <= 2:
-            handler = {(1, "GET"): self._list, (1, "DELETE"): self._purge_by,
-                       (2, "GET"): self._status, (2, "DELETE"): self._purge}.get((len(parts), method))
+            handler = {
+                (1, "GET"): self._list,
+                (1, "DELETE"): self._purge_by,
+                (2, "GET"): self._status,
+                (2, "DELETE"): self._purge,
+            }.get((len(parts), method))
             return handler(request, *parts[1:]) if handler else web.Response(status=404)
         operation = parts[2].lower()
         if method != "POST" or len(parts) != (4 if operation == "raiseevent" else 3):
             return web.Response(status=404)
         if operation == "raiseevent":
             return await self._raise(request, parts[1], parts[3])
-        operations = {"terminate": self._control, "suspend": self._control, "resume": self._control,
-                      "restart": self._restart, "rewind": self._rewind}
+        operations = {
+            "terminate": self._control,
+            "suspend": self._control,
+            "resume": self._control,
+            "restart": self._restart,
+            "rewind": self._rewind,
+        }
         handler = operations.get(operation)
         return handler(request, parts[1], operation) if handler else web.Response(status=404)
 
@@ -146,7 +190,7 @@ class HttpHost:
         try:
             new_id = self.runner.create(name, instance_id, text if text.strip() else None)
         except ConflictError as exc:
-            return _error(409, str(exc))
+            return already_exists(exc)
         except ValueError as exc:
             return _error(400, "One or more of the arguments submitted is incorrect", str(exc))
         return self._check_status_response(request, new_id)
@@ -156,17 +200,28 @@ class HttpHost:
         urls = json.loads(self.runner.client_binding())["managementUrls"]
         assert self.runner.base_url is not None
         payload = {"id": instance_id}
-        for key in ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri",
-                    "restartPostUri", "suspendPostUri", "resumePostUri"):
+        for key in (
+            "statusQueryGetUri",
+            "sendEventPostUri",
+            "terminatePostUri",
+            "purgeHistoryDeleteUri",
+            "restartPostUri",
+            "suspendPostUri",
+            "resumePostUri",
+        ):
             payload[key] = urls[key].replace("INSTANCEID", instance_id).replace(self.runner.base_url, origin)
-        return web.json_response(payload, status=202, headers={"Location": payload["statusQueryGetUri"],
-                                                               "Retry-After": "10"})
+        return web.json_response(
+            payload, status=202, headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"}
+        )
 
     def _status(self, request: web.Request, instance_id: str) -> web.Response:
         q = request.query
-        status = self.runner.status(instance_id, show_history=_bool(q, "showHistory", False),
-                                    show_history_output=_bool(q, "showHistoryOutput", False),
-                                    show_input=_bool(q, "showInput", True))
+        status = self.runner.status(
+            instance_id,
+            show_history=_bool(q, "showHistory", False),
+            show_history_output=_bool(q, "showHistoryOutput", False),
+            show_input=_bool(q, "showInput", True),
+        )
         if status is None:
             return web.Response(status=404)
         runtime = status["runtimeStatus"]
@@ -188,15 +243,21 @@ class HttpHost:
             created_to = parse_ts(q["createdTimeTo"]) if q.get("createdTimeTo") else None
         except ValueError as exc:
             return _error(400, "One or more of the arguments submitted is incorrect", str(exc))
-        rows = self.runner.statuses(created_from=created_from, created_to=created_to, statuses=statuses,
-                                    prefix=q.get("instanceIdPrefix"), show_input=_bool(q, "showInput", True))
+        rows = self.runner.statuses(
+            created_from=created_from,
+            created_to=created_to,
+            statuses=statuses,
+            prefix=q.get("instanceIdPrefix"),
+            show_input=_bool(q, "showInput", True),
+        )
         top = q.get("top")
         if top and top.isdigit():
-            rows = rows[:int(top)]
+            rows = rows[: int(top)]
         return web.json_response(rows)
 
     def _purge(self, _request: web.Request, instance_id: str) -> web.Response:
         from devstack.durable.runner import RunnerError
+
         try:
             deleted = self.runner.purge(instance_id)
         except RunnerError as exc:
@@ -227,6 +288,7 @@ class HttpHost:
 
     async def _raise(self, request: web.Request, instance_id: str, event_name: str) -> web.Response:
         from devstack.durable.runner import GoneError, NotFoundError
+
         if self.runner.status(instance_id, show_input=False) is None:
             return web.Response(status=404)
         if request.content_type.lower() != "application/json":
@@ -246,6 +308,7 @@ class HttpHost:
 
     def _control(self, request: web.Request, instance_id: str, operation: str) -> web.Response:
         from devstack.durable.runner import GoneError, NotFoundError
+
         reason = request.query.get("reason")
         try:
             getattr(self.runner, operation)(instance_id, reason)
@@ -257,12 +320,13 @@ class HttpHost:
 
     def _restart(self, request: web.Request, instance_id: str, _operation: str) -> web.Response:
         from devstack.durable.runner import NotFoundError
+
         try:
             new_id = self.runner.restart(instance_id, _bool(request.query, "restartWithNewInstanceId", True))
         except NotFoundError as exc:
             return _error(400, "InstanceId does not match a valid orchestration instance.", str(exc))
-        except ConflictError as exc:
-            return _error(409, "A non-terminal instance with this instance ID already exists.", str(exc))
+        except ConflictError as exc:  # the host's restart is a start_new with the old input
+            return already_exists(exc)
         return self._check_status_response(request, new_id)
 
     # ---- the app's own functions -------------------------------------------------------------------
@@ -274,8 +338,14 @@ class HttpHost:
                 return web.Response(status=405, text=f"{request.method} is not allowed on {request.path}")
             return web.Response(status=404)
         body = await request.read()
-        req = func.HttpRequest(method=request.method, url=str(request.url), headers=dict(request.headers),
-                               params=dict(request.query), route_params=params, body=body)
+        req = func.HttpRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=dict(request.headers),
+            params=dict(request.query),
+            route_params=params,
+            body=body,
+        )
         values: dict[str, Any] = {route.arg_name: req}
         if route.client_arg:
             values[route.client_arg] = self.runner.client_binding()
@@ -311,6 +381,7 @@ def _to_response(result: Any) -> web.Response:
     if result is None:
         return web.Response(status=204)
     if isinstance(result, str | bytes):
-        return web.Response(status=200, body=result.encode() if isinstance(result, str) else result,
-                            content_type="text/plain")
+        return web.Response(
+            status=200, body=result.encode() if isinstance(result, str) else result, content_type="text/plain"
+        )
     raise TypeError(f"an HTTP function returned {type(result).__name__}, not an HttpResponse")

@@ -14,7 +14,8 @@ from devstack.clock import Clock
 from devstack.durable import protocol as p
 from devstack.durable.engine import unknown_function
 from devstack.durable.functions import Registry
-from devstack.durable.store import ACTIVE_STATUSES, TERMINAL_STATUSES, Store
+from devstack.durable.settings import ANY_STATE, HostConfig
+from devstack.durable.store import ACTIVE_STATUSES, ALL_STATUSES, TERMINAL_STATUSES, Store
 
 log = logging.getLogger("devstack.durable")
 
@@ -38,6 +39,7 @@ class Management:
 
     registry: Registry
     clock: Clock
+    host: HostConfig
     _wake: threading.Event
     started_ids: list[str]  # every instance started, in order (what a trigger started is a slice of it)
 
@@ -45,13 +47,20 @@ class Management:
         raise NotImplementedError
 
     def create(self, name: str, instance_id: str | None, input_json: str | None) -> str:
-        """Start `name`; input_json is the ExecutionStarted input text (the body of a start request)."""
+        """Start `name`; input_json is the ExecutionStarted input text (the body of a start request).
+
+        Every start (client, webhook, restart, in-process) comes here. An existing instance with that id is
+        replaced when host.json's overridableExistingInstanceStates allows it (AnyState: always;
+        NonRunningStates, the default: only a Completed, Failed, Terminated or Canceled one); otherwise
+        ConflictError, with the host's message, and nothing changes.
+        """
         if name not in self.registry.orchestrators:
             raise ValueError(unknown_function(name, "orchestrator", list(self.registry.orchestrators)))
         instance_id = instance_id or uuid.uuid4().hex
         if instance_id.startswith("@") or any(c in _INVALID_ID_CHARS or ord(c) < 32 for c in instance_id):
-            raise ValueError("Orchestration instance ids must not start with @ or contain /, \\, #, ?, "
-                             "or control characters.")
+            raise ValueError(
+                "Orchestration instance ids must not start with @ or contain /, \\, #, ?, or control characters."
+            )
         if len(instance_id) > 256:
             raise ValueError("Instance ID lengths must not exceed 256 characters.")
         if input_json is not None:
@@ -59,15 +68,29 @@ class Management:
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         started = p.execution_started(now, name, instance_id, execution_id, input_json)
-        self._store().create_instance(instance_id=instance_id, name=name, execution_id=execution_id,
-                                      input_json=input_json, now=now, started_event=started)
+        self._store().create_instance(
+            instance_id=instance_id,
+            name=name,
+            execution_id=execution_id,
+            input_json=input_json,
+            now=now,
+            started_event=started,
+            replaceable=self.replaceable_statuses(),
+        )
         log.info("instance %s (%s) scheduled", instance_id, name)
         self.started_ids.append(instance_id)
         self._wake.set()
         return instance_id
 
+    def replaceable_statuses(self) -> tuple[str, ...]:
+        """The statuses of an existing instance that a start with the same id replaces."""
+        return ALL_STATUSES if self.host.overridable_states == ANY_STATE else TERMINAL_STATUSES
+
     def start_new(self, name: str, instance_id: str | None = None, client_input: Any = None) -> str:
-        """As DurableOrchestrationClient.start_new encodes it: the input's df_dumps text, as a JSON string."""
+        """As DurableOrchestrationClient.start_new encodes it: the input's df_dumps text, as a JSON string.
+
+        Raises ConflictError where the host refuses the start (see create).
+        """
         input_json = json.dumps(df_dumps(client_input)) if client_input is not None else None
         return self.create(name, instance_id, input_json)
 
@@ -78,8 +101,9 @@ class Management:
         if input_text is not None:
             json.loads(input_text)
         self._require_active(instance_id)
-        self._store().post(instance_id, None, "event",
-                           p.event(p.EVENT_RAISED, self.clock.now(), Name=name, Input=input_text))
+        self._store().post(
+            instance_id, None, "event", p.event(p.EVENT_RAISED, self.clock.now(), Name=name, Input=input_text)
+        )
         self._wake.set()
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
@@ -121,18 +145,25 @@ class Management:
         if row is None:
             return 0
         if row["status"] in ACTIVE_STATUSES:
-            raise RunnerError(f"Only orchestrations in a terminal state can be purged, but the orchestration "
-                              f"with instance ID {instance_id} has status {row['status']}")
-        return self._store().purge([instance_id])
+            raise RunnerError(
+                f"Only orchestrations in a terminal state can be purged, but the orchestration "
+                f"with instance ID {instance_id} has status {row['status']}"
+            )
+        return self._store().purge([instance_id], statuses=TERMINAL_STATUSES)
 
-    def purge_by(self, created_from: float, created_to: float | None = None,
-                 statuses: list[str] | None = None) -> int:
+    def purge_by(self, created_from: float, created_to: float | None = None, statuses: list[str] | None = None) -> int:
         wanted = [s for s in (statuses or TERMINAL_STATUSES) if s in TERMINAL_STATUSES]
         rows = self._store().list_instances(created_from=created_from, created_to=created_to, statuses=wanted)
-        return self._store().purge([r["instance_id"] for r in rows]) if rows else 0
+        return self._store().purge([r["instance_id"] for r in rows], statuses=tuple(wanted)) if rows else 0
 
-    def status(self, instance_id: str, *, show_history: bool = False, show_history_output: bool = False,
-               show_input: bool = True) -> dict | None:
+    def status(
+        self,
+        instance_id: str,
+        *,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = True,
+    ) -> dict | None:
         """The status API's payload (StatusResponsePayload), or None for an unknown id."""
         row = self._store().instance(instance_id)
         if row is None:
@@ -142,17 +173,26 @@ class Management:
             history = p.compact_history(self._store().history(instance_id), show_history_output)
         return status_payload(row, show_input, history)
 
-    def statuses(self, *, created_from: float | None = None, created_to: float | None = None,
-                 statuses: list[str] | None = None, prefix: str | None = None,
-                 show_input: bool = True) -> list[dict]:
-        rows = self._store().list_instances(created_from=created_from, created_to=created_to,
-                                            statuses=statuses, prefix=prefix)
+    def statuses(
+        self,
+        *,
+        created_from: float | None = None,
+        created_to: float | None = None,
+        statuses: list[str] | None = None,
+        prefix: str | None = None,
+        show_input: bool = True,
+    ) -> list[dict]:
+        rows = self._store().list_instances(
+            created_from=created_from, created_to=created_to, statuses=statuses, prefix=prefix
+        )
         return [status_payload(r, show_input, None) for r in rows]
 
 
 def status_payload(row: dict, show_input: bool, history: list[dict] | None) -> dict:
     payload = {
-        "name": row["name"], "instanceId": row["instance_id"], "runtimeStatus": row["status"],
+        "name": row["name"],
+        "instanceId": row["instance_id"],
+        "runtimeStatus": row["status"],
         "input": p.parse_to_token(row["input"]) if show_input else None,
         "customStatus": p.parse_to_token(row["custom_status"]),
         "output": p.parse_to_token(row["output"]),
@@ -174,8 +214,9 @@ def client_binding(base_url: str, hub: str, system_key: str) -> dict:
         "taskHubName": hub,
         "creationUrls": {
             "createNewInstancePostUri": f"{create}?code={system_key}",
-            "createAndWaitOnNewInstancePostUri":
-                f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&code={system_key}",
+            "createAndWaitOnNewInstancePostUri": (
+                f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&code={system_key}"
+            ),
         },
         "managementUrls": {
             "id": "INSTANCEID",

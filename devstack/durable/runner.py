@@ -6,10 +6,13 @@ import asyncio
 import fcntl
 import json
 import logging
+import os
+import re
+import secrets
+import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,13 +43,18 @@ from devstack.durable.management import (
 )
 from devstack.durable.ncrontab import parse as parse_schedule
 from devstack.durable.settings import load_host_json, load_settings
-from devstack.durable.store import DB_NAME, TERMINAL_STATUSES, Store
+from devstack.durable.store import DB_NAME, TERMINAL_STATUSES, ConflictError, Store
 from devstack.durable.worker_loop import FunctionsLoop, LoopNotRunning
 
 log = logging.getLogger("devstack.durable")
 
 LOCK_NAME = "durable.lock"
-__all__ = ["GoneError", "NotFoundError", "Runner", "RunnerError", "status_payload"]
+# The system key the webhooks want (the host keeps it as the `durabletask_extension` system key and reuses it
+# across restarts, so status URLs handed out stay valid); kept beside the SQLite file, readable by the owner only.
+KEYS_NAME = "durable.keys.json"
+SYSTEM_KEY_NAME = "durabletask_extension"
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,}")
+__all__ = ["ConflictError", "GoneError", "NotFoundError", "Runner", "RunnerError", "status_payload"]
 
 
 class Runner(Management):
@@ -61,10 +69,21 @@ class Runner(Management):
     their NCRONTAB schedules (as `serve` does); `http=False` runs without the HTTP host (and client).
     """
 
-    def __init__(self, app: str | ModuleType | Any, state_dir: Path, clock: Clock | None = None, *,
-                 host_json: Path | None = None, settings: Path | None = None, http: bool = True,
-                 port: int = 0, auto_advance: bool = False, schedule_timers: bool = False,
-                 max_activities: int | None = None, idle_grace: float = 0.0) -> None:
+    def __init__(
+        self,
+        app: str | ModuleType | Any,
+        state_dir: Path,
+        clock: Clock | None = None,
+        *,
+        host_json: Path | None = None,
+        settings: Path | None = None,
+        http: bool = True,
+        port: int = 0,
+        auto_advance: bool = False,
+        schedule_timers: bool = False,
+        max_activities: int | None = None,
+        idle_grace: float = 0.0,
+    ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         settings = settings if settings is not None else self.state_dir / "local.settings.json"
@@ -79,7 +98,7 @@ class Runner(Management):
         self.max_activities = max_activities or self.host.max_activities
         self.auto_advance = auto_advance
         self.idle_grace = idle_grace
-        self.system_key = uuid.uuid4().hex
+        self._system_key: str | None = None
         self._want_http, self._port = http, port
         self._schedule_timers = schedule_timers
         self._lock_file: Any = None
@@ -112,12 +131,19 @@ class Runner(Management):
         except BlockingIOError:
             self._lock_file.close()
             raise RunnerError(f"another Durable runner is using {self.state_dir}; stop it first") from None
+        try:
+            self._system_key = load_system_key(self.state_dir)
+        except RunnerError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise
         self.store = Store(self.state_dir / DB_NAME)
         self.engine = Engine(self.store, self.registry, self.clock)
         self.functions_loop = self._functions.start()
         self._pool = ThreadPoolExecutor(self.max_activities, thread_name_prefix="durable-activity")
         if self._want_http:
             from devstack.durable.http_host import HttpHost
+
             self._http = HttpHost(self, self._port)
             self.base_url = self._http.start()
         if self._schedule_timers:
@@ -130,6 +156,9 @@ class Runner(Management):
         return self
 
     def stop(self) -> None:
+        """Stop everything start() started; a second call does nothing (a test may stop a runner early)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -191,10 +220,10 @@ class Runner(Management):
         assert self.store is not None
         with self.store.tx() as db:
             db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
-            db.execute("UPDATE instances SET status = 'Failed', output = ?, last_updated = ? "
-                       "WHERE instance_id = ?",
-                       (json.dumps(f"local Durable runner error: {type(exc).__name__}: {exc}"),
-                        self.clock.now(), instance_id))
+            db.execute(
+                "UPDATE instances SET status = 'Failed', output = ?, last_updated = ? WHERE instance_id = ?",
+                (json.dumps(f"local Durable runner error: {type(exc).__name__}: {exc}"), self.clock.now(), instance_id),
+            )
 
     def _dispatch_activities(self) -> bool:
         assert self.store is not None and self._pool is not None
@@ -218,15 +247,21 @@ class Runner(Management):
                 raise LookupError(unknown_function(name, "activity", list(self.registry.activities)))
             fn, arg = entry
             assert self.functions_loop is not None
-            value = run_user_function(fn, call_kwargs(fn, {arg: decode_activity_input(row["input"])}, name),
-                                      self.functions_loop)
-            event = p.event(p.TASK_COMPLETED, self.clock.now(), TaskScheduledId=task_id,
-                            Result=encode_activity_output(value))
+            value = run_user_function(
+                fn, call_kwargs(fn, {arg: decode_activity_input(row["input"])}, name), self.functions_loop
+            )
+            event = p.event(
+                p.TASK_COMPLETED, self.clock.now(), TaskScheduledId=task_id, Result=encode_activity_output(value)
+            )
         except Exception as exc:
             failed = True
-            event = p.event(p.TASK_FAILED, self.clock.now(), TaskScheduledId=task_id,
-                            Reason=f"Activity function '{name}' failed: {type(exc).__name__}: {exc}",
-                            Details="".join(traceback.format_exception(exc)))
+            event = p.event(
+                p.TASK_FAILED,
+                self.clock.now(),
+                TaskScheduledId=task_id,
+                Reason=f"Activity function '{name}' failed: {type(exc).__name__}: {exc}",
+                Details="".join(traceback.format_exception(exc)),
+            )
         try:
             with self._guard:
                 if not self._stop.is_set():  # a stopping runner leaves the row: the next run repeats it
@@ -265,8 +300,7 @@ class Runner(Management):
 
     def _next_due(self) -> float | None:
         assert self.store is not None
-        candidates = [t for t in [self.store.next_timer(), *(d for _, d in self._schedules.values())]
-                      if t is not None]
+        candidates = [t for t in [self.store.next_timer(), *(d for _, d in self._schedules.values())] if t is not None]
         return min(candidates) if candidates else None
 
     def _sleep_time(self) -> float:
@@ -304,9 +338,11 @@ class Runner(Management):
 
     def wait_for(self, instance_id: str, timeout: float = 60.0) -> dict:
         """Run until the instance is Completed, Failed or Terminated; return its status payload."""
+
         def finished() -> bool:
             row = self._store().instance(instance_id)
             return row is not None and row["status"] in TERMINAL_STATUSES
+
         self.run_until(finished, timeout)
         status = self.status(instance_id, show_history=True, show_history_output=True)
         assert status is not None
@@ -330,6 +366,13 @@ class Runner(Management):
 
     # ---- functions and the client -------------------------------------------------------------------
 
+    @property
+    def system_key(self) -> str:
+        """The webhooks' system key (`code=`), the same for every runner on this state dir."""
+        if self._system_key is None:
+            raise RunnerError("the runner has not been started")
+        return self._system_key
+
     def client_binding(self) -> str:
         """The durableClient binding JSON the host hands a client function."""
         if self.base_url is None:
@@ -344,6 +387,7 @@ class Runner(Management):
     def client(self) -> Any:
         """A real DurableOrchestrationClient on this runner; await its calls through call()."""
         from azure.durable_functions import DurableOrchestrationClient
+
         return DurableOrchestrationClient(self.client_binding())
 
     def call(self, coro: Coroutine, timeout: float = 60.0) -> Any:
@@ -372,8 +416,9 @@ class Runner(Management):
         assert self.functions_loop is not None
         with self._triggers_lock:
             self._triggers_inflight += 1
-        future = asyncio.run_coroutine_threadsafe(invoke_async(timer.fn, self._timer_kwargs(timer)),
-                                                  self.functions_loop)
+        future = asyncio.run_coroutine_threadsafe(
+            invoke_async(timer.fn, self._timer_kwargs(timer)), self.functions_loop
+        )
 
         def done(f: Any) -> None:
             with self._triggers_lock:
@@ -381,12 +426,48 @@ class Runner(Management):
             if f.exception() is not None:
                 log.error("timer function %s failed: %s", name, f.exception())
             self._wake.set()
+
         future.add_done_callback(done)
 
     def _store(self) -> Store:
         if self.store is None:
             raise RunnerError("the runner has not been started")
         return self.store
+
+
+def load_system_key(state_dir: Path) -> str:
+    """STATE/durable.keys.json's system key, made (random, 0600) on first use; a damaged file is an error."""
+    path = state_dir / KEYS_NAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(40)
+        _write_private(path, {"systemKeys": [{"name": SYSTEM_KEY_NAME, "value": key}]})
+        return key
+    except (OSError, ValueError) as exc:
+        raise RunnerError(f"{path} cannot be read ({exc}); {_NEW_KEY_HINT}") from None
+    keys = data.get("systemKeys") if isinstance(data, dict) else None
+    value = next((k.get("value") for k in keys or [] if isinstance(k, dict) and k.get("name") == SYSTEM_KEY_NAME), None)
+    if not isinstance(value, str) or not _KEY_SHAPE.fullmatch(value):
+        raise RunnerError(f"{path} holds no valid {SYSTEM_KEY_NAME} system key; {_NEW_KEY_HINT}")
+    return value
+
+
+_NEW_KEY_HINT = "delete it to make a new system key (webhook URLs handed out before then stop working)"
+
+
+def _write_private(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, indent=2)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _timer_fired(task_id: int, fire_at: float, fire_text: str) -> dict:

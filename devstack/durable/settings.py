@@ -14,6 +14,12 @@ log = logging.getLogger("devstack.durable")
 DEFAULT_HUB = "TestHubName"  # what Core Tools uses when host.json names no hub
 DEFAULT_MAX_ACTIVITIES = 10
 
+# extensions.durableTask.overridableExistingInstanceStates: which existing instances a start with the same id
+# may replace. NonRunningStates is the default of Durable 2.x and 3.x (extension bundle 4.x carries 3.x).
+ANY_STATE = "AnyState"
+NON_RUNNING_STATES = "NonRunningStates"
+OVERRIDABLE_KEY = "overridableExistingInstanceStates"
+
 
 # The stack's own CA: the app must trust it to reach the local stand-ins, whatever bundle the shell names.
 STACK_TRUST = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
@@ -52,6 +58,7 @@ class HostConfig:
     hub_name: str = DEFAULT_HUB
     max_activities: int = DEFAULT_MAX_ACTIVITIES
     route_prefix: str = "api"
+    overridable_states: str = NON_RUNNING_STATES
 
 
 def load_host_json(path: Path | None) -> HostConfig:
@@ -61,20 +68,38 @@ def load_host_json(path: Path | None) -> HostConfig:
     durable = ((data.get("extensions") or {}).get("durableTask")) or {}
     hub = _resolve(str(durable.get("hubName") or DEFAULT_HUB))
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,49}", hub):
-        raise ValueError(f"{path}: task hub name {hub!r} must be 3-50 letters and digits, "
-                         "starting with a letter")
+        raise ValueError(f"{path}: task hub name {hub!r} must be 3-50 letters and digits, starting with a letter")
     max_activities = int(durable.get("maxConcurrentActivityFunctions") or DEFAULT_MAX_ACTIVITIES)
     if max_activities < 1:
         raise ValueError(f"{path}: maxConcurrentActivityFunctions must be at least 1")
     prefix = ((data.get("extensions") or {}).get("http") or {}).get("routePrefix", "api")
-    return HostConfig(hub_name=hub, max_activities=max_activities, route_prefix=str(prefix))
+    return HostConfig(
+        hub_name=hub,
+        max_activities=max_activities,
+        route_prefix=str(prefix),
+        overridable_states=_overridable_states(path, durable),
+    )
+
+
+def _overridable_states(path: Path, durable: dict) -> str:
+    """The setting's value by name, matched without regard to case as .NET binds configuration and enums;
+    absent means NonRunningStates. A number or any other name is refused (the host would not start)."""
+    raw = next((v for k, v in durable.items() if k.lower() == OVERRIDABLE_KEY.lower()), None)
+    if raw is None:
+        return NON_RUNNING_STATES
+    for name in (ANY_STATE, NON_RUNNING_STATES):
+        if isinstance(raw, str) and raw.strip().lower() == name.lower():
+            return name
+    raise ValueError(f"{path}: durableTask.{OVERRIDABLE_KEY} must be {ANY_STATE} or {NON_RUNNING_STATES}, got {raw!r}")
 
 
 def _resolve(value: str) -> str:
     """`%NAME%` app-setting references, as the host resolves them."""
+
     def lookup(match: re.Match) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise ValueError(f"host.json refers to app setting %{name}%, which is not set")
         return os.environ[name]
+
     return re.sub(r"%([^%]+)%", lookup, value)

@@ -15,6 +15,7 @@ DB_NAME = "durable.sqlite3"
 
 ACTIVE_STATUSES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
 TERMINAL_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
+ALL_STATUSES = ACTIVE_STATUSES + TERMINAL_STATUSES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -65,7 +66,15 @@ CREATE INDEX IF NOT EXISTS timers_due ON timers (fire_at);
 
 
 class ConflictError(Exception):
-    """Starting an instance id that is still Running/Pending (the host's OrchestrationAlreadyExists)."""
+    """A start refused because an instance with that id exists in a state the start may not replace.
+
+    DTFx's OrchestrationAlreadyExistsException, with its message; `status` is the existing instance's.
+    """
+
+    def __init__(self, instance_id: str, status: str) -> None:
+        super().__init__(f"An Orchestration instance with the status {status} already exists.")
+        self.instance_id = instance_id
+        self.status = status
 
 
 @dataclass
@@ -140,12 +149,33 @@ class Store:
         rows = self.query("SELECT * FROM instances WHERE instance_id = ?", (instance_id,))
         return dict(rows[0]) if rows else None
 
-    def create_instance(self, *, instance_id: str, name: str, execution_id: str, input_json: str | None,
-                        now: float, started_event: dict, parent: dict | None = None) -> None:
-        """Create (or replace a finished) instance and queue its ExecutionStarted; refuse a live one."""
+    def create_instance(
+        self,
+        *,
+        instance_id: str,
+        name: str,
+        execution_id: str,
+        input_json: str | None,
+        now: float,
+        started_event: dict,
+        parent: dict | None = None,
+        replaceable: tuple[str, ...] = TERMINAL_STATUSES,
+    ) -> None:
+        """Create an instance and queue its ExecutionStarted, or replace an existing one whose status is in
+        `replaceable`; any other existing instance raises ConflictError. Check and write are one
+        transaction (BEGIN IMMEDIATE), so of two concurrent starts of one id exactly one creates it."""
         with self.tx() as db:
-            _create(db, instance_id=instance_id, name=name, execution_id=execution_id,
-                    input_json=input_json, now=now, started_event=started_event, parent=parent)
+            _create(
+                db,
+                instance_id=instance_id,
+                name=name,
+                execution_id=execution_id,
+                input_json=input_json,
+                now=now,
+                started_event=started_event,
+                parent=parent,
+                replaceable=replaceable,
+            )
 
     def history(self, instance_id: str) -> list[dict]:
         rows = self.query("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
@@ -158,8 +188,14 @@ class Store:
         rows = self.query("SELECT * FROM tasks WHERE instance_id = ?", (instance_id,))
         return {r["task_id"]: dict(r) for r in rows}
 
-    def list_instances(self, *, created_from: float | None = None, created_to: float | None = None,
-                       statuses: list[str] | None = None, prefix: str | None = None) -> list[dict]:
+    def list_instances(
+        self,
+        *,
+        created_from: float | None = None,
+        created_to: float | None = None,
+        statuses: list[str] | None = None,
+        prefix: str | None = None,
+    ) -> list[dict]:
         sql, args = "SELECT * FROM instances WHERE 1=1", []
         if created_from is not None:
             sql += " AND created >= ?"
@@ -175,31 +211,40 @@ class Store:
             args.extend([len(prefix), prefix])
         return [dict(r) for r in self.query(sql + " ORDER BY created, instance_id", tuple(args))]
 
-    def purge(self, instance_ids: list[str]) -> int:
+    def purge(self, instance_ids: list[str], statuses: tuple[str, ...] = TERMINAL_STATUSES) -> int:
+        """Delete the instances (and all they own) whose status is still in `statuses` when the transaction
+        runs: one started again meanwhile is kept. Returns how many were deleted."""
+        deleted = 0
         with self.tx() as db:
             for iid in instance_ids:
+                row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (iid,)).fetchone()
+                if row is None or row["status"] not in statuses:
+                    continue
                 _wipe(db, iid)
                 db.execute("DELETE FROM instances WHERE instance_id = ?", (iid,))
-        return len(instance_ids)
+                deleted += 1
+        return deleted
 
     # ---- inbox and work items ------------------------------------------------------------------
 
-    def post(self, instance_id: str, execution_id: str | None, kind: str, event: dict,
-             solo: bool = False) -> None:
+    def post(self, instance_id: str, execution_id: str | None, kind: str, event: dict, solo: bool = False) -> None:
         with self.tx() as db:
             _post(db, instance_id, execution_id, kind, event, solo=solo)
 
     def inbox(self, instance_id: str) -> list[Message]:
         rows = self.query("SELECT * FROM inbox WHERE instance_id = ? ORDER BY seq", (instance_id,))
-        return [Message(r["seq"], r["instance_id"], r["execution_id"], r["kind"], json.loads(r["event"]),
-                        bool(r["solo"])) for r in rows]
+        return [
+            Message(r["seq"], r["instance_id"], r["execution_id"], r["kind"], json.loads(r["event"]), bool(r["solo"]))
+            for r in rows
+        ]
 
     def runnable_instances(self) -> list[str]:
         """Instances with inbox items they can act on (a suspended one only hears resume/terminate)."""
         rows = self.query(
             "SELECT i.instance_id, MIN(i.seq) AS first FROM inbox i JOIN instances s USING (instance_id) "
             "WHERE s.status != 'Suspended' OR i.kind IN ('resume', 'terminate') "
-            "GROUP BY i.instance_id ORDER BY first")
+            "GROUP BY i.instance_id ORDER BY first"
+        )
         return [r["instance_id"] for r in rows]
 
     def drop_messages(self, seqs: list[int]) -> None:
@@ -236,12 +281,17 @@ class Store:
     def fire_due_timers(self, now: float, make_event: Any) -> int:
         """Turn every timer due at `now` into a TimerFired message, atomically per batch."""
         with self.tx() as db:
-            rows = db.execute("SELECT * FROM timers WHERE fire_at <= ? ORDER BY fire_at, id",
-                              (now,)).fetchall()
+            rows = db.execute("SELECT * FROM timers WHERE fire_at <= ? ORDER BY fire_at, id", (now,)).fetchall()
             for row in rows:
                 db.execute("DELETE FROM timers WHERE id = ?", (row["id"],))
-                _post(db, row["instance_id"], row["execution_id"], "event",
-                      make_event(row["task_id"], row["fire_at"], row["fire_at_text"]), solo=bool(row["solo"]))
+                _post(
+                    db,
+                    row["instance_id"],
+                    row["execution_id"],
+                    "event",
+                    make_event(row["task_id"], row["fire_at"], row["fire_at_text"]),
+                    solo=bool(row["solo"]),
+                )
         return len(rows)
 
     # ---- episode commit ------------------------------------------------------------------------
@@ -251,10 +301,13 @@ class Store:
             apply_commit(db, commit)
 
 
-def _post(db: sqlite3.Connection, instance_id: str, execution_id: str | None, kind: str, event: dict, *,
-          solo: bool) -> None:
-    db.execute("INSERT INTO inbox (instance_id, execution_id, kind, event, solo) VALUES (?, ?, ?, ?, ?)",
-               (instance_id, execution_id, kind, json.dumps(event), int(solo)))
+def _post(
+    db: sqlite3.Connection, instance_id: str, execution_id: str | None, kind: str, event: dict, *, solo: bool
+) -> None:
+    db.execute(
+        "INSERT INTO inbox (instance_id, execution_id, kind, event, solo) VALUES (?, ?, ?, ?, ?)",
+        (instance_id, execution_id, kind, json.dumps(event), int(solo)),
+    )
 
 
 def _wipe(db: sqlite3.Connection, instance_id: str) -> None:
@@ -262,11 +315,21 @@ def _wipe(db: sqlite3.Connection, instance_id: str) -> None:
         db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))  # noqa: S608
 
 
-def _create(db: sqlite3.Connection, *, instance_id: str, name: str, execution_id: str,
-            input_json: str | None, now: float, started_event: dict, parent: dict | None) -> None:
+def _create(
+    db: sqlite3.Connection,
+    *,
+    instance_id: str,
+    name: str,
+    execution_id: str,
+    input_json: str | None,
+    now: float,
+    started_event: dict,
+    parent: dict | None,
+    replaceable: tuple[str, ...] = TERMINAL_STATUSES,
+) -> None:
     row = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
-    if row is not None and row["status"] in ACTIVE_STATUSES:
-        raise ConflictError(f"An Orchestration instance with the status {row['status']} already exists.")
+    if row is not None and row["status"] not in replaceable:
+        raise ConflictError(instance_id, row["status"])
     _wipe(db, instance_id)
     db.execute("DELETE FROM instances WHERE instance_id = ?", (instance_id,))
     parent = parent or {}
@@ -274,13 +337,28 @@ def _create(db: sqlite3.Connection, *, instance_id: str, name: str, execution_id
         "INSERT INTO instances (instance_id, name, execution_id, status, input, created, last_updated, "
         "parent_instance_id, parent_execution_id, parent_task_id) "
         "VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?)",
-        (instance_id, name, execution_id, input_json, now, now, parent.get("instance_id"),
-         parent.get("execution_id"), parent.get("task_id")))
+        (
+            instance_id,
+            name,
+            execution_id,
+            input_json,
+            now,
+            now,
+            parent.get("instance_id"),
+            parent.get("execution_id"),
+            parent.get("task_id"),
+        ),
+    )
     _post(db, instance_id, execution_id, "event", started_event, solo=False)
 
 
 def apply_commit(db: sqlite3.Connection, c: Commit) -> None:
     iid = c.instance_id
+    current = db.execute("SELECT execution_id FROM instances WHERE instance_id = ?", (iid,)).fetchone()
+    if current is None or current["execution_id"] != c.execution_id:
+        # The instance was purged or replaced (a start under AnyState) while this episode ran: what the
+        # episode decided belongs to an execution that no longer exists, as its stale messages do.
+        return
     db.executemany("DELETE FROM inbox WHERE seq = ?", [(s,) for s in c.consumed])
     if c.reset_execution is not None or c.finished:
         for table in ("activity_queue", "timers"):
@@ -289,29 +367,47 @@ def apply_commit(db: sqlite3.Connection, c: Commit) -> None:
         for table in ("history", "actions", "tasks", "inbox"):
             db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (iid,))  # noqa: S608
     else:
-        start = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM history WHERE instance_id = ?",
-                           (iid,)).fetchone()[0]
-        db.executemany("INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-                       [(iid, start + n, json.dumps(e)) for n, e in enumerate(c.events)])
-        db.executemany("INSERT INTO actions (instance_id, idx, signature, task_id) VALUES (?, ?, ?, ?)",
-                       [(iid, idx, sig, tid) for idx, sig, tid in c.actions])
+        start = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM history WHERE instance_id = ?", (iid,)).fetchone()[0]
+        db.executemany(
+            "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
+            [(iid, start + n, json.dumps(e)) for n, e in enumerate(c.events)],
+        )
+        db.executemany(
+            "INSERT INTO actions (instance_id, idx, signature, task_id) VALUES (?, ?, ?, ?)",
+            [(iid, idx, sig, tid) for idx, sig, tid in c.actions],
+        )
         db.executemany(
             "INSERT OR REPLACE INTO tasks (instance_id, task_id, kind, name, input, retry, child_id, open) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
-            [(iid, t["task_id"], t["kind"], t.get("name"), t.get("input"),
-              json.dumps(t["retry"]) if t.get("retry") else None, t.get("child_id")) for t in c.tasks])
-        db.executemany("UPDATE tasks SET open = 0 WHERE instance_id = ? AND task_id = ?",
-                       [(iid, t) for t in c.closed_tasks])
+            [
+                (
+                    iid,
+                    t["task_id"],
+                    t["kind"],
+                    t.get("name"),
+                    t.get("input"),
+                    json.dumps(t["retry"]) if t.get("retry") else None,
+                    t.get("child_id"),
+                )
+                for t in c.tasks
+            ],
+        )
+        db.executemany(
+            "UPDATE tasks SET open = 0 WHERE instance_id = ? AND task_id = ?", [(iid, t) for t in c.closed_tasks]
+        )
         db.executemany(
             "INSERT INTO activity_queue (instance_id, execution_id, task_id, name, input, solo) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(iid, c.execution_id, tid, name, inp, int(solo)) for tid, name, inp, solo in c.activities])
+            [(iid, c.execution_id, tid, name, inp, int(solo)) for tid, name, inp, solo in c.activities],
+        )
         db.executemany(
             "INSERT INTO timers (instance_id, execution_id, task_id, fire_at, fire_at_text, solo) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(iid, c.execution_id, tid, at, text, int(solo)) for tid, at, text, solo in c.timers])
-        db.executemany("DELETE FROM timers WHERE instance_id = ? AND task_id = ?",
-                       [(iid, t) for t in c.cancelled_timers])
+            [(iid, c.execution_id, tid, at, text, int(solo)) for tid, at, text, solo in c.timers],
+        )
+        db.executemany(
+            "DELETE FROM timers WHERE instance_id = ? AND task_id = ?", [(iid, t) for t in c.cancelled_timers]
+        )
         if c.finished:
             db.execute("UPDATE tasks SET open = 0 WHERE instance_id = ?", (iid,))
     for create, failed_event, solo in c.children:
@@ -324,5 +420,7 @@ def apply_commit(db: sqlite3.Connection, c: Commit) -> None:
         _post(db, target, execution_id, kind, event, solo=solo)
     if c.instance:
         cols = ", ".join(f"{k} = ?" for k in c.instance)
-        db.execute(f"UPDATE instances SET {cols} WHERE instance_id = ?",  # noqa: S608
-                   (*c.instance.values(), iid))
+        db.execute(
+            f"UPDATE instances SET {cols} WHERE instance_id = ?",  # noqa: S608
+            (*c.instance.values(), iid),
+        )

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.paths import REPO_ROOT
-from devstack.stack.ports import LOOPBACK, free_port, wait_for_port
-from devstack.stack.procs import Proc, spawn
+from devstack.stack.ports import LOOPBACK
+from devstack.stack.procs import Proc, StartError, spawn_listening
 
 AZURITE_BLOB = REPO_ROOT / "node_modules" / ".bin" / "azurite-blob"
 
@@ -45,12 +45,16 @@ class Azurite:
 
     def connection_string(self, role: str) -> str:
         acct = self.accounts[role]
-        return (f"DefaultEndpointsProtocol=http;AccountName={acct.name};AccountKey={acct.key};"
-                f"BlobEndpoint={self.account_url(role)};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={acct.name};AccountKey={acct.key};"
+            f"BlobEndpoint={self.account_url(role)};"
+        )
 
     def storage_json(self) -> dict:
-        return {"blob_endpoint": self.blob_endpoint,
-                "accounts": {role: acct.to_json() for role, acct in self.accounts.items()}}
+        return {
+            "blob_endpoint": self.blob_endpoint,
+            "accounts": {role: acct.to_json() for role, acct in self.accounts.items()},
+        }
 
 
 def _accounts(state_dir: Path) -> dict[str, Account]:
@@ -68,24 +72,70 @@ def _accounts(state_dir: Path) -> dict[str, Account]:
     return accounts
 
 
+def answers_as_azurite(blob_endpoint: str, accounts: dict[str, Account]) -> bool:
+    """True when the service at blob_endpoint is an Azurite that holds every one of these accounts with its key:
+    a shared-key request per account succeeds and the server names itself Azurite."""
+    from azure.core.exceptions import AzureError
+    from azure.storage.blob import BlobServiceClient
+
+    servers: list[str] = []
+    try:
+        for acct in accounts.values():
+            credential = {"account_name": acct.name, "account_key": acct.key}
+            with BlobServiceClient(
+                f"{blob_endpoint}/{acct.name}",
+                credential=credential,
+                retry_total=0,
+                connection_timeout=2,
+                read_timeout=5,
+            ) as service:
+                service.get_service_properties(
+                    raw_response_hook=lambda r: servers.append(r.http_response.headers.get("Server", ""))
+                )
+    except (AzureError, OSError, ValueError):
+        return False
+    return len(servers) == len(accounts) and all(s.startswith("Azurite-Blob") for s in servers)
+
+
 def start_azurite(state_dir: Path, port: int | None = None, timeout: float = 60.0) -> Azurite:
-    """Start Azurite's blob service on a free loopback port, its data under state_dir/azurite."""
+    """Start Azurite's blob service on a free loopback port, its data under state_dir/azurite.
+
+    Started means: the process this call spawned holds the port and answers as Azurite with the stack's
+    accounts; when another process took the picked port first, it starts again on a fresh one.
+    """
     if not AZURITE_BLOB.exists():
         raise RuntimeError(f"{AZURITE_BLOB} is missing: run `npm ci` (the Makefile does) first")
     state_dir = Path(state_dir).resolve()
     accounts = _accounts(state_dir)
-    port = port or free_port()
     data_dir = state_dir / "azurite" / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {"AZURITE_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in accounts.values())}
-    argv = [str(AZURITE_BLOB), "--blobHost", LOOPBACK, "--blobPort", str(port),
-            "--location", str(data_dir), "--skipApiVersionCheck", "--disableTelemetry", "--silent"]
-    proc = spawn("azurite", argv, state_dir / "logs", env={**env, "NODE_NO_WARNINGS": "1"},
-                 cwd=os.fspath(state_dir))
+    env = {"AZURITE_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in accounts.values()), "NODE_NO_WARNINGS": "1"}
+
+    def argv(chosen: int) -> list[str]:
+        return [
+            str(AZURITE_BLOB),
+            "--blobHost",
+            LOOPBACK,
+            "--blobPort",
+            str(chosen),
+            "--location",
+            str(data_dir),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ]
+
     try:
-        wait_for_port(port, timeout)
-    except TimeoutError:
-        from devstack.stack.procs import stop
-        stop(proc)
-        raise RuntimeError(f"Azurite did not start; see {proc.log}") from None
+        proc, port = spawn_listening(
+            "azurite",
+            argv,
+            state_dir / "logs",
+            ready=lambda chosen: answers_as_azurite(f"http://{LOOPBACK}:{chosen}", accounts),
+            env=env,
+            cwd=os.fspath(state_dir),
+            timeout=timeout,
+            port=port,
+        )
+    except StartError as err:
+        raise RuntimeError(f"Azurite did not start: {err.problem}; see {err.log}") from None
     return Azurite(proc=proc, blob_endpoint=f"http://{LOOPBACK}:{port}", accounts=accounts)

@@ -24,8 +24,8 @@ from devstack.paths import REPO_ROOT
 from devstack.stack import identity
 from devstack.stack.appconfig import secret_fields_in
 from devstack.stack.azurite import start_azurite
-from devstack.stack.ports import LOOPBACK, free_port
-from devstack.stack.procs import Proc, spawn, stop
+from devstack.stack.ports import LOOPBACK
+from devstack.stack.procs import Proc, StartError, spawn_listening, stop
 from devstack.stack.tls import ensure_ca
 
 DEFAULT_STATE_DIR = Path(".devstack")
@@ -60,6 +60,7 @@ class ComponentError(RuntimeError):
 
 # -- waiting for a process to answer ------------------------------------------------------------------
 
+
 def wait_until(component: str, proc: Proc, ready: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
     """Poll ready() until True; fail fast when proc exits. On failure stop proc and raise ComponentError."""
     deadline = time.monotonic() + timeout
@@ -86,6 +87,7 @@ def vault_answers(url: str, ca_cert: Path) -> bool:
 
 # -- the components -----------------------------------------------------------------------------------
 
+
 def start_tls(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     """The stack's one local CA (STATE/tls/ca.pem): every HTTPS stand-in's certificate chains to it."""
     ca_cert, _ = ensure_ca(state_dir / "tls")
@@ -104,48 +106,84 @@ def start_storage(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
 def proxy_answers(url: str) -> bool:
     """True when a fault proxy's control endpoint answers at url."""
     from devstack.faultproxy.proxy import FaultProxyClient
+
     try:
         return isinstance(FaultProxyClient(url).rules(), list)
     except (OSError, ValueError):
         return False
 
 
+def _start_listening(
+    component: str,
+    state_dir: Path,
+    argv_for: Callable[[int], list[str]],
+    ready: Callable[[int], bool],
+    env: dict[str, str] | None = None,
+) -> tuple[Proc, int]:
+    """A stand-in on a picked port, ready only when the process started holds the port and answers as itself
+    (procs.spawn_listening: another process on the picked port means a fresh port, not a false start)."""
+    try:
+        return spawn_listening(
+            component, argv_for, state_dir / "logs", ready=ready, env=env, cwd=str(REPO_ROOT), timeout=START_TIMEOUT
+        )
+    except StartError as err:
+        raise ComponentError(component, err.problem, err.log) from None
+
+
 def start_faultproxy(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     """The fault proxy in front of Azurite: the app's way to storage, so an account can be cut off from it."""
-    port = free_port()
-    argv = [sys.executable, "-m", "devstack.faultproxy.proxy", "--upstream", stack["storage"]["blob_endpoint"],
-            "--port", str(port)]
-    proc = spawn("faultproxy", argv, state_dir / "logs", env={STATE_ENV: str(state_dir)}, cwd=str(REPO_ROOT))
-    url = f"http://{LOOPBACK}:{port}"
-    wait_until("faultproxy", proc, lambda: proxy_answers(url))
-    return [proc], {"faultproxy": {"url": url}}
+    upstream = stack["storage"]["blob_endpoint"]
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "devstack.faultproxy.proxy", "--upstream", upstream, "--port", str(port)]
+
+    proc, port = _start_listening(
+        "faultproxy",
+        state_dir,
+        argv,
+        lambda p: proxy_answers(f"http://{LOOPBACK}:{p}"),
+        env={STATE_ENV: str(state_dir)},
+    )
+    return [proc], {"faultproxy": {"url": f"http://{LOOPBACK}:{port}"}}
 
 
 def start_identity(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     """The managed-identity token endpoint, with a fresh X-IDENTITY-HEADER secret each start."""
     tenant = identity.tenant_id(state_dir)
     header = identity.new_header_secret()
-    port = free_port()
-    argv = [sys.executable, "-m", "devstack.stack.identity", "--state-dir", str(state_dir), "--port", str(port)]
-    proc = spawn("identity", argv, state_dir / "logs", env={identity.HEADER_ENV: header}, cwd=str(REPO_ROOT))
-    endpoint = f"http://{LOOPBACK}:{port}{identity.TOKEN_PATH}"
-    wait_until("identity", proc, lambda: identity.endpoint_answers(endpoint, header))
-    return [proc], {"identity": {"endpoint": endpoint, "header": header, "tenant_id": tenant}}
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "devstack.stack.identity", "--state-dir", str(state_dir), "--port", str(port)]
+
+    def endpoint(port: int) -> str:
+        return f"http://{LOOPBACK}:{port}{identity.TOKEN_PATH}"
+
+    proc, port = _start_listening(
+        "identity",
+        state_dir,
+        argv,
+        lambda p: identity.endpoint_answers(endpoint(p), header),
+        env={identity.HEADER_ENV: header},
+    )
+    return [proc], {"identity": {"endpoint": endpoint(port), "header": header, "tenant_id": tenant}}
 
 
 def start_keyvault(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     """The Key Vault stand-in over HTTPS, its secrets kept under STATE/keyvault."""
     ca_cert, _ = ensure_ca(state_dir / "tls")  # made here first, so concurrent stand-ins never race for it
     tenant = identity.tenant_id(state_dir)
-    port = free_port()
-    argv = [sys.executable, "-m", "devstack.keyvault", "--state-dir", str(state_dir), "--port", str(port)]
-    proc = spawn("keyvault", argv, state_dir / "logs", cwd=str(REPO_ROOT))
-    url = f"https://{LOOPBACK}:{port}"
-    wait_until("keyvault", proc, lambda: vault_answers(url, ca_cert))
-    return [proc], {"keyvault": {"url": url, "ca_cert": str(ca_cert), "tenant_id": tenant}}
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "devstack.keyvault", "--state-dir", str(state_dir), "--port", str(port)]
+
+    proc, port = _start_listening(
+        "keyvault", state_dir, argv, lambda p: vault_answers(f"https://{LOOPBACK}:{p}", ca_cert)
+    )
+    return [proc], {"keyvault": {"url": f"https://{LOOPBACK}:{port}", "ca_cert": str(ca_cert), "tenant_id": tenant}}
 
 
 # -- stack.json and the processes it names ------------------------------------------------------------
+
 
 def _start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot: with the pid, it tells a reused pid apart."""
@@ -179,8 +217,10 @@ def read_stack(state_dir: Path) -> dict | None:
     except ValueError:
         stack = None
     if not isinstance(stack, dict) or not isinstance(stack.get("processes", []), list):
-        raise ValueError(f"{path} is damaged, so which processes it started is unknown; stop them by hand "
-                         "(see STATE/logs) and delete the file")
+        raise ValueError(
+            f"{path} is damaged, so which processes it started is unknown; stop them by hand "
+            "(see STATE/logs) and delete the file"
+        )
     return stack
 
 
@@ -223,8 +263,12 @@ def component_names() -> list[str]:
 def running_stack(state_dir: Path) -> dict | None:
     """stack.json's content when every process it names runs and it has today's components; None otherwise."""
     stack = read_stack(state_dir)
-    if stack and stack.get("processes") and all(is_ours(e) for e in stack["processes"]) \
-            and stack.get("components") == component_names():
+    if (
+        stack
+        and stack.get("processes")
+        and all(is_ours(e) for e in stack["processes"])
+        and stack.get("components") == component_names()
+    ):
         return stack
     return None
 
@@ -238,9 +282,11 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
             return current
         leftover = read_stack(state_dir)
         if leftover:  # a partly dead or outdated stack: stop its survivors, then start afresh on the same data
-            report("the previous stack was started with other components; restarting it"
-                   if leftover.get("components") != component_names()
-                   else "some processes of the previous stack are gone (or were stopped); restarting the stack")
+            report(
+                "the previous stack was started with other components; restarting it"
+                if leftover.get("components") != component_names()
+                else "some processes of the previous stack are gone (or were stopped); restarting the stack"
+            )
             _stop_entries(leftover.get("processes", []))
             (state_dir / STACK_FILE).unlink()
         started: list[Proc] = []
@@ -263,8 +309,9 @@ def start_stack(state_dir: Path, report: Callable[[str], None] = lambda _: None)
         if leaked:  # a component handed back a secret value: stop rather than write it to disk
             for proc in reversed(started):
                 stop(proc)
-            raise ComponentError("stack.json", f"secret fields would be written: {', '.join(leaked)}",
-                                 state_dir / "logs")
+            raise ComponentError(
+                "stack.json", f"secret fields would be written: {', '.join(leaked)}", state_dir / "logs"
+            )
         _write_stack(state_dir, stack)
         return stack
 
@@ -282,6 +329,7 @@ def stop_stack(state_dir: Path) -> None:
 
 # -- for the demo: losing the primary region ----------------------------------------------------------
 
+
 def _account_name(stack: dict, account: str) -> str:
     """An account of the stack by role ("source", "dr") or by name; a ValueError names the known ones."""
     accounts = stack.get("storage", {}).get("accounts", {})
@@ -296,6 +344,7 @@ def _account_name(stack: dict, account: str) -> str:
 def _proxy(state_dir: Path) -> tuple[dict, Any]:
     """The running stack and a client for its fault proxy's control endpoint."""
     from devstack.faultproxy.proxy import FaultProxyClient
+
     stack = read_stack(Path(state_dir).resolve())
     if stack is None:
         raise ValueError(f"no stack in {state_dir} (run `python -m devstack up`)")
@@ -355,9 +404,14 @@ def stop_component(state_dir: Path, name: str) -> bool:
 
 # -- command line -------------------------------------------------------------------------------------
 
+
 def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                        help="where the stack keeps its data, logs and stack.json (default: .devstack)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where the stack keeps its data, logs and stack.json (default: .devstack)",
+    )
     if command_name == "status":
         parser.add_argument("instance_id", nargs="?", help="a Durable orchestration instance id to show")
         parser.add_argument("--history", action="store_true", help="with an instance id: show its history")
@@ -367,9 +421,10 @@ def _endpoints(stack: dict) -> list[str]:
     """What status prints: endpoints and file paths, never keys, passwords or the identity header."""
     lines = []
     if "storage" in stack:
-        lines.append(f"storage   {stack['storage']['blob_endpoint']}  accounts: "
-                     + ", ".join(f"{role}={a['name']} ({a['region']})"
-                                 for role, a in stack["storage"]["accounts"].items()))
+        lines.append(
+            f"storage   {stack['storage']['blob_endpoint']}  accounts: "
+            + ", ".join(f"{role}={a['name']} ({a['region']})" for role, a in stack["storage"]["accounts"].items())
+        )
     if "faultproxy" in stack:
         lines.append(f"proxy     {stack['faultproxy']['url']}  (the app's blob endpoint){_blocked(stack)}")
     if "identity" in stack:
@@ -377,12 +432,16 @@ def _endpoints(stack: dict) -> list[str]:
     if "keyvault" in stack:
         lines.append(f"keyvault  {stack['keyvault']['url']}  CA {stack['keyvault']['ca_cert']}")
     if "clusters" in stack:
-        lines.append("clusters  " + ", ".join(f"{name}={c['url']} ({c['region']}, user {c['user']})"
-                                              for name, c in stack["clusters"].items()))
+        lines.append(
+            "clusters  "
+            + ", ".join(f"{name}={c['url']} ({c['region']}, user {c['user']})" for name, c in stack["clusters"].items())
+        )
     if "demo_filer" in stack:
         demo = stack["demo_filer"]
-        lines.append(f"demo      {demo['cluster']}/{demo['name']} on {demo['bucket']}, key {demo['key_id']}"
-                     + (f" in secret {demo['key_secret']}" if demo.get("key_secret") else ""))
+        lines.append(
+            f"demo      {demo['cluster']}/{demo['name']} on {demo['bucket']}, key {demo['key_id']}"
+            + (f" in secret {demo['key_secret']}" if demo.get("key_secret") else "")
+        )
     if "app" in stack:
         lines.append(f"app       plan {stack['app']['plan']}  settings {stack['app']['settings']}")
     return lines
@@ -404,6 +463,7 @@ def _instances(state_dir: Path) -> list[str]:
     """One line per Durable instance in the state dir (none when there is no Durable state)."""
     try:
         from devstack.durable.cli import list_instances
+
         found = list_instances(state_dir)
     except ImportError as err:
         return [f"durable   instances unavailable: {err}"]
@@ -413,8 +473,10 @@ def _instances(state_dir: Path) -> list[str]:
     for inst in found:
         custom = inst.get("customStatus")
         step = f"  step {custom['step']}" if isinstance(custom, dict) and custom.get("step") else ""
-        lines.append(f"  {inst['instanceId']:<36} {inst['runtimeStatus']:<14} {inst['name']:<20} "
-                     f"updated {inst['lastUpdatedTime']}{step}")
+        lines.append(
+            f"  {inst['instanceId']:<36} {inst['runtimeStatus']:<14} {inst['name']:<20} "
+            f"updated {inst['lastUpdatedTime']}{step}"
+        )
     return lines
 
 

@@ -25,8 +25,7 @@ def test_sequence_passes_each_result_on(runner):
     assert status["output"] == "HELLO HELLO ADA!"
     assert basics.CALLS == [("greet", "Ada"), ("greet", "Hello Ada"), ("async_shout", "Hello Hello Ada")]
     kinds = [e["EventType"] for e in status["historyEvents"]]
-    assert kinds == ["ExecutionStarted", "TaskCompleted", "TaskCompleted", "TaskCompleted",
-                     "ExecutionCompleted"]
+    assert kinds == ["ExecutionStarted", "TaskCompleted", "TaskCompleted", "TaskCompleted", "ExecutionCompleted"]
     assert [e["FunctionName"] for e in status["historyEvents"][1:4]] == ["greet", "greet", "async_shout"]
 
 
@@ -57,8 +56,7 @@ def test_orchestrator_failure_text(runner):
 def test_activity_failure_reaches_the_orchestrator(runner):
     status = runner.wait_for(runner.start_new("catches_activity_failure"), timeout=30)
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"].startswith(
-        "Activity function 'fails' failed: RuntimeError: cannot handle bad input")
+    assert status["output"].startswith("Activity function 'fails' failed: RuntimeError: cannot handle bad input")
     failed = [e for e in status["historyEvents"] if e["EventType"] == "TaskFailed"]
     assert len(failed) == 1 and failed[0]["FunctionName"] == "fails"
     assert failed[0]["Reason"] == "Activity function 'fails' failed: RuntimeError: cannot handle bad input"
@@ -77,10 +75,21 @@ def test_http_starter_and_status_polling(runner):
     links = reply.json()
     assert reply.headers["Location"] == links["statusQueryGetUri"]
     assert reply.headers["Retry-After"] == "10"
-    assert set(links) == {"id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "rewindPostUri",
-                          "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri", "resumePostUri"}
-    assert links["statusQueryGetUri"].startswith(f"{runner.base_url}/runtime/webhooks/durabletask/instances/"
-                                                 f"{links['id']}?taskHub=TestHubName&connection=Storage&code=")
+    assert set(links) == {
+        "id",
+        "statusQueryGetUri",
+        "sendEventPostUri",
+        "terminatePostUri",
+        "rewindPostUri",
+        "purgeHistoryDeleteUri",
+        "restartPostUri",
+        "suspendPostUri",
+        "resumePostUri",
+    }
+    assert links["statusQueryGetUri"].startswith(
+        f"{runner.base_url}/runtime/webhooks/durabletask/instances/"
+        f"{links['id']}?taskHub=TestHubName&connection=Storage&code="
+    )
     runner.run_until(lambda: http_call("GET", links["statusQueryGetUri"]).status == 200, timeout=30)
     final = http_call("GET", links["statusQueryGetUri"] + "&showHistory=true&showHistoryOutput=true")
     body = final.json()
@@ -102,8 +111,9 @@ def test_status_while_running_is_202_with_location(runner):
 
 
 def test_route_mapping_into_http_request(runner):
-    reply = http_call("POST", f"{runner.base_url}/api/echo/alpha/7?x=1&y=two", raw=b"payload",
-                      headers={"X-Probe": "probe-value"})
+    reply = http_call(
+        "POST", f"{runner.base_url}/api/echo/alpha/7?x=1&y=two", raw=b"payload", headers={"X-Probe": "probe-value"}
+    )
     assert reply.status == 201 and reply.headers["X-Echo"] == "yes"
     seen = reply.json()
     assert seen["method"] == "POST" and seen["route"] == {"name": "alpha", "count": "7"}
@@ -225,8 +235,9 @@ def test_bad_requests_change_nothing(runner):
     assert runner.statuses() == []
     assert http_call("POST", f"{base}/instances/ghost/raiseEvent/go", {"a": 1}).status == 404
     iid = runner.start_new("wait_for_go")
-    not_json = http_call("POST", f"{base}/instances/{iid}/raiseEvent/go", raw=b"x",
-                         headers={"Content-Type": "text/plain"})
+    not_json = http_call(
+        "POST", f"{base}/instances/{iid}/raiseEvent/go", raw=b"x", headers={"Content-Type": "text/plain"}
+    )
     assert not_json.status == 400
     runner.run_until_idle()
     assert runner.status(iid)["runtimeStatus"] == "Running"
@@ -235,13 +246,11 @@ def test_bad_requests_change_nothing(runner):
 def test_restart_starts_the_same_orchestration_again(runner):
     first = runner.start_new("sequence", "again-1", client_input="Di")
     runner.wait_for(first)
-    reply = http_call("POST", f"{runner.base_url}/durabletask/instances/{first}/restart"
-                              "?restartWithNewInstanceId=true")
+    reply = http_call("POST", f"{runner.base_url}/durabletask/instances/{first}/restart?restartWithNewInstanceId=true")
     assert reply.status == 202
     second = reply.json()["id"]
     assert second != first
     assert runner.wait_for(second)["output"] == "HELLO HELLO DI!"
-    same = http_call("POST", f"{runner.base_url}/durabletask/instances/{first}/restart"
-                             "?restartWithNewInstanceId=false")
+    same = http_call("POST", f"{runner.base_url}/durabletask/instances/{first}/restart?restartWithNewInstanceId=false")
     assert same.status == 202 and same.json()["id"] == first
     assert http_call("POST", f"{runner.base_url}/durabletask/instances/ghost/restart").status == 400

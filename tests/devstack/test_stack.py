@@ -40,9 +40,18 @@ from shared.runbook.key_secret import CONTENT_TYPE, KeySecret
 from tests.paths import REPO
 
 PROCESSES = {"azurite", "faultproxy", "identity", "keyvault", "cluster-primary", "cluster-dr"}
-_CREDENTIAL_VARS = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_USERNAME",
-                    "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT",
-                    "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT")
+_CREDENTIAL_VARS = (
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_USERNAME",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+)
 
 
 def pids_mentioning(path: Path) -> list[int]:
@@ -62,8 +71,9 @@ def pids_mentioning(path: Path) -> list[int]:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "devstack", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", *args], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +108,7 @@ def _use_settings(monkeypatch: pytest.MonkeyPatch, state: Path) -> dict[str, str
 
 
 def _client(info: dict) -> AvereClient:
-    return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=1,
-                       backoff=0.05)
+    return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=1, backoff=0.05)
 
 
 def _demo_key(state: Path, monkeypatch: pytest.MonkeyPatch) -> KeySecret:
@@ -108,8 +117,7 @@ def _demo_key(state: Path, monkeypatch: pytest.MonkeyPatch) -> KeySecret:
         return KeySecret.loads(vault.read(_stack(state)["demo_filer"]["key_secret"]).value)
 
 
-def test_up_brings_up_every_component_and_the_demo_filer(stack_dir: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_up_brings_up_every_component_and_the_demo_filer(stack_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = stack_dir / "stack.json"
     assert path.stat().st_mode & 0o777 == 0o600
     stack = _stack(stack_dir)
@@ -147,7 +155,8 @@ def test_up_brings_up_every_component_and_the_demo_filer(stack_dir: Path,
 
 
 def test_secrets_are_readable_with_default_credential_from_the_generated_settings(
-        stack_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = _stack(stack_dir)
     values = _use_settings(monkeypatch, stack_dir)
     assert values["IDENTITY_ENDPOINT"] == stack["identity"]["endpoint"]
@@ -190,13 +199,18 @@ def test_the_generated_plan_validates_and_the_app_reaches_the_stack_with_it(stac
     assert plan.copy.page_size < 100
 
     # The plan's own trust settings reach the cluster (what the activities will do).
-    with AvereClient(primary.management_url, primary.admin_user, stack["clusters"]["primary"]["password"],
-                     **primary.tls.client_kwargs()) as client:
+    with AvereClient(
+        primary.management_url,
+        primary.admin_user,
+        stack["clusters"]["primary"]["password"],
+        **primary.tls.client_kwargs(),
+    ) as client:
         assert "demo-filer" in client.list_core_filers()
 
     # The app, loaded the way the local runner loads it, finds its plan through the generated settings.
     from devstack.durable import Runner
     from tests.fixtures.durable import http_call
+
     with mock.patch.dict(os.environ):
         for name in [n for n in os.environ if n.startswith(("VFXTDR_", "IDENTITY_"))]:
             del os.environ[name]
@@ -216,17 +230,24 @@ def test_blocking_the_source_account_cuts_the_app_off_it_but_not_from_dr(stack_d
     keys = {a["name"]: a["key"] for a in stack["storage"]["accounts"].values()}
 
     def service(endpoint: str, account: str) -> BlobServiceClient:
-        return BlobServiceClient(endpoint, credential={"account_name": account, "account_key": keys[account]},
-                                 retry_total=0)
+        return BlobServiceClient(
+            endpoint, credential={"account_name": account, "account_key": keys[account]}, retry_total=0
+        )
 
     source = service(filer.source.blob_endpoint, filer.source.account).get_container_client("demo-filer")
     backup = service(filer.backup.blob_endpoint, filer.backup.account).get_container_client(
-        f"blocktest-{uuid.uuid4().hex[:8]}")
+        f"blocktest-{uuid.uuid4().hex[:8]}"
+    )
     backup.create_container()
     first = next(iter(source.list_blobs())).name
-    sas = generate_blob_sas(filer.source.account, "demo-filer", first, account_key=keys[filer.source.account],
-                            permission=BlobSasPermissions(read=True),
-                            expiry=datetime.now(UTC) + timedelta(hours=1))
+    sas = generate_blob_sas(
+        filer.source.account,
+        "demo-filer",
+        first,
+        account_key=keys[filer.source.account],
+        permission=BlobSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
     source_url = f"{source.get_blob_client(first).url}?{sas}"
     # Both accounts through the proxy: Azurite accepts the copy's source URL (same host as the request).
     assert backup.get_blob_client("before").start_copy_from_url(source_url)["copy_status"] == "success"
@@ -254,17 +275,30 @@ def test_blocking_the_source_account_cuts_the_app_off_it_but_not_from_dr(stack_d
     assert unblock_account(stack_dir, "source") is False
 
 
-def test_status_lists_processes_clusters_and_durable_instances_without_secrets(
-        stack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def _durable_probe(stack_dir: Path, tmp_path: Path, prefix: str) -> str:
+    """A Durable instance (Completed) in the stack's state dir, made by a runner on that dir; its id."""
     from devstack.durable import Runner
+
     with mock.patch.dict(os.environ):
-        runner = Runner("tests.devstack.durable_apps.basics", stack_dir, VirtualClock(), http=False,
-                        settings=tmp_path / "no-settings.json").start()
+        runner = Runner(
+            "tests.devstack.durable_apps.basics",
+            stack_dir,
+            VirtualClock(),
+            http=False,
+            settings=tmp_path / "no-settings.json",
+        ).start()
         try:
-            iid = runner.start_new("sequence", f"status-probe-{uuid.uuid4().hex[:6]}", "Ada")
+            iid = runner.start_new("sequence", f"{prefix}-{uuid.uuid4().hex[:6]}", "Ada")
             assert runner.wait_for(iid, timeout=60)["runtimeStatus"] == "Completed"
         finally:
             runner.stop()
+    return iid
+
+
+def test_status_lists_processes_clusters_and_durable_instances_without_secrets(
+    stack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    iid = _durable_probe(stack_dir, tmp_path, "status-probe")
     stack = _stack(stack_dir)
     capsys.readouterr()
     assert cli(["status", "--state-dir", str(stack_dir)]) == 0
@@ -274,17 +308,24 @@ def test_status_lists_processes_clusters_and_durable_instances_without_secrets(
     assert "demo-filer" in out and str(stack_dir / PLAN_FILE) in out
     for name in PROCESSES:
         assert f"{name} " in out
-    for secret in (*[c["password"] for c in stack["clusters"].values()], stack["identity"]["header"],
-                   *[a["key"] for a in stack["storage"]["accounts"].values()]):
+    for secret in (
+        *[c["password"] for c in stack["clusters"].values()],
+        stack["identity"]["header"],
+        *[a["key"] for a in stack["storage"]["accounts"].values()],
+    ):
         assert secret not in out
 
 
 def test_a_stopped_cluster_then_up_restarts_the_stack_and_changes_no_state(
-        stack_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    stack_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     stack = _stack(stack_dir)
     _use_settings(monkeypatch, stack_dir)
-    names = [*stack["secrets"]["admin"].values(), *stack["secrets"]["storage_keys"].values(),
-             stack["secrets"]["demo_key"]]
+    names = [
+        *stack["secrets"]["admin"].values(),
+        *stack["secrets"]["storage_keys"].values(),
+        stack["secrets"]["demo_key"],
+    ]
     with KeyVault(stack["keyvault"]["url"]) as vault:
         versions = {name: [v.ref for v in vault.versions(name)] for name in names}
     assert all(len(v) == 1 for v in versions.values())
@@ -306,8 +347,9 @@ def test_a_stopped_cluster_then_up_restarts_the_stack_and_changes_no_state(
         assert dr.list_core_filers() == []
     capsys.readouterr()
     assert cli(["status", "--state-dir", str(stack_dir)]) == 1
-    assert [line.split()[3] for line in capsys.readouterr().out.splitlines()
-            if line.startswith("cluster-primary ")] == ["stopped"]
+    assert [
+        line.split()[3] for line in capsys.readouterr().out.splitlines() if line.startswith("cluster-primary ")
+    ] == ["stopped"]
 
     restarted = start_stack(stack_dir)
     old_pids = {p["pid"] for p in stack["processes"]}
@@ -325,7 +367,9 @@ def test_a_stopped_cluster_then_up_restarts_the_stack_and_changes_no_state(
         assert "demo-filer" not in primary.list_core_filers()  # not made again over its own container
 
 
-def test_down_leaves_no_process_behind(stack_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_down_leaves_no_process_behind(stack_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Self-contained (it makes its own Durable instance), and last: it stops the module's stack."""
+    iid = _durable_probe(stack_dir, tmp_path, "down-probe")
     stack = _stack(stack_dir)
     assert pids_mentioning(stack_dir)  # the probe sees a running stack (so an empty answer below means it)
     assert cli(["down", "--state-dir", str(stack_dir)]) == 0
@@ -334,7 +378,7 @@ def test_down_leaves_no_process_behind(stack_dir: Path, capsys: pytest.CaptureFi
     assert not (stack_dir / "stack.json").exists()
     capsys.readouterr()
     assert cli(["status", "--state-dir", str(stack_dir)]) == 3
-    assert "status-probe-" in capsys.readouterr().out  # the Durable instances outlive the stack
+    assert iid in capsys.readouterr().out  # the Durable instances outlive the stack
     with pytest.raises(ValueError, match="no stack in"):
         block_account(stack_dir, "source")
     assert cli(["down", "--state-dir", str(stack_dir)]) == 0  # nothing to stop is not an error
