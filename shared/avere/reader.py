@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 from shared.avere.errors import AvereActivityFailed, AvereTimeout, FilerNotFound
 from shared.avere.namespace import (
@@ -46,7 +46,7 @@ class AvereReader:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.session.url!r}, user={self.session.user!r})"
 
-    def __enter__(self) -> AvereReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
