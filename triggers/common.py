@@ -61,6 +61,7 @@ def refuse(err: Refusal) -> func.HttpResponse:
 
 
 def load_plan() -> Plan:
+    """The plan, or a Refusal naming the app setting to fix. It may read a file: async callers use to_thread."""
     # The operator fixes an app setting: name the one the plan comes from.
     setting = ENV_PLAN_FILE if os.environ.get(ENV_PLAN_FILE, "").strip() else ENV_PLAN
     try:

@@ -59,7 +59,7 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
         dry_run = _flag(req, "dryRun")
-        plan = load_plan()
+        plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         request = BackupRequest(cluster=cluster, filer=name, dry_run=dry_run, reason="manual")
         if dry_run:
@@ -87,7 +87,7 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
     """Replay the recorded filer this app removed (after NEEDS_ATTENTION, or when a run was terminated)."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
-        plan = load_plan()
+        plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         instance_id = readd_instance_id(cluster, name)
         for other in (backup_instance_id(cluster, name), instance_id):
@@ -109,7 +109,7 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
     """Attach the newest verified backup (or `?backupId=`) to the DR cluster (`?target=` or the plan's)."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
-        plan = load_plan()
+        plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         target = req.params.get("target") or filer.failover_cluster
         if not target:
