@@ -18,10 +18,10 @@ from shared.runbook.failover_payloads import (
     RecordFailover,
     VerifyBackupPage,
 )
-from shared.runbook.flush_remove import open_catalog
 from shared.runbook.payloads import (
     RunContext,
 )
+from shared.runbook.services import open_catalog
 
 log = logging.getLogger("vfxtdr.failover")
 

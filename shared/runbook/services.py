@@ -17,7 +17,9 @@ from shared.azure.keyvault import KeyVault
 from shared.azure.storage import RetrySettings, StorageAccount, StorageConfigError
 from shared.blobcopy.model import AccountRef
 from shared.blobcopy.session import Connector, CopyEnv
+from shared.catalog.store import Catalog
 from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Cluster, Filer, Plan, load_plan_from_env
+from shared.runbook.payloads import RunContext
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,12 @@ def backup_account(filer: Filer, storage_auth: str, keyvault_url: str) -> Storag
     bak = filer.backup
     return storage_account(bak.account, bak.account_url, storage_auth=storage_auth, keyvault_url=keyvault_url,
                            key_secret=bak.storage_key_secret)
+
+
+def open_catalog(context: RunContext) -> Catalog:
+    """The run's catalog, in the filer's backup account (the DR region)."""
+    account = backup_account(context.filer, context.storage_auth, context.keyvault_url)
+    return Catalog(account, context.catalog_container)
 
 
 def secret_id(keyvault_url: str, name: str) -> str:
