@@ -6,9 +6,13 @@ client's own sleep, so a client on a virtual clock (tests) advances it instead o
 
 from __future__ import annotations
 
-from shared.avere.errors import AvereActivityFailed, AvereTimeout
+from shared.avere.errors import AvereActivityFailed, AvereError
 from shared.avere.reader import AvereReader
 from shared.avere.records import ActivityStatus, Health
+
+
+class AvereTimeout(AvereError, TimeoutError):
+    """A blocking wait ran out of time; the cluster may still be working."""
 
 
 def wait_activity(client: AvereReader, activity_id: str, timeout: float = 600.0, poll: float = 1.0) -> ActivityStatus:

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,11 +23,8 @@ from shared.runbook.payloads import RunContext
 
 @dataclass(frozen=True)
 class Settings:
-    """Process-wide knobs. Production keeps the defaults; the local stack points clock/sleep at its
-    virtual clock so cluster retries and catalog times follow it."""
+    """Process-wide knobs of the cluster clients and storage retries; production keeps the defaults."""
 
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], Any] = time.sleep
     avere_timeout: float = 30.0
     avere_retries: int = 5
     avere_backoff: float = 1.0
@@ -67,7 +63,8 @@ def restore(previous: Settings) -> None:
 
 
 def now() -> float:
-    return float(_process.settings.clock())
+    """Epoch seconds: catalog times and the copy engine's clock."""
+    return time.time()
 
 
 def now_iso() -> str:
@@ -135,7 +132,7 @@ def avere_client(cluster: Cluster, keyvault_url: str, **options: Any) -> AvereCl
     password = read_secret(keyvault_url, cluster.admin_password_secret)
     s = _process.settings
     kwargs: dict[str, Any] = {"timeout": s.avere_timeout, "retries": s.avere_retries,
-                              "backoff": s.avere_backoff, "sleep": s.sleep, **cluster.tls.client_kwargs()}
+                              "backoff": s.avere_backoff, **cluster.tls.client_kwargs()}
     kwargs.update(options)
     return AvereClient(cluster.management_url, cluster.admin_user, password, **kwargs)
 
@@ -227,4 +224,4 @@ def copy_connector() -> Connector:
 
 
 def copy_env() -> CopyEnv:
-    return CopyEnv(connect=copy_connector(), clock=_process.settings.clock)
+    return CopyEnv(connect=copy_connector(), clock=now)
