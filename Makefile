@@ -22,6 +22,10 @@ $(NPM_STAMP): package.json package-lock.json
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest tests/unit
 
 test: setup lint
 	$(PY) -m pytest
@@ -39,4 +43,4 @@ lock: $(PIP_STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Exact versions of the whole dependency tree for tests, CI and the demo (regenerate: make lock).' > constraints.txt
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache

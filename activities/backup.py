@@ -8,6 +8,7 @@ import azure.durable_functions as df
 
 from activities._payload import payload
 from shared.avere.records import FilerRecord
+from shared.runbook import capture as capture_step
 from shared.runbook import flush_remove as filer_steps
 from shared.runbook import preflight as checks
 from shared.runbook import record as catalog_ops
@@ -49,7 +50,7 @@ def rotate_key(step: FilerStep) -> KeyRotation:
 
 @bp.activity_trigger(input_name="step")
 def capture_filer(step: FilerStep) -> FilerRecord:
-    return filer_steps.capture(payload(FilerStep, step))
+    return capture_step.capture(payload(FilerStep, step))
 
 
 @bp.activity_trigger(input_name="step")

@@ -20,7 +20,18 @@ import azure.durable_functions as df
 from activities import backup as backup_acts
 from activities import copy as copy_acts
 from orchestrators.backup_steps import Run, flush, remove, run_copy
-from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, decode, iso, now, reason, seconds_since
+from orchestrators.durable_helpers import (
+    Gen,
+    RunStatus,
+    activity,
+    attach,
+    cancellable_timer,
+    decode,
+    iso,
+    now,
+    reason,
+    seconds_since,
+)
 from shared.core.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
 from shared.runbook.approval import decide as approval_decision
 from shared.runbook.attach import readd_request
@@ -34,6 +45,7 @@ from shared.runbook.payloads import (
     BeginBackup,
     CompleteBackup,
     CopyFinish,
+    CopyOutcome,
     FilerStep,
     KeyRotation,
     Preflight,
@@ -76,7 +88,7 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         raise _typed(err, ctx, "nothing removed; clients unsuspended") from None
     try:
         yield from remove(run)
-        run.final = yield from run_copy(run, run.jobs()[1], "copy")
+        run.final = final = yield from run_copy(run, run.jobs()[1], "copy")
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
         yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
@@ -85,7 +97,7 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         attached = "the filer is attached (re-added, or never removed); the generation being written is not verified"
         raise _typed(err, ctx, attached) from None
     yield from _readd_or_attention(run, None)
-    outcome = yield from _mass_delete_guard(run)
+    outcome = yield from _mass_delete_guard(run, final)
     entry = yield from _record(run, outcome)
     return run.result(outcome, entry=entry)
 
@@ -136,16 +148,17 @@ def _typed(err: Exception, ctx: RunContext, state: str) -> DrError:
 def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     """Re-add the removed filer as captured. If that keeps failing: NEEDS_ATTENTION, recorded, and raised."""
     context, ctx = run.context, run.ctx
-    request = readd_request(ctx, run.record, run.key.secret if run.key else None)
+    record = run.captured
+    request = readd_request(ctx, record, run.key.secret if run.key else None)
     try:
         yield from attach(context, request, run.status, "readd")
     except Exception as err:
         why = f"re-add failed: {reason(err)}" + (f" (after: {reason(cause)})" if cause else "")
         yield activity(context, backup_acts.mark_attention,
-                       Attention(ctx, context.instance_id, error=why, record=run.record))
+                       Attention(ctx, context.instance_id, error=why, record=record))
         yield from _record(run, "failed", error=why)
-        run.status.step(NEEDS_ATTENTION, error=why, record=run.record.to_json(run.record))
-        raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(run.record.to_json(run.record))}",
+        run.status.step(NEEDS_ATTENTION, error=why, record=record.to_json(record))
+        raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json(record))}",
                           filer=ctx.filer.key, state="REMOVED from the cluster; its data is in the container",
                           action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
     yield activity(context, backup_acts.clear_removed, Attention(ctx, context.instance_id))
@@ -153,15 +166,15 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     run.status.step("readded", offline_s=run.timings["offline_s"])
 
 
-def _mass_delete_guard(run: Run) -> Gen[str]:
+def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
     """The mirror refused a mass delete: wait for `approve_deletes` or the timeout, the filer back online."""
-    context, ctx, summary = run.context, run.ctx, run.final.summary
+    context, ctx, summary = run.context, run.ctx, final.summary
     if summary is None or not summary.needs_approval:
         return "verified"
     deadline = now(context) + timedelta(hours=ctx.guard.approval_timeout_hours)
     run.status.step("awaiting_approval", delete_candidates=summary.delete_candidates,
                     approval_ref=summary.approval_ref, approval_deadline=iso(deadline))
-    timer = context.create_timer(deadline)
+    timer = cancellable_timer(context, deadline)
     approval = context.wait_for_external_event(APPROVE_DELETES_EVENT)
     winner = yield context.task_any([approval, timer, run.cancel])
     if winner != timer:

@@ -15,6 +15,7 @@ from orchestrators.durable_helpers import (
     Gen,
     RunStatus,
     activity,
+    cancellable_timer,
     cluster_poll,
     decode,
     failed,
@@ -69,6 +70,15 @@ class Run:
     suspended: bool = False
     offline_since: datetime | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def captured(self) -> FilerRecord:
+        """The record capture took: removal, re-add and NEEDS_ATTENTION all need it, and capture runs first."""
+        if self.record is None:
+            raise DrError("the run has no captured record of the filer", filer=self.ctx.filer.key,
+                          state="not removed by this run (capture comes before any removal)",
+                          action="read the run's history (status --history), then back up again")
+        return self.record
 
     def jobs(self) -> tuple[CopyJob | None, CopyJob]:
         """(the online pre-copy pass or None, the final mirror pass) of this run."""
@@ -125,7 +135,7 @@ def remove(run: Run) -> Gen[None]:
     context, ctx, bid = run.context, run.ctx, run.target.backup_id
     mark = now(context)
     yield activity(context, backup_acts.mark_removed, MarkRemoved(
-        ctx, bid, context.instance_id, run.record, run.key.secret if run.key else None, iso(mark)))
+        ctx, bid, context.instance_id, run.captured, run.key.secret if run.key else None, iso(mark)))
     run.status.step("removing_junctions")
     ids = yield activity(context, backup_acts.remove_junctions, FilerStep(ctx, bid))
     yield from _wait_removal(run, ids, "junctions", lambda s: s.done and s.junctions == 0)
@@ -167,7 +177,7 @@ def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
     mark = now(context)
     run.status.step(step, copy_instance=child_id)
     while True:
-        tick = context.create_timer(now(context) + _tick(now(context) - mark))
+        tick = cancellable_timer(context, now(context) + _tick(now(context) - mark))
         winner = yield context.task_any([task, run.cancel, tick])
         if winner == tick:
             progress: CopyProgress = yield activity(context, copy_acts.copy_progress,

@@ -10,9 +10,10 @@ import json
 from collections.abc import Generator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import LongTimerTask, TimerTask
 
 from activities import readd as attach_acts
 from shared.core.codec import plain
@@ -105,6 +106,11 @@ class RunStatus:
         self._context.set_custom_status({**self._base, "step": step, "elapsed_s": elapsed, **self._fields})
 
 
+def cancellable_timer(context: df.DurableOrchestrationContext, fire_at: datetime) -> TimerTask | LongTimerTask:
+    """A durable timer that can be cancelled: create_timer is annotated TaskBase, but returns one of these."""
+    return cast("TimerTask | LongTimerTask", context.create_timer(fire_at))
+
+
 def sleep(context: df.DurableOrchestrationContext, delay: timedelta) -> Gen[None]:
     yield context.create_timer(now(context) + delay)
 
@@ -115,7 +121,7 @@ def sleep_or_cancel(context: df.DurableOrchestrationContext, delay: timedelta, c
     fire = now(context) + delay
     if until is not None:
         fire = max(now(context), min(fire, until))
-    timer = context.create_timer(fire)
+    timer = cancellable_timer(context, fire)
     winner = yield context.task_any([timer, cancel])
     if winner == cancel:
         timer.cancel()

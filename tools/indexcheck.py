@@ -25,7 +25,7 @@ from typing import Any
 import azure.functions as func
 from azure.functions._thirdparty import typing_inspect
 from azure.functions.decorators.core import BindingDirection
-from azure.functions.decorators.http import HttpMethod
+from azure.functions.decorators.http import HttpMethod, HttpTrigger
 
 from shared.core import ncrontab
 
@@ -74,18 +74,23 @@ def check_app(module_name: str = "function_app", settings: Mapping[str, str] | N
         try:
             functions.append(builder.build(app.auth_level))
         except ValueError as exc:
-            findings.append(Finding(builder._function.get_function_name(), str(exc)))
-    names = [f.get_function_name() for f in functions]
+            findings.append(Finding(_name(builder._function), str(exc)))
+    names = [_name(f) for f in functions]
     for name in sorted({n for n in names if names.count(n) > 1}):
         findings.append(Finding(name, f"{names.count(name)} functions share this name; names must be unique"))
     env = dict(settings if settings is not None else _default_settings(module))
     for fn in functions:
-        findings.extend(Finding(fn.get_function_name(), m) for m in _check_function(fn, env))
+        findings.extend(Finding(_name(fn), m) for m in _check_function(fn, env))
     findings.extend(_check_routes(functions))
     findings.extend(_check_durable_names(functions))
     if not findings:
         findings.extend(_worker_indexing(app))
     return findings
+
+
+def _name(fn: func.Function) -> str:
+    """The function's name: the SDK's getter is Optional, but a function always has one (its Python name)."""
+    return fn.get_function_name() or fn.get_user_function().__name__
 
 
 def _find_apps(module: Any) -> list[func.FunctionRegister]:
@@ -129,7 +134,7 @@ def _default_settings(module: Any) -> dict[str, str]:
 
 def _check_function(fn: func.Function, env: Mapping[str, str]) -> Iterator[str]:
     bindings = fn.get_bindings()
-    triggers = [b for b in bindings if b.type.endswith("Trigger") or b.type == "trigger"]
+    triggers = [b for b in bindings if (b.type or "").endswith("Trigger") or b.type == "trigger"]
     if len(triggers) != 1:
         yield f"has {len(triggers)} triggers; a function needs exactly one"
     yield from _check_params(fn)
@@ -179,7 +184,7 @@ def _check_params(fn: func.Function) -> Iterator[str]:
         yield from _check_return(returns[0].type, hints["return"])
 
 
-def _check_return(binding_type: str, anno: Any) -> Iterator[str]:
+def _check_return(binding_type: str | None, anno: Any) -> Iterator[str]:
     """The worker checks an explicit $return binding against the return annotation (no str/bytes shortcut)."""
     if _is_out(anno):
         yield "the return annotation must not be azure.functions.Out"
@@ -194,7 +199,7 @@ def _check_return(binding_type: str, anno: Any) -> Iterator[str]:
         yield f"the return annotation {anno.__name__} does not match the {binding_type!r} output binding"
 
 
-def _check_annotation(name: str, binding_type: str, is_out: bool, annotated: bool,
+def _check_annotation(name: str, binding_type: str | None, is_out: bool, annotated: bool,
                       anno: Any) -> Iterator[str]:
     is_param_out = annotated and _is_out(anno)
     if is_out and annotated and not is_param_out:
@@ -314,7 +319,7 @@ def _check_routes(functions: list[func.Function]) -> Iterator[Finding]:
     seen: list[tuple[str, set[str], str]] = []  # (template shape, methods, function)
     for fn in functions:
         trigger = fn.get_trigger()
-        if trigger is None or trigger.type != "httpTrigger":
+        if not isinstance(trigger, HttpTrigger):
             continue
         shape = re.sub(r"\{[^{}]*\}", "{}", (trigger.route or "").strip("/").lower())
         methods = (set(HttpMethod.__members__) if trigger.methods is None
@@ -322,9 +327,8 @@ def _check_routes(functions: list[func.Function]) -> Iterator[Finding]:
         for other_shape, other_methods, other in seen:
             if shape == other_shape and methods & other_methods:
                 common = ", ".join(sorted(methods & other_methods))
-                yield Finding(fn.get_function_name(), f"route {trigger.route!r} ({common}) is also served by "
-                                                      f"{other}")
-        seen.append((shape, methods, fn.get_function_name()))
+                yield Finding(_name(fn), f"route {trigger.route!r} ({common}) is also served by {other}")
+        seen.append((shape, methods, _name(fn)))
 
 
 # --- timers --------------------------------------------------------------------------------------------
@@ -354,7 +358,7 @@ def _durable_name(fn: func.Function) -> tuple[str, str] | None:
     trigger = fn.get_trigger()
     if trigger is None or trigger.type not in _DURABLE_TRIGGERS:
         return None
-    return trigger.type, getattr(trigger, _DURABLE_TRIGGERS[trigger.type], None) or fn.get_function_name()
+    return trigger.type, getattr(trigger, _DURABLE_TRIGGERS[trigger.type], None) or _name(fn)
 
 
 def _check_durable_names(functions: list[func.Function]) -> Iterator[Finding]:
@@ -363,7 +367,7 @@ def _check_durable_names(functions: list[func.Function]) -> Iterator[Finding]:
         if named := _durable_name(fn):
             kind, name = named
             if name in registered.get(kind, set()):
-                yield Finding(fn.get_function_name(), f"durable name {name!r} is used by two {kind}s")
+                yield Finding(_name(fn), f"durable name {name!r} is used by two {kind}s")
             registered.setdefault(kind, set()).add(name)
     for fn in functions:
         user = fn.get_user_function()
@@ -372,8 +376,8 @@ def _check_durable_names(functions: list[func.Function]) -> Iterator[Finding]:
             kind = _DURABLE_CALLS[call]
             if target not in registered.get(kind, set()):
                 known = ", ".join(sorted(registered.get(kind, set()))) or "none"
-                yield Finding(fn.get_function_name(), f"line {line}: {call}({target!r}) names no registered "
-                                                      f"{kind} function (registered: {known})")
+                yield Finding(_name(fn), f"line {line}: {call}({target!r}) names no registered "
+                                         f"{kind} function (registered: {known})")
 
 
 def _durable_calls(source: Callable[..., Any] | None) -> Iterator[tuple[str, str, int]]:
@@ -431,7 +435,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"index check failed: {len(findings)} problem{'s' if len(findings) != 1 else ''}")
         return EXIT_PROBLEMS
     app = _find_apps(sys.modules[args.module])[0]
-    names = sorted(b._function.get_function_name() for b in app._function_builders)
+    names = sorted(_name(b._function) for b in app._function_builders)
     print(f"index OK: {len(names)} functions ({', '.join(names)})")
     return 0
 

@@ -1,1 +1,2 @@
-"""The app's doors: HTTP routes that start or steer workflows, and the timer that schedules and reconciles."""
+"""The app's doors: HTTP routes that start or steer workflows, the timer that schedules and reconciles, and
+the health probe."""

@@ -1,4 +1,5 @@
-"""What the HTTP routes and the timer share: plan lookup, running instances, catalog states, JSON replies."""
+"""What the HTTP routes and the timer share: plan lookup, running instances, catalog states, JSON replies, and
+the HTTP status of each reason the domain gives for refusing a request."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.catalog.store import FilerState
 from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
 from shared.runbook import record as catalog_ops
 from shared.runbook import services
+from shared.runbook.blockers import Blocker, Reason
 
 log = logging.getLogger("vfxtdr.triggers")
 
@@ -31,6 +33,25 @@ class Refusal(Exception):
         self.status = status
 
 
+# Every reason has its status here, so a new reason needs a decision: 404 names something that does not exist.
+STATUS: dict[Reason, int] = {
+    Reason.RUNNING: 409,
+    Reason.FAILED_OVER: 409,
+    Reason.NEEDS_ATTENTION: 409,
+    Reason.AWAITING_READD: 409,
+    Reason.NOTHING_TO_READD: 409,
+    Reason.NO_VERIFIED_BACKUP: 409,
+    Reason.UNKNOWN_BACKUP: 404,
+    Reason.NOT_VERIFIED: 409,
+    Reason.ATTACHED_ELSEWHERE: 409,
+}
+
+
+def refusal(blocker: Blocker) -> Refusal:
+    """The HTTP answer to a reason the domain gives."""
+    return Refusal(STATUS[blocker.reason], blocker.message)
+
+
 def reply(status: int, body: Any) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body, indent=2), status_code=status, mimetype="application/json")
 
@@ -40,6 +61,7 @@ def refuse(err: Refusal) -> func.HttpResponse:
 
 
 def load_plan() -> Plan:
+    """The plan, or a Refusal naming the app setting to fix. It may read a file: async callers use to_thread."""
     # The operator fixes an app setting: name the one the plan comes from.
     setting = ENV_PLAN_FILE if os.environ.get(ENV_PLAN_FILE, "").strip() else ENV_PLAN
     try:
@@ -73,13 +95,3 @@ async def filer_state(plan: Plan, filer: Filer) -> FilerState:
     states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
     return states[filer.key]
 
-
-def blocked_by_catalog(state: FilerState) -> str | None:
-    """Why the catalog forbids a new backup of this filer now, if it does."""
-    if state.failed_over:
-        return f"the filer failed over to cluster {state.failed_over.get('target_cluster')}; backups stopped"
-    if state.needs_attention:
-        return "the filer needs attention (a re-add failed): fix the cluster, then POST .../readd"
-    if state.removed_by_app:
-        return "the filer is removed and waits for its re-add: POST .../readd"
-    return None

@@ -13,6 +13,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.core.codec import plain
+from shared.runbook.blockers import Blocker, Reason, backup_blocker, readd_blocker
 from shared.runbook.failover import failover_blocker
 from shared.runbook.failover_payloads import FailoverRequest
 from shared.runbook.payloads import (
@@ -29,11 +30,11 @@ from shared.runbook.payloads import (
 from shared.runbook.preflight import run_preflight
 from triggers.common import (
     Refusal,
-    blocked_by_catalog,
     filer_state,
     find_filer,
     is_running,
     load_plan,
+    refusal,
     refuse,
     reply,
 )
@@ -58,7 +59,7 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
         dry_run = _flag(req, "dryRun")
-        plan = load_plan()
+        plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         request = BackupRequest(cluster=cluster, filer=name, dry_run=dry_run, reason="manual")
         if dry_run:
@@ -69,10 +70,10 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
         instance_id = backup_instance_id(cluster, name)
         for other in (instance_id, readd_instance_id(cluster, name), failover_instance_id(cluster, name)):
             if await is_running(client, other):
-                raise Refusal(409, f"{other} is running; one run per filer at a time")
-        reason = blocked_by_catalog(await filer_state(plan, filer))
-        if reason:
-            raise Refusal(409, reason)
+                raise refusal(Blocker(Reason.RUNNING, f"{other} is running; one run per filer at a time"))
+        blocked = backup_blocker(await filer_state(plan, filer))
+        if blocked is not None:
+            raise refusal(blocked)
         await client.start_new(BACKUP, instance_id, plain(request))
     except Refusal as err:
         return refuse(err)
@@ -86,15 +87,15 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
     """Replay the recorded filer this app removed (after NEEDS_ATTENTION, or when a run was terminated)."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
-        plan = load_plan()
+        plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         instance_id = readd_instance_id(cluster, name)
         for other in (backup_instance_id(cluster, name), instance_id):
             if await is_running(client, other):
-                raise Refusal(409, f"{other} is running; wait for it or cancel it first")
-        state = await filer_state(plan, filer)
-        if not (state.removed_by_app or state.needs_attention):
-            raise Refusal(409, f"the catalog shows no removal of {filer.key} by this app: nothing to re-add")
+                raise refusal(Blocker(Reason.RUNNING, f"{other} is running; wait for it or cancel it first"))
+        blocked = readd_blocker(await filer_state(plan, filer), filer.key)
+        if blocked is not None:
+            raise refusal(blocked)
         await client.start_new(READD, instance_id, plain(FilerRef(cluster, name)))
     except Refusal as err:
         return refuse(err)
@@ -108,7 +109,7 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
     """Attach the newest verified backup (or `?backupId=`) to the DR cluster (`?target=` or the plan's)."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
-        plan = load_plan()
+        plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         target = req.params.get("target") or filer.failover_cluster
         if not target:
@@ -118,10 +119,10 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
         verify = _flag(req, "verify", default=True)
         instance_id = failover_instance_id(cluster, name)
         if await is_running(client, instance_id):
-            raise Refusal(409, f"{instance_id} is running")
+            raise refusal(Blocker(Reason.RUNNING, f"{instance_id} is running"))
         blocked = failover_blocker(await filer_state(plan, filer), req.params.get("backupId"), target)
         if blocked is not None:  # before anything is cancelled: a request that cannot succeed changes nothing
-            raise Refusal(*blocked)
+            raise refusal(blocked)
         backup = backup_instance_id(cluster, name)
         if await is_running(client, backup):
             # The failover takes precedence: the backup stops at its next wait and re-adds what it removed.

@@ -7,6 +7,7 @@ time by default; a filer that needs attention, has failed over, or already runs 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -37,8 +38,9 @@ TICK = "0 */5 * * * *"
 @bp.timer_trigger(schedule=TICK, arg_name="timer", run_on_startup=False, use_monitor=True)
 @bp.durable_client_input(client_name="client")
 async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    # Plan file, catalog blobs: blocking I/O goes to a thread, the worker's event loop serves other calls.
     try:
-        plan = load_plan()
+        plan = await asyncio.to_thread(load_plan)
     except Refusal as err:
         log.error("tick skipped: %s", err)
         return
@@ -46,7 +48,7 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
                                             failover_instance_id(f.cluster, f.name))]
     # The catalog first, the runs second: a removal mark read here was written by a run that had started, so
     # it is still seen running below, or it has ended (and `readd_plan` re-reads the catalog before acting).
-    states = catalog_ops.load_states(plan)
+    states = await asyncio.to_thread(catalog_ops.load_states, plan)
     running = await running_ids(client, ids)
     decision = scheduling.tick(plan, states, datetime.fromtimestamp(services.now(), UTC), running)
     for filer in decision.readd:
@@ -59,5 +61,5 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
     for start in decision.start:
         await client.start_new(BACKUP, start.instance_id, plain(
             BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule")))
-        catalog_ops.record_scheduled(plan, start.filer, start.occurrence)
+        await asyncio.to_thread(catalog_ops.record_scheduled, plan, start.filer, start.occurrence)
         log.info("schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)

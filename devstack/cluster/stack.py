@@ -17,6 +17,7 @@ from azure.storage.blob import BlobServiceClient
 from devstack.cluster.keys import signature as recovery_signature
 from devstack.cluster.model import write_private_json
 from devstack.cluster.runner import USER, admin_password, cluster_dir
+from devstack.cluster.waits import wait_activity
 from devstack.paths import REPO_ROOT
 from devstack.stack.ports import LOOPBACK, free_port, wait_for_port
 from devstack.stack.procs import Proc, spawn, stop
@@ -108,7 +109,7 @@ def _client(info: dict[str, str]) -> AvereClient:
 
 def _wait(client: AvereClient, activities: list[str]) -> None:
     for activity in activities:
-        client.wait_activity(activity, timeout=120, poll=0.1)
+        wait_activity(client, activity, timeout=120, poll=0.1)
 
 
 def ensure_demo_filer(state_dir: Path, primary: dict[str, str], storage: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any
 
 from devstack.cluster.stack import DEMO
+from devstack.cluster.waits import wait_activity
 from devstack.demo.app import DemoApp, history_lines, run_seconds
 from devstack.demo.checks import (
     DemoFailed,
@@ -149,7 +150,7 @@ class Demo:
             self.say(f"wrote {len(early)} files, {_mib(sum(map(len, early.values())))}: 2 large (several 1 MiB "
                      "objects each), a 96-file tree, 10 levels deep, awkward names")
             mark = time.monotonic()
-            client.wait_activity(client.flush_core_filer(DEMO), timeout=RUN_TIMEOUT, poll=0.2)
+            wait_activity(client, client.flush_core_filer(DEMO), timeout=RUN_TIMEOUT, poll=0.2)
             self.say(f"flushed them to the source container in {time.monotonic() - mark:.1f}s (as the cache's "
                      "writeback would)")
             late = late_files(rng)

@@ -56,10 +56,6 @@ class AvereActivityFailed(AvereError):
         self.status = status
 
 
-class AvereTimeout(AvereError, TimeoutError):
-    """A blocking wait (CLI and tests only) ran out of time; the cluster may still be working."""
-
-
 class AvereConflict(AvereError):
     """The cluster's state contradicts the request (e.g. a filer of that name on another bucket)."""
 

@@ -6,9 +6,9 @@ import ipaddress
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
-from shared.avere.errors import AvereActivityFailed, AvereTimeout, AvereUnexpectedAnswer, FilerNotFound
+from shared.avere.errors import AvereUnexpectedAnswer, FilerNotFound
 from shared.avere.namespace import (
     cache_policy_from_api,
     filer_from_api,
@@ -42,12 +42,11 @@ class AvereReader:
         self.session = AvereSession(url, user, password, ca_file=ca_file,
                                     fingerprint_sha256=fingerprint_sha256, insecure=insecure,
                                     timeout=timeout, retries=retries, backoff=backoff, sleep=sleep)
-        self._sleep = sleep
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.session.url!r}, user={self.session.user!r})"
 
-    def __enter__(self) -> AvereReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -75,22 +74,6 @@ class AvereReader:
         return ActivityStatus(id=str(data.get("id", activity_id)), state=state,
                               percent=_percent(data.get("percent"), state),
                               status=str(data.get("status", "")), process=str(data.get("process", "")))
-
-    def wait_activity(self, activity_id: str, timeout: float = 600.0, poll: float = 1.0) -> ActivityStatus:
-        """Block until the activity ends (CLI and tests only; workflows poll activity_status on timers)."""
-        waited = 0.0
-        while True:
-            status = self.activity_status(activity_id)
-            if status.state == "failure":
-                raise AvereActivityFailed(f"activity {activity_id} ({status.process}) failed: "
-                                          f"{status.status}", activity_id=activity_id, status=status.status)
-            if status.succeeded:
-                return status
-            if waited >= timeout:
-                raise AvereTimeout(f"activity {activity_id} ({status.process}) still {status.state} at "
-                                   f"{status.percent}% after {timeout:.0f}s")
-            self._sleep(poll)
-            waited += poll
 
     def _running_activity(self, process: str, filer: str) -> str | None:
         for item in self.call("cluster.listActivities"):
@@ -204,19 +187,6 @@ class AvereReader:
             if data.get("state") != "up":
                 reasons.append(f"node {node} is {data.get('state')}")
         return Health(not reasons, tuple(reasons))
-
-    def wait_healthy(self, name: str, timeout: float = 600.0, poll: float = 5.0) -> Health:
-        """Block until health() is good (CLI and tests only)."""
-        waited = 0.0
-        while True:
-            health = self.health(name)
-            if health.healthy:
-                return health
-            if waited >= timeout:
-                raise AvereTimeout(f"core filer {name!r} not healthy after {timeout:.0f}s: "
-                                   + "; ".join(health.reasons))
-            self._sleep(poll)
-            waited += poll
 
     def client_mount_addresses(self, name: str) -> tuple[MountPoint, ...]:
         points: list[MountPoint] = []

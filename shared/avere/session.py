@@ -60,7 +60,7 @@ class AvereSession:
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._sleep = sleep
+        self.sleep = sleep  # between retries; a virtual clock's advance in tests
         self._transport = make_transport(self.endpoint, timeout)
         self._logged_in = False
 
@@ -184,7 +184,7 @@ class AvereSession:
             delay = min(self.max_backoff, self.backoff * 2 ** (tries - 1))
             log.info("avere: %s failed (%s), retry %d/%d in %.1fs", label, type(err).__name__, tries,
                      self.retries, delay)
-            self._sleep(delay)
+            self.sleep(delay)
 
     def _connection_error(self, label: str, exc: BaseException, tries: int,
                           secrets: Sequence[str]) -> AvereConnectionError:

@@ -100,7 +100,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
                                 f"expected {self._pin}, got {actual}")
 
 
-class _CookieJarMixin:
+class _CookieJarMixin(xmlrpc.client.Transport):
     """Keeps the session cookie (Set-Cookie) and sends it back, as averecmd's transport does."""
 
     _cookies: dict[str, str]
@@ -108,7 +108,7 @@ class _CookieJarMixin:
     def send_headers(self, connection: http.client.HTTPConnection, headers: list[tuple[str, str]]) -> None:
         if self._cookies:
             headers = [*headers, ("Cookie", "; ".join(f"{k}={v}" for k, v in self._cookies.items()))]
-        super().send_headers(connection, headers)  # type: ignore[misc]
+        super().send_headers(connection, headers)
 
     def parse_response(self, response: Any) -> Any:
         if hasattr(response, "msg"):
@@ -120,7 +120,7 @@ class _CookieJarMixin:
                     continue
                 for name, morsel in parsed.items():
                     self._cookies[name] = morsel.value
-        return super().parse_response(response)  # type: ignore[misc]
+        return super().parse_response(response)
 
     def clear_cookies(self) -> None:
         self._cookies.clear()
@@ -130,17 +130,19 @@ class CookieSafeTransport(_CookieJarMixin, xmlrpc.client.SafeTransport):
     """HTTPS transport with a cookie jar, a timeout and optional certificate pinning."""
 
     def __init__(self, endpoint: Endpoint, timeout: float) -> None:
-        super().__init__(use_builtin_types=True, context=endpoint.ssl_context())
+        self._tls = endpoint.ssl_context()
+        super().__init__(use_builtin_types=True, context=self._tls)
         self._cookies = {}
         self._timeout = timeout
         self._pin = endpoint.fingerprint
         self.user_agent = USER_AGENT
 
-    def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._connection and host == self._connection[0]:
-            return self._connection[1]
+    def make_connection(self, host: Any) -> http.client.HTTPSConnection:
+        cached = self._connection[1] if self._connection and host == self._connection[0] else None
+        if isinstance(cached, http.client.HTTPSConnection):
+            return cached
         chost, self._extra_headers, _ = self.get_host_info(host)
-        conn = _PinnedHTTPSConnection(chost, timeout=self._timeout, context=self.context, pin=self._pin)
+        conn = _PinnedHTTPSConnection(chost, timeout=self._timeout, context=self._tls, pin=self._pin)
         self._connection = host, conn
         return conn
 
@@ -155,8 +157,9 @@ class CookieTransport(_CookieJarMixin, xmlrpc.client.Transport):
         self.user_agent = USER_AGENT
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._connection and host == self._connection[0]:
-            return self._connection[1]
+        cached = self._connection[1] if self._connection and host == self._connection[0] else None
+        if cached is not None:
+            return cached
         chost, self._extra_headers, _ = self.get_host_info(host)
         conn = http.client.HTTPConnection(chost, timeout=self._timeout)
         self._connection = host, conn

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
@@ -22,6 +22,9 @@ from azure.core.exceptions import (
 )
 from azure.keyvault.secrets import SecretClient, SecretProperties
 from shared.core.netutil import is_loopback_host
+
+if TYPE_CHECKING:
+    from azure.identity import DefaultAzureCredential
 
 SECRET_NAME_RULE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 VERSION_RULE = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -170,11 +173,10 @@ class KeyVault:
             if not Path(ca_bundle).is_file():
                 raise ValueError(f"ca_bundle {str(ca_bundle)!r} is not a file")
             options["connection_verify"] = str(ca_bundle)
-        self._own_credential = credential is None
+        self._own_credential: DefaultAzureCredential | None = None  # made here: closed with the vault
         if credential is None:
             from azure.identity import DefaultAzureCredential
-            credential = DefaultAzureCredential()
-        self._credential = credential
+            credential = self._own_credential = DefaultAzureCredential()
         loopback = is_loopback_host(urlsplit(self.url).hostname or "")
         self._client = SecretClient(self.url, credential, verify_challenge_resource=not loopback, **options)
 
@@ -254,8 +256,8 @@ class KeyVault:
 
     def close(self) -> None:
         self._client.close()
-        if self._own_credential:
-            self._credential.close()  # type: ignore[attr-defined]
+        if self._own_credential is not None:
+            self._own_credential.close()
 
     def __enter__(self) -> KeyVault:
         return self

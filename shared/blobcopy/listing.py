@@ -85,7 +85,9 @@ async def list_page(container: Any, *, include: list[str], marker: str | None = 
     if response.status_code != 200:
         error_type = ResourceNotFoundError if response.status_code == 404 else HttpResponseError
         error = error_type(message=f"List Blobs failed ({response.status_code})", response=response)
-        error.error_code = response.headers.get("x-ms-error-code")
+        # As the blob SDK's own errors carry it (its process_storage_error sets it the same way; azure-core
+        # does not declare the attribute); error_code() and the copy engine's retry decisions read it.
+        error.error_code = response.headers.get("x-ms-error-code")  # type: ignore[attr-defined]
         raise error
     # Parsing 5,000 entries takes ~0.1 s of CPU: in a thread, the loop keeps feeding requests meanwhile.
     return await asyncio.to_thread(parse_list_blobs, body)

@@ -71,7 +71,8 @@ class ClientPool:
         # Keyed by the whole reference: two containers of one account may carry different SASes (CLI).
         if ref not in self._open:
             try:
-                account = self._connect(ref)
+                # A connector may read a credential (the app's: Key Vault): blocking I/O, off the event loop.
+                account = await asyncio.to_thread(self._connect, ref)
             except StorageConfigError as exc:
                 raise CopyInputError(str(exc)) from None
             client = await self._stack.enter_async_context(account.async_service_client(self._max))

@@ -47,13 +47,6 @@ def failover_request(choice: FailoverChoice, container: str | None = None) -> At
                          storage_key_secret=backup.storage_key_secret)
 
 
-def with_activities(request: AttachRequest, step: AttachStep) -> AttachRequest:
-    """The request for the next call: the activities the last step started."""
-    data = AttachRequest.to_json(request)
-    data["activity_ids"] = list(step.activity_ids)
-    return AttachRequest.from_json(data)
-
-
 # --- the step ---------------------------------------------------------------------------------------------
 def _recovery(request: AttachRequest) -> Recovery:
     """Passphrase + recovery file from Key Vault, in memory only."""

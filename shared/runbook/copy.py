@@ -136,7 +136,7 @@ def _cancel_path(job_id: str) -> str:
 async def _with_store(catalog: CatalogRef | None, work: Callable[[StateStore], Awaitable[T]]) -> T:
     if catalog is None:
         raise CopyInputError("this copy job has no catalog to keep its progress in")
-    account = services.copy_env().connect(catalog.account)
+    account = await asyncio.to_thread(services.copy_env().connect, catalog.account)  # may read Key Vault
     async with account.async_service_client(8) as client:
         return await work(BlobStateStore(client.get_container_client(catalog.container), catalog.prefix))
 
@@ -199,7 +199,7 @@ def check_backup_page(context: RunContext, container: str, job_id: str, position
             raise CopyInputError(f"manifest {job_id!r} has no page {position}: pages count from 0")
         if position >= pages:  # the failover checks pages in batches: one past the end finds nothing
             return ManifestCheck(manifest=job_id, state=reader.index.state, pages=pages), pages
-        account = services.copy_env().connect(dest.account)
+        account = await asyncio.to_thread(services.copy_env().connect, dest.account)  # may read Key Vault
         async with account.async_service_client(16) as client:
             check = await check_manifest_page(client.get_container_client(container), reader, position)
         return check, pages

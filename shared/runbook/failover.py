@@ -8,6 +8,7 @@ from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation, att
 from shared.core.errors import CatalogConflict
 from shared.plan.load import Cluster, Plan, UnknownClusterError
 from shared.runbook import services
+from shared.runbook.blockers import Blocker, Reason
 from shared.runbook.copy import check_backup_page, manifest_index
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
@@ -17,10 +18,10 @@ from shared.runbook.failover_payloads import (
     RecordFailover,
     VerifyBackupPage,
 )
-from shared.runbook.flush_remove import open_catalog
 from shared.runbook.payloads import (
     RunContext,
 )
+from shared.runbook.services import open_catalog
 
 log = logging.getLogger("vfxtdr.failover")
 
@@ -50,8 +51,8 @@ def _usable(gen: Generation, target: str) -> bool:
     return gen.status == ATTACHED and (gen.attached_to or {}).get("target_cluster") == target
 
 
-def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> tuple[int, str] | None:
-    """Why the catalog alone rules a failover out (an HTTP status and the reason), or None when it may go on.
+def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> Blocker | None:
+    """Why the catalog alone rules a failover out, or None when it may go on.
 
     The route asks this before it cancels a running backup, and `choose_backup` applies the same rules."""
     if backup_id:
@@ -62,30 +63,31 @@ def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> t
                  for g in state.attached()]
     if elsewhere:
         named = ", ".join(f"backup {b} to cluster {c}" for b, c in elsewhere)
-        return 409, (f"a backup of this filer is already attached ({named}): a failover there started; "
-                     f"finish or undo it, or name the backup to attach to {target} with backupId")
+        return Blocker(Reason.ATTACHED_ELSEWHERE,
+                       f"a backup of this filer is already attached ({named}): a failover there started; "
+                       f"finish or undo it, or name the backup to attach to {target} with backupId")
     if not any(gen.status == VERIFIED and gen.manifest for gen in state.generations.values()):
-        return 409, "the filer has no verified backup"
+        return Blocker(Reason.NO_VERIFIED_BACKUP, "the filer has no verified backup")
     return None
 
 
-def _named_blocker(state: FilerState, backup_id: str, target: str) -> tuple[int, str] | None:
+def _named_blocker(state: FilerState, backup_id: str, target: str) -> Blocker | None:
     g = state.generation_of(backup_id)
     if g is None:
-        return 404, (f"backup {backup_id} is not held by either backup container (it was overwritten by a "
-                     "later run, or never existed)")
+        return Blocker(Reason.UNKNOWN_BACKUP, f"backup {backup_id} is not held by either backup container (it "
+                                              "was overwritten by a later run, or never existed)")
     gen = state.generations[g]
     if not _usable(gen, target):
         where = (gen.attached_to or {}).get("target_cluster")
         now = f"attached to cluster {where}" if gen.status == ATTACHED else gen.status
-        return 409, f"backup {backup_id} is {now}, not verified"
+        return Blocker(Reason.NOT_VERIFIED, f"backup {backup_id} is {now}, not verified")
     return None
 
 
 def _pick(state: FilerState, ctx: RunContext, request: FailoverRequest, target: str) -> str:
     blocked = failover_blocker(state, request.backup_id, target)
     if blocked is not None:
-        raise _refuse(ctx, blocked[1])
+        raise _refuse(ctx, blocked.message)
     if request.backup_id:
         return str(state.generation_of(request.backup_id))
     resumed = [g for g in state.attached() if _usable(state.generations[g], target)]

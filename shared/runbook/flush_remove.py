@@ -1,4 +1,5 @@
-"""A backup run's cluster-side steps on the protected filer: capture, suspend + flush, remove, and status."""
+"""Flush and remove: a backup run's cluster-side steps on the protected filer (suspend + flush, remove) and
+their status."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import logging
 from shared.avere.client import AvereClient
 from shared.avere.errors import AvereUnexpectedAnswer
 from shared.avere.namespace import junction_filer
-from shared.avere.records import ActivityStatus, DirtyInfo, FilerRecord
-from shared.catalog.store import Catalog
+from shared.avere.records import ActivityStatus, DirtyInfo
 from shared.runbook import services
 from shared.runbook.payloads import FilerStep, FlushStatus, RemoveStatus, RunContext, StartedActivities
 
@@ -19,27 +19,8 @@ def _client(context: RunContext) -> AvereClient:
     return services.avere_client(context.cluster, context.keyvault_url)
 
 
-def open_catalog(context: RunContext) -> Catalog:
-    account = services.backup_account(context.filer, context.storage_auth, context.keyvault_url)
-    return Catalog(account, context.catalog_container)
-
-
 def _started(ids: list[str] | tuple[str, ...]) -> StartedActivities:
     return StartedActivities(activity_ids=tuple(str(i) for i in ids))
-
-
-def capture(step: FilerStep) -> FilerRecord:
-    """The filer's record (settings, junctions, policies); written to the catalog under the backup id."""
-    if not step.backup_id:
-        raise ValueError("capture_filer needs the run's backup_id: the record is kept under it")
-    ctx = step.context
-    with _client(ctx) as client:
-        record = client.capture_core_filer(ctx.filer.name)
-    with open_catalog(ctx) as catalog:
-        catalog.put_record(ctx.filer, step.backup_id, record)
-    log.info("captured %s: %d junction(s), cryptoMode %s", ctx.filer.key, len(record.junctions),
-             record.crypto_mode)
-    return record
 
 
 def suspend_and_flush(step: FilerStep) -> StartedActivities:

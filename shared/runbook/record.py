@@ -11,7 +11,6 @@ from shared.catalog.store import WRITING, Catalog, FilerState, begin_writing, fi
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
-from shared.runbook.flush_remove import open_catalog
 from shared.runbook.payloads import (
     NEEDS_ATTENTION,
     Attention,
@@ -23,6 +22,7 @@ from shared.runbook.payloads import (
     ReaddPlan,
     RunContext,
 )
+from shared.runbook.services import open_catalog
 
 log = logging.getLogger("vfxtdr.catalog")
 

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,16 +16,15 @@ from shared.azure.keyvault import KeyVault
 from shared.azure.storage import RetrySettings, StorageAccount, StorageConfigError
 from shared.blobcopy.model import AccountRef
 from shared.blobcopy.session import Connector, CopyEnv
+from shared.catalog.store import Catalog
 from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Cluster, Filer, Plan, load_plan_from_env
+from shared.runbook.payloads import RunContext
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Process-wide knobs. Production keeps the defaults; the local stack points clock/sleep at its
-    virtual clock so cluster retries and catalog times follow it."""
+    """Process-wide knobs of the cluster clients and storage retries; production keeps the defaults."""
 
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], Any] = time.sleep
     avere_timeout: float = 30.0
     avere_retries: int = 5
     avere_backoff: float = 1.0
@@ -65,7 +63,8 @@ def restore(previous: Settings) -> None:
 
 
 def now() -> float:
-    return float(_process.settings.clock())
+    """Epoch seconds: catalog times and the copy engine's clock."""
+    return time.time()
 
 
 def now_iso() -> str:
@@ -133,7 +132,7 @@ def avere_client(cluster: Cluster, keyvault_url: str, **options: Any) -> AvereCl
     password = read_secret(keyvault_url, cluster.admin_password_secret)
     s = _process.settings
     kwargs: dict[str, Any] = {"timeout": s.avere_timeout, "retries": s.avere_retries,
-                              "backoff": s.avere_backoff, "sleep": s.sleep, **cluster.tls.client_kwargs()}
+                              "backoff": s.avere_backoff, **cluster.tls.client_kwargs()}
     kwargs.update(options)
     return AvereClient(cluster.management_url, cluster.admin_user, password, **kwargs)
 
@@ -169,6 +168,12 @@ def backup_account(filer: Filer, storage_auth: str, keyvault_url: str) -> Storag
     bak = filer.backup
     return storage_account(bak.account, bak.account_url, storage_auth=storage_auth, keyvault_url=keyvault_url,
                            key_secret=bak.storage_key_secret)
+
+
+def open_catalog(context: RunContext) -> Catalog:
+    """The run's catalog, in the filer's backup account (the DR region)."""
+    account = backup_account(context.filer, context.storage_auth, context.keyvault_url)
+    return Catalog(account, context.catalog_container)
 
 
 def secret_id(keyvault_url: str, name: str) -> str:
@@ -219,4 +224,4 @@ def copy_connector() -> Connector:
 
 
 def copy_env() -> CopyEnv:
-    return CopyEnv(connect=copy_connector(), clock=_process.settings.clock)
+    return CopyEnv(connect=copy_connector(), clock=now)

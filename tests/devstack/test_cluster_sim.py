@@ -10,6 +10,7 @@ from azure.storage.blob import ContainerClient
 
 from devstack.clock import VirtualClock
 from devstack.cluster import ClusterHandle, Timing
+from devstack.cluster.waits import wait_activity
 from devstack.stack.azurite import Azurite
 from shared.avere import errors as E
 from shared.avere.client import AvereClient
@@ -36,8 +37,8 @@ def _container(azurite: Azurite, bucket: str) -> ContainerClient:
 
 def _remove(client: AvereClient, name: str) -> None:
     for activity in client.remove_junctions(name):
-        client.wait_activity(activity)
-    client.wait_activity(client.remove_core_filer(name))
+        wait_activity(client, activity)
+    wait_activity(client, client.remove_core_filer(name))
 
 
 def _attach(client: AvereClient, azurite: Azurite, bucket: str, recovery: Recovery | None) -> None:
@@ -45,7 +46,7 @@ def _attach(client: AvereClient, azurite: Azurite, bucket: str, recovery: Recove
     account = azurite.accounts["source"]
     credential = f"azure-storage-{account.name}"
     client.ensure_credential(credential, account.name, account.key)
-    client.wait_activity(client.call("corefiler.createCloudFiler", "projects", {
+    wait_activity(client, client.call("corefiler.createCloudFiler", "projects", {
         "cloudType": "azure", "bucket": bucket, "cloudCredential": credential, "cryptoMode": ENCRYPTED,
         "bucketContents": "used"}))
     if recovery is not None:
@@ -61,7 +62,7 @@ def test_encrypted_objects_hide_data_and_reject_tampering(primary_cluster: Clust
     add_junction(client, "vserver", "/projects", "projects")
     secret = b"TOP-SECRET-PAYLOAD " * 200_000  # ~3.8 MB: four chunk objects
     write(client, "/projects/classified/plans.txt", secret)
-    client.wait_activity(client.flush_core_filer("projects"))
+    wait_activity(client, client.flush_core_filer("projects"))
     container = _container(azurite, filer.bucket)
     blobs = {b.name: b for b in container.list_blobs(include=["metadata"])}
     chunks = sorted(n for n in blobs if n.startswith("c/"))
@@ -94,7 +95,7 @@ def test_unencrypted_objects_are_still_authenticated(primary_cluster: ClusterHan
     filer = create_filer(client, azurite, encrypted=False)
     add_junction(client, "vserver", "/projects", "projects")
     write(client, "/projects/a.txt", b"plain data")
-    client.wait_activity(client.flush_core_filer("projects"))
+    wait_activity(client, client.flush_core_filer("projects"))
     container = _container(azurite, filer.bucket)
     inode = next(b for b in container.list_blobs(include=["metadata"]) if b.name.startswith("c/"))
     body = container.download_blob(inode.name).readall()
@@ -110,11 +111,11 @@ def test_key_rotation_new_objects_use_the_new_key_and_the_newest_file_holds_all(
     assert filer.key is not None
     add_junction(primary, "vserver", "/projects", "projects")
     write(primary, "/projects/old.txt", b"written under key 1")
-    primary.wait_activity(primary.flush_core_filer("projects"))
+    wait_activity(primary, primary.flush_core_filer("projects"))
     second = primary.generate_master_key("projects", "second")
     primary.activate_master_key("projects", second.key_id, second.recovery_file)
     write(primary, "/projects/new.txt", b"written under key 2")
-    primary.wait_activity(primary.flush_core_filer("projects"))
+    wait_activity(primary, primary.flush_core_filer("projects"))
     blobs = _container(azurite, filer.bucket).list_blobs(include=["metadata"])
     key_ids = {b.metadata["AvereKeyId"] for b in blobs if b.name.startswith("c/")}
     assert key_ids == {filer.key.key_id, second.key_id}
@@ -150,7 +151,7 @@ def test_restart_keeps_filers_junctions_keys_and_dirty_data(
              client.dirty_files("projects"))
     assert after == before and after[2].num_files == 1
     assert read(client, "/projects/dirty.txt") == b"only in the cache"
-    client.wait_activity(client.flush_core_filer("projects"))
+    wait_activity(client, client.flush_core_filer("projects"))
     assert client.dirty_files("projects").num_files == 0
 
 
@@ -240,7 +241,7 @@ def test_health_reports_only_the_filers_own_trouble(primary_cluster: ClusterHand
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     locked = create_filer(client, azurite, name="locked", encrypted=False)  # for its credential
-    client.wait_activity(client.call("corefiler.createCloudFiler", "keyless", {
+    wait_activity(client, client.call("corefiler.createCloudFiler", "keyless", {
         "cloudType": "azure", "bucket": new_container(azurite), "cloudCredential": locked.credential,
         "cryptoMode": ENCRYPTED, "bucketContents": "empty"}))
     assert client.health("projects").healthy

@@ -21,6 +21,7 @@ from devstack.cli import main as cli
 from devstack.clock import VirtualClock
 from devstack.cluster import keys as sim_keys
 from devstack.cluster.stack import DEMO_FILES, SPEEDUP_ENV
+from devstack.cluster.waits import wait_activity
 from devstack.stack import lifecycle as stack_mod
 from devstack.stack.appconfig import PLAN_FILE, SETTINGS_FILE
 from devstack.stack.lifecycle import (
@@ -333,8 +334,8 @@ def test_a_stopped_cluster_then_up_restarts_the_stack_and_changes_no_state(
     # A workflow removed the demo filer (say, its re-add failed): `up` must leave that for the workflow.
     with _client(stack["clusters"]["primary"]) as primary:
         for activity in primary.remove_junctions("demo-filer"):
-            primary.wait_activity(activity, timeout=60, poll=0.05)
-        primary.wait_activity(primary.remove_core_filer("demo-filer"), timeout=60, poll=0.05)
+            wait_activity(primary, activity, timeout=60, poll=0.05)
+        wait_activity(primary, primary.remove_core_filer("demo-filer"), timeout=60, poll=0.05)
         assert "demo-filer" not in primary.list_core_filers()
 
     with pytest.raises(ValueError, match=r"no process 'cluster-nowhere'.*cluster-primary"):

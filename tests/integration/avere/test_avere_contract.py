@@ -10,6 +10,7 @@ from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from devstack.clock import VirtualClock
 from devstack.cluster import ClusterHandle
+from devstack.cluster.waits import wait_healthy
 from devstack.stack.azurite import Azurite
 from shared.avere.client import AvereClient
 from shared.avere.records import FilerRecord, Recovery
@@ -87,7 +88,7 @@ def _re_add(client: AvereClient, clock: VirtualClock, record: FilerRecord, *, bu
     _wait_all(client, clock, client.restore_junctions(record))
     assert client.restore_junctions(record) == []  # already there: nothing to do
     client.unsuspend_clients(record.name)
-    assert client.wait_healthy(record.name, timeout=30).healthy
+    assert wait_healthy(client, record.name, timeout=30).healthy
 
 
 def test_rotate_capture_flush_remove_readd_restores_everything(

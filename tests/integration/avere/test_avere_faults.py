@@ -6,6 +6,7 @@ import pytest
 
 from devstack.clock import VirtualClock
 from devstack.cluster import ClusterHandle
+from devstack.cluster.waits import wait_activity
 from devstack.stack.azurite import Azurite
 from devstack.stack.ports import free_port
 from shared.avere import errors as E
@@ -77,7 +78,7 @@ def test_second_flush_is_refused_and_flush_is_idempotent(primary_cluster: Cluste
     assert "corefiler_flush already in progress" in err.value.text and err.value.code == 100
     assert client.flush_core_filer("projects") == first  # a re-delivered activity finds the running flush
     assert client.filer_state("projects") == "flushing"
-    client.wait_activity(first)
+    wait_activity(client, first)
     assert client.dirty_files("projects").num_files == 0 and client.filer_state("projects") == "online"
 
 
@@ -93,8 +94,8 @@ def test_bucket_rules_on_create(primary_cluster: ClusterHandle, azurite: Azurite
         client.call("corefiler.createCloudFiler", "projects", {**options, "bucket": new_container(azurite)})
     add_junction(client, "vserver", "/projects", "projects")
     write(client, "/projects/a.txt", b"data")
-    client.wait_activity(client.flush_core_filer("projects"))
-    client.wait_activity(_drain(client, "projects"))
+    wait_activity(client, client.flush_core_filer("projects"))
+    wait_activity(client, _drain(client, "projects"))
     with pytest.raises(E.AvereInvalid, match="not empty"):
         client.call("corefiler.createCloudFiler", "projects", {**options, "bucketContents": "empty"})
     with pytest.raises(E.AvereInvalid, match="cryptoMode"):
@@ -106,7 +107,7 @@ def test_bucket_rules_on_create(primary_cluster: ClusterHandle, azurite: Azurite
 
 def _drain(client: object, name: str) -> str:
     for activity in client.remove_junctions(name):  # type: ignore[attr-defined]
-        client.wait_activity(activity)  # type: ignore[attr-defined]
+        wait_activity(client, activity)  # type: ignore[arg-type]
     return client.remove_core_filer(name)  # type: ignore[attr-defined]
 
 
@@ -118,8 +119,8 @@ def test_encrypted_used_filer_is_unreadable_until_the_right_recovery_file(
     add_junction(primary, "vserver", "/projects", "projects")
     write(primary, "/projects/secret.txt", b"the data")
     record = primary.capture_core_filer("projects")
-    primary.wait_activity(primary.flush_core_filer("projects"))
-    primary.wait_activity(_drain(primary, "projects"))
+    wait_activity(primary, primary.flush_core_filer("projects"))
+    wait_activity(primary, _drain(primary, "projects"))
 
     dr = client_for(dr_cluster, cluster_clock, retries=0)
     account = azurite.accounts["source"]
@@ -129,7 +130,7 @@ def test_encrypted_used_filer_is_unreadable_until_the_right_recovery_file(
     assert dr.list_core_filers() == []  # bad input changed nothing
     options = {"cloudType": "azure", "bucket": filer.bucket, "cloudCredential": filer.credential,
                "cryptoMode": ENCRYPTED, "bucketContents": "used"}
-    dr.wait_activity(dr.call("corefiler.createCloudFiler", "projects", options))
+    wait_activity(dr, dr.call("corefiler.createCloudFiler", "projects", options))
     assert dr.capture_core_filer("projects").bucket == filer.bucket
     # Open question 4 as decided: attached to existing data, the filer starts client-suspended.
     assert dr.health("projects").reasons[0] == "client access to core filer 'projects' is suspended"
@@ -169,7 +170,7 @@ def test_invalidate_discards_dirty_data(primary_cluster: ClusterHandle, azurite:
     create_filer(client, azurite, encrypted=False)
     add_junction(client, "vserver", "/projects", "projects")
     write(client, "/projects/kept.txt", b"v1")
-    client.wait_activity(client.flush_core_filer("projects"))
+    wait_activity(client, client.flush_core_filer("projects"))
     write(client, "/projects/kept.txt", b"v2 never written back")
     write(client, "/projects/lost.txt", b"lost")
     assert client.dirty_files("projects").num_files == 2

@@ -221,24 +221,38 @@ def test_failover_naming_an_unknown_backup_is_refused_and_the_running_backup_goe
 
 def test_catalog_rules_for_a_failover_request() -> None:
     from shared.catalog.store import ATTACHED, VERIFIED
+    from shared.runbook.blockers import Reason
     from shared.runbook.failover import failover_blocker
+    from triggers.common import refusal
+
+    def answer(state: FilerState, backup_id: str | None, target: str) -> tuple[int, str] | None:
+        """What the route answers (HTTP status, message) for the catalog's reason, or None: it goes on."""
+        blocked = failover_blocker(state, backup_id, target)
+        if blocked is None:
+            return None
+        refused = refusal(blocked)
+        return refused.status, str(refused)
 
     state = FilerState.new(("fs-a", "fs-b"))
-    assert failover_blocker(state, None, "dr") == (409, "the filer has no verified backup")
+    assert answer(state, None, "dr") == (409, "the filer has no verified backup")
+    assert failover_blocker(state, None, "dr").reason is Reason.NO_VERIFIED_BACKUP
     a, b = state.generations["a"], state.generations["b"]
     a.status, a.backup_id, a.manifest = VERIFIED, "new", "job-new"
     b.status, b.backup_id, b.manifest = VERIFIED, "old", "job-old"
-    assert failover_blocker(state, None, "dr") is None
-    assert failover_blocker(state, "old", "dr") is None
-    assert failover_blocker(state, "gone", "dr")[0] == 404
+    assert answer(state, None, "dr") is None
+    assert answer(state, "old", "dr") is None
+    assert answer(state, "gone", "dr")[0] == 404
+    assert failover_blocker(state, "gone", "dr").reason is Reason.UNKNOWN_BACKUP
     # A failover to dr2 began (the newest is attached there): another target without backupId is refused,
     # rather than quietly attaching the older backup; the same target resumes.
     a.status, a.attached_to = ATTACHED, {"target_cluster": "dr2"}
-    status, why = failover_blocker(state, None, "dr")
+    status, why = answer(state, None, "dr")
     assert status == 409 and "backup new to cluster dr2" in why
-    assert failover_blocker(state, None, "dr2") is None
-    assert failover_blocker(state, "new", "dr")[0] == 409
-    assert failover_blocker(state, "old", "dr") is None  # named explicitly: the operator's choice
+    assert failover_blocker(state, None, "dr").reason is Reason.ATTACHED_ELSEWHERE
+    assert answer(state, None, "dr2") is None
+    assert answer(state, "new", "dr")[0] == 409
+    assert failover_blocker(state, "new", "dr").reason is Reason.NOT_VERIFIED
+    assert answer(state, "old", "dr") is None  # named explicitly: the operator's choice
 
 
 @pytest.mark.parametrize("damage", ["missing", "altered"])

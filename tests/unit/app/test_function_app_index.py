@@ -121,14 +121,14 @@ def test_command_line_exit_codes() -> None:
 # --- the health probe ---------------------------------------------------------------------------------------
 
 def _health(monkeypatch: pytest.MonkeyPatch, plan: str | None) -> dict:
-    import function_app
+    from triggers.health import health
 
     monkeypatch.delenv("VFXTDR_PLAN_FILE", raising=False)
     if plan is None:
         monkeypatch.delenv("VFXTDR_PLAN", raising=False)
     else:
         monkeypatch.setenv("VFXTDR_PLAN", plan)
-    response = function_app.health(func.HttpRequest(method="GET", url="/api/health", body=b""))
+    response = health(func.HttpRequest(method="GET", url="/api/health", body=b""))
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     return json.loads(response.get_body())
@@ -154,12 +154,17 @@ def test_health_says_where_a_plan_is_wrong_not_what(monkeypatch: pytest.MonkeyPa
 
 def test_health_is_anonymous_get_under_api() -> None:
     import function_app
+    from triggers.health import health
 
-    trigger = function_app.health.build().get_trigger()
+    trigger = health.build().get_trigger()
     assert trigger.route == "health"
     assert [m.name for m in trigger.methods] == ["GET"]
     assert trigger.auth_level.name == "ANONYMOUS"
     assert function_app.app.auth_level.name == "FUNCTION"
+    # As the app registers it (its blueprint, built with the app's default level).
+    (served,) = [f for f in (b.build(function_app.app.auth_level) for b in function_app.app._function_builders)
+                 if f.get_function_name() == "health"]
+    assert (served.get_trigger().route, served.get_trigger().auth_level.name) == ("health", "ANONYMOUS")
 
 
 # --- host.json and settings ---------------------------------------------------------------------------------

@@ -56,8 +56,12 @@ def test_load_plan_is_parsed_once_per_setting_value(monkeypatch):
         services.load_plan()
 
 
-def test_settings_can_be_changed_and_restored():
-    previous = services.configure(avere_retries=1, clock=lambda: 1_800_000_000.0)
+def test_settings_can_be_changed_and_restored(monkeypatch):
+    from devstack.clock import VirtualClock
+    from tests.fixtures.workflow import run_services_on
+
+    run_services_on(monkeypatch, VirtualClock(start=1_800_000_000.0))
+    previous = services.configure(avere_retries=1)
     try:
         assert services.settings().avere_retries == 1 and services.now_iso() == "2027-01-15T08:00:00Z"
     finally:

@@ -1,0 +1,50 @@
+"""Why a run of a filer may not start now, as a typed reason: domain code says why, the HTTP routes choose the
+status (triggers/common.py). The catalog's failover rules are `failover.failover_blocker`; they answer the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from shared.catalog.store import FilerState
+
+
+class Reason(Enum):
+    RUNNING = "running"  # a run of the filer (backup, re-add or failover) is in progress
+    FAILED_OVER = "failed_over"  # the filer serves from a DR cluster now; backups stopped
+    NEEDS_ATTENTION = "needs_attention"  # a re-add failed: a person fixes the cluster, then re-adds
+    AWAITING_READD = "awaiting_readd"  # removed by this app, its re-add still to come
+    NOTHING_TO_READD = "nothing_to_readd"  # the catalog shows no removal by this app
+    NO_VERIFIED_BACKUP = "no_verified_backup"  # nothing to fail over to
+    UNKNOWN_BACKUP = "unknown_backup"  # the named backup is held by neither backup container
+    NOT_VERIFIED = "not_verified"  # the named backup is not verified (or attached to another cluster)
+    ATTACHED_ELSEWHERE = "attached_elsewhere"  # a backup of the filer is attached to another cluster
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A reason and the message that names the problem for the operator."""
+
+    reason: Reason
+    message: str
+
+
+def backup_blocker(state: FilerState) -> Blocker | None:
+    """Why the catalog forbids a new backup of this filer now, if it does."""
+    if state.failed_over:
+        return Blocker(Reason.FAILED_OVER, f"the filer failed over to cluster "
+                                           f"{state.failed_over.get('target_cluster')}; backups stopped")
+    if state.needs_attention:
+        return Blocker(Reason.NEEDS_ATTENTION,
+                       "the filer needs attention (a re-add failed): fix the cluster, then POST .../readd")
+    if state.removed_by_app:
+        return Blocker(Reason.AWAITING_READD, "the filer is removed and waits for its re-add: POST .../readd")
+    return None
+
+
+def readd_blocker(state: FilerState, filer_key: str) -> Blocker | None:
+    """Why there is nothing to re-add: only a removal by this app (or a failed re-add of one) is replayed."""
+    if state.removed_by_app or state.needs_attention:
+        return None
+    return Blocker(Reason.NOTHING_TO_READD,
+                   f"the catalog shows no removal of {filer_key} by this app: nothing to re-add")
