@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
@@ -76,7 +76,7 @@ def check_secret_name(name: Any) -> str:
 class SecretRef(JsonRecord):
     """Where a secret value lives: name and version. Safe to pass through orchestration history."""
 
-    UNKNOWN_KEYS: ClassVar[str] = "refuse"
+    UNKNOWN_KEYS = "refuse"  # the codec's policy (a ClassVar of JsonRecord, not a field)
 
     name: str
     version: str
