@@ -10,7 +10,7 @@ Per class: `SCHEMA` (a version written as "schema"; a record without one is vers
 
 `decode(kind, value)` is how orchestrators and activities read a payload; `plain(value)` is a record as JSON;
 `alias_modules` keeps Durable envelopes that name a former module path readable. Standard library only: this is
-a leaf module every package of shared/ may import (shared/blobcopy imports nothing else from outside itself).
+a leaf module every package of shared/ may import, shared/blobcopy included.
 """
 
 from __future__ import annotations
