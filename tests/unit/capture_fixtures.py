@@ -16,6 +16,8 @@ The files named after a commit hold what that commit's code wrote, so every late
 
 Usage (from the repository root, at the commit that writes the format being captured):
     python -m tests.unit.capture_fixtures
+Run on later code it would overwrite the `built-*` files with that code's format: capture a new format under
+new names instead. The tests import `_activity_inputs` (activity name -> its payload class) from here.
 """
 
 from __future__ import annotations
