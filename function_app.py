@@ -9,10 +9,15 @@ import azure.functions as func
 
 import activities
 from orchestrators import backup, copy, failover, readd
+from shared.core.codec import alias_modules
+from shared.runbook.payloads import FORMER_MODULES
 from triggers import health, http_api, timer
 
 # The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.
 logging.getLogger("azure").setLevel(logging.WARNING)
+
+# Runs started before the payload modules moved replay history whose envelopes name the old module paths.
+alias_modules(FORMER_MODULES)
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from activities._payload import payload
+from shared.core.codec import decode
 from shared.runbook import failover as failover_steps
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
@@ -20,19 +20,19 @@ bp = df.Blueprint()
 
 @bp.activity_trigger(input_name="request")
 def choose_backup(request: FailoverRequest) -> FailoverChoice:
-    return failover_steps.choose_backup(payload(FailoverRequest, request))
+    return failover_steps.choose_backup(decode(FailoverRequest, request))
 
 
 @bp.activity_trigger(input_name="request")
 def mark_attached(request: MarkAttached) -> None:
-    failover_steps.mark_attached(payload(MarkAttached, request))
+    failover_steps.mark_attached(decode(MarkAttached, request))
 
 
 @bp.activity_trigger(input_name="request")
 def verify_backup_page(request: VerifyBackupPage) -> BackupPageCheck:
-    return failover_steps.verify_backup_page(payload(VerifyBackupPage, request))
+    return failover_steps.verify_backup_page(decode(VerifyBackupPage, request))
 
 
 @bp.activity_trigger(input_name="request")
 def record_failover(request: RecordFailover) -> None:
-    failover_steps.record_failover(payload(RecordFailover, request))
+    failover_steps.record_failover(decode(RecordFailover, request))

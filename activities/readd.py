@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from activities._payload import payload
+from shared.core.codec import decode
 from shared.runbook import attach
 from shared.runbook.payloads import AttachRequest, AttachStep
 
@@ -13,4 +13,4 @@ bp = df.Blueprint()
 
 @bp.activity_trigger(input_name="request")
 def attach_step(request: AttachRequest) -> AttachStep:
-    return attach.attach_step(payload(AttachRequest, request))
+    return attach.attach_step(decode(AttachRequest, request))

@@ -26,12 +26,12 @@ from orchestrators.durable_helpers import (
     activity,
     attach,
     cancellable_timer,
-    decode,
-    iso,
     now,
     reason,
     seconds_since,
 )
+from shared.core.clock import to_iso, to_iso_basic
+from shared.core.codec import decode
 from shared.core.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
 from shared.runbook.approval import decide as approval_decision
 from shared.runbook.attach import readd_request
@@ -63,9 +63,6 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     status.step("preflight")
     pre: Preflight = yield activity(context, backup_acts.preflight, req)
     findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]
-    if req.dry_run:
-        status.step("dry_run_done", ok=pre.ok)
-        return {"dry_run": True, "ok": pre.ok, "findings": findings}
     if not pre.ok or pre.context is None:
         problems = "; ".join(f"{f.check}: {f.detail}" for f in pre.findings if not f.ok)
         status.step("preflight_failed", findings=findings)
@@ -73,9 +70,9 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
                               state="unchanged: nothing was suspended, removed or written",
                               action="fix what the findings name, then start the backup again")
     ctx = pre.context
-    backup_id = f"{started:%Y%m%dT%H%M%SZ}-{str(context.new_uuid())[:8]}"
+    backup_id = f"{to_iso_basic(started)}-{str(context.new_uuid())[:8]}"
     target: BackupTarget = yield activity(
-        context, backup_acts.begin_backup, BeginBackup(ctx, backup_id, context.instance_id, iso(started)))
+        context, backup_acts.begin_backup, BeginBackup(ctx, backup_id, context.instance_id, to_iso(started)))
     status.step("begin", backup_id=backup_id, generation=target.generation, container=target.container)
     run = Run(context=context, ctx=ctx, target=target, status=status, started=started,
               cancel=context.wait_for_external_event(CANCEL_EVENT))
@@ -157,8 +154,8 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
         yield activity(context, backup_acts.mark_attention,
                        Attention(ctx, context.instance_id, error=why, record=record))
         yield from _record(run, "failed", error=why)
-        run.status.step(NEEDS_ATTENTION, error=why, record=record.to_json(record))
-        raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json(record))}",
+        run.status.step(NEEDS_ATTENTION, error=why, record=record.to_json())
+        raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json())}",
                           filer=ctx.filer.key, state="REMOVED from the cluster; its data is in the container",
                           action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
     yield activity(context, backup_acts.clear_removed, Attention(ctx, context.instance_id))
@@ -173,7 +170,7 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
         return "verified"
     deadline = now(context) + timedelta(hours=ctx.guard.approval_timeout_hours)
     run.status.step("awaiting_approval", delete_candidates=summary.delete_candidates,
-                    approval_ref=summary.approval_ref, approval_deadline=iso(deadline))
+                    approval_ref=summary.approval_ref, approval_deadline=to_iso(deadline))
     timer = cancellable_timer(context, deadline)
     approval = context.wait_for_external_event(APPROVE_DELETES_EVENT)
     winner = yield context.task_any([approval, timer, run.cancel])
@@ -202,7 +199,7 @@ def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
     run.timings["backup_s"] = seconds_since(context, run.started)
     entry = CompleteBackup(context=run.ctx, target=run.target, instance_id=context.instance_id,
                            status=outcome,
-                           started_at=iso(run.started), finished_at=iso(now(context)), key=run.key,
+                           started_at=to_iso(run.started), finished_at=to_iso(now(context)), key=run.key,
                            record=run.record, summary=run.final.summary if run.final else None,
                            precopy=run.precopy.summary if run.precopy else None,
                            timings=tuple(sorted(run.timings.items())), error=error[:2000])

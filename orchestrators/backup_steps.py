@@ -17,9 +17,7 @@ from orchestrators.durable_helpers import (
     activity,
     cancellable_timer,
     cluster_poll,
-    decode,
     failed,
-    iso,
     now,
     raise_if_cancelled,
     reason,
@@ -29,7 +27,8 @@ from orchestrators.durable_helpers import (
 )
 from shared.avere.records import FilerRecord
 from shared.blobcopy.model import CopyJob, DeleteReport
-from shared.core.codec import plain
+from shared.core.clock import to_iso
+from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed, DrError, FlushTimeout
 from shared.runbook.copy import backup_jobs
 from shared.runbook.payloads import (
@@ -135,7 +134,7 @@ def remove(run: Run) -> Gen[None]:
     context, ctx, bid = run.context, run.ctx, run.target.backup_id
     mark = now(context)
     yield activity(context, backup_acts.mark_removed, MarkRemoved(
-        ctx, bid, context.instance_id, run.captured, run.key.secret if run.key else None, iso(mark)))
+        ctx, bid, context.instance_id, run.captured, run.key.secret if run.key else None, to_iso(mark)))
     run.status.step("removing_junctions")
     ids = yield activity(context, backup_acts.remove_junctions, FilerStep(ctx, bid))
     yield from _wait_removal(run, ids, "junctions", lambda s: s.done and s.junctions == 0)

@@ -16,9 +16,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import copy as copy_acts
-from orchestrators.durable_helpers import Gen, activity, decode, now
+from orchestrators.durable_helpers import Gen, activity, now
 from shared.blobcopy.model import PagePlan, PageProgress, PageVerify, Summary
-from shared.core.codec import plain
+from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed
 from shared.runbook.payloads import (
     CopyFinish,

@@ -1,4 +1,4 @@
-"""Deterministic building blocks the orchestrators `yield from`: decoding, status, timers, waits, attach.
+"""Deterministic building blocks the orchestrators `yield from`: activity calls, status, timers, waits, attach.
 
 Everything here runs inside an orchestrator generator: no I/O, no wall clock, no randomness. Time is
 `context.current_utc_datetime`; waits are durable timers.
@@ -6,7 +6,6 @@ Everything here runs inside an orchestrator generator: no I/O, no wall clock, no
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ import azure.durable_functions as df
 from azure.durable_functions.models.Task import LongTimerTask, TimerTask
 
 from activities import readd as attach_acts
+from shared.core.clock import to_iso
 from shared.core.codec import plain
 from shared.core.errors import DrError, ReaddFailed, RunCancelled
 from shared.plan.load import Cluster
@@ -46,21 +46,8 @@ def cluster_poll(cluster: Cluster) -> timedelta:
     return timedelta(seconds=cluster.poll_seconds)
 
 
-def decode(cls: type[T], value: Any) -> T:
-    """Inputs arrive as the object (Durable codec envelope), a dict, or JSON text (raise_event quirk)."""
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, str):
-        value = json.loads(value)
-    return cls.from_json(value)  # type: ignore[attr-defined]
-
-
 def now(context: df.DurableOrchestrationContext) -> datetime:
     return context.current_utc_datetime
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def seconds_since(context: df.DurableOrchestrationContext, start: datetime) -> float:
@@ -83,7 +70,7 @@ class RunStatus:
     def __init__(self, context: df.DurableOrchestrationContext, kind: str, filer: str,
                  started: datetime) -> None:
         self._context, self._started = context, started
-        self._base: dict[str, Any] = {"run": kind, "filer": filer, "started": iso(started)}
+        self._base: dict[str, Any] = {"run": kind, "filer": filer, "started": to_iso(started)}
         self._fields: dict[str, Any] = {}
         self._current = "starting"
 

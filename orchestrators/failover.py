@@ -13,7 +13,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import failover as failover_acts
-from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, decode, iso, now
+from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, now
+from shared.core.clock import to_iso
+from shared.core.codec import decode
 from shared.core.errors import FailoverFailed
 from shared.runbook.attach import failover_request
 from shared.runbook.failover_payloads import (
@@ -43,14 +45,14 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     if req.verify:
         yield from _verify(context, choice, status)
     yield activity(context, failover_acts.mark_attached,
-                                           MarkAttached(choice, context.instance_id, iso(now(context))))
+                                           MarkAttached(choice, context.instance_id, to_iso(now(context))))
     attached = yield from attach(context, failover_request(choice), status, "attach", error=FailoverFailed)
     result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster.name,
                             backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
                             junctions=tuple(j.path for j in choice.record.junctions))
     yield activity(context, failover_acts.record_failover,
-                                           RecordFailover(choice, result, context.instance_id, iso(now(context))))
-    status.step("serving", mounts=[m.to_json(m) for m in result.mounts])
+                                           RecordFailover(choice, result, context.instance_id, to_iso(now(context))))
+    status.step("serving", mounts=[m.to_json() for m in result.mounts])
     return FailoverResult.to_json(result)
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import backup as backup_acts
-from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, decode, now
+from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, now
+from shared.core.codec import decode
 from shared.core.errors import ReaddFailed
 from shared.runbook.attach import readd_request
 from shared.runbook.payloads import NEEDS_ATTENTION, Attention, FilerRef, ReaddPlan
@@ -36,4 +37,4 @@ def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     yield activity(context, backup_acts.clear_removed, Attention(ctx, context.instance_id))
     status.step("readded")
     return {"status": "readded", "cluster": ref.cluster, "filer": ref.filer,
-            "mounts": [m.to_json(m) for m in result.mounts]}
+            "mounts": [m.to_json() for m in result.mounts]}

@@ -15,6 +15,8 @@ import time
 import traceback
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,10 +43,10 @@ from devstack.durable.management import (
     client_binding,
     status_payload,
 )
-from devstack.durable.ncrontab import parse as parse_schedule
 from devstack.durable.settings import load_host_json, load_settings
 from devstack.durable.store import DB_NAME, TERMINAL_STATUSES, ConflictError, Store
 from devstack.durable.worker_loop import FunctionsLoop, LoopNotRunning
+from shared.core import ncrontab
 
 log = logging.getLogger("devstack.durable")
 
@@ -54,7 +56,30 @@ LOCK_NAME = "durable.lock"
 KEYS_NAME = "durable.keys.json"
 SYSTEM_KEY_NAME = "durabletask_extension"
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,}")
-__all__ = ["ConflictError", "GoneError", "NotFoundError", "Runner", "RunnerError", "status_payload"]
+__all__ = ["ConflictError", "GoneError", "NotFoundError", "Runner", "RunnerError", "TimerSchedule",
+           "parse_schedule", "status_payload"]
+
+
+@dataclass(frozen=True)
+class TimerSchedule:
+    """A timer function's NCRONTAB schedule (the app's parser, shared.core.ncrontab) on the runner's clock."""
+
+    schedule: ncrontab.Schedule
+
+    @property
+    def fields(self) -> tuple[frozenset[int], ...]:
+        """(seconds, minutes, hours, days, months, days of week), 0 = Sunday."""
+        s = self.schedule
+        return (frozenset(s.seconds), frozenset(s.minutes), frozenset(s.hours), s.days, s.months, s.weekdays)
+
+    def next_after(self, epoch: float) -> float:
+        """The first firing strictly after epoch (seconds), in epoch seconds."""
+        return self.schedule.next_after(datetime.fromtimestamp(epoch, UTC)).timestamp()
+
+
+def parse_schedule(expression: str) -> TimerSchedule:
+    """`{second} {minute} {hour} {day} {month} {day-of-week}`: serve asks for the six-field form."""
+    return TimerSchedule(ncrontab.parse(expression, including_seconds=True))
 
 
 class Runner(Management):

@@ -21,6 +21,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 from azure.keyvault.secrets import SecretClient, SecretProperties
+from shared.core.codec import JsonRecord
 from shared.core.netutil import is_loopback_host
 
 if TYPE_CHECKING:
@@ -75,8 +76,10 @@ def check_secret_name(name: Any) -> str:
 
 
 @dataclass(frozen=True)
-class SecretRef:
+class SecretRef(JsonRecord):
     """Where a secret value lives: name and version. Safe to pass through orchestration history."""
+
+    UNKNOWN_KEYS = "refuse"  # the codec's policy (a ClassVar of JsonRecord, not a field)
 
     name: str
     version: str
@@ -87,15 +90,11 @@ class SecretRef:
             raise ValueError(f"invalid Key Vault secret version {str(self.version)[:40]!r} for {self.name}: "
                              "expected 32 hexadecimal characters")
 
-    @staticmethod
-    def to_json(obj: SecretRef) -> dict[str, str]:
-        return {"name": obj.name, "version": obj.version}
-
     @classmethod
     def from_json(cls, data: Any) -> SecretRef:
-        if not isinstance(data, dict) or set(data) != {"name", "version"}:
+        if not isinstance(data, cls) and (not isinstance(data, dict) or set(data) != {"name", "version"}):
             raise ValueError("a SecretRef is a JSON object with exactly 'name' and 'version'")
-        return cls(name=data["name"], version=data["version"])
+        return super().from_json(data)
 
 
 @dataclass(frozen=True)

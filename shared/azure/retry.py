@@ -8,12 +8,12 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy
+from shared.core.clock import utc_now
 
 # Service error codes worth a retry even on a 4xx: the copy source was throttled or timed out.
 _RETRY_COPY_SOURCE_CODES = {"OperationTimedOut", "InternalError", "ServerBusy"}
@@ -70,7 +70,7 @@ def retry_after_seconds(headers: Any) -> float | None:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         if parsed is None:
             return None
-        return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
+        return max(0.0, (parsed - utc_now()).total_seconds())
 
 
 class _RetryState:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -18,6 +18,7 @@ from azure.storage.blob import (
 )
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from shared.azure.retry import AsyncStorageRetry, RetrySettings, StorageRetry
+from shared.core.clock import utc_now
 
 __all__ = ["MAX_SAS_LIFETIME", "RetrySettings", "SasToken", "StorageAccount", "StorageConfigError",
            "account_name_from_endpoint", "parse_connection_string", "split_container_url"]
@@ -195,7 +196,7 @@ class StorageAccount:
 
     def read_sas(self, container: str, lifetime: timedelta, now: datetime | None = None) -> str:
         """A read-only container SAS expiring after lifetime (user-delegation with a token credential)."""
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         expiry = now + lifetime
         signed = self._sas_without_delegation(container, expiry)
         if signed is not None:
@@ -218,7 +219,7 @@ class StorageAccount:
     async def read_sas_async(self, client: AsyncBlobServiceClient, container: str, lifetime: timedelta,
                              now: datetime | None = None) -> str:
         """As read_sas, using an open aio client of this account for the user-delegation key."""
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         expiry = now + lifetime
         signed = self._sas_without_delegation(container, expiry)
         if signed is not None:

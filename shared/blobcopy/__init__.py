@@ -1,4 +1,9 @@
-"""Server-side container copy (Copy Blob or block-from-URL) as idempotent, page-sized steps."""
+"""Server-side container copy (Copy Blob or block-from-URL) as idempotent, page-sized steps.
+
+Self-contained: outside this package it imports only the Azure SDKs, shared.azure.storage (accounts, SAS) and
+shared.core.codec, the app's one record codec (a standard-library leaf): descriptors, page states and manifests
+are its records, so the engine's payloads and the app's are read and written the same way.
+"""
 
 from shared.blobcopy.backup import backups, check_backup_page, newest_backup, verify_backup
 from shared.blobcopy.driver import copy_container, copy_container_async

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.core.codec import JsonRecord, json_options
+
 PROPS = ("content_type", "content_encoding", "content_language", "content_disposition", "cache_control")
 _EXPLICIT_TIERS = {"Hot", "Cool", "Cold"}
 
@@ -34,23 +36,25 @@ def _md5(value: Any) -> str | None:
 
 
 @dataclass(slots=True)
-class BlobEntry:
-    """A blob's identity and every property the copy must reproduce; copy_* only for destination listings."""
+class BlobEntry(JsonRecord):
+    """A blob's identity and every property the copy must reproduce; copy_* only for destination listings.
 
-    name: str
-    etag: str
-    size: int
-    md5: str | None
-    modified: float
-    props: tuple[str | None, ...]
-    metadata: dict[str, str]
-    blob_type: str = "BlockBlob"
-    tier: str | None = None
-    copy_status: str | None = None
-    copy_id: str | None = None
-    copy_completed: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    _digest: str | None = field(default=None, repr=False, compare=False)
+    Kept by the thousand in page states: short JSON keys, defaults left out, copy_* never written."""
+
+    name: str = field(metadata=json_options(key="n"))
+    etag: str = field(metadata=json_options(key="e"))
+    size: int = field(metadata=json_options(key="s"))
+    md5: str | None = field(metadata=json_options(key="m"))
+    modified: float = field(metadata=json_options(key="t"))
+    props: tuple[str | None, ...] = field(metadata=json_options(key="p"))
+    metadata: dict[str, str] = field(metadata=json_options(key="md"))
+    blob_type: str = field(default="BlockBlob", metadata=json_options(key="bt", omit="BlockBlob"))
+    tier: str | None = field(default=None, metadata=json_options(omit=None))
+    copy_status: str | None = field(default=None, metadata=json_options(skip=True))
+    copy_id: str | None = field(default=None, metadata=json_options(skip=True))
+    copy_completed: float | None = field(default=None, metadata=json_options(skip=True))
+    extra: dict[str, Any] = field(default_factory=dict, metadata=json_options(key="x", omit={}))
+    _digest: str | None = field(default=None, repr=False, compare=False, metadata=json_options(skip=True))
 
     @classmethod
     def from_properties(cls, blob: Any) -> BlobEntry:
@@ -84,23 +88,6 @@ class BlobEntry:
     def written_at(self) -> float:
         """When the destination received this blob: copy completion time, else last modified."""
         return self.copy_completed if self.copy_completed is not None else self.modified
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"n": self.name, "e": self.etag, "s": self.size, "m": self.md5,
-                               "t": self.modified, "p": list(self.props), "md": self.metadata}
-        if self.blob_type != "BlockBlob":
-            out["bt"] = self.blob_type
-        if self.tier:
-            out["tier"] = self.tier
-        if self.extra:
-            out["x"] = self.extra
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BlobEntry:
-        return cls(name=data["n"], etag=data["e"], size=data["s"], md5=data["m"], modified=data["t"],
-                   props=tuple(data["p"]), metadata=data["md"], blob_type=data.get("bt", "BlockBlob"),
-                   tier=data.get("tier"), extra=data.get("x", {}))
 
     def content_settings_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for azure.storage.blob.ContentSettings reproducing this blob's properties."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.blobcopy.entries import order_key
@@ -19,31 +19,23 @@ from shared.blobcopy.state import (
     page_number,
     unpack,
 )
+from shared.core.codec import JsonRecord, json_options
 
 COMPLETE, PARTIAL = "complete", "partial"
 
 
 @dataclass(slots=True)
-class ManifestEntry:
+class ManifestEntry(JsonRecord):
     """(name, source ETag, size, MD5, last-modified, digest of properties + metadata) and when/if copied."""
 
-    name: str
-    etag: str
-    size: int
-    md5: str | None
-    modified: float
-    digest: str
-    copied_at: float | None
-    copied: bool  # copied by this pass (False: found unchanged)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"n": self.name, "e": self.etag, "s": self.size, "m": self.md5, "t": self.modified,
-                "d": self.digest, "c": self.copied_at, "x": self.copied}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ManifestEntry:
-        return cls(name=data["n"], etag=data["e"], size=data["s"], md5=data["m"], modified=data["t"],
-                   digest=data["d"], copied_at=data["c"], copied=data["x"])
+    name: str = field(metadata=json_options(key="n"))
+    etag: str = field(metadata=json_options(key="e"))
+    size: int = field(metadata=json_options(key="s"))
+    md5: str | None = field(metadata=json_options(key="m"))
+    modified: float = field(metadata=json_options(key="t"))
+    digest: str = field(metadata=json_options(key="d"))
+    copied_at: float | None = field(metadata=json_options(key="c"))
+    copied: bool = field(metadata=json_options(key="x"))  # copied by this pass (False: found unchanged)
 
     @classmethod
     def from_task(cls, task: BlobTask) -> ManifestEntry:
@@ -66,7 +58,7 @@ async def write_manifest_page(store: StateStore, job_id: str, page: int, entries
 
 
 @dataclass(frozen=True)
-class ManifestIndex:
+class ManifestIndex(JsonRecord):
     """The marker written last: page ranges and totals. state is complete only if every page verified
     and nothing was left out."""
 
@@ -77,14 +69,6 @@ class ManifestIndex:
     bytes: int
     created: float
     info: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "state": self.state, "pages": self.pages, "count": self.count,
-                "bytes": self.bytes, "created": self.created, "info": self.info}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ManifestIndex:
-        return cls(**data)
 
 
 async def write_index(store: StateStore, job_id: str, expected_pages: int, info: dict[str, Any],

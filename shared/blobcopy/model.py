@@ -1,13 +1,13 @@
-"""The copy engine's small, secret-free descriptors and step reports (JSON-able for Durable payloads)."""
+"""The copy engine's small, secret-free descriptors and step reports (records of shared.core.codec)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, get_type_hints
+from typing import Any, ClassVar
 
 from shared.blobcopy.errors import CopyInputError
+from shared.core.codec import JsonRecord
 
 MODES = ("full", "incremental", "mirror", "precopy")
 ENGINES = ("copy", "blocks")
@@ -16,40 +16,14 @@ _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 _MAX_SAS_SECONDS = 7 * 24 * 3600
 
 
-class _Json:
-    """to_json/from_json (the Durable codec's convention) for flat or nested frozen dataclasses."""
+class _Json(JsonRecord):
+    """The copy engine's descriptors: the one record codec (shared.core.codec), strict about what it reads.
 
-    _nested: ClassVar[dict[str, type]] = {}
+    A job comes from callers and the CLI as well as from history: a key that names no field is refused (a typo
+    must not silently fall back to a default), and every decoding problem is a CopyInputError."""
 
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_json(cls, data: Any) -> Self:
-        if isinstance(data, cls):
-            return data
-        if not isinstance(data, dict):
-            raise CopyInputError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise CopyInputError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}")
-        hints = get_type_hints(cls)
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            target = _nested_type(hints[key])
-            kwargs[key] = target.from_json(value) if target and value is not None else value
-        try:
-            return cls(**kwargs)
-        except TypeError as exc:
-            raise CopyInputError(f"{cls.__name__}: {exc}") from None
-
-
-def _nested_type(hint: Any) -> Any:
-    for candidate in getattr(hint, "__args__", (hint,)):
-        if isinstance(candidate, type) and issubclass(candidate, _Json):
-            return candidate
-    return None
+    UNKNOWN_KEYS: ClassVar[str] = "refuse"
+    ERROR: ClassVar[type[Exception]] = CopyInputError
 
 
 @dataclass(frozen=True)
@@ -180,10 +154,6 @@ class CopyJob(_Json):
                 yield f"{label}: cannot be this job's own id"
         if self.precopy_manifest and self.mode != "mirror":
             yield "precopy_manifest: only a mirror pass follows a precopy"
-
-    @property
-    def copies_changed_only(self) -> bool:
-        return self.mode != "full"
 
 
 @dataclass(frozen=True)

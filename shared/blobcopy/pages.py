@@ -11,6 +11,7 @@ from shared.blobcopy.entries import BlobEntry
 from shared.blobcopy.errors import NotReady
 from shared.blobcopy.model import PageCursor
 from shared.blobcopy.state import StateStore, pack, page_state_path, unpack
+from shared.core.codec import JsonRecord, json_options
 
 # Per-blob statuses. todo/pending are open; the rest are final for this pass.
 TODO, PENDING, COPIED, FAILED, SOURCE_CHANGED, SKIPPED = (
@@ -21,32 +22,19 @@ PLANNED, VERIFIED, UNVERIFIED = "planned", "verified", "unverified"
 
 
 @dataclass(slots=True)
-class BlobTask:
-    entry: BlobEntry
-    status: str
-    copy_id: str | None = None
-    started: float | None = None
-    tries: int = 0
-    error: str | None = None
-    written_at: float | None = None  # when dest received it (service time): the manifest's copied_at
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"b": self.entry.to_json(), "st": self.status}
-        for key, value in (("cid", self.copy_id), ("t0", self.started), ("k", self.tries or None),
-                           ("err", self.error), ("w", self.written_at)):
-            if value is not None:
-                out[key] = value
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BlobTask:
-        return cls(entry=BlobEntry.from_json(data["b"]), status=data["st"], copy_id=data.get("cid"),
-                   started=data.get("t0"), tries=data.get("k", 0), error=data.get("err"),
-                   written_at=data.get("w"))
+class BlobTask(JsonRecord):
+    entry: BlobEntry = field(metadata=json_options(key="b"))
+    status: str = field(metadata=json_options(key="st"))
+    copy_id: str | None = field(default=None, metadata=json_options(key="cid", omit=None))
+    started: float | None = field(default=None, metadata=json_options(key="t0", omit=None))
+    tries: int = field(default=0, metadata=json_options(key="k", omit=0))
+    error: str | None = field(default=None, metadata=json_options(key="err", omit=None))
+    # when dest received it (service time): the manifest's copied_at
+    written_at: float | None = field(default=None, metadata=json_options(key="w", omit=None))
 
 
 @dataclass
-class PageState:
+class PageState(JsonRecord):
     job_id: str
     page: int
     cursor: PageCursor
@@ -82,26 +70,6 @@ class PageState:
             "del": len(self.deletes), "delc": sum(1 for d in self.deletes if not d[2]),
             "dest": self.dest_counted, "final": self.next_cursor is None,
         }
-
-    # --- persistence ----------------------------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id, "page": self.page, "cursor": self.cursor.to_json(),
-            "next_cursor": self.next_cursor.to_json() if self.next_cursor else None,
-            "lower": self.lower, "upper": self.upper, "status": self.status,
-            "tasks": [task.to_json() for task in self.tasks], "deletes": self.deletes,
-            "dest_counted": self.dest_counted, "mismatches": self.mismatches, "problems": self.problems,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PageState:
-        return cls(
-            job_id=data["job_id"], page=data["page"], cursor=PageCursor.from_json(data["cursor"]),
-            next_cursor=PageCursor.from_json(data["next_cursor"]) if data["next_cursor"] else None,
-            lower=data["lower"], upper=data["upper"], tasks=[BlobTask.from_json(t) for t in data["tasks"]],
-            deletes=data["deletes"], dest_counted=data["dest_counted"], status=data["status"],
-            mismatches=data["mismatches"], problems=data["problems"],
-        )
 
 
 # A page's state is ~1 MB of JSON: (de)serializing it runs in a thread so the event loop stays responsive

@@ -3,6 +3,10 @@
 `filers/<cluster>/<filer>/state.json` is changed read-modify-write under an ETag condition, so a timer tick
 and a run updating it at the same time never lose each other's change. Backup entries and captured
 records sit beside it; the copy engine keeps its state and manifests under `filers/<cluster>/<filer>/copy/`.
+
+Every catalog document (state, backup entry, captured record) is written with `"schema": SCHEMA`; one without
+it is schema 0, the format written before versions, which reads as schema 1 unchanged. A document of a newer
+schema than this app knows is refused rather than rewritten.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -26,6 +30,7 @@ from azure.storage.blob import ContainerClient, ContentSettings
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
 from shared.azure.storage import StorageAccount
+from shared.core.codec import SCHEMA_KEY, JsonRecord, RecordError, json_options, schema_of, with_schema
 from shared.core.errors import CatalogConflict
 from shared.plan.load import Filer
 
@@ -35,6 +40,7 @@ GENERATIONS = ("a", "b")
 EMPTY, WRITING, VERIFIED, FAILED, ATTACHED = "empty", "writing", "verified", "failed", "attached"
 STATUSES = (EMPTY, WRITING, VERIFIED, FAILED, ATTACHED)
 MAX_ATTEMPTS = 50
+SCHEMA = 1  # of every catalog document; 0 (no "schema" key): the same format, written before versions
 _JSON = ContentSettings(content_type="application/json")
 
 
@@ -51,12 +57,8 @@ def _ref(data: Any) -> SecretRef | None:
     return SecretRef.from_json(data) if data else None
 
 
-def _ref_json(ref: SecretRef | None) -> dict[str, str] | None:
-    return SecretRef.to_json(ref) if ref else None
-
-
 @dataclass
-class Generation:
+class Generation(JsonRecord):
     """One backup container of a filer and what it holds."""
 
     container: str
@@ -69,55 +71,31 @@ class Generation:
     previous_manifest: str | None = None  # what a `writing` run compares against (fixed when it began)
     attached_to: dict[str, Any] | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"container": self.container, "status": self.status, "backup_id": self.backup_id,
-                "verified_at": self.verified_at, "manifest": self.manifest, "key": _ref_json(self.key),
-                "extras": self.extras, "previous_manifest": self.previous_manifest,
-                "attached_to": self.attached_to}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Generation:
-        status = data.get("status", EMPTY)
-        if status not in STATUSES:
-            raise ValueError(f"catalog generation status {status!r} is not one of {', '.join(STATUSES)}")
-        return cls(container=str(data["container"]), status=status, backup_id=data.get("backup_id"),
-                   verified_at=data.get("verified_at"), manifest=data.get("manifest"),
-                   key=_ref(data.get("key")), extras=bool(data.get("extras", False)),
-                   previous_manifest=data.get("previous_manifest"), attached_to=data.get("attached_to"))
+    def _checked(self) -> Generation:
+        if self.status not in STATUSES:
+            raise RecordError(f"catalog generation status {self.status!r} is not one of {', '.join(STATUSES)}")
+        return self
 
 
 @dataclass
-class FilerState:
+class FilerState(JsonRecord):
     """state.json of one filer."""
 
-    generations: dict[str, Generation]
+    SCHEMA: ClassVar[int | None] = SCHEMA
+
+    generations: dict[str, Generation] = field(default_factory=dict)
     latest_verified: str | None = None
     removed_by_app: dict[str, Any] | None = None
     needs_attention: dict[str, Any] | None = None
     failed_over: dict[str, Any] | None = None
     last_scheduled: str | None = None
     last_run: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # keys a newer app version wrote: kept as they are
+    # keys a newer app version wrote: kept as they are
+    extra: dict[str, Any] = field(default_factory=dict, metadata=json_options(extra=True))
 
     @classmethod
     def new(cls, containers: tuple[str, str]) -> FilerState:
         return cls(generations={g: Generation(c) for g, c in zip(GENERATIONS, containers, strict=True)})
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.extra, "generations": {g: v.to_json() for g, v in self.generations.items()},
-                "latest_verified": self.latest_verified, "removed_by_app": self.removed_by_app,
-                "needs_attention": self.needs_attention, "failed_over": self.failed_over,
-                "last_scheduled": self.last_scheduled, "last_run": self.last_run}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FilerState:
-        known = {"generations", "latest_verified", "removed_by_app", "needs_attention", "failed_over",
-                 "last_scheduled", "last_run"}
-        gens = {g: Generation.from_json(v) for g, v in (data.get("generations") or {}).items()}
-        return cls(generations=gens, latest_verified=data.get("latest_verified"),
-                   removed_by_app=data.get("removed_by_app"), needs_attention=data.get("needs_attention"),
-                   failed_over=data.get("failed_over"), last_scheduled=data.get("last_scheduled"),
-                   last_run=data.get("last_run"), extra={k: v for k, v in data.items() if k not in known})
 
     def align(self, containers: tuple[str, str]) -> None:
         """Generations follow the plan's containers; a renamed one starts empty (an attached one is kept:
@@ -313,21 +291,37 @@ class Catalog:
 
     # --- backup entries and records ----------------------------------------------------------------------
     def put_backup(self, filer: Filer, backup_id: str, entry: dict[str, Any]) -> None:
-        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json", entry)
+        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json",
+                        with_schema(entry, SCHEMA))
 
     def backup(self, filer: Filer, backup_id: str) -> dict[str, Any] | None:
-        return self.read_json(f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json")[0]
+        path = f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json"
+        return _entry(self.read_json(path)[0], path)
 
     def list_backups(self, filer: Filer) -> list[dict[str, Any]]:
         """Every backup entry of the filer, oldest first."""
         prefix = f"{filer_prefix(filer.cluster, filer.name)}backups/"
-        entries = [self.read_json(p)[0] for p in self.list_paths(prefix) if p.endswith(".json")]
+        entries = [_entry(self.read_json(p)[0], p) for p in self.list_paths(prefix) if p.endswith(".json")]
         return sorted((e for e in entries if e), key=lambda e: (e.get("started_at") or "", e.get("backup_id")))
 
     def put_record(self, filer: Filer, backup_id: str, record: FilerRecord) -> None:
         self.write_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json",
-                        FilerRecord.to_json(record))
+                        with_schema(record.to_json(), SCHEMA))
 
     def record(self, filer: Filer, backup_id: str) -> FilerRecord | None:
-        data = self.read_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json")[0]
-        return FilerRecord.from_json(data) if data is not None else None
+        path = f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json"
+        data = self.read_json(path)[0]
+        if data is None:
+            return None
+        schema_of(data, SCHEMA, path)  # 0 and 1 are the same format
+        return FilerRecord.from_json({k: v for k, v in data.items() if k != SCHEMA_KEY})
+
+
+def _entry(data: Any, path: str) -> dict[str, Any] | None:
+    """A backup entry as stored (a plain document: its shape is runbook.record's), checked for its schema."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: a backup entry must be a JSON object")
+    schema_of(data, SCHEMA, path)  # 0 and 1 are the same format
+    return data

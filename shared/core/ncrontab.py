@@ -7,6 +7,8 @@ import itertools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from shared.core.clock import utc_now
+
 
 @dataclass(frozen=True)
 class _Field:
@@ -27,6 +29,12 @@ _FIELDS = (
     _Field("day-of-week", 0, 6, ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday",
                                  "saturday")),
 )
+_FIELD_COUNTS = {None: (5, 6), True: (6,), False: (5,)}
+_FIELD_COUNT_NEEDS = {
+    None: "6 (second minute hour day month day-of-week) or 5 (without seconds)",
+    True: "6 here (second minute hour day month day-of-week)",
+    False: "5 here (minute hour day month day-of-week)",
+}
 # NCrontab matches a name by prefix; three letters is where every name becomes unambiguous.
 _MIN_NAME_PREFIX = 3
 # Feb 29 on a given weekday can be 28+ years away (and 2100 is not a leap year).
@@ -102,20 +110,22 @@ class Schedule:
         return [h * 3600 + m * 60 + s for h in self.hours for m in self.minutes for s in self.seconds]
 
 
-def parse(expr: str, *, host_strict: bool = False) -> Schedule:
+def parse(expr: str, *, host_strict: bool = False, including_seconds: bool | None = None) -> Schedule:
     """Parse a 6-field (seconds first) or 5-field NCRONTAB expression.
 
     host_strict rejects what the Functions host's NCrontab rejects although cron users expect it
     (day-of-week 7 for Sunday): use it for schedules the host itself evaluates.
+    including_seconds is NCrontab's ParseOptions.IncludingSeconds: True takes only the 6-field form, False only
+    the 5-field one; None takes either, by its field count, as the Functions host's timer trigger does.
     """
     if not isinstance(expr, str):
         raise ValueError(f"a schedule must be a string, got {type(expr).__name__}")
     tokens = expr.split()
     if host_strict and any(c.isspace() and c != " " for c in expr):
         raise ValueError(f"schedule {expr!r}: the Functions host separates fields with spaces only")
-    if len(tokens) not in (5, 6):
-        raise ValueError(f"schedule {expr!r} has {len(tokens)} fields; NCRONTAB needs 6 "
-                         "(second minute hour day month day-of-week) or 5 (without seconds)")
+    if len(tokens) not in _FIELD_COUNTS[including_seconds]:
+        raise ValueError(f"schedule {expr!r} has {len(tokens)} fields; NCRONTAB needs "
+                         + _FIELD_COUNT_NEEDS[including_seconds])
     if len(tokens) == 5:
         tokens = ["0", *tokens]
     values = [_parse_field(tok, field, host_strict=host_strict)
@@ -137,7 +147,7 @@ def longest_gap(expr: str | Schedule, start: datetime | None = None) -> timedelt
     """
     schedule = expr if isinstance(expr, Schedule) else parse(expr)
     origin = (_as_utc(start) if start is not None
-              else datetime(datetime.now(UTC).year, 1, 1, tzinfo=UTC)).date()
+              else datetime(utc_now().year, 1, 1, tzinfo=UTC)).date()
     end = origin.replace(year=origin.year + 1) if not (origin.month == 2 and origin.day == 29) \
         else date(origin.year + 1, 3, 1)
     days = schedule.firing_days(origin, end)
@@ -210,5 +220,5 @@ def _first_of_next_month(day: date) -> date:
 
 def _as_utc(dt: datetime) -> datetime:
     if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError("schedules work in UTC: pass an aware datetime (e.g. datetime.now(UTC))")
+        raise ValueError("schedules work in UTC: pass an aware datetime (e.g. shared.core.clock.utc_now())")
     return dt.astimezone(UTC)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
+from shared.core.clock import to_iso, utc_now
 from shared.plan.load import PlanError, load_plan_file, load_plan_text
 
 EXIT_INVALID = 2
@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{problem}  -- {RULES.get(problem.rule, RULES['value'])}")
         return EXIT_INVALID
     print(f"plan OK: {len(plan.clusters)} clusters, {len(plan.filers)} filers")
-    nxt = plan.parsed_schedule().next_after(datetime.now(UTC))
+    nxt = plan.parsed_schedule().next_after(utc_now())
     print(f"  {len(plan.dr_clusters)} DR clusters, {len(plan.enabled_filers())} filers enabled, "
-          f"next scheduled run {nxt.isoformat()}")
+          f"next scheduled run {to_iso(nxt)}")
     for warning in plan.warnings():
         print(f"warning: {warning}")
     return 0

@@ -7,9 +7,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from shared.core import ncrontab
+from shared.core.codec import JsonRecord
 from shared.plan import rules
 from shared.plan import validate as chk
 from shared.plan.model import (
@@ -23,6 +24,7 @@ from shared.plan.model import (
     SourceStorage,
     TlsTrust,
     default_containers,
+    present,
 )
 from shared.plan.validate import Obj, PlanError, Problem, Problems
 
@@ -48,8 +50,10 @@ class UnknownFilerError(LookupError):
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(JsonRecord):
     """A validated DR plan. It holds Key Vault secret *names* only, so it may travel in payloads."""
+
+    UNKNOWN_KEYS: ClassVar[str] = "refuse"
 
     keyvault_url: str
     schedule: str
@@ -124,19 +128,9 @@ class Plan:
                                f"its backup in {f.backup.region}: failover will read across regions")
         return tuple(out)
 
-    @staticmethod
-    def to_json(obj: Plan) -> dict[str, Any]:
-        return {"version": obj.version, "keyvault_url": obj.keyvault_url, "schedule": obj.schedule,
-                "rpo_hours": obj.rpo_hours, "storage_auth": obj.storage_auth,
-                "short_offline_window": obj.short_offline_window, "catalog_container": obj.catalog_container,
-                "copy": obj.copy.as_dict(), "guard": obj.guard.as_dict(),
-                "clusters": [c.as_dict() for c in obj.clusters],
-                "dr_clusters": [c.as_dict() for c in obj.dr_clusters],
-                "filers": [f.as_dict() for f in obj.filers]}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Plan:
-        return parse_plan(data)
+    def _checked(self) -> Plan:
+        """A plan read from JSON (a payload) is held to every rule the plan file is."""
+        return parse_plan(self.to_json())
 
 
 def parse_plan(data: dict) -> Plan:
@@ -166,10 +160,11 @@ def parse_plan(data: dict) -> Plan:
                            auth)
     rules.check_storage(problems, views, catalog)
     problems.raise_if_any()
-    return Plan(keyvault_url=kv_url, schedule=schedule, rpo_hours=rpo, storage_auth=auth,
-                clusters=tuple(clusters), filers=tuple(filers), dr_clusters=tuple(dr_clusters),
-                short_offline_window=short, catalog_container=catalog, copy=copy, guard=guard,
-                version=version)
+    return Plan(keyvault_url=present(kv_url), schedule=present(schedule), rpo_hours=present(rpo),
+                storage_auth=present(auth), clusters=tuple(clusters), filers=tuple(filers),
+                dr_clusters=tuple(dr_clusters), short_offline_window=present(short),
+                catalog_container=present(catalog), copy=present(copy), guard=present(guard),
+                version=present(version))
 
 
 def _schedule_problem(expr: str) -> str | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Self
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, TypeVar
 
+from shared.core.codec import JsonRecord, json_options
 from shared.plan import validate as chk
 from shared.plan.validate import Obj, Problems
+
+T = TypeVar("T")
 
 DEFAULT_RPC_PATH = "/cgi-bin/rpc2.py"
 ENGINES = ("copy", "blocks")
@@ -17,41 +20,54 @@ def _nonblank(value: str) -> str | None:
     return None if value.strip() and not any(c.isspace() for c in value) else "must be non-empty, no spaces"
 
 
-class _Part:
-    """Read from a plan fragment with `_read`; to_json/from_json follow the Durable codec's convention."""
+class _Part(JsonRecord):
+    """A plan part: a record of the one codec (shared.core.codec), held to the plan's rules when it is read.
+
+    `_read` reads a fragment of the plan file, recording every problem; a part decoded from a payload goes
+    through the same rules (`_checked`), so a tampered payload is refused as the plan file would be."""
+
+    UNKNOWN_KEYS: ClassVar[str] = "refuse"
 
     @classmethod
     def _read(cls, o: Obj) -> Self | None:
         raise NotImplementedError
 
     @classmethod
-    def from_json(cls, data: Any, path: str = "") -> Self:
+    def read_plan_part(cls, data: Any, path: str = "") -> Self:
+        """The part a plan fragment describes; PlanError naming every problem."""
         problems = Problems()
         part = cls._read(Obj(data, path, problems, cls._keys()))
         problems.raise_if_any()
-        assert part is not None
-        return part
+        return present(part)
 
-    @staticmethod
-    def to_json(obj: Any) -> dict[str, Any]:
-        return obj.as_dict()
+    def _checked(self) -> Self:
+        return type(self).read_plan_part(self.to_json())
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
         raise NotImplementedError
 
 
-def _unchanged(problems: Problems, before: int) -> bool:
-    return len(problems.items) == before
+def present(value: T | None) -> T:
+    """A value a part read without problems always has (the reader returned None on any problem)."""
+    if value is None:
+        raise AssertionError("a plan part read without problems lacks a required value")
+    return value
+
+
+def _clean(o: Obj, before: int) -> bool:
+    """Whether the fragment is an object and reading it added no problem: then every required value is there."""
+    return o.ok and len(o.problems.items) == before
 
 
 @dataclass(frozen=True)
 class TlsTrust(_Part):
     """How the cluster's management certificate is trusted: a CA file, a pinned fingerprint, or not at all."""
 
-    ca_file: str | None = None
-    fingerprint_sha256: str | None = None  # upper-case, colon-separated
-    verify: bool = True
+    ca_file: str | None = field(default=None, metadata=json_options(omit=None))
+    # upper-case, colon-separated
+    fingerprint_sha256: str | None = field(default=None, metadata=json_options(omit=None))
+    verify: bool = field(default=True, metadata=json_options(omit=True))
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
@@ -69,7 +85,7 @@ class TlsTrust(_Part):
         verify = o.flag("verify", default=True)
         if verify is True and "verify" in o.data:
             o.problems.add(o.at("verify"), "may only be false (to verify against a CA, give ca_file)", "tls")
-        if not _unchanged(o.problems, before):
+        if not _clean(o, before):
             return None
         return cls(ca_file=ca, fingerprint_sha256=chk.normal_fingerprint(fp) if fp else None,
                    verify=bool(verify))
@@ -78,13 +94,6 @@ class TlsTrust(_Part):
         """The trust arguments shared.avere.client's client takes."""
         return {"ca_file": self.ca_file, "fingerprint_sha256": self.fingerprint_sha256,
                 "insecure": not self.verify}
-
-    def as_dict(self) -> dict[str, Any]:
-        if self.ca_file:
-            return {"ca_file": self.ca_file}
-        if self.fingerprint_sha256:
-            return {"fingerprint_sha256": self.fingerprint_sha256}
-        return {"verify": False}
 
 
 @dataclass(frozen=True)
@@ -121,16 +130,11 @@ class Cluster(_Part):
         poll = o.number("poll_seconds", low=1, high=600, default=10.0)
         tls_obj = o.obj("tls", TlsTrust._keys())
         tls = TlsTrust._read(tls_obj) if tls_obj else None
-        if not _unchanged(o.problems, before):
+        if not _clean(o, before):
             return None
-        return cls(name=name, management_address=address, region=region, admin_password_secret=secret,
-                   tls=tls, admin_user=user, rpc_path=rpc, poll_seconds=float(poll))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "management_address": self.management_address, "rpc_path": self.rpc_path,
-                "region": self.region, "admin_user": self.admin_user,
-                "admin_password_secret": self.admin_password_secret, "tls": self.tls.as_dict(),
-                "poll_seconds": self.poll_seconds}
+        return cls(name=present(name), management_address=present(address), region=present(region),
+                   admin_password_secret=present(secret), tls=present(tls), admin_user=present(user),
+                   rpc_path=present(rpc), poll_seconds=float(present(poll)))
 
 
 def _read_account(o: Obj) -> tuple[str | None, str | None, str | None]:
@@ -152,7 +156,8 @@ class SourceStorage(_Part):
     container: str
     blob_endpoint: str
     region: str
-    key_secret: str | None = None  # needed when the plan's storage_auth is "key"
+    # needed when the plan's storage_auth is "key"
+    key_secret: str | None = field(default=None, metadata=json_options(omit=None))
 
     @property
     def account_url(self) -> str:
@@ -168,15 +173,10 @@ class SourceStorage(_Part):
         account, endpoint, region = _read_account(o)
         container = o.text("container", chk.container_name, rule="container-name")
         key_secret = o.text("key_secret", chk.secret_name, default=None, rule="secret-name")
-        if not _unchanged(o.problems, before):
+        if not _clean(o, before):
             return None
-        return cls(account=account, container=container, blob_endpoint=endpoint, region=region,
-                   key_secret=key_secret)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {"account": self.account, "container": self.container, "blob_endpoint": self.blob_endpoint,
-               "region": self.region}
-        return out | ({"key_secret": self.key_secret} if self.key_secret else {})
+        return cls(account=present(account), container=present(container), blob_endpoint=present(endpoint),
+                   region=present(region), key_secret=key_secret)
 
 
 def default_containers(filer_name: str) -> tuple[str, str]:
@@ -225,14 +225,10 @@ class BackupStorage(_Part):
             containers = list(default_containers(filer_name))
         elif o.ok:
             o.problems.add(o.at("containers"), "required", "required")
-        if not _unchanged(o.problems, before):
+        if not _clean(o, before):
             return None
-        return cls(account=account, blob_endpoint=endpoint, region=region,
-                   containers=(containers[0], containers[1]), storage_key_secret=secret)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"account": self.account, "blob_endpoint": self.blob_endpoint, "region": self.region,
-                "containers": list(self.containers), "storage_key_secret": self.storage_key_secret}
+        return cls(account=present(account), blob_endpoint=present(endpoint), region=present(region),
+                   containers=(containers[0], containers[1]), storage_key_secret=present(secret))
 
 
 @dataclass(frozen=True)
@@ -245,7 +241,7 @@ class Filer(_Part):
     backup: BackupStorage
     enabled: bool = True
     max_offline_minutes: int = 30
-    failover_cluster: str | None = None
+    failover_cluster: str | None = field(default=None, metadata=json_options(omit=None))
 
     @property
     def key(self) -> str:
@@ -267,16 +263,10 @@ class Filer(_Part):
         source = SourceStorage._read(src_obj) if src_obj else None
         bak_obj = o.obj("backup", BackupStorage._keys())
         backup = BackupStorage._read(bak_obj, name) if bak_obj else None
-        if not _unchanged(o.problems, before):
+        if not _clean(o, before):
             return None
-        return cls(cluster=cluster, name=name, source=source, backup=backup,
-                   enabled=enabled, max_offline_minutes=max_offline, failover_cluster=failover)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {"cluster": self.cluster, "name": self.name, "enabled": self.enabled,
-               "max_offline_minutes": self.max_offline_minutes, "source": self.source.as_dict(),
-               "backup": self.backup.as_dict()}
-        return out | ({"failover_cluster": self.failover_cluster} if self.failover_cluster else {})
+        return cls(cluster=present(cluster), name=present(name), source=present(source), backup=present(backup),
+                   enabled=present(enabled), max_offline_minutes=present(max_offline), failover_cluster=failover)
 
 
 @dataclass(frozen=True)
@@ -312,12 +302,14 @@ class CopySettings(_Part):
         if poll is not None and limit is not None and poll >= limit:
             o.problems.add(o.at("pending_limit_seconds"), "must be longer than poll_interval_seconds",
                            "range")
-        if not _unchanged(o.problems, before):
+        if not _clean(o, before):
             return None
-        return cls(engine=engine, **values)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self._keys()}
+        return cls(engine=present(engine), concurrency=int(present(values["concurrency"])),
+                   page_size=int(present(values["page_size"])),
+                   poll_interval_seconds=float(present(values["poll_interval_seconds"])),
+                   pending_limit_seconds=float(present(values["pending_limit_seconds"])),
+                   parallel_pages=int(present(values["parallel_pages"])),
+                   pages_per_execution=int(present(values["pages_per_execution"])))
 
 
 @dataclass(frozen=True)
@@ -338,12 +330,10 @@ class GuardSettings(_Part):
         fraction = o.number("max_delete_fraction", low=0.0, high=1.0, default=0.10)
         count = o.integer("min_count", 0, default=100)
         timeout = o.number("approval_timeout_hours", above=0, default=24.0)
-        if not _unchanged(o.problems, before):
+        if not _clean(o, before):
             return None
-        return cls(max_delete_fraction=fraction, min_count=count, approval_timeout_hours=timeout)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self._keys()}
+        return cls(max_delete_fraction=present(fraction), min_count=present(count),
+                   approval_timeout_hours=present(timeout))
 
 
 DEFAULT_COPY = CopySettings()

@@ -28,6 +28,18 @@ APPROVE_DELETES_EVENT = "approve_deletes"
 # The one log event name an alert rule matches when a filer is left removed and needs a person.
 NEEDS_ATTENTION = "VFXTDR_NEEDS_ATTENTION"
 
+# Where payload classes lived before shared/ became a package of packages (commit 6233bc6). The Durable codec
+# wrote these paths into the history of runs started before that ({"__module__": "shared.workflow", ...}) and
+# resolves them in sys.modules on replay: function_app.py aliases each to its module now (codec.alias_modules).
+FORMER_MODULES = {
+    "shared.workflow": "shared.runbook.payloads",
+    "shared.workflow_failover": "shared.runbook.failover_payloads",
+    "shared.avere_records": "shared.avere.records",
+    "shared.keyvault": "shared.azure.keyvault",
+    "shared.plan": "shared.plan.load",  # now a package: it answers Plan's name from shared.plan.load
+    "shared.plan_model": "shared.plan.model",
+}
+
 
 def backup_instance_id(cluster: str, filer: str) -> str:
     return f"backup-{cluster}-{filer}"

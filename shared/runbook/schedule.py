@@ -9,20 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from shared.catalog.store import FilerState
 from shared.core import ncrontab
+from shared.core.clock import to_iso
 from shared.plan.load import Filer, Plan
 from shared.runbook.payloads import backup_instance_id, failover_instance_id, readd_instance_id
 
 # Looking back for the last occurrence starts small (per-second schedules) and doubles up to this.
 _MAX_LOOKBACK = timedelta(days=366 * 60)
-
-
-def iso(dt: datetime) -> str:
-    """The catalog's time format (sortable as text)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def latest_occurrence(schedule: ncrontab.Schedule, now: datetime) -> datetime | None:
@@ -97,7 +89,7 @@ def tick(plan: Plan, states: Mapping[str, FilerState | None], now: datetime, run
     in progress. A filer is due when the schedule fired since its last_scheduled; with one_per_cluster, only
     one backup per cluster runs at a time (the others stay due for the next tick)."""
     occurrence = latest_occurrence(plan.parsed_schedule(), now)
-    occ = iso(occurrence) if occurrence else None
+    occ = to_iso(occurrence) if occurrence else None
     busy = {f.cluster for f in plan.filers if backup_instance_id(f.cluster, f.name) in running}
     start: list[Start] = []
     skip: list[Skip] = []

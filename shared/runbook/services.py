@@ -7,7 +7,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ from shared.azure.storage import RetrySettings, StorageAccount, StorageConfigErr
 from shared.blobcopy.model import AccountRef
 from shared.blobcopy.session import Connector, CopyEnv
 from shared.catalog.store import Catalog
+from shared.core import clock
 from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Cluster, Filer, Plan, load_plan_from_env
 from shared.runbook.payloads import RunContext
 
@@ -68,7 +68,8 @@ def now() -> float:
 
 
 def now_iso() -> str:
-    return datetime.fromtimestamp(now(), UTC).isoformat().replace("+00:00", "Z")
+    """The settings' clock as catalog text (shared.core.clock's one format)."""
+    return clock.to_iso(clock.from_epoch(now()))
 
 
 # --- the plan --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.durable import protocol as p
 from devstack.durable.functions import compile_route
-from devstack.durable.ncrontab import parse as parse_cron
+from devstack.durable.runner import parse_schedule as parse_cron
 from tests.devstack.durable_apps import basics
 from tests.fixtures.durable import VIRTUAL_EPOCH
 

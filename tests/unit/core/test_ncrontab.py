@@ -177,3 +177,13 @@ def test_longest_gap(expr: str, gap: timedelta) -> None:
 def test_longest_gap_defaults_to_this_year_and_takes_a_schedule() -> None:
     assert longest_gap(parse("0 0 2 * * *")) == timedelta(hours=24)
     assert longest_gap("* * * * * *") == timedelta(seconds=1)
+
+
+def test_including_seconds_asks_for_one_form() -> None:
+    """NCrontab's IncludingSeconds option (the local runner's `serve` asks for the six-field form)."""
+    assert parse("0 */5 * * * *", including_seconds=True).minutes == tuple(range(0, 60, 5))
+    assert parse("*/5 * * * *", including_seconds=False).seconds == (0,)
+    with pytest.raises(ValueError, match="needs 6 here"):
+        parse("* * * * *", including_seconds=True)
+    with pytest.raises(ValueError, match="needs 5 here"):
+        parse("0 * * * * *", including_seconds=False)

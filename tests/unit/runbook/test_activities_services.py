@@ -7,8 +7,8 @@ import json
 import pytest
 from azure.functions._durable_functions import df_dumps
 
-from activities._payload import payload
 from shared.azure.storage import StorageConfigError
+from shared.core.codec import decode as payload
 from shared.plan.load import PlanError
 from shared.runbook import services
 from shared.runbook.payloads import BackupRequest, FilerRef
@@ -44,7 +44,7 @@ def test_storage_account_refuses_unusable_auth():
 def test_load_plan_is_parsed_once_per_setting_value(monkeypatch):
     from tests.unit.runbook.test_scheduling import PLAN
 
-    text = json.dumps(PLAN.to_json(PLAN))
+    text = json.dumps(PLAN.to_json())
     monkeypatch.delenv("VFXTDR_PLAN_FILE", raising=False)
     monkeypatch.setenv("VFXTDR_PLAN", text)
     first = services.load_plan()

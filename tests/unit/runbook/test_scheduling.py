@@ -9,9 +9,10 @@ import pytest
 
 from shared.catalog.store import ATTACHED, FilerState
 from shared.core import ncrontab
+from shared.core.clock import to_iso as iso
 from shared.plan.load import parse_plan
 from shared.runbook.payloads import backup_instance_id, failover_instance_id, readd_instance_id
-from shared.runbook.schedule import iso, latest_occurrence, reconcile, tick
+from shared.runbook.schedule import latest_occurrence, reconcile, tick
 
 
 def _cluster(name: str, region: str = "westus2") -> dict:
