@@ -60,7 +60,7 @@ class TlsTrust(_Part):
     @classmethod
     def _read(cls, o: Obj) -> TlsTrust | None:
         before = len(o.problems.items)
-        given = [k for k in cls._keys() if k in o.data]
+        given = [k for k in cls._keys() if o.data.get(k) is not None]  # {"ca_file": null} names no trust
         if o.ok and len(given) != 1:
             o.problems.add(o.path, "give exactly one of ca_file, fingerprint_sha256, or verify: false "
                            f"(got {', '.join(given) or 'none'})", "tls")
@@ -217,15 +217,15 @@ class BackupStorage(_Part):
                     o.problems.add(path, problem, "container-name")
                 else:
                     containers.append(item)
-            if isinstance(o.data["containers"], list) and (
-                    len(o.data["containers"]) != 2 or len(set(o.data["containers"])) != 2):
+            listed = o.data["containers"]  # compared, not hashed: an item may be any JSON value
+            if isinstance(listed, list) and (len(listed) != 2 or listed[0] == listed[1]):
                 o.problems.add(o.at("containers"), "must name exactly two distinct containers "
                                "(the A and B backup generations)", "generations")
         elif filer_name:
             containers = list(default_containers(filer_name))
         elif o.ok:
             o.problems.add(o.at("containers"), "required", "required")
-        if not _unchanged(o.problems, before):
+        if not o.ok or not _unchanged(o.problems, before):  # not an object: its Obj reported it
             return None
         return cls(account=account, blob_endpoint=endpoint, region=region,
                    containers=(containers[0], containers[1]), storage_key_secret=secret)

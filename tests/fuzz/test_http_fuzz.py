@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -312,7 +313,7 @@ def test_generated_requests_get_documented_answers_and_change_nothing(fuzz_app: 
         assert expected <= {status for name, status in statuses if name == op}, (op, statuses)
 
 
-def test_oversized_bodies_are_refused_first(fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oversized_bodies_are_refused_first(fuzz_app: FuzzApp) -> None:
     """Every keyed route answers 413 (JSON, naming the limit) to a body over 64 KiB, before it reads the plan
     or the catalog; up to the limit the body is ignored as before."""
     app, spec = fuzz_app, load_spec()
@@ -335,16 +336,41 @@ def test_oversized_bodies_are_refused_first(fuzz_app: FuzzApp, monkeypatch: pyte
             message = reply.json()["error"]
             assert str(BODY_LIMIT) in message and str(size) in message, message
             checked += 1
-    # First: with a broken plan a small request is a 500 naming the setting, an oversized one still a 413.
-    monkeypatch.setenv("VFXTDR_PLAN", "{broken")
-    for op in keyed:
-        url = Request(op, {p["name"]: known[p["name"]] for p in op.params("path")}, (), {}, None).url(app.base_url)
+    assert checked == 2 * len(keyed) and len(keyed) >= 3
+    app.runner.run_until_idle(timeout=30)
+    assert app.runner.statuses() == []
+    assert app.world() == before
+
+
+@pytest.mark.parametrize("broken", ["VFXTDR_PLAN", "VFXTDR_PLAN_FILE"])
+def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_comes_first(
+        fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broken: str) -> None:
+    """The plan as JSON text that does not parse, or as a file that is not UTF-8 (health once failed with a
+    bare 500 on it): keyed routes answer a JSON 500 naming the setting, an oversized body still a 413, and the
+    anonymous probe answers 200 with where the problem is."""
+    app, spec = fuzz_app, load_spec()
+    before = app.world()
+    if broken == "VFXTDR_PLAN":
+        monkeypatch.setenv("VFXTDR_PLAN", "{broken")
+        where = "VFXTDR_PLAN"
+    else:
+        where = str(tmp_path / "plan.json")
+        (tmp_path / "plan.json").write_bytes(b"\xff" + json.dumps(app.plan_json).encode())
+        monkeypatch.delenv("VFXTDR_PLAN")
+        monkeypatch.setenv("VFXTDR_PLAN_FILE", where)
+    health = http_call("GET", f"{app.base_url}/api/health")
+    assert health.status == 200, health
+    assert health.json() == {"status": "ok", "plan": f"invalid: 1 problem(s) at {where}; "
+                                                     "run `python -m shared.plan validate`"}
+    for op in operations(spec):
+        if op.anonymous:
+            continue
+        url = Request(op, {"cluster": CLUSTER, "filer": FILERS[0]}, (), {}, None).url(app.base_url)
         reply = http_call(op.method, url)
-        assert reply.status == 500 and "VFXTDR_PLAN" in reply.json()["error"], reply
+        assert reply.status == 500 and broken in reply.json()["error"], (op, reply)
         assert schema_problems(spec, op.response_schema(500), reply.json()) == []
         reply = http_call(op.method, url, raw=b"{" * (BODY_LIMIT + 1))
-        assert reply.status == 413, reply
-    assert checked == 2 * len(keyed) and len(keyed) >= 3
+        assert reply.status == 413 and str(BODY_LIMIT) in reply.json()["error"], (op, reply)
     app.runner.run_until_idle(timeout=30)
     assert app.runner.statuses() == []
     assert app.world() == before
