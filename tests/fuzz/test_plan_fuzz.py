@@ -211,8 +211,13 @@ def mutated_example(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
 def test_mutations_of_the_example_load_or_name_their_problems(report: Callable[[str, int], None]) -> None:
     ran, loaded = 0, 0
 
+    still_valid = copy.deepcopy(EXAMPLE) | {"short_offline_window": False}
+    no_vault = {k: v for k, v in EXAMPLE.items() if k != "keyvault_url"}
+
     @fuzz(800)
     @given(mutated_example())
+    @example((still_valid, ["garble short_offline_window"]))  # the assertion below does not depend on draws
+    @example((no_vault, ["drop keyvault_url"]))
     def one(case: tuple[dict[str, Any], list[str]]) -> None:
         nonlocal ran, loaded
         doc, _ = case
@@ -223,7 +228,7 @@ def test_mutations_of_the_example_load_or_name_their_problems(report: Callable[[
 
     one()
     report(f"mutated example plans ({loaded} still valid)", ran)
-    assert ran >= 800
+    assert ran >= 802
     assert 0 < loaded < ran  # both kinds of outcome were exercised
 
 
