@@ -23,6 +23,8 @@ log = logging.getLogger("vfxtdr.triggers")
 # A suspended run still owns its filer (it may have removed it): it counts as running for every decision.
 RUNNING = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending,
            df.OrchestrationRuntimeStatus.ContinuedAsNew, df.OrchestrationRuntimeStatus.Suspended}
+# No route reads more than a small JSON body; a bigger one is refused before anything else (docs/openapi.yaml).
+MAX_BODY_BYTES = 64 * 1024
 
 
 class Refusal(Exception):
@@ -58,6 +60,13 @@ def reply(status: int, body: Any) -> func.HttpResponse:
 
 def refuse(err: Refusal) -> func.HttpResponse:
     return reply(err.status, {"error": str(err)})
+
+
+def check_body_size(req: func.HttpRequest) -> None:
+    """Every keyed route calls this first: a body over MAX_BODY_BYTES is a 413, whatever else is wrong."""
+    size = len(req.get_body() or b"")
+    if size > MAX_BODY_BYTES:
+        raise Refusal(413, f"the request body has {size} bytes; the limit is {MAX_BODY_BYTES}")
 
 
 def load_plan() -> Plan:

@@ -30,6 +30,7 @@ from shared.runbook.payloads import (
 from shared.runbook.preflight import run_preflight
 from triggers.common import (
     Refusal,
+    check_body_size,
     filer_state,
     find_filer,
     is_running,
@@ -58,6 +59,7 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
     """Back up one core filer now; `?dryRun=true` runs only the preflight and answers its findings."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
+        check_body_size(req)
         dry_run = _flag(req, "dryRun")
         plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
@@ -87,6 +89,7 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
     """Replay the recorded filer this app removed (after NEEDS_ATTENTION, or when a run was terminated)."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
+        check_body_size(req)
         plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         instance_id = readd_instance_id(cluster, name)
@@ -109,6 +112,7 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
     """Attach the newest verified backup (or `?backupId=`) to the DR cluster (`?target=` or the plan's)."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
+        check_body_size(req)
         plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         target = req.params.get("target") or filer.failover_cluster
