@@ -744,6 +744,5 @@ output principalId string = functionApp.identity.principalId
 output keyVaultUri string = vault.properties.vaultUri
 output hostStorageAccount string = hostStorage.name
 output integrationSubnetId string = integrationSubnetId
-output durableBackend string = durableBackend
 output schedulerEndpoint string = useScheduler ? scheduler.outputs.endpoint : ''
 output statusPageUrl string = 'https://${functionApp.properties.defaultHostName}/api/status'
