@@ -123,6 +123,12 @@ def test_a_stale_allowlist_entry_fails() -> None:
     assert verdict.problems[0].startswith("stale allowlist entry CKV_AZURE_17")
 
 
+def test_entries_for_a_file_that_did_not_parse_are_not_called_stale() -> None:
+    verdict = evaluate(_report(parse_errors=["/ci/checkout/infra/main.bicep"]), [_allowed("CKV_AZURE_17")])
+    assert len(verdict.problems) == 1
+    assert "did not parse" in verdict.problems[0]
+
+
 def test_the_summary_line_has_the_figures() -> None:
     verdict = evaluate(_report(failed=[_check("CKV_AZURE_17"), _check("CKV_AZURE_13")]), [_allowed("CKV_AZURE_17")])
     line = verdict.summary(12.34)
