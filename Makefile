@@ -5,8 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# checkov pins packaging, boto3 and pycep-parser versions that clash with the project's: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_REQS := infra/checkov/requirements.txt infra/checkov/constraints.txt
 
-.PHONY: setup test lint unit demo bench bench-quick clean lock
+.PHONY: setup test lint unit demo bench bench-quick clean lock checkov lock-checkov
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -20,6 +24,12 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(CHECKOV_STAMP): $(CHECKOV_REQS)
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@echo '*' > $(CHECKOV_VENV)/.gitignore
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/checkov/requirements.txt -c infra/checkov/constraints.txt
+	@touch $@
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -27,7 +37,11 @@ lint: setup
 unit: setup
 	$(PY) -m pytest tests/unit
 
-test: setup lint
+# Offline policy scan of infra/ (Bicep): fails on any parse error and on findings not in infra/checkov/allowlist.json.
+checkov: $(PIP_STAMP) $(CHECKOV_STAMP)
+	$(PY) -m infra.checkov.gate --checkov $(CHECKOV_VENV)/bin/checkov
+
+test: setup lint checkov
 	$(PY) -m pytest
 
 demo: setup
@@ -42,5 +56,8 @@ bench-quick: setup
 lock: $(PIP_STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Exact versions of the whole dependency tree for tests, CI and the demo (regenerate: make lock).' > constraints.txt
 
+lock-checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/python -m pip freeze --exclude-editable | sed '1i # Exact versions of checkov'"'"'s whole dependency tree in .venv-checkov (regenerate: make lock-checkov).' > infra/checkov/constraints.txt
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
