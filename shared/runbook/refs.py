@@ -35,19 +35,19 @@ UPGRADE_ACTION = ("nothing to undo by hand for a removed filer: the timer's reco
                   "if the filer's clients are still suspended, unsuspend them; then start the run again")
 
 # Run ids and backup ids: `<UTC basic time>-<8 hex>`, or any short name of the same characters (tests).
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 # Names and instance ids travel into catalog paths: one path segment, printable, bounded.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def checked_id(what: str, value: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):  # fullmatch: `$` would let a trailing newline through
         raise InputRefused(f"{what} {value[:100]!r} is not an id: 1-80 of letters, digits, '.', '_', '-'")
     return value
 
 
 def _checked_name(what: str, value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise InputRefused(f"{what} {value[:100]!r} is not a name: 1-200 of letters, digits, '.', '_', '-'")
     return value
 
