@@ -9,7 +9,7 @@ import azure.functions as func
 
 import activities
 from orchestrators import backup, copy, failover, readd
-from triggers import health, http_api, timer
+from triggers import health, http_api, read_api, status_page, timer
 
 # The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.
 logging.getLogger("azure").setLevel(logging.WARNING)
@@ -18,6 +18,6 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # --- Blueprints -------------------------------------------------------------------------------------------
 # One Blueprint per orchestrator/activity/trigger module, registered here so the worker indexes them.
-for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, http_api.bp, timer.bp, health.bp,
-                  *activities.blueprints()):
+for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, http_api.bp, read_api.bp, status_page.bp, timer.bp,
+                  health.bp, *activities.blueprints()):
     app.register_functions(blueprint)

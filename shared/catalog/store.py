@@ -35,6 +35,9 @@ GENERATIONS = ("a", "b")
 EMPTY, WRITING, VERIFIED, FAILED, ATTACHED = "empty", "writing", "verified", "failed", "attached"
 STATUSES = (EMPTY, WRITING, VERIFIED, FAILED, ATTACHED)
 MAX_ATTEMPTS = 50
+# Folders of a filer's entries: one JSON document per backup run, per failover, per drill. Drill entries are
+# written by the drill workflow; what the read API takes from them is in docs/operations.md.
+BACKUPS, FAILOVERS, DRILLS = "backups", "failovers", "drills"
 _JSON = ContentSettings(content_type="application/json")
 
 
@@ -320,9 +323,20 @@ class Catalog:
 
     def list_backups(self, filer: Filer) -> list[dict[str, Any]]:
         """Every backup entry of the filer, oldest first."""
-        prefix = f"{filer_prefix(filer.cluster, filer.name)}backups/"
+        return sorted(self.list_entries(filer, BACKUPS),
+                      key=lambda e: (str(e.get("started_at") or ""), str(e.get("backup_id"))))
+
+    def list_entries(self, filer: Filer, folder: str) -> list[dict[str, Any]]:
+        """Every JSON object under `filers/<cluster>/<filer>/<folder>/` (backups, failovers, drills), unordered;
+        a document that is not a JSON object is skipped."""
+        prefix = f"{filer_prefix(filer.cluster, filer.name)}{folder}/"
         entries = [self.read_json(p)[0] for p in self.list_paths(prefix) if p.endswith(".json")]
-        return sorted((e for e in entries if e), key=lambda e: (e.get("started_at") or "", e.get("backup_id")))
+        return [e for e in entries if isinstance(e, dict)]
+
+    def put_failover(self, filer: Filer, entry: dict[str, Any]) -> None:
+        """One entry per failover that served (its history: the state's `failed_over` mark holds the last)."""
+        name = f"{entry['at']}-{entry['instance_id']}".replace(":", "")
+        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}{FAILOVERS}/{name}.json", entry)
 
     def put_record(self, filer: Filer, backup_id: str, record: FilerRecord) -> None:
         self.write_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json",

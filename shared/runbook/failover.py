@@ -164,5 +164,7 @@ def record_failover(request: RecordFailover) -> None:
         state.failed_over = mark
 
     with open_catalog(ctx) as catalog:
+        catalog.put_failover(ctx.filer, {**mark, "cluster": ctx.filer.cluster, "filer": ctx.filer.name,
+                                         "status": "serving"})
         catalog.update(ctx.filer, change)
     log.info("%s failed over to %s (backup %s)", ctx.filer.key, result.target_cluster, choice.backup_id)

@@ -14,6 +14,7 @@ from shared.azure.keyvault import SecretRef
 from shared.blobcopy.model import CopyJob, PageCursor, Summary
 from shared.core.codec import JsonRecord
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
+from shared.runbook import signals
 
 # Orchestrator names (function names registered by the orchestrator blueprints).
 BACKUP = "backup_orchestrator"
@@ -25,8 +26,9 @@ FAILOVER = "failover_orchestrator"
 CANCEL_EVENT = "cancel"
 APPROVE_DELETES_EVENT = "approve_deletes"
 
-# The one log event name an alert rule matches when a filer is left removed and needs a person.
-NEEDS_ATTENTION = "VFXTDR_NEEDS_ATTENTION"
+# The log event name an alert rule matches when a filer is left removed and needs a person (every event name
+# is defined in shared/runbook/signals.py; this name stays importable from here).
+NEEDS_ATTENTION = signals.NEEDS_ATTENTION
 
 
 def backup_instance_id(cluster: str, filer: str) -> str:
