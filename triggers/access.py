@@ -20,8 +20,10 @@ PRINCIPAL_ID = "x-ms-client-principal-id"
 PRINCIPAL_IDP = "x-ms-client-principal-idp"
 ENTRA = "aad"  # auth_typ / IDP of App Service authentication's Microsoft Entra provider
 AUTH_ENABLED = "WEBSITE_AUTH_ENABLED"  # set to True by App Service when its authentication is on
-# Set by App Service (every plan) and never by Core Tools or the local runner: their presence means "in Azure".
-PLATFORM = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_OWNER_NAME", "CONTAINER_NAME")
+# Set by the App Service platform (one or more on every Functions plan) and not by Core Tools or the local runner:
+# any of them means "in Azure". (Not CONTAINER_NAME: Linux consumption sets it, but so do ordinary containers.)
+# Should none be set in Azure, the loopback rule still refuses: requests there arrive for the app's host name.
+PLATFORM = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_OWNER_NAME", "WEBSITE_SKU")
 # A proxy or tunnel in front of a loopback listener adds one of these: the caller is then not on this machine.
 FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-original-url",
               "x-real-ip", "x-client-ip", "x-arr-log-id", "x-original-host")

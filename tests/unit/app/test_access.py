@@ -79,3 +79,10 @@ def test_off_app_service_a_proxied_loopback_request_is_403(header):
 def test_off_app_service_a_principal_header_does_not_open_a_remote_request():
     denied = check("http://10.1.2.3/api/filers", signed_in(), {})
     assert denied is not None and denied.status == 403
+
+
+def test_an_ordinary_container_is_not_app_service():
+    # Linux containers commonly set CONTAINER_NAME: it does not close the loopback door, WEBSITE_SKU does.
+    assert check(LOCAL, {}, {"CONTAINER_NAME": "builder-1"}) is None
+    denied = check(LOCAL, {}, {"WEBSITE_SKU": "FlexConsumption"})
+    assert denied is not None and denied.status == 403 and "WEBSITE_SKU" in denied.reason
