@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup test lint unit demo bench bench-quick clean lock
+.PHONY: setup browser test lint unit demo screenshot bench bench-quick clean lock
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -20,6 +20,14 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The status page's tests drive Debian's chromium through its chromedriver (selenium never downloads a browser).
+# Installed only when missing; apt-get needs root (CI runs as root), else sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -27,8 +35,12 @@ lint: setup
 unit: setup
 	$(PY) -m pytest tests/unit
 
-test: setup lint
+test: setup browser lint
 	$(PY) -m pytest
+
+# docs/img/status.png: the status page in headless chromium during a running backup (tests never write it).
+screenshot: setup browser
+	VFXTDR_SCREENSHOT=$(CURDIR)/docs/img/status.png $(PY) -m pytest -q tests/integration/ui/test_status_page.py -k screenshot
 
 demo: setup
 	$(PY) -m devstack demo
