@@ -62,7 +62,7 @@ async def live_runs(client: df.DurableOrchestrationClient, ids: dict[str, str]) 
             if status and status.runtime_status in RUNNING]
 
 
-async def _summary(client: df.DurableOrchestrationClient, plan: Plan, filer: Filer, moment: datetime) -> dict:
+async def _summary(client: df.DurableOrchestrationClient, plan: Plan, filer: Filer, moment: datetime) -> dict[str, Any]:
     view = await asyncio.to_thread(read_view, plan, filer)
     runs = await live_runs(client, {**rep.run_ids(filer, view.state), **rep.drill_ids(view.drills)})
     facts = rep.FilerFacts(filer, view.state, view.backup_entry, view.drills, runs, view.problem)
