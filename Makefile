@@ -10,7 +10,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_REQS := infra/checkov/requirements.txt infra/checkov/constraints.txt
 
-.PHONY: setup test lint unit demo bench bench-quick clean lock checkov lock-checkov
+.PHONY: setup browser test lint unit demo screenshot bench bench-quick clean lock checkov lock-checkov
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -30,6 +30,14 @@ $(CHECKOV_STAMP): $(CHECKOV_REQS)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/checkov/requirements.txt -c infra/checkov/constraints.txt
 	@touch $@
 
+# The status page's tests drive Debian's chromium through its chromedriver (selenium never downloads a browser).
+# Installed only when missing; apt-get needs root (CI runs as root), else sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -41,8 +49,12 @@ unit: setup
 checkov: $(PIP_STAMP) $(CHECKOV_STAMP)
 	$(PY) -m infra.checkov.gate --checkov $(CHECKOV_VENV)/bin/checkov
 
-test: setup lint checkov
+test: setup browser lint checkov
 	$(PY) -m pytest
+
+# docs/img/status.png: the status page in headless chromium during a running backup (tests never write it).
+screenshot: setup browser
+	VFXTDR_SCREENSHOT=$(CURDIR)/docs/img/status.png $(PY) -m pytest -q tests/integration/ui/test_status_page.py -k screenshot
 
 demo: setup
 	$(PY) -m devstack demo

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.durable",
     "tests.fixtures.workflow",
     "tests.fixtures.trap",
+    "tests.fixtures.browser",
 ]

@@ -16,8 +16,8 @@ import azure.functions as func
 
 from shared.core.codec import plain
 from shared.runbook import record as catalog_ops
+from shared.runbook import report_catalog, services, signals
 from shared.runbook import schedule as scheduling
-from shared.runbook import services
 from shared.runbook.payloads import (
     BACKUP,
     READD,
@@ -50,7 +50,8 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
     # it is still seen running below, or it has ended (and `readd_plan` re-reads the catalog before acting).
     states = await asyncio.to_thread(catalog_ops.load_states, plan)
     running = await running_ids(client, ids)
-    decision = scheduling.tick(plan, states, datetime.fromtimestamp(services.now(), UTC), running)
+    now = datetime.fromtimestamp(services.now(), UTC)
+    decision = scheduling.tick(plan, states, now, running)
     for filer in decision.readd:
         instance_id = readd_instance_id(filer.cluster, filer.name)
         await client.start_new(READD, instance_id, plain(FilerRef(filer.cluster, filer.name)))
@@ -63,3 +64,9 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
             BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule")))
         await asyncio.to_thread(catalog_ops.record_scheduled, plan, start.filer, start.occurrence)
         log.info("schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)
+    # Signals for alerts (docs/operations.md): a status line per filer, breaches, then the heartbeat.
+    live = running | {s.instance_id for s in decision.start} | {readd_instance_id(f.cluster, f.name)
+                                                                for f in decision.readd}
+    reports = await asyncio.to_thread(report_catalog.reports_for_tick, plan, states, live, now)
+    signals.emit(log, signals.for_tick(reports, started=len(decision.start), skipped=len(decision.skip),
+                                       readd=len(decision.readd)))

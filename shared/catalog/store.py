@@ -42,6 +42,9 @@ EMPTY, WRITING, VERIFIED, FAILED, ATTACHED = "empty", "writing", "verified", "fa
 STATUSES = (EMPTY, WRITING, VERIFIED, FAILED, ATTACHED)
 MAX_ATTEMPTS = 50
 SCHEMA = 1  # of every catalog document; 0 (no "schema" key): the same format, written before versions
+# Folders of a filer's entries: one JSON document per backup run, per failover, per drill. Drill entries are
+# written by the drill workflow; what the read API takes from them is in docs/operations.md.
+BACKUPS, FAILOVERS, DRILLS = "backups", "failovers", "drills"
 _JSON = ContentSettings(content_type="application/json")
 
 
@@ -317,9 +320,21 @@ class Catalog:
 
     def list_backups(self, filer: Filer) -> list[dict[str, Any]]:
         """Every backup entry of the filer, oldest first."""
-        prefix = f"{filer_prefix(filer.cluster, filer.name)}backups/"
+        return sorted(self.list_entries(filer, BACKUPS),
+                      key=lambda e: (str(e.get("started_at") or ""), str(e.get("backup_id"))))
+
+    def list_entries(self, filer: Filer, folder: str) -> list[dict[str, Any]]:
+        """Every JSON object under `filers/<cluster>/<filer>/<folder>/` (backups, failovers, drills), unordered;
+        a document that is not a JSON object (or of a newer schema) is skipped."""
+        prefix = f"{filer_prefix(filer.cluster, filer.name)}{folder}/"
         entries = [_entry(self.read_json(p)[0], p) for p in self.list_paths(prefix) if p.endswith(".json")]
-        return sorted((e for e in entries if e), key=lambda e: (e.get("started_at") or "", e.get("backup_id")))
+        return [e for e in entries if isinstance(e, dict)]
+
+    def put_failover(self, filer: Filer, entry: dict[str, Any]) -> None:
+        """One entry per failover that served (its history: the state's `failed_over` mark holds the last); named
+        by the backup and the run, so a retried activity writes the same entry again rather than a second one."""
+        name = f"{entry['backup_id']}-{entry['instance_id']}".replace(":", "")
+        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}{FAILOVERS}/{name}.json", entry)
 
     def put_record(self, filer: Filer, backup_id: str, record: FilerRecord) -> None:
         self.write_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json",

@@ -179,5 +179,7 @@ def record_failover(request: BackupRef) -> None:
         def change(state: FilerState) -> None:
             state.failed_over = mark
 
+        catalog.put_failover(ctx.filer, {**mark, "cluster": ctx.filer.cluster, "filer": ctx.filer.name,
+                                         "status": "serving"})
         catalog.update(ctx.filer, change)
     log.info("%s failed over to %s (backup %s)", ctx.filer.key, target, request.backup_id)

@@ -15,6 +15,7 @@ from shared.azure.keyvault import SecretRef
 from shared.blobcopy.model import PageCursor, Summary
 from shared.core.codec import JsonRecord
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
+from shared.runbook import signals
 from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
 
 # Orchestrator names (function names registered by the orchestrator blueprints).
@@ -27,8 +28,9 @@ FAILOVER = "failover_orchestrator"
 CANCEL_EVENT = "cancel"
 APPROVE_DELETES_EVENT = "approve_deletes"
 
-# The one log event name an alert rule matches when a filer is left removed and needs a person.
-NEEDS_ATTENTION = "VFXTDR_NEEDS_ATTENTION"
+# The log event name an alert rule matches when a filer is left removed and needs a person (every event name
+# is defined in shared/runbook/signals.py; this name stays importable from here).
+NEEDS_ATTENTION = signals.NEEDS_ATTENTION
 
 # Where payload classes lived before shared/ became a package of packages (commit 6233bc6). The Durable codec
 # wrote these paths into the history of runs started before that ({"__module__": "shared.workflow", ...}) and
