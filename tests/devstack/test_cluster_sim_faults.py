@@ -8,6 +8,7 @@ import pytest
 
 from devstack.clock import VirtualClock
 from devstack.cluster import ClusterHandle
+from devstack.cluster.waits import wait_activity
 from devstack.stack.azurite import Azurite
 from shared.avere import errors as E
 from shared.avere.client import MAINTENANCE, AvereClient
@@ -20,7 +21,7 @@ def _rule(client: AvereClient, method: str, path: Any, op: str = "drop", **more:
 
 def _remove_junctions(client: AvereClient, name: str) -> None:
     for activity in client.remove_junctions(name):
-        client.wait_activity(activity)
+        wait_activity(client, activity)
 
 
 def _removals(client: AvereClient) -> list[tuple[str, int, bool]]:
@@ -139,16 +140,16 @@ def test_rule_validation(client: AvereClient) -> None:
 
 def test_flush_completes_but_leaves_files_dirty(client: AvereClient, cluster_clock: VirtualClock) -> None:
     quiet = client.flush_core_filer("projects")  # nothing in the way: the rule below is not used up
-    client.wait_activity(quiet)
+    wait_activity(client, quiet)
     rule = client.call("sim.injectFault", {"method": "corefiler.flush", "action": "leaveDirty", "files": 2})
     flushed = client.flush_core_filer("projects")  # no dirty file: the rule waits
-    client.wait_activity(flushed)
+    wait_activity(client, flushed)
     assert [r["id"] for r in client.call("sim.listFaults")["rules"]] == [rule]
     for name in ("a", "b", "c"):
         write(client, f"/projects/{name}.txt", name.encode())
         cluster_clock.advance(1)
     activity = client.flush_core_filer("projects")
-    client.wait_activity(activity)
+    wait_activity(client, activity)
     done = client.call("cluster.getActivity", activity)
     assert (done["state"], done["status"]) == ("success", "complete")
     info = client.call("corefiler.modifiedFilesInfo", "projects")
@@ -157,7 +158,7 @@ def test_flush_completes_but_leaves_files_dirty(client: AvereClient, cluster_clo
     assert client.call("sim.listFaults")["rules"] == []
     log = [e for e in client.call("sim.callLog") if e["method"] == "corefiler.flush"]
     assert [(e["numFiles"], e.get("injected")) for e in log] == [(1, None), (0, None), (3, ["leaveDirty"])]
-    client.wait_activity(client.flush_core_filer("projects"))  # the next flush covers them
+    wait_activity(client, client.flush_core_filer("projects"))  # the next flush covers them
     assert client.dirty_files("projects").num_files == 0
     assert read(client, "/projects/c.txt") == b"c"
 
@@ -167,7 +168,7 @@ def test_call_log_records_dirty_files_at_remove(client: AvereClient) -> None:
         client.remove_core_filer("projects")
     _remove_junctions(client, "projects")
     activity = client.remove_core_filer("projects")  # removed without a flush: 1 dirty file
-    client.wait_activity(activity)
+    wait_activity(client, activity)
     assert _removals(client) == [("projects", 1, False), ("projects", 1, True)]
     log = [e for e in client.call("sim.callLog") if e["method"] == "corefiler.remove"]
     assert [e.get("activity") for e in log] == [None, activity]
@@ -176,12 +177,12 @@ def test_call_log_records_dirty_files_at_remove(client: AvereClient) -> None:
 
 def test_remove_writes_back_unless_told_to_lose_dirty_data(client: AvereClient, azurite: Azurite) -> None:
     bucket = client.capture_core_filer("projects").bucket
-    client.wait_activity(client.flush_core_filer("projects"))
+    wait_activity(client, client.flush_core_filer("projects"))
     write(client, "/projects/a.txt", b"second version")
     write(client, "/projects/new.txt", b"never written back")
     _remove_junctions(client, "projects")
     client.call("sim.injectFault", {"method": "corefiler.remove", "action": "loseDirty"})
-    client.wait_activity(client.remove_core_filer("projects"))
+    wait_activity(client, client.remove_core_filer("projects"))
     assert _removals(client) == [("projects", 2, True)]
     assert [e.get("injected") for e in client.call("sim.callLog") if e["method"] == "corefiler.remove"] == [
         ["loseDirty"]
@@ -194,13 +195,14 @@ def test_remove_writes_back_unless_told_to_lose_dirty_data(client: AvereClient, 
     # Without the fault, remove writes the dirty data back first (the default, as the reference says).
     write(client, "/projects/a.txt", b"third version")
     _remove_junctions(client, "projects")
-    client.wait_activity(client.remove_core_filer("projects"))
+    wait_activity(client, client.remove_core_filer("projects"))
     _reattach(client, bucket)
     assert read(client, "/projects/a.txt") == b"third version"
 
 
 def _reattach(client: AvereClient, bucket: str) -> None:
-    client.wait_activity(
+    wait_activity(
+        client,
         client.call(
             "corefiler.createCloudFiler",
             "projects",
@@ -210,14 +212,14 @@ def _reattach(client: AvereClient, bucket: str) -> None:
                 "cloudCredential": client.call("corefiler.listCredentials")[0]["name"],
                 "bucketContents": "used",
             },
-        )
+        ),
     )
     add_junction(client, "vserver", "/projects", "projects")
     client.unsuspend_clients("projects")
 
 
 def test_lose_dirty_waits_for_a_remove_with_dirty_data(client: AvereClient) -> None:
-    client.wait_activity(client.flush_core_filer("projects"))
+    wait_activity(client, client.flush_core_filer("projects"))
     _remove_junctions(client, "projects")
     client.call("sim.injectFault", {"method": "corefiler.remove", "action": "loseDirty"})
     client.multicall([MAINTENANCE, ("corefiler.remove", ("projects",))])
