@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from azure.core.exceptions import AzureError
 
@@ -22,6 +23,7 @@ log = logging.getLogger("vfxtdr.preflight")
 CHECKS = ("plan", "keyvault", "cluster", "filer", "backup_account", "containers", "attention", "failed_over")
 # Clusters other than the filer's own are only probed for buckets: one quick try, no long backoff.
 _PROBE_RETRIES = 1
+UNREADABLE = "<unreadable>"
 
 
 @dataclass
@@ -125,9 +127,9 @@ def _filer(run: _Run) -> None:
     if name not in run.client.list_core_filers():
         run.add("filer", False, f"core filer {name!r} does not exist on cluster {run.filer.cluster}")
         return
-    info = dict(run.client.call("corefiler.get", name)[name])
-    state = str(info.get("adminState", ""))
-    crypto = str(info.get("cryptoMode", "DISABLED"))
+    info = run.client.filer_info(name)  # adminState, bucket and cryptoMode read strictly: never assumed
+    state = str(info["adminState"])
+    crypto = str(info["cryptoMode"])
     run.encrypted = crypto.upper() != "DISABLED"
     expected = f"{run.filer.source.account}/{run.filer.source.container}"
     if str(info.get("bucket")) != expected:
@@ -181,13 +183,19 @@ def _cluster_buckets(run: _Run, cluster: Cluster) -> dict[str, str] | None:
         if not names:
             return {}
         infos = client.call("corefiler.get", names)
-        return {n: str(dict(infos.get(n, {})).get("bucket", "")) for n in names}
+        # A filer whose bucket cannot be read might be on a backup container: it is reported, never skipped.
+        return {n: _bucket(infos.get(n)) for n in names}
     except AvereError as exc:
         log.info("preflight: cluster %s not reachable: %s", cluster.name, _short(exc))
         return None
     finally:
         if close:
             client.close()
+
+
+def _bucket(info: Any) -> str:
+    bucket = info.get("bucket") if isinstance(info, dict) else None
+    return bucket if isinstance(bucket, str) and bucket else UNREADABLE
 
 
 def _containers(run: _Run) -> None:
@@ -210,6 +218,8 @@ def _containers(run: _Run) -> None:
             continue
         problems.extend(f"core filer {name!r} on cluster {cluster.name} uses backup container {bucket}"
                         for name, bucket in sorted(found.items()) if bucket in buckets)
+        problems.extend(f"core filer {name!r} on cluster {cluster.name}: its bucket cannot be read"
+                        for name, bucket in sorted(found.items()) if bucket == UNREADABLE)
     note = f" (not reachable, not checked: {', '.join(unreachable)})" if unreachable else ""
     if problems:
         run.add("containers", False, "; ".join(problems) + note)
