@@ -183,6 +183,9 @@ class AvereClient(AvereKeys):
             if record.encrypted and recovery is not None:
                 self.upload_recovery_file(name, recovery)
             return "success"
+        running = self._running_activity("corefiler_create", name)
+        if running is not None:  # created by an earlier call whose answer was lost or failed after the start
+            return running
         self.ensure_cache_policy(record.cache_policy)
 
         def send() -> str:
