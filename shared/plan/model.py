@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Self
+from urllib.parse import urlsplit
 
+from shared.core.netutil import is_loopback_host
 from shared.plan import validate as chk
 from shared.plan.validate import Obj, Problems
 
@@ -45,22 +47,29 @@ def _unchanged(problems: Problems, before: int) -> bool:
     return len(problems.items) == before
 
 
+# What `tls.acknowledge_insecure` must say, word for word, before verification may be off for a cluster that
+# is not on this machine: a person typed it, knowing what it means.
+INSECURE_ACK = "I accept that the admin password is sent to a server whose identity is not checked"
+
+
 @dataclass(frozen=True)
 class TlsTrust(_Part):
-    """How the cluster's management certificate is trusted: a CA file, a pinned fingerprint, or not at all."""
+    """How the cluster's management certificate is trusted: a CA file, a pinned fingerprint, or not at all
+    (`verify: false`, which for a host other than loopback also needs `acknowledge_insecure`)."""
 
     ca_file: str | None = None
     fingerprint_sha256: str | None = None  # upper-case, colon-separated
     verify: bool = True
+    insecure_acknowledged: bool = False  # acknowledge_insecure held INSECURE_ACK
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("ca_file", "fingerprint_sha256", "verify")
+        return ("ca_file", "fingerprint_sha256", "verify", "acknowledge_insecure")
 
     @classmethod
     def _read(cls, o: Obj) -> TlsTrust | None:
         before = len(o.problems.items)
-        given = [k for k in cls._keys() if k in o.data]
+        given = [k for k in ("ca_file", "fingerprint_sha256", "verify") if k in o.data]
         if o.ok and len(given) != 1:
             o.problems.add(o.path, "give exactly one of ca_file, fingerprint_sha256, or verify: false "
                            f"(got {', '.join(given) or 'none'})", "tls")
@@ -69,22 +78,36 @@ class TlsTrust(_Part):
         verify = o.flag("verify", default=True)
         if verify is True and "verify" in o.data:
             o.problems.add(o.at("verify"), "may only be false (to verify against a CA, give ca_file)", "tls")
+        ack = o.text("acknowledge_insecure", default=None)
+        if ack is not None and ack != INSECURE_ACK:
+            o.problems.add(o.at("acknowledge_insecure"), f"must be exactly {INSECURE_ACK!r}", "tls")
+        elif ack is not None and verify is not False:
+            o.problems.add(o.at("acknowledge_insecure"), "only goes with verify: false", "tls")
         if not _unchanged(o.problems, before):
             return None
         return cls(ca_file=ca, fingerprint_sha256=chk.normal_fingerprint(fp) if fp else None,
-                   verify=bool(verify))
+                   verify=bool(verify), insecure_acknowledged=ack == INSECURE_ACK)
 
     def client_kwargs(self) -> dict[str, Any]:
         """The trust arguments shared.avere.client's client takes."""
         return {"ca_file": self.ca_file, "fingerprint_sha256": self.fingerprint_sha256,
-                "insecure": not self.verify}
+                "insecure": not self.verify, "insecure_acknowledged": self.insecure_acknowledged}
 
     def as_dict(self) -> dict[str, Any]:
         if self.ca_file:
             return {"ca_file": self.ca_file}
         if self.fingerprint_sha256:
             return {"fingerprint_sha256": self.fingerprint_sha256}
-        return {"verify": False}
+        return {"verify": False} | ({"acknowledge_insecure": INSECURE_ACK} if self.insecure_acknowledged else {})
+
+
+def unverified_tls_problem(address: str, tls: TlsTrust) -> str | None:
+    """Why verification may not be off for this management address, or None when it may (or is on)."""
+    if tls.verify or tls.insecure_acknowledged or is_loopback_host(urlsplit(f"https://{address}").hostname):
+        return None
+    return (f"required with verify: false, because {address} is not a loopback address: the admin password "
+            f"would go to a server whose identity is not checked; to accept that, set it to exactly "
+            f"{INSECURE_ACK!r}")
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,9 @@ class Cluster(_Part):
         poll = o.number("poll_seconds", low=1, high=600, default=10.0)
         tls_obj = o.obj("tls", TlsTrust._keys())
         tls = TlsTrust._read(tls_obj) if tls_obj else None
+        unverified = unverified_tls_problem(address, tls) if tls_obj and tls and address else None
+        if tls_obj and unverified:
+            o.problems.add(tls_obj.at("acknowledge_insecure"), unverified, "tls")
         if not _unchanged(o.problems, before):
             return None
         return cls(name=name, management_address=address, region=region, admin_password_secret=secret,

@@ -15,12 +15,14 @@ from shared.azure.keyvault import KeyVaultError
 from shared.azure.storage import StorageConfigError
 from shared.catalog.store import Catalog, FilerState
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
+from shared.plan.model import unverified_tls_problem
 from shared.runbook import services
 from shared.runbook.payloads import BackupRequest, Finding, Preflight, RunContext
 
 log = logging.getLogger("vfxtdr.preflight")
 
-CHECKS = ("plan", "keyvault", "cluster", "filer", "backup_account", "containers", "attention", "failed_over")
+CHECKS = ("plan", "keyvault", "cluster", "filer", "backup_account", "containers", "attention", "failed_over",
+          "tls")
 # Clusters other than the filer's own are only probed for buckets: one quick try, no long backoff.
 _PROBE_RETRIES = 1
 UNREADABLE = "<unreadable>"
@@ -54,7 +56,7 @@ def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight
     steps: list[tuple[str, Callable[[_Run], None]]] = [
         ("plan", _plan), ("keyvault", _keyvault), ("cluster", _cluster), ("filer", _filer),
         ("backup_account", _backup_account), ("containers", _containers), ("attention", _attention),
-        ("failed_over", _failed_over)]
+        ("failed_over", _failed_over), ("tls", _tls)]
     try:
         for name, step in steps:
             if name != "plan" and run.filer is None:
@@ -262,3 +264,26 @@ def _failed_over(run: _Run) -> None:
     else:
         run.add("failed_over", True, "the filer has not failed over")
 
+
+
+def _tls(run: _Run) -> None:
+    """How the filer's cluster and its failover cluster are trusted; verification off is said out loud."""
+    assert run.filer is not None and run.cluster is not None
+    clusters = [run.cluster]
+    if run.filer.failover_cluster:
+        clusters.append(run.plan.dr_cluster(run.filer.failover_cluster))
+    ok, notes = True, []
+    for cluster in clusters:
+        tls, where = cluster.tls, f"cluster {cluster.name} at {cluster.management_address}"
+        problem = unverified_tls_problem(cluster.management_address, tls)
+        if problem:
+            ok = False
+            notes.append(f"{where}: tls.acknowledge_insecure {problem}")
+        elif not tls.verify:
+            notes.append(f"{services.TLS_UNVERIFIED}: {where}: TLS verification is OFF "
+                         f"({services.tls_unverified_because(cluster)}); the admin password goes to a server whose "
+                         "identity is not checked")
+        else:
+            notes.append(f"{where}: certificate checked against "
+                         + (f"CA file {tls.ca_file}" if tls.ca_file else "its pinned SHA-256 fingerprint"))
+    run.add("tls", ok, "; ".join(notes))
