@@ -161,3 +161,32 @@ def test_preflight_counts_a_filer_whose_bucket_cannot_be_read_as_a_problem(app_e
     red = {f.check: f.detail for f in found.findings if not f.ok}
     assert set(red) == {"containers"} and "its bucket cannot be read" in red["containers"], red
     assert env.client().call("sim.listFaults")["rules"] == []
+
+
+@pytest.mark.parametrize("rewrite", [{"path": "state", "op": "drop"},
+                                     {"path": "state", "op": "set", "value": "complete"},
+                                     {"path": "", "op": "set", "value": {}}])
+def test_a_flush_activity_in_an_unknown_state_is_not_done(app_env: AppEnv, rewrite: dict[str, Any]) -> None:
+    env, host = app_env, Host()
+    ctx = env.context()
+    started = host("suspend_and_flush", FilerStep(context=ctx))
+    env.wait(started.activity_ids)  # the flush is over and the filer clean: only the activity's answer is off
+    _inject(env, "cluster.getActivity", action="rewrite", count=100, **rewrite)
+    status = host("flush_status", FilerStep(context=ctx, activity_ids=started.activity_ids))
+    env.client().call("sim.clearFaults")
+    assert not status.done and not status.failed and status.dirty_files == 0
+    assert host("flush_status", FilerStep(context=ctx, activity_ids=started.activity_ids)).done
+
+
+def test_rotation_refuses_a_filer_answer_without_its_crypto_mode(app_env: AppEnv) -> None:
+    from shared.runbook.rotate_key import KeyRotationFailed
+
+    env = app_env
+    _inject(env, "corefiler.get", action="rewrite", path=[env.filer_name, "cryptoMode"], op="drop", count=100)
+    since = _mark(env)
+    with pytest.raises(KeyRotationFailed, match="no readable cryptoMode") as err:
+        Host()("rotate_key", FilerStep(context=env.context()))
+    env.client().call("sim.clearFaults")
+    assert "old key stays active" in str(err.value)  # not "the filer is not encrypted": that would be a guess
+    assert _ran(env, "corefiler.generateMasterKey", since) == []
+    assert env.client().master_key_status(env.filer_name).active_key_id == env.demo.key.key_id
