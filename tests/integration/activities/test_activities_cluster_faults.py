@@ -3,6 +3,7 @@ completes; a decision needs the field it decides on (capture, removal, attach, h
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from shared.avere.errors import AvereUnexpectedAnswer
 from shared.runbook.attach import readd_request
 from shared.runbook.key_secret import KeySecret
 from shared.runbook.payloads import BackupRequest, FilerStep
+from tests.fixtures.secrets import find_leaks
 from tests.fixtures.workflow import POLICY, VSERVER, AppEnv, Host, attach_until_done, until
 from tests.integration.activities.test_activities_attach import _remove
 
@@ -29,7 +31,14 @@ def _mark(env: AppEnv) -> int:
     return len(env.client().call("sim.callLog"))
 
 
-def test_a_readd_whose_answers_are_lost_completes_with_nothing_made_twice(app_env: AppEnv) -> None:
+def _leaks(env: AppEnv, host: Host, caplog: pytest.LogCaptureFixture) -> list[str]:
+    texts = {"logs": caplog.text, **{f"result {i} of {name}": text for i, (name, text) in enumerate(host.results)}}
+    return find_leaks(env, texts)
+
+
+def test_a_readd_whose_answers_are_lost_completes_with_nothing_made_twice(app_env: AppEnv,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     env, host = app_env, Host()
     env.write("/scratch/notes.txt", b"kept through it all")
     record = host("capture_filer", FilerStep(context=env.context(), backup_id="r1"))
@@ -52,20 +61,25 @@ def test_a_readd_whose_answers_are_lost_completes_with_nothing_made_twice(app_en
     after = env.client().capture_core_filer(env.filer_name)
     assert after.junctions == record.junctions and after.export_policies == record.export_policies
     assert env.read("/scratch/notes.txt") == b"kept through it all"
+    assert "answer was lost" in caplog.text and not _leaks(env, host, caplog)
 
 
-def test_a_rotation_whose_answers_are_lost_stores_and_activates_exactly_one_key(app_env: AppEnv) -> None:
-    env = app_env
+def test_a_rotation_whose_answers_are_lost_stores_and_activates_exactly_one_key(
+        app_env: AppEnv, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    env, host = app_env, Host()
     for method in ("corefiler.generateMasterKey", "corefiler.activateMasterKey"):
         _inject(env, method, action="drop", when="after")
     since = _mark(env)
-    rotation = Host()("rotate_key", FilerStep(context=env.context()))
+    rotation = host("rotate_key", FilerStep(context=env.context()))
     assert _ran(env, "corefiler.generateMasterKey", since) == [["drop-after"]]  # one key, fetched back
     assert _ran(env, "corefiler.activateMasterKey", since) == [["drop-after"]]
     value = KeySecret.loads(env.vault.read_ref(rotation.secret).value)
     assert sim_keys.unseal(value.passphrase, value.recovery_file).latest == rotation.key_id == value.key_id
     status = env.client().master_key_status(env.filer_name)
     assert status.active_key_id == rotation.key_id and not status.ready_to_activate
+    # The recovery file came back through downloadKeyRecoveryFile: it is in no log line and no result.
+    assert "answer was lost" in caplog.text and not _leaks(env, host, caplog)
 
 
 @pytest.mark.parametrize("field", ["cryptoMode", "bucket", "compressMode", "cloudCredential", "policyName"])
