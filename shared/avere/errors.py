@@ -43,6 +43,11 @@ class AvereConnectionError(AvereError):
     """The cluster could not be reached, even after the bounded retries."""
 
 
+class AvereAnswerLost(AvereConnectionError):
+    """A write reached the cluster and its answer was lost (connection cut, HTTP 5xx, timeout): it may have
+    been applied. It is never sent again blindly: the caller reads the state back and goes on from there."""
+
+
 class AvereLoginError(AvereError):
     """system.login did not answer 'success'."""
 

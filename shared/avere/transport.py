@@ -1,4 +1,4 @@
-"""HTTPS transport for the Avere XML-RPC API: TLS trust (CA or pinned fingerprint) and the session cookie."""
+"""HTTPS transport for the Avere XML-RPC API: TLS trust, the session cookie, and "not sent" told from "maybe run"."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Endpoint:
 
     @classmethod
     def parse(cls, url: str, *, ca_file: str | None, fingerprint_sha256: str | None,
-              insecure: bool) -> Endpoint:
+              insecure: bool, insecure_acknowledged: bool = False) -> Endpoint:
         parts = urlsplit(url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise AvereConfigError(f"management URL must be https://host[:port]/path, got scheme "
@@ -61,6 +61,12 @@ class Endpoint:
         if parts.scheme == "https" and not (ca_file or fingerprint or insecure):
             raise AvereConfigError("no TLS trust configured for the cluster: give ca_file or "
                                    "fingerprint_sha256 (insecure=True only when explicitly asked)")
+        if insecure and not (ca_file or fingerprint) and not is_loopback_host(parts.hostname) \
+                and not insecure_acknowledged:
+            # The admin password would go to whoever answers at that address: never without a person's say-so.
+            raise AvereConfigError(f"TLS verification off for {parts.hostname}, which is not a loopback host: "
+                                   "refused unless acknowledged (insecure_acknowledged=True; in the plan: "
+                                   "tls.acknowledge_insecure)")
         return cls(scheme=parts.scheme, host=parts.netloc, handler=parts.path or "/cgi-bin/rpc2.py",
                    ca_file=ca_file, fingerprint=fingerprint, insecure=insecure)
 
@@ -100,10 +106,45 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
                                 f"expected {self._pin}, got {actual}")
 
 
+class RequestNotSent(ConnectionError):
+    """Opening the connection failed (refused, reset, unreachable, handshake cut off): not one byte of the
+    request was written, so the cluster cannot have run it and sending it again is safe."""
+
+
+def _open(connection: http.client.HTTPConnection) -> None:
+    """Connect (and complete the TLS handshake) before anything is written; RequestNotSent when that fails."""
+    try:
+        connection.connect()
+    except (AvereTLSError, ssl.SSLCertVerificationError):
+        connection.close()
+        raise  # an untrusted peer is not a network hiccup: never retried, never sent to
+    except ssl.SSLError as exc:
+        connection.close()
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            raise RequestNotSent(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    except (OSError, http.client.HTTPException) as exc:
+        connection.close()
+        raise RequestNotSent(f"{type(exc).__name__}: {exc}") from exc
+
+
 class _CookieJarMixin(xmlrpc.client.Transport):
-    """Keeps the session cookie (Set-Cookie) and sends it back, as averecmd's transport does."""
+    """Keeps the session cookie (Set-Cookie) and sends it back, as averecmd's transport does; connects
+    explicitly before writing, so that a failure to connect is known to have sent nothing."""
 
     _cookies: dict[str, str]
+
+    def send_request(self, host: Any, handler: str, request_body: Any, debug: bool) -> Any:
+        connection = self.make_connection(host)
+        if connection.sock is None:
+            _open(connection)
+        return super().send_request(host, handler, request_body, debug)
+
+    def request_once(self, host: Any, handler: str, request_body: bytes) -> Any:
+        """One attempt on a new connection, never re-sent (the stdlib's `request` re-sends once by itself
+        after a lost answer). A write goes this way: only RequestNotSent proves the cluster did not run it."""
+        self.close()
+        return self.single_request(host, handler, request_body)
 
     def send_headers(self, connection: http.client.HTTPConnection, headers: list[tuple[str, str]]) -> None:
         if self._cookies:

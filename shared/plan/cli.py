@@ -30,7 +30,8 @@ RULES: dict[str, str] = {
     "endpoint-account": "the blob endpoint must address the account it is declared for",
     "keyvault-url": "the vault must be the DR region's Key Vault, addressed by its https root URL",
     "schedule": "the schedule is NCRONTAB in UTC: 6 fields with seconds first, or 5 without seconds",
-    "tls": "the cluster's certificate must be trusted explicitly; only verify: false turns checking off",
+    "tls": "the cluster's certificate must be trusted explicitly; only verify: false turns checking off, and "
+           "for a host other than loopback only with acknowledge_insecure (the admin password goes to the peer)",
     "fingerprint": "a pinned certificate is named by its SHA-256 fingerprint",
     "unique": "names must be unique so that every filer and cluster is addressed unambiguously",
     "reference": "a filer can only name clusters declared in the plan",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, TypeVar
+from urllib.parse import urlsplit
 
 from shared.core.codec import JsonRecord, json_options
+from shared.core.netutil import is_loopback_host
 from shared.plan import validate as chk
 from shared.plan.validate import Obj, Problems
 
@@ -60,23 +62,31 @@ def _clean(o: Obj, before: int) -> bool:
     return o.ok and len(o.problems.items) == before
 
 
+# What `tls.acknowledge_insecure` must say, word for word, before verification may be off for a cluster that
+# is not on this machine: a person typed it, knowing what it means.
+INSECURE_ACK = "I accept that the admin password is sent to a server whose identity is not checked"
+
+
 @dataclass(frozen=True)
 class TlsTrust(_Part):
-    """How the cluster's management certificate is trusted: a CA file, a pinned fingerprint, or not at all."""
+    """How the cluster's management certificate is trusted: a CA file, a pinned fingerprint, or not at all
+    (`verify: false`, which for a host other than loopback also needs `acknowledge_insecure`)."""
 
     ca_file: str | None = field(default=None, metadata=json_options(omit=None))
     # upper-case, colon-separated
     fingerprint_sha256: str | None = field(default=None, metadata=json_options(omit=None))
     verify: bool = field(default=True, metadata=json_options(omit=True))
+    # exactly INSECURE_ACK when the plan accepts verify: false for a host other than loopback
+    acknowledge_insecure: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("ca_file", "fingerprint_sha256", "verify")
+        return ("ca_file", "fingerprint_sha256", "verify", "acknowledge_insecure")
 
     @classmethod
     def _read(cls, o: Obj) -> TlsTrust | None:
         before = len(o.problems.items)
-        given = [k for k in cls._keys() if o.data.get(k) is not None]  # {"ca_file": null} names no trust
+        given = [k for k in ("ca_file", "fingerprint_sha256", "verify") if o.data.get(k) is not None]
         if o.ok and len(given) != 1:
             o.problems.add(o.path, "give exactly one of ca_file, fingerprint_sha256, or verify: false "
                            f"(got {', '.join(given) or 'none'})", "tls")
@@ -85,15 +95,33 @@ class TlsTrust(_Part):
         verify = o.flag("verify", default=True)
         if verify is True and "verify" in o.data:
             o.problems.add(o.at("verify"), "may only be false (to verify against a CA, give ca_file)", "tls")
+        ack = o.text("acknowledge_insecure", default=None)
+        if ack is not None and ack != INSECURE_ACK:
+            o.problems.add(o.at("acknowledge_insecure"), f"must be exactly {INSECURE_ACK!r}", "tls")
+        elif ack is not None and verify is not False:
+            o.problems.add(o.at("acknowledge_insecure"), "only goes with verify: false", "tls")
         if not _clean(o, before):
             return None
         return cls(ca_file=ca, fingerprint_sha256=chk.normal_fingerprint(fp) if fp else None,
-                   verify=bool(verify))
+                   verify=bool(verify), acknowledge_insecure=ack)
+
+    @property
+    def insecure_acknowledged(self) -> bool:
+        return self.acknowledge_insecure == INSECURE_ACK
 
     def client_kwargs(self) -> dict[str, Any]:
         """The trust arguments shared.avere.client's client takes."""
         return {"ca_file": self.ca_file, "fingerprint_sha256": self.fingerprint_sha256,
-                "insecure": not self.verify}
+                "insecure": not self.verify, "insecure_acknowledged": self.insecure_acknowledged}
+
+
+def unverified_tls_problem(address: str, tls: TlsTrust) -> str | None:
+    """Why verification may not be off for this management address, or None when it may (or is on)."""
+    if tls.verify or tls.insecure_acknowledged or is_loopback_host(urlsplit(f"https://{address}").hostname):
+        return None
+    return (f"required with verify: false, because {address} is not a loopback address: the admin password "
+            f"would go to a server whose identity is not checked; to accept that, set it to exactly "
+            f"{INSECURE_ACK!r}")
 
 
 @dataclass(frozen=True)
@@ -130,6 +158,9 @@ class Cluster(_Part):
         poll = o.number("poll_seconds", low=1, high=600, default=10.0)
         tls_obj = o.obj("tls", TlsTrust._keys())
         tls = TlsTrust._read(tls_obj) if tls_obj else None
+        unverified = unverified_tls_problem(address, tls) if tls_obj and tls and address else None
+        if tls_obj and unverified:
+            o.problems.add(tls_obj.at("acknowledge_insecure"), unverified, "tls")
         if not _clean(o, before):
             return None
         return cls(name=present(name), management_address=present(address), region=present(region),

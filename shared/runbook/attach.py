@@ -10,9 +10,9 @@ import logging
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from shared.avere import answers
 from shared.avere.client import AvereClient
 from shared.avere.errors import AvereActivityFailed, AvereConfigError, AvereConflict
-from shared.avere.namespace import yes
 from shared.avere.records import FilerRecord, Recovery
 from shared.azure.keyvault import SecretRef
 from shared.catalog.store import ATTACHED, Catalog
@@ -182,11 +182,11 @@ def _create(client: AvereClient, request: AttachRequest) -> AttachStep:
 def _next_on_present(client: AvereClient, request: AttachRequest) -> AttachStep | None:
     """The first thing a present filer still lacks (keys, junctions, client access), started now."""
     record, name, where = request.record, request.record.name, request.cluster.name
-    info = dict(client.call("corefiler.get", name)[name])
-    if info.get("bucket") != request.bucket:
-        raise AvereConflict(f"core filer {name!r} on cluster {where} is on bucket {info.get('bucket')!r}, "
+    info = client.filer_info(name)  # bucket and cryptoMode must be in the answer: never assumed
+    if info["bucket"] != request.bucket:
+        raise AvereConflict(f"core filer {name!r} on cluster {where} is on bucket {info['bucket']!r}, "
                             f"not {request.bucket!r}; it was left untouched")
-    encrypted = str(info.get("cryptoMode", "DISABLED")).upper() != "DISABLED"
+    encrypted = str(info["cryptoMode"]).upper() != "DISABLED"
     if encrypted and not client.master_key_status(name).active_key_id:
         client.upload_recovery_file(name, _recovery(request))
         log.info("attach %s on %s: recovery file uploaded", name, where)
@@ -196,7 +196,7 @@ def _next_on_present(client: AvereClient, request: AttachRequest) -> AttachStep 
         log.info("attach %s on %s: restoring %d junction(s)", name, where, len(ids))
         return AttachStep(phase=JUNCTIONS, done=False, activity_ids=tuple(ids),
                           detail=f"restoring {len(ids)} junction(s)")
-    if yes(info.get("clientSuspend", "no")):
+    if answers.flag(info.get("clientSuspend")) is not False:  # suspended, or not said: unsuspend (idempotent)
         client.unsuspend_clients(name)
         return AttachStep(phase=UNSUSPENDING, done=False, detail="client access resumed")
     return None

@@ -8,7 +8,6 @@ import logging
 
 from shared.avere.client import AvereClient
 from shared.avere.errors import AvereUnexpectedAnswer
-from shared.avere.namespace import junction_filer
 from shared.avere.records import ActivityStatus, DirtyInfo
 from shared.runbook import services
 from shared.runbook.payloads import FlushStatus, RemoveStatus, RunContext, RunStep, StartedActivities
@@ -112,9 +111,9 @@ def remove_filer(run: RunRef) -> StartedActivities:
 
 
 def junction_count(client: AvereClient, filer: str) -> int:
-    """Junctions pointing at the filer, on every vserver."""
-    return sum(1 for vserver in client.call("vserver.list")
-               for data in client.call("vserver.listJunctions", vserver) if junction_filer(data) == filer)
+    """Junctions pointing at the filer, on every vserver (a listing that cannot say whose a junction is raises
+    AvereUnexpectedAnswer: it is never counted as "not this filer's")."""
+    return len(client.junctions(filer))
 
 
 def remove_status(step: RunStep) -> RemoveStatus:
@@ -122,15 +121,19 @@ def remove_status(step: RunStep) -> RemoveStatus:
     after the filer's own remove, also that it is gone."""
     ctx = _context(step.run)
     name = ctx.filer.name
+    unreadable = ""
     with _client(ctx) as client:
         statuses = _statuses(client, step.activity_ids)
-        state = client.filer_state(name)
-        junctions = junction_count(client, name) if state != "removed" else 0
+        try:
+            state = client.filer_state(name)
+            junctions = junction_count(client, name) if state != "removed" else 0
+        except AvereUnexpectedAnswer as err:  # not readable is not removed: keep waiting (the deadline holds)
+            state, junctions, unreadable = "unknown", -1, str(err)
     failed = any(s.state == "failure" for s in statuses)
     # A remove that succeeded leaves the filer "removed"; while it runs the state is "removing". Only a state
     # the runbook knows as settled counts: a missing or unexpected adminState means "not done" (fail closed).
     done = all(s.succeeded for s in statuses) and junctions == 0 and state in SETTLED_STATES
     percent = min((s.percent if not s.succeeded else 100 for s in statuses), default=100)
-    detail = _failure_detail(statuses) if failed else f"{name} is {state}; {junctions} junction(s) left"
+    detail = _failure_detail(statuses) if failed else unreadable or f"{name} is {state}; {junctions} junction(s) left"
     return RemoveStatus(done=done, failed=failed, admin_state=state, junctions=junctions, percent=percent,
                         detail=detail)

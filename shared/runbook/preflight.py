@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from azure.core.exceptions import AzureError
 
@@ -14,6 +15,7 @@ from shared.azure.keyvault import KeyVaultError
 from shared.azure.storage import StorageConfigError
 from shared.catalog.store import Catalog, FilerState
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
+from shared.plan.model import unverified_tls_problem
 from shared.runbook import services
 from shared.runbook.payloads import BackupRequest, Finding, Preflight
 from shared.runbook.refs import RunRef
@@ -21,9 +23,11 @@ from shared.runbook.runs import load_run
 
 log = logging.getLogger("vfxtdr.preflight")
 
-CHECKS = ("plan", "keyvault", "cluster", "filer", "backup_account", "containers", "attention", "failed_over")
+CHECKS = ("plan", "keyvault", "cluster", "filer", "backup_account", "containers", "attention", "failed_over",
+          "tls")
 # Clusters other than the filer's own are only probed for buckets: one quick try, no long backoff.
 _PROBE_RETRIES = 1
+UNREADABLE = "<unreadable>"
 
 
 @dataclass
@@ -62,7 +66,7 @@ def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight
     steps: list[tuple[str, Callable[[_Run], None]]] = [
         ("plan", _plan), ("keyvault", _keyvault), ("cluster", _cluster), ("filer", _filer),
         ("backup_account", _backup_account), ("containers", _containers), ("attention", _attention),
-        ("failed_over", _failed_over)]
+        ("failed_over", _failed_over), ("tls", _tls)]
     try:
         for name, step in steps:
             if name != "plan" and run.filer is None:
@@ -134,9 +138,9 @@ def _filer(run: _Run) -> None:
     if name not in run.client.list_core_filers():
         run.add("filer", False, f"core filer {name!r} does not exist on cluster {run.filer.cluster}")
         return
-    info = dict(run.client.call("corefiler.get", name)[name])
-    state = str(info.get("adminState", ""))
-    crypto = str(info.get("cryptoMode", "DISABLED"))
+    info = run.client.filer_info(name)  # adminState, bucket and cryptoMode read strictly: never assumed
+    state = str(info["adminState"])
+    crypto = str(info["cryptoMode"])
     run.encrypted = crypto.upper() != "DISABLED"
     expected = f"{run.filer.source.account}/{run.filer.source.container}"
     if str(info.get("bucket")) != expected:
@@ -190,13 +194,19 @@ def _cluster_buckets(run: _Run, cluster: Cluster) -> dict[str, str] | None:
         if not names:
             return {}
         infos = client.call("corefiler.get", names)
-        return {n: str(dict(infos.get(n, {})).get("bucket", "")) for n in names}
+        # A filer whose bucket cannot be read might be on a backup container: it is reported, never skipped.
+        return {n: _bucket(infos.get(n)) for n in names}
     except AvereError as exc:
         log.info("preflight: cluster %s not reachable: %s", cluster.name, _short(exc))
         return None
     finally:
         if close:
             client.close()
+
+
+def _bucket(info: Any) -> str:
+    bucket = info.get("bucket") if isinstance(info, dict) else None
+    return bucket if isinstance(bucket, str) and bucket else UNREADABLE
 
 
 def _containers(run: _Run) -> None:
@@ -219,6 +229,8 @@ def _containers(run: _Run) -> None:
             continue
         problems.extend(f"core filer {name!r} on cluster {cluster.name} uses backup container {bucket}"
                         for name, bucket in sorted(found.items()) if bucket in buckets)
+        problems.extend(f"core filer {name!r} on cluster {cluster.name}: its bucket cannot be read"
+                        for name, bucket in sorted(found.items()) if bucket == UNREADABLE)
     note = f" (not reachable, not checked: {', '.join(unreachable)})" if unreachable else ""
     if problems:
         run.add("containers", False, "; ".join(problems) + note)
@@ -261,3 +273,26 @@ def _failed_over(run: _Run) -> None:
     else:
         run.add("failed_over", True, "the filer has not failed over")
 
+
+
+def _tls(run: _Run) -> None:
+    """How the filer's cluster and its failover cluster are trusted; verification off is said out loud."""
+    assert run.filer is not None and run.cluster is not None
+    clusters = [run.cluster]
+    if run.filer.failover_cluster:
+        clusters.append(run.plan.dr_cluster(run.filer.failover_cluster))
+    ok, notes = True, []
+    for cluster in clusters:
+        tls, where = cluster.tls, f"cluster {cluster.name} at {cluster.management_address}"
+        problem = unverified_tls_problem(cluster.management_address, tls)
+        if problem:
+            ok = False
+            notes.append(f"{where}: tls.acknowledge_insecure {problem}")
+        elif not tls.verify:
+            notes.append(f"{services.TLS_UNVERIFIED}: {where}: TLS verification is OFF "
+                         f"({services.tls_unverified_because(cluster)}); the admin password goes to a server whose "
+                         "identity is not checked")
+        else:
+            notes.append(f"{where}: certificate checked against "
+                         + (f"CA file {tls.ca_file}" if tls.ca_file else "its pinned SHA-256 fingerprint"))
+    run.add("tls", ok, "; ".join(notes))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from shared.avere.errors import AvereConfigError
+from shared.avere.errors import AvereConfigError, AvereError, AvereUnexpectedAnswer
 from shared.avere.records import MAX_PASSPHRASE
 from shared.azure.keyvault import KeyVault, SecretRef
 from shared.core.errors import DrError
@@ -56,12 +56,20 @@ def rotate_key(run: RunRef) -> KeyRotation:
     vault = services.key_vault(context.keyvault_url)
     name = key_secret_name(cluster.name, filer.name)
     with services.avere_client(cluster, context.keyvault_url) as client:
-        info = client.call("corefiler.get", filer.name)[filer.name]
-        if str(info.get("cryptoMode", "DISABLED")).upper() == "DISABLED":
-            raise AvereConfigError(f"core filer {filer.name!r} on cluster {cluster.name} is not encrypted: "
-                                   "there is no key to rotate")
-        passphrase = new_passphrase()
-        key = client.generate_master_key(filer.name, passphrase)
+        try:
+            # Strict reads: a missing cryptoMode or key id is an error, never "not encrypted" or "no key".
+            if not client.encrypted(filer.name):
+                raise AvereConfigError(f"core filer {filer.name!r} on cluster {cluster.name} is not encrypted: "
+                                       "there is no key to rotate")
+            passphrase = new_passphrase()
+            key = client.generate_master_key(filer.name, passphrase)
+        except AvereConfigError:
+            raise
+        except AvereError as exc:
+            raise KeyRotationFailed(f"generating a new key failed: {exc}", filer=where,
+                                    state="no new key was activated; the old key stays active",
+                                    action="check the cluster (corefiler.masterKeyStatus), then run the backup "
+                                    "again") from None
         value = KeySecret(passphrase=passphrase, recovery_file=key.recovery_file, key_id=key.key_id,
                           signature=key.signature, cluster=cluster.name, filer=filer.name)
         size = len(value.dumps().encode())
@@ -87,11 +95,15 @@ def rotate_key(run: RunRef) -> KeyRotation:
                                     "the old key stays active", action="check the backup account, then run "
                                     "the backup again") from None
         client.activate_master_key(filer.name, key.key_id, key.recovery_file)
-        status = client.master_key_status(filer.name)
-        if status.active_key_id != key.key_id:
-            raise KeyRotationFailed(f"after activation the active key is {status.active_key_id or 'none'}, "
-                                    f"not {key.key_id}", filer=where,
+        try:
+            active = client.master_key_status(filer.name).active_key_id
+        except AvereUnexpectedAnswer as exc:
+            raise KeyRotationFailed(f"after activation the key status cannot be read: {exc}", filer=where,
                                     state=f"the key is stored as {ref.name}/{ref.version}",
+                                    action="check masterKeyStatus on the cluster, then run again") from None
+        if active != key.key_id:
+            raise KeyRotationFailed(f"after activation the active key is {active or 'none'}, not {key.key_id}",
+                                    filer=where, state=f"the key is stored as {ref.name}/{ref.version}",
                                     action="check masterKeyStatus on the cluster, then run again")
     near = value.near_limit()
     if near:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -19,6 +20,11 @@ from shared.catalog.store import Catalog
 from shared.core import clock
 from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Cluster, Filer, Plan, load_plan_from_env
 from shared.runbook.payloads import RunContext
+
+log = logging.getLogger("vfxtdr.tls")
+# The stable event name of the warning logged for every cluster client made without TLS verification: point
+# an alert at it.
+TLS_UNVERIFIED = "VFXTDR_TLS_UNVERIFIED"
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,18 @@ def azure_credential() -> Any:
 
 
 # --- clusters --------------------------------------------------------------------------------------------
+def tls_unverified_because(cluster: Cluster) -> str:
+    """Why the plan lets verification be off for this cluster (plan validation refuses any other case)."""
+    return "acknowledged in the plan" if cluster.tls.insecure_acknowledged else "loopback host"
+
+
 def avere_client(cluster: Cluster, keyvault_url: str, **options: Any) -> AvereClient:
-    """A client of the cluster's management API, logged in with the admin password from Key Vault."""
+    """A client of the cluster's management API, logged in with the admin password from Key Vault. With TLS
+    verification off (plan: `tls.verify: false`) every client made says so in a VFXTDR_TLS_UNVERIFIED line."""
+    if not cluster.tls.verify:
+        log.warning("%s cluster=%s address=%s: TLS certificate verification is off (%s): the admin password "
+                    "goes to a server whose identity is not checked", TLS_UNVERIFIED, cluster.name,
+                    cluster.management_address, tls_unverified_because(cluster))
     password = read_secret(keyvault_url, cluster.admin_password_secret)
     s = _process.settings
     kwargs: dict[str, Any] = {"timeout": s.avere_timeout, "retries": s.avere_retries,

@@ -201,7 +201,8 @@ def test_remove_writes_back_unless_told_to_lose_dirty_data(client: AvereClient, 
 
 
 def _reattach(client: AvereClient, bucket: str) -> None:
-    wait_activity(client,
+    wait_activity(
+        client,
         client.call(
             "corefiler.createCloudFiler",
             "projects",
@@ -211,7 +212,7 @@ def _reattach(client: AvereClient, bucket: str) -> None:
                 "cloudCredential": client.call("corefiler.listCredentials")[0]["name"],
                 "bucketContents": "used",
             },
-        )
+        ),
     )
     add_junction(client, "vserver", "/projects", "projects")
     client.unsuspend_clients("projects")

@@ -100,7 +100,7 @@ def test_backup_jobs_follow_the_offline_window_setting():
         "version": 1, "keyvault_url": "https://kv1.vault.azure.net", "schedule": "0 0 2 * * *", "rpo_hours": 24,
         "storage_auth": "identity", "guard": {"min_count": 7}, "copy": {"engine": "blocks"},
         "clusters": [{"name": "c1", "management_address": "10.0.0.5", "region": "westus2",
-                      "admin_password_secret": "pw", "tls": {"verify": False}}],
+                      "admin_password_secret": "pw", "tls": {"ca_file": "/etc/ssl/avere-ca.pem"}}],
         "filers": [{"cluster": "c1", "name": "fs",
                     "source": {"account": "src", "container": "fs-src", "region": "westus2",
                                "blob_endpoint": "https://src.blob.core.windows.net"},

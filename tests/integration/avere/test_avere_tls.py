@@ -74,6 +74,18 @@ def test_bad_urls_are_refused(url: str, insecure: bool, problem: str) -> None:
         AvereClient(url, "admin", "pw", insecure=insecure)
 
 
+def test_no_verification_for_a_remote_host_only_when_acknowledged() -> None:
+    """The admin password would go to whoever answers: the client refuses unless a person said yes."""
+    for host in ("10.0.0.5", "avere.contoso.com", "[fd00::5]:8443"):
+        with pytest.raises(E.AvereConfigError, match="not a loopback host: refused unless acknowledged"):
+            AvereClient(f"https://{host}/cgi-bin/rpc2.py", "admin", "pw", insecure=True)
+        client = AvereClient(f"https://{host}/cgi-bin/rpc2.py", "admin", "pw", insecure=True,
+                             insecure_acknowledged=True)  # nothing is sent until a call
+        assert client.session.endpoint.insecure
+    pinned = AvereClient("https://10.0.0.5/cgi-bin/rpc2.py", "admin", "pw", fingerprint_sha256="AB" * 32)
+    assert not pinned.session.endpoint.insecure
+
+
 def test_loopback_http_allowed_only_with_insecure() -> None:
     client = AvereClient("http://127.0.0.1:1/cgi-bin/rpc2.py", "admin", "pw", insecure=True, retries=0)
     with pytest.raises(E.AvereConnectionError):

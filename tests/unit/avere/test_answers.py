@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.avere.reader import _count, _percent
+from shared.avere.answers import count as _count
+from shared.avere.answers import percent as _percent
 
 
 @pytest.mark.parametrize("value,expected", [(0, 0), (3, 3), ("0", 0), ("12", 12), (7.0, 7), ("7.0", 7)])

@@ -24,7 +24,7 @@ from shared.plan.load import (
     load_plan_text,
     parse_plan,
 )
-from shared.plan.model import CopySettings, GuardSettings, TlsTrust, default_containers
+from shared.plan.model import INSECURE_ACK, CopySettings, GuardSettings, TlsTrust, default_containers
 from tests.paths import REPO
 
 
@@ -100,10 +100,15 @@ def test_tls_forms() -> None:
     assert tls.fingerprint_sha256 == ":".join(fingerprint.upper()[i:i + 2] for i in range(0, 64, 2))
     assert tls.verify is True
     assert tls.client_kwargs() == {"ca_file": None, "fingerprint_sha256": tls.fingerprint_sha256,
-                                   "insecure": False}
-    data["clusters"][0]["tls"] = {"verify": False}
-    assert parse_plan(data).clusters[0].tls == TlsTrust(verify=False)
-    assert TlsTrust(verify=False).client_kwargs()["insecure"] is True
+                                   "insecure": False, "insecure_acknowledged": False}
+    data["clusters"][0]["tls"] = {"verify": False, "acknowledge_insecure": INSECURE_ACK}
+    unverified = parse_plan(data).clusters[0].tls
+    assert unverified == TlsTrust(verify=False, acknowledge_insecure=INSECURE_ACK)
+    assert unverified.client_kwargs() == {"ca_file": None, "fingerprint_sha256": None, "insecure": True,
+                                          "insecure_acknowledged": True}
+    assert TlsTrust.from_json(TlsTrust.to_json(unverified)) == unverified  # the acknowledgement round-trips
+    data["clusters"][0].update(management_address="127.0.0.1:9443", tls={"verify": False})
+    assert parse_plan(data).clusters[0].tls == TlsTrust(verify=False)  # loopback: no acknowledgement needed
     data["clusters"][0]["tls"] = {"ca_file": "/etc/ssl/avere-ca.pem"}
     assert parse_plan(data).clusters[0].tls == TlsTrust(ca_file="/etc/ssl/avere-ca.pem")
 

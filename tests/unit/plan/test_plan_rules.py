@@ -9,6 +9,7 @@ import pytest
 
 from shared.plan.cli import EXAMPLE, RULES
 from shared.plan.load import PlanError, parse_plan
+from shared.plan.model import INSECURE_ACK
 
 _DELETE = object()
 
@@ -104,6 +105,15 @@ CASES: list[tuple[str, Any, str]] = [
     ("clusters.0.tls", {"fingerprint_sha256": "zz" + FINGERPRINT[2:]},
      "clusters[0].tls.fingerprint_sha256: must"),
     ("clusters.0.tls", {"insecure": True}, "clusters[0].tls.insecure: unknown key"),
+    ("clusters.0.tls", {"verify": False},
+     "clusters[0].tls.acknowledge_insecure: required with verify: false, because 10.0.0.5 is not a loopback"),
+    ("clusters.0.tls", {"verify": False, "acknowledge_insecure": "yes"},
+     "clusters[0].tls.acknowledge_insecure: must be exactly 'I accept that the admin password is sent to a "
+     "server whose identity is not checked'"),
+    ("clusters.0.tls", {"fingerprint_sha256": FINGERPRINT, "acknowledge_insecure": INSECURE_ACK},
+     "clusters[0].tls.acknowledge_insecure: only goes with verify: false"),
+    ("clusters.0.tls", {"verify": False, "acknowledge_insecure": True},
+     "clusters[0].tls.acknowledge_insecure: must be a string, got a boolean"),
     # filers: references and names
     ("filers", _DELETE, "filers: required"),
     ("filers.0.cluster", "secondary", "filers[0].cluster: 'secondary' is not one of clusters (primary)"),
@@ -287,3 +297,27 @@ def test_every_rule_has_an_explanation() -> None:
         rules_seen |= {d.rule for d in err.value.details}
     assert rules_seen <= set(RULES)
     assert len(rules_seen) >= 20
+
+
+@pytest.mark.parametrize(("address", "tls", "problem"), [
+    ("10.0.0.5", {"verify": False}, "acknowledge_insecure: required with verify: false"),
+    ("avere.contoso.com:8443", {"verify": False}, "acknowledge_insecure: required with verify: false"),
+    ("[fd00::5]", {"verify": False}, "acknowledge_insecure: required with verify: false"),
+    ("localhost.contoso.com", {"verify": False}, "acknowledge_insecure: required with verify: false"),
+    ("10.0.0.5", {"verify": False, "acknowledge_insecure": INSECURE_ACK.lower()}, "must be exactly"),
+    ("10.0.0.5", {"verify": False, "acknowledge_insecure": INSECURE_ACK}, None),
+    ("127.0.0.1:9443", {"verify": False}, None),  # the local stack: the peer is this machine
+    ("localhost", {"verify": False}, None),
+    ("[::1]:9443", {"verify": False}, None),
+    ("10.0.0.5", {"ca_file": "/etc/ssl/avere-ca.pem"}, None),
+])
+def test_unverified_tls_needs_loopback_or_an_acknowledgement(address: str, tls: dict[str, Any],
+                                                            problem: str | None) -> None:
+    data = example()
+    data["clusters"][0].update(management_address=address, tls=tls)
+    if problem is None:
+        trust = parse_plan(data).clusters[0].tls
+        assert trust.insecure_acknowledged == (tls.get("acknowledge_insecure") == INSECURE_ACK)
+        return
+    found = problems_of(data)
+    assert len(found) == 1 and found[0].startswith("clusters[0].tls.") and problem in found[0], found

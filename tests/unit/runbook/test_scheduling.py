@@ -17,7 +17,7 @@ from shared.runbook.schedule import latest_occurrence, reconcile, tick
 
 def _cluster(name: str, region: str = "westus2") -> dict:
     return {"name": name, "management_address": "10.0.0.5", "region": region,
-            "admin_password_secret": f"{name}-pw", "tls": {"verify": False}}
+            "admin_password_secret": f"{name}-pw", "tls": {"ca_file": "/etc/ssl/avere-ca.pem"}}
 
 
 def _filer(cluster: str, name: str, **extra: object) -> dict:
