@@ -484,11 +484,15 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   ]
 }
 
-// Easy Auth (App Service authentication) with Entra ID. Authentication is required everywhere except the paths
-// listed: the status page (/api/status) and anything added later sign in with Entra ID, while the function-key
-// API, the anonymous health probe and the Durable status URLs (system key) keep working for API clients.
-// Excluding the key routes (rather than AllowAnonymous everywhere with the page checking the caller itself) fails
-// closed: a new route is behind sign-in until it is deliberately excluded. docs/deploy.md has the reasoning.
+// Easy Auth (App Service authentication) with Entra ID. It signs people in, validates their sessions and tokens,
+// and injects the signed-in principal's X-MS-CLIENT-* headers (stripping any a caller sends), but blocks nothing
+// itself (AllowAnonymous): each function decides. Every route takes a function key except three kinds of
+// anonymous ones: the health probe; the status page and the read API, which refuse any request without the
+// principal Easy Auth injected (triggers/access.py; the page sends a browser to /.auth/login/aad); and nothing
+// else (tests/unit/app/test_access.py fails when an anonymous route does not refuse an unsigned caller).
+// Why not RedirectToLoginPage with excludedPaths for the key routes: excludedPaths is documented as a list of
+// paths, with a trailing /* for a prefix at most, and POST /api/filers/{cluster}/{filer}/readd (key) shares
+// every prefix with GET /api/filers/{cluster}/{filer} (sign-in). docs/deploy.md has the reasoning.
 resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'authsettingsV2'
@@ -497,16 +501,9 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       enabled: true
     }
     globalValidation: {
-      requireAuthentication: true
-      unauthenticatedClientAction: 'RedirectToLoginPage'
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
       redirectToProvider: 'azureactivedirectory'
-      excludedPaths: [
-        '/api/health'
-        '/api/backups/*'
-        '/api/filers/*'
-        '/api/failovers/*'
-        '/runtime/webhooks/durabletask/*'
-      ]
     }
     identityProviders: {
       azureActiveDirectory: {

@@ -31,10 +31,13 @@ FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-p
 
 @dataclass(frozen=True)
 class Denied:
-    """A refused request: 401 when signing in is what is missing, 403 when this door is closed here."""
+    """A refused request: 401 when signing in is what is missing, 403 when this door is closed here.
+    `sign_in`: App Service authentication is on and the request carries no principal at all, so sending a
+    browser to its sign-in page can admit it (a malformed or foreign principal cannot be fixed that way)."""
 
     status: int
     reason: str
+    sign_in: bool = False
 
 
 def on_platform(environ: Mapping[str, str]) -> list[str]:
@@ -73,7 +76,9 @@ def check(url: str, headers: Mapping[str, str], environ: Mapping[str, str] | Non
                                f"authentication ({AUTH_ENABLED} is not true): the operator views are served "
                                "only behind its Entra ID sign-in")
         problem = _principal_problem(lower)
-        return Denied(401, problem) if problem else None
+        if problem is None:
+            return None
+        return Denied(401, problem, sign_in=not any(lower.get(h, "").strip() for h in (PRINCIPAL, PRINCIPAL_ID)))
     host = urlsplit(url).hostname
     if not is_loopback_host(host):
         return Denied(403, f"without App Service sign-in the operator views are served on loopback only, not to "

@@ -1,8 +1,10 @@
 """The status page (`GET /api/status`): one self-contained HTML page whose script reads `GET /api/filers`.
 
 The page is static (status_page.html beside this module: inline CSS and JS, nothing fetched from elsewhere) and
-holds no key or data of its own; the same access rules as the read API guard it (triggers/access.py). Its
-Content-Security-Policy allows exactly its own inline style and script (by hash) and fetches to its own origin.
+holds no key or data of its own; the same access rules as the read API guard it (triggers/access.py), except
+that a browser with no sign-in at all is sent to App Service authentication's Entra ID sign-in, which returns it
+here. Its Content-Security-Policy allows exactly its own inline style and script (by hash) and fetches to its
+own origin.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ bp = func.Blueprint()
 log = logging.getLogger("vfxtdr.status")
 
 PAGE_FILE = Path(__file__).with_name("status_page.html")
+# App Service authentication's sign-in for its Entra ID provider, back to this page afterwards (same origin).
+SIGN_IN = "/.auth/login/aad?post_login_redirect_uri=/api/status"
 
 
 def _hash(kind: str, page: str) -> str:
@@ -46,8 +50,13 @@ HEADERS = {
 @bp.function_name("status_page")
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def status_page(req: func.HttpRequest) -> func.HttpResponse:
-    """The operators' page; refuses as the read API does (401 to sign in, 403 where the door is closed)."""
+    """The operators' page; a caller with no sign-in goes to sign in (302), other refusals are the read API's
+    (401 for a principal that is not a usable Entra ID one, 403 where the door is closed)."""
     refusal = access.check(req.url, dict(req.headers))
+    if refusal is not None and refusal.sign_in:
+        return func.HttpResponse(f'<!doctype html><title>vFXT DR status</title><p>Sign in: <a href="{SIGN_IN}">'
+                                 f"{html.escape(SIGN_IN)}</a></p>", status_code=302, mimetype="text/html",
+                                 headers={**HEADERS, "Location": SIGN_IN})
     if refusal is not None:
         log.warning("status page refused: %s", refusal.reason)
         text = html.escape(refusal.reason)

@@ -23,8 +23,8 @@ from tests.paths import REPO
 SPEC_PATH = REPO / "docs" / "openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _ANNOTATIONS = {"description", "title", "example", "format"}
-_KEYWORDS = {"$ref", "type", "enum", "required", "properties", "additionalProperties", "items", "minLength",
-             *_ANNOTATIONS}
+_KEYWORDS = {"$ref", "type", "nullable", "enum", "required", "properties", "additionalProperties", "items",
+             "minLength", *_ANNOTATIONS}
 
 
 @cache
@@ -138,6 +138,8 @@ def schema_problems(spec: dict[str, Any], schema: Any, value: Any, where: str = 
     if unknown := set(schema) - _KEYWORDS:
         raise ValueError(f"{where}: the checker does not know schema keywords {sorted(unknown)}")
     kind = schema.get("type")
+    if value is None and schema.get("nullable") is True:  # OpenAPI 3.0: null allowed only where nullable
+        return []
     kinds = {"object": dict, "array": list, "string": str, "boolean": bool}
     if kind in kinds and not isinstance(value, kinds[kind]):
         return [f"{where}: expected {kind}, got {type(value).__name__}"]

@@ -30,6 +30,7 @@ then its router), which would turn '%2F' into '/' as well.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socket
 import time
@@ -73,8 +74,10 @@ KNOWN = {"cluster": [CLUSTER, CLUSTER, DR_CLUSTER], "filer": list(FILERS), "targ
          "backupId": ["20300101T000000Z-0001"]}
 # The answers each route must have given at least once: its refusal paths were reached, not only "unknown".
 # (202 would mean a run started; 413 and 500 have their own test below.)
+# The read routes and the page answer a direct loopback request (the runner is not App Service); a request
+# through a proxy (X-Forwarded-For) is refused 403 - a JSON message, and on the page an HTML one.
 REACHED = {"start_backup": {200, 400, 404, 409}, "readd_filer": {404, 409}, "start_failover": {400, 404, 409},
-           "health": {200}}
+           "health": {200}, "list_filers": {200, 403}, "get_filer": {200, 400, 403, 404}, "status_page": {200, 403}}
 
 
 # --- the environment --------------------------------------------------------------------------------------
@@ -239,6 +242,8 @@ def requests_for(draw: st.DrawFn, spec: dict[str, Any], op: Operation) -> Reques
     headers = {}
     if draw(st.booleans()):
         headers["x-functions-key"] = draw(ascii_text)
+    if op.anonymous and draw(st.integers(0, 4)) == 0:  # as through a proxy: the operator views refuse it
+        headers["X-Forwarded-For"] = "203.0.113.9"
     content_type = draw(st.sampled_from([None, "application/json", "text/plain", "application/octet-stream",
                                          "multipart/form-data; boundary=x", "application/json; charset=bogus"]))
     body = draw(st.one_of(st.none(), st.binary(max_size=512),
@@ -259,9 +264,12 @@ def explicit_requests() -> list[Request]:
     they differ between running this file alone and the whole suite; the counts do not)."""
     ops = {op.operation_id: op for op in operations()}
 
-    def req(op: str, filer: str = FILERS[0], *query: tuple[str, str], cluster: str = CLUSTER) -> Request:
+    def req(op: str, filer: str = FILERS[0], *query: tuple[str, str], cluster: str = CLUSTER,
+            headers: dict[str, str] | None = None) -> Request:
         params = {"cluster": cluster, "filer": filer} if ops[op].params("path") else {}
-        return Request(ops[op], params, tuple(query), {}, None)
+        return Request(ops[op], params, tuple(query), headers or {}, None)
+
+    proxied = {"X-Forwarded-For": "203.0.113.9"}
 
     return [req("start_backup", FILERS[0], ("dryRun", "true")),  # 200: the preflight's findings
             req("start_backup", FILERS[0], ("dryRun", "maybe")),  # 400
@@ -274,7 +282,11 @@ def explicit_requests() -> list[Request]:
             req("start_failover", FILERS[0], ("target", CLUSTER)),  # 404: not a DR cluster
             req("start_failover", FILERS[0], ("backupId", KNOWN["backupId"][0])),  # 404: no such backup
             req("start_failover"),  # 409: no verified backup
-            req("health")]
+            req("health"),
+            req("list_filers"), req("list_filers", headers=proxied),  # 200, 403
+            req("get_filer"), req("get_filer", FILERS[0], ("pageSize", "101")),  # 200, 400
+            req("get_filer", "no-such-filer"), req("get_filer", headers=proxied),  # 404, 403
+            req("status_page"), req("status_page", headers=proxied)]  # 200, 403 (HTML)
 
 
 def send(app: FuzzApp, req: Request) -> HttpReply:
@@ -289,7 +301,7 @@ def header(reply: HttpReply, name: str) -> str:
 
 def check_answer(app: FuzzApp, spec: dict[str, Any], req: Request, reply: HttpReply) -> None:
     where = f"{req}\n  -> {reply.status} {reply.body[:400]!r}"
-    assert reply.status < 500, f"a server error: {where}"
+    assert reply.status < 500, f"a server error: {where}"  # the 503 of an unreadable catalog: its own test
     assert reply.status != 202, f"a generated request started a run: {where}"
     assert str(reply.status) in req.op.responses, f"an undocumented status: {where}"
     schema = req.op.response_schema(reply.status)
@@ -298,6 +310,14 @@ def check_answer(app: FuzzApp, spec: dict[str, Any], req: Request, reply: HttpRe
         assert header(reply, "Content-Type").startswith("application/json"), where
         body = json.loads(reply.body)
         assert schema_problems(spec, schema, body) == [], where
+    elif set(req.op.responses[str(reply.status)].get("content") or {}) == {"text/html"}:
+        assert header(reply, "Content-Type").startswith("text/html"), where
+        text = reply.body.decode()
+        if 400 <= reply.status < 500:  # a page for a person: the reason as escaped text
+            assert re.search(r"<p>[^<]*\w[^<]*</p>", text), f"the refusal page says nothing: {where}"
+            assert "<script" not in text, where
+        check_no_leak(app, req, reply, where)
+        return
     if 400 <= reply.status < 500:
         message = body["error"]
         assert message.strip(), where
@@ -307,6 +327,10 @@ def check_answer(app: FuzzApp, spec: dict[str, Any], req: Request, reply: HttpRe
         if reply.status == 404:  # names the value it did not find
             assert any(repr(v) in message or (v and v in message) for v in req.values()), (
                 f"the refusal names no value of the request: {where}")
+    check_no_leak(app, req, reply, where)
+
+
+def check_no_leak(app: FuzzApp, req: Request, reply: HttpReply, where: str) -> None:
     seen = reply.body.decode("utf-8", "replace") + json.dumps(reply.headers)
     leaked = [what for what, value in app.secrets.items() if value in seen]
     assert not leaked, f"the answer holds the {leaked}: {where}"
@@ -378,7 +402,7 @@ def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_
         fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broken: str) -> None:
     """The plan as JSON text that does not parse, or as a file that is not UTF-8 (health once failed with a
     bare 500 on it): keyed routes answer a JSON 500 naming the setting, an oversized body still a 413, and the
-    anonymous probe answers 200 with where the problem is."""
+    anonymous probe answers 200 with where the problem is, the read API a JSON 500 as the keyed routes."""
     app, spec = fuzz_app, load_spec()
     before = app.world()
     if broken == "VFXTDR_PLAN":
@@ -394,9 +418,13 @@ def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_
     assert health.json() == {"status": "ok", "plan": f"invalid: 1 problem(s) at {where}; "
                                                      "run `python -m shared.plan validate`"}
     for op in operations(spec):
+        url = Request(op, {"cluster": CLUSTER, "filer": FILERS[0]}, (), {}, None).url(app.base_url)
+        if op.operation_id in ("list_filers", "get_filer"):  # the read API reads the plan too
+            reply = http_call(op.method, url)
+            assert reply.status == 500 and broken in reply.json()["error"], (op, reply)
+            assert schema_problems(spec, op.response_schema(500), reply.json()) == []
         if op.anonymous:
             continue
-        url = Request(op, {"cluster": CLUSTER, "filer": FILERS[0]}, (), {}, None).url(app.base_url)
         reply = http_call(op.method, url)
         assert reply.status == 500 and broken in reply.json()["error"], (op, reply)
         assert schema_problems(spec, op.response_schema(500), reply.json()) == []
@@ -405,3 +433,27 @@ def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_
     app.runner.run_until_idle(timeout=30)
     assert app.runner.statuses() == []
     assert app.world() == before
+
+
+def test_an_unreadable_catalog_is_the_documented_503_on_the_detail_and_unknown_in_the_list(
+        fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backup account's key in Key Vault is wrong (Azurite refuses it at once): the detail route answers
+    the documented JSON 503 naming the filer, never a good state; the list shows that filer unknown, and red."""
+    app, spec = fuzz_app, load_spec()
+    app.vault.store("fz-wrong-key", "d3Jvbmcta2V5LW5vdC10aGUtYWNjb3VudHM=", content_type="text/plain")
+    plan = json.loads(json.dumps(app.plan_json))
+    plan["filers"][0]["backup"]["storage_key_secret"] = "fz-wrong-key"
+    monkeypatch.setenv("VFXTDR_PLAN", json.dumps(plan))
+    services.forget_vaults()
+    ops = {op.operation_id: op for op in operations(spec)}
+    detail = Request(ops["get_filer"], {"cluster": CLUSTER, "filer": FILERS[0]}, (), {}, None)
+    reply = send(app, detail)
+    assert reply.status == 503, reply
+    assert schema_problems(spec, detail.op.response_schema(503), reply.json()) == []
+    check_no_leak(app, detail, reply, str(reply))
+    assert f"{CLUSTER}/{FILERS[0]}" in reply.json()["error"] or FILERS[0] in reply.json()["error"], reply.json()
+    listing = Request(ops["list_filers"], {}, (), {}, None)
+    reply = send(app, listing)
+    check_answer(app, spec, listing, reply)
+    states = {f["filer"]: (f["state"], f["rpo"]["badge"]) for f in reply.json()["filers"]}
+    assert states[FILERS[0]] == ("unknown", "red") and states[FILERS[1]][0] == "failed_over", states

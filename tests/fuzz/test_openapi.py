@@ -1,6 +1,7 @@
 """docs/openapi.yaml cannot drift from the app: every HTTP route function_app registers is described (method,
 path, function name as operationId, auth level), nothing else is, and the bodies it describes are the ones the
-code builds (triggers/common.py `refuse`, the Durable client's check-status response)."""
+code builds (triggers/common.py `refuse`, the Durable client's check-status response; the status page, a page
+for a person, refuses with HTML)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def test_every_route_the_app_registers_is_described_and_no_other() -> None:
     assert not extra, f"docs/openapi.yaml describes routes function_app does not register: {extra}"
     # The four routes of today, so that an app that fails to register its blueprints cannot pass vacuously.
     assert {("POST", "/backups/{cluster}/{filer}"), ("POST", "/filers/{cluster}/{filer}/readd"),
-            ("POST", "/failovers/{cluster}/{filer}"), ("GET", "/health")} <= set(routes)
+            ("POST", "/failovers/{cluster}/{filer}"), ("GET", "/health"), ("GET", "/filers"),
+            ("GET", "/filers/{cluster}/{filer}"), ("GET", "/status")} <= set(routes)
 
 
 def test_each_operation_names_its_function_and_its_auth_level() -> None:
@@ -72,7 +74,11 @@ def test_every_refusal_is_documented_with_the_shape_refuse_answers() -> None:
         if not op.anonymous:
             # The body limit is enforced by every keyed route; the fuzz run sends each one an oversized body.
             assert "413" in refusals, f"{op}: document 413 (documented: {sorted(codes)})"
+        html = set(op.responses.get("200", {}).get("content") or {}) == {"text/html"}
         for code in refusals:
+            if html:  # a page for a person refuses as a page: the reason as escaped text (status_page)
+                assert op.responses[code]["content"] == {"text/html": {"schema": {"type": "string"}}}, (op, code)
+                continue
             schema = op.response_schema(int(code))
             assert schema == {"$ref": ERROR_REF}, f"{op} {code}: a refusal's body is {ERROR_REF}"
     # What refuse() really answers matches the schema, and the schema admits nothing else.
@@ -83,6 +89,11 @@ def test_every_refusal_is_documented_with_the_shape_refuse_answers() -> None:
     assert schema_problems(spec, error, {**body, "detail": "x"}) == ["body.detail: not described"]
     assert schema_problems(spec, error, {"error": ""}) == ["body.error: shorter than 1"]
     assert schema_problems(spec, error, {"message": "x"}) == ["body.error: required", "body.message: not described"]
+    assert schema_problems(spec, error, {"error": None}) == ["body.error: expected string, got NoneType"]
+    # null passes only where the file says nullable
+    report = spec["components"]["schemas"]["FilerReport"]["properties"]
+    assert schema_problems(spec, report["serving_cluster"], None) == []
+    assert schema_problems(spec, report["state_detail"], None) == ["body: expected string, got NoneType"]
 
 
 def test_the_started_answer_is_what_the_durable_client_builds() -> None:

@@ -250,8 +250,13 @@ def test_status_page_says_why_it_refuses(ui_env: AppEnv, durable_runner, browser
 
     runner = durable_runner(function_app.app, clock=ui_env.clock)
     monkeypatch.setenv("WEBSITE_SITE_NAME", "vfxtdr-prod")
-    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
+    # App Service without its authentication: nothing vouches for a principal header, the page says so
     browser.get(f"{runner.base_url}/api/status")
     body = browser.find_element("css selector", "body").text
-    assert "no signed-in principal" in body and "Entra ID" in body
+    assert "without App Service authentication" in body and "WEBSITE_AUTH_ENABLED" in body
+    assert not browser.find_elements("css selector", "section[data-filer]")
+    # with it, a browser that has not signed in is sent to its Entra ID sign-in, which would bring it back
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
+    browser.get(f"{runner.base_url}/api/status")
+    assert browser.current_url == f"{runner.base_url}/.auth/login/aad?post_login_redirect_uri=/api/status"
     assert not browser.find_elements("css selector", "section[data-filer]")

@@ -1,5 +1,6 @@
 """The status page as served (no browser): self-contained, one inline style and one inline script, both allowed
-by hash in its Content-Security-Policy, nothing else allowed; refusals are escaped text."""
+by hash in its Content-Security-Policy, nothing else allowed; refusals are escaped text; a caller with no
+sign-in is sent to App Service authentication's sign-in."""
 
 from __future__ import annotations
 
@@ -39,3 +40,18 @@ def test_a_refusal_is_escaped_text_under_the_same_policy(monkeypatch):
     body = answer.get_body().decode()
     assert answer.status_code == 401 and "<script>" not in body and "not Base64 JSON" in body
     assert answer.headers["Content-Security-Policy"] == status_page.HEADERS["Content-Security-Policy"]
+
+
+def test_a_browser_without_any_sign_in_is_sent_to_entra_id_sign_in_and_back(monkeypatch):
+    monkeypatch.setenv("WEBSITE_SITE_NAME", "vfxtdr")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
+    req = func.HttpRequest("GET", "https://vfxtdr.azurewebsites.net/api/status", headers={}, body=b"")
+    answer = status_page.status_page(req)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/.auth/login/aad?post_login_redirect_uri=/api/status"
+    assert answer.headers["Content-Security-Policy"] == status_page.HEADERS["Content-Security-Policy"]
+    # without App Service authentication, signing in cannot help: a refusal, not a redirect
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+    answer = status_page.status_page(req)
+    assert answer.status_code == 403 and "Location" not in answer.headers
+    assert "WEBSITE_AUTH_ENABLED" in answer.get_body().decode()
