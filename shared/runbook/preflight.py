@@ -18,7 +18,7 @@ from shared.avere.client import AvereClient
 from shared.avere.errors import AvereError
 from shared.azure.keyvault import KeyVaultError
 from shared.azure.storage import StorageConfigError
-from shared.blobcopy.errors import redact
+from shared.blobcopy.errors import describe_http_error, redact
 from shared.catalog.store import Catalog, FilerState
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
 from shared.runbook import preflight_probes, services
@@ -197,8 +197,9 @@ def _backup_account(run: _Run) -> None:
             catalog.exists()  # reachable either way; the catalog container is made on first use
             run.state = catalog.load(filer)
     except (AzureError, StorageConfigError, KeyVaultError) as exc:
-        run.add("backup_account", False, f"backup account {filer.backup.account} at "
-                f"{filer.backup.blob_endpoint} is not reachable: {_short(exc)}")
+        how = preflight_probes.credential_used(run.plan, filer.backup.storage_key_secret)
+        run.add("backup_account", False, f"backup account {filer.backup.account} at {filer.backup.blob_endpoint} "
+                f"({how}): the catalog cannot be read: {describe_http_error(exc)}")
         return
     run.add("backup_account", True, f"backup account {filer.backup.account} answers; declared in "
             f"{filer.backup.region}, the source in {filer.source.region}")

@@ -38,7 +38,8 @@ def probe_blob(filer: Filer) -> str:
     return f"{PROBE_PREFIX}{filer.cluster}/{filer.name}/probe"
 
 
-def _how(plan: Plan, key_secret: str | None) -> str:
+def credential_used(plan: Plan, key_secret: str | None) -> str:
+    """How the app reaches a storage account, for a finding: never the key, only where it is kept."""
     if plan.storage_auth == "identity":
         return "with the app's managed identity"
     return f"with the account key in secret {key_secret}"
@@ -68,7 +69,7 @@ def source_read(plan: Plan, filer: Filer) -> Probe:
     """List the source container with the app's credential, mint the SAS (or user-delegation key) the copy
     will mint, and read a blob through that SAS as the backup account's service will during Copy Blob."""
     src = filer.source
-    where = f"source account {src.account} at {src.account_url} ({_how(plan, src.key_secret)})"
+    where = f"source account {src.account} at {src.account_url} ({credential_used(plan, src.key_secret)})"
     try:
         account, lifetime = _source_account(plan, filer)
         first = _first_blob(account, src.container)
@@ -133,7 +134,7 @@ def _read_through(account: StorageAccount, container: str, sas: str, first: str 
 def backup_write(plan: Plan, filer: Filer) -> Probe:
     """Write a probe blob into the backup account's catalog container and delete it again."""
     bak = filer.backup
-    where = f"backup account {bak.account} at {bak.account_url} ({_how(plan, bak.storage_key_secret)})"
+    where = f"backup account {bak.account} at {bak.account_url} ({credential_used(plan, bak.storage_key_secret)})"
     path = probe_blob(filer)
     try:
         account = services.backup_account(filer, plan.storage_auth, plan.keyvault_url)

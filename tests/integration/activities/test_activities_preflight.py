@@ -81,7 +81,7 @@ def test_backup_account_unreachable(make_app_env):
         blob_endpoint="http://127.0.0.1:9/vfxtdr"))
     services.configure(storage_retry=_no_retry())
     red = _red(_run(env))
-    assert "is not reachable" in red["backup_account"]
+    assert "the catalog cannot be read" in red["backup_account"]
     assert red["attention"] == red["failed_over"] == "not checked: the catalog is not readable"
 
 
