@@ -205,8 +205,9 @@ class StorageAccount:
                                       **self._client_kwargs())
 
     def _ssl_context(self) -> Any:
-        if not self.ca_file:
-            return None
+        """TLS trust of the aio client: ca_file, else the system's, read now. aiohttp's own default context is
+        made once at import, so a trust store named later (SSL_CERT_FILE, as the sync clients honour
+        REQUESTS_CA_BUNDLE per request) would be ignored."""
         import ssl
         return ssl.create_default_context(cafile=self.ca_file)
 
