@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
@@ -119,9 +120,15 @@ def _read_through(account: StorageAccount, container: str, sas: str, first: str 
     name = first if first is not None else f"vfxtdr-preflight-absent-{uuid.uuid4().hex}"
     reader = StorageAccount(account.name, account.blob_endpoint, SasToken(sas), retry=account.retry,
                             ca_file=account.ca_file, api_version=account.api_version)
+
+    async def head() -> None:
+        # The aio client, as the copy engine's: the sync transport (urllib3) logs request URLs, SAS and all,
+        # at DEBUG.
+        async with reader.async_service_client(2) as client:
+            await client.get_blob_client(container, name).get_blob_properties()
+
     try:
-        with reader.service_client() as client:
-            client.get_blob_client(container, name).get_blob_properties()
+        asyncio.run(head())
     except ResourceNotFoundError:
         if first is not None:
             raise _Refused(f"blob {first!r} vanished between listing and reading it; run the preflight "
