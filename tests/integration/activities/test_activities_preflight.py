@@ -79,9 +79,13 @@ def test_filer_not_online_or_on_another_bucket(app_env, monkeypatch):
 def test_backup_account_unreachable(make_app_env):
     env = make_app_env(edit_plan=lambda p: p["filers"][0]["backup"].update(
         blob_endpoint="http://127.0.0.1:9/vfxtdr"))
-    services.configure(storage_retry=_no_retry())
-    red = _red(_run(env))
+    previous = services.configure(storage_retry=_no_retry())
+    try:
+        red = _red(_run(env))
+    finally:
+        services.restore(previous)  # a process-wide setting: later tests keep the default retries
     assert "the catalog cannot be read" in red["backup_account"]
+    assert "cannot write" in red["backup_write"] and env.filer.backup.account in red["backup_write"]
     assert red["attention"] == red["failed_over"] == "not checked: the catalog is not readable"
 
 
