@@ -11,7 +11,11 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.core.exceptions import AzureError
 
+from shared.azure.keyvault import KeyVaultError
+from shared.azure.storage import StorageConfigError
+from shared.blobcopy.errors import describe_http_error
 from shared.catalog.store import FilerState
 from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
 from shared.runbook import record as catalog_ops
@@ -100,7 +104,13 @@ async def running_ids(client: df.DurableOrchestrationClient, ids: list[str]) -> 
 
 
 async def filer_state(plan: Plan, filer: Filer) -> FilerState:
-    """The filer's catalog state (I/O in a thread: the routes are async)."""
-    states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
+    """The filer's catalog state (I/O in a thread: the routes are async), or a 503 naming the backup account
+    whose catalog cannot be read (a route decides nothing without it)."""
+    try:
+        states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
+    except (AzureError, KeyVaultError, StorageConfigError) as err:
+        raise Refusal(503, f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be "
+                      f"read: {describe_http_error(err)}; the dry run (?dryRun=true on the backup route) checks "
+                      "every credential") from None
     return states[filer.key]
 

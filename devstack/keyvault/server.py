@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from devstack.keyvault.faults import CONTROL, Faults
 from devstack.keyvault.store import (
     RECOVERABLE_DAYS,
-    RECOVERY_LEVEL,
     Deleted,
     SecretStore,
     VaultError,
@@ -44,20 +43,20 @@ class Unauthorized(VaultError):
         super().__init__(401, "Unauthorized", message)
 
 
-def _attributes(record: dict[str, Any]) -> dict[str, Any]:
+def _attributes(record: dict[str, Any], recovery_level: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {"enabled": record["enabled"]}
     for key in ("nbf", "exp"):
         if record.get(key) is not None:
             attrs[key] = record[key]
-    attrs.update(created=record["created"], updated=record["updated"], recoveryLevel=RECOVERY_LEVEL,
+    attrs.update(created=record["created"], updated=record["updated"], recoveryLevel=recovery_level,
                  recoverableDays=RECOVERABLE_DAYS)
     return attrs
 
 
-def _bundle(base: str, found: Version, *, value: bool, versioned: bool = True) -> dict[str, Any]:
+def _bundle(call: _Call, found: Version, *, value: bool, versioned: bool = True) -> dict[str, Any]:
     """SecretBundle (value=True), else SecretItem or a value-less bundle; the SDK parses the id."""
-    secret_id = f"{base}/secrets/{found.name}" + (f"/{found.version}" if versioned else "")
-    out: dict[str, Any] = {"id": secret_id, "attributes": _attributes(found.record)}
+    secret_id = f"{call.base}/secrets/{found.name}" + (f"/{found.version}" if versioned else "")
+    out: dict[str, Any] = {"id": secret_id, "attributes": _attributes(found.record, call.store.recovery_level)}
     if value:
         out["value"] = found.record["value"]
     if found.record.get("contentType") is not None:
@@ -67,9 +66,9 @@ def _bundle(base: str, found: Version, *, value: bool, versioned: bool = True) -
     return out
 
 
-def _deleted_bundle(base: str, deleted: Deleted, *, versioned: bool = True) -> dict[str, Any]:
-    out = _bundle(base, deleted.latest, value=False, versioned=versioned)
-    out.update(recoveryId=f"{base}/deletedsecrets/{deleted.latest.name}", deletedDate=deleted.deleted_date,
+def _deleted_bundle(call: _Call, deleted: Deleted, *, versioned: bool = True) -> dict[str, Any]:
+    out = _bundle(call, deleted.latest, value=False, versioned=versioned)
+    out.update(recoveryId=f"{call.base}/deletedsecrets/{deleted.latest.name}", deletedDate=deleted.deleted_date,
                scheduledPurgeDate=deleted.scheduled_purge_date)
     return out
 
@@ -139,17 +138,17 @@ def _shape(path: str) -> tuple[str, list[str]]:
 
 
 def _list_secrets(call: _Call) -> tuple[int, dict[str, Any]]:
-    items = [_bundle(call.base, v, value=False, versioned=False) for v in call.store.list_latest()]
+    items = [_bundle(call, v, value=False, versioned=False) for v in call.store.list_latest()]
     return 200, _page(items, call.base, "/secrets", call.query, call.api_version)
 
 
 def _list_versions(call: _Call, name: str) -> tuple[int, dict[str, Any]]:
-    items = [_bundle(call.base, v, value=False) for v in call.store.list_versions(name)]
+    items = [_bundle(call, v, value=False) for v in call.store.list_versions(name)]
     return 200, _page(items, call.base, f"/secrets/{name}/versions", call.query, call.api_version)
 
 
 def _list_deleted(call: _Call) -> tuple[int, dict[str, Any]]:
-    items = [_deleted_bundle(call.base, d, versioned=False) for d in call.store.list_deleted()]
+    items = [_deleted_bundle(call, d, versioned=False) for d in call.store.list_deleted()]
     return 200, _page(items, call.base, "/deletedsecrets", call.query, call.api_version)
 
 
@@ -165,22 +164,22 @@ def _purge(call: _Call, name: str) -> tuple[int, None]:
 _Handler = Callable[..., tuple[int, dict[str, Any] | None]]
 _ROUTES: dict[tuple[str, str], _Handler] = {
     ("GET", "secrets"): _list_secrets,
-    ("PUT", "secrets/{name}"): lambda c, n: (200, _bundle(c.base, c.store.set(n, c.json()), value=True)),
-    ("DELETE", "secrets/{name}"): lambda c, n: (200, _deleted_bundle(c.base, c.store.delete(n))),
-    ("GET", "secrets/{name}"): lambda c, n: (200, _bundle(c.base, c.store.get(n, None), value=True)),
+    ("PUT", "secrets/{name}"): lambda c, n: (200, _bundle(c, c.store.set(n, c.json()), value=True)),
+    ("DELETE", "secrets/{name}"): lambda c, n: (200, _deleted_bundle(c, c.store.delete(n))),
+    ("GET", "secrets/{name}"): lambda c, n: (200, _bundle(c, c.store.get(n, None), value=True)),
     ("PATCH", "secrets/{name}"):
-        lambda c, n: (200, _bundle(c.base, c.store.update(n, None, c.json()), value=False)),
+        lambda c, n: (200, _bundle(c, c.store.update(n, None, c.json()), value=False)),
     ("GET", "secrets/{name}/versions"): _list_versions,
     ("GET", "secrets/{name}/{version}"):
-        lambda c, n, v: (200, _bundle(c.base, c.store.get(n, v or None), value=True)),
+        lambda c, n, v: (200, _bundle(c, c.store.get(n, v or None), value=True)),
     ("PATCH", "secrets/{name}/{version}"):
-        lambda c, n, v: (200, _bundle(c.base, c.store.update(n, v or None, c.json()), value=False)),
+        lambda c, n, v: (200, _bundle(c, c.store.update(n, v or None, c.json()), value=False)),
     ("POST", "secrets/{name}/backup"): _backup,
     ("GET", "deletedsecrets"): _list_deleted,
-    ("GET", "deletedsecrets/{name}"): lambda c, n: (200, _deleted_bundle(c.base, c.store.get_deleted(n))),
+    ("GET", "deletedsecrets/{name}"): lambda c, n: (200, _deleted_bundle(c, c.store.get_deleted(n))),
     ("DELETE", "deletedsecrets/{name}"): _purge,
     ("POST", "deletedsecrets/{name}/recover"):
-        lambda c, n: (200, _bundle(c.base, c.store.recover(n), value=False)),
+        lambda c, n: (200, _bundle(c, c.store.recover(n), value=False)),
 }
 
 

@@ -19,7 +19,10 @@ MAX_TAGS = 15
 MAX_TAG_NAME = 512
 MAX_TAG_VALUE = 256
 RECOVERABLE_DAYS = 90
-RECOVERY_LEVEL = "Recoverable+Purgeable"
+RECOVERY_LEVEL = "Recoverable+Purgeable"  # soft delete (90 days), purge allowed
+PROTECTED_RECOVERY_LEVEL = "Recoverable"  # soft delete with purge protection, as infra/main.bicep deploys it
+_PURGE_PROTECTED = ('Operation "purge" is not allowed because purge protection is enabled for this vault. Key '
+                    "Vault service will automatically purge it after the retention period has passed.")
 _NOT_FOUND_HINT = ("If you recently deleted this secret you may be able to recover it using the correct "
                    "recovery command.")
 
@@ -107,9 +110,14 @@ def _check_content_type(content_type: Any) -> str | None:
 
 
 class SecretStore:
-    """Secrets keyed by lower-cased name (Key Vault names are case-insensitive), saved after each change."""
+    """Secrets keyed by lower-cased name (Key Vault names are case-insensitive), saved after each change.
 
-    def __init__(self, state_dir: Path, clock: Callable[[], float]) -> None:
+    purge_protection: a deleted secret cannot be purged (403, Key Vault's text), only recovered or left to
+    expire; the vault's recovery level then reads "Recoverable"."""
+
+    def __init__(self, state_dir: Path, clock: Callable[[], float], *, purge_protection: bool = False) -> None:
+        self.purge_protection = purge_protection
+        self.recovery_level = PROTECTED_RECOVERY_LEVEL if purge_protection else RECOVERY_LEVEL
         self._dir = Path(state_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._dir.chmod(0o700)
@@ -286,5 +294,7 @@ class SecretStore:
     def purge(self, name: str) -> None:
         with self._lock:
             self._deleted(name)
+            if self.purge_protection:
+                raise VaultError(403, "Forbidden", _PURGE_PROTECTED)
             del self._data["deleted"][name.lower()]
             self._save()

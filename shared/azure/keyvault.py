@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.keyvault.secrets import SecretClient, SecretProperties
+from azure.keyvault.secrets import KeyVaultSecret, SecretClient, SecretProperties
 from shared.core.codec import JsonRecord
 from shared.core.netutil import is_loopback_host
 
@@ -34,6 +35,9 @@ MAX_TAGS = 15
 # Every version this module stores carries its store time in nanoseconds, because `created` has only
 # whole seconds and two versions stored within one second must still sort newest first.
 ORDER_TAG = "vfxtdr-stored-ns"
+# Write probes (probe_write) are one-off secrets under this prefix, never a name the app keeps anything in.
+PROBE_PREFIX = "vfxtdr-preflight-probe-"
+PROBE_CONTENT_TYPE = "application/vnd.vfxtdr.preflight-probe"
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
@@ -65,6 +69,30 @@ class KeyVaultAccessError(KeyVaultError):
 
 class KeyVaultUnavailable(KeyVaultError):
     """The vault could not be reached (network, DNS, TLS trust)."""
+
+
+def _text(value: Any) -> str | None:
+    """An SDK enum member as the service spelt it (str() of the member gives its Python name)."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
+def purge_after_delete(recovery_level: str | None) -> bool:
+    """Whether a secret deleted from a vault of this recovery level can (and must) be purged to be gone:
+    the "...+Purgeable" levels (soft delete without purge protection). "Recoverable" and "CustomizedRecoverable"
+    (purge protection) keep it until their retention ends, whatever anyone asks; "Purgeable" alone has no
+    soft delete (a deletion is final); an unknown level is never purged."""
+    return bool(recovery_level) and str(recovery_level).endswith("+Purgeable")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a write probe proved and what it left: the probe's name, the vault's recovery level, and a note
+    when the probe could not be cleaned up (it holds nothing secret)."""
+
+    name: str
+    recovery_level: str | None
+    purged: bool = False
+    left: str = ""
 
 
 def check_secret_name(name: Any) -> str:
@@ -182,6 +210,10 @@ class KeyVault:
     def store(self, name: str, value: str, *, content_type: str,
               tags: dict[str, str] | None = None) -> SecretRef:
         """Store value as a new version of name; return its reference."""
+        stored = self._set(name, value, content_type=content_type, tags=tags)
+        return SecretRef(name=stored.name or name, version=stored.properties.version or "")
+
+    def _set(self, name: str, value: str, *, content_type: str, tags: dict[str, str] | None) -> KeyVaultSecret:
         check_secret_name(name)
         if not isinstance(value, str):
             raise ValueError(f"secret {name}: the value must be a string")
@@ -193,7 +225,7 @@ class KeyVault:
             stored = self._client.set_secret(name, value, content_type=content_type, tags=all_tags)
         except (AzureError, ValueError) as err:
             raise self._failure(name, None, err) from None
-        return SecretRef(name=stored.name or name, version=stored.properties.version or "")
+        return stored
 
     def read(self, name: str, version: str | None = None) -> Secret:
         """The value of name at version (the latest version when None)."""
@@ -224,6 +256,34 @@ class KeyVault:
         except (AzureError, ValueError) as err:
             raise self._failure(name, None, err) from None
         return _newest_first(found)
+
+    def probe_write(self, *, tags: dict[str, str], wait_seconds: float = 30.0) -> ProbeResult:
+        """Prove that this identity may store a secret version, without touching any secret the app uses.
+
+        Stores a one-off secret named PROBE_PREFIX + a random suffix (its value says what it is; nothing
+        secret), then deletes it and, where the vault allows purging (purge_after_delete), purges it once the
+        deletion is done. A vault with purge protection keeps the deleted probe until its retention ends (a
+        bounded number: one per probe within the retention period); a live name is never reused or
+        re-versioned. Raises KeyVaultError when the write fails; a failed clean-up is only reported.
+        """
+        name = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+        stored = self._set(name, "vfxtdr preflight write probe: holds nothing secret, safe to delete",
+                           content_type=PROBE_CONTENT_TYPE, tags={**tags, "purpose": "preflight-probe"})
+        level = _text(stored.properties.recovery_level)
+        try:
+            poller = self._client.begin_delete_secret(name)
+            if not purge_after_delete(level):
+                return ProbeResult(name, level)
+            poller.wait(timeout=wait_seconds)
+            if not poller.done():
+                return ProbeResult(name, level, left=f"still being deleted after {wait_seconds:g}s, so not purged "
+                                                     "(the vault purges it when its retention ends)")
+            self._client.purge_deleted_secret(name)
+        except (AzureError, ValueError) as err:
+            failure = self._failure(name, None, err)
+            return ProbeResult(name, level, left=f"could not be cleaned up ({failure.problem}); it holds nothing "
+                                                 "secret and may be deleted by hand")
+        return ProbeResult(name, level, purged=True)
 
     def _failure(self, name: str, version: str | None, err: Exception) -> KeyVaultError:
         """A typed error from an SDK exception; only the service's error code and message are kept."""

@@ -19,18 +19,52 @@ from azure.storage.blob import (
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from shared.azure.retry import AsyncStorageRetry, RetrySettings, StorageRetry
 from shared.core.clock import utc_now
+from shared.core.netutil import is_loopback_host
 
-__all__ = ["MAX_SAS_LIFETIME", "RetrySettings", "SasToken", "StorageAccount", "StorageConfigError",
-           "account_name_from_endpoint", "parse_connection_string", "split_container_url"]
+__all__ = ["MAX_SAS_LIFETIME", "SAS_CLOCK_SKEW", "RetrySettings", "SasToken", "StorageAccount",
+           "StorageConfigError", "account_name_from_endpoint", "container_read_sas", "parse_connection_string",
+           "sas_protocol", "split_container_url"]
 
 # A user-delegation key lives at most 7 days, so no copy may be allowed to stay pending longer than that.
 MAX_SAS_LIFETIME = timedelta(days=7)
-# Clock skew allowance for the user-delegation key's start (the SAS itself carries no start time).
-_KEY_SKEW = timedelta(minutes=5)
+# A SAS (and its user-delegation key) is valid from this long before it is made, as the storage service's
+# clock may run a little behind ours; it ends exactly its lifetime after it is made.
+SAS_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class StorageConfigError(ValueError):
     """An account description that cannot work (bad endpoint, missing permission, unusable auth)."""
+
+
+def sas_protocol(blob_endpoint: str) -> str:
+    """The `spr` of every SAS this app makes: https only, except for a loopback http endpoint (the local
+    stack's Azurite), which gets "https,http". A SAS for any other http endpoint is refused."""
+    parts = urlsplit(blob_endpoint)
+    if parts.scheme == "https":
+        return "https"
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return "https,http"
+    raise StorageConfigError(f"blob endpoint {parts.scheme}://{parts.netloc}: a SAS travels over https only "
+                             "(plain http is allowed for a loopback emulator alone)")
+
+
+def container_read_sas(account: str, container: str, blob_endpoint: str, *, start: datetime, expiry: datetime,
+                       listing: bool = False, account_key: str | None = None,
+                       delegation_key: UserDelegationKey | None = None) -> str:
+    """A service SAS on exactly one container (`sr=c`) that reads blobs (`sp=r`; `rl` only when listing is
+    asked for), over https (sas_protocol), valid from start to expiry. Signed with a user-delegation key, or
+    with the account key when that is how the plan reaches the account. Pure: no request is made."""
+    if not container:
+        raise StorageConfigError(f"account {account!r}: a SAS names one container, and none was given")
+    if (account_key is None) == (delegation_key is None):
+        raise StorageConfigError(f"account {account!r}: a SAS is signed with an account key or a user-delegation "
+                                 "key, exactly one")
+    if expiry <= start:
+        raise StorageConfigError(f"account {account!r}: a SAS must end after it starts")
+    permission = ContainerSasPermissions(read=True, list=listing)
+    return generate_container_sas(account, container, account_key=account_key, user_delegation_key=delegation_key,
+                                  permission=permission, start=start, expiry=expiry,
+                                  protocol=sas_protocol(blob_endpoint))
 
 
 @dataclass(frozen=True)
@@ -172,8 +206,9 @@ class StorageAccount:
                                       **self._client_kwargs())
 
     def _ssl_context(self) -> Any:
-        if not self.ca_file:
-            return None
+        """TLS trust of the aio client: ca_file, else the system's, read now. aiohttp's own default context is
+        made once at import, so a trust store named later (SSL_CERT_FILE, as the sync clients honour
+        REQUESTS_CA_BUNDLE per request) would be ignored."""
         import ssl
         return ssl.create_default_context(cafile=self.ca_file)
 
@@ -188,47 +223,59 @@ class StorageAccount:
             raise StorageConfigError(f"pending limit + margin ({lifetime}) exceeds the 7-day SAS/key limit")
         return lifetime
 
-    def _check_sas_token(self) -> str:
+    def _check_sas_token(self, listing: bool) -> str:
         assert isinstance(self._auth, SasToken)
-        if "r" not in self._auth.permissions():
-            raise StorageConfigError(f"the SAS given for account {self.name!r} lacks read (r) permission")
+        needed = {"r": "read (r)", "l": "list (l)"} if listing else {"r": "read (r)"}
+        missing = [name for letter, name in needed.items() if letter not in self._auth.permissions()]
+        if missing:
+            raise StorageConfigError(f"the SAS given for account {self.name!r} lacks {' and '.join(missing)} "
+                                     "permission")
         return self._auth.token
 
-    def read_sas(self, container: str, lifetime: timedelta, now: datetime | None = None) -> str:
-        """A read-only container SAS expiring after lifetime (user-delegation with a token credential)."""
+    def _window(self, lifetime: timedelta, now: datetime | None) -> tuple[datetime, datetime]:
+        if lifetime <= timedelta(0) or lifetime > MAX_SAS_LIFETIME:
+            raise StorageConfigError(f"a SAS lifetime must be > 0 and at most 7 days, not {lifetime}")
         now = now or utc_now()
-        expiry = now + lifetime
-        signed = self._sas_without_delegation(container, expiry)
+        return now - SAS_CLOCK_SKEW, now + lifetime
+
+    def read_sas(self, container: str, lifetime: timedelta, now: datetime | None = None, *,
+                 listing: bool = False) -> str:
+        """A read-only SAS on one container that ends `lifetime` from now (see container_read_sas): signed
+        with a user-delegation key when the account is reached with a token credential (the managed
+        identity), with the account key only when the plan's storage_auth is "key"."""
+        start, expiry = self._window(lifetime, now)
+        signed = self._sas_without_delegation(container, start, expiry, listing)
         if signed is not None:
             return signed
         key = self._cached_delegation_key(expiry)
         if key is None:
             with self.service_client() as client:
-                key = client.get_user_delegation_key(now - _KEY_SKEW, expiry)
+                key = client.get_user_delegation_key(start, expiry)
             self._delegation = (key, expiry)
-        return self._delegation_sas(container, expiry, key)
+        return self._delegation_sas(container, start, expiry, key, listing)
 
-    def _sas_without_delegation(self, container: str, expiry: datetime) -> str | None:
+    def _sas_without_delegation(self, container: str, start: datetime, expiry: datetime,
+                                listing: bool) -> str | None:
         """The SAS when no user-delegation key is needed (a given SAS token, or an account key)."""
         if isinstance(self._auth, SasToken):
-            return self._check_sas_token()
+            return self._check_sas_token(listing)
         if isinstance(self._auth, str):
-            return self._key_sas(container, expiry)
+            return container_read_sas(self.name, container, self.blob_endpoint, start=start, expiry=expiry,
+                                      listing=listing, account_key=self._auth)
         return None
 
     async def read_sas_async(self, client: AsyncBlobServiceClient, container: str, lifetime: timedelta,
-                             now: datetime | None = None) -> str:
+                             now: datetime | None = None, *, listing: bool = False) -> str:
         """As read_sas, using an open aio client of this account for the user-delegation key."""
-        now = now or utc_now()
-        expiry = now + lifetime
-        signed = self._sas_without_delegation(container, expiry)
+        start, expiry = self._window(lifetime, now)
+        signed = self._sas_without_delegation(container, start, expiry, listing)
         if signed is not None:
             return signed
         key = self._cached_delegation_key(expiry)
         if key is None:
-            key = await client.get_user_delegation_key(now - _KEY_SKEW, expiry)
+            key = await client.get_user_delegation_key(start, expiry)
             self._delegation = (key, expiry)
-        return self._delegation_sas(container, expiry, key)
+        return self._delegation_sas(container, start, expiry, key, listing)
 
     def _cached_delegation_key(self, expiry: datetime) -> UserDelegationKey | None:
         # Reuse a key only for an identical expiry: a longer-lived key would stretch the SAS lifetime rule.
@@ -236,14 +283,10 @@ class StorageAccount:
             return self._delegation[0]
         return None
 
-    def _key_sas(self, container: str, expiry: datetime) -> str:
-        assert isinstance(self._auth, str)
-        return generate_container_sas(self.name, container, account_key=self._auth,
-                                      permission=ContainerSasPermissions(read=True), expiry=expiry)
-
-    def _delegation_sas(self, container: str, expiry: datetime, key: UserDelegationKey) -> str:
-        return generate_container_sas(self.name, container, user_delegation_key=key,
-                                      permission=ContainerSasPermissions(read=True), expiry=expiry)
+    def _delegation_sas(self, container: str, start: datetime, expiry: datetime, key: UserDelegationKey,
+                        listing: bool) -> str:
+        return container_read_sas(self.name, container, self.blob_endpoint, start=start, expiry=expiry,
+                                  listing=listing, delegation_key=key)
 
     # --- construction from operator input --------------------------------------------------------------
     @classmethod

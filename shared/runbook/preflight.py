@@ -1,4 +1,10 @@
-"""The checks at the start of a backup run (and all a dry run does): every check runs, each says why."""
+"""The checks at the start of a backup run (and all a dry run does): every check runs, each says why.
+
+Besides the plan and the catalog's marks, the preflight proves each credential the run will use by using it
+(shared/runbook/preflight_probes.py): Key Vault read and write, a login to the filer's cluster and to its
+failover cluster, the source listed and read through the copy's own SAS, the backup account written. Any
+failed check stops the run before anything is suspended: a missing role must not be found with the filer
+removed."""
 
 from __future__ import annotations
 
@@ -13,18 +19,19 @@ from shared.avere.client import AvereClient
 from shared.avere.errors import AvereError
 from shared.azure.keyvault import KeyVaultError
 from shared.azure.storage import StorageConfigError
+from shared.blobcopy.errors import describe_http_error, redact
 from shared.catalog.store import Catalog, FilerState
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
 from shared.plan.model import unverified_tls_problem
-from shared.runbook import services
+from shared.runbook import preflight_probes, services
 from shared.runbook.payloads import BackupRequest, Finding, Preflight
 from shared.runbook.refs import RunRef
 from shared.runbook.runs import load_run
 
 log = logging.getLogger("vfxtdr.preflight")
 
-CHECKS = ("plan", "keyvault", "cluster", "filer", "backup_account", "containers", "attention", "failed_over",
-          "tls")
+CHECKS = ("plan", "keyvault", "keyvault_write", "cluster", "failover_cluster", "filer", "source_account",
+          "backup_account", "backup_write", "containers", "attention", "failed_over", "tls")
 # Clusters other than the filer's own are only probed for buckets: one quick try, no long backoff.
 _PROBE_RETRIES = 1
 UNREADABLE = "<unreadable>"
@@ -37,7 +44,7 @@ class _Run:
     filer: Filer | None = None
     cluster: Cluster | None = None
     password_ok: bool = False
-    client: AvereClient | None = None
+    clients: dict[str, AvereClient] = field(default_factory=dict)  # logged in, by cluster name
     encrypted: bool = False
     state: FilerState | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -45,11 +52,17 @@ class _Run:
     def add(self, check: str, ok: bool, detail: str) -> None:
         self.findings.append(Finding(check=check, ok=ok, detail=detail))
 
+    @property
+    def client(self) -> AvereClient | None:
+        """The logged-in client of the filer's own cluster."""
+        return self.clients.get(self.cluster.name) if self.cluster is not None else None
+
 
 def _short(err: BaseException) -> str:
-    """An error's first line, bounded: enough to act on, never a traceback."""
+    """An error's first line, bounded and redacted (URL queries, signatures): enough to act on, never a
+    traceback or a SAS."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return f"{type(err).__name__}: {text[:300]}"
+    return redact(f"{type(err).__name__}: {text[:300]}")
 
 
 def preflight(ref: RunRef) -> Preflight:
@@ -64,9 +77,10 @@ def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight
     plan = plan or services.load_plan()
     run = _Run(plan=plan, request=request)
     steps: list[tuple[str, Callable[[_Run], None]]] = [
-        ("plan", _plan), ("keyvault", _keyvault), ("cluster", _cluster), ("filer", _filer),
-        ("backup_account", _backup_account), ("containers", _containers), ("attention", _attention),
-        ("failed_over", _failed_over), ("tls", _tls)]
+        ("plan", _plan), ("keyvault", _keyvault), ("keyvault_write", _keyvault_write), ("cluster", _cluster),
+        ("failover_cluster", _failover_cluster), ("filer", _filer), ("source_account", _source_account),
+        ("backup_account", _backup_account), ("backup_write", _backup_write), ("containers", _containers),
+        ("attention", _attention), ("failed_over", _failed_over), ("tls", _tls)]
     try:
         for name, step in steps:
             if name != "plan" and run.filer is None:
@@ -79,8 +93,8 @@ def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight
                             _short(exc))
                 run.add(name, False, f"check failed: {_short(exc)}")
     finally:
-        if run.client is not None:
-            run.client.close()
+        for client in run.clients.values():
+            client.close()
     ok = run.filer is not None and all(f.ok for f in run.findings)
     return Preflight(ok=ok, findings=tuple(run.findings), encrypted=run.encrypted)
 
@@ -113,20 +127,45 @@ def _keyvault(run: _Run) -> None:
     run.add("keyvault", True, f"{run.plan.keyvault_url} answers; secret {secret} is readable")
 
 
+def _keyvault_write(run: _Run) -> None:
+    assert run.filer is not None
+    probe = preflight_probes.vault_write(run.plan, run.filer)
+    run.add("keyvault_write", probe.ok, probe.detail)
+
+
 def _cluster(run: _Run) -> None:
     assert run.cluster is not None
     if not run.password_ok:
         run.add("cluster", False, "not checked: no admin password")
         return
-    client = services.avere_client(run.cluster, run.plan.keyvault_url)
-    try:
-        client.session.login()
-    except AvereError as exc:
-        client.close()
-        run.add("cluster", False, f"cluster {run.cluster.name} at {run.cluster.management_address}: {exc}")
+    client, detail = preflight_probes.login(run.plan, run.cluster)
+    if client is not None:
+        run.clients[run.cluster.name] = client
+    run.add("cluster", client is not None, detail)
+
+
+def _failover_cluster(run: _Run) -> None:
+    assert run.filer is not None
+    if not run.filer.failover_cluster:
+        run.add("failover_cluster", True, f"filer {run.filer.key} names no failover cluster: none to log in to")
         return
-    run.client = client
-    run.add("cluster", True, f"logged in to {run.cluster.name} at {run.cluster.management_address}")
+    target = run.plan.dr_cluster(run.filer.failover_cluster)
+    client, detail = preflight_probes.login(run.plan, target)
+    if client is not None:
+        run.clients[target.name] = client
+    run.add("failover_cluster", client is not None, detail)
+
+
+def _source_account(run: _Run) -> None:
+    assert run.filer is not None
+    probe = preflight_probes.source_read(run.plan, run.filer)
+    run.add("source_account", probe.ok, probe.detail)
+
+
+def _backup_write(run: _Run) -> None:
+    assert run.filer is not None
+    probe = preflight_probes.backup_write(run.plan, run.filer)
+    run.add("backup_write", probe.ok, probe.detail)
 
 
 def _filer(run: _Run) -> None:
@@ -170,8 +209,9 @@ def _backup_account(run: _Run) -> None:
             catalog.exists()  # reachable either way; the catalog container is made on first use
             run.state = catalog.load(filer)
     except (AzureError, StorageConfigError, KeyVaultError) as exc:
-        run.add("backup_account", False, f"backup account {filer.backup.account} at "
-                f"{filer.backup.blob_endpoint} is not reachable: {_short(exc)}")
+        how = preflight_probes.credential_used(run.plan, filer.backup.storage_key_secret)
+        run.add("backup_account", False, f"backup account {filer.backup.account} at {filer.backup.blob_endpoint} "
+                f"({how}): the catalog cannot be read: {describe_http_error(exc)}")
         return
     run.add("backup_account", True, f"backup account {filer.backup.account} answers; declared in "
             f"{filer.backup.region}, the source in {filer.source.region}")
@@ -179,9 +219,9 @@ def _backup_account(run: _Run) -> None:
 
 def _cluster_buckets(run: _Run, cluster: Cluster) -> dict[str, str] | None:
     """filer name -> bucket of every core filer on a cluster; None when it cannot be reached."""
-    own = run.cluster is not None and cluster.name == run.cluster.name
-    if own and run.client is not None:
-        client, close = run.client, False
+    logged_in = run.clients.get(cluster.name)
+    if logged_in is not None:
+        client, close = logged_in, False
     else:
         try:
             client = services.avere_client(cluster, run.plan.keyvault_url, retries=_PROBE_RETRIES)
@@ -272,7 +312,6 @@ def _failed_over(run: _Run) -> None:
                 "has begun (a backup container is attached)")
     else:
         run.add("failed_over", True, "the filer has not failed over")
-
 
 
 def _tls(run: _Run) -> None:

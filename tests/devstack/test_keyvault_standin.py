@@ -190,6 +190,24 @@ def test_soft_delete_recover_and_purge(client: SecretClient) -> None:
     assert client.set_secret(name, "fresh").value == "fresh"
 
 
+def test_purge_protection_refuses_purges_as_key_vault_does(keyvault_env: KeyVaultEndpoint,
+                                                           protected_keyvault: KeyVaultEndpoint) -> None:
+    client = SecretClient(protected_keyvault.url, DefaultAzureCredential(), verify_challenge_resource=False)
+    name = _name()
+    assert client.set_secret(name, "kept").properties.recovery_level == "Recoverable"
+    deleted = client.begin_delete_secret(name, _polling_interval=0).result()
+    assert deleted.properties.recovery_level == "Recoverable"
+    with pytest.raises(HttpResponseError) as refused:
+        client.purge_deleted_secret(name)
+    assert refused.value.status_code == 403 and refused.value.error.code == "Forbidden"
+    assert "purge protection is enabled" in refused.value.error.message
+    assert name in {d.name for d in client.list_deleted_secrets()}  # still there, recoverable
+    with pytest.raises(ResourceExistsError):
+        client.set_secret(name, "reuse")  # and its name still reserved
+    client.begin_recover_deleted_secret(name, _polling_interval=0).wait()
+    assert client.get_secret(name).value == "kept"
+
+
 @pytest.mark.parametrize("bad", ["under_score", "x" * 128, "dot.name"])
 def test_bad_names_are_400(client: SecretClient, bad: str) -> None:
     with pytest.raises(HttpResponseError) as err:

@@ -438,7 +438,8 @@ def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_
 def test_an_unreadable_catalog_is_the_documented_503_on_the_detail_and_unknown_in_the_list(
         fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch) -> None:
     """The backup account's key in Key Vault is wrong (Azurite refuses it at once): the detail route answers
-    the documented JSON 503 naming the filer, never a good state; the list shows that filer unknown, and red."""
+    the documented JSON 503 naming the filer, never a good state; the list shows that filer unknown, and red;
+    the backup, readd and failover doors answer the documented 503 too, and start nothing."""
     app, spec = fuzz_app, load_spec()
     app.vault.store("fz-wrong-key", "d3Jvbmcta2V5LW5vdC10aGUtYWNjb3VudHM=", content_type="text/plain")
     plan = json.loads(json.dumps(app.plan_json))
@@ -457,3 +458,15 @@ def test_an_unreadable_catalog_is_the_documented_503_on_the_detail_and_unknown_i
     check_answer(app, spec, listing, reply)
     states = {f["filer"]: (f["state"], f["rpo"]["badge"]) for f in reply.json()["filers"]}
     assert states[FILERS[0]] == ("unknown", "red") and states[FILERS[1]][0] == "failed_over", states
+    # The doors that start runs answer the same documented 503 before starting anything.
+    before = app.world()
+    for name in ("start_backup", "readd_filer", "start_failover"):
+        door = Request(ops[name], {"cluster": CLUSTER, "filer": FILERS[0]}, (), {}, None)
+        reply = send(app, door)
+        assert reply.status == 503, (name, reply)
+        assert schema_problems(spec, door.op.response_schema(503), reply.json()) == []
+        assert "fz-wrong-key" not in str(reply) and "backup account" in reply.json()["error"], reply.json()
+        check_no_leak(app, door, reply, str(reply))
+    app.runner.run_until_idle(timeout=30)
+    assert app.runner.statuses() == []
+    assert app.world() == before

@@ -80,7 +80,8 @@ def test_filer_not_online_or_on_another_bucket(app_env, monkeypatch):
     plan["filers"][0]["source"]["container"] = "elsewhere"
     monkeypatch.setenv("VFXTDR_PLAN", json.dumps(plan))
     red = _red(_run(env))
-    assert set(red) == {"filer"} and "fix the plan's source" in red["filer"]
+    assert set(red) == {"filer", "source_account"} and "fix the plan's source" in red["filer"]
+    assert "cannot list container elsewhere" in red["source_account"]
 
 
 def test_backup_account_unreachable(make_app_env):
@@ -89,12 +90,13 @@ def test_backup_account_unreachable(make_app_env):
     previous = services.configure(storage_retry=_no_retry())
     try:
         red = _red(run_preflight(BackupRequest(cluster="primary", filer=env.filer_name)))  # the dry run's checks
-        assert "is not reachable" in red["backup_account"]
-        assert red["attention"] == red["failed_over"] == "not checked: the catalog is not readable"
         with pytest.raises(DrError, match=r"recording the run.s plan snapshot in the catalog .* failed"):
             _run(env)  # a run cannot record its snapshot there: it stops before anything
     finally:
-        services.restore(previous)
+        services.restore(previous)  # a process-wide setting: later tests keep the default retries
+    assert "the catalog cannot be read" in red["backup_account"]
+    assert "cannot write" in red["backup_write"] and env.filer.backup.account in red["backup_write"]
+    assert red["attention"] == red["failed_over"] == "not checked: the catalog is not readable"
 
 
 def test_backup_container_used_by_a_core_filer_of_another_cluster(app_env):
@@ -130,3 +132,91 @@ def _no_retry():
     from shared.azure.storage import RetrySettings
 
     return RetrySettings(total=0, initial_backoff=0.01, max_backoff=0.01, connection_timeout=2, read_timeout=2)
+
+
+def _probe_secrets(env) -> tuple[list[str], list[str]]:
+    """Names of live and soft-deleted probe secrets in the vault."""
+    from azure.identity import DefaultAzureCredential
+    from azure.keyvault.secrets import SecretClient
+
+    from shared.azure.keyvault import PROBE_PREFIX
+
+    with DefaultAzureCredential() as credential, SecretClient(
+            env.keyvault.url, credential, verify_challenge_resource=False) as client:
+        live = [p.name for p in client.list_properties_of_secrets() if p.name.startswith(PROBE_PREFIX)]
+        deleted = [d.name for d in client.list_deleted_secrets() if d.name.startswith(PROBE_PREFIX)]
+    return live, deleted
+
+
+def test_credential_probes_use_each_credential_and_leave_nothing(app_env):
+    env = app_env
+    before = _probe_secrets(env)
+    result = _run(env)
+    assert result.ok, _red(result)
+    found = {f.check: f.detail for f in result.findings}
+    # The source: listed, the copy's own SAS made (read-only, the pending limit + margin) and read through.
+    assert "listed container" in found["source_account"] and "account-key SAS" in found["source_account"]
+    assert "read a blob through it" in found["source_account"]
+    assert "0:25:00" in found["source_account"]  # the plan's 600 s pending limit + the copy's 900 s margin
+    assert env.secret_names["source"] in found["source_account"]  # the credential it used, by secret name
+    # The backup account: a probe written and deleted under preflight/, never in a generation container.
+    assert "wrote and deleted" in found["backup_write"] and "/preflight/primary/" in found["backup_write"]
+    catalog = env.container("dr", env.context().catalog_container)
+    assert not [b.name for b in catalog.list_blobs(name_starts_with="preflight/")]
+    for gen in ("a", "b"):
+        assert not env.backup_container(gen).exists()  # the preflight writes no generation container
+    # Key Vault: a one-off probe secret stored, deleted and (the stand-in allows it) purged: nothing is left,
+    # and no secret the app keeps anything in got a new version.
+    assert "stored and deleted probe secret" in found["keyvault_write"] and "purged" in found["keyvault_write"]
+    assert _probe_secrets(env) == before
+    assert [v.ref for v in env.vault.versions(env.secret_names["primary"])] and len(
+        env.vault.versions(env.secret_names["primary"])) == 1
+    assert len(env.vault.versions(env.initial_key.name)) == 1
+    # Both clusters: logged in.
+    assert "logged in to primary" in found["cluster"] and "logged in to dr" in found["failover_cluster"]
+
+
+def test_an_empty_source_container_is_read_through_the_sas_by_a_missing_name(app_env):
+    env = app_env
+    source = env.source_container()
+    for blob in list(source.list_blobs()):
+        source.delete_blob(blob.name)
+    result = _run(env)
+    found = {f.check: f for f in result.findings}
+    assert found["source_account"].ok, found["source_account"].detail
+    assert "the service accepted it (the container is empty)" in found["source_account"].detail
+
+
+def test_a_wrong_key_in_a_storage_key_secret_is_found(app_env):
+    import base64
+
+    env = app_env
+    wrong = base64.b64encode(b"not the account key" * 3).decode()
+    env.vault.store(env.secret_names["source"], wrong, content_type="text/plain")
+    red = _red(_run(env))
+    assert set(red) == {"source_account"}, red
+    assert "cannot list container" in red["source_account"] and "403" in red["source_account"]
+    assert env.secret_names["source"] in red["source_account"]
+    assert wrong not in red["source_account"]
+
+
+def test_key_vault_refusing_writes_is_found_and_nothing_is_written(app_env):
+    env = app_env
+    before = _probe_secrets(env)
+    env.keyvault.add_fault("error", method="PUT", path="/secrets/vfxtdr-preflight-probe-*", status=403, times=None)
+    try:
+        red = _red(_run(env))
+    finally:
+        env.keyvault.clear_faults()
+    assert set(red) == {"keyvault_write"}, red
+    assert "cannot store a secret in" in red["keyvault_write"] and "403" in red["keyvault_write"]
+    assert _probe_secrets(env) == before
+
+
+def test_a_wrong_failover_cluster_password_is_found(app_env):
+    env = app_env
+    env.vault.store(env.secret_names["dr"], "not the dr password", content_type="text/plain")
+    red = _red(_run(env))
+    assert set(red) == {"failover_cluster"}, red
+    assert "cluster dr" in red["failover_cluster"] and "login" in red["failover_cluster"]
+    assert "not the dr password" not in red["failover_cluster"]

@@ -198,3 +198,45 @@ def test_latest_after_many_quick_stores_is_the_last_one(vault: KeyVault) -> None
     assert vault.versions(name)[0].ref == refs[-1]
     assert vault.read(name).value == "3"
     assert time.time() - started < 10
+
+
+def _probes(url: str) -> tuple[set[str], set[str]]:
+    """Live and soft-deleted probe secrets of a vault."""
+    from shared.azure.keyvault import PROBE_PREFIX
+
+    with SecretClient(url, DefaultAzureCredential(), verify_challenge_resource=False) as client:
+        live = {p.name for p in client.list_properties_of_secrets() if p.name.startswith(PROBE_PREFIX)}
+        deleted = {d.name for d in client.list_deleted_secrets() if d.name.startswith(PROBE_PREFIX)}
+    return live, deleted
+
+
+def test_write_probe_is_deleted_and_purged_where_the_vault_allows_it(vault: KeyVault,
+                                                                     keyvault_env: KeyVaultEndpoint) -> None:
+    live, deleted = _probes(keyvault_env.url)
+    result = vault.probe_write(tags={"cluster": "c", "filer": "f"})
+    assert result.recovery_level == "Recoverable+Purgeable" and result.purged and not result.left
+    assert _probes(keyvault_env.url) == (live, deleted)  # nothing left, not even soft-deleted
+
+
+def test_write_probe_under_purge_protection_is_deleted_and_left_to_expire(
+        keyvault_env: KeyVaultEndpoint, protected_keyvault: KeyVaultEndpoint) -> None:
+    live, deleted = _probes(protected_keyvault.url)
+    with KeyVault(protected_keyvault.url) as protected:
+        first = protected.probe_write(tags={"cluster": "c", "filer": "f"})
+        second = protected.probe_write(tags={"cluster": "c", "filer": "f"})
+    for result in (first, second):
+        # Not purged, and not even asked to (the recovery level says the vault would refuse): no error either.
+        assert result.recovery_level == "Recoverable" and not result.purged and not result.left
+    assert first.name != second.name  # a deleted name stays reserved: each probe is a new one
+    after_live, after_deleted = _probes(protected_keyvault.url)
+    assert after_live == live  # no live probe
+    assert after_deleted == deleted | {first.name, second.name}  # one soft-deleted secret per probe
+
+
+def test_a_refused_write_probe_raises_naming_the_problem(keyvault_env: KeyVaultEndpoint, vault: KeyVault) -> None:
+    keyvault_env.add_fault("error", method="PUT", path="/secrets/vfxtdr-preflight-probe-*", status=403, times=1)
+    try:
+        with pytest.raises(KeyVaultAccessError, match="403"):
+            vault.probe_write(tags={})
+    finally:
+        keyvault_env.clear_faults()

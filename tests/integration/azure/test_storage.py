@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.storage.blob import BlobServiceClient
 
 from shared.azure.retry import RetrySettings, is_retryable, retry_after_seconds
 from shared.azure.storage import (
@@ -58,16 +60,53 @@ def test_account_repr_and_sas_token_never_show_secrets():
         StorageAccount("acct", "https://x", "")
 
 
-def test_key_sas_is_read_only_and_lives_pending_limit_plus_margin():
-    acct = StorageAccount("acct", "https://acct.blob.core.windows.net", "c2VjcmV0LWtleQ==")
-    lifetime = StorageAccount.sas_lifetime(3600, 600)
-    now = datetime(2030, 1, 1, tzinfo=UTC)
-    query = parse_qs(acct.read_sas("box", lifetime, now=now))
-    assert query["sp"] == ["r"] and query["sr"] == ["c"]
-    assert query["se"] == ["2030-01-01T01:10:00Z"]
-    assert "st" not in query  # valid from now until expiry, no longer
-    with pytest.raises(StorageConfigError, match="7-day"):
-        StorageAccount.sas_lifetime(7 * 24 * 3600, 1)
+def _refused(call) -> int:
+    with pytest.raises(HttpResponseError) as err:
+        call()
+    return err.value.status_code
+
+
+def _sas_can_only_read_its_own_container(acct: StorageAccount, **client_kwargs) -> None:
+    """The copy's SAS on container `own` reads its blobs, and does nothing else: no listing (not even of
+    `own`), no write or delete, nothing at all in container `other` of the same account."""
+    with acct.service_client() as client:
+        own = client.get_container_client(f"own-{uuid.uuid4().hex[:8]}")
+        other = client.get_container_client(f"other-{uuid.uuid4().hex[:8]}")
+        for box in (own, other):
+            box.create_container()
+            box.upload_blob("obj", b"avere object", metadata={"AvereObjId": "1"})
+    sas = acct.read_sas(own.container_name, StorageAccount.sas_lifetime(600, 60))
+    through_sas = BlobServiceClient(acct.blob_endpoint, credential=sas, **client_kwargs)
+    mine = through_sas.get_container_client(own.container_name)
+    theirs = through_sas.get_container_client(other.container_name)
+    assert mine.download_blob("obj").readall() == b"avere object"  # what the copy needs
+    assert mine.get_blob_client("obj").get_blob_properties().metadata == {"AvereObjId": "1"}
+    assert _refused(lambda: list(mine.list_blobs())) == 403
+    assert _refused(lambda: mine.upload_blob("new", b"x")) == 403
+    assert _refused(lambda: mine.upload_blob("obj", b"overwritten", overwrite=True)) == 403
+    assert _refused(lambda: mine.delete_blob("obj")) == 403
+    assert _refused(lambda: theirs.download_blob("obj").readall()) == 403
+    assert _refused(lambda: list(theirs.list_blobs())) == 403
+    assert _refused(lambda: theirs.upload_blob("new", b"x")) == 403
+    assert _refused(lambda: theirs.delete_blob("obj")) == 403
+    with acct.service_client() as client:  # nothing was changed through the SAS
+        assert [b.name for b in client.get_container_client(own.container_name).list_blobs()] == ["obj"]
+        assert [b.name for b in client.get_container_client(other.container_name).list_blobs()] == ["obj"]
+        assert client.get_container_client(own.container_name).download_blob("obj").readall() == b"avere object"
+
+
+def test_account_key_sas_of_the_copy_reads_its_container_only(azurite):
+    source = azurite.accounts["source"]
+    acct = StorageAccount(source.name, azurite.account_url("source"), source.key)
+    _sas_can_only_read_its_own_container(acct)
+
+
+def test_user_delegation_sas_of_the_copy_reads_its_container_only(oauth_azurite, azurite):
+    source = azurite.accounts["source"]
+    acct = StorageAccount(source.name, f"{oauth_azurite.blob_endpoint}/{source.name}", LocalToken(oauth_azurite.tenant),
+                          ca_file=oauth_azurite.ca_file)
+    assert parse_qs(acct.read_sas("any", timedelta(hours=1)))["spr"] == ["https"]
+    _sas_can_only_read_its_own_container(acct, connection_verify=oauth_azurite.ca_file)
 
 
 def test_operator_sas_is_used_as_given_but_must_allow_read():
