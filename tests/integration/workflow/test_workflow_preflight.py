@@ -80,10 +80,12 @@ def proxied_env(make_app_env: Callable[..., AppEnv], faults: FaultProxy) -> Iter
         env.keyvault.clear_faults()
 
 
-def catalog_blobs(env: AppEnv) -> dict[str, str]:
+def catalog_blobs(env: AppEnv, *, snapshots: bool = False) -> dict[str, str]:
+    """The catalog's blobs and their etags; without `snapshots`, leaving out the runs' plan snapshots
+    (`.../runs/<instance id>.json`), which `begin_run` records before the preflight checks anything."""
     container = env.container("dr", env.context().catalog_container)
     try:
-        return {b.name: b.etag for b in container.list_blobs()}
+        return {b.name: b.etag for b in container.list_blobs() if snapshots or "/runs/" not in b.name}
     except ResourceNotFoundError:
         return {}
 
@@ -135,6 +137,9 @@ def test_a_broken_credential_fails_the_run_in_preflight_with_the_filer_untouched
     # Nothing was suspended, flushed, removed, rotated or written; the dirty file is still only in the cache.
     assert world(env) == before
     assert before[2], "the file written before the run is dirty"
+    snapshot = f"filers/primary/{env.filer_name}/runs/backup-primary-{env.filer_name}.json"
+    if red is not None:  # the one write before the checks: this run's plan snapshot, and nothing else
+        assert snapshot in catalog_blobs(env, snapshots=True)
     assert changes(env) == changed
 
     # The dry run finds the same.
