@@ -34,15 +34,20 @@ def _ref_json(ref: SecretRef | None) -> dict[str, str] | None:
 
 
 def begin_backup(request: BeginBackup) -> BackupTarget:
-    """Mark the generation not holding the newest verified backup `writing` (idempotent per backup id) and
-    make sure its container and the catalog container exist."""
+    """Mark the generation the retention rule picks `writing` (idempotent per backup id; never the newest
+    verified, an attached or a pinned one) and make sure its container and the catalog container exist."""
     ctx = request.context
     filer = ctx.filer
     with open_catalog(ctx) as catalog:
         catalog.ensure_container()
-        generation, gen = catalog.update(filer, lambda s: begin_writing(
-            s, request.backup_id, request.instance_id, request.started_at, filer.key))
+        generation, gen, outside = catalog.update(filer, lambda s: (*begin_writing(
+            s, request.backup_id, request.instance_id, request.started_at, filer.key,
+            count=filer.backup.generations), s.outside_retention(filer.backup.generations)))
         catalog.ensure_backup_container(gen.container)
+    if outside:
+        log.warning("%s: generations %s are outside retention (the plan keeps %d): kept and listed as recovery "
+                    "points, never written, never deleted by the app", filer.key, ", ".join(outside),
+                    filer.backup.generations)
     log.info("backup %s of %s writes generation %s (%s), incremental from %s", request.backup_id, filer.key,
              generation, gen.container, gen.previous_manifest or "the container's own listing")
     return BackupTarget(backup_id=request.backup_id, generation=generation, container=gen.container,
