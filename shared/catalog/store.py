@@ -70,9 +70,11 @@ class Generation(JsonRecord):
     extras: bool = False
     previous_manifest: str | None = None  # what a `writing` run compares against (fixed when it began)
     attached_to: dict[str, Any] | None = None
-    # Who keeps backup runs out of this generation (a drill holding it, say): no run writes a pinned one.
-    # Left out of JSON when unset, and of repr, so documents written before it read and write back the same.
+    # Left out of JSON when unset, and of repr, so documents written before them read and write back the same:
+    # who keeps backup runs out of this generation (a drill holding it, say): no run writes a pinned one;
     pinned_by: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
+    # the backup's consistent point: when its run removed the filer (nothing changed after that).
+    consistent_at: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     def _checked(self) -> Generation:
         if self.status not in STATUSES:

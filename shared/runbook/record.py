@@ -99,6 +99,9 @@ def mark_removed(request: MarkRemoved) -> None:
 
     def change(state: FilerState) -> None:
         state.removed_by_app = mark
+        generation = state.generation_of(request.backup_id)
+        if generation and state.generations[generation].status == WRITING:
+            state.generations[generation].consistent_at = request.at  # the backup's consistent point
 
     with open_catalog(ctx) as catalog:
         catalog.put_record(ctx.filer, request.backup_id, request.record)
