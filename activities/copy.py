@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from shared.blobcopy.model import DeleteReport, PagePlan, PageProgress, PageVerify, Summary
+from shared.blobcopy.model import ChangeCheck, DeleteReport, PagePlan, PageProgress, PageVerify, Summary
 from shared.core.codec import decode
 from shared.runbook import copy as copysteps
 from shared.runbook.payloads import CopyFinish, CopyPageRequest, CopyProgress, CopyReport
@@ -35,6 +35,16 @@ def copy_verify_page(request: CopyPageRequest) -> PageVerify:
 @bp.activity_trigger(input_name="request")
 def copy_finish(request: CopyFinish) -> Summary:
     return copysteps.finish(decode(CopyFinish, request))
+
+
+@bp.activity_trigger(input_name="request")
+def copy_check_changes(request: CopyFinish) -> ChangeCheck:
+    return copysteps.check_changes(decode(CopyFinish, request))
+
+
+@bp.activity_trigger(input_name="request")
+def copy_approve_changes(request: CopyFinish) -> ChangeCheck:
+    return copysteps.approve_changes(decode(CopyFinish, request))
 
 
 @bp.activity_trigger(input_name="request")

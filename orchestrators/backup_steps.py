@@ -26,7 +26,7 @@ from orchestrators.durable_helpers import (
     sleep_or_cancel,
 )
 from shared.avere.records import FilerRecord
-from shared.blobcopy.model import CopyJob, DeleteReport
+from shared.blobcopy.model import ChangeCheck, CopyJob, DeleteReport
 from shared.core.clock import to_iso
 from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed, DrError, FlushTimeout
@@ -51,6 +51,18 @@ REMOVE_DEADLINE = timedelta(hours=1)
 NOTHING_REMOVED = "nothing removed; clients unsuspended"
 
 
+class ChangesHeld(DrError):
+    """The change guard held a copy pass before it overwrote anything: the run waits for an approval."""
+
+    def __init__(self, check: ChangeCheck, job: CopyJob, step: str, filer: str) -> None:
+        super().__init__(f"the {step} pass would overwrite {check.changes} of the {check.base} blobs the generation "
+                         f"holds (limit {check.limit})", filer=filer,
+                         state="nothing of this pass overwritten; the newest verified backup untouched",
+                         action=f"approve with the approve_changes event naming {check.approval_ref}, or let it "
+                         "time out")
+        self.check, self.job, self.step = check, job, step
+
+
 @dataclass
 class Run:
     """What one backup run has done so far: the compensation decides from this, not from where it failed."""
@@ -66,6 +78,7 @@ class Run:
     precopy: CopyOutcome | None = None
     final: CopyOutcome | None = None
     deletes: DeleteReport | None = None
+    entry: dict[str, Any] | None = None  # the catalog entry, once recorded
     suspended: bool = False
     offline_since: datetime | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -78,6 +91,11 @@ class Run:
                           state="not removed by this run (capture comes before any removal)",
                           action="read the run's history (status --history), then back up again")
         return self.record
+
+    def wrote_nothing(self) -> bool:
+        """No pass of this run has copied into its generation yet (a pass the change guard holds copies
+        nothing): the generation still holds what it held when the run began."""
+        return self.precopy is None or (self.precopy.summary is not None and self.precopy.summary.copied == 0)
 
     def jobs(self) -> tuple[CopyJob | None, CopyJob]:
         """(the online pre-copy pass or None, the final mirror pass) of this run."""
@@ -166,10 +184,11 @@ def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Cal
         yield from sleep(context, cluster_poll(ctx.cluster))
 
 
-def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
-    """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`."""
+def run_copy(run: Run, job: CopyJob, step: str, attempt: int = 0) -> Gen[CopyOutcome]:
+    """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`. ChangesHeld
+    when the change guard holds the pass (attempt 1 runs it again once approved, as a new sub-orchestration)."""
     context, ctx = run.context, run.ctx
-    child_id = f"{context.instance_id}-{job.job_id}"
+    child_id = f"{context.instance_id}-{job.job_id}" + (f"-{attempt}" if attempt else "")
     task = context.call_sub_orchestrator(COPY, plain(CopyInput(
         job=job, filer=ctx.filer.key, poll_interval_seconds=ctx.copy.poll_interval_seconds,
         parallel_pages=ctx.copy.parallel_pages, pages_per_execution=ctx.copy.pages_per_execution)), child_id)
@@ -197,6 +216,8 @@ def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
         outcome = decode(CopyOutcome, task.result)
         run.status.update(**_progress_fields(outcome.totals, seconds_since(context, mark)))
         raise_if_cancelled(outcome.cancelled, ctx.filer.key, f"{step} stopped")
+        if outcome.changes is not None and not outcome.changes.cleared:
+            raise ChangesHeld(outcome.changes, job, step, ctx.filer.key)
         if outcome.summary is None or not outcome.summary.verified:
             raise CopyFailed(f"the {step} pass did not verify", filer=ctx.filer.key,
                              state="the generation being written is not verified; the other is untouched",

@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 EMPTY, WRITING, VERIFIED, FAILED, ATTACHED = "empty", "writing", "verified", "failed", "attached"
 STATUSES = (EMPTY, WRITING, VERIFIED, FAILED, ATTACHED)
+NOT_APPROVED = "changes_not_approved"  # a run's outcome: the change guard held it and nobody approved
 MAX_ATTEMPTS = 50
 SCHEMA = 1  # of every catalog document; 0 (no "schema" key): the same format, written before versions
 _JSON = ContentSettings(content_type="application/json")
@@ -75,6 +76,9 @@ class Generation(JsonRecord):
     pinned_by: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
     # the backup's consistent point: when its run removed the filer (nothing changed after that).
     consistent_at: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
+    # while a run writes it: the verified generation as it was before, kept again when that run ends without
+    # having copied anything into it (the change guard held it and nobody approved).
+    before_run: dict[str, Any] | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     def _checked(self) -> Generation:
         if self.status not in STATUSES:
@@ -185,17 +189,19 @@ def begin_writing(state: FilerState, backup_id: str, instance_id: str, at: str,
     if gen.status == WRITING and gen.backup_id == backup_id:
         return g, gen
     previous = gen.manifest if gen.status == VERIFIED else None
+    before = gen.to_json() if gen.status == VERIFIED else None
     state.generations[g] = Generation(container=gen.container, status=WRITING, backup_id=backup_id,
-                                      previous_manifest=previous)
+                                      previous_manifest=previous, before_run=before)
     state.last_run = {"backup_id": backup_id, "instance_id": instance_id, "status": "running",
                       "started_at": at, "generation": g}
     return g, state.generations[g]
 
 
 def finish_writing(state: FilerState, generation: str, backup_id: str, status: str, at: str, *,
-                   manifest: str | None, key: SecretRef | None, filer: str) -> None:
+                   manifest: str | None, key: SecretRef | None, filer: str, untouched: bool = False) -> None:
     """verified / verified_with_extras make the generation the newest verified; failed / cancelled mark only
-    it failed. No other generation is ever touched."""
+    it failed, and so does changes_not_approved, unless the run copied nothing into it (`untouched`): then it
+    holds its earlier verified backup again. No other generation is ever touched."""
     gen = state.generations.get(generation)
     if gen is None or gen.backup_id != backup_id or gen.status not in (WRITING, VERIFIED, FAILED):
         now = "missing" if gen is None else f"{gen.status} for backup {gen.backup_id}"
@@ -207,13 +213,15 @@ def finish_writing(state: FilerState, generation: str, backup_id: str, status: s
         gen.status, gen.verified_at, gen.manifest, gen.key = VERIFIED, at, manifest, key
         gen.extras = status == "verified_with_extras"
         state.latest_verified = generation
-    elif status in ("failed", "cancelled"):
+    elif status == NOT_APPROVED and untouched and gen.status == WRITING and gen.before_run:
+        state.generations[generation] = Generation.from_json(gen.before_run)
+    elif status in ("failed", "cancelled", NOT_APPROVED):
         if gen.status != VERIFIED:
             gen.status = FAILED
     else:
-        raise ValueError(f"backup status {status!r} is not verified, verified_with_extras, failed or "
-                         "cancelled")
-    gen.previous_manifest = None
+        raise ValueError(f"backup status {status!r} is not verified, verified_with_extras, failed, cancelled or "
+                         f"{NOT_APPROVED}")
+    gen.previous_manifest = gen.before_run = None
     state.last_run = {**(state.last_run or {}), "backup_id": backup_id, "status": status, "finished_at": at,
                       "generation": generation}
 

@@ -55,7 +55,8 @@ EXAMPLE: dict[str, Any] = {
     "catalog_container": "vfxtdr-catalog",
     "copy": {"engine": "copy", "concurrency": 64, "page_size": 5000, "poll_interval_seconds": 15,
              "pending_limit_seconds": 3600, "parallel_pages": 4, "pages_per_execution": 50},
-    "guard": {"max_delete_fraction": 0.10, "min_count": 100, "approval_timeout_hours": 24},
+    "guard": {"max_delete_fraction": 0.10, "max_change_fraction": 0.5, "min_count": 100,
+              "approval_timeout_hours": 24},
     "clusters": [
         {"name": "primary", "management_address": "10.0.0.5", "rpc_path": "/cgi-bin/rpc2.py",
          "region": "westus2", "admin_user": "admin", "admin_password_secret": "primary-admin-password",

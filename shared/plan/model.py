@@ -359,11 +359,14 @@ class CopySettings(_Part):
 
 @dataclass(frozen=True)
 class GuardSettings(_Part):
-    """Guard rails on mirrored deletions: above the fraction (and count) a run waits for approval."""
+    """Guard rails on mass deletions and mass overwrites: above the fraction (and count) a run waits for an
+    approval."""
 
     max_delete_fraction: float = 0.10
     min_count: int = 100
     approval_timeout_hours: float = 24.0
+    # Left out of JSON at its default and out of repr: plans and payloads written before it read the same.
+    max_change_fraction: float = field(default=0.5, repr=False, metadata=json_options(omit=0.5))
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
@@ -373,12 +376,13 @@ class GuardSettings(_Part):
     def _read(cls, o: Obj) -> GuardSettings | None:
         before = len(o.problems.items)
         fraction = o.number("max_delete_fraction", low=0.0, high=1.0, default=0.10)
+        changes = o.number("max_change_fraction", low=0.0, high=1.0, default=0.5)
         count = o.integer("min_count", 0, default=100)
         timeout = o.number("approval_timeout_hours", above=0, default=24.0)
         if not _clean(o, before):
             return None
         return cls(max_delete_fraction=present(fraction), min_count=present(count),
-                   approval_timeout_hours=present(timeout))
+                   approval_timeout_hours=present(timeout), max_change_fraction=present(changes))
 
 
 DEFAULT_COPY = CopySettings()

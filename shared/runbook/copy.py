@@ -7,12 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from shared.blobcopy import steps
+from shared.blobcopy import changes, steps
 from shared.blobcopy.errors import CopyInputError
 from shared.blobcopy.manifest import ManifestIndex, ManifestReader, read_index
 from shared.blobcopy.model import (
     AccountRef,
     CatalogRef,
+    ChangeCheck,
     ContainerRef,
     CopyJob,
     DeleteReport,
@@ -67,7 +68,8 @@ def copy_job(context: RunContext, job_id: str, container: str, mode: str, *,
                   dest=ContainerRef(backup_ref(context), container), catalog=catalog_ref(context), mode=mode,
                   engine=settings.engine, concurrency=settings.concurrency, page_size=settings.page_size,
                   pending_limit_seconds=settings.pending_limit_seconds,
-                  guard=Guard(context.guard.max_delete_fraction, context.guard.min_count),
+                  guard=Guard(context.guard.max_delete_fraction, context.guard.min_count,
+                              max_change_fraction=context.guard.max_change_fraction),
                   previous_manifest=previous_manifest, precopy_manifest=precopy_manifest)
     return job.validate()
 
@@ -114,6 +116,20 @@ def verify_page(request: CopyPageRequest) -> PageVerify:
 
 def finish(request: CopyFinish) -> Summary:
     return _run(lambda: steps.finish(request.job, services.copy_env()))
+
+
+def check_changes(request: CopyFinish) -> ChangeCheck:
+    """The change guard, once every page of the pass is planned: cleared, or held for approval."""
+    return _run(lambda: changes.check_changes(request.job, services.copy_env()))
+
+
+def approve_changes(request: CopyFinish) -> ChangeCheck:
+    """An approved hold: the pass may overwrite what it planned."""
+    if not request.approval_ref:
+        raise CopyInputError(f"job {request.job.job_id}: approving its overwrites needs the approval_ref of "
+                             "its change check")
+    ref = request.approval_ref
+    return _run(lambda: changes.approve_changes(request.job, ref, services.copy_env()))
 
 
 def apply_deletes(request: CopyFinish) -> DeleteReport:

@@ -7,12 +7,12 @@ or as SecretRef) and read the values themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.avere.records import FilerRecord, MountPoint
 from shared.azure.keyvault import SecretRef
-from shared.blobcopy.model import CopyJob, PageCursor, Summary
-from shared.core.codec import JsonRecord
+from shared.blobcopy.model import ChangeCheck, CopyJob, PageCursor, Summary
+from shared.core.codec import JsonRecord, json_options
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
 
 # Orchestrator names (function names registered by the orchestrator blueprints).
@@ -24,6 +24,7 @@ FAILOVER = "failover_orchestrator"
 # External events.
 CANCEL_EVENT = "cancel"
 APPROVE_DELETES_EVENT = "approve_deletes"
+APPROVE_CHANGES_EVENT = "approve_changes"
 
 # The one log event name an alert rule matches when a filer is left removed and needs a person.
 NEEDS_ATTENTION = "VFXTDR_NEEDS_ATTENTION"
@@ -259,6 +260,11 @@ class CopyInput(JsonRecord):
     poll_interval_seconds: float = 15.0
     parallel_pages: int = 4
     pages_per_execution: int = 50
+    # A job that guards changes plans every page first (`work`: the pages with copies to make), then copies
+    # them (`copying`) once the change guard cleared the pass. Out of repr, left out at their defaults: inputs
+    # written before the change guard read the same.
+    work: tuple[int, ...] = field(default=(), repr=False, metadata=json_options(omit=()))
+    copying: bool = field(default=False, repr=False, metadata=json_options(omit=False))
 
 
 @dataclass(frozen=True)
@@ -295,6 +301,8 @@ class CopyOutcome(JsonRecord):
     summary: Summary | None
     totals: CopyTotals
     cancelled: bool = False
+    # the change guard held the pass before it overwrote anything (summary None): out of repr, None left out
+    changes: ChangeCheck | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
 
 @dataclass(frozen=True)
@@ -312,7 +320,7 @@ class CompleteBackup(JsonRecord):
     context: RunContext
     target: BackupTarget
     instance_id: str
-    status: str  # verified | verified_with_extras | failed | cancelled
+    status: str  # verified | verified_with_extras | failed | cancelled | changes_not_approved
     started_at: str
     finished_at: str
     key: KeyRotation | None = None
@@ -321,6 +329,9 @@ class CompleteBackup(JsonRecord):
     precopy: Summary | None = None
     timings: tuple[tuple[str, float], ...] = ()
     error: str = ""
+    # changes_not_approved before any pass copied into the generation: it still holds its earlier backup, which
+    # the catalog keeps. Out of repr, left out when False: payloads written before it read the same.
+    untouched: bool = field(default=False, repr=False, metadata=json_options(omit=False))
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
         "timings": dict(request.timings),
         "record": FilerRecord.to_json(request.record) if request.record else None,
         "error": request.error[:2000],
+        "generation_untouched": request.untouched,
     }
     with open_catalog(ctx) as catalog:
         catalog.put_backup(ctx.filer, target.backup_id, entry)
@@ -86,7 +87,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
             catalog.put_record(ctx.filer, target.backup_id, request.record)
         catalog.update(ctx.filer, lambda s: finish_writing(
             s, target.generation, target.backup_id, status, request.finished_at, manifest=entry["manifest"],
-            key=key, filer=ctx.filer.key))
+            key=key, filer=ctx.filer.key, untouched=request.untouched))
     log.info("backup %s of %s: %s (generation %s)", target.backup_id, ctx.filer.key, status, target.generation)
     return entry
 

@@ -7,7 +7,7 @@ import pytest
 from shared.blobcopy.errors import CopyInputError
 from shared.plan.load import parse_plan
 from shared.runbook.copy import backup_jobs, copy_job
-from shared.runbook.payloads import BackupTarget, CopyFinish, CopyReport, CopyTotals, RunContext
+from shared.runbook.payloads import BackupTarget, CopyFinish, CopyPageRequest, CopyReport, CopyTotals, RunContext
 from tests.fixtures.copy import blob_view
 from tests.fixtures.workflow import Host, run_copy_pass
 
@@ -59,6 +59,48 @@ def test_copy_passes_progress_cancel_and_approved_deletes(make_app_env):
     report = host("copy_apply_deletes", CopyFinish(job=mirror, approval_ref=summary.approval_ref))
     assert report.deleted == summary.delete_candidates > 0 and report.changed == 0
     assert blob_view(backup) == blob_view(source)
+
+
+def _change_guard(plan: dict) -> None:
+    plan["guard"] = {"max_change_fraction": 0.25, "max_delete_fraction": 1.0, "min_count": 0}
+    plan["copy"]["page_size"] = 3
+
+
+def test_the_change_guard_activities_hold_refuse_and_clear(make_app_env):
+    """Through the activities as the host calls them: a pass over its change limit is held, its copies are
+    refused until an approval names the pass, and then it copies; a pass within the limit is cleared."""
+    env, host = make_app_env(edit_plan=_change_guard), Host()
+    for i in range(8):
+        env.write(f"/data/f{i}.txt", f"file {i}\n".encode())
+    env.flush()
+    ctx = env.context()
+    container = env.filer.backup.containers[0]
+    first = copy_job(ctx, "c1", container, "mirror")
+    assert first.guard.max_change_fraction == 0.25
+    assert run_copy_pass(first, env.clock, host).verified  # an empty destination: nothing to overwrite
+    for i in range(6):
+        env.write(f"/data/f{i}.txt", f"rewritten {i}\n".encode())
+    env.flush()
+    backup = env.container("dr", container)
+    before = blob_view(backup)
+    second = copy_job(ctx, "c2", container, "mirror", previous_manifest="c1")
+    plans, cursor = [], None
+    while True:
+        plans.append(host("copy_plan_page", CopyPageRequest(job=second, cursor=cursor)))
+        cursor = plans[-1].next_cursor
+        if cursor is None:
+            break
+    check = host("copy_check_changes", CopyFinish(job=second))
+    assert not check.cleared and check.changes == sum(p.changes for p in plans) >= 6 > check.limit
+    held = next(p for p in plans if p.changes)
+    with pytest.raises(CopyInputError, match="has not cleared the pass"):
+        host("copy_start_page", CopyPageRequest(job=second, page=held.page))
+    with pytest.raises(CopyInputError, match="needs the approval_ref"):
+        host("copy_approve_changes", CopyFinish(job=second))
+    assert blob_view(backup) == before
+    assert host("copy_approve_changes", CopyFinish(job=second, approval_ref=check.approval_ref)).cleared
+    summary = run_copy_pass(second, env.clock, host)  # the stored plans, now cleared
+    assert summary.verified and blob_view(backup) == blob_view(env.source_container())
 
 
 def test_backup_jobs_follow_the_offline_window_setting():

@@ -76,6 +76,8 @@ CASES: list[tuple[str, Any, str]] = [
     ("guard.max_delete_fraction", 1.5,
      "guard.max_delete_fraction: must be at least 0 and at most 1, got 1.5"),
     ("guard.max_delete_fraction", -0.1, "guard.max_delete_fraction: must be at least 0"),
+    ("guard.max_change_fraction", 1.5, "guard.max_change_fraction: must be at least 0 and at most 1, got 1.5"),
+    ("guard.max_change_fraction", "half", "guard.max_change_fraction: must be a number, got a string"),
     ("guard.min_count", -1, "guard.min_count: must be at least 0, got -1"),
     ("guard.approval_timeout_hours", 0, "guard.approval_timeout_hours: must be greater than 0"),
     # clusters
