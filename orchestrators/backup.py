@@ -1,7 +1,8 @@
 """The backup orchestration of one core filer: the DR runbook, with re-add guaranteed after any removal.
 
 preflight → begin (generation) → rotate key → capture → pre-copy (online) → suspend + flush → mark removed →
-remove junctions, filer → copy the delta (mirror) → re-add → approve mass deletes → record.
+remove junctions, filer → copy the delta (mirror) → re-add → approve mass deletes → record. A pass the change
+guard holds (mass overwrites) waits for `approve_changes` with the filer online (orchestrators/change_guard.py).
 
 Compensation is written as `except` → compensate → re-raise, never `finally`: the 1.x SDK rebuilds the
 generator every episode (a `finally` would run at each episode's end) and a terminated instance runs
