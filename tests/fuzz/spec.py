@@ -24,7 +24,7 @@ SPEC_PATH = REPO / "docs" / "openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _ANNOTATIONS = {"description", "title", "example", "format"}
 _KEYWORDS = {"$ref", "type", "enum", "required", "properties", "additionalProperties", "items", "minLength",
-             *_ANNOTATIONS}
+             "nullable", *_ANNOTATIONS}
 
 
 @cache
@@ -137,6 +137,8 @@ def schema_problems(spec: dict[str, Any], schema: Any, value: Any, where: str = 
     schema = resolve(spec, schema)
     if unknown := set(schema) - _KEYWORDS:
         raise ValueError(f"{where}: the checker does not know schema keywords {sorted(unknown)}")
+    if value is None and schema.get("nullable") is True:  # OpenAPI 3.0: null besides the type
+        return []
     kind = schema.get("type")
     kinds = {"object": dict, "array": list, "string": str, "boolean": bool}
     if kind in kinds and not isinstance(value, kinds[kind]):
