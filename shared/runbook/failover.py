@@ -64,8 +64,9 @@ def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> B
 def _named_blocker(state: FilerState, backup_id: str, target: str) -> Blocker | None:
     g = state.generation_of(backup_id)
     if g is None:
-        return Blocker(Reason.UNKNOWN_BACKUP, f"backup {backup_id} is not held by either backup container (it "
-                                              "was overwritten by a later run, or never existed)")
+        return Blocker(Reason.UNKNOWN_BACKUP, f"backup {backup_id} is not held by any backup generation (it "
+                                              "was overwritten by a later run, or never existed; "
+                                              "GET .../recovery-points lists those held)")
     gen = state.generations[g]
     if not _usable(gen, target):
         where = (gen.attached_to or {}).get("target_cluster")
@@ -83,7 +84,9 @@ def _pick(state: FilerState, ctx: RunContext, backup_id: str | None, target: str
     resumed = [g for g in state.attached() if _usable(state.generations[g], target)]
     if resumed:
         return resumed[0]
-    order = [g for g in (state.latest_verified, *state.generations) if g]
+    # The newest first: the catalog's latest, then every other verified one by when it was verified.
+    by_age = sorted(state.generations, key=lambda g: state.generations[g].verified_at or "", reverse=True)
+    order = [g for g in (state.newest_verified(), *by_age) if g]
     for g in dict.fromkeys(order):
         gen = state.generations[g]
         if gen.status == VERIFIED and gen.manifest:

@@ -211,7 +211,7 @@ def test_failover_naming_an_unknown_backup_is_refused_and_the_running_backup_goe
     before = env.catalog().load(env.filer).to_json()
     reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?backupId=typo")
     assert reply.status == 404, reply.body
-    assert "backup typo is not held by either backup container" in reply.json()["error"]
+    assert "backup typo is not held by any backup generation" in reply.json()["error"]
     assert env.catalog().load(env.filer).to_json() == before
     done = runner.wait_for(running, timeout=240)
     assert done["runtimeStatus"] == "Completed" and done["output"]["status"] == "verified", done["output"]
