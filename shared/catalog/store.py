@@ -370,8 +370,9 @@ class Catalog:
         """Every JSON object under `filers/<cluster>/<filer>/<folder>/` (backups, failovers, drills), unordered;
         a document that is not a JSON object (or of a newer schema) is skipped."""
         prefix = f"{filer_prefix(filer.cluster, filer.name)}{folder}/"
-        entries = [_entry(self.read_json(p)[0], p) for p in self.list_paths(prefix) if p.endswith(".json")]
-        return [e for e in entries if isinstance(e, dict)]
+        documents = ((p, self.read_json(p)[0]) for p in self.list_paths(prefix) if p.endswith(".json"))
+        entries = [_entry(data, p) for p, data in documents if isinstance(data, dict)]
+        return [e for e in entries if e is not None]
 
     def put_failover(self, filer: Filer, entry: dict[str, Any]) -> None:
         """One entry per failover that served (its history: the state's `failed_over` mark holds the last); named
