@@ -1,4 +1,4 @@
-"""Failover activities: choose a verified backup, mark it attached, verify it page by page, record it.
+"""Failover activities: choose a verified backup, mark it attached, check it (a sample, or page by page), record.
 
 Each input names the failover run and the backup; the DR cluster is the one the run's snapshot resolved."""
 
@@ -14,6 +14,9 @@ from shared.runbook.failover_payloads import (
     BackupRef,
     ChooseBackup,
     FailoverChoice,
+    FailoverRecordRef,
+    FailoverTimes,
+    SampleCheck,
 )
 
 bp = df.Blueprint()
@@ -35,5 +38,10 @@ def verify_backup_page(request: BackupPageRef) -> BackupPageCheck:
 
 
 @bp.activity_trigger(input_name="request")
-def record_failover(request: BackupRef) -> None:
-    failover_steps.record_failover(decode(BackupRef, request))
+def verify_backup_sample(request: BackupRef) -> SampleCheck:
+    return failover_steps.verify_backup_sample(decode(BackupRef, request))
+
+
+@bp.activity_trigger(input_name="request")
+def record_failover(request: FailoverRecordRef) -> FailoverTimes:
+    return failover_steps.record_failover(decode(FailoverRecordRef, request))

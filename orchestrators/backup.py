@@ -202,6 +202,7 @@ def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
     context = run.context
     run.timings["backup_s"] = seconds_since(context, run.started)
     entry = CompleteBackup(run=run.ref, status=outcome, timings=tuple(sorted(run.timings.items())),
+                           consistent_at=to_iso(run.offline_since) if run.offline_since else "",
                            error=error[:2000])
     result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)

@@ -15,7 +15,7 @@ import azure.functions as func
 from shared.core.codec import plain
 from shared.runbook.blockers import Blocker, Reason, backup_blocker, readd_blocker
 from shared.runbook.failover import failover_blocker
-from shared.runbook.failover_payloads import FailoverRequest
+from shared.runbook.failover_payloads import VERIFY_MODES, FailoverRequest
 from shared.runbook.payloads import (
     BACKUP,
     CANCEL_EVENT,
@@ -51,6 +51,18 @@ def _flag(req: func.HttpRequest, name: str, default: bool = False) -> bool:
     if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
         raise Refusal(400, f"query parameter {name}: expected true or false, got {value!r}")
     return value.lower() in {"true", "1", "yes"}
+
+
+def _verify_mode(req: func.HttpRequest) -> str:
+    """`?verify=`: sample (default) | full | none; the earlier flag's true/false (1/0, yes/no) as full/none."""
+    value = req.params.get("verify")
+    if value is None:
+        return "sample"
+    flags = {"true": "full", "1": "full", "yes": "full", "false": "none", "0": "none", "no": "none"}
+    mode = flags.get(value.lower(), value.lower())
+    if mode not in VERIFY_MODES:
+        raise Refusal(400, f"query parameter verify: expected sample, full or none, got {value[:40]!r}")
+    return mode
 
 
 @bp.route(route="backups/{cluster}/{filer}", methods=["POST"])
@@ -120,7 +132,7 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             raise Refusal(400, f"{filer.key} names no failover_cluster in the plan: give ?target=<dr cluster>")
         if target not in {c.name for c in plan.dr_clusters}:
             raise Refusal(404, f"target {target!r} is not one of the plan's dr_clusters")
-        verify = _flag(req, "verify", default=True)
+        verify = _verify_mode(req)
         instance_id = failover_instance_id(cluster, name)
         if await is_running(client, instance_id):
             raise refusal(Blocker(Reason.RUNNING, f"{instance_id} is running"))

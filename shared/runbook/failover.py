@@ -8,8 +8,10 @@ attached to the run's DR cluster by this run).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation, attach_generation
+from shared.core.clock import parse_iso
 from shared.core.errors import CatalogConflict, InputRefused
 from shared.runbook import services
 from shared.runbook.blockers import Blocker, Reason
@@ -20,7 +22,11 @@ from shared.runbook.failover_payloads import (
     BackupRef,
     ChooseBackup,
     FailoverChoice,
+    FailoverRecordRef,
+    FailoverTimes,
+    SampleCheck,
 )
+from shared.runbook.manifest_check import sample_problems
 from shared.runbook.payloads import RunContext
 from shared.runbook.refs import RunRef
 from shared.runbook.runs import RunSnapshot, load_run
@@ -110,6 +116,7 @@ def choose_backup(request: ChooseBackup) -> FailoverChoice:
         if not gen.manifest or not gen.backup_id:
             raise _refuse(ctx, f"generation {g} has no manifest")
         record = catalog.record(ctx.filer, gen.backup_id)
+        entry = catalog.backup(ctx.filer, gen.backup_id)
     if record is None:
         raise _refuse(ctx, f"the catalog holds no filer record for backup {gen.backup_id}")
     index = manifest_index(ctx, gen.manifest)
@@ -120,7 +127,29 @@ def choose_backup(request: ChooseBackup) -> FailoverChoice:
         raise _refuse(ctx, f"backup {gen.backup_id} is encrypted but the catalog names no key for it")
     log.info("failover of %s to %s: backup %s in %s", ctx.filer.key, target, gen.backup_id, gen.container)
     return FailoverChoice(backup_id=gen.backup_id, generation=g, container=gen.container, target_cluster=target,
-                          junctions=tuple(j.path for j in record.junctions), extras=gen.extras)
+                          junctions=tuple(j.path for j in record.junctions), extras=gen.extras,
+                          digest=_recorded_digest(entry) is not None)
+
+
+def _recorded_digest(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest digest a backup entry recorded, when a sample may rely on it (every page hashed)."""
+    digest = (entry or {}).get("manifest_digest")
+    return digest if isinstance(digest, dict) and digest.get("pages_hashed") is True else None
+
+
+def verify_backup_sample(request: BackupRef) -> SampleCheck:
+    """The manifest against the digest recorded with the backup, then SAMPLE_SIZE blobs (the same ones on every
+    replay: seeded by the run's instance id and the backup id) against it and the container."""
+    _, ctx, target = _run(request.run)
+    with open_catalog(ctx) as catalog:
+        _, gen = _usable_backup(catalog.load(ctx.filer), ctx, request.backup_id, target)
+        recorded = _recorded_digest(catalog.backup(ctx.filer, request.backup_id))
+    if recorded is None:
+        return SampleCheck(checked=0, problems=(f"backup {request.backup_id} has no manifest digest on record: "
+                                                "a sample cannot be relied on (check it with verify=full)",))
+    checked, problems = sample_problems(ctx, gen.container, str(gen.manifest), recorded,
+                                        seed=f"{request.run.instance_id}/{request.run.run_id}/{request.backup_id}")
+    return SampleCheck(checked=checked, problems=tuple(problems[:20]))
 
 
 def _usable_backup(state: FilerState, ctx: RunContext, backup_id: str, target: str) -> tuple[str, Generation]:
@@ -159,8 +188,9 @@ def verify_backup_page(request: BackupPageRef) -> BackupPageCheck:
                            problems=tuple(check.problems))
 
 
-def record_failover(request: BackupRef) -> None:
-    """Where the filer serves from now (the schedule skips it from here on): the backup this run attached."""
+def record_failover(request: FailoverRecordRef) -> FailoverTimes:
+    """Where the filer serves from now (the schedule skips it from here on): the backup this run attached, with
+    the failover's RPO (serving time - the backup's recovery point; 0 when planned) and RTO (request → serving)."""
     _, ctx, target = _run(request.run)
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
@@ -172,12 +202,39 @@ def record_failover(request: BackupRef) -> None:
             raise InputRefused(f"backup {request.backup_id[:80]} is not attached to {target} by "
                                f"{request.run.instance_id}: nothing to record", filer=ctx.filer.key)
         record = catalog.record(ctx.filer, request.backup_id)
+        times = _times(request, catalog.backup(ctx.filer, request.backup_id))
         mark = {"target_cluster": target, "generation": g, "container": gen.container,
                 "backup_id": request.backup_id, "at": services.now_iso(), "instance_id": request.run.instance_id,
-                "junctions": [j.path for j in record.junctions] if record else []}
+                "junctions": [j.path for j in record.junctions] if record else [],
+                "mode": "planned" if request.zero_loss else "unplanned",
+                "requested_at": request.requested_at or None, "serving_at": request.serving_at or None,
+                "consistent_at": times.consistent_at, "rpo_s": times.rpo_s, "rto_s": times.rto_s,
+                "phases": dict(times.phases)}
 
         def change(state: FilerState) -> None:
             state.failed_over = mark
 
         catalog.update(ctx.filer, change)
-    log.info("%s failed over to %s (backup %s)", ctx.filer.key, target, request.backup_id)
+    log.info("%s failed over to %s (backup %s, %s): RPO %s s, RTO %s s", ctx.filer.key, target,
+             request.backup_id, "planned" if request.zero_loss else "unplanned", times.rpo_s, times.rto_s)
+    return times
+
+
+def _times(request: FailoverRecordRef, entry: dict[str, Any] | None) -> FailoverTimes:
+    """RPO from the backup's recovery point as the catalog recorded it (an entry of an earlier version has
+    none: its run's start stands in, which over-states the RPO rather than under-states it); RTO from the
+    run's times. A planned failover copied the final delta with the filer removed: nothing is lost."""
+    entry = entry or {}
+    point = entry.get("consistent_at") or entry.get("started_at")
+    serving = parse_iso(request.serving_at) if request.serving_at else None
+    rto = round((serving - parse_iso(request.requested_at)).total_seconds(), 3) if (
+        serving and request.requested_at) else None
+    if request.zero_loss:
+        rpo: float | None = 0.0
+    else:
+        try:
+            rpo = round((serving - parse_iso(point)).total_seconds(), 3) if serving and point else None
+        except ValueError:
+            rpo = None
+    return FailoverTimes(rpo_s=rpo, rto_s=rto, consistent_at=point if isinstance(point, str) else None,
+                         phases=request.phases[:20])

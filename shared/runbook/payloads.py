@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from shared.avere.records import FilerRecord, MountPoint
 from shared.azure.keyvault import SecretRef
 from shared.blobcopy.model import PageCursor, Summary
+from shared.core.clock import parse_iso
 from shared.core.codec import JsonRecord
+from shared.core.errors import InputRefused
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
 from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
 
@@ -222,6 +224,15 @@ class CompleteBackup(Ref):
     status: str
     timings: tuple[tuple[str, float], ...] = ()
     error: str = ""
+    consistent_at: str = ""  # when the clients were suspended for the final pass (the backup's recovery point)
+
+    def _checked(self) -> CompleteBackup:
+        if self.consistent_at:
+            try:
+                parse_iso(self.consistent_at)
+            except ValueError:
+                raise InputRefused(f"consistent_at {self.consistent_at[:40]!r} is not an ISO 8601 time") from None
+        return self
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 
 from shared.catalog.store import VERIFIED, WRITING
 from shared.core.errors import CatalogConflict, InputRefused
-from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup
+from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup, FailoverRecordRef
 from shared.runbook.key_secret import key_secret_name
 from shared.runbook.payloads import (
     AttachRef,
@@ -102,7 +102,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("rotate_key", b1, "holds backup b1 as verified, not writing"),
         ("capture_filer", b1, "holds backup b1 as verified, not writing"),
         ("mark_removed", b1, "holds backup b1 as verified"),
-        ("record_failover", BackupRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1", requested_at="yesterday"), "is not an ISO 8601 time"),
         ("attach_step", AttachRef(f1, backup_id="b1"), "a failover attaches only the backup it marked attached"),
     ])
     assert world(env) == before
@@ -147,6 +148,9 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("choose_backup", ChooseBackup(w1, "b1"), "is a backup run, not a failover run"),
         ("mark_attached", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
         ("verify_backup_page", BackupPageRef(f1, "nope", 0), "backup nope is not held by either"),
+        ("verify_backup_sample", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
+        ("verify_backup_sample", BackupRef(w1, "b1"), "is a backup run, not a failover run"),
+        ("complete_backup", CompleteBackup(w1, "failed", consistent_at="soon"), "is not an ISO 8601 time"),
     ])
 
     # Plan parts smuggled in, the earlier version's shapes, garbage: refused before anything is resolved.
@@ -200,4 +204,4 @@ def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
         "copy_report": CopyReport(w1, "w1-final", CopyTotals()), "copy_progress": CopyRef(w1, "w1-final"),
         "copy_cancel": CopyRef(w1, "w1-final"), "choose_backup": ChooseBackup(f1),
         "mark_attached": BackupRef(f1, "b1"), "verify_backup_page": BackupPageRef(f1, "b1", 0),
-        "record_failover": BackupRef(f1, "b1")}
+        "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1")}

@@ -87,6 +87,17 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
             (f"failover-primary-{fs}", {**ref, "choice": {"container": "evil"}}, "an earlier version"),
             (f"failover-primary-{fs}", {**ref, "target": {"management_address": trap.netloc}}, "unknown field"),
             ("failover-evil", ref, "'failover-evil' is not the failover run of"),
+            (f"failover-primary-{fs}", {**ref, "verify": "most"}, "is not one of sample, full, none"),
+        ],
+        "failover_verify_orchestrator": [
+            *common,
+            # Not started by a failover run: refused before any page is read.
+            (f"failover-primary-{fs}-verify", {"run": run, "backup_id": run["run_id"], "format": INPUT_FORMAT},
+             "a full check runs only as the sub-orchestration"),
+            ("verify-evil", {"run": run, "backup_id": run["run_id"], "format": INPUT_FORMAT},
+             "a full check runs only as the sub-orchestration"),
+            (f"failover-primary-{fs}-verify", {"run": run, "backup_id": "b", "format": INPUT_FORMAT,
+                                               "job": bait["job"]}, "an earlier version"),
         ],
     }
 
