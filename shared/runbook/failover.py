@@ -202,25 +202,32 @@ def record_failover(request: FailoverRecordRef) -> FailoverTimes:
             raise InputRefused(f"backup {request.backup_id[:80]} is not attached to {target} by "
                                f"{request.run.instance_id}: nothing to record", filer=ctx.filer.key)
         record = catalog.record(ctx.filer, request.backup_id)
-        times = _times(request, catalog.backup(ctx.filer, request.backup_id))
+        # A planned failover: the filer has stayed removed since this backup's recovery point (the mark its run
+        # wrote before removing it), so the backup holds every write. Nothing else proves a zero RPO.
+        zero_loss = (state.removed_by_app or {}).get("backup_id") == request.backup_id
+        times = _times(request, catalog.backup(ctx.filer, request.backup_id), zero_loss)
         mark = {"target_cluster": target, "generation": g, "container": gen.container,
                 "backup_id": request.backup_id, "at": services.now_iso(), "instance_id": request.run.instance_id,
                 "junctions": [j.path for j in record.junctions] if record else [],
-                "mode": "planned" if request.zero_loss else "unplanned",
+                "mode": "planned" if zero_loss else "unplanned",
                 "requested_at": request.requested_at or None, "serving_at": request.serving_at or None,
                 "consistent_at": times.consistent_at, "rpo_s": times.rpo_s, "rto_s": times.rto_s,
                 "phases": dict(times.phases)}
 
         def change(state: FilerState) -> None:
             state.failed_over = mark
+            if zero_loss and (state.removed_by_app or {}).get("backup_id") == request.backup_id:
+                # The removal stands for good: the fence is the failover mark from now on (the tick's
+                # reconcile re-adds removed filers; it must never re-add this one at the primary).
+                state.removed_by_app = None
 
         catalog.update(ctx.filer, change)
     log.info("%s failed over to %s (backup %s, %s): RPO %s s, RTO %s s", ctx.filer.key, target,
-             request.backup_id, "planned" if request.zero_loss else "unplanned", times.rpo_s, times.rto_s)
+             request.backup_id, mark["mode"], times.rpo_s, times.rto_s)
     return times
 
 
-def _times(request: FailoverRecordRef, entry: dict[str, Any] | None) -> FailoverTimes:
+def _times(request: FailoverRecordRef, entry: dict[str, Any] | None, zero_loss: bool) -> FailoverTimes:
     """RPO from the backup's recovery point as the catalog recorded it (an entry of an earlier version has
     none: its run's start stands in, which over-states the RPO rather than under-states it); RTO from the
     run's times. A planned failover copied the final delta with the filer removed: nothing is lost."""
@@ -229,7 +236,7 @@ def _times(request: FailoverRecordRef, entry: dict[str, Any] | None) -> Failover
     serving = parse_iso(request.serving_at) if request.serving_at else None
     rto = round((serving - parse_iso(request.requested_at)).total_seconds(), 3) if (
         serving and request.requested_at) else None
-    if request.zero_loss:
+    if zero_loss:
         rpo: float | None = 0.0
     else:
         try:

@@ -102,7 +102,6 @@ class FailoverRecordRef(Ref):
     requested_at: str = ""
     serving_at: str = ""
     phases: tuple[tuple[str, float], ...] = ()
-    zero_loss: bool = False  # a planned failover: the final delta was copied with the filer removed
 
     def _checked(self) -> FailoverRecordRef:
         for moment in (self.requested_at, self.serving_at):

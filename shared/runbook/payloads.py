@@ -119,6 +119,9 @@ class BackupRequest(StartInput):
     dry_run: bool = False
     reason: str = "manual"  # manual | schedule
     format: int = INPUT_FORMAT
+    # A planned failover (`POST /api/failovers/...?mode=planned`): the DR cluster that attaches this backup
+    # instead of the filer being re-added at the primary.
+    fail_over_to: str | None = None
 
 
 # --- backup ------------------------------------------------------------------------------------------------
