@@ -13,9 +13,11 @@ from shared.runbook.failover_payloads import (
     BackupPageRef,
     BackupRef,
     ChooseBackup,
+    ClusterName,
     FailoverChoice,
     FailoverRecordRef,
     FailoverTimes,
+    FilerNames,
     SampleCheck,
 )
 
@@ -25,6 +27,11 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="request")
 def choose_backup(request: ChooseBackup) -> FailoverChoice:
     return failover_steps.choose_backup(decode(ChooseBackup, request))
+
+
+@bp.activity_trigger(input_name="request")
+def cluster_filers(request: ClusterName) -> FilerNames:
+    return failover_steps.cluster_filers(decode(ClusterName, request))
 
 
 @bp.activity_trigger(input_name="request")

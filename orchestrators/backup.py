@@ -73,7 +73,8 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
                            filer=f"{req.cluster}/{req.filer}")
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
     status.step("starting", backup_id=ref.run_id)
-    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason))
+    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason,
+                                                                              target_cluster=req.fail_over_to))
     status.step("preflight")
     pre: Preflight = yield activity(context, backup_acts.preflight, ref)
     findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]

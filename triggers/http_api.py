@@ -54,7 +54,7 @@ def _flag(req: func.HttpRequest, name: str, default: bool = False) -> bool:
     return value.lower() in {"true", "1", "yes"}
 
 
-def _verify_mode(req: func.HttpRequest) -> str:
+def verify_mode(req: func.HttpRequest) -> str:
     """`?verify=`: sample (default) | full | none; the earlier flag's true/false (1/0, yes/no) as full/none."""
     value = req.params.get("verify")
     if value is None:
@@ -138,7 +138,7 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             raise Refusal(400, f"query parameter mode: expected unplanned or planned, got {mode[:40]!r}")
         if mode == "planned":
             return await _start_planned(req, client, plan, filer, target)
-        verify = _verify_mode(req)
+        verify = verify_mode(req)
         instance_id = failover_instance_id(cluster, name)
         if await is_running(client, instance_id):
             raise refusal(Blocker(Reason.RUNNING, f"{instance_id} is running"))

@@ -21,9 +21,11 @@ from shared.runbook.failover_payloads import (
     BackupPageRef,
     BackupRef,
     ChooseBackup,
+    ClusterName,
     FailoverChoice,
     FailoverRecordRef,
     FailoverTimes,
+    FilerNames,
     SampleCheck,
 )
 from shared.runbook.manifest_check import sample_problems
@@ -150,6 +152,15 @@ def verify_backup_sample(request: BackupRef) -> SampleCheck:
     checked, problems = sample_problems(ctx, gen.container, str(gen.manifest), recorded,
                                         seed=f"{request.run.instance_id}/{request.run.run_id}/{request.backup_id}")
     return SampleCheck(checked=checked, problems=tuple(problems[:20]))
+
+
+def cluster_filers(request: ClusterName) -> FilerNames:
+    """The protected filers of a cluster, by name, as the plan has them now (each one's failover then records
+    its own snapshot)."""
+    plan = services.load_plan()
+    if request.cluster not in {f.cluster for f in plan.filers}:
+        raise InputRefused(f"no protected cluster {request.cluster[:100]!r} in the plan")
+    return FilerNames(names=tuple(f.name for f in plan.filers if f.cluster == request.cluster))
 
 
 def _usable_backup(state: FilerState, ctx: RunContext, backup_id: str, target: str) -> tuple[str, Generation]:

@@ -9,7 +9,7 @@ from shared.avere.records import MountPoint
 from shared.core.clock import parse_iso
 from shared.core.codec import JsonRecord
 from shared.core.errors import InputRefused
-from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
+from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput, _checked_name
 
 FAILOVER_MODES = ("unplanned", "planned")
 VERIFY_MODES = ("sample", "full", "none")
@@ -159,3 +159,40 @@ class FailoverResult(JsonRecord):
     rto_s: float | None = None
     consistent_at: str | None = None
     phases: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ClusterFailoverRequest(StartInput):
+    """Input of the whole-cluster failover (a regional outage): the protected cluster, a DR cluster of the plan
+    (None: each filer's failover_cluster) and the check each filer's failover makes (sample | full | none)."""
+
+    cluster: str
+    target_cluster: str | None = None
+    verify: str = "sample"
+    format: int = INPUT_FORMAT
+
+    def _checked(self) -> ClusterFailoverRequest:
+        _checked_name("cluster", self.cluster)
+        if self.target_cluster is not None:
+            _checked_name("target cluster", self.target_cluster)
+        if self.verify not in VERIFY_MODES:
+            raise InputRefused(f"verify {self.verify[:40]!r} is not one of {', '.join(VERIFY_MODES)}")
+        return self
+
+
+@dataclass(frozen=True)
+class ClusterName(Ref):
+    """Activity `cluster_filers`: a protected cluster of the plan."""
+
+    cluster: str
+
+    def _checked(self) -> ClusterName:
+        _checked_name("cluster", self.cluster)
+        return self
+
+
+@dataclass(frozen=True)
+class FilerNames(JsonRecord):
+    """Activity `cluster_filers`: the plan's filers of the cluster."""
+
+    names: tuple[str, ...]

@@ -57,6 +57,14 @@ def failover_instance_id(cluster: str, filer: str) -> str:
     return f"failover-{cluster}-{filer}"
 
 
+CLUSTER_FAILOVER = "cluster_failover_orchestrator"
+
+
+def cluster_failover_instance_id(cluster: str) -> str:
+    """The whole-cluster failover of a protected cluster (its filers' runs keep their own ids)."""
+    return f"failover-cluster-{cluster}"
+
+
 @dataclass(frozen=True)
 class RunContext(JsonRecord):
     """The plan as one run sees it: built from the plan snapshot the run recorded at its start (runs.py), so a

@@ -14,7 +14,13 @@ import pytest
 
 from shared.catalog.store import VERIFIED, WRITING
 from shared.core.errors import CatalogConflict, InputRefused
-from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup, FailoverRecordRef
+from shared.runbook.failover_payloads import (
+    BackupPageRef,
+    BackupRef,
+    ChooseBackup,
+    ClusterName,
+    FailoverRecordRef,
+)
 from shared.runbook.key_secret import key_secret_name
 from shared.runbook.payloads import (
     AttachRef,
@@ -150,6 +156,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("verify_backup_page", BackupPageRef(f1, "nope", 0), "backup nope is not held by either"),
         ("verify_backup_sample", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
         ("verify_backup_sample", BackupRef(w1, "b1"), "is a backup run, not a failover run"),
+        ("cluster_filers", ClusterName("nope"), "no protected cluster 'nope'"),
+        ("cluster_filers", ClusterName("../primary"), "is not a name"),
         ("complete_backup", CompleteBackup(w1, "failed", consistent_at="soon"), "is not an ISO 8601 time"),
     ])
 
@@ -204,4 +212,5 @@ def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
         "copy_report": CopyReport(w1, "w1-final", CopyTotals()), "copy_progress": CopyRef(w1, "w1-final"),
         "copy_cancel": CopyRef(w1, "w1-final"), "choose_backup": ChooseBackup(f1),
         "mark_attached": BackupRef(f1, "b1"), "verify_backup_page": BackupPageRef(f1, "b1", 0),
-        "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1")}
+        "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1"),
+        "cluster_filers": ClusterName("primary")}
