@@ -176,3 +176,27 @@ def test_verify_none_checks_nothing_and_full_checks_every_blob(app_env: AppEnv, 
     assert status["output"]["verify"] == "none" and status["output"]["blobs_checked"] == 0
     names = scheduled(status)
     assert not {"verify_backup_sample", "verify_backup_page", "failover_verify_orchestrator"} & set(names)
+
+
+def test_the_full_check_continues_as_new_and_checks_every_page(
+        make_app_env, durable_runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 2 blobs, 2 pages per execution: the full check's history is bounded; every blob is still checked."""
+    import function_app
+    from orchestrators import failover_verify
+
+    env = make_app_env(edit_plan=lambda plan: plan["copy"].update(page_size=2, parallel_pages=1))
+    write_files(env)
+    runner = durable_runner(function_app.app, clock=env.clock)
+    backup = backup_now(env, runner)
+    entry = env.catalog().backup(env.filer, backup["backup_id"])
+    assert entry["manifest_digest"]["pages"] > 4
+    monkeypatch.setattr(failover_verify, "VERIFY_BATCH", 1)
+    monkeypatch.setattr(failover_verify, "PAGES_PER_EXECUTION", 2)
+
+    status = fail_over(env, runner, "?verify=full")
+    assert status["runtimeStatus"] == "Completed", json.dumps(status, indent=1)[:3000]
+    assert status["output"]["blobs_checked"] == entry["verified"]["blobs"]
+    child = runner.status(f"failover-primary-{env.filer_name}-verify")
+    assert child["runtimeStatus"] == "Completed"
+    assert child["output"]["executions"] >= 3  # it continued as new, more than once
+    assert child["output"]["checked"] == entry["verified"]["blobs"]
