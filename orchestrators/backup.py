@@ -39,10 +39,13 @@ from orchestrators.durable_helpers import (
     wait_for_approval,
 )
 from shared.core.clock import to_iso
+from shared.core.codec import plain
 from shared.core.errors import DrError, InputRefused, PreflightFailed, ReaddFailed, RunCancelled
+from shared.runbook.failover_payloads import FailoverRequest
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
+    FAILOVER,
     NEEDS_ATTENTION,
     AttachRef,
     AttentionRef,
@@ -54,6 +57,7 @@ from shared.runbook.payloads import (
     KeyRotation,
     Preflight,
     RunStarted,
+    failover_instance_id,
 )
 from shared.runbook.refs import RunRef, RunStart
 
@@ -70,7 +74,8 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
                            filer=f"{req.cluster}/{req.filer}")
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
     status.step("starting", backup_id=ref.run_id)
-    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason))
+    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason,
+                                                                              target_cluster=req.fail_over_to))
     status.step("preflight")
     pre: Preflight = yield activity(context, backup_acts.preflight, ref)
     findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]
@@ -104,6 +109,8 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
             return run.result("cancelled", error=reason(err))
         attached = "the filer is attached (re-added, or never removed); the generation being written is not verified"
         raise _typed(err, ref, attached) from None
+    if req.fail_over_to:
+        return (yield from _planned_failover(run, req.fail_over_to))
     yield from _readd_or_attention(run, None)
     if held is not None:
         approved_copy = yield from _copy_once_approved(run, held)
@@ -200,6 +207,28 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     run.status.step("readded", offline_s=run.timings["offline_s"])
 
 
+def _planned_failover(run: Run, target: str) -> Gen[dict[str, Any]]:
+    """A planned failover: the final delta is in and verified with the filer removed (nothing written since).
+    Record the backup, then attach it at the DR cluster (the failover run, as a sub-orchestration) instead of
+    re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary."""
+    context, ref = run.context, run.ref
+    entry = yield from _record(run, "verified")  # deletes awaiting approval are not waited for: extras stay
+    child = failover_instance_id(ref.cluster, ref.filer)
+    run.status.step("failing_over", target_cluster=target, failover_instance=child)
+    request = FailoverRequest(cluster=ref.cluster, filer=ref.filer, target_cluster=target,
+                              backup_id=ref.run_id, verify="sample")
+    try:
+        served = yield context.call_sub_orchestrator(FAILOVER, plain(request), child)
+    except Exception as err:
+        yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
+        raise DrError(f"planned failover to {target} failed before the DR cluster served: {reason(err)}",
+                      filer=ref.key, state=f"re-added at the primary cluster {ref.cluster}, which serves it again; "
+                      f"backup {ref.run_id} is recorded {entry.get('status')}",
+                      action="read the failover run's history, fix the DR cluster, then fail over again") from None
+    run.status.step("failed_over", target_cluster=target)
+    return {**run.result("failed_over", entry=entry), "failover": served}
+
+
 def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
     """The mirror refused a mass delete: wait for `approve_deletes` or the timeout, the filer back online."""
     context, ctx, summary = run.context, run.ctx, final.summary
@@ -227,6 +256,7 @@ def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
     context = run.context
     run.timings["backup_s"] = seconds_since(context, run.started)
     entry = CompleteBackup(run=run.ref, status=outcome, timings=tuple(sorted(run.timings.items())),
+                           consistent_at=to_iso(run.offline_since) if run.offline_since else "",
                            error=error[:2000])
     result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from shared.avere.records import FilerRecord, MountPoint
 from shared.azure.keyvault import SecretRef
 from shared.blobcopy.model import ChangeCheck, PageCursor, Summary
+from shared.core.clock import parse_iso
 from shared.core.codec import JsonRecord, json_options
 from shared.core.errors import InputRefused
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
@@ -57,6 +58,14 @@ def readd_instance_id(cluster: str, filer: str) -> str:
 
 def failover_instance_id(cluster: str, filer: str) -> str:
     return f"failover-{cluster}-{filer}"
+
+
+CLUSTER_FAILOVER = "cluster_failover_orchestrator"
+
+
+def cluster_failover_instance_id(cluster: str) -> str:
+    """The whole-cluster failover of a protected cluster (its filers' runs keep their own ids)."""
+    return f"failover-cluster-{cluster}"
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,9 @@ class BackupRequest(StartInput):
     dry_run: bool = False
     reason: str = "manual"  # manual | schedule
     format: int = INPUT_FORMAT
+    # A planned failover (`POST /api/failovers/...?mode=planned`): the DR cluster that attaches this backup
+    # instead of the filer being re-added at the primary.
+    fail_over_to: str | None = None
 
 
 # --- backup ------------------------------------------------------------------------------------------------
@@ -228,6 +240,15 @@ class CompleteBackup(Ref):
     status: str
     timings: tuple[tuple[str, float], ...] = ()
     error: str = ""
+    consistent_at: str = ""  # when the clients were suspended for the final pass (the backup's recovery point)
+
+    def _checked(self) -> CompleteBackup:
+        if self.consistent_at:
+            try:
+                parse_iso(self.consistent_at)
+            except ValueError:
+                raise InputRefused(f"consistent_at {self.consistent_at[:40]!r} is not an ISO 8601 time") from None
+        return self
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from shared.core.errors import InputRefused
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
 from shared.runbook.copy import held_untouched, pass_ids, stored_outcome
+from shared.runbook.manifest_check import manifest_digest
 from shared.runbook.payloads import (
     NEEDS_ATTENTION,
     AttentionRef,
@@ -107,7 +108,12 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
             "summary": plain(summary) if summary else None, "precopy": plain(precopy) if precopy else None,
             "verified": ({"blobs": summary.listed, "copied": summary.copied, "bytes_copied": summary.bytes_copied}
                          if summary and summary.verified else None),
-            "record": FilerRecord.to_json(record) if record else None, "generation_untouched": untouched})
+            "record": FilerRecord.to_json(record) if record else None, "generation_untouched": untouched,
+            # The failover checks the manifest against this instead of re-reading it whole.
+            "manifest_digest": (manifest_digest(ctx, target.final_job) if status in VERIFIED_STATUSES
+                                else None),
+            # The recovery point: clients were suspended (then the filer flushed and removed) at this time.
+            "consistent_at": request.consistent_at or None})
         catalog.put_backup(ctx.filer, backup_id, entry)
         catalog.update(ctx.filer, lambda s: finish_writing(
             s, target.generation, backup_id, status, entry["finished_at"], manifest=entry["manifest"],

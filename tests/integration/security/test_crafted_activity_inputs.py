@@ -15,7 +15,13 @@ import pytest
 from shared.blobcopy.errors import CopyInputError
 from shared.catalog.store import VERIFIED, WRITING
 from shared.core.errors import CatalogConflict, InputRefused
-from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup
+from shared.runbook.failover_payloads import (
+    BackupPageRef,
+    BackupRef,
+    ChooseBackup,
+    ClusterName,
+    FailoverRecordRef,
+)
 from shared.runbook.key_secret import key_secret_name
 from shared.runbook.payloads import (
     AttachRef,
@@ -105,7 +111,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("rotate_key", b1, "holds backup b1 as verified, not writing"),
         ("capture_filer", b1, "holds backup b1 as verified, not writing"),
         ("mark_removed", b1, "holds backup b1 as verified"),
-        ("record_failover", BackupRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1", requested_at="yesterday"), "is not an ISO 8601 time"),
         ("attach_step", AttachRef(f1, backup_id="b1"), "a failover attaches only the backup it marked attached"),
     ])
     assert world(env) == before
@@ -154,6 +161,11 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("choose_backup", ChooseBackup(w1, "b1"), "is a backup run, not a failover run"),
         ("mark_attached", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
         ("verify_backup_page", BackupPageRef(f1, "nope", 0), "backup nope is not held by any backup generation"),
+        ("verify_backup_sample", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
+        ("verify_backup_sample", BackupRef(w1, "b1"), "is a backup run, not a failover run"),
+        ("cluster_filers", ClusterName("nope"), "no protected cluster 'nope'"),
+        ("cluster_filers", ClusterName("../primary"), "is not a name"),
+        ("complete_backup", CompleteBackup(w1, "failed", consistent_at="soon"), "is not an ISO 8601 time"),
     ])
 
     with pytest.raises(CopyInputError, match="no change check on record to approve"):  # nothing planned yet
@@ -214,4 +226,5 @@ def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
         "copy_report": CopyReport(w1, "w1-final", CopyTotals()), "copy_progress": CopyRef(w1, "w1-final"),
         "copy_cancel": CopyRef(w1, "w1-final"), "choose_backup": ChooseBackup(f1),
         "mark_attached": BackupRef(f1, "b1"), "verify_backup_page": BackupPageRef(f1, "b1", 0),
-        "record_failover": BackupRef(f1, "b1")}
+        "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1"),
+        "cluster_filers": ClusterName("primary")}

@@ -258,7 +258,7 @@ def test_catalog_rules_for_a_failover_request() -> None:
 @pytest.mark.parametrize("damage", ["missing", "altered"])
 def test_failover_refuses_a_backup_that_no_longer_matches_its_manifest(
         app_env: AppEnv, durable_runner, damage: str) -> None:
-    """A blob deleted from, or altered in, the verified backup stops the failover before anything is attached."""
+    """A blob deleted from, or altered in, the verified backup stops the full check before anything is attached."""
     import function_app
 
     env = app_env
@@ -276,7 +276,7 @@ def test_failover_refuses_a_backup_that_no_longer_matches_its_manifest(
         blob.set_blob_metadata(metadata)
     state_before = env.catalog().load(env.filer)
 
-    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}")
+    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?verify=full")
     assert reply.status == 202, reply.body
     status = runner.wait_for(reply.json()["id"], timeout=120)
     assert status["runtimeStatus"] == "Failed"
