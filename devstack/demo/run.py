@@ -35,12 +35,11 @@ from devstack.stack.lifecycle import (
     DEFAULT_STATE_DIR,
     REPO_ROOT,
     STACK_FILE,
-    block_account,
     read_stack,
     start_stack,
-    stop_component,
     stop_stack,
 )
+from devstack.stack.region import lose_region
 from shared.avere.client import AvereClient
 from shared.avere.records import FilerRecord
 
@@ -232,10 +231,15 @@ class Demo:
 
     # -- 6 ------------------------------------------------------------------------------------------------
     def lose_primary_region(self) -> str:
-        if not stop_component(self.state_dir, f"cluster-{CLUSTER}"):
+        region = self.stack["clusters"][CLUSTER]["region"]
+        lost = lose_region(self.state_dir, region)  # what `python -m devstack region lose` does
+        if CLUSTER not in lost.clusters_changed:
             raise DemoFailed(f"cluster-{CLUSTER} was not running")
-        account = block_account(self.state_dir, "source")
-        self.say(f"stopped cluster-{CLUSTER}; the fault proxy resets every request for account {account}")
+        account = self.stack["storage"]["accounts"]["source"]["name"]
+        if account not in lost.accounts:
+            raise DemoFailed(f"the source account {account} is not in region {region}")
+        self.say(f"region {region} lost: {'; '.join(lost.changed())}; the fault proxy resets every request for "
+                 f"account {account}")
         cluster_error = cluster_unreachable(self.stack["clusters"][CLUSTER])
         self.say(f"the primary cluster's management API: {cluster_error}")
         source_name = self.stack["demo_filer"]["bucket"].rpartition("/")[2]

@@ -210,21 +210,49 @@ class SourceStorage(_Part):
                    region=present(region), key_secret=key_secret)
 
 
+# Backup generations are named by one letter each, a..z: "a" and "b" are the two containers plans have always
+# named, "c" onwards come from a naming rule. 26 is the most a filer can keep (one full copy of its data each).
+GENERATION_IDS = tuple("abcdefghijklmnopqrstuvwxyz")
+MIN_GENERATIONS, DEFAULT_GENERATIONS, MAX_GENERATIONS = 2, 2, len(GENERATION_IDS)
+
+
+def container_base(filer_name: str) -> str:
+    """The filer name made container-safe (lower-cased, other characters turned into hyphens), at most 61
+    characters so that `<base>-<letter>` is a valid container name."""
+    return re.sub(r"[^a-z0-9]+", "-", filer_name.lower()).strip("-")[:61].rstrip("-") or "filer"
+
+
 def default_containers(filer_name: str) -> tuple[str, str]:
     """Two backup generations named after the filer: `<name>-a`, `<name>-b` (made container-safe)."""
-    base = re.sub(r"[^a-z0-9]+", "-", filer_name.lower()).strip("-")[:61].rstrip("-") or "filer"
+    base = container_base(filer_name)
     return f"{base}-a", f"{base}-b"
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    """A prefix works when `<prefix>-a` .. `<prefix>-z` are all valid container names."""
+    if chk.container_name(f"{prefix}-a"):
+        return ("must make valid container names as <prefix>-<letter>: 1-61 lowercase letters, digits and "
+                "single hyphens, not starting or ending with a hyphen")
+    return None
 
 
 @dataclass(frozen=True)
 class BackupStorage(_Part):
-    """Where a filer's backups go: an account in another region, two container generations (A/B)."""
+    """Where a filer's backups go: an account in another region, its generations' containers.
+
+    `containers` names generations a and b (plans have always named those two); generation c onwards is
+    `<container_prefix>-<letter>`, the prefix defaulting to the filer's name (Filer.generation_containers)."""
 
     account: str
     blob_endpoint: str
     region: str
     containers: tuple[str, str]
     storage_key_secret: str  # the key the cluster's azure-storage credential needs to mount a backup
+    # Left out of JSON at their defaults and out of repr, so plans and payloads written before retention
+    # existed read and write back exactly as they were.
+    generations: int = field(default=DEFAULT_GENERATIONS, repr=False,
+                             metadata=json_options(omit=DEFAULT_GENERATIONS))
+    container_prefix: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     @property
     def account_url(self) -> str:
@@ -232,13 +260,16 @@ class BackupStorage(_Part):
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("account", "blob_endpoint", "region", "containers", "storage_key_secret")
+        return ("account", "blob_endpoint", "region", "containers", "storage_key_secret", "generations",
+                "container_prefix")
 
     @classmethod
     def _read(cls, o: Obj, filer_name: str | None = None) -> BackupStorage | None:
         before = len(o.problems.items)
         account, endpoint, region = _read_account(o)
         secret = o.text("storage_key_secret", chk.secret_name, rule="secret-name")
+        generations = o.integer("generations", MIN_GENERATIONS, MAX_GENERATIONS, default=DEFAULT_GENERATIONS)
+        prefix = o.text("container_prefix", _prefix_problem, default=None, rule="container-name")
         containers: list[str] = []
         if "containers" in o.data:
             for path, item in o.items("containers"):
@@ -251,7 +282,8 @@ class BackupStorage(_Part):
             listed = o.data["containers"]  # compared, not hashed: an item may be any JSON value
             if isinstance(listed, list) and (len(listed) != 2 or listed[0] == listed[1]):
                 o.problems.add(o.at("containers"), "must name exactly two distinct containers "
-                               "(the A and B backup generations)", "generations")
+                               "(generations a and b; later ones are named <container_prefix>-<letter>)",
+                               "generations")
         elif filer_name:
             containers = list(default_containers(filer_name))
         elif o.ok:
@@ -259,7 +291,16 @@ class BackupStorage(_Part):
         if not _clean(o, before):
             return None
         return cls(account=present(account), blob_endpoint=present(endpoint), region=present(region),
-                   containers=(containers[0], containers[1]), storage_key_secret=present(secret))
+                   containers=(containers[0], containers[1]), storage_key_secret=present(secret),
+                   generations=present(generations), container_prefix=prefix)
+
+
+def generation_containers(backup: BackupStorage, filer_name: str) -> tuple[str, ...]:
+    """The container of each generation the plan keeps, in order a, b, c, ...: a and b as listed,
+    the others `<prefix>-<letter>` (the prefix: container_prefix, else the filer's name made container-safe)."""
+    prefix = backup.container_prefix or container_base(filer_name)
+    later = tuple(f"{prefix}-{g}" for g in GENERATION_IDS[2:backup.generations])
+    return (*backup.containers, *later)
 
 
 @dataclass(frozen=True)
@@ -277,6 +318,10 @@ class Filer(_Part):
     @property
     def key(self) -> str:
         return f"{self.cluster}/{self.name}"
+
+    def generation_containers(self) -> tuple[str, ...]:
+        """The container of each generation the plan keeps (a, b, c, ...; backup.generations of them)."""
+        return generation_containers(self.backup, self.name)
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
@@ -345,11 +390,14 @@ class CopySettings(_Part):
 
 @dataclass(frozen=True)
 class GuardSettings(_Part):
-    """Guard rails on mirrored deletions: above the fraction (and count) a run waits for approval."""
+    """Guard rails on mass deletions and mass overwrites: above the fraction (and count) a run waits for an
+    approval."""
 
     max_delete_fraction: float = 0.10
     min_count: int = 100
     approval_timeout_hours: float = 24.0
+    # Left out of JSON at its default and out of repr: plans and payloads written before it read the same.
+    max_change_fraction: float = field(default=0.5, repr=False, metadata=json_options(omit=0.5))
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
@@ -359,12 +407,13 @@ class GuardSettings(_Part):
     def _read(cls, o: Obj) -> GuardSettings | None:
         before = len(o.problems.items)
         fraction = o.number("max_delete_fraction", low=0.0, high=1.0, default=0.10)
+        changes = o.number("max_change_fraction", low=0.0, high=1.0, default=0.5)
         count = o.integer("min_count", 0, default=100)
         timeout = o.number("approval_timeout_hours", above=0, default=24.0)
         if not _clean(o, before):
             return None
         return cls(max_delete_fraction=present(fraction), min_count=present(count),
-                   approval_timeout_hours=present(timeout))
+                   approval_timeout_hours=present(timeout), max_change_fraction=present(changes))
 
 
 DEFAULT_COPY = CopySettings()

@@ -114,7 +114,7 @@ KINDS = ("backup", "readd", "failover")
 class RunStart(Ref):
     """Activity `begin_run`: record the run's plan snapshot. kind names the workflow (its instance id must be
     that workflow's id for the filer); reason: manual | schedule (backups); target_cluster: a failover's DR
-    cluster when the request names one (otherwise the plan's failover_cluster)."""
+    cluster when the request names one (otherwise the plan's failover_cluster), or a planned failover's."""
 
     run: RunRef
     kind: str

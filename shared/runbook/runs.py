@@ -110,7 +110,8 @@ def begin_run(start: RunStart) -> RunStarted:
     if ref.instance_id != expected:
         raise InputRefused(f"instance {ref.instance_id!r} is not the {start.kind} run of {filer.key}: that is "
                            f"{expected!r} (one run per filer and workflow)", filer=filer.key)
-    target = _target(plan, filer, start.target_cluster) if start.kind == "failover" else None
+    # A failover's DR cluster; a planned failover's backup run names it too: checked before anything is removed.
+    target = _target(plan, filer, start.target_cluster) if start.kind == "failover" or start.target_cluster else None
     snapshot = RunSnapshot(instance_id=ref.instance_id, run_id=ref.run_id, kind=start.kind, cluster=ref.cluster,
                            filer=ref.filer, started_at=services.now_iso(), plan=plan, reason=start.reason,
                            target_cluster=target)

@@ -12,9 +12,16 @@ from typing import Any
 
 import pytest
 
+from shared.blobcopy.errors import CopyInputError
 from shared.catalog.store import VERIFIED, WRITING
 from shared.core.errors import CatalogConflict, InputRefused
-from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup
+from shared.runbook.failover_payloads import (
+    BackupPageRef,
+    BackupRef,
+    ChooseBackup,
+    ClusterName,
+    FailoverRecordRef,
+)
 from shared.runbook.key_secret import key_secret_name
 from shared.runbook.payloads import (
     AttachRef,
@@ -95,6 +102,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("copy_plan_page", CopyPageRef(b1, "b1-final"), "holds backup b1 as verified, not writing"),
         ("copy_finish", CopyRef(b1, "b1-final"), "holds backup b1 as verified, not writing"),
         ("copy_apply_deletes", CopyRef(b1, "b1-final", "b1-final/approval"), "as verified, not writing"),
+        ("copy_check_changes", CopyRef(b1, "b1-final"), "holds backup b1 as verified, not writing"),
+        ("copy_approve_changes", CopyRef(b1, "b1-final", "b1-final/changes"), "as verified, not writing"),
         ("copy_report", CopyReport(b1, "b1-final", CopyTotals()), "as verified, not writing"),
         ("copy_start_page", CopyPageRef(RunRef("primary", other, f"backup-primary-{other}", "b1"), "b1-final"),
          f"no run 'backup-primary-{other}' is recorded"),  # filer 2, naming filer 1's backup
@@ -102,7 +111,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("rotate_key", b1, "holds backup b1 as verified, not writing"),
         ("capture_filer", b1, "holds backup b1 as verified, not writing"),
         ("mark_removed", b1, "holds backup b1 as verified"),
-        ("record_failover", BackupRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1", requested_at="yesterday"), "is not an ISO 8601 time"),
         ("attach_step", AttachRef(f1, backup_id="b1"), "a failover attaches only the backup it marked attached"),
     ])
     assert world(env) == before
@@ -138,6 +148,10 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("remove_status", RunStep(unknown), "is recorded"),
         ("complete_backup", CompleteBackup(w1, "verified"), "its final copy pass is not verified"),
         ("complete_backup", CompleteBackup(w1, "approved"), "is not one of"),
+        ("complete_backup", CompleteBackup(w1, "changes_not_approved"), "no pass of it is held by the change"),
+        ("copy_check_changes", CopyRef(w1, "b1-final"), "is not a pass of backup w1"),
+        ("copy_check_changes", CopyRef(stale, "b1-final"), "on record"),
+        ("copy_approve_changes", CopyRef(unknown, "w1-final", "w1-final/changes"), "no run 'backup-x' is recorded"),
         ("mark_attention", AttentionRef(f1, "x"), "is a failover run"),
         ("clear_removed", unknown, "is recorded"),
         ("readd_plan", w1, "is a backup run, not a readd run"),
@@ -146,8 +160,18 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("choose_backup", ChooseBackup(f1, "w1"), "backup w1 is writing, not verified"),
         ("choose_backup", ChooseBackup(w1, "b1"), "is a backup run, not a failover run"),
         ("mark_attached", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
-        ("verify_backup_page", BackupPageRef(f1, "nope", 0), "backup nope is not held by either"),
+        ("verify_backup_page", BackupPageRef(f1, "nope", 0), "backup nope is not held by any backup generation"),
+        ("verify_backup_sample", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
+        ("verify_backup_sample", BackupRef(w1, "b1"), "is a backup run, not a failover run"),
+        ("cluster_filers", ClusterName("nope"), "no protected cluster 'nope'"),
+        ("cluster_filers", ClusterName("../primary"), "is not a name"),
+        ("complete_backup", CompleteBackup(w1, "failed", consistent_at="soon"), "is not an ISO 8601 time"),
     ])
+
+    with pytest.raises(CopyInputError, match="no change check on record to approve"):  # nothing planned yet
+        host("copy_approve_changes", CopyRef(w1, "w1-final", "w1-final/changes"))
+    with pytest.raises(CopyInputError, match="does not belong to job"):
+        host("copy_approve_changes", CopyRef(w1, "w1-final", "w1-pre/changes"))
 
     # Plan parts smuggled in, the earlier version's shapes, garbage: refused before anything is resolved.
     bait = trapped(env, trap)
@@ -197,7 +221,10 @@ def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
         "copy_describe": CopyRef(w1, "w1-final"), "copy_plan_page": page, "copy_start_page": page,
         "copy_poll_page": page, "copy_verify_page": page, "copy_finish": CopyRef(w1, "w1-final"),
         "copy_apply_deletes": CopyRef(w1, "w1-final", "w1-final/approval"),
+        "copy_check_changes": CopyRef(w1, "w1-final"),
+        "copy_approve_changes": CopyRef(w1, "w1-final", "w1-final/changes"),
         "copy_report": CopyReport(w1, "w1-final", CopyTotals()), "copy_progress": CopyRef(w1, "w1-final"),
         "copy_cancel": CopyRef(w1, "w1-final"), "choose_backup": ChooseBackup(f1),
         "mark_attached": BackupRef(f1, "b1"), "verify_backup_page": BackupPageRef(f1, "b1", 0),
-        "record_failover": BackupRef(f1, "b1")}
+        "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1"),
+        "cluster_filers": ClusterName("primary")}
