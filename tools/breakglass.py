@@ -1,6 +1,7 @@
 """Break glass: run the failover workflow's activities from a workstation when the app itself cannot run.
 
-`python -m tools.breakglass failover CLUSTER FILER [--target DR] [--backup-id ID] [--no-verify] [--plan FILE]`
+`python -m tools.breakglass failover CLUSTER FILER [--target DR] [--backup-id ID] [--verify sample|full|none]
+[--plan FILE]`
 
 The same activity functions the failover orchestrator calls (orchestrators/failover.py), in the same order and
 with the same inputs (references: the run's plan snapshot is recorded by `begin_run`, everything else is resolved
@@ -34,12 +35,16 @@ from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Plan, PlanError
 from shared.runbook import services
 from shared.runbook.failover import failover_blocker
 from shared.runbook.failover_payloads import (
+    VERIFY_MODES,
     BackupPageCheck,
     BackupPageRef,
     BackupRef,
     ChooseBackup,
     FailoverChoice,
+    FailoverRecordRef,
     FailoverResult,
+    FailoverTimes,
+    SampleCheck,
 )
 from shared.runbook.payloads import AttachRef, AttachStep, RunStarted, failover_instance_id
 from shared.runbook.refs import RunRef, RunStart
@@ -54,7 +59,7 @@ class Options:
     filer: str
     target: str | None = None
     backup_id: str | None = None
-    verify: bool = True
+    verify: str = "sample"  # the route's modes (shared/runbook/failover_payloads.py:VERIFY_MODES)
     despite_running: str | None = None  # the backup id of a run the operator knows can never finish
 
 
@@ -104,8 +109,29 @@ def preflight(plan: Plan, opts: Options) -> str:
     return target
 
 
-def _verify(ref: RunRef, choice: FailoverChoice, say: Callable[[str], None]) -> None:
-    """Every manifest page against the backup container, one page at a time, as the orchestrator checks them."""
+def _check(ref: RunRef, choice: FailoverChoice, mode: str, say: Callable[[str], None]) -> int:
+    """The check the orchestrator makes (orchestrators/failover.py:check_backup); blobs checked. A sample needs
+    the manifest digest the backup recorded: without one, the full check."""
+    if mode == "none":
+        return 0
+    if mode == "sample" and choice.digest:
+        say("verifying: the manifest against its recorded digest and a sample of blobs")
+        sample: SampleCheck = _call(failover_acts.verify_backup_sample, BackupRef(ref, choice.backup_id))
+        if sample.problems:
+            raise FailoverFailed(f"backup {choice.backup_id} failed its sample check: "
+                                 f"{'; '.join(sample.problems[:3])}", filer=ref.key,
+                                 state="nothing attached; the catalog is unchanged",
+                                 action="check it with --verify full, fail over to the other generation "
+                                        "(--backup-id), or investigate the backup account")
+        say(f"verifying: sample passed ({sample.checked} blobs)")
+        return sample.checked
+    if mode == "sample":
+        say("verifying: no manifest digest on record, so every page")
+    return _verify_pages(ref, choice, say)
+
+
+def _verify_pages(ref: RunRef, choice: FailoverChoice, say: Callable[[str], None]) -> int:
+    """Every manifest page against the backup container, one at a time (orchestrators/failover_verify.py)."""
     page, checked = 0, 0
     while True:
         check: BackupPageCheck = _call(failover_acts.verify_backup_page, BackupPageRef(ref, choice.backup_id, page))
@@ -118,7 +144,7 @@ def _verify(ref: RunRef, choice: FailoverChoice, say: Callable[[str], None]) -> 
                 action="fail over to the other generation (--backup-id) or investigate the backup account")
         say(f"verifying: page {page} checked ({checked} blobs so far)")
         if check.last:
-            return
+            return checked
         page += 1
 
 
@@ -166,24 +192,49 @@ def failover(opts: Options, *, out: TextIO = sys.stdout,
     target = preflight(plan, opts)
     say(f"catalog allows failing {opts.cluster}/{opts.filer} over to {target}")
     started = clock.from_epoch(services.now())
+    phases = _Phases()
     ref = RunRef(opts.cluster, opts.filer, failover_instance_id(opts.cluster, opts.filer),
                  f"{clock.to_iso_basic(started)}-{uuid.uuid4().hex[:8]}")
     begun: RunStarted = _call(runs_acts.begin_run, RunStart(ref, "failover", target_cluster=target))
     say(f"run {ref.run_id} recorded its plan snapshot ({ref.instance_id})")
     choice: FailoverChoice = _call(failover_acts.choose_backup, ChooseBackup(ref, opts.backup_id))
+    phases.done("choose_s")
     say(f"chosen: backup {choice.backup_id} in container {choice.container} (generation {choice.generation})")
-    if opts.verify:
-        _verify(ref, choice, say)
+    checked = _check(ref, choice, opts.verify, say)
+    phases.done("verify_s")
     chosen = BackupRef(ref, choice.backup_id)
     _call(failover_acts.mark_attached, chosen)
     say(f"catalog: backup {choice.backup_id} marked attached to {choice.target_cluster}")
     cluster = begun.target_cluster or begun.context.cluster
     attached = _attach(ref, choice.backup_id, float(cluster.poll_seconds), sleep, say)
-    _call(failover_acts.record_failover, chosen)
-    say(f"catalog: failover of {ref.key} to {choice.target_cluster} recorded")
+    phases.done("attach_s")
+    serving = clock.from_epoch(services.now())
+    times: FailoverTimes = _call(failover_acts.record_failover, FailoverRecordRef(
+        ref, choice.backup_id, requested_at=clock.to_iso(started), serving_at=clock.to_iso(serving),
+        phases=phases.items()))
+    say(f"catalog: failover of {ref.key} to {choice.target_cluster} recorded (RPO {times.rpo_s} s, "
+        f"RTO {times.rto_s} s)")
     return FailoverResult(cluster=opts.cluster, filer=opts.filer, target_cluster=choice.target_cluster,
                           backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
-                          junctions=choice.junctions)
+                          junctions=choice.junctions, verify=opts.verify, blobs_checked=checked,
+                          rpo_s=times.rpo_s, rto_s=times.rto_s, consistent_at=times.consistent_at,
+                          phases=times.phases)
+
+
+class _Phases:
+    """Seconds each phase took (from the end of the one before), as the orchestrator records them."""
+
+    def __init__(self) -> None:
+        self._mark = services.now()
+        self._seconds: dict[str, float] = {}
+
+    def done(self, name: str) -> None:
+        now = services.now()
+        self._seconds[name] = round(now - self._mark, 3)
+        self._mark = now
+
+    def items(self) -> tuple[tuple[str, float], ...]:
+        return tuple(self._seconds.items())
 
 
 def _report(result: FailoverResult, out: TextIO) -> None:
@@ -193,6 +244,8 @@ def _report(result: FailoverResult, out: TextIO) -> None:
         print(f"  mount: vserver {mount.vserver} addresses {', '.join(mount.addresses)} paths "
               f"{', '.join(mount.paths)}", file=out)
     print(f"  junctions: {', '.join(result.junctions)}", file=out)
+    print(f"  checked: {result.verify} ({result.blobs_checked} blobs); RPO {result.rpo_s} s (consistent at "
+          f"{result.consistent_at}); RTO {result.rto_s} s", file=out)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -203,8 +256,9 @@ def _parser() -> argparse.ArgumentParser:
     fo.add_argument("filer", help="the core filer's name in the plan")
     fo.add_argument("--target", help="a dr_clusters name (default: the filer's failover_cluster)")
     fo.add_argument("--backup-id", help="the backup to attach (default: the newest verified one)")
-    fo.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
-                    help="check every blob against the backup's manifest before attaching (default: on)")
+    fo.add_argument("--verify", choices=VERIFY_MODES, default="sample",
+                    help="the check before attaching, as the route's verify: sample (the manifest against its "
+                         "recorded digest and a sample of blobs; default), full (every blob), none")
     fo.add_argument("--plan", help="the plan file (default: the VFXTDR_PLAN or VFXTDR_PLAN_FILE setting)")
     fo.add_argument("--despite-running", metavar="BACKUP_ID",
                     help="fail over although the catalog shows this backup run in progress (its app is gone)")

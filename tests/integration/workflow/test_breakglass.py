@@ -73,9 +73,11 @@ def test_break_glass_fails_over_records_it_and_refuses_a_second(
     assert state.failed_over["instance_id"] == f"failover-primary-{env.filer_name}"
     failovers = env.catalog().list_entries(env.filer, "failovers")
     assert [f["backup_id"] for f in failovers] == ["b1"]
+    assert failovers[0]["rto_s"] is not None and failovers[0]["status"] == "serving"
 
     # It says what it did and where clients mount the filer now.
-    for step in ("plan snapshot", "chosen: backup b1", "verifying", "marked attached", "recorded"):
+    for step in ("plan snapshot", "chosen: backup b1", "verifying: sample passed", "marked attached", "recorded",
+                 "RPO", "RTO"):
         assert step in out, (step, out)
     assert f"SERVING primary/{env.filer_name} on cluster dr from backup b1" in out
     for junction in captured.junctions:
@@ -124,9 +126,9 @@ def test_refused_break_glass_changes_nothing(app_env: AppEnv, monkeypatch: pytes
     assert "backup run b2 (backup-x) is in progress" in err and "--despite-running b2" in err
 
     # Acknowledged (the app that ran it is gone): the failover goes on.
-    code, out, err = run(env, "--plan", plan, "--despite-running", "b2", "--no-verify")
+    code, out, err = run(env, "--plan", plan, "--despite-running", "b2", "--verify", "full")
     assert code == 0, err
-    assert "verifying" not in out
+    assert "verifying: page 0 checked" in out and "checked: full (" in out
     assert env.client("dr").filer_state(env.filer_name) == "online"
 
 

@@ -8,31 +8,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 CALL = re.compile(r"\b(runs_acts|failover_acts|attach_acts)\.(\w+)")
+MAIN = ["begin_run", "choose_backup", "mark_attached", "record_failover"]
+CHECKS = {"verify_backup_sample", "verify_backup_page"}
 
 
-def calls(path: Path) -> list[str]:
-    names = [m.group(2) for m in CALL.finditer(path.read_text())]
-    return list(dict.fromkeys(names))  # first use of each, in order
+def calls(*paths: Path) -> set[str]:
+    return {m.group(2) for path in paths for m in CALL.finditer(path.read_text())}
 
 
 def test_break_glass_calls_the_orchestrators_activities_in_its_order() -> None:
-    orchestrator = calls(ROOT / "orchestrators" / "failover.py")
-    # The orchestrator attaches through the shared attach helper (durable_helpers.attach: attach_step).
-    text = (ROOT / "orchestrators" / "failover.py").read_text()
-    at = text.index("yield from attach(")
-    before = [n for n in orchestrator if text.index(f"acts.{n}") < at]
-    after = [n for n in orchestrator if text.index(f"acts.{n}") > at]
-    order = [*before, "attach_step", *after]
-    breakglass = calls(ROOT / "tools" / "breakglass.py")
-    # verify_backup_page is defined before failover() in both (the _verify helper): compare the main path.
-    assert sorted(breakglass) == sorted(order)
-    main = (ROOT / "tools" / "breakglass.py").read_text()
-    body = main[main.index("def failover("):]
-    steps = [m.group(2) for m in CALL.finditer(body)]
-    assert [s for s in order if s not in ("verify_backup_page", "attach_step")] == steps
-    # Both check the backup (the _verify helpers call verify_backup_page) before marking it attached.
-    flow = text[text.index("def failover_orchestrator"):]
-    assert flow.index("_verify(") < flow.index("mark_attached") < flow.index("attach(") < flow.index(
-        "record_failover")
-    assert body.index("_verify(") < body.index("mark_attached") < body.index("_attach(") < body.index(
-        "record_failover")
+    orchestrators = ROOT / "orchestrators"
+    # The failover orchestrator, its full check (failover_verify) and the attach helper (durable_helpers.attach).
+    orchestrated = calls(orchestrators / "failover.py", orchestrators / "failover_verify.py") | {"attach_step"}
+    tool = (ROOT / "tools" / "breakglass.py").read_text()
+    assert calls(ROOT / "tools" / "breakglass.py") == orchestrated == {*MAIN, *CHECKS, "attach_step"}
+
+    flow = (orchestrators / "failover.py").read_text()
+    main = flow[flow.index("def failover_orchestrator"):flow.index("class Phases")]
+    order = [main.index(s) for s in ("begin_run", "choose_backup", "check_backup(", "attach_backup(",
+                                     "record_failover")]
+    assert order == sorted(order)
+    attach = flow[flow.index("def attach_backup"):]
+    assert attach.index("mark_attached") < attach.index("yield from attach(")
+    body = tool[tool.index("def failover("):tool.index("class _Phases")]
+    order = [body.index(s) for s in ("begin_run", "choose_backup", "_check(", "mark_attached", "_attach(",
+                                     "record_failover")]
+    assert order == sorted(order)
