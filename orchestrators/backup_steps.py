@@ -133,6 +133,8 @@ def remove(run: Run) -> Gen[None]:
     """Record the removal in the catalog first, then remove the junctions, then the filer."""
     context, ctx, bid = run.context, run.ctx, run.target.backup_id
     mark = now(context)
+    # The backup's consistent point (flushed, clients suspended, about to be removed): drills measure RPO from it.
+    run.timings["removed_after_s"] = seconds_since(context, run.started)
     yield activity(context, backup_acts.mark_removed, MarkRemoved(
         ctx, bid, context.instance_id, run.captured, run.key.secret if run.key else None, to_iso(mark)))
     run.status.step("removing_junctions")

@@ -41,3 +41,9 @@ class CatalogConflict(DrError):
     """The catalog forbids what was asked (an attached container, an unresolved attention mark)."""
 
     kind = "catalog"
+
+
+class DrillFailed(DrError):
+    """A drill did not show the backup restorable (or could not clean up after itself)."""
+
+    kind = "drill"

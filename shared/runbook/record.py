@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
 from shared.catalog.store import WRITING, Catalog, FilerState, begin_writing, finish_writing
+from shared.core.clock import parse_iso, to_iso
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
@@ -63,6 +65,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
         "container": target.container, "backup_account": ctx.filer.backup.account,
         "source": f"{ctx.filer.source.account}/{ctx.filer.source.container}",
         "started_at": request.started_at, "finished_at": request.finished_at,
+        "consistent_at": _consistent_at(request),
         "manifest": target.final_job if status in VERIFIED_STATUSES else None,
         "previous_manifest": target.previous_manifest,
         "key": ({**SecretRef.to_json(key), "key_id": request.key.key_id} if request.key and key else None),
@@ -84,6 +87,14 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
             key=key, filer=ctx.filer.key))
     log.info("backup %s of %s: %s (generation %s)", target.backup_id, ctx.filer.key, status, target.generation)
     return entry
+
+
+def _consistent_at(request: CompleteBackup) -> str | None:
+    """When the backup's data was consistent: the filer flushed and about to be removed (None if it never was)."""
+    removed = dict(request.timings).get("removed_after_s")
+    if removed is None:
+        return None
+    return to_iso(parse_iso(request.started_at) + timedelta(seconds=removed))
 
 
 def mark_removed(request: MarkRemoved) -> None:

@@ -1,0 +1,355 @@
+"""Drills' catalog side: which backup a drill rehearses, its pinned generation, names, and the drill record.
+
+A drill copies a verified backup into a scratch container of the backup account, attaches the copy to a DR
+cluster under names that cannot collide with production, reads files back, records the RTO and the backup's
+age, and cleans up. Its record is `filers/<cluster>/<filer>/drills/<drill_id>.json` in the catalog: every
+drill activity resolves what it acts on from the plan and that record, never from its input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from shared.avere.records import ExportPolicyRecord, FilerRecord, JunctionRecord
+from shared.azure.keyvault import SecretRef
+from shared.catalog.store import VERIFIED, Catalog, FilerState, filer_prefix, pin_generation, unpin
+from shared.core.clock import parse_iso
+from shared.core.codec import JsonRecord, json_options
+from shared.core.errors import CatalogConflict
+from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError
+from shared.runbook import services
+from shared.runbook.blockers import Blocker, Reason
+from shared.runbook.drill_payloads import (
+    DRILL_FAILED,
+    DrillBegin,
+    DrillChoice,
+    DrillCleaned,
+    DrillClusterPlan,
+    DrillClusterRequest,
+    DrillFinish,
+    DrillRef,
+)
+from shared.runbook.payloads import RunContext
+
+log = logging.getLogger("vfxtdr.drill")
+
+SCHEMA = 1
+PREFIX = "drill-"  # of scratch containers, drill filers and their export policies (shared.plan.rules reserves it)
+RUNNING, PASSED, UNVERIFIED, FAILED, CANCELLED = "running", "passed", "unverified", "failed", "cancelled"
+OUTCOMES = (PASSED, UNVERIFIED, FAILED, CANCELLED)
+
+
+# --- names (pure) ------------------------------------------------------------------------------------------------
+def drill_filer_name(filer: str) -> str:
+    """The drill's core filer on the DR cluster: never the production filer's name."""
+    return f"{PREFIX}{filer}"
+
+
+def junction_prefix(filer: str) -> str:
+    """Every junction of a drill lies under this path, apart from the namespace clients of production use."""
+    return f"/.drill/{filer}"
+
+
+def drill_policy(filer: str, policy: str) -> str:
+    """A drill's copy of an export policy: the captured rules under a name production never uses."""
+    return f"{PREFIX}{filer}-{policy}"
+
+
+def scratch_prefix(cluster: str, filer: str) -> str:
+    """The start of every scratch container of this filer's drills (a hash of the filer key keeps two filers of
+    the same name on different clusters apart)."""
+    base = re.sub(r"[^a-z0-9]+", "-", filer.lower()).strip("-")[:30].rstrip("-") or "filer"
+    digest = hashlib.sha256(f"{cluster}/{filer}".encode()).hexdigest()[:8]
+    return f"{PREFIX}{base}-{digest}-"
+
+
+def scratch_container(cluster: str, filer: str, drill_id: str) -> str:
+    return scratch_prefix(cluster, filer) + drill_id[-8:]
+
+
+def drill_record_of(record: FilerRecord, filer: str) -> FilerRecord:
+    """The captured record as the drill attaches it: junctions under the drill prefix, drill-named policies."""
+    prefix = junction_prefix(filer)
+
+    def junction(j: JunctionRecord) -> JunctionRecord:
+        return replace(j, path=prefix + j.path, policy=drill_policy(filer, j.policy) if j.policy else "")
+
+    return replace(record, junctions=tuple(junction(j) for j in record.junctions),
+                   export_policies=tuple(ExportPolicyRecord(p.vserver, drill_policy(filer, p.name), p.rules)
+                                         for p in record.export_policies))
+
+
+# --- the record ------------------------------------------------------------------------------------------------
+def drill_path(cluster: str, filer: str, drill_id: str) -> str:
+    return f"{filer_prefix(cluster, filer)}drills/{drill_id}.json"
+
+
+def drills_prefix(cluster: str, filer: str) -> str:
+    return f"{filer_prefix(cluster, filer)}drills/"
+
+
+def copy_state_prefix(cluster: str, filer: str, drill_id: str) -> str:
+    """Where the scratch copy keeps its page state and manifest (deleted with the scratch container)."""
+    return f"{drills_prefix(cluster, filer)}{drill_id}/copy/"
+
+
+@dataclass
+class DrillRecord(JsonRecord):
+    """One drill as the catalog keeps it: what it rehearsed, where, how long each phase took, and its outcome."""
+
+    SCHEMA: ClassVar[int | None] = SCHEMA
+
+    drill_id: str
+    instance_id: str
+    cluster: str
+    filer: str
+    reason: str
+    requested_at: str
+    status: str
+    backup_id: str
+    generation: str
+    container: str
+    backup_account: str
+    target_cluster: str
+    scratch: str
+    drill_filer: str
+    junction_prefix: str
+    manifest: str
+    consistent_at: str
+    rpo_basis: str
+    rpo_s: float
+    key: SecretRef | None = None
+    extras: bool = False
+    phases: dict[str, float] = field(default_factory=dict)
+    rto_s: float | None = None
+    rto_without_copy_s: float | None = None
+    readback: dict[str, Any] | None = None
+    cleanup: dict[str, Any] | None = None
+    error: str = ""
+    finished_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, metadata=json_options(extra=True))
+
+
+def read_record(catalog: Catalog, ref: DrillRef) -> DrillRecord | None:
+    data = catalog.read_json(drill_path(ref.cluster, ref.filer, ref.drill_id))[0]
+    return DrillRecord.from_json(data) if data is not None else None
+
+
+def load_record(catalog: Catalog, ref: DrillRef) -> DrillRecord:
+    """The drill's record; a drill id the catalog does not hold for this filer is refused."""
+    record = read_record(catalog, ref)
+    if record is None:
+        raise CatalogConflict(f"the catalog holds no drill {ref.drill_id} of {ref.key}", filer=ref.key,
+                              state="nothing changed", action="start a drill with POST /api/drills/...")
+    return record
+
+
+def write_record(catalog: Catalog, record: DrillRecord) -> None:
+    catalog.write_json(drill_path(record.cluster, record.filer, record.drill_id), record.to_json())
+
+
+def list_records(catalog: Catalog, filer: Filer) -> list[DrillRecord]:
+    """Every drill record of the filer, oldest first."""
+    prefix = drills_prefix(filer.cluster, filer.name)
+    paths = [p for p in catalog.list_paths(prefix) if p.endswith(".json") and "/" not in p[len(prefix):]]
+    records = [DrillRecord.from_json(catalog.read_json(p)[0]) for p in paths]
+    return sorted(records, key=lambda r: r.requested_at)
+
+
+# --- the plan and the catalog --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Where:
+    """A drill's plan parts, resolved from the plan by name."""
+
+    plan: Plan
+    filer: Filer
+    context: RunContext
+
+    def catalog(self) -> Catalog:
+        return services.open_catalog(self.context)
+
+
+def resolve(cluster: str, filer: str) -> Where:
+    plan = services.load_plan()
+    return Where(plan=plan, filer=plan.filer(cluster, filer), context=RunContext.from_plan(plan, cluster, filer))
+
+
+def target_cluster(plan: Plan, filer: Filer, target: str | None) -> Cluster:
+    name = target or filer.failover_cluster
+    if not name:
+        raise CatalogConflict("no DR cluster to drill on: the request names none and the plan gives the filer no "
+                              "failover_cluster", filer=filer.key, state="nothing changed",
+                              action="pass ?target=<dr cluster> or set failover_cluster in the plan")
+    try:
+        return plan.dr_cluster(name)
+    except UnknownClusterError as exc:
+        raise CatalogConflict(str(exc), filer=filer.key, state="nothing changed",
+                              action="drill on one of the plan's dr_clusters") from None
+
+
+def drill_blocker(state: FilerState, backup_id: str | None) -> Blocker | None:
+    """Why the catalog rules a drill out, or None. The route asks this before starting; `drill_begin` too."""
+    if state.failed_over:
+        return Blocker(Reason.FAILED_OVER, f"the filer failed over to cluster "
+                                           f"{state.failed_over.get('target_cluster')}: there is nothing to rehearse")
+    if backup_id:
+        g = state.generation_of(backup_id)
+        if g is None:
+            return Blocker(Reason.UNKNOWN_BACKUP, f"backup {backup_id} is not held by either backup container (it "
+                                                  "was overwritten by a later run, or never existed)")
+        gen = state.generations[g]
+        if gen.status != VERIFIED or not gen.manifest:
+            return Blocker(Reason.NOT_VERIFIED, f"backup {backup_id} is {gen.status}, not verified")
+        return None
+    if not any(gen.status == VERIFIED and gen.manifest for gen in state.generations.values()):
+        return Blocker(Reason.NO_VERIFIED_BACKUP, "the filer has no verified backup")
+    return None
+
+
+def _newest_complete(where: Where, state: FilerState) -> str | None:
+    from shared.runbook.copy import manifest_index
+
+    order = [g for g in (state.latest_verified, *state.generations) if g]
+    for g in dict.fromkeys(order):
+        gen = state.generations[g]
+        if gen.status == VERIFIED and gen.manifest:
+            index = manifest_index(where.context, gen.manifest)
+            if index is not None and index.state == "complete":
+                return g
+    return None
+
+
+def consistent_point(entry: dict[str, Any] | None, backup_id: str) -> tuple[str, str]:
+    """(when the backup's data was consistent, how that is known): the moment the filer was removed for it; an
+    entry written before that was recorded gives its start, which can only make the RPO look older."""
+    if entry and isinstance(entry.get("consistent_at"), str):
+        return entry["consistent_at"], "the filer's removal for the backup"
+    if entry and isinstance(entry.get("started_at"), str):
+        return entry["started_at"], "the backup's start (its entry records no removal time)"
+    raise CatalogConflict(f"the catalog holds no entry for backup {backup_id}", filer="?", state="nothing changed",
+                          action="drill another backup")
+
+
+def begin(request: DrillBegin) -> DrillChoice:
+    """Choose the backup (the named one, else the newest verified with a complete manifest), pin its generation
+    (no backup writes it while the drill reads it), and write the drill record. Idempotent per drill id."""
+    ref = request.ref
+    where = resolve(ref.cluster, ref.filer)
+    filer, plan = where.filer, where.plan
+    target = target_cluster(plan, filer, request.target)
+    with where.catalog() as catalog:
+        existing = read_record(catalog, ref)
+        if existing is not None:
+            if existing.instance_id != request.instance_id or existing.status != RUNNING:
+                raise CatalogConflict(f"drill {ref.drill_id} of {ref.key} exists ({existing.status})",
+                                      filer=ref.key, state="nothing changed", action="start a new drill")
+            return _choice(where, existing, target)
+        state = catalog.load(filer)
+        blocked = drill_blocker(state, request.backup_id)
+        if blocked is not None:
+            raise CatalogConflict(blocked.message, filer=ref.key, state="nothing changed",
+                                  action="back the filer up first, or name a verified backup")
+        g = state.generation_of(request.backup_id) if request.backup_id else _newest_complete(where, state)
+        gen = state.generations.get(g) if g else None
+        if g is None or gen is None or not gen.backup_id:
+            raise CatalogConflict("the filer has no verified backup with a complete manifest", filer=ref.key,
+                                  state="nothing changed", action="back the filer up first")
+        backup_id = gen.backup_id
+        captured = catalog.record(filer, backup_id)
+        if captured is None:
+            raise CatalogConflict(f"the catalog holds no filer record for backup {backup_id}", filer=ref.key,
+                                  state="nothing changed", action="drill another backup")
+        if captured.encrypted and gen.key is None:
+            raise CatalogConflict(f"backup {backup_id} is encrypted but the catalog names no key for it",
+                                  filer=ref.key, state="nothing changed", action="drill another backup")
+        consistent_at, basis = consistent_point(catalog.backup(filer, backup_id), backup_id)
+        manifest = gen.manifest or ""
+        catalog.update(filer, lambda s: pin_generation(s, backup_id, drill_id=ref.drill_id,
+                                                       instance_id=request.instance_id, at=request.requested_at,
+                                                       filer=ref.key))
+        age = (parse_iso(request.requested_at) - parse_iso(consistent_at)).total_seconds()
+        record = DrillRecord(
+            drill_id=ref.drill_id, instance_id=request.instance_id, cluster=ref.cluster, filer=ref.filer,
+            reason=request.reason, requested_at=request.requested_at, status=RUNNING, backup_id=backup_id,
+            generation=g, container=gen.container, backup_account=filer.backup.account, target_cluster=target.name,
+            scratch=scratch_container(ref.cluster, ref.filer, ref.drill_id), drill_filer=drill_filer_name(ref.filer),
+            junction_prefix=junction_prefix(ref.filer), manifest=manifest, consistent_at=consistent_at,
+            rpo_basis=basis, rpo_s=round(max(age, 0.0), 3), key=gen.key, extras=gen.extras)
+        write_record(catalog, record)
+    log.info("drill %s of %s: backup %s (generation %s, consistent at %s) onto cluster %s", ref.drill_id, ref.key,
+             backup_id, g, consistent_at, target.name)
+    return _choice(where, record, target)
+
+
+def _choice(where: Where, record: DrillRecord, target: Cluster) -> DrillChoice:
+    probe, _ = where.plan.drill_probe(where.filer)
+    copy = where.plan.copy
+    return DrillChoice(drill_id=record.drill_id, backup_id=record.backup_id, generation=record.generation,
+                       container=record.container, scratch=record.scratch, target_cluster=record.target_cluster,
+                       drill_filer=record.drill_filer, junction_prefix=record.junction_prefix,
+                       probe=probe is not None, rpo_s=record.rpo_s, cluster_poll_seconds=target.poll_seconds,
+                       copy_poll_seconds=copy.poll_interval_seconds, parallel_pages=copy.parallel_pages,
+                       pages_per_execution=copy.pages_per_execution)
+
+
+def cluster_plan(request: DrillClusterRequest) -> DrillClusterPlan:
+    """A whole-cluster drill's filers, each one a protected filer of that cluster in the plan (a crafted input
+    naming anything else is refused before any drill starts); the plan's parallelism."""
+    plan = services.load_plan()
+    known = {f.name for f in plan.filers if f.cluster == request.cluster}
+    unknown = [f for f in request.filers if f not in known]
+    if unknown or len(set(request.filers)) != len(request.filers):
+        raise CatalogConflict(f"the request names filers the plan does not protect on cluster {request.cluster} "
+                              f"(or names one twice): {', '.join(unknown) or 'a duplicate'}",
+                              filer=f"{request.cluster}/*", state="nothing started",
+                              action="POST /api/drills/{cluster} again")
+    return DrillClusterPlan(filers=request.filers, parallel=plan.drill_parallel())
+
+
+def finish(request: DrillFinish) -> dict[str, Any] | None:
+    """The outcome, RTO and phases into the drill record; a failed drill logs VFXTDR_DRILL_FAILED once."""
+    ref = request.ref
+    if request.status not in OUTCOMES:
+        raise ValueError(f"drill status {request.status!r} is not one of {', '.join(OUTCOMES)}")
+    where = resolve(ref.cluster, ref.filer)
+    with where.catalog() as catalog:
+        record = read_record(catalog, ref)
+        if record is not None:
+            phases = dict(request.phases)
+            record.status, record.phases, record.rto_s = request.status, phases, request.rto_s
+            copy = phases.get("copy_s")
+            record.rto_without_copy_s = (round(request.rto_s - copy, 3)
+                                         if request.rto_s is not None and copy is not None else None)
+            record.readback = request.readback.to_json() if request.readback else None
+            record.error, record.finished_at = request.error[:2000], request.at
+            write_record(catalog, record)
+    if request.status == FAILED:
+        log.error("%s filer=%s drill=%s instance=%s: %s", DRILL_FAILED, ref.key, ref.drill_id, request.instance_id,
+                  request.error[:500] or "the drill failed")
+    return record.to_json() if record is not None else None
+
+
+def cleaned(request: DrillCleaned) -> dict[str, Any] | None:
+    """The clean-up's outcome into the record, and the generation unpinned (whatever the outcome: nothing of the
+    drill reads it any more). A clean-up that left something behind fails the drill."""
+    ref = request.ref
+    where = resolve(ref.cluster, ref.filer)
+    with where.catalog() as catalog:
+        catalog.update(where.filer, lambda s: unpin(s, ref.drill_id))
+        record = read_record(catalog, ref)
+        already_failed = record is not None and record.status == FAILED
+        if record is not None:
+            record.cleanup = {"ok": request.ok, "at": request.at, "cleanup_s": request.cleanup_s,
+                              "detail": request.detail[:2000]}
+            if not request.ok:
+                record.status = FAILED
+                record.error = "; ".join(e for e in (record.error, f"clean-up failed: {request.detail}") if e)[:2000]
+            write_record(catalog, record)
+    if not request.ok and not already_failed:
+        log.error("%s filer=%s drill=%s instance=%s: clean-up failed: %s", DRILL_FAILED, ref.key, ref.drill_id,
+                  request.instance_id, request.detail[:500])
+    return record.to_json() if record is not None else None
