@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.copy",
     "tests.fixtures.durable",
     "tests.fixtures.workflow",
+    "tests.fixtures.probe",
 ]

@@ -83,8 +83,8 @@ class DrillSettings(_Part):
         before = len(o.problems.items)
         probe_obj = o.obj("probe", Probe._keys(), required=False)
         probe = Probe._read(probe_obj) if probe_obj else None
-        sample = o.integer("sample_size", 1, 1000, default=None)
-        parallel = o.integer("max_parallel", 1, 20, default=None)
+        sample = o.integer("sample_size", 1, 1000) if "sample_size" in o.data else None
+        parallel = o.integer("max_parallel", 1, 20) if "max_parallel" in o.data else None
         if filer_level and "max_parallel" in o.data:
             o.problems.add(o.at("max_parallel"), "belongs in the plan's top-level drill (whole-cluster drills)",
                            "drill")
