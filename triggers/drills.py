@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.catalog.store import FilerState
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
+from shared.runbook import drill as drill_ops
+from shared.runbook import drill_schedule
 from shared.runbook import record as catalog_ops
 from shared.runbook.blockers import Blocker, Reason
 from shared.runbook.drill import drill_blocker
@@ -120,3 +124,22 @@ async def start_cluster_drill(req: func.HttpRequest, client: df.DurableOrchestra
              instance_id)
     return client.create_check_status_response(req, instance_id)
 
+
+
+async def start_scheduled_drills(client: df.DurableOrchestrationClient, plan: Plan, states: dict[str, FilerState],
+                                 now: datetime) -> None:
+    """The timer's part for drills: start each filer's drill whose `drill_schedule` fired since its last one."""
+    filers = drill_schedule.scheduled(plan)
+    if not filers:
+        return
+    ids = [i for f in filers for i in (drill_instance_id(f.cluster, f.name), failover_instance_id(f.cluster, f.name))]
+    marks = await asyncio.to_thread(drill_ops.schedule_marks, plan, filers)
+    running = await running_ids(client, ids)
+    decision = drill_schedule.tick(plan, states, marks, now, running)
+    for skip in decision.skip:
+        log.info("drill schedule: %s skipped: %s", skip.filer.key, skip.reason)
+    for start in decision.start:
+        await client.start_new(DRILL, start.instance_id, plain(
+            DrillRequest(start.filer.cluster, start.filer.name, reason="schedule")))
+        await asyncio.to_thread(drill_ops.record_scheduled, plan, start.filer, start.occurrence)
+        log.info("drill schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)

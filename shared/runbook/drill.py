@@ -92,6 +92,9 @@ def drills_prefix(cluster: str, filer: str) -> str:
     return f"{filer_prefix(cluster, filer)}drills/"
 
 
+_DRILL_RECORD = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}\.json$")
+
+
 def copy_state_prefix(cluster: str, filer: str, drill_id: str) -> str:
     """Where the scratch copy keeps its page state and manifest (deleted with the scratch container)."""
     return f"{drills_prefix(cluster, filer)}{drill_id}/copy/"
@@ -155,12 +158,38 @@ def write_record(catalog: Catalog, record: DrillRecord) -> None:
 def list_records(catalog: Catalog, filer: Filer) -> list[DrillRecord]:
     """Every drill record of the filer, oldest first."""
     prefix = drills_prefix(filer.cluster, filer.name)
-    paths = [p for p in catalog.list_paths(prefix) if p.endswith(".json") and "/" not in p[len(prefix):]]
+    paths = [p for p in catalog.list_paths(prefix) if _DRILL_RECORD.match(p[len(prefix):])]
     records = [DrillRecord.from_json(catalog.read_json(p)[0]) for p in paths]
     return sorted(records, key=lambda r: r.requested_at)
 
 
 # --- the plan and the catalog --------------------------------------------------------------------------------------
+# --- the schedule's marks ---------------------------------------------------------------------------------------
+def schedule_path(cluster: str, filer: str) -> str:
+    return f"{drills_prefix(cluster, filer)}schedule.json"
+
+
+def schedule_marks(plan: Plan, filers: tuple[Filer, ...]) -> dict[str, str | None]:
+    """Each filer's last scheduled drill occurrence (None: never), by filer key."""
+    out: dict[str, str | None] = {}
+    for filer in filers:
+        with services.open_catalog(RunContext.from_plan(plan, filer.cluster, filer.name)) as catalog:
+            data = catalog.read_json(schedule_path(filer.cluster, filer.name))[0]
+        value = data.get("last_scheduled") if isinstance(data, dict) else None
+        out[filer.key] = value if isinstance(value, str) else None
+    return out
+
+
+def record_scheduled(plan: Plan, filer: Filer, occurrence: str) -> None:
+    """The timer started a drill for this occurrence: not due again until the next one."""
+    with services.open_catalog(RunContext.from_plan(plan, filer.cluster, filer.name)) as catalog:
+        path = schedule_path(filer.cluster, filer.name)
+        data = catalog.read_json(path)[0]
+        last = data.get("last_scheduled") if isinstance(data, dict) else None
+        if not isinstance(last, str) or last < occurrence:
+            catalog.write_json(path, {"last_scheduled": occurrence, "schema": SCHEMA})
+
+
 @dataclass(frozen=True)
 class Where:
     """A drill's plan parts, resolved from the plan by name."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared.avere.client import AvereClient
-from shared.avere.errors import AvereActivityFailed, AvereConflict
+from shared.avere.errors import AvereConflict
 from shared.blobcopy.model import CatalogRef, ContainerRef, CopyJob, Guard, PagePlan, PageProgress, PageVerify, Summary
 from shared.core.errors import CatalogConflict
 from shared.runbook import attach, services
@@ -195,13 +195,11 @@ def cleanup_step(step: DrillStep) -> CleanupStep:
 def _cluster_cleanup(drill: Drill, client: AvereClient, activity_ids: tuple[str, ...]) -> CleanupStep | None:
     rec = drill.record
     name = rec.drill_filer
-    running = []
-    for status in (client.activity_status(i) for i in activity_ids):
-        if status.state == "failure":
-            raise AvereActivityFailed(f"activity {status.id} ({status.process}) failed: {status.status}",
-                                      activity_id=status.id, status=status.status)
-        if not status.succeeded:
-            running.append(status.id)
+    # Only whether they ended matters: what a failed one left (or did not) is read from the cluster below.
+    running = [s.id for s in (client.activity_status(i) for i in activity_ids) if not s.done]
+    # An attach the drill was stopped in may still be creating the filer (it appears only once created), or
+    # adding a junction: whatever the cluster still does for the drill filer is waited for first.
+    running += [i for i in _busy(client, name) if i not in running]
     if running:
         return CleanupStep(phase="waiting", done=False, activity_ids=tuple(running),
                            detail=f"waiting for {len(running)} activity(ies)")
@@ -228,6 +226,12 @@ def _cluster_cleanup(drill: Drill, client: AvereClient, activity_ids: tuple[str,
                 client.call("nfs.removePolicy", vserver, policy)
                 return CleanupStep(phase="policies", done=False, detail=f"removed export policy {policy}")
     return None
+
+
+def _busy(client: AvereClient, name: str) -> list[str]:
+    """Activities the cluster has not finished for the named filer (any state but success or failure counts)."""
+    return [str(a.get("id")) for a in client.call("cluster.listActivities")
+            if a.get("state") not in ("success", "failure") and f"'{name}'" in str(a.get("status", ""))]
 
 
 def _delete_scratch(drill: Drill) -> list[str]:
