@@ -52,7 +52,7 @@ from shared.runbook.drill_payloads import (
     Readback,
 )
 from shared.runbook.failover_payloads import BackupPageCheck
-from shared.runbook.payloads import CANCEL_EVENT, AttachStep, CopyOutcome, CopyProgress
+from shared.runbook.payloads import CANCEL_EVENT, AttachStep, CopyOutcome, CopyProgress, CopyTotals
 
 bp = df.Blueprint()
 
@@ -167,18 +167,17 @@ def _copy(run: DrillRun) -> Gen[None]:
         ref, poll_interval_seconds=choice.copy_poll_seconds, parallel_pages=choice.parallel_pages,
         pages_per_execution=choice.pages_per_execution)), child)
     mark = now(context)
-    run.status.step("copy", copy_instance=child)
+    run.status.step("scratch_copy", copy_instance=child)
     while True:
         tick = cancellable_timer(context, now(context) + _tick(now(context) - mark))
         winner = yield context.task_any([task, run.cancel, tick])
         if winner == tick:
             progress: CopyProgress = yield activity(context, drill_acts.drill_copy_progress, ref)
-            run.status.update(blobs_copied=progress.totals.copied, blobs_to_copy=progress.totals.to_copy,
-                              bytes_copied=progress.totals.bytes_copied)
+            run.status.update(**_totals(progress.totals))
             continue
         tick.cancel()
         if winner == run.cancel:
-            run.status.step("copy_cancelling")
+            run.status.step("scratch_copy_cancelling")
             yield activity(context, drill_acts.drill_copy_cancel, ref)
             yield task  # the copy stops at its next report
             raise_if_cancelled(True, ref.key, UNTOUCHED)
@@ -192,8 +191,13 @@ def _copy(run: DrillRun) -> Gen[None]:
             raise DrillFailed("the scratch copy did not verify", filer=ref.key, state=UNTOUCHED,
                               action="read the copy orchestration's history, then drill again")
         run.timings["copy_s"] = seconds_since(context, mark)
-        run.status.update(blobs_copied=outcome.totals.copied, bytes_copied=outcome.totals.bytes_copied)
+        run.status.update(**_totals(outcome.totals))
         return
+
+
+def _totals(totals: CopyTotals) -> dict[str, int]:
+    return {"blobs_listed": totals.listed, "blobs_to_copy": totals.to_copy, "blobs_copied": totals.copied,
+            "bytes_to_copy": totals.bytes_to_copy, "bytes_copied": totals.bytes_copied, "pending": totals.pending}
 
 
 def _tick(elapsed: timedelta) -> timedelta:
@@ -220,7 +224,7 @@ def _verify(run: DrillRun) -> Gen[None]:
                                   f"({'; '.join(check.problems[:3])})", filer=ref.key, state=UNTOUCHED,
                                   action="investigate the backup container: a failover would refuse this backup")
         page += VERIFY_BATCH
-        run.status.update(blobs_checked=checked)
+        run.status.update(blobs_checked=checked, pages_checked=page)
     run.timings["verify_s"] = seconds_since(context, mark)
 
 
