@@ -145,3 +145,30 @@ def test_a_filer_without_a_failover_cluster_needs_a_target(make_app_env, durable
     status, body = post(runner, f"drills/primary/{env.filer_name}")
     assert status == 400 and "?target=" in body["error"]
     assert world(env, runner) == before
+
+
+def test_crafted_drill_inputs_started_with_the_system_key_are_refused_and_change_nothing(
+        app_env: AppEnv, app_runner: Any) -> None:
+    """Anyone holding a status URL can start any orchestrator with any input: a drill input names a filer and a
+    drill, and everything else is resolved from the plan and the catalog, so these fail before acting."""
+    env, runner = app_env, app_runner
+    write_files(env)
+    backup_now(env, runner)
+    before = world(env, runner)[1:]
+    ref = {"cluster": "primary", "filer": env.filer_name, "drill_id": "20270115T080000Z-1a2b3c4d"}
+    crafted = [
+        ("drill_orchestrator", {"cluster": "primary", "filer": env.filer_name,
+                                "scratch": env.filer.backup.containers[0]}),
+        ("drill_orchestrator", {"cluster": "primary", "filer": "not-in-the-plan"}),
+        ("drill_orchestrator", {"cluster": "primary", "filer": env.filer_name, "target": "primary"}),
+        ("drill_copy_orchestrator", {"ref": ref}),  # no such drill in the catalog
+        ("drill_copy_orchestrator", {"ref": {**ref, "drill_id": "../state"}}),
+        ("drill_cluster_orchestrator", {"cluster": "primary", "filers": [env.filer_name, "elsewhere"]}),
+    ]
+    for n, (name, payload) in enumerate(crafted):
+        instance = runner.start_new(name, f"crafted-{n}", payload)
+        status = runner.wait_for(instance, timeout=120)
+        assert status["runtimeStatus"] == "Failed", (name, payload, status["output"])
+    assert world(env, runner)[1:] == before
+    statuses = {s["instanceId"] for s in runner.statuses()}
+    assert not [i for i in statuses if i.startswith("drill-primary-")]  # the cluster drill started no drill
