@@ -13,6 +13,7 @@ import logging
 import ssl
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from typing import Any
 
 from shared.avere.records import MountPoint
@@ -51,7 +52,7 @@ def readback(ref: DrillRef) -> Readback:
     body = request_body(ref, rec.target_cluster, mounts, sample, probe)
     key = services.read_secret(plan.keyvault_url, probe.key_secret)
     status, answer = _post(probe, body, key)
-    result = judge(status, answer, paths, sample)
+    result = _scrubbed(judge(status, answer, paths, sample), key)
     log.info("drill %s of %s: read-back %s (%d/%d files, %d bytes)", ref.drill_id, ref.key, result.status,
              result.files_ok, result.files_checked, result.bytes_read)
     return result
@@ -66,13 +67,27 @@ def request_body(ref: DrillRef, cluster: str, mounts: tuple[MountPoint, ...], sa
             "time_limit_seconds": max(10.0, probe.timeout_seconds - MARGIN_SECONDS)}
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a place to send the key to: 3xx reaches the caller as an HTTP error."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _scrubbed(result: Readback, key: str) -> Readback:
+    """The probe's own words (its error texts) are kept, never the key should it echo it."""
+    return replace(result, detail=result.detail.replace(key, "***"),
+                   problems=tuple(p.replace(key, "***") for p in result.problems))
+
+
 def _post(probe: Probe, body: dict[str, Any], key: str) -> tuple[int, bytes]:
     context = ssl.create_default_context(cafile=probe.ca_file) if probe.url.startswith("https:") else None
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
     # The plan admits only https URLs (http on loopback): no file: or other scheme reaches urlopen.
     request = urllib.request.Request(probe.url, data=json.dumps(body).encode(), method="POST",  # noqa: S310
                                      headers={"Content-Type": "application/json", KEY_HEADER: key})
     try:
-        with urllib.request.urlopen(request, timeout=probe.timeout_seconds, context=context) as reply:  # noqa: S310
+        with opener.open(request, timeout=probe.timeout_seconds) as reply:
             return reply.status, reply.read(MAX_ANSWER + 1)
     except urllib.error.HTTPError as err:
         return err.code, err.read(2000)
