@@ -21,8 +21,10 @@ from shared.runbook.drill_payloads import (
     DrillFinish,
     DrillPage,
     DrillRef,
+    DrillRequest,
     DrillStep,
     Readback,
+    StaleDrill,
 )
 from shared.runbook.failover_payloads import BackupPageCheck
 from shared.runbook.payloads import AttachStep, CopyProgress
@@ -108,3 +110,8 @@ def drill_cleaned(request: DrillCleaned) -> dict[str, Any] | None:
 @bp.activity_trigger(input_name="request")
 def drill_cluster_filers(request: DrillClusterRequest) -> DrillClusterPlan:
     return drill.cluster_plan(decode(DrillClusterRequest, request))
+
+
+@bp.activity_trigger(input_name="request")
+def drill_stale(request: DrillRequest) -> StaleDrill:
+    return drill.stale_pin(decode(DrillRequest, request))

@@ -50,6 +50,8 @@ from shared.runbook.drill_payloads import (
     DrillRequest,
     DrillStep,
     Readback,
+    StaleDrill,
+    drill_instance_id,
 )
 from shared.runbook.failover_payloads import BackupPageCheck
 from shared.runbook.payloads import CANCEL_EVENT, AttachStep, CopyOutcome, CopyProgress, CopyTotals
@@ -102,6 +104,13 @@ def drill_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     req = decode(DrillRequest, context.get_input())
     started = now(context)
     status = RunStatus(context, "drill", f"{req.cluster}/{req.filer}", started)
+    own = drill_instance_id(req.cluster, req.filer)
+    if context.instance_id != own:  # one drill per filer holds only under its own id (the clean-up relies on it)
+        raise DrillFailed(f"a drill of {req.cluster}/{req.filer} runs only as {own}, not {context.instance_id}",
+                          filer=f"{req.cluster}/{req.filer}", state="nothing changed",
+                          action="start drills with POST /api/drills/{cluster}/{filer}")
+    if req.reason == "reconcile":
+        return (yield from _reconcile(context, req, status))
     ref = DrillRef(req.cluster, req.filer, f"{to_iso_basic(started)}-{str(context.new_uuid())[:8]}")
     status.step("choosing_backup", drill_id=ref.drill_id)
     try:
@@ -284,11 +293,34 @@ def _readback(run: DrillRun) -> Gen[None]:
 
 
 # --- clean-up ---------------------------------------------------------------------------------------------------
+def _reconcile(context: df.DurableOrchestrationContext, req: DrillRequest, status: RunStatus) -> Gen[Any]:
+    """A drill that stopped without its clean-up (terminated) left its generation pinned: clean up after it now
+    and unpin (the timer starts this when a pin outlives its drill, under the filer's drill id)."""
+    status.step("finding_leftovers")
+    stale: StaleDrill = yield activity(context, drill_acts.drill_stale, req)
+    if stale.drill_id is None:
+        status.step("nothing_to_clean")
+        return {"status": "nothing_to_clean", "cluster": req.cluster, "filer": req.filer}
+    ref = DrillRef(req.cluster, req.filer, stale.drill_id)
+    mark = now(context)
+    status.step("cleaning_up", drill_id=ref.drill_id)
+    ok, detail = yield from _cleanup_steps(context, ref, status, timedelta(seconds=stale.poll_seconds))
+    cleanup_s = seconds_since(context, mark)
+    yield activity(context, drill_acts.drill_cleaned, DrillCleaned(ref, context.instance_id, ok,
+                                                                   to_iso(now(context)), cleanup_s, detail))
+    if not ok:
+        raise DrillFailed(f"the clean-up after drill {ref.drill_id} failed: {detail}", filer=ref.key, state=LEFT,
+                          action="remove what the drill record's cleanup names, or drill the filer again")
+    status.step("cleaned_up", cleanup_s=cleanup_s)
+    return {"status": "cleaned_up", "cluster": req.cluster, "filer": req.filer, "drill_id": ref.drill_id,
+            "cleanup_s": cleanup_s}
+
+
 def _sweep(run: DrillRun) -> Gen[None]:
     """What an earlier drill of the filer left (terminated runs): cleared first, or this drill stops."""
     mark = now(run.context)
     run.status.step("clearing_leftovers")
-    ok, detail = yield from _cleanup_steps(run)
+    ok, detail = yield from _cleanup_steps(run.context, run.ref, run.status, run.poll)
     if not ok:
         raise DrillFailed(f"an earlier drill's leftovers could not be cleared: {detail}", filer=run.ref.key,
                           state="production untouched", action="check the DR cluster and the backup account")
@@ -300,7 +332,7 @@ def _clean_up(run: DrillRun) -> Gen[bool]:
     context = run.context
     mark = now(context)
     run.status.step("cleaning_up")
-    ok, detail = yield from _cleanup_steps(run)
+    ok, detail = yield from _cleanup_steps(context, run.ref, run.status, run.poll)
     cleanup_s = seconds_since(context, mark)
     yield activity(context, drill_acts.drill_cleaned, DrillCleaned(run.ref, context.instance_id, ok,
                                                                    to_iso(now(context)), cleanup_s, detail))
@@ -310,26 +342,26 @@ def _clean_up(run: DrillRun) -> Gen[bool]:
     return ok
 
 
-def _cleanup_steps(run: DrillRun) -> Gen[tuple[bool, str]]:
-    context = run.context
+def _cleanup_steps(context: df.DurableOrchestrationContext, ref: DrillRef, status: RunStatus,
+                   poll: timedelta) -> Gen[tuple[bool, str]]:
     give_up = now(context) + CLEANUP_DEADLINE
     failures = 0
     ids: tuple[str, ...] = ()
     while True:
         try:
-            step: CleanupStep = yield activity(context, drill_acts.drill_cleanup_step, DrillStep(run.ref, ids),
+            step: CleanupStep = yield activity(context, drill_acts.drill_cleanup_step, DrillStep(ref, ids),
                                                retry=None)
             failures = 0
         except Exception as err:
             failures += 1
             if failures >= CLEANUP_MAX_FAILURES or now(context) >= give_up:
                 return False, f"failed {failures} time(s) in a row: {reason(err)}"
-            yield from sleep(context, run.poll * (2 ** failures))
+            yield from sleep(context, poll * (2 ** failures))
             continue
-        run.status.update(phase=step.phase)
+        status.update(phase=step.phase)
         if step.done:
             return True, ""
         if now(context) >= give_up:
             return False, f"did not finish within {CLEANUP_DEADLINE}; phase {step.phase}: {step.detail}"
         ids = step.activity_ids
-        yield from sleep(context, run.poll)
+        yield from sleep(context, poll)

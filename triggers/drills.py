@@ -18,7 +18,6 @@ import azure.functions as func
 from shared.catalog.store import FilerState
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
-from shared.runbook import drill as drill_ops
 from shared.runbook import drill_schedule
 from shared.runbook import record as catalog_ops
 from shared.runbook.blockers import Blocker, Reason
@@ -126,20 +125,33 @@ async def start_cluster_drill(req: func.HttpRequest, client: df.DurableOrchestra
 
 
 
-async def start_scheduled_drills(client: df.DurableOrchestrationClient, plan: Plan, states: dict[str, FilerState],
-                                 now: datetime) -> None:
-    """The timer's part for drills: start each filer's drill whose `drill_schedule` fired since its last one."""
+async def tick_drills(client: df.DurableOrchestrationClient, plan: Plan, states: dict[str, FilerState],
+                     now: datetime) -> None:
+    """The timer's part for drills: clean up after a drill that stopped without doing so (its pin outlived it),
+    then start each filer's drill whose `drill_schedule` fired since its last one."""
+    pinned = [f for f in plan.filers if states.get(f.key) is not None and states[f.key].pins]
     filers = drill_schedule.scheduled(plan)
+    ids = [i for f in {*pinned, *filers}
+           for i in (drill_instance_id(f.cluster, f.name), failover_instance_id(f.cluster, f.name))]
+    if not ids:
+        return
+    # The catalog was read before the running runs: a pin it shows was written by a drill that had started.
+    running = await running_ids(client, ids)
+    for f in pinned:
+        instance_id = drill_instance_id(f.cluster, f.name)
+        if instance_id not in running:
+            await client.start_new(DRILL, instance_id, plain(DrillRequest(f.cluster, f.name, reason="reconcile")))
+            running.add(instance_id)
+            log.warning("reconcile: a drill of %s stopped without cleaning up (its pin remains); cleaning up as %s",
+                        f.key, instance_id)
     if not filers:
         return
-    ids = [i for f in filers for i in (drill_instance_id(f.cluster, f.name), failover_instance_id(f.cluster, f.name))]
-    marks = await asyncio.to_thread(drill_ops.schedule_marks, plan, filers)
-    running = await running_ids(client, ids)
+    marks = await asyncio.to_thread(drill_schedule.schedule_marks, plan, filers)
     decision = drill_schedule.tick(plan, states, marks, now, running)
     for skip in decision.skip:
         log.info("drill schedule: %s skipped: %s", skip.filer.key, skip.reason)
     for start in decision.start:
         await client.start_new(DRILL, start.instance_id, plain(
             DrillRequest(start.filer.cluster, start.filer.name, reason="schedule")))
-        await asyncio.to_thread(drill_ops.record_scheduled, plan, start.filer, start.occurrence)
+        await asyncio.to_thread(drill_schedule.record_scheduled, plan, start.filer, start.occurrence)
         log.info("drill schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)

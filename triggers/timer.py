@@ -1,5 +1,6 @@
 """The timer tick: re-add what a stopped run left removed, then start the backups the plan's schedule says are due,
-then the drills each filer's `drill_schedule` says are due (triggers/drills.py).
+then the drills: a clean-up after a drill that stopped without one, and those each filer's `drill_schedule` says
+are due (triggers/drills.py).
 
 The tick runs every five minutes; the plan's own NCRONTAB decides when a filer is due (the plan is the one
 place a schedule lives). Each backup is a singleton `backup-{cluster}-{filer}`; one backup per cluster at a
@@ -29,7 +30,7 @@ from shared.runbook.payloads import (
     readd_instance_id,
 )
 from triggers.common import Refusal, load_plan, running_ids
-from triggers.drills import start_scheduled_drills
+from triggers.drills import tick_drills
 
 bp = df.Blueprint()
 log = logging.getLogger("vfxtdr.timer")
@@ -65,4 +66,4 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
             BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule")))
         await asyncio.to_thread(catalog_ops.record_scheduled, plan, start.filer, start.occurrence)
         log.info("schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)
-    await start_scheduled_drills(client, plan, states, datetime.fromtimestamp(services.now(), UTC))
+    await tick_drills(client, plan, states, datetime.fromtimestamp(services.now(), UTC))

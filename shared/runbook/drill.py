@@ -8,6 +8,7 @@ drill activity resolves what it acts on from the plan and that record, never fro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -32,6 +33,8 @@ from shared.runbook.drill_payloads import (
     DrillClusterRequest,
     DrillFinish,
     DrillRef,
+    DrillRequest,
+    StaleDrill,
 )
 from shared.runbook.payloads import RunContext
 
@@ -164,32 +167,6 @@ def list_records(catalog: Catalog, filer: Filer) -> list[DrillRecord]:
 
 
 # --- the plan and the catalog --------------------------------------------------------------------------------------
-# --- the schedule's marks ---------------------------------------------------------------------------------------
-def schedule_path(cluster: str, filer: str) -> str:
-    return f"{drills_prefix(cluster, filer)}schedule.json"
-
-
-def schedule_marks(plan: Plan, filers: tuple[Filer, ...]) -> dict[str, str | None]:
-    """Each filer's last scheduled drill occurrence (None: never), by filer key."""
-    out: dict[str, str | None] = {}
-    for filer in filers:
-        with services.open_catalog(RunContext.from_plan(plan, filer.cluster, filer.name)) as catalog:
-            data = catalog.read_json(schedule_path(filer.cluster, filer.name))[0]
-        value = data.get("last_scheduled") if isinstance(data, dict) else None
-        out[filer.key] = value if isinstance(value, str) else None
-    return out
-
-
-def record_scheduled(plan: Plan, filer: Filer, occurrence: str) -> None:
-    """The timer started a drill for this occurrence: not due again until the next one."""
-    with services.open_catalog(RunContext.from_plan(plan, filer.cluster, filer.name)) as catalog:
-        path = schedule_path(filer.cluster, filer.name)
-        data = catalog.read_json(path)[0]
-        last = data.get("last_scheduled") if isinstance(data, dict) else None
-        if not isinstance(last, str) or last < occurrence:
-            catalog.write_json(path, {"last_scheduled": occurrence, "schema": SCHEMA})
-
-
 @dataclass(frozen=True)
 class Where:
     """A drill's plan parts, resolved from the plan by name."""
@@ -325,6 +302,22 @@ def _choice(where: Where, record: DrillRecord, target: Cluster) -> DrillChoice:
                        pages_per_execution=copy.pages_per_execution)
 
 
+def stale_pin(request: DrillRequest) -> StaleDrill:
+    """The drill a pin of the filer names (the timer asks for this only when no drill of the filer runs)."""
+    where = resolve(request.cluster, request.filer)
+    with where.catalog() as catalog:
+        pins = catalog.load(where.filer).pins
+        drill_id = next((str(p["drill_id"]) for p in pins.values() if isinstance(p.get("drill_id"), str)), None)
+        ref = DrillRef.from_json({"cluster": request.cluster, "filer": request.filer, "drill_id": drill_id}) \
+            if drill_id else None
+        record = read_record(catalog, ref) if ref else None
+    poll = 10.0
+    if record is not None:
+        with contextlib.suppress(UnknownClusterError):
+            poll = where.plan.dr_cluster(record.target_cluster).poll_seconds
+    return StaleDrill(drill_id=drill_id, poll_seconds=poll)
+
+
 def cluster_plan(request: DrillClusterRequest) -> DrillClusterPlan:
     """A whole-cluster drill's filers, each one a protected filer of that cluster in the plan (a crafted input
     naming anything else is refused before any drill starts); the plan's parallelism."""
@@ -374,6 +367,9 @@ def cleaned(request: DrillCleaned) -> dict[str, Any] | None:
         if record is not None:
             record.cleanup = {"ok": request.ok, "at": request.at, "cleanup_s": request.cleanup_s,
                               "detail": request.detail[:2000]}
+            if record.status == RUNNING:  # it never finished: stopped from outside, cleaned up after (reconcile)
+                record.status, record.finished_at = CANCELLED, request.at
+                record.error = "the drill stopped before it finished (terminated); cleaned up after it by the timer"
             if not request.ok:
                 record.status = FAILED
                 record.error = "; ".join(e for e in (record.error, f"clean-up failed: {request.detail}") if e)[:2000]

@@ -23,7 +23,7 @@ DRILL_CLUSTER = "drill_cluster_orchestrator"
 # The one log event name an alert rule matches when a drill fails.
 DRILL_FAILED = "VFXTDR_DRILL_FAILED"
 
-REASONS = ("manual", "schedule", "cluster")
+REASONS = ("manual", "schedule", "cluster", "reconcile")  # reconcile: clear what a stopped drill left
 _DRILL_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
 
@@ -49,7 +49,7 @@ class DrillRequest(_Refs):
     filer: str
     backup_id: str | None = None
     target: str | None = None
-    reason: str = "manual"  # manual | schedule | cluster
+    reason: str = "manual"  # manual | schedule | cluster | reconcile
 
     def _checked(self) -> DrillRequest:
         if self.reason not in REASONS:
@@ -217,3 +217,11 @@ class DrillClusterPlan(JsonRecord):
 
     filers: tuple[str, ...]
     parallel: int
+
+
+@dataclass(frozen=True)
+class StaleDrill(JsonRecord):
+    """Activity `drill_stale`: the drill whose pin outlived it (None: no pin), and how often to poll its cluster."""
+
+    drill_id: str | None
+    poll_seconds: float

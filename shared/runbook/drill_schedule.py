@@ -1,6 +1,7 @@
-"""Which drills the timer starts on a tick (pure): each filer's own `drill_schedule` (NCRONTAB, off by default),
-one scheduled drill per cluster at a time, never during a drill or failover of the filer, never without a
-verified backup or a DR cluster. The caller reads the catalog and the running instances, and records each start."""
+"""Which drills the timer starts on a tick: each filer's own `drill_schedule` (NCRONTAB, off by default), one
+scheduled drill per cluster at a time, never during a drill or failover of the filer, never without a verified
+backup or a DR cluster. `tick` is pure (the caller reads the catalog and the running instances); each filer's
+last scheduled occurrence is read and recorded by `schedule_marks` and `record_scheduled`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from shared.catalog.store import FilerState
 from shared.core import ncrontab
 from shared.core.clock import to_iso
 from shared.plan.load import Filer, Plan
-from shared.runbook.drill import drill_blocker
+from shared.runbook import services
+from shared.runbook.drill import SCHEMA, drill_blocker, drills_prefix
 from shared.runbook.drill_payloads import drill_instance_id
-from shared.runbook.payloads import failover_instance_id
+from shared.runbook.payloads import RunContext, failover_instance_id
 from shared.runbook.schedule import latest_occurrence
 
 
@@ -77,3 +79,29 @@ def tick(plan: Plan, states: Mapping[str, FilerState | None], marks: Mapping[str
         start.append(DrillStart(filer, drill_instance_id(filer.cluster, filer.name), occ))
         busy.add(filer.cluster)
     return DrillTick(start=tuple(start), skip=tuple(skip))
+
+
+# --- the marks: each filer's last scheduled drill, beside its drill records ----------------------------------------
+def schedule_path(cluster: str, filer: str) -> str:
+    return f"{drills_prefix(cluster, filer)}schedule.json"
+
+
+def schedule_marks(plan: Plan, filers: tuple[Filer, ...]) -> dict[str, str | None]:
+    """Each filer's last scheduled drill occurrence (None: never), by filer key."""
+    out: dict[str, str | None] = {}
+    for filer in filers:
+        with services.open_catalog(RunContext.from_plan(plan, filer.cluster, filer.name)) as catalog:
+            data = catalog.read_json(schedule_path(filer.cluster, filer.name))[0]
+        value = data.get("last_scheduled") if isinstance(data, dict) else None
+        out[filer.key] = value if isinstance(value, str) else None
+    return out
+
+
+def record_scheduled(plan: Plan, filer: Filer, occurrence: str) -> None:
+    """The timer started a drill for this occurrence: not due again until the next one."""
+    with services.open_catalog(RunContext.from_plan(plan, filer.cluster, filer.name)) as catalog:
+        path = schedule_path(filer.cluster, filer.name)
+        data = catalog.read_json(path)[0]
+        last = data.get("last_scheduled") if isinstance(data, dict) else None
+        if not isinstance(last, str) or last < occurrence:
+            catalog.write_json(path, {"last_scheduled": occurrence, "schema": SCHEMA})

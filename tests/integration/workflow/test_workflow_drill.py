@@ -270,3 +270,40 @@ def test_no_secret_in_a_drills_history_status_logs_or_catalog(
     scratch = [i for i in texts if i.startswith(f"status of {drill['instanceId']}-")]
     assert scratch and all("drill_copy_plan_page" in texts[i] for i in scratch)
     assert any("/drills/" in name for name in texts)  # the drill record was scanned too
+
+
+def test_the_tick_cleans_up_after_a_terminated_drill_and_unpins(
+        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    """Terminating runs no compensation: the drill's filer, scratch copy and pin stay, until the timer notices the
+    pin outlived its drill and cleans up after it under the filer's drill id."""
+    import function_app
+
+    env = app_env
+    caplog.set_level(logging.INFO)
+    write_files(env)
+    runner = durable_runner(function_app.app, clock=env.clock)
+    backup_now(env, runner)
+    drill = start_drill(env, runner)
+    settle(runner, drill, "readback")
+    runner.terminate(drill, "an operator who should have sent cancel")
+    runner.run_until_idle(timeout=60)
+    assert runner.status(drill)["runtimeStatus"] == "Terminated"
+    assert env.catalog().load(env.filer).pins and scratch_containers(env)
+    assert f"drill-{env.filer_name}" in env.client("dr").list_core_filers()
+
+    runner.trigger("tick")
+    status = runner.wait_for(drill, timeout=240)
+    assert status["runtimeStatus"] == "Completed", run_json(status)
+    assert status["output"]["status"] == "cleaned_up"
+    assert any("stopped without cleaning up" in r.getMessage() for r in caplog.records)
+    with env.catalog() as catalog:
+        (record,) = list_records(catalog, env.filer)
+    assert record.status == "cancelled" and "terminated" in record.error
+    assert_cleaned_up(env, record.drill_id)
+    # A second tick finds nothing to clean (and the scheduled backup it started meanwhile runs as usual).
+    backup = runner.wait_for(f"backup-primary-{env.filer_name}", timeout=240)
+    assert backup["runtimeStatus"] == "Completed" and backup["output"]["status"] == "verified", run_json(backup)
+    created = runner.status(drill)["createdTime"]
+    runner.trigger("tick")
+    runner.run_until_idle(timeout=60)
+    assert runner.status(drill)["createdTime"] == created

@@ -3,6 +3,7 @@ instance, no catalog write, no backup blob, nothing on the DR cluster), and a fa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -165,10 +166,20 @@ def test_crafted_drill_inputs_started_with_the_system_key_are_refused_and_change
         ("drill_copy_orchestrator", {"ref": {**ref, "drill_id": "../state"}}),
         ("drill_cluster_orchestrator", {"cluster": "primary", "filers": [env.filer_name, "elsewhere"]}),
     ]
-    for n, (name, payload) in enumerate(crafted):
-        instance = runner.start_new(name, f"crafted-{n}", payload)
+    own = f"drill-primary-{env.filer_name}"
+    ids = [own, "drill-primary-not-in-the-plan", own, "crafted-3", "crafted-4", "crafted-5"]
+    for instance, (name, payload) in zip(ids, crafted, strict=True):
+        runner.start_new(name, instance, payload)
         status = runner.wait_for(instance, timeout=120)
         assert status["runtimeStatus"] == "Failed", (name, payload, status["output"])
+    # A well-formed drill under another id than the filer's drill id would run beside the filer's own drill (and
+    # clear its copy as a leftover): it refuses to start its work.
+    for payload in ({"cluster": "primary", "filer": env.filer_name},
+                    {"cluster": "primary", "filer": env.filer_name, "reason": "reconcile"}):
+        runner.start_new("drill_orchestrator", "crafted-elsewhere", payload)
+        status = runner.wait_for("crafted-elsewhere", timeout=120)
+        assert status["runtimeStatus"] == "Failed" and f"runs only as {own}" in json.dumps(status["output"])
     assert world(env, runner)[1:] == before
-    statuses = {s["instanceId"] for s in runner.statuses()}
-    assert not [i for i in statuses if i.startswith("drill-primary-")]  # the cluster drill started no drill
+    statuses = {s["instanceId"]: s["runtimeStatus"] for s in runner.statuses()}
+    assert {i: st for i, st in statuses.items() if i.startswith("drill-primary-")} == {
+        own: "Failed", "drill-primary-not-in-the-plan": "Failed"}  # the cluster drill started no drill
