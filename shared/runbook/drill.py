@@ -114,7 +114,7 @@ class DrillRecord(JsonRecord):
     cluster: str
     filer: str
     reason: str
-    requested_at: str
+    started_at: str
     status: str
     backup_id: str
     generation: str
@@ -163,7 +163,7 @@ def list_records(catalog: Catalog, filer: Filer) -> list[DrillRecord]:
     prefix = drills_prefix(filer.cluster, filer.name)
     paths = [p for p in catalog.list_paths(prefix) if _DRILL_RECORD.match(p[len(prefix):])]
     records = [DrillRecord.from_json(catalog.read_json(p)[0]) for p in paths]
-    return sorted(records, key=lambda r: r.requested_at)
+    return sorted(records, key=lambda r: r.started_at)
 
 
 # --- the plan and the catalog --------------------------------------------------------------------------------------
@@ -275,12 +275,12 @@ def begin(request: DrillBegin) -> DrillChoice:
         consistent_at, basis = consistent_point(catalog.backup(filer, backup_id), backup_id)
         manifest = gen.manifest or ""
         catalog.update(filer, lambda s: pin_generation(s, backup_id, drill_id=ref.drill_id,
-                                                       instance_id=request.instance_id, at=request.requested_at,
+                                                       instance_id=request.instance_id, at=request.started_at,
                                                        filer=ref.key))
-        age = (parse_iso(request.requested_at) - parse_iso(consistent_at)).total_seconds()
+        age = (parse_iso(request.started_at) - parse_iso(consistent_at)).total_seconds()
         record = DrillRecord(
             drill_id=ref.drill_id, instance_id=request.instance_id, cluster=ref.cluster, filer=ref.filer,
-            reason=request.reason, requested_at=request.requested_at, status=RUNNING, backup_id=backup_id,
+            reason=request.reason, started_at=request.started_at, status=RUNNING, backup_id=backup_id,
             generation=g, container=gen.container, backup_account=filer.backup.account, target_cluster=target.name,
             scratch=scratch_container(ref.cluster, ref.filer, ref.drill_id), drill_filer=drill_filer_name(ref.filer),
             junction_prefix=junction_prefix(ref.filer), manifest=manifest, consistent_at=consistent_at,

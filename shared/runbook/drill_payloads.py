@@ -81,7 +81,7 @@ class DrillBegin(_Refs):
 
     ref: DrillRef
     instance_id: str
-    requested_at: str
+    started_at: str
     backup_id: str | None = None
     target: str | None = None
     reason: str = "manual"

@@ -9,12 +9,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.catalog.store import FilerState
+from shared.catalog.store import FilerState, filer_prefix
 from shared.core import ncrontab
 from shared.core.clock import to_iso
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
-from shared.runbook.drill import SCHEMA, drill_blocker, drills_prefix
+from shared.runbook.drill import SCHEMA, drill_blocker
 from shared.runbook.drill_payloads import drill_instance_id
 from shared.runbook.payloads import RunContext, failover_instance_id
 from shared.runbook.schedule import latest_occurrence
@@ -81,9 +81,10 @@ def tick(plan: Plan, states: Mapping[str, FilerState | None], marks: Mapping[str
     return DrillTick(start=tuple(start), skip=tuple(skip))
 
 
-# --- the marks: each filer's last scheduled drill, beside its drill records ----------------------------------------
+# --- the marks: each filer's last scheduled drill, beside its state -------------------------------------------------
 def schedule_path(cluster: str, filer: str) -> str:
-    return f"{drills_prefix(cluster, filer)}schedule.json"
+    """Beside the filer's state, not among its drill records (every JSON document there is one)."""
+    return f"{filer_prefix(cluster, filer)}drill-schedule.json"
 
 
 def schedule_marks(plan: Plan, filers: tuple[Filer, ...]) -> dict[str, str | None]:

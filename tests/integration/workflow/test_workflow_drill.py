@@ -229,7 +229,7 @@ def test_the_timer_starts_a_scheduled_drill_once_per_occurrence_while_backups_ke
     assert drill["output"]["backup_id"] == first["backup_id"]
     with env.catalog() as catalog:
         (record,) = list_records(catalog, env.filer)
-        mark = catalog.read_json(f"filers/primary/{env.filer_name}/drills/schedule.json")[0]
+        mark = catalog.read_json(f"filers/primary/{env.filer_name}/drill-schedule.json")[0]
     assert record.reason == "schedule" and mark["last_scheduled"] == "2027-01-15T03:00:00Z"
     assert any("drill schedule: started" in r.getMessage() for r in caplog.records)
 

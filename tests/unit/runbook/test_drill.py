@@ -129,4 +129,4 @@ def test_crafted_drill_payloads_are_refused_naming_the_problem() -> None:
     with pytest.raises(RecordError, match="reason"):
         decode(DrillRequest, {"cluster": "c", "filer": "f", "reason": "because"})
     with pytest.raises(RecordError, match="unknown field"):
-        decode(DrillBegin, {"ref": ref, "instance_id": "i", "requested_at": "t", "generation": "a"})
+        decode(DrillBegin, {"ref": ref, "instance_id": "i", "started_at": "t", "generation": "a"})
