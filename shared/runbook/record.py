@@ -94,6 +94,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
         record = catalog.record(ctx.filer, backup_id)
         entry = _entry(snapshot, target, status, request)
         entry.update({
+            "consistent_at": _consistent_at(state, backup_id),
             "manifest": target.final_job if status in VERIFIED_STATUSES else None,
             "key": {**SecretRef.to_json(rotated[0]), "key_id": rotated[1]} if rotated else None,
             "summary": plain(summary) if summary else None, "precopy": plain(precopy) if precopy else None,
@@ -106,6 +107,14 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
             key=rotated[0] if rotated else None, filer=ctx.filer.key))
     log.info("backup %s of %s: %s (generation %s)", backup_id, ctx.filer.key, status, target.generation)
     return entry
+
+
+def _consistent_at(state: FilerState, backup_id: str) -> str | None:
+    """When the backup's data was consistent: the filer flushed and about to be removed, as mark_removed recorded
+    it in the catalog (None if this run never removed the filer). Drills measure their RPO from it."""
+    last = state.last_run or {}
+    at = last.get("removed_at") if last.get("backup_id") == backup_id else None
+    return at if isinstance(at, str) else None
 
 
 def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: CompleteBackup) -> dict[str, Any]:
@@ -137,6 +146,8 @@ def mark_removed(ref: RunRef) -> None:
 
         def change(state: FilerState) -> None:
             state.removed_by_app = mark
+            if (state.last_run or {}).get("backup_id") == backup_id:  # the consistent point, for drills' RPO
+                state.last_run = {**(state.last_run or {}), "removed_at": mark["since"]}
 
         catalog.update(ctx.filer, change)
     log.info("%s: marked removed by %s", ctx.filer.key, ref.instance_id)

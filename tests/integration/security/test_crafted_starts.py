@@ -88,6 +88,25 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
             (f"failover-primary-{fs}", {**ref, "target": {"management_address": trap.netloc}}, "unknown field"),
             ("failover-evil", ref, "'failover-evil' is not the failover run of"),
         ],
+        "drill_orchestrator": [
+            *common,
+            (f"drill-primary-{fs}", {"cluster": "primary", "filer": fs}, "an earlier version"),
+            (f"drill-primary-{fs}", {**ref, "scratch": env.filer.backup.containers[0]}, "unknown field"),
+            (f"drill-primary-{fs}", {**ref, "context": bait["context"]}, "an earlier version"),
+            (f"drill-primary-{fs}", {**ref, "target": "primary"}, "no DR cluster 'primary'"),
+            (f"drill-primary-{fs}", {**ref, "reason": "because"}, "is not one of"),
+            ("drill-primary-nope", {**ref, "filer": "nope"}, "no filer 'nope'"),
+            ("drill-evil", ref, "runs only as drill-primary-"),
+            ("drill-evil", {**ref, "reason": "reconcile"}, "runs only as drill-primary-"),
+        ],
+        "drill_cluster_orchestrator": [
+            *common,
+            ("drills-primary", {"cluster": "primary", "filers": [fs]}, "an earlier version"),
+            ("drills-primary", {"cluster": "primary", "filers": [fs, "elsewhere"], "format": INPUT_FORMAT},
+             "does not protect"),
+            ("drills-primary", {"cluster": "primary", "filers": ["../x"], "format": INPUT_FORMAT}, "is not a name"),
+            ("drills-evil", {"cluster": "primary", "filers": [fs], "format": INPUT_FORMAT}, "runs only as"),
+        ],
     }
 
 
