@@ -138,9 +138,11 @@ def _record(plan: Plan, filer: Filer, snapshot: RunSnapshot) -> RunSnapshot:
         for _ in range(MAX_ATTEMPTS):
             data, etag = catalog.read_json(path)
             recorded = _decoded(data, path) if data is not None else None
-            if recorded is not None and recorded.run_id == snapshot.run_id:
+            if recorded is not None and (recorded.run_id, recorded.kind, recorded.reason) == (
+                    snapshot.run_id, snapshot.kind, snapshot.reason):
                 return recorded  # delivered again: the snapshot recorded first stands
-            # Absent, or an earlier run of this instance id (it has ended: the host starts an id only then).
+            # Absent, an earlier run of this instance id (it has ended: the host starts an id only then), or one
+            # whose id this run's repeats (ids derive from the start time: a run started in the same second).
             if catalog.create_or_replace_json(path, snapshot.to_json(), etag):
                 log.info("run %s of %s (%s) recorded its plan snapshot", snapshot.run_id, filer.key,
                          snapshot.instance_id)

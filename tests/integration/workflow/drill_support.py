@@ -67,13 +67,13 @@ def production(env: AppEnv) -> dict[str, Any]:
 
 
 def catalog_view(env: AppEnv) -> dict[str, Any]:
-    """The filer's catalog: its state document's content and every other blob with its ETag, drill records
-    apart (under "drills", by name)."""
+    """The filer's catalog: its state document's content and every other blob with its ETag, drill records and
+    drill runs' plan snapshots apart (under "drills", by name)."""
     container = env.container("dr", env.context().catalog_container)
     prefix = filer_prefix("primary", env.filer_name)
     state = json.loads(container.download_blob(prefix + "state.json").readall())
     blobs = {b.name: b.etag for b in container.list_blobs(name_starts_with=prefix)}
-    drills = {n: e for n, e in blobs.items() if n.startswith(prefix + "drills/")}
+    drills = {n: e for n, e in blobs.items() if n.startswith((prefix + "drills/", prefix + "runs/drill-"))}
     others = {n: e for n, e in blobs.items() if n not in drills and n != prefix + "state.json"}
     return {"state": state, "blobs": others, "drills": drills}
 

@@ -3,7 +3,6 @@ instance, no catalog write, no backup blob, nothing on the DR cluster), and a fa
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -148,38 +147,5 @@ def test_a_filer_without_a_failover_cluster_needs_a_target(make_app_env, durable
     assert world(env, runner) == before
 
 
-def test_crafted_drill_inputs_started_with_the_system_key_are_refused_and_change_nothing(
-        app_env: AppEnv, app_runner: Any) -> None:
-    """Anyone holding a status URL can start any orchestrator with any input: a drill input names a filer and a
-    drill, and everything else is resolved from the plan and the catalog, so these fail before acting."""
-    env, runner = app_env, app_runner
-    write_files(env)
-    backup_now(env, runner)
-    before = world(env, runner)[1:]
-    ref = {"cluster": "primary", "filer": env.filer_name, "drill_id": "20270115T080000Z-1a2b3c4d"}
-    crafted = [
-        ("drill_orchestrator", {"cluster": "primary", "filer": env.filer_name,
-                                "scratch": env.filer.backup.containers[0]}),
-        ("drill_orchestrator", {"cluster": "primary", "filer": "not-in-the-plan"}),
-        ("drill_orchestrator", {"cluster": "primary", "filer": env.filer_name, "target": "primary"}),
-        ("drill_copy_orchestrator", {"ref": ref}),  # no such drill in the catalog
-        ("drill_copy_orchestrator", {"ref": {**ref, "drill_id": "../state"}}),
-        ("drill_cluster_orchestrator", {"cluster": "primary", "filers": [env.filer_name, "elsewhere"]}),
-    ]
-    own = f"drill-primary-{env.filer_name}"
-    ids = [own, "drill-primary-not-in-the-plan", own, "crafted-3", "crafted-4", "crafted-5"]
-    for instance, (name, payload) in zip(ids, crafted, strict=True):
-        runner.start_new(name, instance, payload)
-        status = runner.wait_for(instance, timeout=120)
-        assert status["runtimeStatus"] == "Failed", (name, payload, status["output"])
-    # A well-formed drill under another id than the filer's drill id would run beside the filer's own drill (and
-    # clear its copy as a leftover): it refuses to start its work.
-    for payload in ({"cluster": "primary", "filer": env.filer_name},
-                    {"cluster": "primary", "filer": env.filer_name, "reason": "reconcile"}):
-        runner.start_new("drill_orchestrator", "crafted-elsewhere", payload)
-        status = runner.wait_for("crafted-elsewhere", timeout=120)
-        assert status["runtimeStatus"] == "Failed" and f"runs only as {own}" in json.dumps(status["output"])
-    assert world(env, runner)[1:] == before
-    statuses = {s["instanceId"]: s["runtimeStatus"] for s in runner.statuses()}
-    assert {i: st for i, st in statuses.items() if i.startswith("drill-primary-")} == {
-        own: "Failed", "drill-primary-not-in-the-plan": "Failed"}  # the cluster drill started no drill
+# Crafted drill inputs started with the system key: tests/integration/security/test_crafted_starts.py (every
+# registered orchestration) and test_crafted_activity_inputs.py (every registered activity).
