@@ -145,6 +145,8 @@ def remove(run: Run) -> Gen[None]:
     """Record the removal in the catalog first, then remove the junctions, then the filer."""
     context, ref = run.context, run.ref
     mark = now(context)
+    # The backup's consistent point (flushed, clients suspended, about to be removed): drills measure RPO from it.
+    run.timings["removed_after_s"] = seconds_since(context, run.started)
     yield activity(context, backup_acts.mark_removed, ref)
     run.status.step("removing_junctions")
     ids = yield activity(context, backup_acts.remove_junctions, ref)

@@ -15,6 +15,7 @@ import azure.functions as func
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
 from shared.runbook.blockers import Blocker, Reason, backup_blocker, readd_blocker
+from shared.runbook.drill_payloads import drill_instance_id
 from shared.runbook.failover import failover_blocker
 from shared.runbook.failover_payloads import FAILOVER_MODES, VERIFY_MODES, FailoverRequest
 from shared.runbook.payloads import (
@@ -145,6 +146,11 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
         blocked = failover_blocker(await filer_state(plan, filer), req.params.get("backupId"), target)
         if blocked is not None:  # before anything is cancelled: a request that cannot succeed changes nothing
             raise refusal(blocked)
+        drill = drill_instance_id(cluster, name)
+        if await is_running(client, drill):
+            # A rehearsal never holds up the real thing: the drill stops at its next wait and cleans up.
+            await client.raise_event(drill, CANCEL_EVENT, {"reason": "failover"})
+            log.warning("failover of %s cancelled the running drill %s", filer.key, drill)
         backup = backup_instance_id(cluster, name)
         if await is_running(client, backup):
             # The failover takes precedence: the backup stops at its next wait and re-adds what it removed.

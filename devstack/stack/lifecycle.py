@@ -44,6 +44,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("keyvault", "devstack.stack.lifecycle:start_keyvault"),
     ("clusters", "devstack.cluster.stack:start_clusters"),
     ("secrets", "devstack.stack.appconfig:store_secrets"),
+    ("probe", "devstack.probe.component:start_probe_component"),
     ("appconfig", "devstack.stack.appconfig:write_config"),
 ]
 # Set on processes whose command line does not name the state dir, so a leftover one can still be traced.

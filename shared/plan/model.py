@@ -4,63 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from shared.core.codec import JsonRecord, json_options
+from shared.core.codec import json_options
 from shared.core.netutil import is_loopback_host
 from shared.plan import validate as chk
-from shared.plan.validate import Obj, Problems
-
-T = TypeVar("T")
+from shared.plan.drill import DrillSettings, read_drill, schedule_problem
+from shared.plan.part import _clean, _nonblank, _Part, present
+from shared.plan.validate import Obj
 
 DEFAULT_RPC_PATH = "/cgi-bin/rpc2.py"
 ENGINES = ("copy", "blocks")
-
-
-def _nonblank(value: str) -> str | None:
-    return None if value.strip() and not any(c.isspace() for c in value) else "must be non-empty, no spaces"
-
-
-class _Part(JsonRecord):
-    """A plan part: a record of the one codec (shared.core.codec), held to the plan's rules when it is read.
-
-    `_read` reads a fragment of the plan file, recording every problem; a part decoded from a payload goes
-    through the same rules (`_checked`), so a tampered payload is refused as the plan file would be."""
-
-    UNKNOWN_KEYS: ClassVar[str] = "refuse"
-
-    @classmethod
-    def _read(cls, o: Obj) -> Self | None:
-        raise NotImplementedError
-
-    @classmethod
-    def read_plan_part(cls, data: Any, path: str = "") -> Self:
-        """The part a plan fragment describes; PlanError naming every problem."""
-        problems = Problems()
-        part = cls._read(Obj(data, path, problems, cls._keys()))
-        problems.raise_if_any()
-        return present(part)
-
-    def _checked(self) -> Self:
-        return type(self).read_plan_part(self.to_json())
-
-    @classmethod
-    def _keys(cls) -> tuple[str, ...]:
-        raise NotImplementedError
-
-
-def present(value: T | None) -> T:
-    """A value a part read without problems always has (the reader returned None on any problem)."""
-    if value is None:
-        raise AssertionError("a plan part read without problems lacks a required value")
-    return value
-
-
-def _clean(o: Obj, before: int) -> bool:
-    """Whether the fragment is an object and reading it added no problem: then every required value is there."""
-    return o.ok and len(o.problems.items) == before
-
 
 # What `tls.acknowledge_insecure` must say, word for word, before verification may be off for a cluster that
 # is not on this machine: a person typed it, knowing what it means.
@@ -314,6 +269,10 @@ class Filer(_Part):
     enabled: bool = True
     max_offline_minutes: int = 30
     failover_cluster: str | None = field(default=None, metadata=json_options(omit=None))
+    # Added after the captured payload formats: left out of JSON and repr when unset, so payloads of runs
+    # started before them read (and print) the same.
+    drill_schedule: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
+    drill: DrillSettings | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     @property
     def key(self) -> str:
@@ -325,7 +284,8 @@ class Filer(_Part):
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("cluster", "name", "enabled", "max_offline_minutes", "source", "backup", "failover_cluster")
+        return ("cluster", "name", "enabled", "max_offline_minutes", "source", "backup", "failover_cluster",
+                "drill_schedule", "drill")
 
     @classmethod
     def _read(cls, o: Obj) -> Filer | None:
@@ -339,10 +299,13 @@ class Filer(_Part):
         source = SourceStorage._read(src_obj) if src_obj else None
         bak_obj = o.obj("backup", BackupStorage._keys())
         backup = BackupStorage._read(bak_obj, name) if bak_obj else None
+        drill_schedule = o.text("drill_schedule", schedule_problem, default=None, rule="schedule")
+        drill = read_drill(o, "drill", filer_level=True)
         if not _clean(o, before):
             return None
         return cls(cluster=present(cluster), name=present(name), source=present(source), backup=present(backup),
-                   enabled=present(enabled), max_offline_minutes=present(max_offline), failover_cluster=failover)
+                   enabled=present(enabled), max_offline_minutes=present(max_offline), failover_cluster=failover,
+                   drill_schedule=drill_schedule, drill=drill)
 
 
 @dataclass(frozen=True)

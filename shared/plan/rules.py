@@ -137,6 +137,7 @@ def check_storage(problems: Problems, filers: list[FilerView], catalog: str | No
                          "a backup must be in another region", "regions-differ")
     _check_accounts(problems, filers)
     used = _check_containers(problems, filers)
+    _check_drill_prefix(problems, used, catalog)
     if catalog:
         for f in filers:
             owner = used.get((f.backup.account or "", catalog))
@@ -144,6 +145,23 @@ def check_storage(problems: Problems, filers: list[FilerView], catalog: str | No
                 problems.add("catalog_container", f"{catalog!r} in account {f.backup.account!r} is {owner}; "
                              "the catalog needs its own container", "catalog-container")
                 break
+
+
+# A drill copies a backup into a scratch container of the backup account named with this prefix, and deletes it
+# when the drill ends: no container the plan names in a backup account may look like one.
+DRILL_PREFIX = "drill-"
+
+
+def _check_drill_prefix(problems: Problems, used: dict[tuple[str, str], str], catalog: str | None) -> None:
+    backup_accounts = {account for (account, _), use in used.items() if use.startswith("a backup generation")}
+    named = sorted((account, container, use) for (account, container), use in used.items()
+                   if account in backup_accounts and container.startswith(DRILL_PREFIX))
+    for account, container, use in named:
+        problems.add("filers", f"{container!r} in account {account!r} ({use}) starts with {DRILL_PREFIX!r}, "
+                     "the prefix reserved for drills' scratch copies", "drill-prefix")
+    if catalog and catalog.startswith(DRILL_PREFIX):
+        problems.add("catalog_container", f"starts with {DRILL_PREFIX!r}, the prefix reserved for drills' "
+                     "scratch copies", "drill-prefix")
 
 
 def _check_accounts(problems: Problems, filers: list[FilerView]) -> None:

@@ -2,7 +2,9 @@
 
 A copy activity names its run and pass (CopyRef, CopyPageRef): the job is rebuilt here, every time, from the
 run's plan snapshot and the generation the catalog reserved (`writing`) for that very run. The source is the
-filer's plan source; the destination only that generation's container; mode and guard the plan's.
+filer's plan source; the destination only that generation's container; mode and guard the plan's. A drill run's
+one pass is its scratch copy (shared/runbook/drill_steps.py): a full copy of the drilled backup into the drill's
+scratch container.
 """
 
 from __future__ import annotations
@@ -118,8 +120,14 @@ def pass_ids(context: RunContext, target: BackupTarget) -> tuple[str | None, str
 
 def resolve(run: RunRef, job_id: str) -> tuple[RunContext, CopyJob]:
     """The job `job_id` of backup run `run`, rebuilt from the run's snapshot and the generation the catalog
-    reserved for it; InputRefused when the run, its generation or the pass does not check out."""
-    ctx = load_run(run, "backup").context()
+    reserved for it (of a drill run: its scratch copy, from its drill record); InputRefused when the run, its
+    generation or the pass does not check out."""
+    snapshot = load_run(run, "backup", "drill")
+    if snapshot.kind == "drill":
+        from shared.runbook.drill_steps import scratch_job  # drill_steps builds on this module
+
+        return scratch_job(run, job_id)
+    ctx = snapshot.context()
     with services.open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
     target = reserved_target(state, run.run_id, ctx.filer.key)

@@ -9,7 +9,7 @@ from shared.avere.records import MountPoint
 from shared.core.clock import parse_iso
 from shared.core.codec import JsonRecord
 from shared.core.errors import InputRefused
-from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput, _checked_name
+from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput, checked_name
 
 FAILOVER_MODES = ("unplanned", "planned")
 VERIFY_MODES = ("sample", "full", "none")
@@ -172,9 +172,9 @@ class ClusterFailoverRequest(StartInput):
     format: int = INPUT_FORMAT
 
     def _checked(self) -> ClusterFailoverRequest:
-        _checked_name("cluster", self.cluster)
+        checked_name("cluster", self.cluster)
         if self.target_cluster is not None:
-            _checked_name("target cluster", self.target_cluster)
+            checked_name("target cluster", self.target_cluster)
         if self.verify not in VERIFY_MODES:
             raise InputRefused(f"verify {self.verify[:40]!r} is not one of {', '.join(VERIFY_MODES)}")
         return self
@@ -187,7 +187,7 @@ class ClusterName(Ref):
     cluster: str
 
     def _checked(self) -> ClusterName:
-        _checked_name("cluster", self.cluster)
+        checked_name("cluster", self.cluster)
         return self
 
 

@@ -112,8 +112,9 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
             # The failover checks the manifest against this instead of re-reading it whole.
             "manifest_digest": (manifest_digest(ctx, target.final_job) if status in VERIFIED_STATUSES
                                 else None),
-            # The recovery point: clients were suspended (then the filer flushed and removed) at this time.
-            "consistent_at": request.consistent_at or None})
+            # The recovery point: when the filer was flushed and removed for this backup, as the catalog's removal
+            # mark recorded it (the run's own timing only when the catalog holds none).
+            "consistent_at": _consistent_at(state, backup_id) or request.consistent_at or None})
         catalog.put_backup(ctx.filer, backup_id, entry)
         catalog.update(ctx.filer, lambda s: finish_writing(
             s, target.generation, backup_id, status, entry["finished_at"], manifest=entry["manifest"],
@@ -131,6 +132,14 @@ def _untouched(ctx: RunContext, target: BackupTarget, backup_id: str) -> bool:
         raise InputRefused(f"backup {backup_id} cannot be recorded as {NOT_APPROVED}: no pass of it is held by "
                            "the change guard", filer=ctx.filer.key)
     return untouched
+
+
+def _consistent_at(state: FilerState, backup_id: str) -> str | None:
+    """When the backup's data was consistent: the filer flushed and about to be removed, as mark_removed recorded
+    it in the catalog (None if this run never removed the filer). Drills measure their RPO from it."""
+    last = state.last_run or {}
+    at = last.get("removed_at") if last.get("backup_id") == backup_id else None
+    return at if isinstance(at, str) else None
 
 
 def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: CompleteBackup) -> dict[str, Any]:
@@ -167,6 +176,8 @@ def mark_removed(ref: RunRef) -> None:
             generation = state.generation_of(backup_id)
             if generation and state.generations[generation].status == WRITING:
                 state.generations[generation].consistent_at = since  # the backup's consistent point
+            if (state.last_run or {}).get("backup_id") == backup_id:  # the consistent point, for drills' RPO
+                state.last_run = {**(state.last_run or {}), "removed_at": mark["since"]}
 
         catalog.update(ctx.filer, change)
     log.info("%s: marked removed by %s", ctx.filer.key, ref.instance_id)

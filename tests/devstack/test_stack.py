@@ -35,7 +35,7 @@ from shared.plan.load import load_plan_file
 from shared.runbook.key_secret import CONTENT_TYPE, KeySecret
 from tests.paths import REPO
 
-PROCESSES = {"azurite", "faultproxy", "identity", "keyvault", "cluster-primary", "cluster-dr"}
+PROCESSES = {"azurite", "faultproxy", "identity", "keyvault", "cluster-primary", "cluster-dr", "probe"}
 _CREDENTIAL_VARS = (
     "AZURE_CLIENT_ID",
     "AZURE_CLIENT_SECRET",
@@ -218,6 +218,38 @@ def test_the_generated_plan_validates_and_the_app_reaches_the_stack_with_it(stac
         finally:
             runner.stop()
     assert reply.status == 200 and reply.json() == {"status": "ok", "plan": "valid"}
+
+
+def test_the_probe_stand_in_answers_with_its_key_which_only_the_vault_and_its_own_config_hold(
+    stack_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    stack = _stack(stack_dir)
+    plan = load_plan_file(stack_dir / PLAN_FILE)
+    probe, sample = plan.drill_probe(plan.filers[0])
+    assert probe is not None and sample > 0
+    assert (probe.url, probe.key_secret, probe.ca_file) == (stack["probe"]["url"], stack["probe"]["key_secret"],
+                                                            stack["tls"]["ca_cert"])
+    _use_settings(monkeypatch, stack_dir)
+    with KeyVault(plan.keyvault_url) as vault:
+        key = vault.read(probe.key_secret).value
+    config = stack_dir / "probe" / "config.json"
+    assert json.loads(config.read_text())["key"] == key and config.stat().st_mode & 0o777 == 0o600
+    for name in (stack_dir / "stack.json", stack_dir / PLAN_FILE, stack_dir / SETTINGS_FILE):
+        assert key not in name.read_text()
+    request = urllib.request.Request(probe.url, data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json", "X-Vfxtdr-Probe-Key": key})
+    context = ssl.create_default_context(cafile=probe.ca_file)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10, context=context)
+    assert refused.value.code == 400  # the key was accepted; the empty request is not a version 1 request
+    request.remove_header("X-vfxtdr-probe-key")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10, context=context)
+    assert refused.value.code == 401
 
 
 def test_blocking_the_source_account_cuts_the_app_off_it_but_not_from_dr(stack_dir: Path) -> None:

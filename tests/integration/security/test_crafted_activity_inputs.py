@@ -15,6 +15,15 @@ import pytest
 from shared.blobcopy.errors import CopyInputError
 from shared.catalog.store import VERIFIED, WRITING
 from shared.core.errors import CatalogConflict, InputRefused
+from shared.runbook.drill_payloads import (
+    DrillBegin,
+    DrillCleaned,
+    DrillFilers,
+    DrillFinish,
+    DrillPage,
+    DrillRef,
+    DrillStep,
+)
 from shared.runbook.failover_payloads import (
     BackupPageRef,
     BackupRef,
@@ -120,6 +129,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
     # A run in progress (generation b reserved), and references that do not check out.
     w1 = start_run(env, host, "backup", "w1")
     assert host("begin_backup", w1).generation == "b"
+    d1 = start_run(env, host, "drill", D1)  # a drill run on record that has not begun its drill
+    mine, theirs = DrillRef(d1, D1), DrillRef(d1, D2)
     with env.catalog() as catalog:
         state = catalog.load(env.filer)
         assert (state.generations["a"].status, state.generations["b"].status) == (VERIFIED, WRITING)
@@ -130,7 +141,7 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("copy_verify_page", CopyPageRef(unknown, "w1-final"), "no run 'backup-x' is recorded"),
         ("copy_poll_page", CopyPageRef(stale, "b1-final"), "is not the run of backup-primary-.* on record"),
         ("copy_describe", CopyRef(w1, "b1-final"), "is not a pass of backup w1"),
-        ("copy_cancel", CopyRef(f1, "f1-final"), "is a failover run, not a backup run"),
+        ("copy_cancel", CopyRef(f1, "f1-final"), "is a failover run, not a backup or drill run"),
         ("copy_progress", CopyRef(RunRef("nope", "x", "backup-nope-x", "w1"), "w1-final"), "no protected cluster"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, "evil", "e1"), "backup"), "'evil' is not the"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, f"readd-primary-{env.filer_name}", "e1"),
@@ -166,6 +177,23 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("cluster_filers", ClusterName("nope"), "no protected cluster 'nope'"),
         ("cluster_filers", ClusterName("../primary"), "is not a name"),
         ("complete_backup", CompleteBackup(w1, "failed", consistent_at="soon"), "is not an ISO 8601 time"),
+        ("begin_run", RunStart(RunRef("primary", env.filer_name, f"drill-primary-{env.filer_name}", D2), "drill",
+                               target_cluster="primary"), "no DR cluster 'primary'"),
+        ("begin_run", RunStart(RunRef("primary", env.filer_name, "drill-evil", D2), "drill"), "is not the drill"),
+        ("drill_begin", DrillBegin(theirs), "is not what run .* begins"),
+        ("drill_begin", DrillBegin(DrillRef(RunRef(w1.cluster, w1.filer, w1.instance_id, D1), D1)),
+         "is not the run of backup-primary-.* on record"),
+        ("drill_check_page", DrillPage(mine), "holds no drill"),
+        ("drill_attach_step", DrillStep(mine), "holds no drill"),
+        ("drill_readback", theirs, "is not run .*'s drill"),
+        ("drill_finish", DrillFinish(mine, "passed"), "holds no drill"),
+        ("drill_finish", DrillFinish(mine, "won"), "is not one of"),
+        ("drill_cleanup_step", DrillStep(theirs), "is not run .*'s drill"),
+        ("drill_cleaned", DrillCleaned(mine, True), "holds no drill"),
+        ("drill_cluster_filers", DrillFilers("primary", ("nope",)), "does not protect"),
+        ("drill_stale", d1, "only a reconcile run cleans up"),
+        ("drill_stale", w1, "is a backup run, not a drill run"),
+        ("copy_describe", CopyRef(d1, f"{D1}-scratch"), "holds no drill"),
     ])
 
     with pytest.raises(CopyInputError, match="no change check on record to approve"):  # nothing planned yet
@@ -176,7 +204,7 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
     # Plan parts smuggled in, the earlier version's shapes, garbage: refused before anything is resolved.
     bait = trapped(env, trap)
     registered = _registered_activities()
-    valid = _valid_inputs(w1, f1)
+    valid = _valid_inputs(w1, f1, d1)
     assert set(valid) == registered, f"every activity needs a crafted-input case: {registered ^ set(valid)}"
     for name in sorted(registered):
         payload = json.loads(json.dumps(type(valid[name]).to_json(valid[name])))
@@ -194,6 +222,23 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
     assert trap.connections == baseline, "a crafted input made the app connect outside the plan"
     assert world(env) == before
 
+    # A drill that began (its generation pinned, its record written): passed only on its record's read-back, its
+    # one copy pass the scratch copy, and only its own run acts on it.
+    choice = host("drill_begin", DrillBegin(mine))
+    assert (choice.backup_id, choice.generation, choice.scratch.startswith("drill-")) == ("b1", "a", True)
+    refused(host, [
+        ("drill_finish", DrillFinish(mine, "passed"), "holds no passed read-back"),
+        ("copy_describe", CopyRef(d1, "b1-final"), "is not a pass of drill"),
+        ("copy_plan_page", CopyPageRef(d1, "w1-final"), "is not a pass of drill"),
+        ("drill_cleaned", DrillCleaned(DrillRef(f1, D1), True), "is a failover run, not a drill run"),
+    ])
+    assert host("copy_describe", CopyRef(d1, f"{D1}-scratch")).dest.endswith(choice.scratch)
+    with env.catalog() as catalog:
+        assert catalog.load(env.filer).pins["a"]["drill_id"] == D1
+
+
+D1, D2 = "20270115T080000Z-1a2b3c4d", "20270115T090000Z-5e6f7a8b"
+
 
 def _call(name: str, data: Any) -> Any:
     """The activity as the worker calls it: its input is whatever JSON the history holds."""
@@ -209,7 +254,7 @@ def _registered_activities() -> set[str]:
     return set(Registry.load(function_app.app).activities)
 
 
-def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
+def _valid_inputs(w1: RunRef, f1: RunRef, d1: RunRef) -> dict[str, Any]:
     """One well-formed input of every activity (smuggled keys are added to these)."""
     page = CopyPageRef(w1, "w1-final", page=0)
     return {
@@ -227,4 +272,9 @@ def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
         "copy_cancel": CopyRef(w1, "w1-final"), "choose_backup": ChooseBackup(f1),
         "mark_attached": BackupRef(f1, "b1"), "verify_backup_page": BackupPageRef(f1, "b1", 0),
         "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1"),
-        "cluster_filers": ClusterName("primary")}
+        "cluster_filers": ClusterName("primary"),
+        "drill_begin": DrillBegin(DrillRef(d1, D1)),
+        "drill_check_page": DrillPage(DrillRef(d1, D1)), "drill_attach_step": DrillStep(DrillRef(d1, D1)),
+        "drill_readback": DrillRef(d1, D1), "drill_finish": DrillFinish(DrillRef(d1, D1), "failed"),
+        "drill_cleanup_step": DrillStep(DrillRef(d1, D1)), "drill_cleaned": DrillCleaned(DrillRef(d1, D1), True),
+        "drill_cluster_filers": DrillFilers("primary", ("fs",)), "drill_stale": d1}

@@ -111,6 +111,25 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
             (f"failover-primary-{fs}-verify", {"run": run, "backup_id": "b", "format": INPUT_FORMAT,
                                                "job": bait["job"]}, "an earlier version"),
         ],
+        "drill_orchestrator": [
+            *common,
+            (f"drill-primary-{fs}", {"cluster": "primary", "filer": fs}, "an earlier version"),
+            (f"drill-primary-{fs}", {**ref, "scratch": env.filer.backup.containers[0]}, "unknown field"),
+            (f"drill-primary-{fs}", {**ref, "context": bait["context"]}, "an earlier version"),
+            (f"drill-primary-{fs}", {**ref, "target": "primary"}, "no DR cluster 'primary'"),
+            (f"drill-primary-{fs}", {**ref, "reason": "because"}, "is not one of"),
+            ("drill-primary-nope", {**ref, "filer": "nope"}, "no filer 'nope'"),
+            ("drill-evil", ref, "runs only as drill-primary-"),
+            ("drill-evil", {**ref, "reason": "reconcile"}, "runs only as drill-primary-"),
+        ],
+        "drill_cluster_orchestrator": [
+            *common,
+            ("drills-primary", {"cluster": "primary", "filers": [fs]}, "an earlier version"),
+            ("drills-primary", {"cluster": "primary", "filers": [fs, "elsewhere"], "format": INPUT_FORMAT},
+             "does not protect"),
+            ("drills-primary", {"cluster": "primary", "filers": ["../x"], "format": INPUT_FORMAT}, "is not a name"),
+            ("drills-evil", {"cluster": "primary", "filers": [fs], "format": INPUT_FORMAT}, "runs only as"),
+        ],
     }
 
 
