@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from shared.catalog.store import ATTACHED, VERIFIED
-from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup
+from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup, FailoverRecordRef
 from shared.runbook.payloads import AttachRef, RunStep
 from tests.fixtures.copy import blob_view
 from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, start_run, until
@@ -76,7 +76,7 @@ def test_backup_then_failover_reads_every_file_back(app_env):
     steps = attach_until_done(AttachRef(failover, backup_id="b1"), env.clock, host)
     mounts = steps[-1].mounts
     assert mounts and all(a.startswith("10.") for m in mounts for a in m.addresses)
-    host("record_failover", BackupRef(failover, "b1"))
+    host("record_failover", FailoverRecordRef(failover, "b1"))
     with env.catalog() as catalog:
         mark = catalog.load(env.filer).failed_over
         assert (mark["target_cluster"], mark["backup_id"], mark["junctions"]) == ("dr", "b1", ["/data", "/scratch"])
