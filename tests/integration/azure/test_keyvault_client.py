@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -193,11 +192,9 @@ def test_secret_ref_round_trips_through_the_durable_codec(monkeypatch: pytest.Mo
 
 def test_latest_after_many_quick_stores_is_the_last_one(vault: KeyVault) -> None:
     name = _name()
-    started = time.time()
     refs = [vault.store(name, str(i), content_type="text/plain") for i in range(4)]
     assert vault.versions(name)[0].ref == refs[-1]
     assert vault.read(name).value == "3"
-    assert time.time() - started < 10
 
 
 def _probes(url: str) -> tuple[set[str], set[str]]:
