@@ -90,6 +90,8 @@ class FilerState(JsonRecord):
     failed_over: dict[str, Any] | None = None
     last_scheduled: str | None = None
     last_run: dict[str, Any] | None = None
+    # after a failover: how the primary filer is kept from serving (shared/catalog/fence.py); absent before that
+    fence: dict[str, Any] | None = field(default=None, metadata=json_options(omit=None))
     # keys a newer app version wrote: kept as they are
     extra: dict[str, Any] = field(default_factory=dict, metadata=json_options(extra=True))
 
