@@ -31,6 +31,7 @@ from shared.core.clock import to_iso
 from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed, DrError, FlushTimeout
 from shared.runbook.copy import backup_jobs
+from shared.runbook.run_ids import copy_run_id
 from shared.runbook.payloads import (
     COPY,
     BackupTarget,
@@ -169,7 +170,7 @@ def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Cal
 def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
     """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`."""
     context, ctx = run.context, run.ctx
-    child_id = f"{context.instance_id}-{job.job_id}"
+    child_id = copy_run_id(context.instance_id, job.job_id)
     task = context.call_sub_orchestrator(COPY, plain(CopyInput(
         job=job, filer=ctx.filer.key, poll_interval_seconds=ctx.copy.poll_interval_seconds,
         parallel_pages=ctx.copy.parallel_pages, pages_per_execution=ctx.copy.pages_per_execution)), child_id)

@@ -14,6 +14,10 @@ from shared.azure.keyvault import SecretRef
 from shared.blobcopy.model import CopyJob, PageCursor, Summary
 from shared.core.codec import JsonRecord
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
+from shared.runbook.run_ids import BACKUP as BACKUP_RUN
+from shared.runbook.run_ids import FAILOVER as FAILOVER_RUN
+from shared.runbook.run_ids import READD as READD_RUN
+from shared.runbook.run_ids import run_id
 
 # Orchestrator names (function names registered by the orchestrator blueprints).
 BACKUP = "backup_orchestrator"
@@ -41,16 +45,17 @@ FORMER_MODULES = {
 }
 
 
+# Run ids: `{kind}~{cluster}~{filer}`, unambiguous for every pair of plan names (shared/runbook/run_ids.py).
 def backup_instance_id(cluster: str, filer: str) -> str:
-    return f"backup-{cluster}-{filer}"
+    return run_id(BACKUP_RUN, cluster, filer)
 
 
 def readd_instance_id(cluster: str, filer: str) -> str:
-    return f"readd-{cluster}-{filer}"
+    return run_id(READD_RUN, cluster, filer)
 
 
 def failover_instance_id(cluster: str, filer: str) -> str:
-    return f"failover-{cluster}-{filer}"
+    return run_id(FAILOVER_RUN, cluster, filer)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def test_due_filers_start_one_per_cluster():
     assert result.occurrence == OCC
     assert _started(result) == ["c1/f1", "c2/g1"]
     assert _skipped(result) == {"c1/f2": "another backup runs on cluster c1 (one at a time)"}
-    assert [s.instance_id for s in result.start] == ["backup-c1-f1", "backup-c2-g1"]
+    assert [s.instance_id for s in result.start] == ["backup~c1~f1", "backup~c2~g1"]
     assert all(s.occurrence == OCC for s in result.start)
     assert "c2/off" not in _started(result) + list(_skipped(result))  # disabled: never scheduled
     parallel = tick(PLAN, _states(), NOW, running=(), one_per_cluster=False)
