@@ -1,4 +1,4 @@
-"""Failover activities: choose a verified backup, mark it attached, verify it page by page, record it."""
+"""Failover activities: fence the primary filer, choose a verified backup, mark it attached, verify it, record it."""
 
 from __future__ import annotations
 
@@ -6,16 +6,23 @@ import azure.durable_functions as df
 
 from shared.core.codec import decode
 from shared.runbook import failover as failover_steps
+from shared.runbook import fence as fencing
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,
+    FenceOutcome,
     MarkAttached,
     RecordFailover,
     VerifyBackupPage,
 )
 
 bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="request")
+def fence_primary(request: FailoverRequest) -> FenceOutcome:
+    return fencing.fence_primary(decode(FailoverRequest, request))
 
 
 @bp.activity_trigger(input_name="request")

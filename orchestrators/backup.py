@@ -6,7 +6,8 @@ remove junctions, filer → copy the delta (mirror) → re-add → approve mass 
 Compensation is written as `except` → compensate → re-raise, never `finally`: the 1.x SDK rebuilds the
 generator every episode (a `finally` would run at each episode's end) and a terminated instance runs
 nothing at all. Stop a run with the `cancel` event; the timer tick's reconcile re-adds anything a
-terminated run left removed.
+terminated run left removed. After a failover the compensation neither re-adds nor unsuspends: the filer is
+fenced (shared/runbook/fence.py) and stays removed or client-suspended until an operator lifts the fence.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import azure.durable_functions as df
 
 from activities import backup as backup_acts
 from activities import copy as copy_acts
-from orchestrators.backup_steps import Run, flush, remove, run_copy
+from orchestrators.backup_steps import NOTHING_REMOVED, Run, flush, remove, run_copy
 from orchestrators.durable_helpers import (
     Gen,
     RunStatus,
@@ -34,7 +35,7 @@ from shared.core.clock import to_iso, to_iso_basic
 from shared.core.codec import decode
 from shared.core.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
 from shared.runbook.approval import decide as approval_decision
-from shared.runbook.attach import readd_request
+from shared.runbook.attach import FENCED, readd_request
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
@@ -50,6 +51,7 @@ from shared.runbook.payloads import (
     KeyRotation,
     Preflight,
     RunContext,
+    StartedActivities,
 )
 
 bp = df.Blueprint()
@@ -82,17 +84,19 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         yield from _compensate_before_removal(run, err)
         if isinstance(err, RunCancelled):
             return run.result("cancelled", error=reason(err))
-        raise _typed(err, ctx, "nothing removed; clients unsuspended") from None
+        left = f"nothing removed; clients left suspended: {run.fenced}" if run.fenced else NOTHING_REMOVED
+        raise _typed(err, ctx, left) from None
     try:
         yield from remove(run)
         run.final = final = yield from run_copy(run, run.jobs()[1], "copy")
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
-        yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
+        why = reason(err) + (f"; not re-added: {run.fenced}" if run.fenced else "")
+        yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=why)
         if isinstance(err, RunCancelled):
             return run.result("cancelled", error=reason(err))
         attached = "the filer is attached (re-added, or never removed); the generation being written is not verified"
-        raise _typed(err, ctx, attached) from None
+        raise _typed(err, ctx, f"not re-added: {run.fenced}" if run.fenced else attached) from None
     yield from _readd_or_attention(run, None)
     outcome = yield from _mass_delete_guard(run, final)
     entry = yield from _record(run, outcome)
@@ -123,7 +127,8 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
     if run.suspended:
         run.status.step("unsuspending")
         try:
-            yield activity(run.context, backup_acts.unsuspend_clients, FilerStep(run.ctx))
+            done: StartedActivities | None = yield activity(
+                run.context, backup_acts.unsuspend_clients, FilerStep(run.ctx))
         except Exception as stuck:
             first = err.what if isinstance(err, DrError) else reason(err)
             why = f"{first}; then unsuspending the clients failed: {reason(stuck)}"
@@ -131,7 +136,11 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
             raise DrError(why, filer=run.ctx.filer.key, state="nothing removed, but clients are STILL SUSPENDED",
                           action="unsuspend: corefiler.modify(<filer>, {'clientSuspend': 'no'})") from None
         run.suspended = False
-    yield from _record(run, outcome, error=reason(err))
+        if done is not None and done.fenced:  # a failover fenced the filer: its clients stay suspended
+            run.fenced = done.fenced
+            run.status.step("fenced", fence=done.fenced)
+    why = reason(err) + (f"; clients left suspended: {run.fenced}" if run.fenced else "")
+    yield from _record(run, outcome, error=why)
 
 
 def _typed(err: Exception, ctx: RunContext, state: str) -> DrError:
@@ -148,7 +157,7 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     record = run.captured
     request = readd_request(ctx, record, run.key.secret if run.key else None)
     try:
-        yield from attach(context, request, run.status, "readd")
+        result = yield from attach(context, request, run.status, "readd")
     except Exception as err:
         why = f"re-add failed: {reason(err)}" + (f" (after: {reason(cause)})" if cause else "")
         yield activity(context, backup_acts.mark_attention,
@@ -158,6 +167,10 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
         raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json())}",
                           filer=ctx.filer.key, state="REMOVED from the cluster; its data is in the container",
                           action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
+    if result.phase == FENCED:  # a failover fenced the filer: it stays off its cluster (the mark keeps the record)
+        run.fenced = result.detail
+        run.status.step("fenced", fence=result.detail)
+        return
     yield activity(context, backup_acts.clear_removed, Attention(ctx, context.instance_id))
     run.timings["offline_s"] = seconds_since(context, run.offline_since) if run.offline_since else 0.0
     run.status.step("readded", offline_s=run.timings["offline_s"])
@@ -168,6 +181,10 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
     context, ctx, summary = run.context, run.ctx, final.summary
     if summary is None or not summary.needs_approval:
         return "verified"
+    if run.fenced:  # no one approves deletes for a filer that failed over: the extras stay
+        run.approval = {"decision": "not_asked", "reason": "the filer was fenced by a failover"}
+        run.status.step("deletes_not_approved", reason=run.approval["reason"])
+        return "verified_with_extras"
     deadline = now(context) + timedelta(hours=ctx.guard.approval_timeout_hours)
     run.status.step("awaiting_approval", delete_candidates=summary.delete_candidates,
                     approval_ref=summary.approval_ref, approval_deadline=to_iso(deadline))
@@ -177,14 +194,18 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
     if winner != timer:
         timer.cancel()
     if winner != approval:
-        run.status.step("deletes_not_approved", reason="no approval before the deadline" if winner == timer
-                        else "cancelled")
+        why = "no approval before the deadline" if winner == timer else "cancelled"
+        run.approval = {"decision": "timed_out" if winner == timer else "cancelled", "reason": why}
+        run.status.step("deletes_not_approved", reason=why)
         return "verified_with_extras"
     decision = approval_decision(approval.result, summary.approval_ref)
     if not decision.approved:
+        run.approval = {"decision": "refused", "reason": decision.reason}
         run.status.step("deletes_not_approved", reason=decision.reason, received=decision.received)
         return "verified_with_extras"
-    run.status.step("applying_deletes", approved_by=decision.decided_by or "unknown")
+    run.approval = {"decision": "approved", "by": decision.decided_by or "unknown",
+                    "approval_ref": str(summary.approval_ref)}
+    run.status.step("applying_deletes", approved_by=run.approval["by"])
     try:
         run.deletes = yield activity(
             context, copy_acts.copy_apply_deletes, CopyFinish(run.jobs()[1], approval_ref=summary.approval_ref))
@@ -202,7 +223,8 @@ def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
                            started_at=to_iso(run.started), finished_at=to_iso(now(context)), key=run.key,
                            record=run.record, summary=run.final.summary if run.final else None,
                            precopy=run.precopy.summary if run.precopy else None,
-                           timings=tuple(sorted(run.timings.items())), error=error[:2000])
+                           timings=tuple(sorted(run.timings.items())), error=error[:2000],
+                           approval=tuple(sorted(run.approval.items())))
     result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)
     return result

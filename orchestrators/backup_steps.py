@@ -31,7 +31,6 @@ from shared.core.clock import to_iso
 from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed, DrError, FlushTimeout
 from shared.runbook.copy import backup_jobs
-from shared.runbook.run_ids import copy_run_id
 from shared.runbook.payloads import (
     COPY,
     BackupTarget,
@@ -47,6 +46,7 @@ from shared.runbook.payloads import (
     RunContext,
     StartedActivities,
 )
+from shared.runbook.run_ids import copy_run_id
 
 REMOVE_DEADLINE = timedelta(hours=1)
 NOTHING_REMOVED = "nothing removed; clients unsuspended"
@@ -70,6 +70,8 @@ class Run:
     suspended: bool = False
     offline_since: datetime | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    fenced: str = ""  # a failover fenced the filer: the compensation left it removed or suspended, and how
+    approval: dict[str, str] = field(default_factory=dict)  # the mass-delete decision and who made it
 
     @property
     def captured(self) -> FilerRecord:
@@ -96,6 +98,7 @@ class Run:
                 + (self.deletes.deleted if self.deletes else 0),
                 "extras": summary.delete_candidates if summary and outcome == "verified_with_extras" else 0,
                 **{k: round(v, 3) for k, v in self.timings.items()},
+                "fenced": self.fenced or None, "deletes_approval": self.approval or None,
                 "entry": entry, "error": error or None}
 
 

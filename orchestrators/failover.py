@@ -3,7 +3,10 @@
 choose the backup → check it against its manifest (no source needed: the source region may be gone) →
 mark it attached in the catalog (from then on no backup writes into it and the schedule skips the filer) →
 add the cloud core filer on the backup container ('used', the key from Key Vault) → restore every junction
-→ health → report the client mount addresses. The HTTP starter cancels a running backup of the filer first.
+→ health → report the client mount addresses. First of all the primary filer is fenced (client access
+suspended, or left removed; pending when its cluster cannot be reached, then the timer tick fences it): the DR
+cluster serves it, the primary never again on its own. The HTTP starter records the fence and cancels a
+running backup of the filer.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ from shared.core.clock import to_iso
 from shared.core.codec import decode
 from shared.core.errors import FailoverFailed
 from shared.runbook.attach import failover_request
+from shared.runbook.failover import NOTHING_ATTACHED
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
     FailoverChoice,
     FailoverRequest,
     FailoverResult,
+    FenceOutcome,
     MarkAttached,
     RecordFailover,
     VerifyBackupPage,
 )
+from shared.runbook.run_ids import is_current
 
 bp = df.Blueprint()
 
@@ -38,6 +44,11 @@ VERIFY_BATCH = 4
 def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     req = decode(FailoverRequest, context.get_input())
     status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", now(context))
+    fence = FenceOutcome(how="", detail="")
+    if is_current(context.instance_id):  # a run started before fences replays without this step
+        status.step("fencing_primary")
+        fence = yield activity(context, failover_acts.fence_primary, req)
+        status.update(primary_fence=fence.how)
     status.step("choosing_backup")
     choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, req)
     status.step("chosen", backup_id=choice.backup_id, container=choice.container,
@@ -53,7 +64,8 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     yield activity(context, failover_acts.record_failover,
                                            RecordFailover(choice, result, context.instance_id, to_iso(now(context))))
     status.step("serving", mounts=[m.to_json() for m in result.mounts])
-    return FailoverResult.to_json(result)
+    return {**FailoverResult.to_json(result), "primary_fence": fence.how or None,
+            "primary_fence_detail": fence.detail or None}
 
 
 def _verify(context: df.DurableOrchestrationContext, choice: FailoverChoice, status: RunStatus) -> Gen[None]:
@@ -74,7 +86,7 @@ def _verify(context: df.DurableOrchestrationContext, choice: FailoverChoice, sta
                 raise FailoverFailed(
                     f"backup {choice.backup_id} does not match its manifest on page {check.page}: "
                     f"{check.mismatches} different, {check.missing} missing ({'; '.join(check.problems[:3])})",
-                    filer=f"{choice.context.filer.key}", state="nothing attached; the catalog is unchanged",
+                    filer=f"{choice.context.filer.key}", state=NOTHING_ATTACHED,
                     action="fail over to the other generation (backupId) or investigate the backup account")
         page += VERIFY_BATCH
         status.step("verifying", blobs_checked=checked, pages_checked=page)

@@ -11,6 +11,7 @@ from shared.avere.namespace import yes
 from shared.avere.records import FilerRecord, Recovery
 from shared.azure.keyvault import SecretRef
 from shared.plan.load import BackupStorage
+from shared.runbook import fence as fencing
 from shared.runbook import services
 from shared.runbook.failover_payloads import FailoverChoice
 from shared.runbook.key_secret import KeySecret
@@ -18,8 +19,9 @@ from shared.runbook.payloads import AttachRequest, AttachStep, RunContext
 
 log = logging.getLogger("vfxtdr.attach")
 
-CREATING, REMOVING, KEYS, JUNCTIONS, UNSUSPENDING, HEALTH, DONE = (
-    "creating", "removing", "keys", "junctions", "unsuspending", "health", "done")
+CREATING, REMOVING, KEYS, JUNCTIONS, UNSUSPENDING, HEALTH, DONE, FENCED = (
+    "creating", "removing", "keys", "junctions", "unsuspending", "health", "done", "fenced")
+# FENCED (done, nothing attached): a re-add on the filer's own cluster stopped because a failover fenced it.
 
 
 # --- building requests (pure: orchestrators call these) --------------------------------------------------
@@ -98,7 +100,7 @@ def _create(client: AvereClient, request: AttachRequest) -> AttachStep:
                       detail=f"creating core filer {name!r} on {request.bucket}")
 
 
-def _next_on_present(client: AvereClient, request: AttachRequest) -> AttachStep | None:
+def _next_on_present(client: AvereClient, request: AttachRequest, primary: RunContext | None) -> AttachStep | None:
     """The first thing a present filer still lacks (keys, junctions, client access), started now."""
     record, name, where = request.record, request.record.name, request.cluster.name
     info = dict(client.call("corefiler.get", name)[name])
@@ -116,18 +118,38 @@ def _next_on_present(client: AvereClient, request: AttachRequest) -> AttachStep 
         return AttachStep(phase=JUNCTIONS, done=False, activity_ids=tuple(ids),
                           detail=f"restoring {len(ids)} junction(s)")
     if yes(info.get("clientSuspend", "no")):
+        fenced = _fenced(client, primary)  # read again right before: a failover may have been asked meanwhile
+        if fenced is not None:
+            return fenced
         client.unsuspend_clients(name)
-        return AttachStep(phase=UNSUSPENDING, done=False, detail="client access resumed")
+        fenced = _fenced(client, primary)  # and right after: one asked in between wins, clients suspended again
+        return fenced or AttachStep(phase=UNSUSPENDING, done=False, detail="client access resumed")
     return None
+
+
+def _fenced(client: AvereClient, primary: RunContext | None) -> AttachStep | None:
+    """On the filer's own cluster: stop at a failover's fence, the filer kept removed or client-suspended."""
+    if primary is None:
+        return None
+    fence = fencing.held(primary)
+    if fence is None:
+        return None
+    detail = fencing.keep(primary, client, fence, "a failover fenced it; the re-add stopped")
+    return AttachStep(phase=FENCED, done=True, detail=detail)
 
 
 def attach_step(request: AttachRequest) -> AttachStep:
     """One step towards the record attached and serving on request.cluster; call again until done."""
     name = request.record.name
+    primary = fencing.primary_context(request.cluster.name, name)
     with services.avere_client(request.cluster, request.keyvault_url) as client:
         running = _pending(client, request.activity_ids)
         state = client.filer_state(name)
-        if running:
+        # A fence found while an activity runs waits for it: a creation that finishes later must be caught too.
+        fenced = _fenced(client, primary) if state != "removing" and not running else None
+        if fenced is not None:
+            step = fenced
+        elif running:
             step = AttachStep(phase=CREATING if state == "removed" else JUNCTIONS, done=False,
                               activity_ids=tuple(running), detail=f"waiting for {len(running)} activity(ies)")
         elif state == "removing":
@@ -135,7 +157,7 @@ def attach_step(request: AttachRequest) -> AttachStep:
         elif state == "removed":
             step = _create(client, request)
         else:
-            step = _next_on_present(client, request) or _health(client, request)
+            step = _next_on_present(client, request, primary) or _health(client, request)
     return step
 
 

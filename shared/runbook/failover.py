@@ -25,22 +25,26 @@ from shared.runbook.services import open_catalog
 
 log = logging.getLogger("vfxtdr.failover")
 
+# What a failover that stops before attaching leaves: the request fenced the primary filer, and that stays.
+NOTHING_ATTACHED = ("nothing attached, no backup marked; the primary filer stays fenced (fail over with another "
+                    "backupId, or lift the fence: POST .../readd?override=failed-over)")
+
 
 def _target(plan: Plan, ctx: RunContext, request: FailoverRequest) -> Cluster:
     name = request.target_cluster or ctx.filer.failover_cluster
     if not name:
         raise CatalogConflict("no target cluster: the request names none and the plan gives the filer no "
-                              "failover_cluster", filer=ctx.filer.key, state="nothing changed",
+                              "failover_cluster", filer=ctx.filer.key, state=NOTHING_ATTACHED,
                               action="pass target_cluster or set failover_cluster in the plan")
     try:
         return plan.dr_cluster(name)
     except UnknownClusterError as exc:
-        raise CatalogConflict(str(exc), filer=ctx.filer.key, state="nothing changed",
+        raise CatalogConflict(str(exc), filer=ctx.filer.key, state=NOTHING_ATTACHED,
                               action="fail over to one of the plan's dr_clusters") from None
 
 
 def _refuse(ctx: RunContext, what: str) -> CatalogConflict:
-    return CatalogConflict(what, filer=ctx.filer.key, state="nothing changed",
+    return CatalogConflict(what, filer=ctx.filer.key, state=NOTHING_ATTACHED,
                            action="choose a verified backup (see the catalog's backups)")
 
 

@@ -81,3 +81,12 @@ class RecordFailover(JsonRecord):
     result: FailoverResult
     instance_id: str
     at: str
+
+
+@dataclass(frozen=True)
+class FenceOutcome(JsonRecord):
+    """Activity `fence_primary(FailoverRequest)`: how the primary filer is fenced now (shared/catalog/fence.py:
+    pending, suspended, removed; "" when it is not fenced) and what the cluster showed."""
+
+    how: str
+    detail: str

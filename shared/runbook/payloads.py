@@ -7,12 +7,12 @@ or as SecretRef) and read the values themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.avere.records import FilerRecord, MountPoint
 from shared.azure.keyvault import SecretRef
 from shared.blobcopy.model import CopyJob, PageCursor, Summary
-from shared.core.codec import JsonRecord
+from shared.core.codec import JsonRecord, json_options
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
 from shared.runbook.run_ids import BACKUP as BACKUP_RUN
 from shared.runbook.run_ids import FAILOVER as FAILOVER_RUN
@@ -83,8 +83,13 @@ class RunContext(JsonRecord):
 
 @dataclass(frozen=True)
 class FilerRef(JsonRecord):
+    """Input of the re-add run and its `readd_plan`. `lift_fence`: an operator asked (readd route,
+    ?override=failed-over) to bring back a filer fenced after a failover; `readd_plan` lifts the fence only
+    when the catalog also holds that operator's authorisation for this run."""
+
     cluster: str
     filer: str
+    lift_fence: bool = field(default=False, metadata=json_options(omit=False))
 
 
 # --- backup ------------------------------------------------------------------------------------------------
@@ -156,9 +161,11 @@ class FilerStep(JsonRecord):
 
 @dataclass(frozen=True)
 class StartedActivities(JsonRecord):
-    """A long cluster operation was started: the Avere activity ids to poll ("success" means already done)."""
+    """A long cluster operation was started: the Avere activity ids to poll ("success" means already done).
+    `fenced` (unsuspend_clients only): nothing was done because a failover fenced the filer, and how."""
 
     activity_ids: tuple[str, ...]
+    fenced: str = field(default="", metadata=json_options(omit=""))
 
 
 @dataclass(frozen=True)
@@ -326,6 +333,8 @@ class CompleteBackup(JsonRecord):
     precopy: Summary | None = None
     timings: tuple[tuple[str, float], ...] = ()
     error: str = ""
+    # the mass-delete decision: decision, by (the approving caller), reason, approval_ref
+    approval: tuple[tuple[str, str], ...] = field(default=(), metadata=json_options(omit=()))
 
 
 @dataclass(frozen=True)
@@ -347,3 +356,5 @@ class ReaddPlan(JsonRecord):
     key: SecretRef | None
     needs_attention: bool
     removed_by_app: bool
+    fenced: str = field(default="", metadata=json_options(omit=""))  # fenced after a failover: nothing to do
+    fence_lifted: bool = field(default=False, metadata=json_options(omit=False))  # lifted for this run

@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
+from shared.catalog.fence import active_fence, describe, lift_fence
 from shared.catalog.store import WRITING, Catalog, FilerState, begin_writing, finish_writing
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
@@ -21,6 +22,7 @@ from shared.runbook.payloads import (
     MarkRemoved,
     ReaddPlan,
     RunContext,
+    readd_instance_id,
 )
 from shared.runbook.services import open_catalog
 
@@ -74,6 +76,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
         "timings": dict(request.timings),
         "record": FilerRecord.to_json(request.record) if request.record else None,
         "error": request.error[:2000],
+        "deletes_approval": dict(request.approval) or None,
     }
     with open_catalog(ctx) as catalog:
         catalog.put_backup(ctx.filer, target.backup_id, entry)
@@ -145,14 +148,42 @@ def clear_removed(request: Attention) -> None:
 
 
 def readd_plan(ref: FilerRef) -> ReaddPlan:
-    """What the catalog says this app removed, to replay it."""
+    """What the catalog says this app removed, to replay it. A filer fenced after a failover is left alone
+    (`fenced` says how), unless an operator's override authorised this run to lift the fence: then it is
+    lifted here, and the plan replays what was removed, or else what the fence captured (to unsuspend)."""
     plan = services.load_plan()
     ctx = RunContext.from_plan(plan, ref.cluster, ref.filer)
+    run = readd_instance_id(ref.cluster, ref.filer)
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
-    record, key = state.removed_record()
+        fence = active_fence(state)
+        lifted = None
+        if fence is not None and not ref.lift_fence:
+            return ReaddPlan(context=ctx, record=None, key=None, needs_attention=state.needs_attention is not None,
+                             removed_by_app=state.removed_by_app is not None, fenced=describe(fence))
+        if fence is not None:
+            lifted = catalog.update(ctx.filer, lambda s: lift_fence(s, instance_id=run, at=services.now_iso(),
+                                                                    filer=ctx.filer.key))
+            log.warning("%s: fence lifted for %s, as %s asked", ctx.filer.key, run,
+                        (lifted.get("lift") or {}).get("by") or "an unidentified operator")
+        elif ref.lift_fence and ((state.fence or {}).get("lifted") or {}).get("instance_id") == run:
+            lifted = state.fence  # lifted by an earlier attempt of this activity
+        record, key = state.removed_record()
+        if record is None and lifted is not None:
+            record = _fenced_record(catalog, state, ctx, lifted)
     return ReaddPlan(context=ctx, record=record, key=key, needs_attention=state.needs_attention is not None,
-                     removed_by_app=state.removed_by_app is not None)
+                     removed_by_app=state.removed_by_app is not None, fence_lifted=lifted is not None)
+
+
+def _fenced_record(catalog: Catalog, state: FilerState, ctx: RunContext, fence: dict[str, Any]
+                   ) -> FilerRecord | None:
+    """What a lifted fence restores when nothing was removed: the record the fence captured, else the newest
+    backup's."""
+    if fence.get("record"):
+        return FilerRecord.from_json(fence["record"])
+    newest = state.newest_verified() or next(iter(state.attached()), None)
+    backup_id = state.generations[newest].backup_id if newest else None
+    return catalog.record(ctx.filer, backup_id) if backup_id else None
 
 
 def _catalog_for(plan: Plan, filer: Filer) -> Catalog:
