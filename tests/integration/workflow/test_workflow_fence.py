@@ -122,6 +122,13 @@ def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_ove
     readd_refused_without_the_override(env, runner)
     status, body = post(runner, f"backups/primary/{env.filer_name}")
     assert status == 409 and "failed over" in body["error"]
+    # The run's input alone lifts nothing (whoever holds the system key can start a run with any input): the
+    # catalog must hold an operator's authorisation for it.
+    crafted = runner.start_new("readd_orchestrator", readd_instance_id("primary", env.filer_name),
+                               {"cluster": "primary", "filer": env.filer_name, "lift_fence": True})
+    refused = runner.wait_for(crafted, timeout=120)
+    assert refused["runtimeStatus"] == "Failed" and "no operator asked" in json.dumps(refused["output"])
+    assert env.filer_name not in env.client().list_core_filers() and active_fence(state_of(env)) is not None
 
     lift_with_the_override(env, runner)
     assert env.client().filer_state(env.filer_name) == "online" and not suspended(env)
