@@ -127,8 +127,9 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
             raise
     except Refusal as err:
         return refuse(err)
-    log.warning("re-add of %s/%s started as %s by %s%s", cluster, name, instance_id, who or "an unnamed caller",
-                f" with override={OVERRIDE}: the failover fence is lifted" if lift else "")
+    log.log(logging.WARNING if lift else logging.INFO, "re-add of %s/%s started as %s by %s%s", cluster, name,
+            instance_id, who or "an unnamed caller", f" with override={OVERRIDE}: the failover fence is lifted"
+            if lift else "")
     return started(req, instance_id, cancellable=False)
 
 
