@@ -159,3 +159,26 @@ def test_a_tick_whose_start_is_refused_skips_the_filer_and_keeps_it_due(
                in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
     assert env.catalog().load(env.filer).last_scheduled is None  # not taken: still due
     assert runner.wait_for(iid, timeout=240)["output"]["status"] == "verified"
+
+
+def test_a_backup_running_under_the_id_an_earlier_version_gave_still_holds_its_filer(
+        app_env: AppEnv, app_runner: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """After the upgrade a run started by the previous version (id backup-{cluster}-{filer}) may still run: no
+    new run of the filer starts beside it, from a route or the tick, and the run routes still serve it."""
+    from shared.runbook.run_ids import legacy_run_id
+
+    env, runner = app_env, app_runner
+    caplog.set_level(logging.INFO)
+    env.write("/data/file.txt", b"held by an old run")
+    old = legacy_run_id("backup", "primary", env.filer_name)
+    runner.start_new("backup_orchestrator", old, {"cluster": "primary", "filer": env.filer_name})
+    runner.run_until(at_rest_in(runner, old, "precopy", "flush", "copy"), timeout=60)
+    for path in (f"backups/primary/{env.filer_name}", f"filers/primary/{env.filer_name}/readd"):
+        reply = call(runner, "POST", path)
+        assert reply.status == 409 and old in reply.json()["error"], (path, reply.body)
+    runner.trigger("tick")
+    assert [s["instanceId"] for s in runner.statuses() if not s["instanceId"].startswith(f"{old}-")] == [old]
+    assert any("already running" in r.getMessage() for r in caplog.records)
+    seen = call(runner, "GET", f"runs/{old}").json()
+    assert seen["kind"] == "backup" and seen["runtimeStatus"] == "Running" and seen["filer"] is None
+    assert runner.wait_for(old, timeout=240)["output"]["status"] == "verified"
