@@ -5,8 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# checkov pins packaging, boto3 and pycep-parser versions that clash with the project's: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_REQS := infra/checkov/requirements.txt infra/checkov/constraints.txt
 
-.PHONY: setup test lint unit demo bench bench-quick clean lock
+.PHONY: setup browser test lint unit demo screenshot bench bench-quick clean lock checkov lock-checkov
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -20,6 +24,20 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(CHECKOV_STAMP): $(CHECKOV_REQS)
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@echo '*' > $(CHECKOV_VENV)/.gitignore
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/checkov/requirements.txt -c infra/checkov/constraints.txt
+	@touch $@
+
+# The status page's tests drive Debian's chromium through its chromedriver (selenium never downloads a browser).
+# Installed only when missing; apt-get needs root (CI runs as root), else sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -27,8 +45,16 @@ lint: setup
 unit: setup
 	$(PY) -m pytest tests/unit
 
-test: setup lint
+# Offline policy scan of infra/ (Bicep): fails on any parse error and on findings not in infra/checkov/allowlist.json.
+checkov: $(PIP_STAMP) $(CHECKOV_STAMP)
+	$(PY) -m infra.checkov.gate --checkov $(CHECKOV_VENV)/bin/checkov
+
+test: setup browser lint checkov
 	$(PY) -m pytest
+
+# docs/img/status.png: the status page in headless chromium during a running backup (tests never write it).
+screenshot: setup browser
+	VFXTDR_SCREENSHOT=$(CURDIR)/docs/img/status.png $(PY) -m pytest -q tests/integration/ui/test_status_page.py -k screenshot
 
 demo: setup
 	$(PY) -m devstack demo
@@ -42,5 +68,8 @@ bench-quick: setup
 lock: $(PIP_STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Exact versions of the whole dependency tree for tests, CI and the demo (regenerate: make lock).' > constraints.txt
 
+lock-checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/python -m pip freeze --exclude-editable | sed '1i # Exact versions of checkov'"'"'s whole dependency tree in .venv-checkov (regenerate: make lock-checkov).' > infra/checkov/constraints.txt
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache

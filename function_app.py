@@ -11,7 +11,7 @@ import activities
 from orchestrators import backup, copy, failover, readd
 from shared.core.codec import alias_modules
 from shared.runbook.payloads import FORMER_MODULES
-from triggers import health, http_api, runs, timer
+from triggers import health, http_api, read_api, runs, status_page, timer
 
 # The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.
 logging.getLogger("azure").setLevel(logging.WARNING)
@@ -23,6 +23,6 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # --- Blueprints -------------------------------------------------------------------------------------------
 # One Blueprint per orchestrator/activity/trigger module, registered here so the worker indexes them.
-for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, http_api.bp, runs.bp, timer.bp, health.bp,
-                  *activities.blueprints()):
+for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, http_api.bp, runs.bp, read_api.bp, status_page.bp,
+                  timer.bp, health.bp, *activities.blueprints()):
     app.register_functions(blueprint)

@@ -1,4 +1,7 @@
-"""Activities of a backup run on the protected filer and its catalog entry (see shared/runbook/payloads.py)."""
+"""Activities of a backup run on the protected filer and its catalog entry (see shared/runbook/payloads.py).
+
+Each input names the run (RunRef and friends): the activity resolves everything else from the run's snapshot
+and the catalog (shared/runbook/runs.py)."""
 
 from __future__ import annotations
 
@@ -14,78 +17,75 @@ from shared.runbook import preflight as checks
 from shared.runbook import record as catalog_ops
 from shared.runbook import rotate_key as rotation
 from shared.runbook.payloads import (
-    Attention,
-    BackupRequest,
+    AttentionRef,
     BackupTarget,
-    BeginBackup,
     CompleteBackup,
-    FilerRef,
-    FilerStep,
     FlushStatus,
     KeyRotation,
-    MarkRemoved,
     Preflight,
     ReaddPlan,
     RemoveStatus,
+    RunStep,
     StartedActivities,
 )
+from shared.runbook.refs import RunRef
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="request")
-def preflight(request: BackupRequest) -> Preflight:
-    return checks.run_preflight(decode(BackupRequest, request))
+@bp.activity_trigger(input_name="run")
+def preflight(run: RunRef) -> Preflight:
+    return checks.preflight(decode(RunRef, run))
 
 
-@bp.activity_trigger(input_name="request")
-def begin_backup(request: BeginBackup) -> BackupTarget:
-    return catalog_ops.begin_backup(decode(BeginBackup, request))
+@bp.activity_trigger(input_name="run")
+def begin_backup(run: RunRef) -> BackupTarget:
+    return catalog_ops.begin_backup(decode(RunRef, run))
 
 
-@bp.activity_trigger(input_name="step")
-def rotate_key(step: FilerStep) -> KeyRotation:
-    return rotation.rotate_key(decode(FilerStep, step).context)
+@bp.activity_trigger(input_name="run")
+def rotate_key(run: RunRef) -> KeyRotation:
+    return rotation.rotate_key(decode(RunRef, run))
 
 
-@bp.activity_trigger(input_name="step")
-def capture_filer(step: FilerStep) -> FilerRecord:
-    return capture_step.capture(decode(FilerStep, step))
+@bp.activity_trigger(input_name="run")
+def capture_filer(run: RunRef) -> FilerRecord:
+    return capture_step.capture(decode(RunRef, run))
 
 
-@bp.activity_trigger(input_name="step")
-def suspend_and_flush(step: FilerStep) -> StartedActivities:
-    return filer_steps.suspend_and_flush(decode(FilerStep, step))
-
-
-@bp.activity_trigger(input_name="step")
-def flush_status(step: FilerStep) -> FlushStatus:
-    return filer_steps.flush_status(decode(FilerStep, step))
+@bp.activity_trigger(input_name="run")
+def suspend_and_flush(run: RunRef) -> StartedActivities:
+    return filer_steps.suspend_and_flush(decode(RunRef, run))
 
 
 @bp.activity_trigger(input_name="step")
-def unsuspend_clients(step: FilerStep) -> StartedActivities:
-    return filer_steps.unsuspend(decode(FilerStep, step))
+def flush_status(step: RunStep) -> FlushStatus:
+    return filer_steps.flush_status(decode(RunStep, step))
 
 
-@bp.activity_trigger(input_name="request")
-def mark_removed(request: MarkRemoved) -> None:
-    catalog_ops.mark_removed(decode(MarkRemoved, request))
+@bp.activity_trigger(input_name="run")
+def unsuspend_clients(run: RunRef) -> StartedActivities:
+    return filer_steps.unsuspend(decode(RunRef, run))
+
+
+@bp.activity_trigger(input_name="run")
+def mark_removed(run: RunRef) -> None:
+    catalog_ops.mark_removed(decode(RunRef, run))
+
+
+@bp.activity_trigger(input_name="run")
+def remove_junctions(run: RunRef) -> StartedActivities:
+    return filer_steps.remove_junctions(decode(RunRef, run))
+
+
+@bp.activity_trigger(input_name="run")
+def remove_filer(run: RunRef) -> StartedActivities:
+    return filer_steps.remove_filer(decode(RunRef, run))
 
 
 @bp.activity_trigger(input_name="step")
-def remove_junctions(step: FilerStep) -> StartedActivities:
-    return filer_steps.remove_junctions(decode(FilerStep, step))
-
-
-@bp.activity_trigger(input_name="step")
-def remove_filer(step: FilerStep) -> StartedActivities:
-    return filer_steps.remove_filer(decode(FilerStep, step))
-
-
-@bp.activity_trigger(input_name="step")
-def remove_status(step: FilerStep) -> RemoveStatus:
-    return filer_steps.remove_status(decode(FilerStep, step))
+def remove_status(step: RunStep) -> RemoveStatus:
+    return filer_steps.remove_status(decode(RunStep, step))
 
 
 @bp.activity_trigger(input_name="request")
@@ -94,15 +94,15 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="request")
-def mark_attention(request: Attention) -> None:
-    catalog_ops.mark_attention(decode(Attention, request))
+def mark_attention(request: AttentionRef) -> None:
+    catalog_ops.mark_attention(decode(AttentionRef, request))
 
 
-@bp.activity_trigger(input_name="request")
-def clear_removed(request: Attention) -> None:
-    catalog_ops.clear_removed(decode(Attention, request))
+@bp.activity_trigger(input_name="run")
+def clear_removed(run: RunRef) -> None:
+    catalog_ops.clear_removed(decode(RunRef, run))
 
 
-@bp.activity_trigger(input_name="ref")
-def readd_plan(ref: FilerRef) -> ReaddPlan:
-    return catalog_ops.readd_plan(decode(FilerRef, ref))
+@bp.activity_trigger(input_name="run")
+def readd_plan(run: RunRef) -> ReaddPlan:
+    return catalog_ops.readd_plan(decode(RunRef, run))

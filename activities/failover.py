@@ -1,4 +1,6 @@
-"""Failover activities: fence the primary filer, choose a verified backup, mark it attached, verify it, record it."""
+"""Failover activities: fence the primary filer, choose a verified backup, mark it attached, verify it, record it.
+
+Each input names the failover run and the backup; the DR cluster is the one the run's snapshot resolved."""
 
 from __future__ import annotations
 
@@ -9,37 +11,37 @@ from shared.runbook import failover as failover_steps
 from shared.runbook import fence as fencing
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
+    BackupPageRef,
+    BackupRef,
+    ChooseBackup,
     FailoverChoice,
-    FailoverRequest,
     FenceOutcome,
-    MarkAttached,
-    RecordFailover,
-    VerifyBackupPage,
 )
+from shared.runbook.refs import RunRef
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="request")
-def fence_primary(request: FailoverRequest) -> FenceOutcome:
-    return fencing.fence_primary(decode(FailoverRequest, request))
+@bp.activity_trigger(input_name="run")
+def fence_primary(run: RunRef) -> FenceOutcome:
+    return fencing.fence_primary(decode(RunRef, run))
 
 
 @bp.activity_trigger(input_name="request")
-def choose_backup(request: FailoverRequest) -> FailoverChoice:
-    return failover_steps.choose_backup(decode(FailoverRequest, request))
+def choose_backup(request: ChooseBackup) -> FailoverChoice:
+    return failover_steps.choose_backup(decode(ChooseBackup, request))
 
 
 @bp.activity_trigger(input_name="request")
-def mark_attached(request: MarkAttached) -> None:
-    failover_steps.mark_attached(decode(MarkAttached, request))
+def mark_attached(request: BackupRef) -> None:
+    failover_steps.mark_attached(decode(BackupRef, request))
 
 
 @bp.activity_trigger(input_name="request")
-def verify_backup_page(request: VerifyBackupPage) -> BackupPageCheck:
-    return failover_steps.verify_backup_page(decode(VerifyBackupPage, request))
+def verify_backup_page(request: BackupPageRef) -> BackupPageCheck:
+    return failover_steps.verify_backup_page(decode(BackupPageRef, request))
 
 
 @bp.activity_trigger(input_name="request")
-def record_failover(request: RecordFailover) -> None:
-    failover_steps.record_failover(decode(RecordFailover, request))
+def record_failover(request: BackupRef) -> None:
+    failover_steps.record_failover(decode(BackupRef, request))

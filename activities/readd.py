@@ -1,4 +1,7 @@
-"""The attach activity: one idempotent step of a re-add or failover attach (see shared/runbook/attach.py)."""
+"""The attach activity: one idempotent step of a re-add or failover attach (see shared/runbook/attach.py).
+
+Its input names the run (and, for a failover, the backup): what is attached where is resolved from the run's
+snapshot and the catalog."""
 
 from __future__ import annotations
 
@@ -6,11 +9,11 @@ import azure.durable_functions as df
 
 from shared.core.codec import decode
 from shared.runbook import attach
-from shared.runbook.payloads import AttachRequest, AttachStep
+from shared.runbook.payloads import AttachRef, AttachStep
 
 bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="request")
-def attach_step(request: AttachRequest) -> AttachStep:
-    return attach.attach_step(decode(AttachRequest, request))
+def attach_step(request: AttachRef) -> AttachStep:
+    return attach.attach_step(attach.resolve(decode(AttachRef, request)))

@@ -1,7 +1,10 @@
 """The backup orchestration of one core filer: the DR runbook, with re-add guaranteed after any removal.
 
-preflight → begin (generation) → rotate key → capture → pre-copy (online) → suspend + flush → mark removed →
-remove junctions, filer → copy the delta (mirror) → re-add → approve mass deletes → record.
+record the plan snapshot → preflight → begin (generation) → rotate key → capture → pre-copy (online) → suspend
++ flush → mark removed → remove junctions, filer → copy the delta (mirror) → re-add → approve mass deletes →
+record.
+
+Every activity is given the run's reference (RunRef) and nothing else of the plan: it reads the run's snapshot.
 
 Compensation is written as `except` → compensate → re-raise, never `finally`: the 1.x SDK rebuilds the
 generator every episode (a `finally` would run at each episode's end) and a terminated instance runs
@@ -20,6 +23,7 @@ import azure.durable_functions as df
 
 from activities import backup as backup_acts
 from activities import copy as copy_acts
+from activities import runs as runs_acts
 from orchestrators.backup_steps import NOTHING_REMOVED, Run, flush, remove, run_copy
 from orchestrators.durable_helpers import (
     Gen,
@@ -27,56 +31,60 @@ from orchestrators.durable_helpers import (
     activity,
     attach,
     cancellable_timer,
+    new_run_id,
     now,
     reason,
+    run_input,
     seconds_since,
 )
-from shared.core.clock import to_iso, to_iso_basic
-from shared.core.codec import decode
-from shared.core.errors import DrError, PreflightFailed, ReaddFailed, RunCancelled
+from shared.core.clock import to_iso
+from shared.core.errors import DrError, InputRefused, PreflightFailed, ReaddFailed, RunCancelled
 from shared.runbook.approval import decide as approval_decision
-from shared.runbook.attach import FENCED, readd_request
+from shared.runbook.attach import FENCED
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
     NEEDS_ATTENTION,
-    Attention,
+    AttachRef,
+    AttentionRef,
     BackupRequest,
     BackupTarget,
-    BeginBackup,
     CompleteBackup,
-    CopyFinish,
     CopyOutcome,
-    FilerStep,
+    CopyRef,
     KeyRotation,
     Preflight,
-    RunContext,
+    RunStarted,
     StartedActivities,
 )
+from shared.runbook.refs import RunRef, RunStart
 
 bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")
 def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
-    req = decode(BackupRequest, context.get_input())
+    req = run_input(context, BackupRequest)
     started = now(context)
     status = RunStatus(context, "backup", f"{req.cluster}/{req.filer}", started)
+    if req.dry_run:
+        raise InputRefused("a dry run is the backup route's own (?dryRun=true): it starts no orchestration",
+                           filer=f"{req.cluster}/{req.filer}")
+    ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
+    status.step("starting", backup_id=ref.run_id)
+    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason))
     status.step("preflight")
-    pre: Preflight = yield activity(context, backup_acts.preflight, req)
+    pre: Preflight = yield activity(context, backup_acts.preflight, ref)
     findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]
-    if not pre.ok or pre.context is None:
+    if not pre.ok:
         problems = "; ".join(f"{f.check}: {f.detail}" for f in pre.findings if not f.ok)
         status.step("preflight_failed", findings=findings)
-        raise PreflightFailed(f"preflight failed: {problems}", filer=f"{req.cluster}/{req.filer}",
+        raise PreflightFailed(f"preflight failed: {problems}", filer=ref.key,
                               state="unchanged: nothing was suspended, removed or written",
                               action="fix what the findings name, then start the backup again")
-    ctx = pre.context
-    backup_id = f"{to_iso_basic(started)}-{str(context.new_uuid())[:8]}"
-    target: BackupTarget = yield activity(
-        context, backup_acts.begin_backup, BeginBackup(ctx, backup_id, context.instance_id, to_iso(started)))
-    status.step("begin", backup_id=backup_id, generation=target.generation, container=target.container)
-    run = Run(context=context, ctx=ctx, target=target, status=status, started=started,
+    target: BackupTarget = yield activity(context, backup_acts.begin_backup, ref)
+    status.step("begin", backup_id=target.backup_id, generation=target.generation, container=target.container)
+    run = Run(context=context, ref=ref, ctx=begun.context, target=target, status=status, started=started,
               cancel=context.wait_for_external_event(CANCEL_EVENT))
     try:
         yield from _before_removal(run, pre.encrypted)
@@ -85,10 +93,10 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         if isinstance(err, RunCancelled):
             return run.result("cancelled", error=reason(err))
         left = f"nothing removed; clients left suspended: {run.fenced}" if run.fenced else NOTHING_REMOVED
-        raise _typed(err, ctx, left) from None
+        raise _typed(err, ref, left) from None
     try:
         yield from remove(run)
-        run.final = final = yield from run_copy(run, run.jobs()[1], "copy")
+        run.final = final = yield from run_copy(run, run.passes()[1], "copy")
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
         why = reason(err) + (f"; not re-added: {run.fenced}" if run.fenced else "")
@@ -96,7 +104,7 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         if isinstance(err, RunCancelled):
             return run.result("cancelled", error=reason(err))
         attached = "the filer is attached (re-added, or never removed); the generation being written is not verified"
-        raise _typed(err, ctx, f"not re-added: {run.fenced}" if run.fenced else attached) from None
+        raise _typed(err, ref, f"not re-added: {run.fenced}" if run.fenced else attached) from None
     yield from _readd_or_attention(run, None)
     outcome = yield from _mass_delete_guard(run, final)
     entry = yield from _record(run, outcome)
@@ -105,16 +113,15 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
 
 def _before_removal(run: Run, encrypted: bool) -> Gen[None]:
     """Everything that happens while the filer is still attached: a failure here removes nothing."""
-    context, ctx = run.context, run.ctx
+    context = run.context
     if encrypted:
         run.status.step("rotate_key")
-        run.key = yield activity(context, backup_acts.rotate_key, FilerStep(ctx, run.target.backup_id), retry=None)
+        run.key = yield activity(context, backup_acts.rotate_key, run.ref, retry=None)
         key: KeyRotation = run.key
         run.status.update(key_id=key.key_id, key_secret_version=key.secret.version)
     run.status.step("capture")
-    run.record = yield activity(context, backup_acts.capture_filer,
-                                                        FilerStep(ctx, run.target.backup_id))
-    precopy, _ = run.jobs()
+    run.record = yield activity(context, backup_acts.capture_filer, run.ref)
+    precopy, _ = run.passes()
     if precopy is not None:
         mark = now(context)
         run.precopy = yield from run_copy(run, precopy, "precopy")
@@ -127,13 +134,12 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
     if run.suspended:
         run.status.step("unsuspending")
         try:
-            done: StartedActivities | None = yield activity(
-                run.context, backup_acts.unsuspend_clients, FilerStep(run.ctx))
+            done: StartedActivities | None = yield activity(run.context, backup_acts.unsuspend_clients, run.ref)
         except Exception as stuck:
             first = err.what if isinstance(err, DrError) else reason(err)
             why = f"{first}; then unsuspending the clients failed: {reason(stuck)}"
             yield from _record(run, outcome, error=why)
-            raise DrError(why, filer=run.ctx.filer.key, state="nothing removed, but clients are STILL SUSPENDED",
+            raise DrError(why, filer=run.ref.key, state="nothing removed, but clients are STILL SUSPENDED",
                           action="unsuspend: corefiler.modify(<filer>, {'clientSuspend': 'no'})") from None
         run.suspended = False
         if done is not None and done.fenced:  # a failover fenced the filer: its clients stay suspended
@@ -143,35 +149,34 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
     yield from _record(run, outcome, error=why)
 
 
-def _typed(err: Exception, ctx: RunContext, state: str) -> DrError:
+def _typed(err: Exception, ref: RunRef, state: str) -> DrError:
     """What the run stops with: a typed error naming the filer, its state and what to do."""
     if isinstance(err, DrError):
         return err
-    return DrError(reason(err), filer=ctx.filer.key, state=state,
+    return DrError(reason(err), filer=ref.key, state=state,
                    action="read the run's history (status --history), then back up again")
 
 
 def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     """Re-add the removed filer as captured. If that keeps failing: NEEDS_ATTENTION, recorded, and raised."""
-    context, ctx = run.context, run.ctx
+    context, ref = run.context, run.ref
     record = run.captured
-    request = readd_request(ctx, record, run.key.secret if run.key else None)
     try:
-        result = yield from attach(context, request, run.status, "readd")
+        result = yield from attach(context, AttachRef(ref), run.status, "readd", cluster=run.ctx.cluster,
+                                   filer=ref.key)
     except Exception as err:
         why = f"re-add failed: {reason(err)}" + (f" (after: {reason(cause)})" if cause else "")
-        yield activity(context, backup_acts.mark_attention,
-                       Attention(ctx, context.instance_id, error=why, record=record))
+        yield activity(context, backup_acts.mark_attention, AttentionRef(ref, error=why))
         yield from _record(run, "failed", error=why)
         run.status.step(NEEDS_ATTENTION, error=why, record=record.to_json())
         raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json())}",
-                          filer=ctx.filer.key, state="REMOVED from the cluster; its data is in the container",
+                          filer=ref.key, state="REMOVED from the cluster; its data is in the container",
                           action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
     if result.phase == FENCED:  # a failover fenced the filer: it stays off its cluster (the mark keeps the record)
         run.fenced = result.detail
         run.status.step("fenced", fence=result.detail)
         return
-    yield activity(context, backup_acts.clear_removed, Attention(ctx, context.instance_id))
+    yield activity(context, backup_acts.clear_removed, ref)
     run.timings["offline_s"] = seconds_since(context, run.offline_since) if run.offline_since else 0.0
     run.status.step("readded", offline_s=run.timings["offline_s"])
 
@@ -203,12 +208,12 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
         run.approval = {"decision": "refused", "reason": decision.reason}
         run.status.step("deletes_not_approved", reason=decision.reason, received=decision.received)
         return "verified_with_extras"
-    run.approval = {"decision": "approved", "by": decision.decided_by or "unknown",
+    run.approval = {"decision": "approved", "by": (decision.decided_by or "unknown")[:200],
                     "approval_ref": str(summary.approval_ref)}
     run.status.step("applying_deletes", approved_by=run.approval["by"])
     try:
-        run.deletes = yield activity(
-            context, copy_acts.copy_apply_deletes, CopyFinish(run.jobs()[1], approval_ref=summary.approval_ref))
+        run.deletes = yield activity(context, copy_acts.copy_apply_deletes,
+                                     CopyRef(run.ref, run.passes()[1], approval_ref=summary.approval_ref))
     except Exception as err:  # the copy itself verified: a failed clean-up only leaves the extras in place
         run.status.step("deletes_failed", error=reason(err)[:500])
         return "verified_with_extras"
@@ -218,13 +223,8 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
 def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
     context = run.context
     run.timings["backup_s"] = seconds_since(context, run.started)
-    entry = CompleteBackup(context=run.ctx, target=run.target, instance_id=context.instance_id,
-                           status=outcome,
-                           started_at=to_iso(run.started), finished_at=to_iso(now(context)), key=run.key,
-                           record=run.record, summary=run.final.summary if run.final else None,
-                           precopy=run.precopy.summary if run.precopy else None,
-                           timings=tuple(sorted(run.timings.items())), error=error[:2000],
-                           approval=tuple(sorted(run.approval.items())))
+    entry = CompleteBackup(run=run.ref, status=outcome, timings=tuple(sorted(run.timings.items())),
+                           error=error[:2000], approval=tuple(sorted(run.approval.items())))
     result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)
     return result

@@ -26,26 +26,25 @@ from orchestrators.durable_helpers import (
     sleep_or_cancel,
 )
 from shared.avere.records import FilerRecord
-from shared.blobcopy.model import CopyJob, DeleteReport
-from shared.core.clock import to_iso
+from shared.blobcopy.model import DeleteReport
 from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed, DrError, FlushTimeout
-from shared.runbook.copy import backup_jobs
+from shared.runbook.copy import pass_ids
 from shared.runbook.payloads import (
     COPY,
     BackupTarget,
-    CopyFinish,
     CopyInput,
     CopyOutcome,
     CopyProgress,
+    CopyRef,
     CopyTotals,
-    FilerStep,
     KeyRotation,
-    MarkRemoved,
     RemoveStatus,
     RunContext,
+    RunStep,
     StartedActivities,
 )
+from shared.runbook.refs import RunRef
 from shared.runbook.run_ids import copy_run_id
 
 REMOVE_DEADLINE = timedelta(hours=1)
@@ -54,9 +53,11 @@ NOTHING_REMOVED = "nothing removed; clients unsuspended"
 
 @dataclass
 class Run:
-    """What one backup run has done so far: the compensation decides from this, not from where it failed."""
+    """What one backup run has done so far: the compensation decides from this, not from where it failed.
+    `ref` is what activities are given; `ctx` (the run's snapshot, from `begin_run`) paces and names things."""
 
     context: df.DurableOrchestrationContext
+    ref: RunRef
     ctx: RunContext
     target: BackupTarget
     status: RunStatus
@@ -77,18 +78,18 @@ class Run:
     def captured(self) -> FilerRecord:
         """The record capture took: removal, re-add and NEEDS_ATTENTION all need it, and capture runs first."""
         if self.record is None:
-            raise DrError("the run has no captured record of the filer", filer=self.ctx.filer.key,
+            raise DrError("the run has no captured record of the filer", filer=self.ref.key,
                           state="not removed by this run (capture comes before any removal)",
                           action="read the run's history (status --history), then back up again")
         return self.record
 
-    def jobs(self) -> tuple[CopyJob | None, CopyJob]:
-        """(the online pre-copy pass or None, the final mirror pass) of this run."""
-        return backup_jobs(self.ctx, self.target)
+    def passes(self) -> tuple[str | None, str]:
+        """The job ids of (the online pre-copy pass or None, the final mirror pass) of this run."""
+        return pass_ids(self.ctx, self.target)
 
     def result(self, outcome: str, entry: dict | None = None, error: str = "") -> dict[str, Any]:
         summary = self.final.summary if self.final else None
-        return {"status": outcome, "cluster": self.ctx.cluster.name, "filer": self.ctx.filer.name,
+        return {"status": outcome, "cluster": self.ref.cluster, "filer": self.ref.filer,
                 "backup_id": self.target.backup_id, "generation": self.target.generation,
                 "container": self.target.container,
                 "key_secret_version": self.key.secret.version if self.key else None,
@@ -104,19 +105,17 @@ class Run:
 
 def flush(run: Run) -> Gen[None]:
     """Suspend clients and flush; wait (durable timers) until no dirty data, at most max_offline."""
-    context, ctx = run.context, run.ctx
+    context, ctx, ref = run.context, run.ctx, run.ref
     run.status.step("flush")
     run.offline_since = now(context)
     # Before the call: the activity suspends first, so a failure starting the flush leaves clients suspended
     # and the compensation must unsuspend them (idempotent when the suspend itself failed).
     run.suspended = True
-    started: StartedActivities = yield activity(
-        context, backup_acts.suspend_and_flush, FilerStep(ctx, run.target.backup_id))
+    started: StartedActivities = yield activity(context, backup_acts.suspend_and_flush, ref)
     limit = timedelta(minutes=ctx.filer.max_offline_minutes)
     deadline = run.offline_since + limit
     while True:
-        status = yield activity(
-            context, backup_acts.flush_status, FilerStep(ctx, run.target.backup_id, started.activity_ids))
+        status = yield activity(context, backup_acts.flush_status, RunStep(ref, started.activity_ids))
         run.status.update(dirty_files=status.dirty_files, flush_percent=status.percent)
         if status.failed:
             raise DrError(f"the flush failed: {status.detail}", filer=ctx.filer.key, state=NOTHING_REMOVED,
@@ -135,15 +134,14 @@ def flush(run: Run) -> Gen[None]:
 
 def remove(run: Run) -> Gen[None]:
     """Record the removal in the catalog first, then remove the junctions, then the filer."""
-    context, ctx, bid = run.context, run.ctx, run.target.backup_id
+    context, ref = run.context, run.ref
     mark = now(context)
-    yield activity(context, backup_acts.mark_removed, MarkRemoved(
-        ctx, bid, context.instance_id, run.captured, run.key.secret if run.key else None, to_iso(mark)))
+    yield activity(context, backup_acts.mark_removed, ref)
     run.status.step("removing_junctions")
-    ids = yield activity(context, backup_acts.remove_junctions, FilerStep(ctx, bid))
+    ids = yield activity(context, backup_acts.remove_junctions, ref)
     yield from _wait_removal(run, ids, "junctions", lambda s: s.done and s.junctions == 0)
     run.status.step("removing_filer")
-    ids = yield activity(context, backup_acts.remove_filer, FilerStep(ctx, bid))
+    ids = yield activity(context, backup_acts.remove_filer, ref)
     yield from _wait_removal(run, ids, "core filer", lambda s: s.done and s.admin_state == "removed")
     run.timings["remove_s"] = seconds_since(context, mark)
 
@@ -154,8 +152,8 @@ def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Cal
     context, ctx = run.context, run.ctx
     deadline = now(context) + REMOVE_DEADLINE
     while True:
-        status: RemoveStatus = yield activity(
-            context, backup_acts.remove_status, FilerStep(ctx, run.target.backup_id, started.activity_ids))
+        status: RemoveStatus = yield activity(context, backup_acts.remove_status,
+                                              RunStep(run.ref, started.activity_ids))
         run.status.update(remove_percent=status.percent)
         if status.failed:
             raise DrError(f"removing the {what} failed: {status.detail}", filer=ctx.filer.key,
@@ -170,27 +168,25 @@ def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Cal
         yield from sleep(context, cluster_poll(ctx.cluster))
 
 
-def run_copy(run: Run, job: CopyJob, step: str) -> Gen[CopyOutcome]:
+def run_copy(run: Run, job_id: str, step: str) -> Gen[CopyOutcome]:
     """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`."""
     context, ctx = run.context, run.ctx
-    child_id = copy_run_id(context.instance_id, job.job_id)
-    task = context.call_sub_orchestrator(COPY, plain(CopyInput(
-        job=job, filer=ctx.filer.key, poll_interval_seconds=ctx.copy.poll_interval_seconds,
-        parallel_pages=ctx.copy.parallel_pages, pages_per_execution=ctx.copy.pages_per_execution)), child_id)
+    child_id = copy_run_id(context.instance_id, job_id)
+    job = CopyRef(run.ref, job_id)
+    task = context.call_sub_orchestrator(COPY, plain(CopyInput(run=run.ref, job_id=job_id)), child_id)
     mark = now(context)
     run.status.step(step, copy_instance=child_id)
     while True:
         tick = cancellable_timer(context, now(context) + _tick(now(context) - mark))
         winner = yield context.task_any([task, run.cancel, tick])
         if winner == tick:
-            progress: CopyProgress = yield activity(context, copy_acts.copy_progress,
-                                                                            CopyFinish(job))
+            progress: CopyProgress = yield activity(context, copy_acts.copy_progress, job)
             run.status.update(**_progress_fields(progress.totals, seconds_since(context, mark)))
             continue
         tick.cancel()
         if winner == run.cancel:
             run.status.step(f"{step}_cancelling")
-            yield activity(context, copy_acts.copy_cancel, CopyFinish(job))
+            yield activity(context, copy_acts.copy_cancel, job)
             yield task  # the pass stops at its next report
             raise_if_cancelled(True, ctx.filer.key, f"{step} stopped; the generation written is not verified")
         err = failed(task)

@@ -15,13 +15,14 @@ import azure.durable_functions as df
 from azure.durable_functions.models.Task import LongTimerTask, TimerTask
 
 from activities import readd as attach_acts
-from shared.core.clock import to_iso
-from shared.core.codec import plain
-from shared.core.errors import DrError, ReaddFailed, RunCancelled
+from shared.core.clock import to_iso, to_iso_basic
+from shared.core.codec import JsonRecord, RecordError, decode, plain
+from shared.core.errors import DrError, InputRefused, ReaddFailed, RunCancelled
 from shared.plan.load import Cluster
-from shared.runbook.payloads import AttachRequest, AttachStep
+from shared.runbook.payloads import AttachRef, AttachStep
 
 T = TypeVar("T")
+R = TypeVar("R", bound=JsonRecord)
 Gen = Generator[Any, Any, T]
 
 # Activities that only read, or are idempotent by design, are retried by the host on transient failure.
@@ -39,6 +40,24 @@ def activity(context: df.DurableOrchestrationContext, fn: Any, input_: Any,
     if retry is None:
         return context.call_activity(fn, payload)
     return context.call_activity_with_retry(fn, retry, payload)
+
+
+def run_input(context: df.DurableOrchestrationContext, kind: type[R]) -> R:
+    """The orchestration's input as a reference (shared/runbook/refs.py). Anything else — plan parts, a key no
+    field names, an input of an earlier version, garbage — stops the run before it does anything, with an
+    error naming what was refused."""
+    try:
+        return decode(kind, context.get_input())
+    except InputRefused as err:
+        raise InputRefused(f"run {context.instance_id} refused its input: {err.what}", action=err.action) from None
+    except (TypeError, RecordError, ValueError) as err:
+        raise InputRefused(f"run {context.instance_id} refused its input: not a {kind.__name__}: "
+                           f"{str(err)[:300]}") from None
+
+
+def new_run_id(context: df.DurableOrchestrationContext, started: datetime) -> str:
+    """The run's id (a backup's is its backup id): its start time and a deterministic random part."""
+    return f"{to_iso_basic(started)}-{str(context.new_uuid())[:8]}"
 
 
 def cluster_poll(cluster: Cluster) -> timedelta:
@@ -116,16 +135,17 @@ def sleep_or_cancel(context: df.DurableOrchestrationContext, delay: timedelta, c
     return False
 
 
-def attach(context: df.DurableOrchestrationContext, request: AttachRequest, status: RunStatus, step: str,
-           *, error: type[DrError] = ReaddFailed, deadline: timedelta = ATTACH_DEADLINE,
-           max_failures: int = ATTACH_MAX_FAILURES) -> Gen[AttachStep]:
+def attach(context: df.DurableOrchestrationContext, request: AttachRef, status: RunStatus, step: str,
+           *, cluster: Cluster, filer: str, error: type[DrError] = ReaddFailed,
+           deadline: timedelta = ATTACH_DEADLINE, max_failures: int = ATTACH_MAX_FAILURES) -> Gen[AttachStep]:
     """Call the idempotent `attach_step` until the filer serves, timers between; bounded in time and failures.
+    `cluster` is the one attached to (its poll interval paces the calls); `filer` names the filer in errors.
 
     An activity failure is retried after a growing pause (the cluster may be busy or restarting); only
     `max_failures` failures in a row, or the deadline, give up with `error`.
     """
     give_up = now(context) + deadline
-    poll = cluster_poll(request.cluster)
+    poll = cluster_poll(cluster)
     failures = 0
     while True:
         try:
@@ -134,7 +154,7 @@ def attach(context: df.DurableOrchestrationContext, request: AttachRequest, stat
         except Exception as err:  # failed after the host's delivery: the pause and the limit are decided here
             failures += 1
             if failures >= max_failures or now(context) >= give_up:
-                raise error(f"{step} failed {failures} time(s) in a row: {reason(err)}", filer=request.record.name,
+                raise error(f"{step} failed {failures} time(s) in a row: {reason(err)}", filer=filer,
                             state="the core filer is not attached",
                             action="check the cluster, then replay the record (readd route)") from None
             status.step(step, phase="retrying", attach_failures=failures)
@@ -145,7 +165,7 @@ def attach(context: df.DurableOrchestrationContext, request: AttachRequest, stat
             return result
         if now(context) >= give_up:
             raise error(f"{step} did not finish within {deadline}; phase {result.phase}: {result.detail}",
-                        filer=request.record.name, state=f"attach stopped in phase {result.phase}",
+                        filer=filer, state=f"attach stopped in phase {result.phase}",
                         action="check the cluster's activities, then replay with the readd route")
         request = replace(request, activity_ids=result.activity_ids)
         yield from sleep(context, poll)

@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.fixtures.copy",
     "tests.fixtures.durable",
     "tests.fixtures.workflow",
+    "tests.fixtures.trap",
+    "tests.fixtures.browser",
 ]

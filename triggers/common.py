@@ -19,12 +19,15 @@ from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
 from shared.runbook import record as catalog_ops
 from shared.runbook import services
 from shared.runbook.blockers import Blocker, Reason
+from triggers.access import AUTH_ENABLED, on_platform
 
 log = logging.getLogger("vfxtdr.triggers")
 
 # A suspended run still owns its filer (it may have removed it): it counts as running for every decision.
 RUNNING = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending,
            df.OrchestrationRuntimeStatus.ContinuedAsNew, df.OrchestrationRuntimeStatus.Suspended}
+# No route reads more than a small JSON body; a bigger one is refused before anything else (docs/openapi.yaml).
+MAX_BODY_BYTES = 64 * 1024
 
 
 class Refusal(Exception):
@@ -61,6 +64,13 @@ def reply(status: int, body: Any) -> func.HttpResponse:
 
 def refuse(err: Refusal) -> func.HttpResponse:
     return reply(err.status, {"error": str(err)})
+
+
+def check_body_size(req: func.HttpRequest) -> None:
+    """Every keyed route calls this first: a body over MAX_BODY_BYTES is a 413, whatever else is wrong."""
+    size = len(req.get_body() or b"")
+    if size > MAX_BODY_BYTES:
+        raise Refusal(413, f"the request body has {size} bytes; the limit is {MAX_BODY_BYTES}")
 
 
 def load_plan() -> Plan:
@@ -138,8 +148,12 @@ ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix
 
 
 def caller(req: func.HttpRequest) -> str:
-    """Who asked, where the platform says (App Service authentication sets X-MS-CLIENT-PRINCIPAL-NAME and
-    drops any copy a client sends); "" when nobody says (locally, or with that authentication off)."""
+    """Who asked, where the platform says: App Service authentication sets X-MS-CLIENT-PRINCIPAL-NAME (for a
+    caller that presented a token) and drops any copy a client sends. Without it (locally, or on App Service
+    with its authentication off) a client could write that header: then nobody is named ("")."""
+    env = os.environ
+    if not (on_platform(env) and env.get(AUTH_ENABLED, "").strip().lower() == "true"):
+        return ""
     return (req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or "").strip()[:200]
 
 

@@ -37,6 +37,7 @@ from shared.runbook.run_ids import filer_run_ids
 from triggers.common import (
     Refusal,
     caller,
+    check_body_size,
     filer_state,
     find_filer,
     load_plan,
@@ -68,6 +69,7 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
     """Back up one core filer now; `?dryRun=true` runs only the preflight and answers its findings."""
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     try:
+        check_body_size(req)
         dry_run = _flag(req, "dryRun")
         plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
@@ -107,6 +109,7 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     who = caller(req)
     try:
+        check_body_size(req)
         override = _override(req)
         plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
@@ -141,6 +144,7 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
     cluster, name = req.route_params["cluster"], req.route_params["filer"]
     who = caller(req)
     try:
+        check_body_size(req)
         plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         target = req.params.get("target") or filer.failover_cluster

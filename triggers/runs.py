@@ -18,7 +18,7 @@ import azure.functions as func
 from shared.core.clock import to_iso
 from shared.runbook.payloads import APPROVE_DELETES_EVENT, CANCEL_EVENT
 from shared.runbook.run_ids import BACKUP, COPY, RunId, parse_run_id
-from triggers.common import RUNNING, Refusal, caller, refuse, reply, run_url
+from triggers.common import RUNNING, Refusal, caller, check_body_size, refuse, reply, run_url
 
 bp = df.Blueprint()
 log = logging.getLogger("vfxtdr.runs")
@@ -55,6 +55,7 @@ def _iso(moment: Any) -> str | None:
 async def run_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """A run's status and progress: runtime status, custom status (step, progress), output, times."""
     try:
+        check_body_size(req)
         run, status = await _run(req, client)
     except Refusal as err:
         return refuse(err)
@@ -80,6 +81,7 @@ async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClien
     """Stop a running backup at its next wait: it re-adds what it removed (unless a failover fenced it)."""
     who = caller(req)
     try:
+        check_body_size(req)
         run, status = await _run(req, client)
         if run.kind == COPY:
             raise Refusal(409, f"{run.id} is a copy pass of backup {run.parent}: cancel that run")
@@ -117,8 +119,9 @@ async def approve_deletes(req: func.HttpRequest, client: df.DurableOrchestration
     """Approve the mass deletes a backup run waits for: the body echoes the run's current approval reference."""
     who = caller(req)
     try:
-        ref = _approval_ref(req)
+        check_body_size(req)
         run, status = await _run(req, client)
+        ref = _approval_ref(req)
         custom = _custom(status)
         if run.kind != BACKUP or status.runtime_status not in RUNNING or custom.get("step") != AWAITING_APPROVAL:
             step = custom.get("step") or status.runtime_status.name

@@ -21,8 +21,8 @@ from shared.core.clock import from_epoch
 from shared.core.codec import plain
 from shared.runbook import fence as fencing
 from shared.runbook import record as catalog_ops
+from shared.runbook import report_catalog, services, signals
 from shared.runbook import schedule as scheduling
-from shared.runbook import services
 from shared.runbook.payloads import BACKUP, READD, BackupRequest, FilerRef, readd_instance_id
 from shared.runbook.run_ids import filer_run_ids
 from triggers.common import Refusal, load_plan, running_ids, start_run
@@ -47,13 +47,15 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
     # it is still seen running below, or it has ended (and `readd_plan` re-reads the catalog before acting).
     states = await asyncio.to_thread(catalog_ops.load_states, plan)
     running = await running_ids(client, ids)
-    decision = scheduling.tick(plan, states, from_epoch(services.now()), running)
+    now = from_epoch(services.now())
+    decision = scheduling.tick(plan, states, now, running)
     for filer in decision.fence:  # before anything else runs there
         outcome = await asyncio.to_thread(fencing.apply_fence, plan, filer)
         log.warning("fence: %s after its failover: %s (%s)", filer.key, outcome.how or "not fenced",
                     outcome.detail)
     for held in decision.held:
         log.info("reconcile: %s left removed: %s", held.filer.key, held.reason)
+    started: set[str] = set()
     for filer in decision.readd:
         instance_id = readd_instance_id(filer.cluster, filer.name)
         try:
@@ -61,6 +63,7 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
         except Refusal as err:
             log.info("reconcile: %s skipped: %s", filer.key, err)
             continue
+        started.add(instance_id)
         log.warning("reconcile: %s is removed by this app with no run in progress; re-adding as %s",
                     filer.key, instance_id)
     for skip in decision.skip:
@@ -72,5 +75,12 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
         except Refusal as err:  # not recorded as scheduled: still due at the next tick
             log.info("schedule: %s skipped: %s", start.filer.key, err)
             continue
+        started.add(start.instance_id)
         await asyncio.to_thread(catalog_ops.record_scheduled, plan, start.filer, start.occurrence)
         log.info("schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)
+    # Signals for alerts (docs/operations.md): a status line per filer, breaches, then the heartbeat.
+    reports = await asyncio.to_thread(report_catalog.reports_for_tick, plan, states, running | started, now)
+    backups = sum(1 for s in decision.start if s.instance_id in started)  # a refused start counts as skipped
+    readds = len(started) - backups
+    signals.emit(log, signals.for_tick(reports, started=backups,
+                                       skipped=len(decision.skip) + len(decision.start) - backups, readd=readds))

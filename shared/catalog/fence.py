@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.catalog.store import FilerState
+from shared.avere.records import FilerRecord
+from shared.catalog.store import Catalog, FilerState
 from shared.core.clock import parse_iso
 from shared.core.errors import CatalogConflict
+from shared.plan.load import Filer
 
 PENDING, SUSPENDED, REMOVED = "pending", "suspended", "removed"
 HOWS = (PENDING, SUSPENDED, REMOVED)
@@ -106,6 +108,19 @@ def lift_fence(state: FilerState, *, instance_id: str, at: str, filer: str) -> d
     state.fence = {**{k: v for k, v in current.items() if k not in ("legacy", "lift")},
                    "lifted": {**lift, "at": at}}
     return current
+
+
+def lifted_record(catalog: Catalog, state: FilerState, filer: Filer, instance_id: str) -> FilerRecord | None:
+    """What a re-add run that lifted the fence restores when nothing was removed (the filer was suspended): the
+    record the fence captured, else the newest backup's. None when the fence was not lifted for this run."""
+    mark = state.fence or {}
+    if (mark.get("lifted") or {}).get("instance_id") != instance_id:
+        return None
+    if mark.get("record"):
+        return FilerRecord.from_json(mark["record"])
+    newest = state.newest_verified() or next(iter(state.attached()), None)
+    backup_id = state.generations[newest].backup_id if newest else None
+    return catalog.record(filer, backup_id) if backup_id else None
 
 
 def describe(fence: dict[str, Any]) -> str:

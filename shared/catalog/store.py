@@ -2,7 +2,8 @@
 
 `filers/<cluster>/<filer>/state.json` is changed read-modify-write under an ETag condition, so a timer tick
 and a run updating it at the same time never lose each other's change. Backup entries and captured
-records sit beside it; the copy engine keeps its state and manifests under `filers/<cluster>/<filer>/copy/`.
+records sit beside it, with each run's plan snapshot (`runs/<instance id>.json`) and the key a backup rotated
+(`keys/<backup id>.json`); the copy engine keeps its state and manifests under `filers/<cluster>/<filer>/copy/`.
 
 Every catalog document (state, backup entry, captured record) is written with `"schema": SCHEMA`; one without
 it is schema 0, the format written before versions, which reads as schema 1 unchanged. A document of a newer
@@ -41,6 +42,9 @@ EMPTY, WRITING, VERIFIED, FAILED, ATTACHED = "empty", "writing", "verified", "fa
 STATUSES = (EMPTY, WRITING, VERIFIED, FAILED, ATTACHED)
 MAX_ATTEMPTS = 50
 SCHEMA = 1  # of every catalog document; 0 (no "schema" key): the same format, written before versions
+# Folders of a filer's entries: one JSON document per backup run, per failover, per drill. Drill entries are
+# written by the drill workflow; what the read API takes from them is in docs/operations.md.
+BACKUPS, FAILOVERS, DRILLS = "backups", "failovers", "drills"
 _JSON = ContentSettings(content_type="application/json")
 
 
@@ -51,6 +55,11 @@ def filer_prefix(cluster: str, filer: str) -> str:
 def copy_prefix(cluster: str, filer: str) -> str:
     """Where the copy engine keeps a filer's job state and manifests (a CatalogRef prefix)."""
     return f"{filer_prefix(cluster, filer)}copy/"
+
+
+def run_path(cluster: str, filer: str, instance_id: str) -> str:
+    """Where a run's plan snapshot lives: found by the run's instance id, beside the filer's backup entries."""
+    return f"{filer_prefix(cluster, filer)}runs/{instance_id}.json"
 
 
 def _ref(data: Any) -> SecretRef | None:
@@ -250,6 +259,17 @@ class Catalog:
             self.ensure_container()
             self._container.upload_blob(path, body, overwrite=True, content_settings=_JSON)
 
+    def create_or_replace_json(self, path: str, data: Any, etag: str | None) -> bool:
+        """Write only if the blob is absent (etag None) or unchanged since `etag`; False when another writer won."""
+        body = json.dumps(data, sort_keys=True, indent=1).encode()
+        condition: dict[str, Any] = {"overwrite": False} if etag is None else {
+            "overwrite": True, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            self._container.upload_blob(path, body, content_settings=_JSON, **condition)
+        except (ResourceExistsError, ResourceModifiedError):
+            return False
+        return True
+
     def list_paths(self, prefix: str) -> Iterator[str]:
         try:
             for item in self._container.list_blobs(name_starts_with=prefix):
@@ -302,13 +322,38 @@ class Catalog:
 
     def list_backups(self, filer: Filer) -> list[dict[str, Any]]:
         """Every backup entry of the filer, oldest first."""
-        prefix = f"{filer_prefix(filer.cluster, filer.name)}backups/"
+        return sorted(self.list_entries(filer, BACKUPS),
+                      key=lambda e: (str(e.get("started_at") or ""), str(e.get("backup_id"))))
+
+    def list_entries(self, filer: Filer, folder: str) -> list[dict[str, Any]]:
+        """Every JSON object under `filers/<cluster>/<filer>/<folder>/` (backups, failovers, drills), unordered;
+        a document that is not a JSON object (or of a newer schema) is skipped."""
+        prefix = f"{filer_prefix(filer.cluster, filer.name)}{folder}/"
         entries = [_entry(self.read_json(p)[0], p) for p in self.list_paths(prefix) if p.endswith(".json")]
-        return sorted((e for e in entries if e), key=lambda e: (e.get("started_at") or "", e.get("backup_id")))
+        return [e for e in entries if isinstance(e, dict)]
+
+    def put_failover(self, filer: Filer, entry: dict[str, Any]) -> None:
+        """One entry per failover that served (its history: the state's `failed_over` mark holds the last); named
+        by the backup and the run, so a retried activity writes the same entry again rather than a second one."""
+        name = f"{entry['backup_id']}-{entry['instance_id']}".replace(":", "")
+        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}{FAILOVERS}/{name}.json", entry)
 
     def put_record(self, filer: Filer, backup_id: str, record: FilerRecord) -> None:
         self.write_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json",
                         with_schema(record.to_json(), SCHEMA))
+
+    def put_key(self, filer: Filer, backup_id: str, key: SecretRef, key_id: str) -> None:
+        """The Key Vault secret version of the key a backup rotated (before it was activated)."""
+        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}keys/{backup_id}.json",
+                        with_schema({**SecretRef.to_json(key), "key_id": key_id}, SCHEMA))
+
+    def key(self, filer: Filer, backup_id: str) -> tuple[SecretRef, str] | None:
+        """(the secret version, the key id) a backup rotated, or None when it rotated none."""
+        path = f"{filer_prefix(filer.cluster, filer.name)}keys/{backup_id}.json"
+        data = _entry(self.read_json(path)[0], path)
+        if data is None:
+            return None
+        return SecretRef(name=str(data["name"]), version=str(data["version"])), str(data["key_id"])
 
     def record(self, filer: Filer, backup_id: str) -> FilerRecord | None:
         path = f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json"

@@ -41,3 +41,16 @@ class CatalogConflict(DrError):
     """The catalog forbids what was asked (an attached container, an unresolved attention mark)."""
 
     kind = "catalog"
+
+
+class InputRefused(DrError):
+    """An orchestration or activity input this app does not act on: it names something outside the plan or the
+    catalog's rules, is malformed, or was written by an earlier version whose inputs carried plan parts. Nothing
+    was changed."""
+
+    kind = "refused"
+
+    def __init__(self, what: str, *, filer: str = "not resolved", state: str = "nothing changed",
+                 action: str = "start runs through the app's routes or timer: inputs name plan entities and "
+                 "run state only") -> None:
+        super().__init__(what, filer=filer, state=state, action=action)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +209,12 @@ def load_plan_text(text: str, source: str = ENV_PLAN) -> Plan:
         # The position only: the message never quotes the text.
         raise PlanError([Problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                                  "json")]) from None
+    except ValueError:  # the only other one json.loads raises: an integer longer than Python converts
+        raise PlanError([Problem(source, f"not a JSON document this app reads: a number has more than "
+                                 f"{sys.get_int_max_str_digits()} digits", "json")]) from None
+    except RecursionError:
+        raise PlanError([Problem(source, "not a JSON document this app reads: arrays or objects nested too deeply",
+                                 "json")]) from None
     problems.raise_if_any()
     return parse_plan(data)
 
@@ -218,6 +225,9 @@ def load_plan_file(path: str | os.PathLike[str]) -> Plan:
     except OSError as exc:
         raise PlanError([Problem(str(path), f"cannot read the plan file: {exc.strerror}",
                                  "source")]) from None
+    except UnicodeDecodeError as exc:
+        raise PlanError([Problem(str(path), f"not UTF-8 text: byte {exc.start} cannot be decoded",
+                                 "json")]) from None
     return load_plan_text(text, str(path))
 
 

@@ -76,7 +76,7 @@ class TlsTrust(_Part):
     @classmethod
     def _read(cls, o: Obj) -> TlsTrust | None:
         before = len(o.problems.items)
-        given = [k for k in cls._keys() if k in o.data]
+        given = [k for k in cls._keys() if o.data.get(k) is not None]  # {"ca_file": null} names no trust
         if o.ok and len(given) != 1:
             o.problems.add(o.path, "give exactly one of ca_file, fingerprint_sha256, or verify: false "
                            f"(got {', '.join(given) or 'none'})", "tls")
@@ -217,8 +217,8 @@ class BackupStorage(_Part):
                     o.problems.add(path, problem, "container-name")
                 else:
                     containers.append(item)
-            if isinstance(o.data["containers"], list) and (
-                    len(o.data["containers"]) != 2 or len(set(o.data["containers"])) != 2):
+            listed = o.data["containers"]  # compared, not hashed: an item may be any JSON value
+            if isinstance(listed, list) and (len(listed) != 2 or listed[0] == listed[1]):
                 o.problems.add(o.at("containers"), "must name exactly two distinct containers "
                                "(the A and B backup generations)", "generations")
         elif filer_name:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from shared.core.netutil import is_loopback_host
 
@@ -22,6 +24,7 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _VAULT_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net")
 _VAULT_NAME = re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9]|-(?=[a-zA-Z0-9])){2,23}$")
 _BLOB_SUFFIXES = (".blob.core.windows.net", ".blob.core.chinacloudapi.cn", ".blob.core.usgovcloudapi.net")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class Problems:
 def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not _PLAIN_KEY.fullmatch(key):  # an empty or odd key ("", "a.b", a newline) still names one place
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
 
 
@@ -103,7 +108,7 @@ class Obj:
     def text(self, key: str, check: Check | None = None, *, default: Any = REQUIRED,
             rule: str = "value") -> str | None:
         value = self._get(key, default)
-        if value is REQUIRED or value is None:
+        if value is REQUIRED or (value is None and default is None):  # null: an optional field left empty
             return None
         if not isinstance(value, str):
             self.problems.add(self.at(key), f"must be a string, got {_kind(value)}", "type")
@@ -136,6 +141,13 @@ class Obj:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problems.add(self.at(key), f"must be a number, got {_kind(value)}", "type")
             return None
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a float
+            value = math.inf
+        if not math.isfinite(value):  # Python's json reads NaN and Infinity; no setting means either
+            self.problems.add(self.at(key), "must be a finite number", "range")
+            return None
         bad = ((above is not None and value <= above) or (low is not None and value < low)
                or (high is not None and value > high))
         if bad:
@@ -158,9 +170,9 @@ class Obj:
 
     def obj(self, key: str, allowed: Iterable[str], *, required: bool = True) -> Obj | None:
         value = self._get(key, REQUIRED if required else None)
-        if value is REQUIRED or value is None:
+        if value is REQUIRED or (value is None and not required):
             return None
-        return Obj(value, self.at(key), self.problems, allowed)
+        return Obj(value, self.at(key), self.problems, allowed)  # null where an object is required: a problem
 
     def items(self, key: str, *, default: Any = REQUIRED) -> Iterator[tuple[str, Any]]:
         value = self._get(key, default)
@@ -235,7 +247,7 @@ def host_port(value: str) -> str | None:
         host, _, port = value.partition(":")
     if not _valid_host(host):
         return "must be an IP address or host name, optionally with :port"
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
         return "port must be a number from 1 to 65535"
     return None
 
@@ -246,10 +258,18 @@ def rpc_path(value: str) -> str | None:
     return "must be an absolute URL path such as /cgi-bin/rpc2.py"
 
 
+def _split(value: str) -> SplitResult | None:
+    """urlsplit, or None for what it refuses (an unclosed IPv6 bracket, characters NFKC turns into '/')."""
+    try:
+        return urlsplit(value)
+    except ValueError:
+        return None
+
+
 def blob_endpoint(value: str) -> str | None:
     """The account's blob service URL: https://<account>.blob.core.windows.net or, on loopback, path style."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _split(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL such as https://<account>.blob.core.windows.net"
     if parts.query or parts.fragment or parts.username or parts.password:
         return "must not carry a query, fragment or credentials (the plan holds no SAS tokens or keys)"
@@ -275,9 +295,9 @@ def endpoint_account(endpoint: str, account: str) -> str | None:
 
 
 def keyvault_url(value: str) -> str | None:
-    parts = urlsplit(value)
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not host:
+    parts = _split(value)
+    host = ((parts.hostname if parts else None) or "").lower()
+    if parts is None or parts.scheme != "https" or not host:
         return "must be an https URL such as https://<vault-name>.vault.azure.net"
     if parts.query or parts.fragment or parts.username or parts.password or parts.path.strip("/"):
         return "must be the vault's root URL, with no path or query"

@@ -1,8 +1,13 @@
-"""Attach a captured filer record to a cluster (re-add, failover), one idempotent step per call."""
+"""Attach a captured filer record to a cluster (re-add, failover), one idempotent step per call.
+
+The activity names its run (AttachRef); what is attached where is resolved here from the run's snapshot and the
+catalog (`resolve`): the request that results (AttachRequest) never travels in a payload.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from shared.avere.client import AvereClient
@@ -10,12 +15,15 @@ from shared.avere.errors import AvereActivityFailed, AvereConfigError, AvereConf
 from shared.avere.namespace import yes
 from shared.avere.records import FilerRecord, Recovery
 from shared.azure.keyvault import SecretRef
-from shared.plan.load import BackupStorage
+from shared.catalog.fence import lifted_record
+from shared.catalog.store import ATTACHED, Catalog
+from shared.core.errors import InputRefused
+from shared.plan.load import BackupStorage, Cluster
 from shared.runbook import fence as fencing
 from shared.runbook import services
-from shared.runbook.failover_payloads import FailoverChoice
 from shared.runbook.key_secret import KeySecret
-from shared.runbook.payloads import AttachRequest, AttachStep, RunContext
+from shared.runbook.payloads import AttachRef, AttachStep, RunContext
+from shared.runbook.runs import RunSnapshot, load_run
 
 log = logging.getLogger("vfxtdr.attach")
 
@@ -24,7 +32,31 @@ CREATING, REMOVING, KEYS, JUNCTIONS, UNSUSPENDING, HEALTH, DONE, FENCED = (
 # FENCED (done, nothing attached): a re-add on the filer's own cluster stopped because a failover fenced it.
 
 
-# --- building requests (pure: orchestrators call these) --------------------------------------------------
+@dataclass(frozen=True)
+class AttachRequest:
+    """One attach as resolved: `record` attached and serving on `cluster`.
+
+    Re-add: the original cluster, bucket and credential. Failover/drill: a DR cluster, the backup container
+    and a credential for the backup account whose key is read from `storage_key_secret`. The recovery file
+    and passphrase come from `key` (a Key Vault secret version), read inside the step.
+    """
+
+    cluster: Cluster
+    keyvault_url: str
+    record: FilerRecord
+    bucket: str
+    server_name: str
+    credential: str
+    key: SecretRef | None = None
+    storage_account: str = ""
+    storage_key_secret: str | None = None
+    activity_ids: tuple[str, ...] = ()
+    # A re-add on the filer's own cluster (a backup or readd run): the run's context, whose catalog says whether
+    # a failover fenced the filer (shared/runbook/fence.py). None for a failover's attach on a DR cluster.
+    fence: RunContext | None = None
+
+
+# --- building requests (pure) -----------------------------------------------------------------------------
 def readd_request(context: RunContext, record: FilerRecord, key: SecretRef | None) -> AttachRequest:
     """Re-add on the original cluster: the recorded bucket, server and credential (which still exists)."""
     return AttachRequest(cluster=context.cluster, keyvault_url=context.keyvault_url, record=record,
@@ -38,15 +70,71 @@ def backup_server_name(backup: BackupStorage) -> str:
     return host if host.startswith(f"{backup.account}.") else f"{backup.account}.blob.core.windows.net"
 
 
-def failover_request(choice: FailoverChoice, container: str | None = None) -> AttachRequest:
+def failover_request(context: RunContext, target: Cluster, record: FilerRecord, container: str,
+                     key: SecretRef | None) -> AttachRequest:
     """Attach a backup container (or a drill's copy of it) to the target cluster with a credential for the
     backup account."""
-    backup = choice.context.filer.backup
-    return AttachRequest(cluster=choice.target_cluster, keyvault_url=choice.context.keyvault_url,
-                         record=choice.record, bucket=f"{backup.account}/{container or choice.container}",
-                         server_name=backup_server_name(backup), credential=f"azure-storage-{backup.account}",
-                         key=choice.key, storage_account=backup.account,
+    backup = context.filer.backup
+    return AttachRequest(cluster=target, keyvault_url=context.keyvault_url, record=record,
+                         bucket=f"{backup.account}/{container}", server_name=backup_server_name(backup),
+                         credential=f"azure-storage-{backup.account}", key=key, storage_account=backup.account,
                          storage_key_secret=backup.storage_key_secret)
+
+
+# --- resolving an AttachRef ---------------------------------------------------------------------------------
+def resolve(ref: AttachRef) -> AttachRequest:
+    """What the run attaches where: a backup run re-adds the record it captured (with the key it rotated); a readd
+    run what the catalog's marks say this app removed; a failover the backup `backup_id`, marked attached to the
+    run's DR cluster by this run, on that cluster."""
+    snapshot = load_run(ref.run, "backup", "readd", "failover")
+    ctx = snapshot.context()
+    with services.open_catalog(ctx) as catalog:
+        if snapshot.kind == "failover":
+            request = _failover(snapshot, ctx, catalog, ref)
+        else:
+            request = replace(readd_request(ctx, *_removed(snapshot, ctx, catalog, ref)), fence=ctx)
+    return replace(request, activity_ids=ref.activity_ids)
+
+
+def _removed(snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog,
+             ref: AttachRef) -> tuple[FilerRecord, SecretRef | None]:
+    if ref.backup_id not in (None, ref.run.run_id if snapshot.kind == "backup" else None):
+        raise InputRefused(f"a {snapshot.kind} run re-adds its own filer: backup_id {ref.backup_id[:80]!r} names "
+                           "nothing it attaches", filer=ctx.filer.key)
+    if snapshot.kind == "backup":
+        record = catalog.record(ctx.filer, ref.run.run_id)
+        rotated = catalog.key(ctx.filer, ref.run.run_id)
+        key = rotated[0] if rotated else None
+    else:
+        state = catalog.load(ctx.filer)
+        record, key = state.removed_record()
+        if record is None:  # nothing removed: a fence lifted for this run brings back a suspended filer
+            record = lifted_record(catalog, state, ctx.filer, ref.run.instance_id)
+    if record is None:
+        what = f"backup {ref.run.run_id} captured no record" if snapshot.kind == "backup" else \
+            "the catalog records no removal by this app"
+        raise InputRefused(f"nothing to re-add for {ctx.filer.key}: {what}", filer=ctx.filer.key)
+    return record, key
+
+
+def _failover(snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog, ref: AttachRef) -> AttachRequest:
+    backup_id, target = ref.backup_id, snapshot.target_cluster
+    if not backup_id or not target:
+        raise InputRefused("a failover attaches a backup: the input names none", filer=ctx.filer.key)
+    state = catalog.load(ctx.filer)
+    g = state.generation_of(backup_id)
+    gen = state.generations[g] if g else None
+    by = (gen.attached_to or {}) if gen else {}
+    if gen is None or gen.status != ATTACHED or (by.get("target_cluster"), by.get("instance_id")) != (
+            target, ref.run.instance_id):
+        now = "held by no generation" if gen is None else f"{gen.status}" + (
+            f" to {by.get('target_cluster')} by {by.get('instance_id')}" if gen.status == ATTACHED else "")
+        raise InputRefused(f"backup {backup_id[:80]} is {now}: a failover attaches only the backup it marked "
+                           f"attached to {target}", filer=ctx.filer.key)
+    record = catalog.record(ctx.filer, backup_id)
+    if record is None:
+        raise InputRefused(f"the catalog holds no filer record for backup {backup_id}", filer=ctx.filer.key)
+    return failover_request(ctx, snapshot.plan.dr_cluster(target), record, gen.container, gen.key)
 
 
 # --- the step ---------------------------------------------------------------------------------------------
@@ -100,7 +188,7 @@ def _create(client: AvereClient, request: AttachRequest) -> AttachStep:
                       detail=f"creating core filer {name!r} on {request.bucket}")
 
 
-def _next_on_present(client: AvereClient, request: AttachRequest, primary: RunContext | None) -> AttachStep | None:
+def _next_on_present(client: AvereClient, request: AttachRequest) -> AttachStep | None:
     """The first thing a present filer still lacks (keys, junctions, client access), started now."""
     record, name, where = request.record, request.record.name, request.cluster.name
     info = dict(client.call("corefiler.get", name)[name])
@@ -118,35 +206,34 @@ def _next_on_present(client: AvereClient, request: AttachRequest, primary: RunCo
         return AttachStep(phase=JUNCTIONS, done=False, activity_ids=tuple(ids),
                           detail=f"restoring {len(ids)} junction(s)")
     if yes(info.get("clientSuspend", "no")):
-        fenced = _fenced(client, primary)  # read again right before: a failover may have been asked meanwhile
+        fenced = _fenced(client, request)  # read again right before: a failover may have been asked meanwhile
         if fenced is not None:
             return fenced
         client.unsuspend_clients(name)
-        fenced = _fenced(client, primary)  # and right after: one asked in between wins, clients suspended again
+        fenced = _fenced(client, request)  # and right after: one asked in between wins, clients suspended again
         return fenced or AttachStep(phase=UNSUSPENDING, done=False, detail="client access resumed")
     return None
 
 
-def _fenced(client: AvereClient, primary: RunContext | None) -> AttachStep | None:
+def _fenced(client: AvereClient, request: AttachRequest) -> AttachStep | None:
     """On the filer's own cluster: stop at a failover's fence, the filer kept removed or client-suspended."""
-    if primary is None:
+    if request.fence is None:
         return None
-    fence = fencing.held(primary)
+    fence = fencing.held(request.fence)
     if fence is None:
         return None
-    detail = fencing.keep(primary, client, fence, "a failover fenced it; the re-add stopped")
+    detail = fencing.keep(request.fence, client, fence, "a failover fenced it; the re-add stopped")
     return AttachStep(phase=FENCED, done=True, detail=detail)
 
 
 def attach_step(request: AttachRequest) -> AttachStep:
     """One step towards the record attached and serving on request.cluster; call again until done."""
     name = request.record.name
-    primary = fencing.primary_context(request.cluster.name, name)
     with services.avere_client(request.cluster, request.keyvault_url) as client:
         running = _pending(client, request.activity_ids)
         state = client.filer_state(name)
         # A fence found while an activity runs waits for it: a creation that finishes later must be caught too.
-        fenced = _fenced(client, primary) if state != "removing" and not running else None
+        fenced = _fenced(client, request) if state != "removing" and not running else None
         if fenced is not None:
             step = fenced
         elif running:
@@ -157,7 +244,7 @@ def attach_step(request: AttachRequest) -> AttachStep:
         elif state == "removed":
             step = _create(client, request)
         else:
-            step = _next_on_present(client, request, primary) or _health(client, request)
+            step = _next_on_present(client, request) or _health(client, request)
     return step
 
 

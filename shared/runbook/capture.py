@@ -7,20 +7,22 @@ import logging
 
 from shared.avere.records import FilerRecord
 from shared.runbook import services
-from shared.runbook.payloads import FilerStep
+from shared.runbook.refs import RunRef
+from shared.runbook.runs import load_run, reserved_target
 
 log = logging.getLogger("vfxtdr.filer")
 
 
-def capture(step: FilerStep) -> FilerRecord:
-    """The filer's record (settings, junctions, policies); written to the catalog under the backup id."""
-    if not step.backup_id:
-        raise ValueError("capture_filer needs the run's backup_id: the record is kept under it")
-    ctx = step.context
+def capture(run: RunRef) -> FilerRecord:
+    """The filer's record (settings, junctions, policies), as the cluster answers; written to the catalog under
+    the run's backup id (the run must be writing its backup)."""
+    ctx = load_run(run, "backup").context()
+    with services.open_catalog(ctx) as catalog:
+        reserved_target(catalog.load(ctx.filer), run.run_id, ctx.filer.key)
     with services.avere_client(ctx.cluster, ctx.keyvault_url) as client:
         record = client.capture_core_filer(ctx.filer.name)
     with services.open_catalog(ctx) as catalog:
-        catalog.put_record(ctx.filer, step.backup_id, record)
+        catalog.put_record(ctx.filer, run.run_id, record)
     log.info("captured %s: %d junction(s), cryptoMode %s", ctx.filer.key, len(record.junctions),
              record.crypto_mode)
     return record

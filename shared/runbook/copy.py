@@ -1,4 +1,9 @@
-"""The copy engine's steps for a backup run: job descriptions, and each step with the app's services."""
+"""The copy engine's steps for a backup run: job descriptions, and each step with the app's services.
+
+A copy activity names its run and pass (CopyRef, CopyPageRef): the job is rebuilt here, every time, from the
+run's plan snapshot and the generation the catalog reserved (`writing`) for that very run. The source is the
+filer's plan source; the destination only that generation's container; mode and guard the plan's.
+"""
 
 from __future__ import annotations
 
@@ -22,21 +27,29 @@ from shared.blobcopy.model import (
     PageVerify,
     Summary,
 )
-from shared.blobcopy.state import BlobStateStore, StateStore, pack, unpack
+from shared.blobcopy.state import BlobStateStore, StateStore, applied_path, pack, summary_path, unpack
 from shared.blobcopy.verify import ManifestCheck, check_manifest_page
 from shared.catalog.store import copy_prefix
+from shared.core.errors import InputRefused
 from shared.runbook import services
 from shared.runbook.payloads import (
     BackupTarget,
-    CopyFinish,
-    CopyPageRequest,
+    CopyPageRef,
+    CopyPass,
     CopyProgress,
+    CopyRef,
     CopyReport,
     CopyTotals,
     RunContext,
 )
+from shared.runbook.refs import RunRef
+from shared.runbook.runs import load_run, reserved_target
 
 T = TypeVar("T")
+
+# The engine bounds pending copies itself (abort and restart past the pending limit, bounded attempts); the
+# copy orchestration's backstop against a page that never reports done is this many times that bound.
+POLL_BACKSTOP_FACTOR = 4
 
 
 # --- job descriptions (pure: orchestrators call these) ---------------------------------------------------
@@ -86,6 +99,35 @@ def backup_jobs(context: RunContext, target: BackupTarget) -> tuple[CopyJob | No
                           previous_manifest=target.previous_manifest)
 
 
+def pass_ids(context: RunContext, target: BackupTarget) -> tuple[str | None, str]:
+    """(the pre-copy pass's job id or None, the final pass's): what the backup orchestration runs (pure)."""
+    return (target.precopy_job if context.short_offline_window else None), target.final_job
+
+
+def resolve(run: RunRef, job_id: str) -> tuple[RunContext, CopyJob]:
+    """The job `job_id` of backup run `run`, rebuilt from the run's snapshot and the generation the catalog
+    reserved for it; InputRefused when the run, its generation or the pass does not check out."""
+    ctx = load_run(run, "backup").context()
+    with services.open_catalog(ctx) as catalog:
+        state = catalog.load(ctx.filer)
+    target = reserved_target(state, run.run_id, ctx.filer.key)
+    for job in backup_jobs(ctx, target):
+        if job is not None and job.job_id == job_id:
+            return ctx, job
+    passes = " and ".join(i for i in pass_ids(ctx, target) if i)
+    raise InputRefused(f"copy job {job_id[:100]!r} is not a pass of backup {run.run_id} (its passes: {passes})",
+                       filer=ctx.filer.key)
+
+
+def describe(request: CopyRef) -> CopyPass:
+    """The pass as resolved, and the plan's pacing for the copy orchestration."""
+    ctx, job = resolve(request.run, request.job_id)
+    return CopyPass(job_id=job.job_id, mode=job.mode, dest=f"{job.dest.account.name}/{job.dest.container}",
+                    poll_interval_seconds=ctx.copy.poll_interval_seconds, parallel_pages=ctx.copy.parallel_pages,
+                    pages_per_execution=ctx.copy.pages_per_execution,
+                    backstop_seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR)
+
+
 # --- steps -----------------------------------------------------------------------------------------------
 def _run(factory: Callable[[], Awaitable[T]]) -> T:
     """Activities are sync (the worker runs them in threads): each step runs on its own short-lived loop."""
@@ -96,32 +138,41 @@ async def _awaited(factory: Callable[[], Awaitable[T]]) -> T:
     return await factory()
 
 
-def plan_page(request: CopyPageRequest) -> PagePlan:
-    return _run(lambda: steps.plan_page(request.job, request.cursor, services.copy_env()))
+def _job(request: CopyRef | CopyPageRef | CopyReport) -> CopyJob:
+    return resolve(request.run, request.job_id)[1]
 
 
-def start_page(request: CopyPageRequest) -> PageProgress:
-    return _run(lambda: steps.start_page(request.job, request.page, services.copy_env()))
+def plan_page(request: CopyPageRef) -> PagePlan:
+    job = _job(request)
+    return _run(lambda: steps.plan_page(job, request.cursor, services.copy_env()))
 
 
-def poll_page(request: CopyPageRequest) -> PageProgress:
-    return _run(lambda: steps.poll_page(request.job, request.page, services.copy_env()))
+def start_page(request: CopyPageRef) -> PageProgress:
+    job = _job(request)
+    return _run(lambda: steps.start_page(job, request.page, services.copy_env()))
 
 
-def verify_page(request: CopyPageRequest) -> PageVerify:
-    return _run(lambda: steps.verify_page(request.job, request.page, services.copy_env()))
+def poll_page(request: CopyPageRef) -> PageProgress:
+    job = _job(request)
+    return _run(lambda: steps.poll_page(job, request.page, services.copy_env()))
 
 
-def finish(request: CopyFinish) -> Summary:
-    return _run(lambda: steps.finish(request.job, services.copy_env()))
+def verify_page(request: CopyPageRef) -> PageVerify:
+    job = _job(request)
+    return _run(lambda: steps.verify_page(job, request.page, services.copy_env()))
 
 
-def apply_deletes(request: CopyFinish) -> DeleteReport:
+def finish(request: CopyRef) -> Summary:
+    job = _job(request)
+    return _run(lambda: steps.finish(job, services.copy_env()))
+
+
+def apply_deletes(request: CopyRef) -> DeleteReport:
     if not request.approval_ref:
-        raise CopyInputError(f"job {request.job.job_id}: applying deletes needs the approval_ref of its "
+        raise CopyInputError(f"job {request.job_id[:100]}: applying deletes needs the approval_ref of its "
                              "needs_approval list")
-    ref = request.approval_ref
-    return _run(lambda: steps.apply_deletes(request.job, ref, services.copy_env()))
+    job, ref = _job(request), request.approval_ref
+    return _run(lambda: steps.apply_deletes(job, ref, services.copy_env()))
 
 
 # --- progress and cancellation, beside the job's state -----------------------------------------------------
@@ -143,7 +194,7 @@ async def _with_store(catalog: CatalogRef | None, work: Callable[[StateStore], A
 
 def report(request: CopyReport) -> CopyProgress:
     """Record a pass's totals next to its job; say whether someone asked it to stop."""
-    job = request.job
+    job = _job(request)
 
     async def work(store: StateStore) -> CopyProgress:
         body = {"totals": CopyTotals.to_json(request.totals), "finished": request.finished,
@@ -155,8 +206,8 @@ def report(request: CopyReport) -> CopyProgress:
     return _run(lambda: _with_store(job.catalog, work))
 
 
-def progress(request: CopyFinish) -> CopyProgress:
-    job = request.job
+def progress(request: CopyRef) -> CopyProgress:
+    job = _job(request)
 
     async def work(store: StateStore) -> CopyProgress:
         data = await store.read(_progress_path(job.job_id))
@@ -170,8 +221,8 @@ def progress(request: CopyFinish) -> CopyProgress:
     return _run(lambda: _with_store(job.catalog, work))
 
 
-def cancel(request: CopyFinish) -> None:
-    job = request.job
+def cancel(request: CopyRef) -> None:
+    job = _job(request)
 
     async def work(store: StateStore) -> None:
         await store.write(_cancel_path(job.job_id), pack({"at": services.now(), "wall": time.time()}))
@@ -179,10 +230,21 @@ def cancel(request: CopyFinish) -> None:
     _run(lambda: _with_store(job.catalog, work))
 
 
-# --- manifests of finished backups (failover) -----------------------------------------------------------
+# --- what finished passes left (complete_backup, failover) ----------------------------------------------
 def manifest_index(context: RunContext, job_id: str) -> ManifestIndex | None:
     async def work(store: StateStore) -> ManifestIndex | None:
         return await read_index(store, job_id)
+
+    return _run(lambda: _with_store(catalog_ref(context), work))
+
+
+def stored_outcome(context: RunContext, job_id: str) -> tuple[Summary | None, DeleteReport | None]:
+    """The summary a pass's finish stored, and the report of its approved deletes (None: not there). Read only:
+    unlike `finish`, this never computes anything or deletes a blob."""
+    async def work(store: StateStore) -> tuple[Summary | None, DeleteReport | None]:
+        summary, applied = await asyncio.gather(store.read(summary_path(job_id)), store.read(applied_path(job_id)))
+        return (Summary.from_json(unpack(summary)) if summary is not None else None,
+                DeleteReport.from_json(unpack(applied)) if applied is not None else None)
 
     return _run(lambda: _with_store(catalog_ref(context), work))
 

@@ -1,26 +1,29 @@
-"""Failover's catalog and verification steps: choose a verified backup, mark it attached, check it, record."""
+"""Failover's catalog and verification steps: choose a verified backup, mark it attached, check it, record.
+
+Each names its run (the DR cluster is the one the run's snapshot resolved when it started) and the backup id;
+containers, manifests, records and keys come from the catalog, which must hold that backup as verified (or as
+attached to the run's DR cluster by this run).
+"""
 
 from __future__ import annotations
 
 import logging
 
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation, attach_generation
-from shared.core.errors import CatalogConflict
-from shared.plan.load import Cluster, Plan, UnknownClusterError
+from shared.core.errors import CatalogConflict, InputRefused
 from shared.runbook import services
 from shared.runbook.blockers import Blocker, Reason
 from shared.runbook.copy import check_backup_page, manifest_index
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
+    BackupPageRef,
+    BackupRef,
+    ChooseBackup,
     FailoverChoice,
-    FailoverRequest,
-    MarkAttached,
-    RecordFailover,
-    VerifyBackupPage,
 )
-from shared.runbook.payloads import (
-    RunContext,
-)
+from shared.runbook.payloads import RunContext
+from shared.runbook.refs import RunRef
+from shared.runbook.runs import RunSnapshot, load_run
 from shared.runbook.services import open_catalog
 
 log = logging.getLogger("vfxtdr.failover")
@@ -28,19 +31,6 @@ log = logging.getLogger("vfxtdr.failover")
 # What a failover that stops before attaching leaves: the request fenced the primary filer, and that stays.
 NOTHING_ATTACHED = ("nothing attached, no backup marked; the primary filer stays fenced (fail over with another "
                     "backupId, or lift the fence: POST .../readd?override=failed-over)")
-
-
-def _target(plan: Plan, ctx: RunContext, request: FailoverRequest) -> Cluster:
-    name = request.target_cluster or ctx.filer.failover_cluster
-    if not name:
-        raise CatalogConflict("no target cluster: the request names none and the plan gives the filer no "
-                              "failover_cluster", filer=ctx.filer.key, state=NOTHING_ATTACHED,
-                              action="pass target_cluster or set failover_cluster in the plan")
-    try:
-        return plan.dr_cluster(name)
-    except UnknownClusterError as exc:
-        raise CatalogConflict(str(exc), filer=ctx.filer.key, state=NOTHING_ATTACHED,
-                              action="fail over to one of the plan's dr_clusters") from None
 
 
 def _refuse(ctx: RunContext, what: str) -> CatalogConflict:
@@ -88,12 +78,12 @@ def _named_blocker(state: FilerState, backup_id: str, target: str) -> Blocker | 
     return None
 
 
-def _pick(state: FilerState, ctx: RunContext, request: FailoverRequest, target: str) -> str:
-    blocked = failover_blocker(state, request.backup_id, target)
+def _pick(state: FilerState, ctx: RunContext, backup_id: str | None, target: str) -> str:
+    blocked = failover_blocker(state, backup_id, target)
     if blocked is not None:
         raise _refuse(ctx, blocked.message)
-    if request.backup_id:
-        return str(state.generation_of(request.backup_id))
+    if backup_id:
+        return str(state.generation_of(backup_id))
     resumed = [g for g in state.attached() if _usable(state.generations[g], target)]
     if resumed:
         return resumed[0]
@@ -107,14 +97,19 @@ def _pick(state: FilerState, ctx: RunContext, request: FailoverRequest, target: 
     raise _refuse(ctx, "the filer has no verified backup with a complete manifest")
 
 
-def choose_backup(request: FailoverRequest) -> FailoverChoice:
+def _run(run: RunRef) -> tuple[RunSnapshot, RunContext, str]:
+    snapshot = load_run(run, "failover")
+    if not snapshot.target_cluster:
+        raise InputRefused(f"run {run.run_id} recorded no DR cluster", filer=snapshot.key)
+    return snapshot, snapshot.context(), snapshot.target_cluster
+
+
+def choose_backup(request: ChooseBackup) -> FailoverChoice:
     """The backup to attach: the requested one, else the newest verified one whose manifest is complete."""
-    plan = services.load_plan()
-    ctx = RunContext.from_plan(plan, request.cluster, request.filer)
-    target = _target(plan, ctx, request)
+    _, ctx, target = _run(request.run)
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
-        g = _pick(state, ctx, request, target.name)
+        g = _pick(state, ctx, request.backup_id, target)
         gen = state.generations[g]
         if not gen.manifest or not gen.backup_id:
             raise _refuse(ctx, f"generation {g} has no manifest")
@@ -127,46 +122,68 @@ def choose_backup(request: FailoverRequest) -> FailoverChoice:
                       f"{'missing' if index is None else index.state}, not complete")
     if record.encrypted and gen.key is None:
         raise _refuse(ctx, f"backup {gen.backup_id} is encrypted but the catalog names no key for it")
-    log.info("failover of %s to %s: backup %s in %s", ctx.filer.key, target.name, gen.backup_id, gen.container)
-    return FailoverChoice(context=ctx, target_cluster=target, backup_id=gen.backup_id, generation=g,
-                          container=gen.container, manifest=gen.manifest, record=record, key=gen.key,
-                          extras=gen.extras)
+    log.info("failover of %s to %s: backup %s in %s", ctx.filer.key, target, gen.backup_id, gen.container)
+    return FailoverChoice(backup_id=gen.backup_id, generation=g, container=gen.container, target_cluster=target,
+                          junctions=tuple(j.path for j in record.junctions), extras=gen.extras)
 
 
-def mark_attached(request: MarkAttached) -> None:
+def _usable_backup(state: FilerState, ctx: RunContext, backup_id: str, target: str) -> tuple[str, Generation]:
+    """The generation holding backup_id, when a failover to target may use it (else InputRefused)."""
+    blocked = _named_blocker(state, backup_id, target)
+    if blocked is not None:
+        raise InputRefused(blocked.message, filer=ctx.filer.key)
+    g = str(state.generation_of(backup_id))
+    gen = state.generations[g]
+    if not gen.manifest:
+        raise InputRefused(f"backup {backup_id} has no manifest", filer=ctx.filer.key)
+    return g, gen
+
+
+def mark_attached(request: BackupRef) -> None:
     """Before anything attaches it: the container is attached; no backup writes into it from now on."""
-    choice = request.choice
-    ctx = choice.context
+    _, ctx, target = _run(request.run)
     with open_catalog(ctx) as catalog:
+        g, gen = _usable_backup(catalog.load(ctx.filer), ctx, request.backup_id, target)
         catalog.update(ctx.filer, lambda s: attach_generation(
-            s, choice.generation, choice.backup_id, target=choice.target_cluster.name,
-            instance_id=request.instance_id, at=request.at, filer=ctx.filer.key))
-    log.info("%s: backup container %s marked attached to %s", ctx.filer.key, choice.container,
-             choice.target_cluster.name)
+            s, g, request.backup_id, target=target, instance_id=request.run.instance_id, at=services.now_iso(),
+            filer=ctx.filer.key))
+    log.info("%s: backup container %s marked attached to %s", ctx.filer.key, gen.container, target)
 
 
-def verify_backup_page(request: VerifyBackupPage) -> BackupPageCheck:
+def verify_backup_page(request: BackupPageRef) -> BackupPageCheck:
     """One manifest page against the backup container: every blob present and identical, and none extra unless
     the backup was recorded verified with extras (deletes nobody approved: kept on purpose, still listed)."""
-    choice = request.choice
-    check, pages = check_backup_page(choice.context, choice.container, choice.manifest, request.page)
-    extra = 0 if choice.extras else check.extra
+    _, ctx, target = _run(request.run)
+    with open_catalog(ctx) as catalog:
+        _, gen = _usable_backup(catalog.load(ctx.filer), ctx, request.backup_id, target)
+    check, pages = check_backup_page(ctx, gen.container, str(gen.manifest), request.page)
+    extra = 0 if gen.extras else check.extra
     return BackupPageCheck(page=request.page, checked=check.checked, mismatches=check.mismatched + extra,
                            missing=check.missing, last=request.page >= pages - 1,
                            problems=tuple(check.problems))
 
 
-def record_failover(request: RecordFailover) -> None:
-    """Where the filer serves from now (the schedule skips it from here on)."""
-    choice, result = request.choice, request.result
-    ctx = choice.context
-    mark = {"target_cluster": result.target_cluster, "generation": choice.generation,
-            "container": choice.container, "backup_id": choice.backup_id, "at": request.at,
-            "instance_id": request.instance_id, "junctions": list(result.junctions)}
-
-    def change(state: FilerState) -> None:
-        state.failed_over = mark
-
+def record_failover(request: BackupRef) -> None:
+    """Where the filer serves from now (the schedule skips it from here on): the backup this run attached."""
+    _, ctx, target = _run(request.run)
     with open_catalog(ctx) as catalog:
+        state = catalog.load(ctx.filer)
+        g = state.generation_of(request.backup_id)
+        gen = state.generations[g] if g else None
+        by = (gen.attached_to or {}) if gen else {}
+        if gen is None or gen.status != ATTACHED or (by.get("target_cluster"), by.get("instance_id")) != (
+                target, request.run.instance_id):
+            raise InputRefused(f"backup {request.backup_id[:80]} is not attached to {target} by "
+                               f"{request.run.instance_id}: nothing to record", filer=ctx.filer.key)
+        record = catalog.record(ctx.filer, request.backup_id)
+        mark = {"target_cluster": target, "generation": g, "container": gen.container,
+                "backup_id": request.backup_id, "at": services.now_iso(), "instance_id": request.run.instance_id,
+                "junctions": [j.path for j in record.junctions] if record else []}
+
+        def change(state: FilerState) -> None:
+            state.failed_over = mark
+
+        catalog.put_failover(ctx.filer, {**mark, "cluster": ctx.filer.cluster, "filer": ctx.filer.name,
+                                         "status": "serving"})
         catalog.update(ctx.filer, change)
-    log.info("%s failed over to %s (backup %s)", ctx.filer.key, result.target_cluster, choice.backup_id)
+    log.info("%s failed over to %s (backup %s)", ctx.filer.key, target, request.backup_id)

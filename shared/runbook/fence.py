@@ -31,12 +31,13 @@ from shared.catalog.fence import (
     revoke_lift,
     settle_fence,
 )
-from shared.catalog.store import Catalog
 from shared.core.clock import from_epoch, to_iso
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
-from shared.runbook.failover_payloads import FailoverRequest, FenceOutcome
-from shared.runbook.payloads import RunContext, failover_instance_id
+from shared.runbook.failover_payloads import FenceOutcome
+from shared.runbook.payloads import RunContext
+from shared.runbook.refs import RunRef
+from shared.runbook.runs import catalog_of, load_run
 
 log = logging.getLogger("vfxtdr.fence")
 
@@ -44,10 +45,6 @@ LIFT_TTL = timedelta(hours=1)  # how long an operator's override waits for the r
 # Applying a fence tries the primary cluster briefly: a failover must not wait on a lost region (the DR cluster
 # serves sooner), and the timer tick tries again every five minutes.
 ATTEMPT: dict[str, Any] = {"retries": 1, "timeout": 10.0}
-
-
-def catalog_of(plan: Plan, filer: Filer) -> Catalog:
-    return Catalog(services.backup_account(filer, plan.storage_auth, plan.keyvault_url), plan.catalog_container)
 
 
 def lift_until() -> str:
@@ -124,12 +121,14 @@ def apply_fence(plan: Plan, filer: Filer) -> FenceOutcome:
     return FenceOutcome(how=how, detail=detail)
 
 
-def fence_primary(request: FailoverRequest) -> FenceOutcome:
-    """The failover run's first step: the primary filer stops serving before the DR cluster serves it."""
-    plan = services.load_plan()
-    filer = plan.filer(request.cluster, request.filer)
-    request_fence(plan, filer, instance_id=failover_instance_id(request.cluster, request.filer),
-                  target=request.target_cluster or filer.failover_cluster or "", by="")
+def fence_primary(run: RunRef) -> FenceOutcome:
+    """The failover run's first step: the primary filer stops serving before the DR cluster serves it. The
+    cluster is the one the run's plan snapshot names; the fence is recorded again if the route did not (a run
+    started some other way fences all the same)."""
+    snapshot = load_run(run, "failover")
+    plan = snapshot.plan
+    filer = plan.filer(snapshot.cluster, snapshot.filer)
+    request_fence(plan, filer, instance_id=run.instance_id, target=snapshot.target_cluster or "", by="")
     return apply_fence(plan, filer)
 
 
@@ -153,12 +152,3 @@ def keep(ctx: RunContext, client: AvereClient, fence: dict[str, Any], why: str) 
     text = f"{describe({**fence, 'how': how})}; {why}"
     log.warning("%s: %s", ctx.filer.key, text)
     return text
-
-
-def primary_context(cluster: str, filer: str) -> RunContext | None:
-    """The run context of `filer` when `cluster` is its own (primary) cluster in the plan; None for a DR cluster.
-    A cluster the plan names as neither, or a filer it no longer has, is an error: the fence cannot be read."""
-    plan = services.load_plan()
-    if cluster in {c.name for c in plan.dr_clusters}:
-        return None
-    return RunContext.from_plan(plan, cluster, filer)

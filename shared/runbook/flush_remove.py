@@ -1,5 +1,6 @@
 """Flush and remove: a backup run's cluster-side steps on the protected filer (suspend + flush, remove) and
-their status."""
+their status. Each names its run; the cluster and filer come from the run's snapshot, and nothing is removed
+before the catalog records the removal by that very run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from shared.avere.namespace import junction_filer
 from shared.avere.records import ActivityStatus, DirtyInfo
 from shared.runbook import fence as fencing
 from shared.runbook import services
-from shared.runbook.payloads import FilerStep, FlushStatus, RemoveStatus, RunContext, StartedActivities
+from shared.runbook.payloads import FlushStatus, RemoveStatus, RunContext, RunStep, StartedActivities
+from shared.runbook.record import removal_recorded
+from shared.runbook.refs import RunRef
+from shared.runbook.runs import load_run
 
 log = logging.getLogger("vfxtdr.filer")
 
@@ -20,13 +24,25 @@ def _client(context: RunContext) -> AvereClient:
     return services.avere_client(context.cluster, context.keyvault_url)
 
 
+def _context(run: RunRef) -> RunContext:
+    return load_run(run, "backup").context()
+
+
+def _removal_context(run: RunRef) -> RunContext:
+    """The run's context, once the catalog records the removal by this run."""
+    ctx = _context(run)
+    with services.open_catalog(ctx) as catalog:
+        removal_recorded(catalog, ctx.filer, run)
+    return ctx
+
+
 def _started(ids: list[str] | tuple[str, ...]) -> StartedActivities:
     return StartedActivities(activity_ids=tuple(str(i) for i in ids))
 
 
-def suspend_and_flush(step: FilerStep) -> StartedActivities:
+def suspend_and_flush(run: RunRef) -> StartedActivities:
     """Suspend client access, then start the flush (or join the running one); idempotent."""
-    ctx = step.context
+    ctx = _context(run)
     with _client(ctx) as client:
         suspended = client.suspend_clients(ctx.filer.name)
         flush = client.flush_core_filer(ctx.filer.name)
@@ -34,10 +50,10 @@ def suspend_and_flush(step: FilerStep) -> StartedActivities:
     return _started([a for a in (suspended, flush) if a != "success"] or ["success"])
 
 
-def unsuspend(step: FilerStep) -> StartedActivities:
+def unsuspend(run: RunRef) -> StartedActivities:
     """Give client access back, unless a failover fenced the filer: then it stays suspended (`fenced` says so).
     The fence is read before and again after the unsuspend, so one asked for in between still holds."""
-    ctx = step.context
+    ctx = _context(run)
     with _client(ctx) as client:
         fence = fencing.held(ctx)
         if fence is None:
@@ -63,9 +79,9 @@ def _failure_detail(statuses: list[ActivityStatus]) -> str:
                      if s.state == "failure")
 
 
-def flush_status(step: FilerStep) -> FlushStatus:
+def flush_status(step: RunStep) -> FlushStatus:
     """done: every flush activity succeeded and no dirty files remain; failed: an activity failed."""
-    ctx = step.context
+    ctx = _context(step.run)
     with _client(ctx) as client:
         statuses = _statuses(client, step.activity_ids)
         try:
@@ -87,17 +103,17 @@ def flush_status(step: FilerStep) -> FlushStatus:
                        oldest_age=dirty.oldest_age if dirty is not None else 0.0, detail=detail)
 
 
-def remove_junctions(step: FilerStep) -> StartedActivities:
-    ctx = step.context
+def remove_junctions(run: RunRef) -> StartedActivities:
+    ctx = _removal_context(run)
     with _client(ctx) as client:
         ids = client.remove_junctions(ctx.filer.name)
     log.info("%s: removing %d junction(s)", ctx.filer.key, len(ids))
     return _started(ids)
 
 
-def remove_filer(step: FilerStep) -> StartedActivities:
+def remove_filer(run: RunRef) -> StartedActivities:
     """Maintenance API + corefiler.remove in one multicall; 'success' when the filer is already gone."""
-    ctx = step.context
+    ctx = _removal_context(run)
     with _client(ctx) as client:
         activity = client.remove_core_filer(ctx.filer.name)
     log.info("%s: remove %s", ctx.filer.key, activity)
@@ -110,10 +126,10 @@ def junction_count(client: AvereClient, filer: str) -> int:
                for data in client.call("vserver.listJunctions", vserver) if junction_filer(data) == filer)
 
 
-def remove_status(step: FilerStep) -> RemoveStatus:
+def remove_status(step: RunStep) -> RemoveStatus:
     """Whether the started removals are over: activities succeeded and no junction of the filer remains;
     after the filer's own remove, also that it is gone."""
-    ctx = step.context
+    ctx = _context(step.run)
     name = ctx.filer.name
     with _client(ctx) as client:
         statuses = _statuses(client, step.activity_ids)

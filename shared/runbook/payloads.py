@@ -1,8 +1,9 @@
-"""What orchestrators and activities say to each other: activity names and small, secret-free payloads.
+"""What orchestrators and activities say to each other: small, secret-free payloads.
 
 Every payload here is stored in orchestration history and shown in the portal: none may hold a password,
-passphrase, recovery file, account key or SAS. Activities receive names of Key Vault secrets (in the plan
-or as SecretRef) and read the values themselves.
+passphrase, recovery file, account key or SAS. Inputs are references (shared/runbook/refs.py): plan entity names
+and run state, never an account, endpoint, container, secret name or setting; activities resolve those from the
+run's plan snapshot and the catalog. Results may describe what was resolved (secret names and versions only).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from dataclasses import dataclass, field
 
 from shared.avere.records import FilerRecord, MountPoint
 from shared.azure.keyvault import SecretRef
-from shared.blobcopy.model import CopyJob, PageCursor, Summary
+from shared.blobcopy.model import PageCursor, Summary
 from shared.core.codec import JsonRecord, json_options
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
+from shared.runbook import signals
+from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
 from shared.runbook.run_ids import BACKUP as BACKUP_RUN
 from shared.runbook.run_ids import FAILOVER as FAILOVER_RUN
 from shared.runbook.run_ids import READD as READD_RUN
@@ -29,8 +32,9 @@ FAILOVER = "failover_orchestrator"
 CANCEL_EVENT = "cancel"
 APPROVE_DELETES_EVENT = "approve_deletes"
 
-# The one log event name an alert rule matches when a filer is left removed and needs a person.
-NEEDS_ATTENTION = "VFXTDR_NEEDS_ATTENTION"
+# The log event name an alert rule matches when a filer is left removed and needs a person (every event name
+# is defined in shared/runbook/signals.py; this name stays importable from here).
+NEEDS_ATTENTION = signals.NEEDS_ATTENTION
 
 # Where payload classes lived before shared/ became a package of packages (commit 6233bc6). The Durable codec
 # wrote these paths into the history of runs started before that ({"__module__": "shared.workflow", ...}) and
@@ -60,7 +64,9 @@ def failover_instance_id(cluster: str, filer: str) -> str:
 
 @dataclass(frozen=True)
 class RunContext(JsonRecord):
-    """The plan as one run sees it, frozen at preflight so a plan edit mid-run cannot change its course."""
+    """The plan as one run sees it: built from the plan snapshot the run recorded at its start (runs.py), so a
+    plan edit mid-run cannot change its course. Activities build it; orchestrators read it from `begin_run`'s
+    result for pacing (poll intervals, deadlines) and never send it back."""
 
     filer: Filer
     cluster: Cluster
@@ -82,27 +88,48 @@ class RunContext(JsonRecord):
 
 
 @dataclass(frozen=True)
-class FilerRef(JsonRecord):
-    """Input of the re-add run and its `readd_plan`. `lift_fence`: an operator asked (readd route,
-    ?override=failed-over) to bring back a filer fenced after a failover; `readd_plan` lifts the fence only
-    when the catalog also holds that operator's authorisation for this run."""
+class RunStarted(JsonRecord):
+    """Activity `begin_run(RunStart)`: the run's plan snapshot is recorded; what it says, for pacing and status
+    (target_cluster: a failover's DR cluster, as the snapshot resolved it)."""
+
+    context: RunContext
+    target_cluster: Cluster | None = None
+
+
+@dataclass(frozen=True)
+class RunStep(Ref):
+    """Input of the monitor activities (`flush_status`, `remove_status`): the run and the Avere activities to
+    watch."""
+
+    run: RunRef
+    activity_ids: tuple[str, ...] = ()
+
+
+# --- orchestration inputs (the doors start these) ----------------------------------------------------------
+@dataclass(frozen=True)
+class FilerRef(StartInput):
+    """Input of the readd orchestration. `lift_fence`: an operator asked (readd route, ?override=failed-over) to
+    bring back a filer fenced after a failover; the run records it in its snapshot, and `readd_plan` lifts the
+    fence only when the catalog also holds that operator's authorisation for this run."""
 
     cluster: str
     filer: str
+    format: int = INPUT_FORMAT
     lift_fence: bool = field(default=False, metadata=json_options(omit=False))
 
 
-# --- backup ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class BackupRequest(JsonRecord):
-    """Input of the backup orchestration (HTTP or timer)."""
+class BackupRequest(StartInput):
+    """Input of the backup orchestration (HTTP or timer). A dry run is the route's own: it starts nothing."""
 
     cluster: str
     filer: str
     dry_run: bool = False
     reason: str = "manual"  # manual | schedule
+    format: int = INPUT_FORMAT
 
 
+# --- backup ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Finding(JsonRecord):
     check: str
@@ -112,26 +139,17 @@ class Finding(JsonRecord):
 
 @dataclass(frozen=True)
 class Preflight(JsonRecord):
-    """Activity `preflight(BackupRequest)`: every check of the run's start, and the frozen context."""
+    """Activity `preflight(RunRef)`: every check of the run's start, against the run's plan snapshot."""
 
     ok: bool
     findings: tuple[Finding, ...]
-    context: RunContext | None = None
     encrypted: bool = False
 
 
 @dataclass(frozen=True)
-class BeginBackup(JsonRecord):
-    """Activity `begin_backup`: pick the generation, mark it `writing` in the catalog, make sure it exists."""
-
-    context: RunContext
-    backup_id: str
-    instance_id: str
-    started_at: str
-
-
-@dataclass(frozen=True)
 class BackupTarget(JsonRecord):
+    """Activity `begin_backup(RunRef)`: the generation the catalog reserved for this run (`writing`)."""
+
     backup_id: str
     generation: str  # "a" | "b"
     container: str
@@ -142,21 +160,12 @@ class BackupTarget(JsonRecord):
 
 @dataclass(frozen=True)
 class KeyRotation(JsonRecord):
-    """Activity `rotate_key(FilerStep)`: the new key is stored in Key Vault before it is activated."""
+    """Activity `rotate_key(RunRef)`: the new key is stored in Key Vault before it is activated."""
 
     secret: SecretRef
     key_id: str
     value_bytes: int
     near_limit: bool
-
-
-@dataclass(frozen=True)
-class FilerStep(JsonRecord):
-    """Input of the cluster-side activities of a run: capture, suspend/flush, unsuspend, remove, status."""
-
-    context: RunContext
-    backup_id: str = ""
-    activity_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,7 +179,7 @@ class StartedActivities(JsonRecord):
 
 @dataclass(frozen=True)
 class FlushStatus(JsonRecord):
-    """Activity `flush_status(FilerStep)`: the flush activities and the filer's dirty data."""
+    """Activity `flush_status(RunStep)`: the flush activities and the filer's dirty data."""
 
     done: bool
     failed: bool
@@ -182,7 +191,7 @@ class FlushStatus(JsonRecord):
 
 @dataclass(frozen=True)
 class RemoveStatus(JsonRecord):
-    """Activity `remove_status(FilerStep)`: whether the junctions / the filer are gone."""
+    """Activity `remove_status(RunStep)`: whether the junctions / the filer are gone."""
 
     done: bool
     failed: bool
@@ -193,36 +202,14 @@ class RemoveStatus(JsonRecord):
 
 
 @dataclass(frozen=True)
-class MarkRemoved(JsonRecord):
-    """Activity `mark_removed`: before the remove, the catalog records what this app is about to remove."""
+class AttachRef(Ref):
+    """Activity `attach_step`: one idempotent step of the run's attach. What is attached where follows from the
+    run's kind: a backup run re-adds its captured record, a readd run what the catalog says this app removed, a
+    failover the verified backup `backup_id` (attached to the run's DR cluster by this run)."""
 
-    context: RunContext
-    backup_id: str
-    instance_id: str
-    record: FilerRecord
-    key: SecretRef | None
-    at: str
-
-
-@dataclass(frozen=True)
-class AttachRequest(JsonRecord):
-    """Activity `attach_step`: one idempotent step towards `record` attached and serving on `cluster`.
-
-    Re-add: the original cluster, bucket and credential. Failover/drill: a DR cluster, the backup container
-    and a credential for the backup account whose key is read from `storage_key_secret`. The recovery file
-    and passphrase come from `key` (a Key Vault secret version), read inside the activity.
-    """
-
-    cluster: Cluster
-    keyvault_url: str
-    record: FilerRecord
-    bucket: str
-    server_name: str
-    credential: str
-    key: SecretRef | None = None
-    storage_account: str = ""
-    storage_key_secret: str | None = None
+    run: RunRef
     activity_ids: tuple[str, ...] = ()
+    backup_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +223,42 @@ class AttachStep(JsonRecord):
     mounts: tuple[MountPoint, ...] = ()
 
 
+@dataclass(frozen=True)
+class CompleteBackup(Ref):
+    """Activity `complete_backup`: the catalog entry; the generation becomes `verified` (or `failed`).
+
+    status: verified | failed | cancelled (verified_with_extras is read as verified). Whether the backup is
+    verified, and with extras, is decided from the copy engine's stored summaries, never from the input."""
+
+    run: RunRef
+    status: str
+    timings: tuple[tuple[str, float], ...] = ()
+    error: str = ""
+    # the mass-delete decision as the run made it: decision, by (the approving caller), reason, approval_ref
+    approval: tuple[tuple[str, str], ...] = field(default=(), metadata=json_options(omit=()))
+
+
+@dataclass(frozen=True)
+class AttentionRef(Ref):
+    """Activity `mark_attention`: the filer is left removed and needs a person; error says why."""
+
+    run: RunRef
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ReaddPlan(JsonRecord):
+    """Activity `readd_plan(RunRef)`: what the catalog says was removed by this app, to replay."""
+
+    record: FilerRecord | None
+    key: SecretRef | None
+    needs_attention: bool
+    removed_by_app: bool
+    fenced: str = field(default="", metadata=json_options(omit=""))  # fenced after a failover: nothing to do
+    fence_lifted: bool = field(default=False, metadata=json_options(omit=False))  # lifted for this run
+
+
+# --- copy passes -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CopyTotals(JsonRecord):
     """Running totals of a copy pass, carried across continue_as_new. `pending` is the current count."""
@@ -260,35 +283,61 @@ class CopyTotals(JsonRecord):
 
 
 @dataclass(frozen=True)
-class CopyInput(JsonRecord):
-    """Input of the copy sub-orchestration (and of each of its continue_as_new executions)."""
+class CopyInput(StartInput):
+    """Input of the copy sub-orchestration `{backup instance}~{job id}` (and of each continue_as_new execution):
+    the backup run it belongs to and which of its passes (job_id: `<backup id>-pre` or `-final`). The job itself
+    (source, destination, mode, guard) is resolved by every copy activity from the run's snapshot and the
+    generation the catalog reserved for the run."""
 
-    job: CopyJob
-    filer: str  # "cluster/filer", for errors and status
+    run: RunRef
+    job_id: str
     cursor: PageCursor | None = None
     totals: CopyTotals = CopyTotals()
     executions: int = 0
-    poll_interval_seconds: float = 15.0
-    parallel_pages: int = 4
-    pages_per_execution: int = 50
+    format: int = INPUT_FORMAT
 
 
 @dataclass(frozen=True)
-class CopyPageRequest(JsonRecord):
+class CopyRef(Ref):
+    """Input of `copy_describe`, `copy_finish`, `copy_progress`, `copy_cancel`, and `copy_apply_deletes` (with the
+    approval_ref of the pass's needs_approval list)."""
+
+    run: RunRef
+    job_id: str
+    approval_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class CopyPageRef(Ref):
     """Input of the per-page copy activities: copy_plan_page (cursor), copy_start/poll/verify_page (page)."""
 
-    job: CopyJob
+    run: RunRef
+    job_id: str
     page: int = 0
     cursor: PageCursor | None = None
 
 
 @dataclass(frozen=True)
-class CopyReport(JsonRecord):
+class CopyReport(Ref):
     """Activity `copy_report`: the copy orchestration records its totals (in the catalog, next to the job)."""
 
-    job: CopyJob
+    run: RunRef
+    job_id: str
     totals: CopyTotals
     finished: bool = False
+
+
+@dataclass(frozen=True)
+class CopyPass(JsonRecord):
+    """Activity `copy_describe(CopyRef)`: the pass as resolved (for status and errors) and the plan's pacing."""
+
+    job_id: str
+    mode: str
+    dest: str  # "<account>/<container>"
+    poll_interval_seconds: float
+    parallel_pages: int
+    pages_per_execution: int
+    backstop_seconds: float  # how long a started page may stay pending before the pass gives up
 
 
 @dataclass(frozen=True)
@@ -307,54 +356,3 @@ class CopyOutcome(JsonRecord):
     summary: Summary | None
     totals: CopyTotals
     cancelled: bool = False
-
-
-@dataclass(frozen=True)
-class CopyFinish(JsonRecord):
-    """Input of `copy_finish`, `copy_apply_deletes` (with approval_ref), `copy_progress`, `copy_cancel`."""
-
-    job: CopyJob
-    approval_ref: str | None = None
-
-
-@dataclass(frozen=True)
-class CompleteBackup(JsonRecord):
-    """Activity `complete_backup`: the catalog entry; the generation becomes `verified` (or `failed`)."""
-
-    context: RunContext
-    target: BackupTarget
-    instance_id: str
-    status: str  # verified | verified_with_extras | failed | cancelled
-    started_at: str
-    finished_at: str
-    key: KeyRotation | None = None
-    record: FilerRecord | None = None
-    summary: Summary | None = None
-    precopy: Summary | None = None
-    timings: tuple[tuple[str, float], ...] = ()
-    error: str = ""
-    # the mass-delete decision: decision, by (the approving caller), reason, approval_ref
-    approval: tuple[tuple[str, str], ...] = field(default=(), metadata=json_options(omit=()))
-
-
-@dataclass(frozen=True)
-class Attention(JsonRecord):
-    """Activity `mark_attention` / `clear_removed`: the filer's removed / needs-attention marks."""
-
-    context: RunContext
-    instance_id: str
-    error: str = ""
-    record: FilerRecord | None = None
-
-
-@dataclass(frozen=True)
-class ReaddPlan(JsonRecord):
-    """Activity `readd_plan(FilerRef)`: what the catalog says was removed by this app, to replay."""
-
-    context: RunContext
-    record: FilerRecord | None
-    key: SecretRef | None
-    needs_attention: bool
-    removed_by_app: bool
-    fenced: str = field(default="", metadata=json_options(omit=""))  # fenced after a failover: nothing to do
-    fence_lifted: bool = field(default=False, metadata=json_options(omit=False))  # lifted for this run

@@ -16,7 +16,9 @@ from shared.catalog.fence import active_fence, describe
 from shared.catalog.store import Catalog, FilerState
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
 from shared.runbook import services
-from shared.runbook.payloads import BackupRequest, Finding, Preflight, RunContext
+from shared.runbook.payloads import BackupRequest, Finding, Preflight
+from shared.runbook.refs import RunRef
+from shared.runbook.runs import load_run
 
 log = logging.getLogger("vfxtdr.preflight")
 
@@ -47,7 +49,15 @@ def _short(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[:300]}"
 
 
+def preflight(ref: RunRef) -> Preflight:
+    """The checks of a backup run, against the plan snapshot it recorded when it started."""
+    snapshot = load_run(ref, "backup")
+    return run_preflight(BackupRequest(cluster=ref.cluster, filer=ref.filer, reason=snapshot.reason),
+                         snapshot.plan)
+
+
 def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight:
+    """Every check (a dry run: the route's plan; a run: its snapshot's); each finding says why."""
     plan = plan or services.load_plan()
     run = _Run(plan=plan, request=request)
     steps: list[tuple[str, Callable[[_Run], None]]] = [
@@ -68,9 +78,8 @@ def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight
     finally:
         if run.client is not None:
             run.client.close()
-    ok = all(f.ok for f in run.findings)
-    context = RunContext.from_plan(plan, request.cluster, request.filer) if run.filer else None
-    return Preflight(ok=ok, findings=tuple(run.findings), context=context, encrypted=run.encrypted)
+    ok = run.filer is not None and all(f.ok for f in run.findings)
+    return Preflight(ok=ok, findings=tuple(run.findings), encrypted=run.encrypted)
 
 
 def _plan(run: _Run) -> None:

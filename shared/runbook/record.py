@@ -1,4 +1,9 @@
-"""A backup run's bookkeeping in the catalog: begin, complete, removed / needs-attention marks, re-add plans."""
+"""A backup run's bookkeeping in the catalog: begin, complete, removed / needs-attention marks, re-add plans.
+
+Each function names its run (a RunRef) and takes everything else from the run's snapshot and the catalog: the
+record a removal marks is the one capture stored, the key the one rotation stored, and a backup is verified
+only when the copy engine's stored summary of its final pass says so.
+"""
 
 from __future__ import annotations
 
@@ -7,133 +12,194 @@ from typing import Any
 
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
-from shared.catalog.fence import active_fence, describe, lift_fence
+from shared.catalog.fence import active_fence, describe, lift_fence, lifted_record
 from shared.catalog.store import WRITING, Catalog, FilerState, begin_writing, finish_writing
-from shared.core.codec import plain
+from shared.core.codec import SCHEMA_KEY, plain
+from shared.core.errors import InputRefused
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
+from shared.runbook.copy import stored_outcome
 from shared.runbook.payloads import (
     NEEDS_ATTENTION,
-    Attention,
+    AttentionRef,
     BackupTarget,
-    BeginBackup,
     CompleteBackup,
-    FilerRef,
-    MarkRemoved,
     ReaddPlan,
-    RunContext,
-    readd_instance_id,
 )
+from shared.runbook.refs import LIFT_FENCE, RunRef
+from shared.runbook.runs import RunSnapshot, job_ids, load_run, reserved_target
 from shared.runbook.services import open_catalog
 
 log = logging.getLogger("vfxtdr.catalog")
 
 VERIFIED_STATUSES = ("verified", "verified_with_extras")
+STATUSES = (*VERIFIED_STATUSES, "failed", "cancelled")
+MAX_TIMINGS = 20
 
 
 def _ref_json(ref: SecretRef | None) -> dict[str, str] | None:
     return SecretRef.to_json(ref) if ref else None
 
 
-def begin_backup(request: BeginBackup) -> BackupTarget:
-    """Mark the generation not holding the newest verified backup `writing` (idempotent per backup id) and
-    make sure its container and the catalog container exist."""
-    ctx = request.context
-    filer = ctx.filer
+def begin_backup(ref: RunRef) -> BackupTarget:
+    """Mark the generation not holding the newest verified backup `writing` for this run (idempotent per run)
+    and make sure its container and the catalog container exist."""
+    snapshot = load_run(ref, "backup")
+    ctx = snapshot.context()
+    filer, backup_id = ctx.filer, ref.run_id
+
+    def change(state: FilerState) -> tuple[str, Any]:
+        held = state.generation_of(backup_id)
+        if held is not None and state.generations[held].status != WRITING:
+            raise InputRefused(f"backup {backup_id} has already ended (generation {held} holds it as "
+                               f"{state.generations[held].status})", filer=filer.key)
+        return begin_writing(state, backup_id, ref.instance_id, snapshot.started_at, filer.key)
+
     with open_catalog(ctx) as catalog:
         catalog.ensure_container()
-        generation, gen = catalog.update(filer, lambda s: begin_writing(
-            s, request.backup_id, request.instance_id, request.started_at, filer.key))
+        generation, gen = catalog.update(filer, change)
         catalog.ensure_backup_container(gen.container)
-    log.info("backup %s of %s writes generation %s (%s), incremental from %s", request.backup_id, filer.key,
+    log.info("backup %s of %s writes generation %s (%s), incremental from %s", backup_id, filer.key,
              generation, gen.container, gen.previous_manifest or "the container's own listing")
-    return BackupTarget(backup_id=request.backup_id, generation=generation, container=gen.container,
-                        previous_manifest=gen.previous_manifest, precopy_job=f"{request.backup_id}-pre",
-                        final_job=f"{request.backup_id}-final")
+    pre, final = job_ids(backup_id)
+    return BackupTarget(backup_id=backup_id, generation=generation, container=gen.container,
+                        previous_manifest=gen.previous_manifest, precopy_job=pre, final_job=final)
 
 
 def complete_backup(request: CompleteBackup) -> dict[str, Any]:
-    """Write the backup entry, then settle the generation: verified (newest verified) or failed."""
-    ctx, target, status = request.context, request.target, request.status
-    if status in VERIFIED_STATUSES and not (request.summary and request.summary.verified):
-        raise ValueError(f"backup {target.backup_id} cannot be recorded as {status}: its final copy pass is "
-                         "not verified")
-    key = request.key.secret if request.key else None
-    entry: dict[str, Any] = {
-        "backup_id": target.backup_id, "cluster": ctx.cluster.name, "filer": ctx.filer.name,
-        "instance_id": request.instance_id, "status": status, "generation": target.generation,
-        "container": target.container, "backup_account": ctx.filer.backup.account,
-        "source": f"{ctx.filer.source.account}/{ctx.filer.source.container}",
-        "started_at": request.started_at, "finished_at": request.finished_at,
-        "manifest": target.final_job if status in VERIFIED_STATUSES else None,
-        "previous_manifest": target.previous_manifest,
-        "key": ({**SecretRef.to_json(key), "key_id": request.key.key_id} if request.key and key else None),
-        "summary": plain(request.summary) if request.summary else None,
-        "precopy": plain(request.precopy) if request.precopy else None,
-        "verified": ({"blobs": request.summary.listed, "copied": request.summary.copied,
-                      "bytes_copied": request.summary.bytes_copied}
-                     if request.summary and request.summary.verified else None),
-        "timings": dict(request.timings),
-        "record": FilerRecord.to_json(request.record) if request.record else None,
-        "error": request.error[:2000],
-        "deletes_approval": dict(request.approval) or None,
-    }
+    """Write the backup entry, then settle the generation: verified (newest verified) or failed. Verified needs
+    the stored summary of the final pass to say so; extras when its deletes were not applied."""
+    ref = request.run
+    snapshot = load_run(ref, "backup")
+    ctx, backup_id = snapshot.context(), ref.run_id
+    if request.status not in STATUSES:
+        raise InputRefused(f"backup status {request.status[:40]!r} is not one of {', '.join(STATUSES)}",
+                           filer=ctx.filer.key)
     with open_catalog(ctx) as catalog:
-        catalog.put_backup(ctx.filer, target.backup_id, entry)
-        if request.record is not None:
-            catalog.put_record(ctx.filer, target.backup_id, request.record)
+        state = catalog.load(ctx.filer)
+        held = state.generation_of(backup_id)
+        if held is not None and state.generations[held].status != WRITING:
+            recorded = catalog.backup(ctx.filer, backup_id)
+            if recorded is not None:  # delivered again: the entry stands as first written
+                return {k: v for k, v in recorded.items() if k != SCHEMA_KEY}
+        target = reserved_target(state, backup_id, ctx.filer.key)
+        summary, applied = stored_outcome(ctx, target.final_job)
+        precopy = stored_outcome(ctx, target.precopy_job)[0] if ctx.short_offline_window else None
+        status = request.status
+        if status in VERIFIED_STATUSES:
+            if not (summary and summary.verified):
+                raise InputRefused(f"backup {backup_id} cannot be recorded as {status}: its final copy pass is "
+                                   "not verified", filer=ctx.filer.key)
+            status = "verified_with_extras" if summary.needs_approval and applied is None else "verified"
+        rotated = catalog.key(ctx.filer, backup_id)
+        record = catalog.record(ctx.filer, backup_id)
+        entry = _entry(snapshot, target, status, request)
+        entry.update({
+            "manifest": target.final_job if status in VERIFIED_STATUSES else None,
+            "key": {**SecretRef.to_json(rotated[0]), "key_id": rotated[1]} if rotated else None,
+            "summary": plain(summary) if summary else None, "precopy": plain(precopy) if precopy else None,
+            "verified": ({"blobs": summary.listed, "copied": summary.copied, "bytes_copied": summary.bytes_copied}
+                         if summary and summary.verified else None),
+            "record": FilerRecord.to_json(record) if record else None})
+        catalog.put_backup(ctx.filer, backup_id, entry)
         catalog.update(ctx.filer, lambda s: finish_writing(
-            s, target.generation, target.backup_id, status, request.finished_at, manifest=entry["manifest"],
-            key=key, filer=ctx.filer.key))
-    log.info("backup %s of %s: %s (generation %s)", target.backup_id, ctx.filer.key, status, target.generation)
+            s, target.generation, backup_id, status, entry["finished_at"], manifest=entry["manifest"],
+            key=rotated[0] if rotated else None, filer=ctx.filer.key))
+    log.info("backup %s of %s: %s (generation %s)", backup_id, ctx.filer.key, status, target.generation)
     return entry
 
 
-def mark_removed(request: MarkRemoved) -> None:
-    """Before anything is removed: what this run removes, so a reconcile or `readd` can put it back."""
-    ctx = request.context
-    mark = {"since": request.at, "instance_id": request.instance_id, "backup_id": request.backup_id,
-            "record": FilerRecord.to_json(request.record), "key": _ref_json(request.key)}
+def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: CompleteBackup) -> dict[str, Any]:
+    """The backup entry's fields about the run (complete_backup adds what the copy and the catalog hold)."""
+    filer = snapshot.plan.filer(snapshot.cluster, snapshot.filer)
+    return {
+        "backup_id": target.backup_id, "cluster": snapshot.cluster, "filer": filer.name,
+        "instance_id": snapshot.instance_id, "status": status, "generation": target.generation,
+        "container": target.container, "backup_account": filer.backup.account,
+        "source": f"{filer.source.account}/{filer.source.container}", "started_at": snapshot.started_at,
+        "finished_at": services.now_iso(), "previous_manifest": target.previous_manifest,
+        "timings": dict(request.timings[:MAX_TIMINGS]), "error": request.error[:2000],
+        "deletes_approval": {k[:40]: v[:300] for k, v in request.approval[:8]} or None}
 
-    def change(state: FilerState) -> None:
-        state.removed_by_app = mark
 
+def mark_removed(ref: RunRef) -> None:
+    """Before anything is removed: what this run removes (the record capture stored, the key rotation stored),
+    so a reconcile or `readd` can put it back."""
+    ctx = load_run(ref, "backup").context()
+    backup_id = ref.run_id
     with open_catalog(ctx) as catalog:
-        catalog.put_record(ctx.filer, request.backup_id, request.record)
+        reserved_target(catalog.load(ctx.filer), backup_id, ctx.filer.key)  # this run is writing its backup
+        record = catalog.record(ctx.filer, backup_id)
+        if record is None:
+            raise InputRefused(f"backup {backup_id} has no captured record: capture comes before any removal",
+                               filer=ctx.filer.key)
+        rotated = catalog.key(ctx.filer, backup_id)
+        mark = {"since": services.now_iso(), "instance_id": ref.instance_id, "backup_id": backup_id,
+                "record": FilerRecord.to_json(record), "key": _ref_json(rotated[0] if rotated else None)}
+
+        def change(state: FilerState) -> None:
+            state.removed_by_app = mark
+
         catalog.update(ctx.filer, change)
-    log.info("%s: marked removed by %s", ctx.filer.key, request.instance_id)
+    log.info("%s: marked removed by %s", ctx.filer.key, ref.instance_id)
 
 
-def mark_attention(request: Attention) -> None:
+def removal_recorded(catalog: Catalog, filer: Filer, ref: RunRef) -> None:
+    """Removing needs the catalog's record of the removal by this very run first (else InputRefused)."""
+    mark = catalog.load(filer).removed_by_app or {}
+    if (mark.get("instance_id"), mark.get("backup_id")) != (ref.instance_id, ref.run_id):
+        raise InputRefused(f"the catalog does not record the removal of {filer.key} by backup {ref.run_id} "
+                           f"({ref.instance_id}): nothing is removed before the catalog can put it back",
+                           filer=filer.key)
+
+
+def _removed(catalog: Catalog, filer: Filer, ref: RunRef, kind: str) -> tuple[FilerRecord | None,
+                                                                                SecretRef | None]:
+    """The record and key to re-add: the marks' (readd, backup), else what a backup run captured and rotated."""
+    record, key = catalog.load(filer).removed_record()
+    if record is None and kind == "backup":
+        record = catalog.record(filer, ref.run_id)
+        rotated = catalog.key(filer, ref.run_id)
+        key = rotated[0] if rotated else None
+    return record, key
+
+
+def mark_attention(request: AttentionRef) -> None:
     """The filer is left removed and needs a person: the mark keeps the record; one alertable log line."""
-    ctx = request.context
+    ref = request.run
+    snapshot = load_run(ref, "backup", "readd")
+    ctx = snapshot.context()
     at = services.now_iso()
-
-    def change(state: FilerState) -> None:
-        record, key = state.removed_record()
-        if request.record is not None:
-            record = request.record
-        state.needs_attention = {"since": (state.needs_attention or {}).get("since", at), "last": at,
-                                 "instance_id": request.instance_id, "error": request.error[:2000],
-                                 "record": FilerRecord.to_json(record) if record else None,
-                                 "key": _ref_json(key)}
-
     with open_catalog(ctx) as catalog:
+        record, key = _removed(catalog, ctx.filer, ref, snapshot.kind)
+
+        def change(state: FilerState) -> None:
+            state.needs_attention = {"since": (state.needs_attention or {}).get("since", at), "last": at,
+                                     "instance_id": ref.instance_id, "error": request.error[:2000],
+                                     "record": FilerRecord.to_json(record) if record else None,
+                                     "key": _ref_json(key)}
+
         catalog.update(ctx.filer, change)
-    log.error("%s filer=%s instance=%s: %s", NEEDS_ATTENTION, ctx.filer.key, request.instance_id,
+    log.error("%s filer=%s instance=%s: %s", NEEDS_ATTENTION, ctx.filer.key, ref.instance_id,
               request.error[:500] or "re-add failed")
 
 
-def clear_removed(request: Attention) -> None:
-    """After a successful re-add: neither removed nor needing attention any more. When another instance
-    (readd, reconcile) re-added the filer, the run that removed it is gone: its generation, still `writing`,
-    is marked failed so the catalog does not claim a backup in progress."""
-    ctx = request.context
+def clear_removed(ref: RunRef) -> None:
+    """After a successful re-add (the cluster shows the filer online): neither removed nor needing attention any
+    more. When another instance (readd, reconcile) re-added the filer, the run that removed it is gone: its
+    generation, still `writing`, is marked failed so the catalog does not claim a backup in progress."""
+    ctx = load_run(ref, "backup", "readd").context()
+    with services.avere_client(ctx.cluster, ctx.keyvault_url) as client:
+        state_now = client.filer_state(ctx.filer.name)
+    if state_now != "online":
+        raise InputRefused(f"core filer {ctx.filer.name!r} is {state_now or 'unknown'} on cluster "
+                           f"{ctx.cluster.name}, not online: its removed mark stays until it is re-added",
+                           filer=ctx.filer.key, state="the catalog still records the removal")
     at = services.now_iso()
 
     def change(state: FilerState) -> None:
         mark = state.removed_by_app or state.needs_attention or {}
-        if mark.get("instance_id") not in (None, request.instance_id) and mark.get("backup_id"):
+        if mark.get("instance_id") not in (None, ref.instance_id) and mark.get("backup_id"):
             generation = state.generation_of(mark["backup_id"])
             if generation and state.generations[generation].status == WRITING:
                 finish_writing(state, generation, mark["backup_id"], "failed", at, manifest=None, key=None,
@@ -144,46 +210,37 @@ def clear_removed(request: Attention) -> None:
 
     with open_catalog(ctx) as catalog:
         catalog.update(ctx.filer, change)
-    log.info("%s: re-added by %s; removed and attention marks cleared", ctx.filer.key, request.instance_id)
+    log.info("%s: re-added by %s; removed and attention marks cleared", ctx.filer.key, ref.instance_id)
 
 
-def readd_plan(ref: FilerRef) -> ReaddPlan:
-    """What the catalog says this app removed, to replay it. A filer fenced after a failover is left alone
-    (`fenced` says how), unless an operator's override authorised this run to lift the fence: then it is
-    lifted here, and the plan replays what was removed, or else what the fence captured (to unsuspend)."""
-    plan = services.load_plan()
-    ctx = RunContext.from_plan(plan, ref.cluster, ref.filer)
-    run = readd_instance_id(ref.cluster, ref.filer)
+def readd_plan(ref: RunRef) -> ReaddPlan:
+    """What the catalog says this app removed, to replay. A filer fenced after a failover is left alone
+    (`fenced` says how), unless the run was started to lift the fence (its snapshot's reason, from the readd
+    route's ?override=failed-over) and the catalog holds that operator's authorisation for this very run: then
+    the fence is lifted here, and the plan replays what was removed, or else what the fence captured (to
+    unsuspend the filer)."""
+    snapshot = load_run(ref, "readd")
+    ctx = snapshot.context()
+    lift = snapshot.reason == LIFT_FENCE
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
         fence = active_fence(state)
-        lifted = None
-        if fence is not None and not ref.lift_fence:
-            return ReaddPlan(context=ctx, record=None, key=None, needs_attention=state.needs_attention is not None,
+        if fence is not None and not lift:
+            return ReaddPlan(record=None, key=None, needs_attention=state.needs_attention is not None,
                              removed_by_app=state.removed_by_app is not None, fenced=describe(fence))
         if fence is not None:
-            lifted = catalog.update(ctx.filer, lambda s: lift_fence(s, instance_id=run, at=services.now_iso(),
-                                                                    filer=ctx.filer.key))
-            log.warning("%s: fence lifted for %s, as %s asked", ctx.filer.key, run,
+            lifted = catalog.update(ctx.filer, lambda s: lift_fence(s, instance_id=ref.instance_id,
+                                                                    at=services.now_iso(), filer=ctx.filer.key))
+            log.warning("%s: failover fence lifted by %s, as %s asked", ctx.filer.key, ref.instance_id,
                         (lifted.get("lift") or {}).get("by") or "an unidentified operator")
-        elif ref.lift_fence and ((state.fence or {}).get("lifted") or {}).get("instance_id") == run:
-            lifted = state.fence  # lifted by an earlier attempt of this activity
+            state = catalog.load(ctx.filer)
         record, key = state.removed_record()
-        if record is None and lifted is not None:
-            record = _fenced_record(catalog, state, ctx, lifted)
-    return ReaddPlan(context=ctx, record=record, key=key, needs_attention=state.needs_attention is not None,
-                     removed_by_app=state.removed_by_app is not None, fence_lifted=lifted is not None)
-
-
-def _fenced_record(catalog: Catalog, state: FilerState, ctx: RunContext, fence: dict[str, Any]
-                   ) -> FilerRecord | None:
-    """What a lifted fence restores when nothing was removed: the record the fence captured, else the newest
-    backup's."""
-    if fence.get("record"):
-        return FilerRecord.from_json(fence["record"])
-    newest = state.newest_verified() or next(iter(state.attached()), None)
-    backup_id = state.generations[newest].backup_id if newest else None
-    return catalog.record(ctx.filer, backup_id) if backup_id else None
+        if record is None and lift:
+            record = lifted_record(catalog, state, ctx.filer, ref.instance_id)
+    return ReaddPlan(record=record, key=key, needs_attention=state.needs_attention is not None,
+                     removed_by_app=state.removed_by_app is not None,
+                     fence_lifted=lift and ((state.fence or {}).get("lifted") or {}).get("instance_id")
+                     == ref.instance_id)
 
 
 def _catalog_for(plan: Plan, filer: Filer) -> Catalog:

@@ -11,7 +11,9 @@ from shared.azure.keyvault import KeyVault, SecretRef
 from shared.core.errors import DrError
 from shared.runbook import services
 from shared.runbook.key_secret import CONTENT_TYPE, VALUE_LIMIT, WARN_FRACTION, KeySecret, key_secret_name
-from shared.runbook.payloads import KeyRotation, RunContext
+from shared.runbook.payloads import KeyRotation
+from shared.runbook.refs import RunRef
+from shared.runbook.runs import load_run, reserved_target
 
 log = logging.getLogger("vfxtdr.rotation")
 
@@ -40,12 +42,16 @@ def _store_checked(vault: KeyVault, name: str, value: KeySecret) -> SecretRef:
     return ref
 
 
-def rotate_key(context: RunContext) -> KeyRotation:
-    """generateMasterKey -> store one JSON secret version -> activateMasterKey -> check masterKeyStatus.
+def rotate_key(run: RunRef) -> KeyRotation:
+    """generateMasterKey -> store one JSON secret version (and its version in the catalog, under the backup) ->
+    activateMasterKey -> check masterKeyStatus.
 
     A re-run makes a newer key; its recovery file holds every older key, so nothing is lost.
     """
+    context = load_run(run, "backup").context()
     cluster, filer = context.cluster, context.filer
+    with services.open_catalog(context) as catalog:
+        reserved_target(catalog.load(filer), run.run_id, filer.key)  # this run is writing its backup
     where = filer.key
     vault = services.key_vault(context.keyvault_url)
     name = key_secret_name(cluster.name, filer.name)
@@ -72,6 +78,14 @@ def rotate_key(context: RunContext) -> KeyRotation:
             raise KeyRotationFailed(f"storing the new key in Key Vault failed: {exc}", filer=where,
                                     state="a new key was generated but NOT activated; the old key stays "
                                     "active", action="fix Key Vault access, then run the backup again") from None
+        try:  # a re-add of this run, and the backup's entry, read the key's version from the catalog
+            with services.open_catalog(context) as catalog:
+                catalog.put_key(filer, run.run_id, ref, key.key_id)
+        except Exception as exc:
+            raise KeyRotationFailed(f"recording the new key's version in the catalog failed: {exc}", filer=where,
+                                    state=f"a new key was stored as {ref.name}/{ref.version} but NOT activated; "
+                                    "the old key stays active", action="check the backup account, then run "
+                                    "the backup again") from None
         client.activate_master_key(filer.name, key.key_id, key.recovery_file)
         status = client.master_key_status(filer.name)
         if status.active_key_id != key.key_id:

@@ -17,7 +17,9 @@ The files named after a commit hold what that commit's code wrote, so every late
 Usage (from the repository root, at the commit that writes the format being captured):
     python -m tests.unit.capture_fixtures
 Run on later code it would overwrite the `built-*` files with that code's format: capture a new format under
-new names instead. The tests import `_activity_inputs` (activity name -> its payload class) from here.
+new names instead. Since inputs became references (input format 2) the input classes `payloads()` builds are
+gone, so as a whole it runs only at 2f032a3; it stays as the record of how the files were made. The tests import
+`_activity_inputs` (activity name -> the payload class its parameter is annotated with today) from here.
 """
 
 from __future__ import annotations

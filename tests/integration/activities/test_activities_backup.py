@@ -5,20 +5,10 @@ from __future__ import annotations
 import os
 
 from shared.catalog.store import ATTACHED, VERIFIED
-from shared.runbook.attach import failover_request
-from shared.runbook.failover_payloads import (
-    FailoverRequest,
-    FailoverResult,
-    MarkAttached,
-    RecordFailover,
-    VerifyBackupPage,
-)
-from shared.runbook.payloads import (
-    BackupRequest,
-    BeginBackup,
-)
+from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup
+from shared.runbook.payloads import AttachRef, RunStep
 from tests.fixtures.copy import blob_view
-from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, until
+from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, start_run, until
 
 FILES = {
     "/data/readme.txt": b"hello from the primary region\n",
@@ -66,71 +56,70 @@ def test_backup_then_failover_reads_every_file_back(app_env):
     for path, data in files.items():
         assert env.read(path) == data
 
-    # Failover: choose, mark attached first, verify the backup without its source, attach to DR, record.
-    choice = host("choose_backup", FailoverRequest(cluster="primary", filer=env.filer_name))
-    assert (choice.backup_id, choice.generation, choice.target_cluster.name) == ("b1", "a", "dr")
-    host("mark_attached", MarkAttached(choice=choice, instance_id="failover-1", at="2027-01-01T00:00:00Z"))
-    with env.catalog() as catalog:
-        assert catalog.load(env.filer).generations["a"].status == ATTACHED
+    # Failover: choose, verify the backup without its source, mark it attached, attach to DR, record.
+    failover = start_run(env, host, "failover", "f1")
+    choice = host("choose_backup", ChooseBackup(failover))
+    assert (choice.backup_id, choice.generation, choice.target_cluster) == ("b1", "a", "dr")
+    assert choice.junctions == ("/data", "/scratch")
     page, checks = 0, []
     while True:
-        check = host("verify_backup_page", VerifyBackupPage(choice=choice, page=page))
+        check = host("verify_backup_page", BackupPageRef(failover, "b1", page))
         checks.append(check)
         if check.last:
             break
         page += 1
     assert sum(c.checked for c in checks) > 0 and not any(c.mismatches or c.missing for c in checks)
-    steps = attach_until_done(failover_request(choice), env.clock, host)
+    host("mark_attached", BackupRef(failover, "b1"))
+    with env.catalog() as catalog:
+        attached = catalog.load(env.filer).generations["a"]
+        assert attached.status == ATTACHED and attached.attached_to["instance_id"] == failover.instance_id
+    steps = attach_until_done(AttachRef(failover, backup_id="b1"), env.clock, host)
     mounts = steps[-1].mounts
     assert mounts and all(a.startswith("10.") for m in mounts for a in m.addresses)
-    result = FailoverResult(cluster="primary", filer=env.filer_name, target_cluster="dr",
-                            backup_id=choice.backup_id, container=choice.container, mounts=mounts,
-                            junctions=tuple(j.path for j in choice.record.junctions))
-    host("record_failover", RecordFailover(choice=choice, result=result, instance_id="failover-1",
-                                           at="2027-01-01T00:10:00Z"))
+    host("record_failover", BackupRef(failover, "b1"))
+    with env.catalog() as catalog:
+        mark = catalog.load(env.filer).failed_over
+        assert (mark["target_cluster"], mark["backup_id"], mark["junctions"]) == ("dr", "b1", ["/data", "/scratch"])
     for path, data in files.items():
         assert env.read(path, cluster="dr") == data, path
 
     # From now on no backup writes into the attached container, and preflight says why.
-    found = host("preflight", BackupRequest(cluster="primary", filer=env.filer_name, reason="schedule"))
+    later = start_run(env, host, "backup", "b2", reason="schedule")
+    found = host("preflight", later)
     red = {f.check for f in found.findings if not f.ok}
     assert not found.ok and {"containers", "failed_over"} <= red
-    target = host("begin_backup", BeginBackup(context=found.context, backup_id="b2", instance_id="x",
-                                              started_at="2027-01-02T00:00:00Z"))
-    assert target.generation == "b"
+    assert host("begin_backup", later).generation == "b"
 
 
 def test_monitor_steps_report_progress_on_the_virtual_clock(app_env):
     """flush_status waits for the flush and for dirty files; remove_status for junctions, then the filer."""
-    from shared.runbook.payloads import FilerStep
-
     env, host = app_env, Host()
     env.write("/data/big.bin", os.urandom(6 * 1024 * 1024))  # takes > 1 s of cluster time to write back
-    ctx = env.context()
-    started = host("suspend_and_flush", FilerStep(context=ctx))
-    first = host("flush_status", FilerStep(context=ctx, activity_ids=started.activity_ids))
+    run = start_run(env, host, "backup", "m1")
+    host("begin_backup", run)
+    host("capture_filer", run)
+    started = host("suspend_and_flush", run)
+    first = host("flush_status", RunStep(run, started.activity_ids))
     assert not first.done and not first.failed and first.dirty_files == 1
-    done = until(lambda: host("flush_status", FilerStep(context=ctx, activity_ids=started.activity_ids)),
-                 lambda s: s.done, env.clock)
+    done = until(lambda: host("flush_status", RunStep(run, started.activity_ids)), lambda s: s.done, env.clock)
     assert done.dirty_files == 0 and done.percent == 100
     # Clients are suspended while the filer is flushed.
     info = env.client().call("corefiler.get", env.filer_name)[env.filer_name]
     assert info["clientSuspend"] in ("yes", True)
 
-    ids = host("remove_junctions", FilerStep(context=ctx)).activity_ids
+    host("mark_removed", run)
+    ids = host("remove_junctions", run).activity_ids
     assert len(ids) == 2
-    status = host("remove_status", FilerStep(context=ctx, activity_ids=ids))
+    status = host("remove_status", RunStep(run, ids))
     assert not status.done and status.admin_state != "removed"
-    status = until(lambda: host("remove_status", FilerStep(context=ctx, activity_ids=ids)), lambda s: s.done,
-                   env.clock)
+    status = until(lambda: host("remove_status", RunStep(run, ids)), lambda s: s.done, env.clock)
     assert status.junctions == 0 and status.admin_state != "removed"
-    ids = host("remove_filer", FilerStep(context=ctx)).activity_ids
-    status = until(lambda: host("remove_status", FilerStep(context=ctx, activity_ids=ids)), lambda s: s.done,
-                   env.clock)
+    ids = host("remove_filer", run).activity_ids
+    status = until(lambda: host("remove_status", RunStep(run, ids)), lambda s: s.done, env.clock)
     assert status.admin_state == "removed"
     # Removing again is a no-op that reports success; the app never invalidated anything.
-    again = host("remove_filer", FilerStep(context=ctx))
+    again = host("remove_filer", run)
     assert again.activity_ids == ("success",)
-    assert host("remove_status", FilerStep(context=ctx, activity_ids=again.activity_ids)).done
+    assert host("remove_status", RunStep(run, again.activity_ids)).done
     methods = {c.get("method") for c in env.client().call("sim.callLog")}
     assert "corefiler.invalidate" not in methods

@@ -6,10 +6,10 @@ import pytest
 
 from shared.blobcopy.errors import CopyInputError
 from shared.plan.load import parse_plan
-from shared.runbook.copy import backup_jobs, copy_job
-from shared.runbook.payloads import BackupTarget, CopyFinish, CopyReport, CopyTotals, RunContext
+from shared.runbook.copy import backup_jobs
+from shared.runbook.payloads import BackupTarget, CompleteBackup, CopyRef, CopyReport, CopyTotals, RunContext
 from tests.fixtures.copy import blob_view
-from tests.fixtures.workflow import Host, run_copy_pass
+from tests.fixtures.workflow import Host, run_copy_pass, start_run
 
 
 def _strict_guard(plan: dict) -> None:
@@ -17,48 +17,82 @@ def _strict_guard(plan: dict) -> None:
     plan["copy"]["page_size"] = 3  # several pages even for a few files
 
 
+def _backup(env, host, run_id: str):
+    """A backup run through its copy passes (no removal: the copy activities do not need one)."""
+    run = start_run(env, host, "backup", run_id)
+    target = host("begin_backup", run)
+    run_copy_pass(run, target.precopy_job, env.clock, host)
+    return run, target, run_copy_pass(run, target.final_job, env.clock, host)
+
+
 def test_copy_passes_progress_cancel_and_approved_deletes(make_app_env):
     env, host = make_app_env(edit_plan=_strict_guard), Host()
     for i in range(4):
         env.write(f"/data/f{i}.txt", f"file {i}\n".encode() * 50)
     env.flush()
-    ctx = env.context()
-    container = env.filer.backup.containers[0]
-    env.service("dr").create_container(container)
     source = env.source_container()
-    backup = env.container("dr", container)
 
-    full = copy_job(ctx, "j1", container, "full")
-    assert full.catalog.prefix == f"filers/primary/{env.filer_name}/copy/"
-    assert full.source.account.credential.endswith(f"/secrets/{env.secret_names['source']}")
-    summary = run_copy_pass(full, env.clock, host)
-    assert summary.verified and summary.pages >= 2 and summary.copied == summary.listed > 0
+    b1, target, summary = _backup(env, host, "b1")
+    assert target.generation == "a"
+    assert summary.verified and summary.pages >= 2 and summary.listed > 0
     assert summary.manifest_state == "complete"
+    backup = env.container("dr", target.container)
     assert blob_view(backup) == blob_view(source)
 
     # Progress beside the job, and a cancel marker any later report sees.
+    final = CopyRef(b1, target.final_job)
     totals = CopyTotals(pages=summary.pages, listed=summary.listed, copied=summary.copied)
-    reported = host("copy_report", CopyReport(job=full, totals=totals, finished=True))
+    reported = host("copy_report", CopyReport(b1, target.final_job, totals=totals, finished=True))
     assert (reported.totals, reported.finished, reported.cancelled) == (totals, True, False)
-    assert host("copy_progress", CopyFinish(job=full)).totals == totals
-    host("copy_cancel", CopyFinish(job=full))
-    assert host("copy_progress", CopyFinish(job=full)).cancelled
-    assert host("copy_report", CopyReport(job=full, totals=totals)).cancelled
-    fresh = copy_job(ctx, "j-none", container, "full")
-    assert host("copy_progress", CopyFinish(job=fresh)).totals == CopyTotals()
+    assert host("copy_progress", final).totals == totals
+    host("copy_cancel", final)
+    assert host("copy_progress", final).cancelled
+    assert host("copy_report", CopyReport(b1, target.final_job, totals=totals)).cancelled
+    host("complete_backup", CompleteBackup(b1, status="verified"))
 
-    # A mirror after files were deleted: the guard asks for approval, then exactly the list is deleted.
+    b2 = start_run(env, host, "backup", "b2")
+    second = host("begin_backup", b2)
+    assert host("copy_progress", CopyRef(b2, second.final_job)).totals == CopyTotals()  # nothing reported yet
+    run_copy_pass(b2, second.precopy_job, env.clock, host)
+    run_copy_pass(b2, second.final_job, env.clock, host)
+    host("complete_backup", CompleteBackup(b2, status="verified"))
+
+    # A mirror into generation a (the older) after a file was deleted: the guard asks for approval, then
+    # exactly the list is deleted.
     env.client().call("sim.deleteFile", "vserver", "/data/f0.txt")
     env.flush()
-    mirror = copy_job(ctx, "j2", container, "mirror", previous_manifest="j1")
-    summary = run_copy_pass(mirror, env.clock, host)
+    b3, third, summary = _backup(env, host, "b3")
+    assert third.generation == "a" and third.previous_manifest == "b1-final"
     assert summary.verified and summary.needs_approval and summary.deleted == 0 and summary.approval_ref
     assert set(blob_view(backup)) > set(blob_view(source))  # the extras stay until approved
     with pytest.raises(CopyInputError, match="needs the approval_ref"):
-        host("copy_apply_deletes", CopyFinish(job=mirror))
-    report = host("copy_apply_deletes", CopyFinish(job=mirror, approval_ref=summary.approval_ref))
+        host("copy_apply_deletes", CopyRef(b3, third.final_job))
+    with pytest.raises(CopyInputError, match="does not belong to job"):
+        host("copy_apply_deletes", CopyRef(b3, third.final_job, approval_ref="b1-final/approval"))
+    report = host("copy_apply_deletes", CopyRef(b3, third.final_job, approval_ref=summary.approval_ref))
     assert report.deleted == summary.delete_candidates > 0 and report.changed == 0
     assert blob_view(backup) == blob_view(source)
+    entry = host("complete_backup", CompleteBackup(b3, status="verified"))
+    assert entry["status"] == "verified"  # the approved deletes were applied: no extras
+
+
+def test_unapproved_deletes_are_recorded_as_extras(make_app_env):
+    env, host = make_app_env(edit_plan=_strict_guard), Host()
+    for i in range(3):
+        env.write(f"/data/g{i}.txt", b"x" * 100)
+    env.flush()
+    for run_id in ("b1", "b2"):
+        run, _, _ = _backup(env, host, run_id)
+        host("complete_backup", CompleteBackup(run, status="verified"))
+    env.client().call("sim.deleteFile", "vserver", "/data/g0.txt")
+    env.flush()
+    b3, _, summary = _backup(env, host, "b3")
+    assert summary.needs_approval
+    # The orchestration asks for `verified`; the engine's summary says deletes wait: recorded with extras.
+    entry = host("complete_backup", CompleteBackup(b3, status="verified"))
+    assert entry["status"] == "verified_with_extras"
+    with env.catalog() as catalog:
+        assert catalog.load(env.filer).generations["a"].extras
 
 
 def test_backup_jobs_follow_the_offline_window_setting():

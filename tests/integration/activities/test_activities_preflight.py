@@ -1,41 +1,49 @@
-"""Activity `preflight` on the local stack: every check runs, in order, green or red with its reason."""
+"""Activity `preflight` on the local stack: every check runs, in order, green or red with its reason (against the
+plan snapshot the run recorded; the dry-run route runs the same checks on the plan itself)."""
 
 from __future__ import annotations
 
 import json
+import uuid
+
+import pytest
 
 from shared.catalog.store import FilerState
+from shared.core.errors import DrError, InputRefused
 from shared.runbook import services
-from shared.runbook.payloads import Attention, BackupRequest, Preflight
-from shared.runbook.preflight import CHECKS
+from shared.runbook.payloads import AttentionRef, BackupRequest, Preflight
+from shared.runbook.preflight import CHECKS, run_preflight
+from shared.runbook.refs import RunRef, RunStart
 from tests.fixtures.cluster import create_filer
-from tests.fixtures.workflow import Host
+from tests.fixtures.workflow import Host, start_run
 
 
-def _run(env, host=None, **request) -> Preflight:
-    request = {"cluster": "primary", "filer": env.filer_name, **request}
-    return (host or Host())("preflight", BackupRequest(**request))
+def _run(env, host=None, reason: str = "manual") -> Preflight:
+    """A backup run's preflight: the run starts (its snapshot of the plan as it is now), then checks."""
+    host = host or Host()
+    return host("preflight", start_run(env, host, "backup", f"p-{uuid.uuid4().hex[:8]}", reason=reason))
 
 
 def _red(result: Preflight) -> dict[str, str]:
     return {f.check: f.detail for f in result.findings if not f.ok}
 
 
-def test_green_every_check_in_order_with_the_frozen_context(app_env):
+def test_green_every_check_in_order(app_env):
     result = _run(app_env)
     assert [f.check for f in result.findings] == list(CHECKS)
     assert result.ok and not _red(result)
     assert result.encrypted
-    assert result.context.filer == app_env.filer and result.context.failover_cluster.name == "dr"
-    assert result.context.keyvault_url == app_env.plan.keyvault_url
 
 
 def test_unknown_or_disabled_filer(make_app_env):
     env = make_app_env(edit_plan=lambda p: p["filers"][0].update(enabled=False))
-    unknown = _run(env, filer="nope")
-    assert not unknown.ok and unknown.context is None
+    unknown = run_preflight(BackupRequest(cluster="primary", filer="nope"))  # the dry-run route's checks
+    assert not unknown.ok
     assert "no filer 'nope'" in _red(unknown)["plan"]
     assert set(_red(unknown)) == set(CHECKS)  # nothing else can be checked, and each says so
+    host = Host()
+    with pytest.raises(InputRefused, match="no filer 'nope'"):  # a run of it does not even start
+        host("begin_run", RunStart(RunRef("primary", "nope", "backup-primary-nope", "p1"), "backup"))
     scheduled = _run(env, reason="schedule")
     assert _red(scheduled) == {"plan": _red(scheduled)["plan"]} and "disabled" in _red(scheduled)["plan"]
     assert _run(env, reason="manual").ok  # an operator may still back up a disabled filer
@@ -78,10 +86,15 @@ def test_filer_not_online_or_on_another_bucket(app_env, monkeypatch):
 def test_backup_account_unreachable(make_app_env):
     env = make_app_env(edit_plan=lambda p: p["filers"][0]["backup"].update(
         blob_endpoint="http://127.0.0.1:9/vfxtdr"))
-    services.configure(storage_retry=_no_retry())
-    red = _red(_run(env))
-    assert "is not reachable" in red["backup_account"]
-    assert red["attention"] == red["failed_over"] == "not checked: the catalog is not readable"
+    previous = services.configure(storage_retry=_no_retry())
+    try:
+        red = _red(run_preflight(BackupRequest(cluster="primary", filer=env.filer_name)))  # the dry run's checks
+        assert "is not reachable" in red["backup_account"]
+        assert red["attention"] == red["failed_over"] == "not checked: the catalog is not readable"
+        with pytest.raises(DrError, match=r"recording the run.s plan snapshot in the catalog .* failed"):
+            _run(env)  # a run cannot record its snapshot there: it stops before anything
+    finally:
+        services.restore(previous)
 
 
 def test_backup_container_used_by_a_core_filer_of_another_cluster(app_env):
@@ -97,11 +110,11 @@ def test_backup_container_used_by_a_core_filer_of_another_cluster(app_env):
 
 def test_attention_and_removed_marks_and_failover(app_env):
     env, host = app_env, Host()
-    ctx = env.context()
-    host("mark_attention", Attention(context=ctx, instance_id="backup-x", error="re-add failed: boom"))
+    backup = start_run(env, host, "backup", "x1")
+    host("mark_attention", AttentionRef(backup, error="re-add failed: boom"))
     red = _red(_run(env))
     assert set(red) == {"attention"} and "re-add failed: boom" in red["attention"]
-    host("clear_removed", Attention(context=ctx, instance_id="readd-x"))
+    host("clear_removed", start_run(env, host, "readd", "r1"))
     assert _run(env).ok
 
     def failed_over(state: FilerState) -> None:

@@ -9,9 +9,15 @@ import pytest
 
 from devstack.cluster import keys as sim_keys
 from shared.runbook.key_secret import CONTENT_TYPE, KeySecret, key_secret_name
-from shared.runbook.payloads import FilerStep
 from shared.runbook.rotate_key import KeyRotationFailed, new_passphrase
-from tests.fixtures.workflow import Host
+from tests.fixtures.workflow import Host, start_run
+
+
+def _backup(env, host, run_id: str = "k1"):
+    """A backup run that has begun (its generation reserved): what rotate_key is given."""
+    run = start_run(env, host, "backup", run_id)
+    host("begin_backup", run)
+    return run
 
 
 def test_passphrases_are_fresh_and_short_enough():
@@ -22,8 +28,11 @@ def test_passphrases_are_fresh_and_short_enough():
 def test_rotate_stores_then_activates_and_a_rerun_makes_a_newer_key(app_env):
     env, host = app_env, Host()
     name = key_secret_name("primary", env.filer_name)
-    first = host("rotate_key", FilerStep(context=env.context()))
+    run = _backup(env, host)
+    first = host("rotate_key", run)
     assert first.secret.name == name and first.secret != env.initial_key
+    with env.catalog() as catalog:  # recorded under the backup: what its re-add and its entry read
+        assert catalog.key(env.filer, "k1") == (first.secret, first.key_id)
     stored = env.vault.read_ref(first.secret)
     value = KeySecret.loads(stored.value)
     assert stored.content_type == CONTENT_TYPE
@@ -33,7 +42,7 @@ def test_rotate_stores_then_activates_and_a_rerun_makes_a_newer_key(app_env):
     status = env.client().master_key_status(env.filer_name)
     assert status.active_key_id == first.key_id and not status.ready_to_activate
 
-    second = host("rotate_key", FilerStep(context=env.context()))
+    second = host("rotate_key", run)
     assert second.key_id != first.key_id and second.secret.version != first.secret.version
     assert [v.ref for v in env.vault.versions(name)][:2] == [second.secret, first.secret]
     newest = KeySecret.loads(env.vault.read_ref(second.secret).value)
@@ -46,8 +55,10 @@ def test_no_activation_when_the_store_fails(app_env):
     env = app_env
     name = key_secret_name("primary", env.filer_name)
     env.delete_secret(name)  # a soft-deleted name refuses new versions
+    host = Host()
+    run = _backup(env, host)
     with pytest.raises(KeyRotationFailed) as caught:
-        Host()("rotate_key", FilerStep(context=env.context()))
+        host("rotate_key", run)
     assert "NOT activated" in str(caught.value) and "old key stays active" in str(caught.value)
     status = env.client().master_key_status(env.filer_name)
     assert status.active_key_id == env.demo.key.key_id  # still the stored one
@@ -61,7 +72,8 @@ def test_warns_near_key_vaults_size_limit_without_values(app_env, caplog):
         for _ in range(200):
             filer.keys[secrets.token_hex(4)] = secrets.token_bytes(32).hex()
     caplog.set_level(logging.INFO)
-    rotation = Host()("rotate_key", FilerStep(context=env.context()))
+    host = Host()
+    rotation = host("rotate_key", _backup(env, host))
     assert rotation.near_limit and rotation.value_bytes > 0.8 * 25 * 1024
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "limit" in r.getMessage()]
     assert len(warnings) == 1 and rotation.secret.name in warnings[0].getMessage()
@@ -73,11 +85,13 @@ def test_warns_near_key_vaults_size_limit_without_values(app_env, caplog):
 def test_no_activation_when_the_vault_reads_back_another_value(app_env):
     env = app_env
     name = key_secret_name("primary", env.filer_name)
+    host = Host()
+    run = _backup(env, host)
     env.keyvault.clear_faults()
     env.keyvault.add_fault("corrupt", method="GET", path=f"/secrets/{name}/*", times=1)
     try:
         with pytest.raises(KeyRotationFailed) as caught:
-            Host()("rotate_key", FilerStep(context=env.context()))
+            host("rotate_key", run)
     finally:
         env.keyvault.clear_faults()
     assert "different value" in str(caught.value) and "NOT activated" in str(caught.value)

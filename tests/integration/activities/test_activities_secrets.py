@@ -8,10 +8,9 @@ import re
 import pytest
 
 from shared.catalog.store import filer_prefix
-from shared.runbook.attach import failover_request
-from shared.runbook.failover_payloads import FailoverRequest, MarkAttached, VerifyBackupPage
-from shared.runbook.payloads import FilerStep
-from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand
+from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup
+from shared.runbook.payloads import AttachRef
+from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, start_run
 
 # A SAS signature in any form: query parameter, or the parameter percent-encoded inside another URL.
 SAS_SIG = re.compile(r"(?i)(?:[?&]|%26|%3f)sig(?:=|%3d)[^&\s\"']{8,}")
@@ -33,15 +32,18 @@ def test_no_secret_in_results_catalog_errors_or_logs(app_env, caplog):
     backup = backup_by_hand(env, host, "leak-1", during_precopy=lambda: env.write("/data/late", b"late"))
     assert backup.final.verified
 
-    choice = host("choose_backup", FailoverRequest(cluster="primary", filer=env.filer_name))
-    host("mark_attached", MarkAttached(choice=choice, instance_id="f", at="2027-01-01T00:00:00Z"))
-    host("verify_backup_page", VerifyBackupPage(choice=choice, page=0))
-    attach_until_done(failover_request(choice), env.clock, host)
+    failover = start_run(env, host, "failover", "f1")
+    choice = host("choose_backup", ChooseBackup(failover))
+    host("verify_backup_page", BackupPageRef(failover, choice.backup_id, 0))
+    host("mark_attached", BackupRef(failover, choice.backup_id))
+    attach_until_done(AttachRef(failover, backup_id=choice.backup_id), env.clock, host)
 
     errors = []
+    later = start_run(env, host, "backup", "leak-2")
+    host("begin_backup", later)
     env.delete_secret(env.secret_names["primary"])  # a failing activity: its error text is scanned too
     with pytest.raises(Exception) as caught:  # any failure will do: its text is what is scanned
-        host("rotate_key", FilerStep(context=env.context()))
+        host("rotate_key", later)
     errors.append(str(caught.value))
 
     secrets = env.secret_values()

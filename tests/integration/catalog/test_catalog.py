@@ -162,3 +162,20 @@ def test_a_failing_change_leaves_the_catalog_unchanged(catalog):
     catalog.put_backup(filer, "b1", {"backup_id": "b1", "started_at": "2"})
     catalog.put_backup(filer, "b0", {"backup_id": "b0", "started_at": "1"})
     assert [e["backup_id"] for e in catalog.list_backups(filer)] == ["b0", "b1"]
+
+
+def test_entries_of_a_folder_are_objects_of_that_filer_only(catalog):
+    filer, other = _filer("listed"), _filer("listed-too")
+    at = "2027-01-02T03:04:05Z"
+    entry = {"at": at, "instance_id": "failover-c-listed", "target_cluster": "dr", "backup_id": "b1"}
+    catalog.put_failover(filer, entry)
+    catalog.put_failover(filer, entry)  # a retried activity writes the same entry again, not a second one
+    catalog.put_failover(other, {**entry, "instance_id": "failover-c-listed-too"})
+    catalog.write_json("filers/c/listed/drills/d1.json", {"drill_id": "d1", "rto_s": 600})
+    catalog.write_json("filers/c/listed/drills/broken.json", ["not", "an", "entry"])
+    catalog.write_json("filers/c/listed/drills/notes.txt", {"drill_id": "not json by name"})
+    assert catalog.list_entries(filer, "failovers") == [entry]
+    assert list(catalog.list_paths("filers/c/listed/failovers/")) == [
+        "filers/c/listed/failovers/2027-01-02T030405Z-failover-c-listed.json"]
+    assert catalog.list_entries(filer, "drills") == [{"drill_id": "d1", "rto_s": 600}]
+    assert catalog.list_entries(filer, "nothing-here") == []

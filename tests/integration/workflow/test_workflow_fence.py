@@ -15,11 +15,17 @@ from shared.avere.errors import AvereError
 from shared.catalog.fence import active_fence
 from shared.catalog.store import FilerState
 from shared.runbook.payloads import backup_instance_id, readd_instance_id
+from shared.runbook.refs import INPUT_FORMAT
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 from tests.integration.workflow.test_workflow_failover import FILES, backup_now, custom_step, write_files
 
 OPERATOR = {"X-MS-CLIENT-PRINCIPAL-NAME": "ops@example.com"}
+
+
+@pytest.fixture(autouse=True)
+def _on_app_service(platform_auth: dict[str, str]) -> None:
+    """As on App Service with its authentication on: the operator the platform names is recorded."""
 
 
 def post(runner: Any, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -125,7 +131,8 @@ def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_ove
     # The run's input alone lifts nothing (whoever holds the system key can start a run with any input): the
     # catalog must hold an operator's authorisation for it.
     crafted = runner.start_new("readd_orchestrator", readd_instance_id("primary", env.filer_name),
-                               {"cluster": "primary", "filer": env.filer_name, "lift_fence": True})
+                               {"cluster": "primary", "filer": env.filer_name, "lift_fence": True,
+                                "format": INPUT_FORMAT})
     refused = runner.wait_for(crafted, timeout=120)
     assert refused["runtimeStatus"] == "Failed" and "no operator asked" in json.dumps(refused["output"])
     assert env.filer_name not in env.client().list_core_filers() and active_fence(state_of(env)) is not None

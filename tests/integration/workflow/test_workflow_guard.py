@@ -54,7 +54,7 @@ def approve(runner: Any, instance: str, body: Any, raw: bytes | None = None) -> 
     return reply.status, reply.json()
 
 
-def test_approved_deletes_are_applied_exactly(guarded_env: AppEnv, durable_runner) -> None:
+def test_approved_deletes_are_applied_exactly(guarded_env: AppEnv, durable_runner, platform_auth) -> None:
     import function_app
 
     env = guarded_env

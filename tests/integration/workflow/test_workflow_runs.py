@@ -21,6 +21,11 @@ from tests.integration.workflow.test_workflow_compensation import at_rest_in
 OPERATOR = {"X-MS-CLIENT-PRINCIPAL-NAME": "ops@example.com"}
 
 
+@pytest.fixture(autouse=True)
+def _on_app_service(platform_auth: dict[str, str]) -> None:
+    """As on App Service with its authentication on: the operator the platform names is recorded."""
+
+
 @pytest.fixture
 def app_runner(app_env: AppEnv, durable_runner) -> Any:
     import function_app
@@ -94,7 +99,7 @@ def test_only_a_backup_takes_a_cancel_and_a_copy_pass_names_its_backup(app_env: 
                                                                               app_runner: Any) -> None:
     env, runner = app_env, app_runner
     iid = readd_instance_id("primary", env.filer_name)
-    runner.start_new("readd_orchestrator", iid, {"cluster": "primary", "filer": env.filer_name})
+    runner.start_new("readd_orchestrator", iid, {"cluster": "primary", "filer": env.filer_name, "format": 2})
     runner.run_until(lambda: (runner.status(iid) or {}).get("runtimeStatus") == "Completed", timeout=60)
     body = call(runner, "GET", f"runs/{iid}").json()
     assert body["kind"] == "readd" and body["output"]["status"] == "nothing_to_do" and body["cancelUri"] is None
@@ -163,22 +168,28 @@ def test_a_tick_whose_start_is_refused_skips_the_filer_and_keeps_it_due(
 
 def test_a_backup_running_under_the_id_an_earlier_version_gave_still_holds_its_filer(
         app_env: AppEnv, app_runner: Any, caplog: pytest.LogCaptureFixture) -> None:
-    """After the upgrade a run started by the previous version (id backup-{cluster}-{filer}) may still run: no
-    new run of the filer starts beside it, from a route or the tick, and the run routes still serve it."""
+    """After the upgrade a run started by the previous version (id backup-{cluster}-{filer}) may still be live
+    until its next step, which refuses it: meanwhile no new run of the filer starts beside it, from a route or
+    the tick, and the run routes still serve it."""
+    from shared.runbook.refs import INPUT_FORMAT
     from shared.runbook.run_ids import legacy_run_id
 
     env, runner = app_env, app_runner
     caplog.set_level(logging.INFO)
-    env.write("/data/file.txt", b"held by an old run")
     old = legacy_run_id("backup", "primary", env.filer_name)
-    runner.start_new("backup_orchestrator", old, {"cluster": "primary", "filer": env.filer_name})
-    runner.run_until(at_rest_in(runner, old, "precopy", "flush", "copy"), timeout=60)
+    # Live under the old id: its first step refuses an id that is not this version's, and the run waits on the
+    # retry timer of that step (the virtual clock stands still).
+    runner.start_new("backup_orchestrator", old, {"cluster": "primary", "filer": env.filer_name,
+                                                  "format": INPUT_FORMAT})
+    runner.run_until_idle(timeout=60)
+    assert runner.status(old)["runtimeStatus"] == "Running"
     for path in (f"backups/primary/{env.filer_name}", f"filers/primary/{env.filer_name}/readd"):
         reply = call(runner, "POST", path)
         assert reply.status == 409 and old in reply.json()["error"], (path, reply.body)
     runner.trigger("tick")
-    assert [s["instanceId"] for s in runner.statuses() if not s["instanceId"].startswith(f"{old}-")] == [old]
+    assert [s["instanceId"] for s in runner.statuses()] == [old]
     assert any("already running" in r.getMessage() for r in caplog.records)
     seen = call(runner, "GET", f"runs/{old}").json()
     assert seen["kind"] == "backup" and seen["runtimeStatus"] == "Running" and seen["filer"] is None
-    assert runner.wait_for(old, timeout=240)["output"]["status"] == "verified"
+    done = runner.wait_for(old, timeout=240)
+    assert done["runtimeStatus"] == "Failed" and "is not the backup run" in json.dumps(done["output"])

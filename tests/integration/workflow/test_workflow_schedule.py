@@ -204,6 +204,7 @@ def test_reconcile_reads_the_catalog_before_the_running_runs(monkeypatch: pytest
     monkeypatch.setattr(timer, "load_plan", lambda: plan)
     monkeypatch.setattr(timer, "running_ids", running_ids)
     monkeypatch.setattr(catalog_ops, "load_states", load_states)
+    monkeypatch.setattr(timer.report_catalog, "reports_for_tick", lambda *args: [])  # the fake plan has no storage
     monkeypatch.setattr(timer.scheduling, "tick", lambda p, states, now, running: timer.scheduling.Tick(
         None, (), (), (), tuple(timer.scheduling.reconcile(p, states, running))))
     asyncio.run(inspect.unwrap(timer.tick._function._func)(None, Client()))

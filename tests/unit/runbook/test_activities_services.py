@@ -9,6 +9,7 @@ from azure.functions._durable_functions import df_dumps
 
 from shared.azure.storage import StorageConfigError
 from shared.core.codec import decode as payload
+from shared.core.errors import InputRefused
 from shared.plan.load import PlanError
 from shared.runbook import services
 from shared.runbook.payloads import BackupRequest, FilerRef
@@ -80,5 +81,5 @@ def test_payloads_arrive_as_objects_dicts_envelopes_or_text():
         payload(FilerRef, 3)
     with pytest.raises(TypeError, match="not JSON"):
         payload(FilerRef, "c1/f1")
-    with pytest.raises(ValueError, match="missing field 'filer'"):
-        payload(BackupRequest, {"cluster": "c1"})
+    with pytest.raises(InputRefused, match="missing field 'filer'"):
+        payload(BackupRequest, {"cluster": "c1", "format": 2})
