@@ -19,10 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared.avere.records import FilerRecord
-from shared.catalog.store import Catalog, FilerState
+from shared.catalog.store import FilerState
 from shared.core.clock import parse_iso
 from shared.core.errors import CatalogConflict
-from shared.plan.load import Filer
 
 PENDING, SUSPENDED, REMOVED = "pending", "suspended", "removed"
 HOWS = (PENDING, SUSPENDED, REMOVED)
@@ -110,17 +109,21 @@ def lift_fence(state: FilerState, *, instance_id: str, at: str, filer: str) -> d
     return current
 
 
-def lifted_record(catalog: Catalog, state: FilerState, filer: Filer, instance_id: str) -> FilerRecord | None:
+def restorable(state: FilerState) -> bool:
+    """Whether lifting the fence could bring the filer back: a record of what this app removed, or the record the
+    fence captured when it suspended the filer. Without one nothing is lifted (an operator restores it by hand)."""
+    fence = active_fence(state) or {}
+    marks = (state.removed_by_app, state.needs_attention)
+    return any((mark or {}).get("record") for mark in marks) or bool(fence.get("record"))
+
+
+def lifted_record(state: FilerState, instance_id: str) -> FilerRecord | None:
     """What a re-add run that lifted the fence restores when nothing was removed (the filer was suspended): the
-    record the fence captured, else the newest backup's. None when the fence was not lifted for this run."""
+    record the fence captured. None when the fence was not lifted for this run, or captured no record."""
     mark = state.fence or {}
-    if (mark.get("lifted") or {}).get("instance_id") != instance_id:
+    if (mark.get("lifted") or {}).get("instance_id") != instance_id or not mark.get("record"):
         return None
-    if mark.get("record"):
-        return FilerRecord.from_json(mark["record"])
-    newest = state.newest_verified() or next(iter(state.attached()), None)
-    backup_id = state.generations[newest].backup_id if newest else None
-    return catalog.record(filer, backup_id) if backup_id else None
+    return FilerRecord.from_json(mark["record"])
 
 
 def describe(fence: dict[str, Any]) -> str:

@@ -109,7 +109,7 @@ def _removed(snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog,
         state = catalog.load(ctx.filer)
         record, key = state.removed_record()
         if record is None:  # nothing removed: a fence lifted for this run brings back a suspended filer
-            record = lifted_record(catalog, state, ctx.filer, ref.run.instance_id)
+            record = lifted_record(state, ref.run.instance_id)
     if record is None:
         what = f"backup {ref.run.run_id} captured no record" if snapshot.kind == "backup" else \
             "the catalog records no removal by this app"

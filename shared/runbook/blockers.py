@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from shared.catalog.fence import OVERRIDE, active_fence, describe
+from shared.catalog.fence import OVERRIDE, active_fence, describe, restorable
 from shared.catalog.store import FilerState
 
 
@@ -52,6 +52,10 @@ def readd_blocker(state: FilerState, filer_key: str, override: bool = False) -> 
     a filer fenced after a failover only with the operator's explicit override (it then comes back, removed
     or suspended as it was left)."""
     fence = active_fence(state)
+    if fence is not None and override and not restorable(state):
+        return Blocker(Reason.NOTHING_TO_READD, f"{describe(fence)}, and the catalog holds no record of {filer_key} "
+                                                "to bring back (nothing removed by this app, no record captured "
+                                                "when it was fenced): restore it on its cluster by hand")
     if fence is not None:
         if override:
             return None

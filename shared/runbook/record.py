@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
-from shared.catalog.fence import active_fence, describe, lift_fence, lifted_record
+from shared.catalog.fence import active_fence, describe, lift_fence, lifted_record, restorable
 from shared.catalog.store import WRITING, Catalog, FilerState, begin_writing, finish_writing
 from shared.core.codec import SCHEMA_KEY, plain
 from shared.core.errors import InputRefused
@@ -225,9 +225,10 @@ def readd_plan(ref: RunRef) -> ReaddPlan:
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
         fence = active_fence(state)
-        if fence is not None and not lift:
+        if fence is not None and not (lift and restorable(state)):
+            why = describe(fence) + ("" if not lift else "; nothing recorded to bring back: restore it by hand")
             return ReaddPlan(record=None, key=None, needs_attention=state.needs_attention is not None,
-                             removed_by_app=state.removed_by_app is not None, fenced=describe(fence))
+                             removed_by_app=state.removed_by_app is not None, fenced=why)
         if fence is not None:
             lifted = catalog.update(ctx.filer, lambda s: lift_fence(s, instance_id=ref.instance_id,
                                                                     at=services.now_iso(), filer=ctx.filer.key))
@@ -236,7 +237,7 @@ def readd_plan(ref: RunRef) -> ReaddPlan:
             state = catalog.load(ctx.filer)
         record, key = state.removed_record()
         if record is None and lift:
-            record = lifted_record(catalog, state, ctx.filer, ref.instance_id)
+            record = lifted_record(state, ref.instance_id)
     return ReaddPlan(record=record, key=key, needs_attention=state.needs_attention is not None,
                      removed_by_app=state.removed_by_app is not None,
                      fence_lifted=lift and ((state.fence or {}).get("lifted") or {}).get("instance_id")
