@@ -128,6 +128,12 @@ def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_ove
     readd_refused_without_the_override(env, runner)
     status, body = post(runner, f"backups/primary/{env.filer_name}")
     assert status == 409 and "failed over" in body["error"]
+    # A re-add run started some other way (a reconcile that raced the failover) leaves it alone, and says so.
+    plain = runner.start_new("readd_orchestrator", readd_instance_id("primary", env.filer_name),
+                             {"cluster": "primary", "filer": env.filer_name, "format": INPUT_FORMAT})
+    held = runner.wait_for(plain, timeout=120)
+    assert held["runtimeStatus"] == "Completed" and held["output"]["status"] == "fenced", held["output"]
+    assert env.filer_name not in env.client().list_core_filers()
     # The run's input alone lifts nothing (whoever holds the system key can start a run with any input): the
     # catalog must hold an operator's authorisation for it.
     crafted = runner.start_new("readd_orchestrator", readd_instance_id("primary", env.filer_name),
