@@ -135,7 +135,9 @@ def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_ove
     assert held["runtimeStatus"] == "Completed" and held["output"]["status"] == "fenced", held["output"]
     assert env.filer_name not in env.client().list_core_filers()
     # The run's input alone lifts nothing (whoever holds the system key can start a run with any input): the
-    # catalog must hold an operator's authorisation for it.
+    # catalog must hold an operator's authorisation for it. (A second run of one instance id within the same
+    # second would get the same run id, and with it the first one's snapshot: the clock moves on first.)
+    env.clock.advance(1)
     crafted = runner.start_new("readd_orchestrator", readd_instance_id("primary", env.filer_name),
                                {"cluster": "primary", "filer": env.filer_name, "lift_fence": True,
                                 "format": INPUT_FORMAT})
