@@ -1,4 +1,4 @@
-"""Failover activities: choose a verified backup, mark it attached, check it (a sample, or page by page), record.
+"""Failover activities: fence the primary filer, choose a verified backup, mark it attached, check it, record it.
 
 Each input names the failover run and the backup; the DR cluster is the one the run's snapshot resolved."""
 
@@ -8,6 +8,7 @@ import azure.durable_functions as df
 
 from shared.core.codec import decode
 from shared.runbook import failover as failover_steps
+from shared.runbook import fence as fencing
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
     BackupPageRef,
@@ -17,11 +18,18 @@ from shared.runbook.failover_payloads import (
     FailoverChoice,
     FailoverRecordRef,
     FailoverTimes,
+    FenceOutcome,
     FilerNames,
     SampleCheck,
 )
+from shared.runbook.refs import RunRef
 
 bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="run")
+def fence_primary(run: RunRef) -> FenceOutcome:
+    return fencing.fence_primary(decode(RunRef, run))
 
 
 @bp.activity_trigger(input_name="request")

@@ -10,7 +10,8 @@ Every activity is given the run's reference (RunRef) and nothing else of the pla
 Compensation is written as `except` → compensate → re-raise, never `finally`: the 1.x SDK rebuilds the
 generator every episode (a `finally` would run at each episode's end) and a terminated instance runs
 nothing at all. Stop a run with the `cancel` event; the timer tick's reconcile re-adds anything a
-terminated run left removed.
+terminated run left removed. After a failover the compensation neither re-adds nor unsuspends: the filer is
+fenced (shared/runbook/fence.py) and stays removed or client-suspended until an operator lifts the fence.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import azure.durable_functions as df
 from activities import backup as backup_acts
 from activities import copy as copy_acts
 from activities import runs as runs_acts
-from orchestrators.backup_steps import ChangesHeld, Run, flush, remove, run_copy
+from orchestrators.backup_steps import NOTHING_REMOVED, ChangesHeld, Run, flush, remove, run_copy
 from orchestrators.change_guard import NOT_APPROVED, ChangesNotApproved, approved, guarded_copy
 from orchestrators.durable_helpers import (
     Gen,
@@ -41,6 +42,7 @@ from orchestrators.durable_helpers import (
 from shared.core.clock import to_iso
 from shared.core.codec import plain
 from shared.core.errors import DrError, InputRefused, PreflightFailed, ReaddFailed, RunCancelled
+from shared.runbook.attach import FENCED
 from shared.runbook.failover_payloads import FailoverRequest
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
@@ -57,6 +59,7 @@ from shared.runbook.payloads import (
     KeyRotation,
     Preflight,
     RunStarted,
+    StartedActivities,
     failover_instance_id,
 )
 from shared.runbook.refs import RunRef, RunStart
@@ -95,7 +98,8 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         yield from _compensate_before_removal(run, err)
         if isinstance(err, RunCancelled | ChangesNotApproved):
             return run.result(_outcome(err), error=reason(err))
-        raise _typed(err, ref, "nothing removed; clients unsuspended") from None
+        left = f"nothing removed; clients left suspended: {run.fenced}" if run.fenced else NOTHING_REMOVED
+        raise _typed(err, ref, left) from None
     held: ChangesHeld | None = None
     try:
         yield from remove(run)
@@ -104,11 +108,12 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         held = err
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
-        yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
+        why = reason(err) + (f"; not re-added: {run.fenced}" if run.fenced else "")
+        yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=why)
         if isinstance(err, RunCancelled):
             return run.result("cancelled", error=reason(err))
         attached = "the filer is attached (re-added, or never removed); the generation being written is not verified"
-        raise _typed(err, ref, attached) from None
+        raise _typed(err, ref, f"not re-added: {run.fenced}" if run.fenced else attached) from None
     if req.fail_over_to:
         return (yield from _planned_failover(run, req.fail_over_to))
     yield from _readd_or_attention(run, None)
@@ -169,7 +174,7 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
     if run.suspended:
         run.status.step("unsuspending")
         try:
-            yield activity(run.context, backup_acts.unsuspend_clients, run.ref)
+            done: StartedActivities | None = yield activity(run.context, backup_acts.unsuspend_clients, run.ref)
         except Exception as stuck:
             first = err.what if isinstance(err, DrError) else reason(err)
             why = f"{first}; then unsuspending the clients failed: {reason(stuck)}"
@@ -177,7 +182,11 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
             raise DrError(why, filer=run.ref.key, state="nothing removed, but clients are STILL SUSPENDED",
                           action="unsuspend: corefiler.modify(<filer>, {'clientSuspend': 'no'})") from None
         run.suspended = False
-    yield from _record(run, outcome, error=reason(err))
+        if done is not None and done.fenced:  # a failover fenced the filer: its clients stay suspended
+            run.fenced = done.fenced
+            run.status.step("fenced", fence=done.fenced)
+    why = reason(err) + (f"; clients left suspended: {run.fenced}" if run.fenced else "")
+    yield from _record(run, outcome, error=why)
 
 
 def _typed(err: Exception, ref: RunRef, state: str) -> DrError:
@@ -193,7 +202,8 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     context, ref = run.context, run.ref
     record = run.captured
     try:
-        yield from attach(context, AttachRef(ref), run.status, "readd", cluster=run.ctx.cluster, filer=ref.key)
+        result = yield from attach(context, AttachRef(ref), run.status, "readd", cluster=run.ctx.cluster,
+                                   filer=ref.key)
     except Exception as err:
         why = f"re-add failed: {reason(err)}" + (f" (after: {reason(cause)})" if cause else "")
         yield activity(context, backup_acts.mark_attention, AttentionRef(ref, error=why))
@@ -202,6 +212,10 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
         raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json())}",
                           filer=ref.key, state="REMOVED from the cluster; its data is in the container",
                           action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
+    if result.phase == FENCED:  # a failover fenced the filer: it stays off its cluster (the mark keeps the record)
+        run.fenced = result.detail
+        run.status.step("fenced", fence=result.detail)
+        return
     yield activity(context, backup_acts.clear_removed, ref)
     run.timings["offline_s"] = seconds_since(context, run.offline_since) if run.offline_since else 0.0
     run.status.step("readded", offline_s=run.timings["offline_s"])
@@ -210,7 +224,8 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
 def _planned_failover(run: Run, target: str) -> Gen[dict[str, Any]]:
     """A planned failover: the final delta is in and verified with the filer removed (nothing written since).
     Record the backup, then attach it at the DR cluster (the failover run, as a sub-orchestration) instead of
-    re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary."""
+    re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary, unless the
+failover run fenced it already (then it stays removed: POST .../readd?override=failed-over brings it back)."""
     context, ref = run.context, run.ref
     entry = yield from _record(run, "verified")  # deletes awaiting approval are not waited for: extras stay
     child = failover_instance_id(ref.cluster, ref.filer)
@@ -221,9 +236,12 @@ def _planned_failover(run: Run, target: str) -> Gen[dict[str, Any]]:
         served = yield context.call_sub_orchestrator(FAILOVER, plain(request), child)
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
+        # The failover run fenced the primary first: then the re-add stops at the fence (the filer stays
+        # removed) until an operator lifts it; otherwise the primary serves it again.
+        where = (f"not re-added at the primary cluster {ref.cluster}: {run.fenced}" if run.fenced
+                 else f"re-added at the primary cluster {ref.cluster}, which serves it again")
         raise DrError(f"planned failover to {target} failed before the DR cluster served: {reason(err)}",
-                      filer=ref.key, state=f"re-added at the primary cluster {ref.cluster}, which serves it again; "
-                      f"backup {ref.run_id} is recorded {entry.get('status')}",
+                      filer=ref.key, state=f"{where}; backup {ref.run_id} is recorded {entry.get('status')}",
                       action="read the failover run's history, fix the DR cluster, then fail over again") from None
     run.status.step("failed_over", target_cluster=target)
     return {**run.result("failed_over", entry=entry), "failover": served}
@@ -234,15 +252,24 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
     context, ctx, summary = run.context, run.ctx, final.summary
     if summary is None or not summary.needs_approval:
         return "verified"
+    if run.fenced:  # no one approves deletes for a filer that failed over: the extras stay
+        run.approval = {"decision": "not_asked", "reason": "the filer was fenced by a failover"}
+        run.status.step("deletes_not_approved", reason=run.approval["reason"])
+        return "verified_with_extras"
     deadline = now(context) + timedelta(hours=ctx.guard.approval_timeout_hours)
     run.status.step("awaiting_approval", delete_candidates=summary.delete_candidates,
                     approval_ref=summary.approval_ref, approval_deadline=to_iso(deadline))
     decision = yield from wait_for_approval(context, APPROVE_DELETES_EVENT, summary.approval_ref, deadline,
                                             run.cancel)
     if not decision.approved:
+        how = {"no approval before the deadline": "timed_out", "cancelled": "cancelled"}.get(decision.reason,
+                                                                                              "refused")
+        run.approval = {"decision": how, "reason": decision.reason}
         run.status.step("deletes_not_approved", reason=decision.reason, received=decision.received or None)
         return "verified_with_extras"
-    run.status.step("applying_deletes", approved_by=decision.decided_by or "unknown")
+    run.approval = {"decision": "approved", "by": (decision.decided_by or "unknown")[:200],
+                    "approval_ref": str(summary.approval_ref)}
+    run.status.step("applying_deletes", approved_by=run.approval["by"])
     try:
         run.deletes = yield activity(context, copy_acts.copy_apply_deletes,
                                      CopyRef(run.ref, run.passes()[1], approval_ref=summary.approval_ref))
@@ -257,7 +284,7 @@ def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
     run.timings["backup_s"] = seconds_since(context, run.started)
     entry = CompleteBackup(run=run.ref, status=outcome, timings=tuple(sorted(run.timings.items())),
                            consistent_at=to_iso(run.offline_since) if run.offline_since else "",
-                           error=error[:2000])
+                           error=error[:2000], approval=tuple(sorted(run.approval.items())))
     result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)
     run.entry = result

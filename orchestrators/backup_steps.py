@@ -45,6 +45,7 @@ from shared.runbook.payloads import (
     StartedActivities,
 )
 from shared.runbook.refs import RunRef
+from shared.runbook.run_ids import copy_run_id
 
 REMOVE_DEADLINE = timedelta(hours=1)
 NOTHING_REMOVED = "nothing removed; clients unsuspended"
@@ -83,6 +84,8 @@ class Run:
     suspended: bool = False
     offline_since: datetime | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    fenced: str = ""  # a failover fenced the filer: the compensation left it removed or suspended, and how
+    approval: dict[str, str] = field(default_factory=dict)  # the mass-delete decision and who made it
 
     @property
     def captured(self) -> FilerRecord:
@@ -109,6 +112,7 @@ class Run:
                 + (self.deletes.deleted if self.deletes else 0),
                 "extras": summary.delete_candidates if summary and outcome == "verified_with_extras" else 0,
                 **{k: round(v, 3) for k, v in self.timings.items()},
+                "fenced": self.fenced or None, "deletes_approval": self.approval or None,
                 "entry": entry, "error": error or None}
 
 
@@ -184,7 +188,7 @@ def run_copy(run: Run, job_id: str, step: str, attempt: int = 0) -> Gen[CopyOutc
     when the change guard holds the pass (attempt 1 runs it again once approved, as a new sub-orchestration)."""
     context, ctx = run.context, run.ctx
     given = CopyInput(run=run.ref, job_id=job_id, attempt=attempt)
-    child_id = f"{context.instance_id}{given.instance_suffix}"
+    child_id = copy_run_id(context.instance_id, job_id, attempt)
     job = CopyRef(run.ref, job_id)
     task = context.call_sub_orchestrator(COPY, plain(given), child_id)
     mark = now(context)

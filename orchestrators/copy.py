@@ -8,7 +8,7 @@ returns its change check and overwrites nothing. Every
 does not grow with the number of blobs. A cancel marker (written by the parent's `copy_cancel`) is seen
 at the next report and stops the pass between polls.
 
-A pass runs only as the sub-orchestration `{backup instance}-{job id}` (`-1` after it: the pass run again once
+A pass runs only as the sub-orchestration `{backup instance}~{job id}` (`~1` after it: the pass run again once
 its overwrites were approved) of the backup run its input names: one started any other way (the start webhook)
 stops before it does anything. Whether the pass guards changes is the run snapshot's say (`copy_describe`).
 Its activities are given the run and the job id; each rebuilds the job from the run's snapshot and the
@@ -38,6 +38,7 @@ from shared.runbook.payloads import (
     CopyReport,
     CopyTotals,
 )
+from shared.runbook.run_ids import copy_run_id
 
 bp = df.Blueprint()
 
@@ -49,7 +50,7 @@ INCOMPLETE = "the backup generation being written is incomplete (not verified); 
 def copy_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     state = run_input(context, CopyInput)
     parent = state.run.instance_id
-    expected = f"{parent}{state.instance_suffix}"
+    expected = copy_run_id(parent, state.job_id, state.attempt)
     if context.parent_instance_id != parent or context.instance_id != expected:
         raise InputRefused(f"a copy pass runs only as the sub-orchestration {expected[:200]!r} of its backup run "
                            f"{parent[:200]!r}; this is {context.instance_id[:200]!r}, started by "

@@ -70,6 +70,7 @@ from shared.runbook.payloads import (
     RunStarted,
 )
 from shared.runbook.refs import RunRef, RunStart
+from shared.runbook.run_ids import copy_run_id
 
 bp = df.Blueprint()
 
@@ -190,7 +191,7 @@ def _copy(run: DrillRun) -> Gen[None]:
     """The scratch copy as a sub-orchestration; progress in this run's status; a cancel stops it between polls."""
     context, ref = run.context, run.ref
     job = CopyRef(ref.run, scratch_job_id(ref.drill_id))
-    child = f"{context.instance_id}-{job.job_id}"
+    child = copy_run_id(context.instance_id, job.job_id)
     task = context.call_sub_orchestrator(COPY, plain(CopyInput(ref.run, job.job_id)), child)
     mark = now(context)
     run.status.step("scratch_copy", copy_instance=child)

@@ -6,8 +6,10 @@ sample of blobs —, full — every page, in a sub-orchestration of bounded hist
 attached in the catalog (from then on no backup writes into it
 and the schedule skips the filer) → add the cloud core filer on the backup container ('used', the key from Key
 Vault) → restore every junction → health → record the failover with its RPO and RTO → report the client mount
-addresses. The HTTP starter cancels a
-running backup of the filer first. Activities are given the run's reference and the backup id only.
+addresses. Before choosing, the primary filer is fenced (client access suspended, or left removed — a planned
+failover's backup removed it —; pending when its cluster cannot be reached, then the timer tick fences it): the
+DR cluster serves it, the primary never again on its own. The HTTP starter records the fence and cancels a
+running backup or drill of the filer. Activities are given the run's reference and the backup id only.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from orchestrators.failover_verify import FULL_VERIFY, verify_instance_id
 from shared.core.clock import to_iso
 from shared.core.codec import plain
 from shared.core.errors import FailoverFailed
+from shared.runbook.failover import NOTHING_ATTACHED
 from shared.runbook.failover_payloads import (
     BackupRef,
     ChooseBackup,
@@ -43,6 +46,7 @@ from shared.runbook.failover_payloads import (
     FailoverRequest,
     FailoverResult,
     FailoverTimes,
+    FenceOutcome,
     FullVerify,
     SampleCheck,
 )
@@ -62,6 +66,9 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     status.step("starting")
     begun: RunStarted = yield activity(context, runs_acts.begin_run,
                                        RunStart(ref, "failover", target_cluster=req.target_cluster))
+    status.step("fencing_primary")  # the primary copy stops serving before the DR cluster serves it
+    fence: FenceOutcome = yield activity(context, failover_acts.fence_primary, ref)
+    status.update(primary_fence=fence.how)
     status.step("choosing_backup")
     choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, ChooseBackup(ref, req.backup_id))
     phases.done("choose_s")
@@ -76,7 +83,8 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     result = replace(result, verify=req.verify, blobs_checked=checked, rpo_s=times.rpo_s, rto_s=times.rto_s,
                      consistent_at=times.consistent_at, phases=times.phases)
     status.step("serving", mounts=[m.to_json() for m in result.mounts], rpo_s=times.rpo_s, rto_s=times.rto_s)
-    return FailoverResult.to_json(result)
+    return {**FailoverResult.to_json(result), "primary_fence": fence.how or None,
+            "primary_fence_detail": fence.detail or None}
 
 
 class Phases:
@@ -122,7 +130,7 @@ def check_backup(context: df.DurableOrchestrationContext, ref: RunRef, choice: F
                                              BackupRef(ref, choice.backup_id))
         if sample.problems:
             raise FailoverFailed(f"backup {choice.backup_id} failed its sample check: {'; '.join(sample.problems[:3])}",
-                                 filer=ref.key, state="nothing attached; the catalog is unchanged",
+                                 filer=ref.key, state=NOTHING_ATTACHED,
                                  action="check it with verify=full, fail over to the other generation (backupId), "
                                         "or investigate the backup account")
         status.update(blobs_checked=sample.checked)
@@ -133,7 +141,7 @@ def check_backup(context: df.DurableOrchestrationContext, ref: RunRef, choice: F
     try:
         done = yield task
     except Exception as err:
-        raise FailoverFailed(reason(err), filer=ref.key, state="nothing attached; the catalog is unchanged",
+        raise FailoverFailed(reason(err), filer=ref.key, state=NOTHING_ATTACHED,
                              action="fail over to the other generation (backupId) or investigate the backup "
                                     "account") from None
     checked = int((done or {}).get("checked", 0))

@@ -6,7 +6,8 @@
 The same activity functions the failover orchestrator calls (orchestrators/failover.py), in the same order and
 with the same inputs (references: the run's plan snapshot is recorded by `begin_run`, everything else is resolved
 from it and the catalog), under the operator's own Azure credentials (DefaultAzureCredential: `az login`),
-recording to the same catalog. Before anything is written it asks the catalog what the failover route asks, and
+recording to the same catalog, and fencing the primary filer first as the app does (the split-brain fence:
+README.md). Before anything is written it asks the catalog what the failover route asks, and
 more: no verified backup, a backup attached to another cluster, the filer already failed over, a backup run in
 progress. It prints each step and the mount addresses and junctions; on failure, the error and exit status 1
 (2: refused, the filer's catalog state unchanged; 3: the plan is invalid).
@@ -44,6 +45,7 @@ from shared.runbook.failover_payloads import (
     FailoverRecordRef,
     FailoverResult,
     FailoverTimes,
+    FenceOutcome,
     SampleCheck,
 )
 from shared.runbook.payloads import AttachRef, AttachStep, RunStarted, failover_instance_id
@@ -197,6 +199,10 @@ def failover(opts: Options, *, out: TextIO = sys.stdout,
                  f"{clock.to_iso_basic(started)}-{uuid.uuid4().hex[:8]}")
     begun: RunStarted = _call(runs_acts.begin_run, RunStart(ref, "failover", target_cluster=target))
     say(f"run {ref.run_id} recorded its plan snapshot ({ref.instance_id})")
+    # The fence first (recorded in the catalog, then client access suspended on the primary cluster; pending when
+    # that cluster cannot be reached: the app's timer applies it before it starts anything there).
+    fence: FenceOutcome = _call(failover_acts.fence_primary, ref)
+    say(f"primary filer fenced: {fence.how or 'not fenced'} ({fence.detail})")
     choice: FailoverChoice = _call(failover_acts.choose_backup, ChooseBackup(ref, opts.backup_id))
     phases.done("choose_s")
     say(f"chosen: backup {choice.backup_id} in container {choice.container} (generation {choice.generation})")

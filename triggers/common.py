@@ -1,5 +1,6 @@
-"""What the HTTP routes and the timer share: plan lookup, running instances, catalog states, JSON replies, and
-the HTTP status of each reason the domain gives for refusing a request."""
+"""What the HTTP routes and the timer share: plan lookup, running runs, starting one (a start the engine refuses
+is a conflict), catalog states, JSON replies with the app's own run URLs, the caller's identity, and the HTTP
+status of each reason the domain gives for refusing a request."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import logging
 import os
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -21,6 +23,7 @@ from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
 from shared.runbook import record as catalog_ops
 from shared.runbook import services
 from shared.runbook.blockers import Blocker, Reason
+from triggers.access import AUTH_ENABLED, on_platform
 
 log = logging.getLogger("vfxtdr.triggers")
 
@@ -50,6 +53,7 @@ STATUS: dict[Reason, int] = {
     Reason.UNKNOWN_BACKUP: 404,
     Reason.NOT_VERIFIED: 409,
     Reason.ATTACHED_ELSEWHERE: 409,
+    Reason.FENCED: 409,
 }
 
 
@@ -114,3 +118,67 @@ async def filer_state(plan: Plan, filer: Filer) -> FilerState:
                       "every credential") from None
     return states[filer.key]
 
+
+
+async def running_blocker(client: df.DurableOrchestrationClient, ids: tuple[str, ...], wait: str) -> None:
+    """Refuse (409) while any of these runs is in progress; `wait` says what the operator can do."""
+    busy = sorted(await running_ids(client, list(ids)))
+    if busy:
+        raise refusal(Blocker(Reason.RUNNING, f"{busy[0]} is running; {wait}"))
+
+
+# The message of the host's refusal to start an id whose instance is still live (overridableExistingInstanceStates
+# NonRunningStates): an HTTP 500 whose JSON body `start_new` raises as a bare Exception, args[0] the dict.
+_ALREADY_EXISTS = "already exists"
+
+
+def is_start_conflict(exc: BaseException) -> bool:
+    """Whether `start_new` failed because an instance with that id is live (another start won the race)."""
+    body = exc.args[0] if exc.args else None
+    if not isinstance(body, dict):
+        return False
+    kind = str(body.get("ExceptionType", ""))
+    return kind.endswith("OrchestrationAlreadyExistsException") or _ALREADY_EXISTS in str(
+        body.get("ExceptionMessage", ""))
+
+
+async def start_run(client: df.DurableOrchestrationClient, name: str, instance_id: str, payload: Any) -> None:
+    """Start a run; the engine allows one live instance per id, so a start that lost a race is a 409."""
+    try:
+        await client.start_new(name, instance_id, payload)
+    except Exception as exc:
+        if is_start_conflict(exc):
+            raise refusal(Blocker(Reason.RUNNING, f"{instance_id} is running (started meanwhile); one run per "
+                                                  "filer at a time")) from None
+        raise
+
+
+# --- the app's own run URLs: never the Durable webhooks (their query string carries the system key) ----------
+ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix
+
+
+def caller(req: func.HttpRequest) -> str:
+    """Who asked, where the platform says: App Service authentication sets X-MS-CLIENT-PRINCIPAL-NAME (for a
+    caller that presented a token) and drops any copy a client sends. Without it (locally, or on App Service
+    with its authentication off) a client could write that header: then nobody is named ("")."""
+    env = os.environ
+    if not (on_platform(env) and env.get(AUTH_ENABLED, "").strip().lower() == "true"):
+        return ""
+    return (req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or "").strip()[:200]
+
+
+def run_url(req: func.HttpRequest, instance_id: str, action: str = "") -> str:
+    """The absolute URL of /api/runs/{id}[/action] on the host this request came to."""
+    origin = urlsplit(req.url)
+    path = f"/{ROUTE_PREFIX}/runs/{quote(instance_id, safe='~')}" + (f"/{action}" if action else "")
+    return f"{origin.scheme}://{origin.netloc}{path}"
+
+
+def started(req: func.HttpRequest, instance_id: str, *, cancellable: bool) -> func.HttpResponse:
+    """202 for a run a route started: its id and the app's URLs to follow it (cancelUri is null for runs that
+    take no cancel: a re-add or a failover does not stop half-way)."""
+    status_uri = run_url(req, instance_id)
+    body = {"id": instance_id, "statusUri": status_uri,
+            "cancelUri": run_url(req, instance_id, "cancel") if cancellable else None}
+    return func.HttpResponse(json.dumps(body, indent=2), status_code=202, mimetype="application/json",
+                             headers={"Location": status_uri, "Retry-After": "10"})

@@ -1,9 +1,11 @@
 """HTTP routes of drills: rehearse a failover of one filer, or of every protected filer of a cluster.
 
-`POST /api/drills/{cluster}/{filer}[?target=&backupId=]` and `POST /api/drills/{cluster}` answer 202 with the run's
-id and Durable status URLs; 404 for a cluster, filer, target or backup the plan or catalog does not know; 409 when
-a drill or failover of the filer runs, the filer failed over, or it has no verified backup (the named one not
-verified). A refused request starts and changes nothing.
+`POST /api/drills/{cluster}/{filer}[?target=&backupId=]` and `POST /api/drills/{cluster}` answer 202 with the
+run's id and the app's run URLs (triggers/runs.py; never the Durable webhooks'); 404 for a cluster, filer, target
+or backup the plan or catalog does not know; 409 when a drill or failover of the filer runs, the filer failed
+over, it has no verified backup (the named one not verified), or the engine refuses the start (another start
+won). A refused request starts and changes nothing. A drill works on the DR cluster only: it never unsuspends or
+re-adds the primary filer, fenced or not.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from shared.runbook.drill_payloads import (
     drill_cluster_instance_id,
     drill_instance_id,
 )
-from shared.runbook.payloads import failover_instance_id
+from shared.runbook.run_ids import DRILL as DRILL_RUN
+from shared.runbook.run_ids import FAILOVER as FAILOVER_RUN
+from shared.runbook.run_ids import filer_run_ids
 from triggers.common import (
     Refusal,
     check_body_size,
@@ -41,6 +45,8 @@ from triggers.common import (
     refusal,
     refuse,
     running_ids,
+    start_run,
+    started,
 )
 
 bp = df.Blueprint()
@@ -58,13 +64,18 @@ def _target(req: func.HttpRequest, plan: Plan, filer: Filer) -> str:
 
 def running_blocker(filer: Filer, running: set[str]) -> Blocker | None:
     """A drill or failover of the filer in progress rules a drill out (one drill per filer; a failover wins)."""
-    for other in (drill_instance_id(filer.cluster, filer.name), failover_instance_id(filer.cluster, filer.name)):
+    for other in _drill_or_failover(filer):
         if other in running:
             return Blocker(Reason.RUNNING, f"{other} is running; one drill per filer, and never during a failover")
     return None
 
 
-@bp.route(route="drills/{cluster}/{filer}", methods=["POST"])
+def _drill_or_failover(filer: Filer) -> tuple[str, ...]:
+    """The ids under which a drill or a failover of the filer may run (current and earlier versions')."""
+    return filer_run_ids(filer.cluster, filer.name, (DRILL_RUN, FAILOVER_RUN))
+
+
+@bp.route(route="drills/{cluster}/{filer}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def start_drill(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Rehearse a failover of one filer from its newest verified backup (or `?backupId=`) on `?target=`."""
@@ -76,19 +87,19 @@ async def start_drill(req: func.HttpRequest, client: df.DurableOrchestrationClie
         target = _target(req, plan, filer)
         backup_id = req.params.get("backupId") or None
         instance_id = drill_instance_id(cluster, name)
-        running = await running_ids(client, [instance_id, failover_instance_id(cluster, name)])
+        running = await running_ids(client, list(_drill_or_failover(filer)))
         blocked = running_blocker(filer, running) or drill_blocker(await filer_state(plan, filer), backup_id)
         if blocked is not None:
             raise refusal(blocked)
-        await client.start_new(DRILL, instance_id, plain(DrillRequest(cluster, name, backup_id=backup_id,
-                                                                      target=target, reason="manual")))
+        await start_run(client, DRILL, instance_id, plain(DrillRequest(cluster, name, backup_id=backup_id,
+                                                                       target=target, reason="manual")))
     except Refusal as err:
         return refuse(err)
     log.info("drill of %s/%s on %s started as %s", cluster, name, target, instance_id)
-    return client.create_check_status_response(req, instance_id)
+    return started(req, instance_id, cancellable=True)
 
 
-@bp.route(route="drills/{cluster}", methods=["POST"])
+@bp.route(route="drills/{cluster}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def start_cluster_drill(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Rehearse a failover of every protected filer of the cluster, a bounded number at a time."""
@@ -103,7 +114,7 @@ async def start_cluster_drill(req: func.HttpRequest, client: df.DurableOrchestra
         if await is_running(client, instance_id):
             raise refusal(Blocker(Reason.RUNNING, f"{instance_id} is running"))
         filers = [f for f in plan.enabled_filers() if f.cluster == cluster]
-        ids = [i for f in filers for i in (drill_instance_id(cluster, f.name), failover_instance_id(cluster, f.name))]
+        ids = [i for f in filers for i in _drill_or_failover(f)]
         running = await running_ids(client, ids)
         states = await asyncio.to_thread(catalog_ops.load_states, plan, filers)
         go, skipped = [], []
@@ -118,13 +129,13 @@ async def start_cluster_drill(req: func.HttpRequest, client: df.DurableOrchestra
         if not go:
             why = "; ".join(f"{n}: {m}" for n, m in skipped) or "it has no enabled filer"
             raise Refusal(409, f"no filer of cluster {cluster} can be drilled now: {why}")
-        await client.start_new(DRILL_CLUSTER, instance_id, plain(DrillClusterRequest(
+        await start_run(client, DRILL_CLUSTER, instance_id, plain(DrillClusterRequest(
             cluster, tuple(go), tuple(skipped))))
     except Refusal as err:
         return refuse(err)
     log.info("drill of cluster %s (%d filers, %d skipped) started as %s", cluster, len(go), len(skipped),
              instance_id)
-    return client.create_check_status_response(req, instance_id)
+    return started(req, instance_id, cancellable=False)
 
 
 async def tick_drills(client: df.DurableOrchestrationClient, plan: Plan, states: dict[str, FilerState],
@@ -133,16 +144,20 @@ async def tick_drills(client: df.DurableOrchestrationClient, plan: Plan, states:
     then start each filer's drill whose `drill_schedule` fired since its last one."""
     pinned = [f for f in plan.filers if states.get(f.key) is not None and states[f.key].pins]
     filers = drill_schedule.scheduled(plan)
-    ids = [i for f in {*pinned, *filers}
-           for i in (drill_instance_id(f.cluster, f.name), failover_instance_id(f.cluster, f.name))]
+    ids = [i for f in {*pinned, *filers} for i in _drill_or_failover(f)]
     if not ids:
         return
     # The catalog was read before the running runs: a pin it shows was written by a drill that had started.
     running = await running_ids(client, ids)
     for f in pinned:
         instance_id = drill_instance_id(f.cluster, f.name)
-        if instance_id not in running:
-            await client.start_new(DRILL, instance_id, plain(DrillRequest(f.cluster, f.name, reason="reconcile")))
+        if not running.intersection(filer_run_ids(f.cluster, f.name, (DRILL_RUN,))):
+            try:
+                await start_run(client, DRILL, instance_id, plain(DrillRequest(f.cluster, f.name,
+                                                                               reason="reconcile")))
+            except Refusal as err:  # another start won: that drill cleans up
+                log.info("reconcile: drill of %s skipped: %s", f.key, err)
+                continue
             running.add(instance_id)
             log.warning("reconcile: a drill of %s stopped without cleaning up (its pin remains); cleaning up as %s",
                         f.key, instance_id)
@@ -153,7 +168,11 @@ async def tick_drills(client: df.DurableOrchestrationClient, plan: Plan, states:
     for skip in decision.skip:
         log.info("drill schedule: %s skipped: %s", skip.filer.key, skip.reason)
     for start in decision.start:
-        await client.start_new(DRILL, start.instance_id, plain(
-            DrillRequest(start.filer.cluster, start.filer.name, reason="schedule")))
+        try:
+            await start_run(client, DRILL, start.instance_id, plain(
+                DrillRequest(start.filer.cluster, start.filer.name, reason="schedule")))
+        except Refusal as err:  # not recorded as scheduled: still due at the next tick
+            log.info("drill schedule: %s skipped: %s", start.filer.key, err)
+            continue
         await asyncio.to_thread(drill_schedule.record_scheduled, plan, start.filer, start.occurrence)
         log.info("drill schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)

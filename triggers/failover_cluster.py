@@ -1,4 +1,9 @@
-"""HTTP route: fail over every protected filer of a cluster (a regional outage), each as its own failover run."""
+"""HTTP route: fail over every protected filer of a cluster (a regional outage), each as its own failover run.
+
+Every filer of the cluster is fenced in the catalog first (as the one-filer failover route does), then the run
+starts, then running backups and drills of its filers are cancelled: a cancelled backup finds the fence and leaves
+its filer removed or suspended. 202 with the app's run URLs; 409 while it or a failover of a filer runs, or when
+the engine refuses the start."""
 
 from __future__ import annotations
 
@@ -9,27 +14,33 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.core.codec import plain
-from shared.runbook.blockers import Blocker, Reason
+from shared.runbook import fence as fencing
 from shared.runbook.failover_payloads import ClusterFailoverRequest
-from shared.runbook.payloads import (
-    CANCEL_EVENT,
-    CLUSTER_FAILOVER,
-    backup_instance_id,
-    cluster_failover_instance_id,
-    failover_instance_id,
+from shared.runbook.payloads import CANCEL_EVENT, CLUSTER_FAILOVER, cluster_failover_instance_id, failover_instance_id
+from shared.runbook.run_ids import BACKUP, DRILL, FAILOVER, filer_run_ids
+from triggers.common import (
+    Refusal,
+    caller,
+    check_body_size,
+    load_plan,
+    refuse,
+    running_blocker,
+    running_ids,
+    start_run,
+    started,
 )
-from triggers.common import Refusal, check_body_size, is_running, load_plan, refusal, refuse
 from triggers.http_api import verify_mode
 
 bp = df.Blueprint()
 log = logging.getLogger("vfxtdr.http")
 
 
-@bp.route(route="failovers/{cluster}", methods=["POST"])
+@bp.route(route="failovers/{cluster}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def start_cluster_failover(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Fail over every protected filer of the cluster to `?target=` (or each filer's failover_cluster)."""
     cluster = req.route_params["cluster"]
+    who = caller(req)
     try:
         check_body_size(req)
         plan = await asyncio.to_thread(load_plan)
@@ -44,17 +55,19 @@ async def start_cluster_failover(req: func.HttpRequest, client: df.DurableOrches
             raise Refusal(400, f"{', '.join(unplaced)} name(s) no failover_cluster in the plan: give ?target=")
         verify = verify_mode(req)
         instance_id = cluster_failover_instance_id(cluster)
-        for other in (instance_id, *(failover_instance_id(cluster, f.name) for f in filers)):
-            if await is_running(client, other):
-                raise refusal(Blocker(Reason.RUNNING, f"{other} is running"))
-        for filer in filers:  # the failover takes precedence: a running backup re-adds what it removed and stops
-            backup = backup_instance_id(cluster, filer.name)
-            if await is_running(client, backup):
-                await client.raise_event(backup, CANCEL_EVENT, {"reason": "failover"})
-                log.warning("cluster failover of %s cancelled the running backup %s", cluster, backup)
-        await client.start_new(CLUSTER_FAILOVER, instance_id, plain(ClusterFailoverRequest(
+        await running_blocker(client, (instance_id, *(i for f in filers for i in filer_run_ids(
+            cluster, f.name, (FAILOVER,)))), "wait for it")
+        for filer in filers:  # the fence first: nothing cancelled below brings a filer back on the primary
+            await asyncio.to_thread(fencing.request_fence, plan, filer, target=target or filer.failover_cluster or "",
+                                    instance_id=failover_instance_id(cluster, filer.name), by=who)
+        await start_run(client, CLUSTER_FAILOVER, instance_id, plain(ClusterFailoverRequest(
             cluster=cluster, target_cluster=target, verify=verify)))
+        ids = [i for f in filers for i in filer_run_ids(cluster, f.name, (BACKUP, DRILL))]
+        for other in sorted(await running_ids(client, ids)):  # the failover takes precedence
+            await client.raise_event(other, CANCEL_EVENT, {"reason": "failover", "by": who})
+            log.warning("cluster failover of %s cancelled the running run %s", cluster, other)
     except Refusal as err:
         return refuse(err)
-    log.info("failover of cluster %s (%d filers) started as %s", cluster, len(filers), instance_id)
-    return client.create_check_status_response(req, instance_id)
+    log.warning("failover of cluster %s (%d filers) started as %s by %s", cluster, len(filers), instance_id,
+                who or "an unnamed caller")
+    return started(req, instance_id, cancellable=False)

@@ -60,10 +60,10 @@ class DemoApp:
         self._saved.clear()
 
     def start_route(self, path: str) -> dict:
-        """POST /api/<path>; the 202's status links (id, statusQueryGetUri, ...) or DemoFailed."""
+        """POST /api/<path>; the 202's run links (id, statusUri, cancelUri) or DemoFailed."""
         status, body = http("POST", f"{self.base_url}/api/{path}")
         links = _json(body)
-        if status != 202 or not isinstance(links, dict) or "statusQueryGetUri" not in links:
+        if status != 202 or not isinstance(links, dict) or "statusUri" not in links:
             raise DemoFailed(f"POST /api/{path} answered {status}: {body[:500].decode(errors='replace')}")
         return links
 
@@ -72,7 +72,7 @@ class DemoApp:
         started = time.monotonic()
         view = ProgressView()
         while True:
-            status = _json(http("GET", links["statusQueryGetUri"])[1]) or {}
+            status = _json(http("GET", links["statusUri"])[1]) or {}
             line = view.line(status.get("customStatus"))
             if line is not None:
                 say(f"+{time.monotonic() - started:6.1f}s  {line}")
@@ -85,7 +85,8 @@ class DemoApp:
 
     def history(self, links: dict) -> list[dict]:
         """The compacted history, as `python -m devstack status ID --history` shows it."""
-        status = _json(http("GET", links["statusQueryGetUri"] + "&showHistory=true")[1]) or {}
+        # The app's status route shows no history; the runner in this process reads it from its store.
+        status = self.runner.status(links["id"], show_history=True) or {}
         return list(status.get("historyEvents") or [])
 
 

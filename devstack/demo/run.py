@@ -28,6 +28,7 @@ from devstack.demo.checks import (
     inventory_differences,
     junctions,
     policies,
+    quiet,
     source_unreachable,
 )
 from devstack.demo.drill import rehearse
@@ -260,14 +261,18 @@ class Demo:
     # -- 8 ------------------------------------------------------------------------------------------------
     def failover(self) -> str:
         assert self.app is not None
-        links = self._links["failover"] = self.app.start_route(f"failovers/{CLUSTER}/{DEMO}")
-        self.say(f"POST /api/failovers/{CLUSTER}/{DEMO} -> 202, instance {links['id']}")
-        final = self.app.follow(links, self.say, RUN_TIMEOUT)
+        # The app warns that it cannot fence the lost primary yet (expected here): the fence line below says so.
+        with quiet("shared.avere.client", "vfxtdr.fence", "vfxtdr.http"):
+            links = self._links["failover"] = self.app.start_route(f"failovers/{CLUSTER}/{DEMO}")
+            self.say(f"POST /api/failovers/{CLUSTER}/{DEMO} -> 202, instance {links['id']}")
+            final = self.app.follow(links, self.say, RUN_TIMEOUT)
         out = final.get("output") if isinstance(final.get("output"), dict) else {}
         if final.get("runtimeStatus") != "Completed" or not out.get("mounts"):
             raise DemoFailed(f"the failover ended {final.get('runtimeStatus')}: {str(final.get('output'))[:600]}")
         self.failover_output = out
         self.figures["failover_s"] = run_seconds(self.app.history(links))
+        self.say(f"the primary filer's fence: {out.get('primary_fence')} (the primary cluster is lost: the first "
+                 "timer tick that reaches it again suspends its clients; it never serves the filer on its own)")
         for mount in out["mounts"]:
             self.say(f"clients mount {', '.join(mount['paths'])} from vserver {mount['vserver']} at "
                      f"{', '.join(mount['addresses'])}")

@@ -169,10 +169,12 @@ def run_workflow(args: argparse.Namespace, wf: Workflow) -> int:
                                {f.query: getattr(args, f"flag_{f.query}") for f in wf.flags})
         status, body = _http(wf.method, f"{target.url}/api/{path}")
         links = _json(body)
-        if status == 202 and isinstance(links, dict) and "statusQueryGetUri" in links:
+        # The app's routes answer their own status URL (statusUri); a plain Durable starter the webhook's.
+        follow_url = _status_link(links) if status == 202 else None
+        if follow_url is not None and isinstance(links, dict):
             print(f"started {links['id']}", file=sys.stderr)
             try:
-                final = follow(links["statusQueryGetUri"], sys.stderr, args.timeout)
+                final = follow(follow_url, sys.stderr, args.timeout)
             except KeyboardInterrupt:
                 print(f"interrupted: {links['id']} is kept in {args.state_dir} and goes on when a runner "
                       "next runs there", file=sys.stderr)
@@ -216,6 +218,13 @@ def trigger(args: argparse.Namespace) -> int:
         return 0 if all(f.get("runtimeStatus") == "Completed" for f in finals) else 1
     finally:
         target.close()
+
+
+def _status_link(links: Any) -> str | None:
+    if not isinstance(links, dict):
+        return None
+    url = links.get("statusUri") or links.get("statusQueryGetUri")
+    return url if isinstance(url, str) else None
 
 
 def follow(status_url: str, progress: TextIO, timeout: float | None = None) -> dict:

@@ -111,6 +111,8 @@ class FilerState(JsonRecord):
     # generation -> the drill reading it ({drill_id, instance_id, backup_id, since}): no backup writes a pinned
     # generation. Added after the captured formats: left out of JSON and repr while empty.
     pins: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, metadata=json_options(omit={}))
+    # after a failover: how the primary filer is kept from serving (shared/catalog/fence.py); absent before that
+    fence: dict[str, Any] | None = field(default=None, metadata=json_options(omit=None))
     # keys a newer app version wrote: kept as they are
     extra: dict[str, Any] = field(default_factory=dict, metadata=json_options(extra=True))
 

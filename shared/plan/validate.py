@@ -196,33 +196,33 @@ def _kind(value: Any) -> str:
 # Checks return a problem description, or None when the value is fine. None of them echo the value.
 
 def secret_name(value: str) -> str | None:
-    if SECRET_NAME.match(value):
+    if SECRET_NAME.fullmatch(value):
         return None
     return ("must be a Key Vault secret *name*: 1-127 letters, digits and hyphens "
             "(the plan holds secret names, never secret values)")
 
 
 def account_name(value: str) -> str | None:
-    if _ACCOUNT.match(value):
+    if _ACCOUNT.fullmatch(value):
         return None
     return "must be a storage account name: 3-24 lowercase letters and digits"
 
 
 def container_name(value: str) -> str | None:
-    if _CONTAINER.match(value) and len(value) <= 63:
+    if _CONTAINER.fullmatch(value) and len(value) <= 63:
         return None
     return ("must be a container name: 3-63 lowercase letters, digits and single hyphens, "
             "starting and ending with a letter or digit")
 
 
 def region(value: str) -> str | None:
-    if _REGION.match(value):
+    if _REGION.fullmatch(value):
         return None
     return "must be an Azure region name such as westus2 (lowercase, no spaces)"
 
 
 def object_name(value: str) -> str | None:
-    return None if _NAME.match(value) else ("must be 1-64 letters, digits, '_', '.' or '-', "
+    return None if _NAME.fullmatch(value) else ("must be 1-64 letters, digits, '_', '.' or '-', "
                                             "starting with a letter or digit")
 
 
@@ -306,7 +306,7 @@ def keyvault_url(value: str) -> str | None:
     for suffix in _VAULT_SUFFIXES:
         if host.endswith(suffix):
             name = host[: -len(suffix)]
-            if _VAULT_NAME.match(name):
+            if _VAULT_NAME.fullmatch(name):
                 return None
             return "vault name must be 3-24 letters, digits and single hyphens, starting with a letter"
     return f"must be a Key Vault URL (https://<name>{_VAULT_SUFFIXES[0]}) or a loopback stand-in"

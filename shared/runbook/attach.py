@@ -15,9 +15,11 @@ from shared.avere.client import AvereClient
 from shared.avere.errors import AvereActivityFailed, AvereConfigError, AvereConflict
 from shared.avere.records import FilerRecord, Recovery
 from shared.azure.keyvault import SecretRef
+from shared.catalog.fence import lifted_record
 from shared.catalog.store import ATTACHED, Catalog
 from shared.core.errors import InputRefused
 from shared.plan.load import BackupStorage, Cluster
+from shared.runbook import fence as fencing
 from shared.runbook import services
 from shared.runbook.key_secret import KeySecret
 from shared.runbook.payloads import AttachRef, AttachStep, RunContext
@@ -25,8 +27,9 @@ from shared.runbook.runs import RunSnapshot, load_run
 
 log = logging.getLogger("vfxtdr.attach")
 
-CREATING, REMOVING, KEYS, JUNCTIONS, UNSUSPENDING, HEALTH, DONE = (
-    "creating", "removing", "keys", "junctions", "unsuspending", "health", "done")
+CREATING, REMOVING, KEYS, JUNCTIONS, UNSUSPENDING, HEALTH, DONE, FENCED = (
+    "creating", "removing", "keys", "junctions", "unsuspending", "health", "done", "fenced")
+# FENCED (done, nothing attached): a re-add on the filer's own cluster stopped because a failover fenced it.
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class AttachRequest:
     storage_account: str = ""
     storage_key_secret: str | None = None
     activity_ids: tuple[str, ...] = ()
+    # A re-add on the filer's own cluster (a backup or readd run): the run's context, whose catalog says whether
+    # a failover fenced the filer (shared/runbook/fence.py). None for a failover's attach on a DR cluster.
+    fence: RunContext | None = None
 
 
 # --- building requests (pure) -----------------------------------------------------------------------------
@@ -86,7 +92,7 @@ def resolve(ref: AttachRef) -> AttachRequest:
         if snapshot.kind == "failover":
             request = _failover(snapshot, ctx, catalog, ref)
         else:
-            request = readd_request(ctx, *_removed(snapshot, ctx, catalog, ref))
+            request = replace(readd_request(ctx, *_removed(snapshot, ctx, catalog, ref)), fence=ctx)
     return replace(request, activity_ids=ref.activity_ids)
 
 
@@ -100,7 +106,10 @@ def _removed(snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog,
         rotated = catalog.key(ctx.filer, ref.run.run_id)
         key = rotated[0] if rotated else None
     else:
-        record, key = catalog.load(ctx.filer).removed_record()
+        state = catalog.load(ctx.filer)
+        record, key = state.removed_record()
+        if record is None:  # nothing removed: a fence lifted for this run brings back a suspended filer
+            record = lifted_record(state, ref.run.instance_id)
     if record is None:
         what = f"backup {ref.run.run_id} captured no record" if snapshot.kind == "backup" else \
             "the catalog records no removal by this app"
@@ -197,9 +206,24 @@ def _next_on_present(client: AvereClient, request: AttachRequest, name: str) -> 
         return AttachStep(phase=JUNCTIONS, done=False, activity_ids=tuple(ids),
                           detail=f"restoring {len(ids)} junction(s)")
     if answers.flag(info.get("clientSuspend")) is not False:  # suspended, or not said: unsuspend (idempotent)
+        fenced = _fenced(client, request)  # read again right before: a failover may have been asked meanwhile
+        if fenced is not None:
+            return fenced
         client.unsuspend_clients(name)
-        return AttachStep(phase=UNSUSPENDING, done=False, detail="client access resumed")
+        fenced = _fenced(client, request)  # and right after: one asked in between wins, clients suspended again
+        return fenced or AttachStep(phase=UNSUSPENDING, done=False, detail="client access resumed")
     return None
+
+
+def _fenced(client: AvereClient, request: AttachRequest) -> AttachStep | None:
+    """On the filer's own cluster: stop at a failover's fence, the filer kept removed or client-suspended."""
+    if request.fence is None:
+        return None
+    fence = fencing.held(request.fence)
+    if fence is None:
+        return None
+    detail = fencing.keep(request.fence, client, fence, "a failover fenced it; the re-add stopped")
+    return AttachStep(phase=FENCED, done=True, detail=detail)
 
 
 def attach_step(request: AttachRequest, *, name: str | None = None) -> AttachStep:
@@ -211,7 +235,11 @@ def attach_step(request: AttachRequest, *, name: str | None = None) -> AttachSte
     with services.avere_client(request.cluster, request.keyvault_url) as client:
         running = _pending(client, request.activity_ids)
         state = client.filer_state(name)
-        if running:
+        # A fence found while an activity runs waits for it: a creation that finishes later must be caught too.
+        fenced = _fenced(client, request) if state != "removing" and not running else None
+        if fenced is not None:
+            step = fenced
+        elif running:
             step = AttachStep(phase=CREATING if state == "removed" else JUNCTIONS, done=False,
                               activity_ids=tuple(running), detail=f"waiting for {len(running)} activity(ies)")
         elif state == "removing":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from shared.catalog.fence import OVERRIDE, active_fence, describe, restorable
 from shared.catalog.store import FilerState
 
 
@@ -19,6 +20,7 @@ class Reason(Enum):
     UNKNOWN_BACKUP = "unknown_backup"  # the named backup is held by neither backup container
     NOT_VERIFIED = "not_verified"  # the named backup is not verified (or attached to another cluster)
     ATTACHED_ELSEWHERE = "attached_elsewhere"  # a backup of the filer is attached to another cluster
+    FENCED = "fenced"  # a failover fenced the primary filer: nothing re-adds or unsuspends it without an override
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ def backup_blocker(state: FilerState) -> Blocker | None:
     if state.failed_over:
         return Blocker(Reason.FAILED_OVER, f"the filer failed over to cluster "
                                            f"{state.failed_over.get('target_cluster')}; backups stopped")
+    fence = active_fence(state)
+    if fence is not None:
+        return Blocker(Reason.FENCED, f"{describe(fence)}; backups stopped")
     if state.needs_attention:
         return Blocker(Reason.NEEDS_ATTENTION,
                        "the filer needs attention (a re-add failed): fix the cluster, then POST .../readd")
@@ -42,8 +47,21 @@ def backup_blocker(state: FilerState) -> Blocker | None:
     return None
 
 
-def readd_blocker(state: FilerState, filer_key: str) -> Blocker | None:
-    """Why there is nothing to re-add: only a removal by this app (or a failed re-add of one) is replayed."""
+def readd_blocker(state: FilerState, filer_key: str, override: bool = False) -> Blocker | None:
+    """Why there is nothing to re-add: only a removal by this app (or a failed re-add of one) is replayed; and
+    a filer fenced after a failover only with the operator's explicit override (it then comes back, removed
+    or suspended as it was left)."""
+    fence = active_fence(state)
+    if fence is not None and override and not restorable(state):
+        return Blocker(Reason.NOTHING_TO_READD, f"{describe(fence)}, and the catalog holds no record of {filer_key} "
+                                                "to bring back (nothing removed by this app, no record captured "
+                                                "when it was fenced): restore it on its cluster by hand")
+    if fence is not None:
+        if override:
+            return None
+        return Blocker(Reason.FENCED, f"{describe(fence)}. Re-adding or unsuspending {filer_key} there would serve "
+                                      "it from two clusters. Once the DR cluster no longer serves it, "
+                                      f"POST .../readd?override={OVERRIDE}")
     if state.removed_by_app or state.needs_attention:
         return None
     return Blocker(Reason.NOTHING_TO_READD,

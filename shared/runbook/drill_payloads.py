@@ -15,6 +15,8 @@ from shared.core.codec import JsonRecord
 from shared.core.errors import InputRefused
 from shared.runbook import signals
 from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput, checked_id, checked_name
+from shared.runbook.run_ids import CLUSTER_DRILL, cluster_run_id, run_id
+from shared.runbook.run_ids import DRILL as DRILL_RUN
 
 # Orchestrator names (function names registered by orchestrators/drill*.py).
 DRILL = "drill_orchestrator"
@@ -28,11 +30,13 @@ _DRILL_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
 
 
 def drill_instance_id(cluster: str, filer: str) -> str:
-    return f"drill-{cluster}-{filer}"
+    """`drill~{cluster}~{filer}` (shared/runbook/run_ids.py; earlier versions: `drill-{cluster}-{filer}`)."""
+    return run_id(DRILL_RUN, cluster, filer)
 
 
 def drill_cluster_instance_id(cluster: str) -> str:
-    return f"drills-{cluster}"
+    """`cluster-drill~{cluster}` (earlier versions: `drills-{cluster}`)."""
+    return cluster_run_id(CLUSTER_DRILL, cluster)
 
 
 def scratch_job_id(drill_id: str) -> str:

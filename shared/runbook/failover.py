@@ -36,9 +36,13 @@ from shared.runbook.services import open_catalog
 
 log = logging.getLogger("vfxtdr.failover")
 
+# What a failover that stops before attaching leaves: the request fenced the primary filer, and that stays.
+NOTHING_ATTACHED = ("nothing attached, no backup marked; the primary filer stays fenced (fail over with another "
+                    "backupId, or lift the fence: POST .../readd?override=failed-over)")
+
 
 def _refuse(ctx: RunContext, what: str) -> CatalogConflict:
-    return CatalogConflict(what, filer=ctx.filer.key, state="nothing changed",
+    return CatalogConflict(what, filer=ctx.filer.key, state=NOTHING_ATTACHED,
                            action="choose a verified backup (see the catalog's backups)")
 
 

@@ -196,3 +196,12 @@ class FilerNames(JsonRecord):
     """Activity `cluster_filers`: the plan's filers of the cluster."""
 
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FenceOutcome(JsonRecord):
+    """Activity `fence_primary(RunRef)`: how the primary filer is fenced now (shared/catalog/fence.py: pending,
+    suspended, removed; "" when it is not fenced) and what the cluster showed."""
+
+    how: str
+    detail: str

@@ -9,6 +9,7 @@ import logging
 from shared.avere.client import AvereClient
 from shared.avere.errors import AvereUnexpectedAnswer
 from shared.avere.records import ActivityStatus, DirtyInfo
+from shared.runbook import fence as fencing
 from shared.runbook import services
 from shared.runbook.payloads import FlushStatus, RemoveStatus, RunContext, RunStep, StartedActivities
 from shared.runbook.record import removal_recorded
@@ -49,11 +50,19 @@ def suspend_and_flush(run: RunRef) -> StartedActivities:
 
 
 def unsuspend(run: RunRef) -> StartedActivities:
+    """Give client access back, unless a failover fenced the filer: then it stays suspended (`fenced` says so).
+    The fence is read before and again after the unsuspend, so one asked for in between still holds."""
     ctx = _context(run)
     with _client(ctx) as client:
-        result = client.unsuspend_clients(ctx.filer.name)
-    log.info("%s: clients unsuspended", ctx.filer.key)
-    return _started([result])
+        fence = fencing.held(ctx)
+        if fence is None:
+            result = client.unsuspend_clients(ctx.filer.name)
+            fence = fencing.held(ctx)
+            if fence is None:
+                log.info("%s: clients unsuspended", ctx.filer.key)
+                return _started([result])
+        why = "a failover fenced it; the backup's compensation keeps client access suspended"
+        return StartedActivities(activity_ids=(), fenced=fencing.keep(ctx, client, fence, why))
 
 
 # adminState values after which a junction removal or a filer removal is over ('removing' and 'flushing' are not).

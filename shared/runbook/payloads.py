@@ -19,6 +19,11 @@ from shared.core.errors import InputRefused
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
 from shared.runbook import signals
 from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
+from shared.runbook.run_ids import BACKUP as BACKUP_RUN
+from shared.runbook.run_ids import CLUSTER_FAILOVER as CLUSTER_FAILOVER_RUN
+from shared.runbook.run_ids import FAILOVER as FAILOVER_RUN
+from shared.runbook.run_ids import READD as READD_RUN
+from shared.runbook.run_ids import cluster_run_id, run_id
 
 # Orchestrator names (function names registered by the orchestrator blueprints).
 BACKUP = "backup_orchestrator"
@@ -48,24 +53,26 @@ FORMER_MODULES = {
 }
 
 
+# Run ids: `{kind}~{cluster}~{filer}`, unambiguous for every pair of plan names (shared/runbook/run_ids.py).
 def backup_instance_id(cluster: str, filer: str) -> str:
-    return f"backup-{cluster}-{filer}"
+    return run_id(BACKUP_RUN, cluster, filer)
 
 
 def readd_instance_id(cluster: str, filer: str) -> str:
-    return f"readd-{cluster}-{filer}"
+    return run_id(READD_RUN, cluster, filer)
 
 
 def failover_instance_id(cluster: str, filer: str) -> str:
-    return f"failover-{cluster}-{filer}"
+    return run_id(FAILOVER_RUN, cluster, filer)
 
 
 CLUSTER_FAILOVER = "cluster_failover_orchestrator"
 
 
 def cluster_failover_instance_id(cluster: str) -> str:
-    """The whole-cluster failover of a protected cluster (its filers' runs keep their own ids)."""
-    return f"failover-cluster-{cluster}"
+    """`cluster-failover~{cluster}`: the whole-cluster failover of a protected cluster (its filers' runs keep
+    their own ids; earlier versions: `failover-cluster-{cluster}`)."""
+    return cluster_run_id(CLUSTER_FAILOVER_RUN, cluster)
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,14 @@ class RunStep(Ref):
 # --- orchestration inputs (the doors start these) ----------------------------------------------------------
 @dataclass(frozen=True)
 class FilerRef(StartInput):
-    """Input of the readd orchestration."""
+    """Input of the readd orchestration. `lift_fence`: an operator asked (readd route, ?override=failed-over) to
+    bring back a filer fenced after a failover; the run records it in its snapshot, and `readd_plan` lifts the
+    fence only when the catalog also holds that operator's authorisation for this run."""
 
     cluster: str
     filer: str
     format: int = INPUT_FORMAT
+    lift_fence: bool = field(default=False, metadata=json_options(omit=False))
 
 
 @dataclass(frozen=True)
@@ -176,9 +186,11 @@ class KeyRotation(JsonRecord):
 
 @dataclass(frozen=True)
 class StartedActivities(JsonRecord):
-    """A long cluster operation was started: the Avere activity ids to poll ("success" means already done)."""
+    """A long cluster operation was started: the Avere activity ids to poll ("success" means already done).
+    `fenced` (unsuspend_clients only): nothing was done because a failover fenced the filer, and how."""
 
     activity_ids: tuple[str, ...]
+    fenced: str = field(default="", metadata=json_options(omit=""))
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,8 @@ class CompleteBackup(Ref):
     status: str
     timings: tuple[tuple[str, float], ...] = ()
     error: str = ""
+    # the mass-delete decision as the run made it: decision, by (the approving caller), reason, approval_ref
+    approval: tuple[tuple[str, str], ...] = field(default=(), metadata=json_options(omit=()))
     consistent_at: str = ""  # when the clients were suspended for the final pass (the backup's recovery point)
 
     def _checked(self) -> CompleteBackup:
@@ -267,6 +281,8 @@ class ReaddPlan(JsonRecord):
     key: SecretRef | None
     needs_attention: bool
     removed_by_app: bool
+    fenced: str = field(default="", metadata=json_options(omit=""))  # fenced after a failover: nothing to do
+    fence_lifted: bool = field(default=False, metadata=json_options(omit=False))  # lifted for this run
 
 
 # --- copy passes -------------------------------------------------------------------------------------------
@@ -295,7 +311,7 @@ class CopyTotals(JsonRecord):
 
 @dataclass(frozen=True)
 class CopyInput(StartInput):
-    """Input of the copy sub-orchestration `{backup instance}-{job id}` (and of each continue_as_new execution):
+    """Input of the copy sub-orchestration `{backup instance}~{job id}` (and of each continue_as_new execution):
     the backup run it belongs to and which of its passes (job_id: `<backup id>-pre` or `-final`). The job itself
     (source, destination, mode, guard) is resolved by every copy activity from the run's snapshot and the
     generation the catalog reserved for the run."""
@@ -320,11 +336,6 @@ class CopyInput(StartInput):
         if any(isinstance(p, bool) or not isinstance(p, int) or p < 0 for p in self.work):
             raise InputRefused("copy work names pages: non-negative integers")
         return self
-
-    @property
-    def instance_suffix(self) -> str:
-        """The copy sub-orchestration's instance id after its backup run's: `-{job id}`, `-1` once approved."""
-        return f"-{self.job_id}" + (f"-{self.attempt}" if self.attempt else "")
 
 
 @dataclass(frozen=True)

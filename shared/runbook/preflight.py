@@ -20,6 +20,7 @@ from shared.avere.errors import AvereError
 from shared.azure.keyvault import KeyVaultError
 from shared.azure.storage import StorageConfigError
 from shared.blobcopy.errors import describe_http_error, redact
+from shared.catalog.fence import active_fence, describe
 from shared.catalog.store import Catalog, FilerState
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
 from shared.plan.model import unverified_tls_problem
@@ -304,6 +305,7 @@ def _failed_over(run: _Run) -> None:
         return
     done = run.state.failed_over
     attached = run.state.attached()
+    fence = active_fence(run.state)
     if done:
         run.add("failed_over", False, f"the filer failed over to cluster {done.get('target_cluster')} at "
                 f"{done.get('at')} (backup {done.get('backup_id')})")
@@ -311,6 +313,8 @@ def _failed_over(run: _Run) -> None:
         gen = run.state.generations[attached[0]]
         run.add("failed_over", False, f"a failover to cluster {(gen.attached_to or {}).get('target_cluster')} "
                 "has begun (a backup container is attached)")
+    elif fence is not None:
+        run.add("failed_over", False, f"a failover was requested: {describe(fence)}")
     else:
         run.add("failed_over", True, "the filer has not failed over")
 

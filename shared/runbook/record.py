@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
+from shared.catalog.fence import active_fence, describe, lift_fence, lifted_record, restorable
 from shared.catalog.store import NOT_APPROVED, WRITING, Catalog, FilerState, begin_writing, finish_writing
 from shared.core.codec import SCHEMA_KEY, plain
 from shared.core.errors import InputRefused
@@ -27,7 +28,7 @@ from shared.runbook.payloads import (
     ReaddPlan,
     RunContext,
 )
-from shared.runbook.refs import RunRef
+from shared.runbook.refs import LIFT_FENCE, RunRef
 from shared.runbook.runs import RunSnapshot, job_ids, load_run, reserved_target
 from shared.runbook.services import open_catalog
 
@@ -151,7 +152,8 @@ def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: Co
         "container": target.container, "backup_account": filer.backup.account,
         "source": f"{filer.source.account}/{filer.source.container}", "started_at": snapshot.started_at,
         "finished_at": services.now_iso(), "previous_manifest": target.previous_manifest,
-        "timings": dict(request.timings[:MAX_TIMINGS]), "error": request.error[:2000]}
+        "timings": dict(request.timings[:MAX_TIMINGS]), "error": request.error[:2000],
+        "deletes_approval": {k[:40]: v[:300] for k, v in request.approval[:8]} or None}
 
 
 
@@ -253,13 +255,34 @@ def clear_removed(ref: RunRef) -> None:
 
 
 def readd_plan(ref: RunRef) -> ReaddPlan:
-    """What the catalog says this app removed, to replay."""
-    ctx = load_run(ref, "readd").context()
+    """What the catalog says this app removed, to replay. A filer fenced after a failover is left alone
+    (`fenced` says how), unless the run was started to lift the fence (its snapshot's reason, from the readd
+    route's ?override=failed-over) and the catalog holds that operator's authorisation for this very run: then
+    the fence is lifted here, and the plan replays what was removed, or else what the fence captured (to
+    unsuspend the filer)."""
+    snapshot = load_run(ref, "readd")
+    ctx = snapshot.context()
+    lift = snapshot.reason == LIFT_FENCE
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
-    record, key = state.removed_record()
+        fence = active_fence(state)
+        if fence is not None and not (lift and restorable(state)):
+            why = describe(fence) + ("" if not lift else "; nothing recorded to bring back: restore it by hand")
+            return ReaddPlan(record=None, key=None, needs_attention=state.needs_attention is not None,
+                             removed_by_app=state.removed_by_app is not None, fenced=why)
+        if fence is not None:
+            lifted = catalog.update(ctx.filer, lambda s: lift_fence(s, instance_id=ref.instance_id,
+                                                                    at=services.now_iso(), filer=ctx.filer.key))
+            log.warning("%s: failover fence lifted by %s, as %s asked", ctx.filer.key, ref.instance_id,
+                        (lifted.get("lift") or {}).get("by") or "an unidentified operator")
+            state = catalog.load(ctx.filer)
+        record, key = state.removed_record()
+        if record is None and lift:
+            record = lifted_record(state, ref.instance_id)
     return ReaddPlan(record=record, key=key, needs_attention=state.needs_attention is not None,
-                     removed_by_app=state.removed_by_app is not None)
+                     removed_by_app=state.removed_by_app is not None,
+                     fence_lifted=lift and ((state.fence or {}).get("lifted") or {}).get("instance_id")
+                     == ref.instance_id)
 
 
 def _catalog_for(plan: Plan, filer: Filer) -> Catalog:

@@ -36,8 +36,10 @@ UPGRADE_ACTION = ("nothing to undo by hand for a removed filer: the timer's reco
 
 # Run ids and backup ids: `<UTC basic time>-<8 hex>`, or any short name of the same characters (tests).
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-# Names and instance ids travel into catalog paths: one path segment, printable, bounded.
+# Names and instance ids travel into catalog paths: one path segment, printable, bounded. Instance ids also hold
+# `~`, the separator of run ids (shared/runbook/run_ids.py), which no plan name holds.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,199}")
 
 
 def checked_id(what: str, value: str) -> str:
@@ -49,6 +51,13 @@ def checked_id(what: str, value: str) -> str:
 def checked_name(what: str, value: str) -> str:
     if not _NAME.fullmatch(value):
         raise InputRefused(f"{what} {value[:100]!r} is not a name: 1-200 of letters, digits, '.', '_', '-'")
+    return value
+
+
+def _checked_instance(value: str) -> str:
+    if not _INSTANCE.fullmatch(value):
+        raise InputRefused(f"instance id {value[:100]!r} is not a name: 1-200 of letters, digits, '.', '_', '-', "
+                           "'~'")
     return value
 
 
@@ -102,22 +111,24 @@ class RunRef(Ref):
     def _checked(self) -> RunRef:
         checked_name("cluster", self.cluster)
         checked_name("filer", self.filer)
-        checked_name("instance id", self.instance_id)
+        _checked_instance(self.instance_id)
         checked_id("run id", self.run_id)
         return self
 
 
 KINDS = ("backup", "readd", "failover", "drill")
+LIFT_FENCE = "lift_fence"  # a readd run's reason when an operator asked it to lift the failover fence
 # Why a run started: by hand or on schedule; a drill also as part of a whole-cluster drill, or to clear what a
-# drill that stopped without its clean-up left (reconcile).
-REASONS = {"drill": ("manual", "schedule", "cluster", "reconcile")}
+# drill that stopped without its clean-up left (reconcile); a readd also to lift the failover fence.
+REASONS = {"drill": ("manual", "schedule", "cluster", "reconcile"), "readd": ("manual", "schedule", LIFT_FENCE)}
 RUN_REASONS = ("manual", "schedule")
 
 
 @dataclass(frozen=True)
 class RunStart(Ref):
     """Activity `begin_run`: record the run's plan snapshot. kind names the workflow (its instance id must be
-    that workflow's id for the filer); reason: manual | schedule (drills also cluster | reconcile);
+    that workflow's id for the filer); reason: manual | schedule (drills also cluster | reconcile; a readd also
+    lift_fence, when an operator started it with ?override=failed-over: shared/catalog/fence.py);
     target_cluster: a failover's or drill's DR cluster when the request names one (otherwise the plan's
     failover_cluster), or a planned failover's."""
 

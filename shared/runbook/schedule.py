@@ -1,5 +1,5 @@
-"""What the timer does on a tick (pure): which filers are due and start, which are skipped and why, and
-which need a reconcile re-add. The caller reads the catalog states and the running instances."""
+"""What the timer does on a tick (pure): which filers are due and start, which are skipped and why, which need a
+reconcile re-add, and which fences are still to apply. The caller reads the catalog states and running runs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from shared.catalog.fence import OVERRIDE, PENDING, active_fence, describe
 from shared.catalog.store import FilerState
 from shared.core import ncrontab
 from shared.core.clock import to_iso
 from shared.plan.load import Filer, Plan
-from shared.runbook.payloads import backup_instance_id, failover_instance_id, readd_instance_id
+from shared.runbook.payloads import backup_instance_id
+from shared.runbook.run_ids import BACKUP, FAILOVER, KINDS, READD, filer_run_ids
 
 # Looking back for the last occurrence starts small (per-second schedules) and doubles up to this.
 _MAX_LOOKBACK = timedelta(days=366 * 60)
@@ -56,27 +58,36 @@ class Skip:
 
 @dataclass(frozen=True)
 class Tick:
-    """One timer tick's decisions."""
+    """One timer tick's decisions. `fence`: filers whose failover fence is still to be applied on their primary
+    cluster (first of all); `held`: filers removed by this app that reconcile leaves removed (fenced)."""
 
     occurrence: str | None
     start: tuple[Start, ...]
     skip: tuple[Skip, ...]
     not_due: tuple[Filer, ...]
     readd: tuple[Filer, ...]
+    fence: tuple[Filer, ...] = ()
+    held: tuple[Skip, ...] = ()
+
+
+def _running(filer: Filer, kind: str, running: Collection[str]) -> bool:
+    """A run of this kind of the filer is in progress, under its id or the one earlier versions gave it."""
+    return any(i in running for i in filer_run_ids(filer.cluster, filer.name, (kind,)))
 
 
 def _skip_reason(filer: Filer, state: FilerState | None, running: Collection[str]) -> str | None:
-    c, f = filer.cluster, filer.name
     reasons: list[tuple[bool, str]] = [
-        (failover_instance_id(c, f) in running, "a failover of this filer is running"),
-        (backup_instance_id(c, f) in running, "a backup of this filer is already running"),
-        (readd_instance_id(c, f) in running, "a re-add of this filer is running"),
+        (_running(filer, FAILOVER, running), "a failover of this filer is running"),
+        (_running(filer, BACKUP, running), "a backup of this filer is already running"),
+        (_running(filer, READD, running), "a re-add of this filer is running"),
     ]
     if state is not None:
         target = (state.failed_over or {}).get("target_cluster")
+        fence = active_fence(state)
         reasons += [
             (bool(state.failed_over), f"it failed over to cluster {target}"),
             (bool(state.attached()), "a backup container is attached to a cluster (failover)"),
+            (fence is not None, describe(fence) if fence else ""),
             (bool(state.needs_attention), "it needs attention (a re-add failed); resolve it, then run `readd`"),
             (bool(state.removed_by_app), "it is removed and waits for its re-add"),
         ]
@@ -90,7 +101,7 @@ def tick(plan: Plan, states: Mapping[str, FilerState | None], now: datetime, run
     one backup per cluster runs at a time (the others stay due for the next tick)."""
     occurrence = latest_occurrence(plan.parsed_schedule(), now)
     occ = to_iso(occurrence) if occurrence else None
-    busy = {f.cluster for f in plan.filers if backup_instance_id(f.cluster, f.name) in running}
+    busy = {f.cluster for f in plan.filers if _running(f, BACKUP, running)}
     start: list[Start] = []
     skip: list[Skip] = []
     not_due: list[Filer] = []
@@ -109,18 +120,45 @@ def tick(plan: Plan, states: Mapping[str, FilerState | None], now: datetime, run
         start.append(Start(filer, backup_instance_id(filer.cluster, filer.name), occ))
         busy.add(filer.cluster)
     return Tick(occurrence=occ, start=tuple(start), skip=tuple(skip), not_due=tuple(not_due),
-                readd=tuple(reconcile(plan, states, running)))
+                readd=tuple(reconcile(plan, states, running)), fence=tuple(pending_fences(plan, states)),
+                held=tuple(held(plan, states, running)))
 
 
-def reconcile(plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]) -> list[Filer]:
-    """Filers the catalog shows removed by this app, with no backup, re-add or failover of them running."""
+def pending_fences(plan: Plan, states: Mapping[str, FilerState | None]) -> list[Filer]:
+    """Filers fenced after a failover whose primary cluster has not been reached yet: fence them first."""
     out = []
     for filer in plan.filers:
         state = states.get(filer.key)
-        if state is None or not state.removed_by_app or state.failed_over:
-            continue  # failed over: it serves from the DR cluster; re-adding it would serve it twice
-        ids = (backup_instance_id(filer.cluster, filer.name), readd_instance_id(filer.cluster, filer.name),
-               failover_instance_id(filer.cluster, filer.name))
-        if not any(i in running for i in ids):
+        fence = active_fence(state) if state is not None else None
+        if fence is not None and fence.get("how", PENDING) == PENDING:
             out.append(filer)
+    return out
+
+
+def reconcile(plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]) -> list[Filer]:
+    """Filers the catalog shows removed by this app, with no backup, re-add or failover of them running, and not
+    fenced by a failover (those are `held`)."""
+    return [f for f, state in _removed_idle(plan, states, running) if active_fence(state) is None]
+
+
+def held(plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]) -> list[Skip]:
+    """Filers removed by this app that reconcile leaves removed because a failover fenced them, and why: only
+    an operator's override brings them back."""
+    out = []
+    for filer, state in _removed_idle(plan, states, running):
+        fence = active_fence(state)
+        if fence is not None:
+            out.append(Skip(filer, f"{describe(fence)}; not re-added (lift: readd?override={OVERRIDE})"))
+    return out
+
+
+def _removed_idle(plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]
+                  ) -> list[tuple[Filer, FilerState]]:
+    out = []
+    for filer in plan.filers:
+        state = states.get(filer.key)
+        if state is None or not state.removed_by_app:
+            continue  # failed over: fenced (active_fence counts it), never re-added here
+        if not any(_running(filer, kind, running) for kind in KINDS):
+            out.append((filer, state))
     return out

@@ -96,20 +96,38 @@ def test_every_refusal_is_documented_with_the_shape_refuse_answers() -> None:
     assert schema_problems(spec, report["state_detail"], None) == ["body: expected string, got NoneType"]
 
 
-def test_the_started_answer_is_what_the_durable_client_builds() -> None:
+# The routes that start a run answer the Started response; the run routes' 202s (an event raised) do not.
+STARTERS = {"start_backup", "readd_filer", "start_failover", "start_cluster_failover", "start_drill",
+            "start_cluster_drill"}
+
+
+def test_the_started_answer_is_the_apps_own_run_urls() -> None:
+    """What triggers/common.py `started` builds: the app's /runs/{id} URLs, never the Durable webhooks' (their
+    query string carries the system key)."""
+    from triggers.common import started as started_reply
+
     spec = load_spec()
-    binding = json.dumps(client_binding("http://127.0.0.1:7071", "hub", "system-key"))
-    request = func.HttpRequest(method="POST", url="http://127.0.0.1:7071/api/backups/c1/f1", body=b"")
-    answer = df.DurableOrchestrationClient(binding).create_check_status_response(request, "backup-c1-f1")
     started = spec["components"]["responses"]["Started"]
-    assert answer.status_code == 202
-    body = json.loads(answer.get_body())
-    assert schema_problems(spec, started["content"]["application/json"]["schema"], body) == []
-    assert body["id"] == "backup-c1-f1" and "backup-c1-f1" in body["statusQueryGetUri"]
-    assert set(started["headers"]) <= {name for name, _ in answer.headers.items()}
+    schema = started["content"]["application/json"]["schema"]
+    request = func.HttpRequest(method="POST", url="http://127.0.0.1:7071/api/backups/c1/f1?code=k", body=b"")
+    for cancellable in (True, False):
+        answer = started_reply(request, "backup~c1~f1", cancellable=cancellable)
+        assert answer.status_code == 202
+        body = json.loads(answer.get_body())
+        assert schema_problems(spec, schema, body) == []
+        assert body["statusUri"] == "http://127.0.0.1:7071/api/runs/backup~c1~f1"
+        assert (body["cancelUri"] is not None) is cancellable
+        assert "code=" not in answer.get_body().decode() and answer.headers["Location"] == body["statusUri"]
+        assert set(started["headers"]) <= {name for name, _ in answer.headers.items()}
+    # The Durable client's own check-status payload (its URLs carry the key) is not what a route answers.
+    binding = json.dumps(client_binding("http://127.0.0.1:7071", "hub", "system-key"))
+    durable = df.DurableOrchestrationClient(binding).create_check_status_response(request, "backup~c1~f1")
+    assert schema_problems(spec, schema, json.loads(durable.get_body())) != []
     for op in operations():
-        if "202" in op.responses:
+        if op.operation_id in STARTERS:
             assert op.responses["202"] == started, f"{op}: a started run answers the Started response"
+        elif "202" in op.responses:
+            assert op.responses["202"] != started, f"{op}: only a route that starts a run answers Started"
 
 
 def test_servers_carry_the_route_prefix_of_host_json() -> None:

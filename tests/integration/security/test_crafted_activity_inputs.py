@@ -41,6 +41,7 @@ from shared.runbook.payloads import (
     CopyReport,
     CopyTotals,
     RunStep,
+    failover_instance_id,
 )
 from shared.runbook.refs import RunRef, RunStart
 from tests.fixtures.copy import blob_view
@@ -139,15 +140,17 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
     stale = RunRef(w1.cluster, w1.filer, w1.instance_id, "b1")  # the instance's earlier run
     refused(host, [
         ("copy_verify_page", CopyPageRef(unknown, "w1-final"), "no run 'backup-x' is recorded"),
-        ("copy_poll_page", CopyPageRef(stale, "b1-final"), "is not the run of backup-primary-.* on record"),
+        ("copy_poll_page", CopyPageRef(stale, "b1-final"), "is not the run of backup~primary~.* on record"),
         ("copy_describe", CopyRef(w1, "b1-final"), "is not a pass of backup w1"),
         ("copy_cancel", CopyRef(f1, "f1-final"), "is a failover run, not a backup or drill run"),
         ("copy_progress", CopyRef(RunRef("nope", "x", "backup-nope-x", "w1"), "w1-final"), "no protected cluster"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, "evil", "e1"), "backup"), "'evil' is not the"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, f"readd-primary-{env.filer_name}", "e1"),
                                "backup"), "is not the backup run"),
+        ("begin_run", RunStart(RunRef("primary", env.filer_name, failover_instance_id("primary", env.filer_name),
+                                      "e1"), "failover", target_cluster="primary"), "no DR cluster 'primary'"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, f"failover-primary-{env.filer_name}", "e1"),
-                               "failover", target_cluster="primary"), "no DR cluster 'primary'"),
+                               "failover"), "is not the failover run"),  # the id an earlier version gave
         ("begin_run", RunStart(RunRef("primary", "../x", "backup-primary-../x", "e1"), "backup"), "is not a name"),
         ("preflight", f1, "is a failover run, not a backup run"),
         ("capture_filer", unknown, "no run 'backup-x' is recorded"),
@@ -177,12 +180,12 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("cluster_filers", ClusterName("nope"), "no protected cluster 'nope'"),
         ("cluster_filers", ClusterName("../primary"), "is not a name"),
         ("complete_backup", CompleteBackup(w1, "failed", consistent_at="soon"), "is not an ISO 8601 time"),
-        ("begin_run", RunStart(RunRef("primary", env.filer_name, f"drill-primary-{env.filer_name}", D2), "drill",
+        ("begin_run", RunStart(RunRef("primary", env.filer_name, f"drill~primary~{env.filer_name}", D2), "drill",
                                target_cluster="primary"), "no DR cluster 'primary'"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, "drill-evil", D2), "drill"), "is not the drill"),
         ("drill_begin", DrillBegin(theirs), "is not what run .* begins"),
         ("drill_begin", DrillBegin(DrillRef(RunRef(w1.cluster, w1.filer, w1.instance_id, D1), D1)),
-         "is not the run of backup-primary-.* on record"),
+         "is not the run of backup~primary~.* on record"),
         ("drill_check_page", DrillPage(mine), "holds no drill"),
         ("drill_attach_step", DrillStep(mine), "holds no drill"),
         ("drill_readback", theirs, "is not run .*'s drill"),
@@ -194,6 +197,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("drill_stale", d1, "only a reconcile run cleans up"),
         ("drill_stale", w1, "is a backup run, not a drill run"),
         ("copy_describe", CopyRef(d1, f"{D1}-scratch"), "holds no drill"),
+        ("fence_primary", w1, "is a backup run, not a failover run"),
+        ("fence_primary", unknown, "no run 'backup-x' is recorded"),
     ])
 
     with pytest.raises(CopyInputError, match="no change check on record to approve"):  # nothing planned yet
@@ -272,7 +277,7 @@ def _valid_inputs(w1: RunRef, f1: RunRef, d1: RunRef) -> dict[str, Any]:
         "copy_cancel": CopyRef(w1, "w1-final"), "choose_backup": ChooseBackup(f1),
         "mark_attached": BackupRef(f1, "b1"), "verify_backup_page": BackupPageRef(f1, "b1", 0),
         "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1"),
-        "cluster_filers": ClusterName("primary"),
+        "cluster_filers": ClusterName("primary"), "fence_primary": f1,
         "drill_begin": DrillBegin(DrillRef(d1, D1)),
         "drill_check_page": DrillPage(DrillRef(d1, D1)), "drill_attach_step": DrillStep(DrillRef(d1, D1)),
         "drill_readback": DrillRef(d1, D1), "drill_finish": DrillFinish(DrillRef(d1, D1), "failed"),

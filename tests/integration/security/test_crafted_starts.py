@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
+from shared.runbook.payloads import backup_instance_id, failover_instance_id, readd_instance_id
 from shared.runbook.refs import INPUT_FORMAT
+from shared.runbook.run_ids import copy_run_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.secrets import assert_no_leak
 from tests.fixtures.trap import Trap, connected_once
@@ -43,6 +45,9 @@ def world(env: AppEnv) -> tuple[Any, ...]:
 def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str, list[tuple[str, Any, str]]]:
     """orchestrator -> [(instance id, input JSON, what the failure must say)]."""
     fs, bait = env.filer_name, trapped(env, trap)
+    bid, rid, fid = (backup_instance_id("primary", fs), readd_instance_id("primary", fs),
+                     failover_instance_id("primary", fs))
+    child = copy_run_id(backup["id"], f"{backup['output']['backup_id']}-final")
     run = {"cluster": "primary", "filer": fs, "instance_id": backup["id"], "run_id": backup["output"]["backup_id"]}
     final = f"{run['run_id']}-final"
     ref = {"cluster": "primary", "filer": fs, "format": INPUT_FORMAT}
@@ -51,55 +56,55 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
     return {
         "backup_orchestrator": [
             *common,
-            (f"backup-primary-{fs}", {"cluster": "primary", "filer": fs}, "an earlier version"),
-            (f"backup-primary-{fs}", {**ref, "context": bait["context"]}, "an earlier version"),
-            (f"backup-primary-{fs}", {**ref, "keyvault_url": f"https://{trap.netloc}"}, "an earlier version"),
-            (f"backup-primary-{fs}", {**ref, "endpoint": f"http://{trap.netloc}"}, "unknown field"),
-            (f"backup-primary-{fs}", {**ref, "format": 1}, "reads format 2 only"),
-            (f"backup-primary-{fs}", {**ref, "fail_over_to": "nope"}, "no DR cluster 'nope'"),
-            (f"backup-primary-{fs}", {**ref, "dry_run": True}, "a dry run is the backup route's own"),
+            (bid, {"cluster": "primary", "filer": fs}, "an earlier version"),
+            (bid, {**ref, "context": bait["context"]}, "an earlier version"),
+            (bid, {**ref, "keyvault_url": f"https://{trap.netloc}"}, "an earlier version"),
+            (bid, {**ref, "endpoint": f"http://{trap.netloc}"}, "unknown field"),
+            (bid, {**ref, "format": 1}, "reads format 2 only"),
+            (bid, {**ref, "dry_run": True}, "a dry run is the backup route's own"),
+            (bid, {**ref, "fail_over_to": "nope"}, "no DR cluster 'nope'"),
             ("backup-evil", ref, "'backup-evil' is not the backup run of"),
-            (f"backup-primary-{fs}", {**ref, "filer": "nope"}, "no filer 'nope'"),
+            (bid, {**ref, "filer": "nope"}, "no filer 'nope'"),
             ("backup-nope-x", {**ref, "cluster": "nope", "filer": "x"}, "no protected cluster 'nope'"),
         ],
         "copy_orchestrator": [
             *common,
             # An earlier version's pass: a mirror with deletes from an empty container into the verified one.
-            (f"{backup['id']}-{final}", {"job": bait["job"], "filer": f"primary/{fs}"}, "an earlier version"),
+            (child, {"job": bait["job"], "filer": f"primary/{fs}"}, "an earlier version"),
             # Today's format, naming the finished backup and its final pass, but not started by it.
-            (f"{backup['id']}-{final}", {"run": run, "job_id": final, "format": INPUT_FORMAT},
+            (child, {"run": run, "job_id": final, "format": INPUT_FORMAT},
              "a copy pass runs only as the sub-orchestration"),
             ("copy-evil", {"run": run, "job_id": final, "format": INPUT_FORMAT},
              "a copy pass runs only as the sub-orchestration"),
-            (f"{backup['id']}-{final}", {"run": run, "job_id": final, "format": INPUT_FORMAT,
+            (child, {"run": run, "job_id": final, "format": INPUT_FORMAT,
                                           "job": bait["job"]}, "an earlier version"),
         ],
         "readd_orchestrator": [
             *common,
-            (f"readd-primary-{fs}", {"cluster": "primary", "filer": fs}, "an earlier version"),
-            (f"readd-primary-{fs}", {**ref, "record": {"bucket": "evil/x"}}, "an earlier version"),
+            (rid, {"cluster": "primary", "filer": fs}, "an earlier version"),
+            (rid, {**ref, "record": {"bucket": "evil/x"}}, "an earlier version"),
             ("readd-evil", ref, "'readd-evil' is not the readd run of"),
             ("readd-primary-nope", {**ref, "filer": "nope"}, "no filer 'nope'"),
         ],
         "failover_orchestrator": [
             *common,
-            (f"failover-primary-{fs}", {"cluster": "primary", "filer": fs}, "an earlier version"),
-            (f"failover-primary-{fs}", {**ref, "target_cluster": "nope"}, "no DR cluster 'nope'"),
-            (f"failover-primary-{fs}", {**ref, "choice": {"container": "evil"}}, "an earlier version"),
-            (f"failover-primary-{fs}", {**ref, "target": {"management_address": trap.netloc}}, "unknown field"),
+            (fid, {"cluster": "primary", "filer": fs}, "an earlier version"),
+            (fid, {**ref, "target_cluster": "nope"}, "no DR cluster 'nope'"),
+            (fid, {**ref, "choice": {"container": "evil"}}, "an earlier version"),
+            (fid, {**ref, "target": {"management_address": trap.netloc}}, "unknown field"),
             ("failover-evil", ref, "'failover-evil' is not the failover run of"),
             (f"failover-primary-{fs}", {**ref, "verify": "most"}, "is not one of sample, full, none"),
         ],
         "cluster_failover_orchestrator": [
             *common,
-            ("failover-cluster-primary", {"cluster": "primary"}, "without a format"),
+            ("cluster-failover~primary", {"cluster": "primary"}, "without a format"),
             ("failover-cluster-evil", {"cluster": "primary", "format": INPUT_FORMAT},
              "is not the whole-cluster failover of primary"),
-            ("failover-cluster-primary", {"cluster": "primary", "format": INPUT_FORMAT, "verify": "most"},
+            ("cluster-failover~primary", {"cluster": "primary", "format": INPUT_FORMAT, "verify": "most"},
              "is not one of sample, full, none"),
-            ("failover-cluster-primary", {"cluster": "primary", "format": INPUT_FORMAT,
+            ("cluster-failover~primary", {"cluster": "primary", "format": INPUT_FORMAT,
                                           "target": {"management_address": trap.netloc}}, "unknown field"),
-            ("failover-cluster-nope", {"cluster": "nope", "format": INPUT_FORMAT}, "no protected cluster 'nope'"),
+            ("cluster-failover~nope", {"cluster": "nope", "format": INPUT_FORMAT}, "no protected cluster 'nope'"),
         ],
         "failover_verify_orchestrator": [
             *common,
@@ -113,21 +118,22 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
         ],
         "drill_orchestrator": [
             *common,
-            (f"drill-primary-{fs}", {"cluster": "primary", "filer": fs}, "an earlier version"),
-            (f"drill-primary-{fs}", {**ref, "scratch": env.filer.backup.containers[0]}, "unknown field"),
-            (f"drill-primary-{fs}", {**ref, "context": bait["context"]}, "an earlier version"),
-            (f"drill-primary-{fs}", {**ref, "target": "primary"}, "no DR cluster 'primary'"),
-            (f"drill-primary-{fs}", {**ref, "reason": "because"}, "is not one of"),
-            ("drill-primary-nope", {**ref, "filer": "nope"}, "no filer 'nope'"),
-            ("drill-evil", ref, "runs only as drill-primary-"),
-            ("drill-evil", {**ref, "reason": "reconcile"}, "runs only as drill-primary-"),
+            (f"drill~primary~{fs}", {"cluster": "primary", "filer": fs}, "an earlier version"),
+            (f"drill~primary~{fs}", {**ref, "scratch": env.filer.backup.containers[0]}, "unknown field"),
+            (f"drill~primary~{fs}", {**ref, "context": bait["context"]}, "an earlier version"),
+            (f"drill~primary~{fs}", {**ref, "target": "primary"}, "no DR cluster 'primary'"),
+            (f"drill~primary~{fs}", {**ref, "reason": "because"}, "is not one of"),
+            ("drill~primary~nope", {**ref, "filer": "nope"}, "no filer 'nope'"),
+            ("drill-evil", ref, "runs only as drill~primary~"),
+            ("drill-evil", {**ref, "reason": "reconcile"}, "runs only as drill~primary~"),
         ],
         "drill_cluster_orchestrator": [
             *common,
-            ("drills-primary", {"cluster": "primary", "filers": [fs]}, "an earlier version"),
-            ("drills-primary", {"cluster": "primary", "filers": [fs, "elsewhere"], "format": INPUT_FORMAT},
+            ("cluster-drill~primary", {"cluster": "primary", "filers": [fs]}, "an earlier version"),
+            ("cluster-drill~primary", {"cluster": "primary", "filers": [fs, "elsewhere"], "format": INPUT_FORMAT},
              "does not protect"),
-            ("drills-primary", {"cluster": "primary", "filers": ["../x"], "format": INPUT_FORMAT}, "is not a name"),
+            ("cluster-drill~primary", {"cluster": "primary", "filers": ["../x"], "format": INPUT_FORMAT},
+             "is not a name"),
             ("drills-evil", {"cluster": "primary", "filers": [fs], "format": INPUT_FORMAT}, "runs only as"),
         ],
     }
@@ -147,7 +153,10 @@ def test_crafted_starts_of_every_orchestration_fail_closed(app_env: AppEnv, dura
     started = reply.json()
     backup = runner.wait_for(started["id"], timeout=240)
     assert backup["runtimeStatus"] == "Completed" and backup["output"]["status"] == "verified", backup
-    key = parse_qs(urlsplit(started["statusQueryGetUri"]).query)["code"][0]  # what a status URL carries
+    # The app hands out no Durable webhook URL (its 202 names its own /api/runs/{id}); the system key can
+    # still leak some other way (the portal, a log, a copied host key): the attacker here holds it.
+    assert "code=" not in reply.body.decode() and runner.system_key not in reply.body.decode()
+    key = runner.system_key
     webhook = f"{runner.base_url}/runtime/webhooks/durabletask/orchestrators"
 
     cases = crafted_starts(env, trap, {"id": started["id"], "output": backup["output"]})
@@ -158,7 +167,7 @@ def test_crafted_starts_of_every_orchestration_fail_closed(app_env: AppEnv, dura
     baseline = trap.connections
     for name, starts in cases.items():
         for given, value, problem in starts:
-            instance_id = given if "-" in given else f"crafted-{name}-{given}"
+            instance_id = given if "-" in given or "~" in given else f"crafted-{name}-{given}"
             answer = http_call("POST", f"{webhook}/{name}/{quote(instance_id, safe='')}?code={key}",
                                raw=json.dumps(value).encode())
             assert answer.status == 202, (name, instance_id, answer.body)

@@ -38,7 +38,7 @@ def start_drill(env: AppEnv, runner: Any, query: str = "") -> str:
     reply = http_call("POST", f"{runner.base_url}/api/drills/primary/{env.filer_name}{query}")
     assert reply.status == 202, reply.body
     body = reply.json()
-    assert body["id"] == f"drill-primary-{env.filer_name}" and body["statusQueryGetUri"]
+    assert body["id"] == f"drill~primary~{env.filer_name}" and body["statusUri"]
     return str(body["id"])
 
 

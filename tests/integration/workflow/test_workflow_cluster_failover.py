@@ -31,7 +31,7 @@ def test_cluster_failover_serves_every_filer_it_can_and_names_the_one_it_cannot(
 
     reply = http_call("POST", f"{runner.base_url}/api/failovers/primary")
     assert reply.status == 202, reply.body
-    assert reply.json()["id"] == "failover-cluster-primary"
+    assert reply.json()["id"] == "cluster-failover~primary"
     status = runner.wait_for(reply.json()["id"], timeout=240)
     assert status["runtimeStatus"] == "Completed", json.dumps(status, indent=1)[:3000]
     out = status["output"]

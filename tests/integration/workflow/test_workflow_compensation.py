@@ -165,10 +165,11 @@ def test_cancel_mid_copy_readds_the_filer(proxied_env: AppEnv, faults: FaultProx
     runner.run_until(at_rest_in(runner, instance, "removing_junctions", "removing_filer"), timeout=60)
     faults.add_rule("pending", account=env.filer.backup.account, polls=None)  # copies never finish
     runner.run_until(at_rest_in(runner, instance, "copy"), timeout=60)
-    runner.raise_event(instance, "cancel", {"reason": "operator"})
+    reply = http_call("POST", f"{runner.base_url}/api/runs/{instance}/cancel")  # the app's own cancel route
+    assert reply.status == 202, reply.body
     status = runner.wait_for(instance, timeout=240)
     assert status["runtimeStatus"] == "Completed", status
-    assert status["output"]["status"] == "cancelled"
+    assert status["output"]["status"] == "cancelled" and status["output"]["fenced"] is None
     assert env.client().filer_state(env.filer_name) == "online"
     assert env.client().capture_core_filer(env.filer_name).junctions == before.junctions
     assert env.read("/data/dirty.bin") == BIG

@@ -218,7 +218,7 @@ def test_the_timer_starts_a_scheduled_drill_once_per_occurrence_while_backups_ke
     write_files(env)
     runner = durable_runner(function_app.app, clock=env.clock)
     first = backup_now(env, runner)
-    drill_id, backup_id = f"drill-primary-{env.filer_name}", f"backup-primary-{env.filer_name}"
+    drill_id, backup_id = f"drill~primary~{env.filer_name}", f"backup~primary~{env.filer_name}"
 
     runner.trigger("tick")  # the backup schedule (02:00) and the drill schedule (03:00) are both due
     drill = runner.wait_for(drill_id, timeout=240)

@@ -63,14 +63,14 @@ def test_a_cluster_drill_rehearses_every_filer_one_at_a_time_and_names_the_one_t
     rows = {r["filer"]: r for r in out["filers"]}
     assert set(rows) == {env.filer_name, other, "never"}
     assert rows[env.filer_name]["status"] == "unverified" and rows[env.filer_name]["rto_s"] > 0
-    assert rows[env.filer_name]["instance_id"] == f"drill-primary-{env.filer_name}"
+    assert rows[env.filer_name]["instance_id"] == f"drill~primary~{env.filer_name}"
     assert rows[other]["status"] == "failed" and "injected: full" in rows[other]["error"]
-    assert rows[other]["instance_id"] == f"drill-primary-{other}"
+    assert rows[other]["instance_id"] == f"drill~primary~{other}"
     assert rows["never"] == {"filer": "never", "status": "skipped", "error": "the filer has no verified backup"}
     assert out["counts"] == {"failed": 1, "skipped": 1, "unverified": 1} and out["overall_s"] > 0
 
     # Each filer ran as its own drill, under its usual id, never two at once (max_parallel 1).
-    drills = [runner.status(f"drill-primary-{f}", show_history=True) for f in (env.filer_name, other)]
+    drills = [runner.status(f"drill~primary~{f}", show_history=True) for f in (env.filer_name, other)]
     spans = sorted((d["createdTime"], d["lastUpdatedTime"]) for d in drills)
     assert spans[0][1] <= spans[1][0], spans
     assert [d["runtimeStatus"] for d in drills] == ["Completed", "Failed"]

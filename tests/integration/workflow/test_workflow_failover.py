@@ -11,7 +11,9 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from devstack.stack.ports import free_port
+from shared.catalog.fence import active_fence
 from shared.catalog.store import FilerState
+from shared.runbook.payloads import backup_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 
@@ -89,8 +91,9 @@ def test_failover_serves_every_file_from_the_backup_without_the_source(
     for path, data in {**FILES, **DIRTY}.items():
         assert env.read(path, cluster="dr") == data, path
 
-    # The output says where clients mount it.
+    # The output says where clients mount it, and that the lost primary is not fenced yet (the tick will).
     assert out["target_cluster"] == "dr" and out["backup_id"] == backup["backup_id"]
+    assert out["primary_fence"] == "pending"
     assert sorted(out["junctions"]) == sorted(j.path for j in captured.junctions)
     mounts = out["mounts"]
     assert mounts and all(m["addresses"] for m in mounts)
@@ -101,13 +104,14 @@ def test_failover_serves_every_file_from_the_backup_without_the_source(
     assert state.generations[gen].status == "attached"
     assert state.generations[gen].attached_to["target_cluster"] == "dr"
     assert state.failed_over["target_cluster"] == "dr"
+    assert active_fence(state)["how"] == "pending"
 
     # From now on the schedule never writes into the attached container.
     attached = env.backup_container(gen)
     before = snapshot(attached)
     assert before
     env.clock.advance(2 * 86400)  # well past the next scheduled occurrence
-    backup_id = f"backup-primary-{env.filer_name}"
+    backup_id = backup_instance_id("primary", env.filer_name)
     created = runner.status(backup_id)["createdTime"]
     instances = instance_rows(runner)
     caplog.clear()
@@ -134,12 +138,12 @@ def custom_step(runner: Any, instance_id: str) -> str | None:
 
 def test_failover_while_a_backup_runs_cancels_it_first_and_attaches_the_last_verified_backup(
         app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    """What the DR cluster serves; that the cancelled backup leaves the primary fenced is test_workflow_fence.py."""
     import function_app
 
     env = app_env
     caplog.set_level(logging.INFO)
     write_files(env)
-    captured = env.client().capture_core_filer(env.filer_name)
     runner = durable_runner(function_app.app, clock=env.clock)
     first = backup_now(env, runner)
     env.write("/data/after-the-backup.txt", b"only the running backup would hold this")
@@ -163,9 +167,6 @@ def test_failover_while_a_backup_runs_cancels_it_first_and_attaches_the_last_ver
     raised = [e for e in cancelled["historyEvents"] if e["EventType"] == "EventRaised"]
     assert [e["Name"] for e in raised] == ["cancel"]
     assert any("cancelled the running backup" in r.getMessage() for r in caplog.records)
-    # The cancelled run put the filer back on the primary, junctions and all.
-    assert env.client().filer_state(env.filer_name) == "online"
-    assert env.client().capture_core_filer(env.filer_name).junctions == captured.junctions
 
     assert failover["runtimeStatus"] == "Completed", json.dumps(failover, indent=1)[:3000]
     assert failover["output"]["backup_id"] == first["backup_id"]
@@ -177,7 +178,7 @@ def test_failover_while_a_backup_runs_cancels_it_first_and_attaches_the_last_ver
     assert state.generations[first["generation"]].status == "attached"
     other = "b" if first["generation"] == "a" else "a"
     assert state.generations[other].status == "failed"  # the cancelled run never counts as a backup
-    assert state.removed_by_app is None and state.needs_attention is None
+    assert state.needs_attention is None
 
 
 def test_failover_without_a_verified_backup_is_refused_naming_it_and_changes_nothing(
@@ -284,6 +285,11 @@ def test_failover_refuses_a_backup_that_no_longer_matches_its_manifest(
     assert ("1 missing" if damage == "missing" else "1 different") in message, message
     assert victim in message
     assert env.filer_name not in env.client("dr").list_core_filers()  # nothing attached at DR
+    assert "the primary filer stays fenced" in message
     state = env.catalog().load(env.filer)
     assert not state.failed_over
     assert state.generations[backup["generation"]].status == state_before.generations[backup["generation"]].status
+    # The request fenced the primary first thing (its clients suspended), and a failed failover keeps it so:
+    # the operator fails over with another backup, or lifts the fence (readd?override=failed-over).
+    assert active_fence(state)["how"] == "suspended"
+    assert env.client().call("corefiler.get", env.filer_name)[env.filer_name]["clientSuspend"] == "yes"

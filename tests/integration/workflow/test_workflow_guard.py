@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from shared.runbook.payloads import backup_instance_id
+from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 from tests.integration.workflow.test_workflow_backup import blobs
 from tests.integration.workflow.test_workflow_compensation import at_rest_in, start
@@ -44,7 +46,15 @@ def prepare(env: AppEnv, runner: Any) -> str:
     return first["generation"]
 
 
-def test_approved_deletes_are_applied_exactly(guarded_env: AppEnv, durable_runner) -> None:
+def approve(runner: Any, instance: str, body: Any, raw: bytes | None = None) -> tuple[int, Any]:
+    """POST /api/runs/{id}/approve-deletes as an operator App Service authentication names."""
+    reply = http_call("POST", f"{runner.base_url}/api/runs/{instance}/approve-deletes", body, raw=raw,
+                      headers={"X-MS-CLIENT-PRINCIPAL-NAME": "operator@example"})
+    assert runner.system_key not in reply.body.decode(errors="replace")
+    return reply.status, reply.json()
+
+
+def test_approved_deletes_are_applied_exactly(guarded_env: AppEnv, durable_runner, platform_auth) -> None:
     import function_app
 
     env = guarded_env
@@ -57,13 +67,47 @@ def test_approved_deletes_are_applied_exactly(guarded_env: AppEnv, durable_runne
     # The filer is back online before anyone is asked to approve.
     assert env.client().filer_state(env.filer_name) == "online"
     assert len(blobs(env.backup_container(older))) > len(blobs(env.source_container()))
-    runner.raise_event(instance, "approve_deletes",
-                       {"approve": True, "approval_ref": custom["approval_ref"], "by": "operator@example"})
+    # The run's status says where to approve and which reference to echo.
+    seen = http_call("GET", f"{runner.base_url}/api/runs/{instance}").json()
+    assert seen["approveDeletesUri"] == f"{runner.base_url}/api/runs/{instance}/approve-deletes"
+    assert seen["approvalRef"] == custom["approval_ref"]
+    status, body = approve(runner, instance, {"approval_ref": custom["approval_ref"]})
+    assert status == 202, body
+    assert body["by"] == "operator@example"
     status = runner.wait_for(instance, timeout=120)
     out = status["output"]
     assert out["status"] == "verified" and out["generation"] == older
     assert out["deleted"] >= 15
     assert blobs(env.backup_container(older)) == blobs(env.source_container())
+    # Who approved is in the run's output and in the catalog's entry of the backup.
+    decision = {"decision": "approved", "by": "operator@example", "approval_ref": custom["approval_ref"]}
+    assert out["deletes_approval"] == decision
+    assert env.catalog().backup(env.filer, out["backup_id"])["deletes_approval"] == decision
+
+
+def test_the_approval_route_refuses_what_does_not_name_the_run_waiting_for_it(
+        guarded_env: AppEnv, durable_runner) -> None:
+    import function_app
+
+    env = guarded_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    older = prepare(env, runner)
+    finished = backup_instance_id("primary", env.filer_name)
+    status, body = approve(runner, finished, {"approval_ref": "anything"})
+    assert status == 409 and "not awaiting" in body["error"], body  # a finished run
+    instance = start(runner, env)
+    runner.run_until(at_rest_in(runner, instance, "awaiting_approval"), timeout=120)
+    ref = runner.status(instance)["customStatus"]["approval_ref"]
+    for bad, named in ((None, "must be JSON"), ({"approval_ref": ref, "approve": False}, "exactly"),
+                       ([ref], "exactly"), ({"approval_ref": ""}, "non-empty"), ({"approval_ref": 7}, "non-empty"),
+                       ({"approval_ref": ref + "x"}, "does not match")):
+        status, body = approve(runner, instance, bad, raw=b"{not json" if bad is None else None)
+        assert status == 400 and named in body["error"], (bad, body)
+    assert runner.status(instance)["customStatus"]["step"] == "awaiting_approval"  # nothing was raised
+    assert approve(runner, f"readd~primary~{env.filer_name}", {"approval_ref": ref})[0] == 404
+    out = runner.wait_for(instance, timeout=120)["output"]  # the approval times out: the extras stay
+    assert out["status"] == "verified_with_extras" and out["generation"] == older
+    assert out["deletes_approval"]["decision"] == "timed_out"
 
 
 def test_unapproved_deletes_time_out_and_the_extras_stay(guarded_env: AppEnv, durable_runner) -> None:
@@ -87,7 +131,6 @@ def test_unapproved_deletes_time_out_and_the_extras_stay(guarded_env: AppEnv, du
 
 def test_a_backup_verified_with_extras_fails_over(guarded_env: AppEnv, durable_runner) -> None:
     import function_app
-    from tests.fixtures.durable import http_call
 
     env = guarded_env
     runner = durable_runner(function_app.app, clock=env.clock)

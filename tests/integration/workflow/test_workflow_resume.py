@@ -148,7 +148,7 @@ def test_runner_killed_mid_copy_resumes_and_finishes_exactly(tmp_path: Path, mon
         db = sqlite3.connect(state_dir / "durable.sqlite3")
         try:
             ids = [r[0] for r in db.execute("SELECT instance_id FROM instances")]
-            assert instance_id in ids and any(i.startswith(f"{instance_id}-") for i in ids), ids
+            assert instance_id in ids and any(i.startswith(f"{instance_id}~") for i in ids), ids
             for iid in ids:
                 keys = history_keys(db, iid)
                 assert len(keys) == len(set(keys)), f"duplicated history events in {iid}"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.catalog.store import FilerState
+from shared.runbook.payloads import backup_instance_id, readd_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 
@@ -47,7 +48,7 @@ def test_tick_starts_one_backup_per_due_occurrence_and_never_a_second_one(
     caplog.set_level(logging.INFO)
     env.write("/data/file.txt", b"scheduled")
     runner = durable_runner(function_app.app, clock=env.clock)
-    iid = f"backup-primary-{env.filer_name}"
+    iid = backup_instance_id("primary", env.filer_name)
 
     # A backup started by hand runs when the schedule's occurrence comes due: the tick skips, and says why.
     reply = http_call("POST", f"{runner.base_url}/api/backups/primary/{env.filer_name}")
@@ -127,7 +128,7 @@ def test_tick_reconciles_a_filer_a_terminated_backup_left_removed(
     env.write("/data/kept.txt", b"must survive the terminated run")
     captured = env.client().capture_core_filer(env.filer_name)
     runner = durable_runner(function_app.app, clock=env.clock)
-    iid = f"backup-primary-{env.filer_name}"
+    iid = backup_instance_id("primary", env.filer_name)
     runner.trigger("tick")
     # The clock only moves while the condition is false: the run stops in its copy, the filer removed.
     runner.run_until(lambda: custom_step(runner, iid).get("step") == "copy", timeout=60)
@@ -142,7 +143,7 @@ def test_tick_reconciles_a_filer_a_terminated_backup_left_removed(
 
     caplog.clear()
     runner.trigger("tick")
-    readd = f"readd-primary-{env.filer_name}"
+    readd = readd_instance_id("primary", env.filer_name)
     assert runner.status(readd) is not None
     assert runner.status(iid)["runtimeStatus"] == "Terminated"  # no backup while the filer is removed
     assert any("reconcile" in m and env.filer_name in m for m in messages(caplog))

@@ -59,7 +59,7 @@ def test_no_secret_in_history_status_logs_or_catalog(
     assert env.read("/data/small.txt", cluster="dr") == b"small"
 
     ids = {s["instanceId"] for s in runner.statuses()}
-    copies = {i for i in ids if i.startswith(backup["instanceId"] + "-")}
+    copies = {i for i in ids if i.startswith(backup["instanceId"] + "~")}
     assert len(copies) >= 2, ids  # the pre-copy and the final pass
     assert failover["instanceId"] in ids
     # The SAS signatures the run actually minted (the proxy saw them as copy sources), raw and URL-encoded:
@@ -75,6 +75,7 @@ def test_no_secret_in_history_status_logs_or_catalog(
     assert sum(what.startswith("passphrase ") for what in secrets) == 2  # the first key and the rotated one
     # The scan reads what it should: the rotated key's version (a secret *name* part) is in the history.
     assert rotated in texts[f"status of {backup['instanceId']}"]
+    assert rotated in texts[f"app route of {backup['instanceId']}"]  # what operators read was scanned too
     # Each pass's last execution: still planning (copy_plan_page), or copying the pages it planned.
     assert all(any(step in texts[f"status of {i}"] for step in ("copy_plan_page", "copy_start_page"))
                for i in copies)

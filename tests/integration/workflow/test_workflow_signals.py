@@ -13,6 +13,7 @@ import pytest
 
 from shared.catalog.store import FilerState
 from shared.runbook import signals
+from shared.runbook.payloads import backup_instance_id
 from tests.fixtures.secrets import assert_no_leak
 from tests.fixtures.workflow import AppEnv
 
@@ -45,7 +46,7 @@ def test_each_tick_reports_every_filer_with_its_rpo_age(app_env: AppEnv, durable
     caplog.set_level(logging.INFO)
     env.write("/data/file.txt", b"scheduled")
     runner = durable_runner(function_app.app, clock=env.clock)
-    key, iid = f"primary/{env.filer_name}", f"backup-primary-{env.filer_name}"
+    key, iid = f"primary/{env.filer_name}", backup_instance_id("primary", env.filer_name)
 
     # First tick: the 02:00 occurrence is due, the backup starts; no verified backup yet, but no breach either
     # (the first scheduled run is under way).

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from shared.catalog.store import WRITING
-from shared.runbook.payloads import RunStep
+from shared.runbook.payloads import RunStep, readd_instance_id
 from tests.fixtures.workflow import AppEnv, Host, start_run, until
 
 
@@ -41,7 +41,7 @@ def test_a_run_of_the_earlier_version_stops_and_the_reconcile_readds_its_filer(a
     assert env.client().filer_state(env.filer_name) == "removed"
 
     runner = durable_runner(function_app.app, clock=env.clock)
-    iid = f"backup-primary-{env.filer_name}"
+    iid = f"backup-primary-{env.filer_name}"  # the run id the earlier version gave it
     # Its orchestration input as the earlier version's route wrote it (no input format).
     runner.start_new("backup_orchestrator", iid, {"cluster": "primary", "filer": env.filer_name,
                                                   "dry_run": False, "reason": "manual"})
@@ -51,7 +51,7 @@ def test_a_run_of_the_earlier_version_stops_and_the_reconcile_readds_its_filer(a
     assert env.client().filer_state(env.filer_name) == "removed"  # it did nothing more
 
     runner.trigger("tick")
-    readd = f"readd-primary-{env.filer_name}"
+    readd = readd_instance_id("primary", env.filer_name)
     status = runner.wait_for(readd, timeout=120)
     assert status["runtimeStatus"] == "Completed" and status["output"]["status"] == "readded", status
     client = env.client()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 CALL = re.compile(r"\b(runs_acts|failover_acts|attach_acts)\.(\w+)")
-MAIN = ["begin_run", "choose_backup", "mark_attached", "record_failover"]
+MAIN = ["begin_run", "fence_primary", "choose_backup", "mark_attached", "record_failover"]
 CHECKS = {"verify_backup_sample", "verify_backup_page"}
 
 
@@ -25,12 +25,12 @@ def test_break_glass_calls_the_orchestrators_activities_in_its_order() -> None:
 
     flow = (orchestrators / "failover.py").read_text()
     main = flow[flow.index("def failover_orchestrator"):flow.index("class Phases")]
-    order = [main.index(s) for s in ("begin_run", "choose_backup", "check_backup(", "attach_backup(",
+    order = [main.index(s) for s in ("begin_run", "fence_primary", "choose_backup", "check_backup(", "attach_backup(",
                                      "record_failover")]
     assert order == sorted(order)
     attach = flow[flow.index("def attach_backup"):]
     assert attach.index("mark_attached") < attach.index("yield from attach(")
     body = tool[tool.index("def failover("):tool.index("class _Phases")]
-    order = [body.index(s) for s in ("begin_run", "choose_backup", "_check(", "mark_attached", "_attach(",
-                                     "record_failover")]
+    order = [body.index(s) for s in ("begin_run", "fence_primary", "choose_backup", "_check(", "mark_attached",
+                                     "_attach(", "record_failover")]
     assert order == sorted(order)

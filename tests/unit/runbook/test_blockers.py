@@ -26,3 +26,22 @@ def test_backup_and_readd_rules_name_their_reason() -> None:
     assert blocked.reason is Reason.FAILED_OVER
     refused = refusal(blocked)
     assert (refused.status, str(refused)) == (409, "the filer failed over to cluster dr; backups stopped")
+
+
+def test_a_fenced_filer_is_neither_backed_up_nor_re_added_without_the_override() -> None:
+    from shared.catalog.fence import begin_fence, settle_fence
+
+    state = FilerState.new(("fs-a", "fs-b"))
+    state.removed_by_app = {"instance_id": "backup~c1~f1", "record": {"name": "f1"}}
+    begin_fence(state, instance_id="failover~c1~f1", target="dr", by="", at="2030-01-01T00:00:00Z")
+    assert backup_blocker(state).reason is Reason.FENCED
+    blocked = readd_blocker(state, "c1/f1")
+    assert blocked.reason is Reason.FENCED
+    assert "override=failed-over" in blocked.message and "two clusters" in blocked.message
+    assert refusal(blocked).status == 409
+    assert readd_blocker(state, "c1/f1", override=True) is None
+    state.removed_by_app = None  # fenced by suspension, with nothing recorded: nothing to bring back
+    assert readd_blocker(state, "c1/f1", override=True).reason is Reason.NOTHING_TO_READD
+    settle_fence(state, how="suspended", detail="suspended", at="2030-01-01T00:00:01Z", record={"name": "f1"})
+    assert readd_blocker(state, "c1/f1", override=True) is None  # the override unsuspends what the fence kept
+    assert readd_blocker(FilerState.new(("fs-a", "fs-b")), "c1/f1", override=True).reason is Reason.NOTHING_TO_READD

@@ -94,3 +94,13 @@ def test_run_start_names_a_known_workflow_and_reason() -> None:
         RunStart.from_json({"run": run, "kind": "drop"})
     with pytest.raises(InputRefused, match="run reason 'x' is not one of manual, schedule"):
         RunStart.from_json({"run": run, "kind": "backup", "reason": "x"})
+
+
+def test_instance_ids_may_hold_the_run_id_separator_and_a_readd_may_lift_a_fence() -> None:
+    run = {"cluster": "c", "filer": "f", "instance_id": "readd~c~f", "run_id": "r1"}
+    assert RunRef.from_json(run).instance_id == "readd~c~f"
+    with pytest.raises(InputRefused, match="is not a name"):
+        RunRef.from_json({**run, "cluster": "c~d"})  # a plan name never holds it
+    assert RunStart.from_json({"run": run, "kind": "readd", "reason": "lift_fence"}).reason == "lift_fence"
+    with pytest.raises(InputRefused, match="is not one of manual, schedule"):
+        RunStart.from_json({"run": run, "kind": "backup", "reason": "lift_fence"})

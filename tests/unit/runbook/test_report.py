@@ -200,7 +200,8 @@ def test_the_last_drill_and_its_rto():
 
 def test_run_ids_include_the_catalogs_running_backup_and_running_drills():
     state = verified_state(3)
-    assert set(rep.run_ids(FILER, state)) == {"backup-c1-f1", "readd-c1-f1", "failover-c1-f1"}
+    assert set(rep.run_ids(FILER, state)) == {"backup~c1~f1", "readd~c1~f1", "failover~c1~f1",
+                                              "backup-c1-f1", "readd-c1-f1", "failover-c1-f1"}
     state.last_run = {"status": "running", "instance_id": "backup-c1-f1-20300110"}
     assert rep.run_ids(FILER, state)["backup-c1-f1-20300110"] == "backup"
     assert rep.drill_ids([{"status": "running", "instance_id": "drill-c1-f1"}, {"status": "passed",

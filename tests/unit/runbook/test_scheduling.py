@@ -82,7 +82,7 @@ def test_due_filers_start_one_per_cluster():
     assert result.occurrence == OCC
     assert _started(result) == ["c1/f1", "c2/g1"]
     assert _skipped(result) == {"c1/f2": "another backup runs on cluster c1 (one at a time)"}
-    assert [s.instance_id for s in result.start] == ["backup-c1-f1", "backup-c2-g1"]
+    assert [s.instance_id for s in result.start] == ["backup~c1~f1", "backup~c2~g1"]
     assert all(s.occurrence == OCC for s in result.start)
     assert "c2/off" not in _started(result) + list(_skipped(result))  # disabled: never scheduled
     parallel = tick(PLAN, _states(), NOW, running=(), one_per_cluster=False)
@@ -142,3 +142,41 @@ def test_reconcile_re_adds_what_this_app_removed_unless_a_run_holds_it():
 def test_iso_is_sortable_text():
     a, b = datetime(2027, 1, 5, 2, tzinfo=UTC), datetime(2027, 1, 5, 10, tzinfo=UTC)
     assert iso(a) == "2027-01-05T02:00:00Z" and iso(a) < iso(b)
+
+
+def test_a_run_under_the_id_an_earlier_version_gave_still_holds_its_filer():
+    from shared.runbook.run_ids import legacy_run_id
+
+    def removed(state: FilerState) -> None:
+        state.removed_by_app = {"since": "t", "instance_id": "backup-c1-f1"}
+
+    running = {legacy_run_id("backup", "c1", "f1"), legacy_run_id("readd", "c2", "g1")}
+    result = tick(PLAN, _states(c1__f1=removed, c2__g1=removed), NOW, running=running)
+    skipped = _skipped(result)
+    assert skipped["c1/f1"] == "a backup of this filer is already running"
+    assert skipped["c1/f2"] == "another backup runs on cluster c1 (one at a time)"
+    assert skipped["c2/g1"] == "a re-add of this filer is running"
+    assert not result.start and not result.readd  # reconcile leaves both to the runs that hold them
+
+
+def test_a_fenced_filer_is_fenced_first_held_removed_and_never_scheduled():
+    from shared.catalog.fence import SUSPENDED, begin_fence, settle_fence
+
+    def fenced_removed(state: FilerState) -> None:
+        state.removed_by_app = {"since": "t", "instance_id": "backup~c1~f1"}
+        begin_fence(state, instance_id="failover~c1~f1", target="dr", by="", at="t")
+
+    def fenced_suspended(state: FilerState) -> None:
+        begin_fence(state, instance_id="failover~c2~g1", target="dr", by="", at="t")
+        settle_fence(state, how=SUSPENDED, detail="suspended", at="t")
+
+    def failed_over_before_fences(state: FilerState) -> None:
+        state.failed_over = {"target_cluster": "dr"}
+
+    states = _states(c1__f1=fenced_removed, c2__g1=fenced_suspended, c1__f2=failed_over_before_fences)
+    result = tick(PLAN, states, NOW, running=())
+    assert [f.key for f in result.fence] == ["c1/f1", "c1/f2"]  # pending: not applied yet; g1 is suspended
+    assert result.readd == () and not result.start
+    assert [(h.filer.key, "override=failed-over" in h.reason) for h in result.held] == [("c1/f1", True)]
+    assert reconcile(PLAN, states, running=()) == []
+    assert "fenced after a failover to cluster dr" in _skipped(result)["c2/g1"]
