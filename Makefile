@@ -10,7 +10,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_REQS := infra/checkov/requirements.txt infra/checkov/constraints.txt
 
-.PHONY: setup test lint unit demo bench bench-quick clean lock checkov lock-checkov
+.PHONY: setup test test-full lint unit demo bench bench-quick clean lock checkov lock-checkov
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -43,6 +43,10 @@ checkov: $(PIP_STAMP) $(CHECKOV_STAMP)
 
 test: setup lint checkov
 	$(PY) -m pytest
+
+# Everything `make test` runs, plus the whole fault matrix of tests/reliability (cells marked `full`).
+test-full: setup lint checkov
+	$(PY) -m pytest -m ""
 
 demo: setup
 	$(PY) -m devstack demo
