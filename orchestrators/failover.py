@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import failover as failover_acts
-from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, now
+from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, now, reason
 from shared.core.clock import to_iso
 from shared.core.codec import decode
 from shared.core.errors import FailoverFailed
@@ -38,22 +38,45 @@ VERIFY_BATCH = 4
 def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     req = decode(FailoverRequest, context.get_input())
     status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", now(context))
-    status.step("choosing_backup")
-    choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, req)
-    status.step("chosen", backup_id=choice.backup_id, container=choice.container,
-                target_cluster=choice.target_cluster.name)
-    if req.verify:
-        yield from _verify(context, choice, status)
-    yield activity(context, failover_acts.mark_attached,
-                                           MarkAttached(choice, context.instance_id, to_iso(now(context))))
-    attached = yield from attach(context, failover_request(choice), status, "attach", error=FailoverFailed)
-    result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster.name,
-                            backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
-                            junctions=tuple(j.path for j in choice.record.junctions))
-    yield activity(context, failover_acts.record_failover,
-                                           RecordFailover(choice, result, context.instance_id, to_iso(now(context))))
+    stage = "choosing the backup"
+    try:
+        status.step("choosing_backup")
+        choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, req)
+        status.step("chosen", backup_id=choice.backup_id, container=choice.container,
+                    target_cluster=choice.target_cluster.name)
+        if req.verify:
+            stage = "checking the backup against its manifest"
+            yield from _verify(context, choice, status)
+        stage = "marking the backup attached in the catalog"
+        yield activity(context, failover_acts.mark_attached,
+                       MarkAttached(choice, context.instance_id, to_iso(now(context))))
+        stage = "attaching the backup to the DR cluster"
+        attached = yield from attach(context, failover_request(choice), status, "attach", error=FailoverFailed)
+        result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster.name,
+                                backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
+                                junctions=tuple(j.path for j in choice.record.junctions))
+        stage = "recording the failover in the catalog"
+        yield activity(context, failover_acts.record_failover,
+                       RecordFailover(choice, result, context.instance_id, to_iso(now(context))))
+    except FailoverFailed:
+        raise
+    except Exception as err:  # an activity's bare failure: name the filer and the step for the operator
+        raise FailoverFailed(f"{stage} failed: {reason(err)}", filer=f"{req.cluster}/{req.filer}",
+                             state=_STATE_AFTER[stage], action="read the run's history, fix the cause, then POST "
+                             "the failover again (the catalog's attached mark fences the filer)") from None
     status.step("serving", mounts=[m.to_json() for m in result.mounts])
     return FailoverResult.to_json(result)
+
+
+# What a failure at each stage leaves behind, for the error an operator reads.
+_STATE_AFTER = {
+    "choosing the backup": "nothing attached; the catalog is unchanged",
+    "checking the backup against its manifest": "nothing attached; the catalog is unchanged",
+    "marking the backup attached in the catalog": "nothing attached; the backup may be marked attached",
+    "attaching the backup to the DR cluster": "the backup is marked attached; the DR cluster may hold part of it",
+    "recording the failover in the catalog": "the DR cluster SERVES the filer; the catalog marks the backup "
+                                             "attached but has not recorded the failover",
+}
 
 
 def _verify(context: df.DurableOrchestrationContext, choice: FailoverChoice, status: RunStatus) -> Gen[None]:
