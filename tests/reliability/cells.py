@@ -22,12 +22,13 @@ from tests.reliability.faults import (
     StorageFault,
     VaultFault,
 )
-from tests.reliability.scenarios import ATTENTION, FAILED, SERVING, VERIFIED
+from tests.reliability.scenarios import ATTENTION, FAILED, REFUSED, SERVING, VERIFIED
 
 OK = frozenset({VERIFIED})
 SERVES = frozenset({SERVING})
 FAILS = frozenset({FAILED})
 ATTN = frozenset({ATTENTION})
+REFUSES = frozenset({REFUSED})
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Cell:
     at_rest: bool = True
     quick: bool = False
     names: tuple[str, ...] = ()
+    stale: bool = False  # the target generation holds a blob the source does not: the mirror must delete it
 
     @property
     def id(self) -> str:
@@ -110,10 +112,19 @@ CELLS: tuple[Cell, ...] = (
          at="removing_filer"),
     Cell(B, "poll", "storage", StorageFault("GetBlobProperties", container="a", times=None), FAILS,
          at="removing_filer", names=("copy",)),
+    Cell(B, "verify", "storage", StorageFault("CopyBlob", action="pending", container="a", times=None,
+                                              extra={"polls": 1, "outcome": "failed"}), FAILS,
+         at="removing_filer", quick=True, names=("copy",)),
+    Cell(B, "verify", "storage", StorageFault("GetBlobProperties", container="a", action="reset", times=None),
+         FAILS, at="removing_filer", names=("copy",)),
+    Cell(B, "mirror delete", "storage", StorageFault("DeleteBlob", container="a"), OK, stale=True, quick=True),
+    Cell(B, "mirror delete", "storage", StorageFault("DeleteBlob", container="a", action="reset"), OK, stale=True),
+    Cell(B, "mirror delete", "storage", StorageFault("DeleteBlob", container="a", times=None), FAILS, stale=True,
+         names=("copy",)),
     # --- re-add: create the filer, restore its junctions -------------------------------------------------------
     Cell(B, "re-add", "cluster", ClusterFault("corefiler.createCloudFiler"), OK, quick=True),
     Cell(B, "re-add", "cluster", _until(ClusterFault("corefiler.createCloudFiler", *GENERIC)), ATTN),
-    Cell(B, "re-add", "vault", VaultFault("/secrets/{key}/*", method="GET"), ATTN | OK, at="copy"),
+    Cell(B, "re-add", "vault", VaultFault("/secrets/{key}/*", method="GET"), ATTN, at="removing_filer"),
     Cell(B, "re-add", "kill", Kill(), OK, at="readd", quick=True),
     Cell(B, "restore junctions", "cluster", ClusterFault("vserver.addJunction"), OK, quick=True),
     Cell(B, "restore junctions", "cluster", _until(ClusterFault("vserver.addJunction", *GENERIC)), ATTN),
@@ -124,7 +135,7 @@ CELLS: tuple[Cell, ...] = (
          at="readd"),
     # --- failover: choose, check, mark attached, attach, restore junctions, record ----------------------------
     Cell(F, "choose", "storage", StorageFault("GetBlob", container="catalog"), SERVES, quick=True),
-    Cell(F, "choose", "storage", StorageFault("GetBlob", container="catalog", times=None), FAILS),
+    Cell(F, "choose", "storage", StorageFault("GetBlob", container="catalog", times=None), REFUSES),
     Cell(F, "choose", "kill", Kill(), SERVES, at="choosing_backup", at_rest=False, quick=True),
     Cell(F, "check", "storage", StorageFault("ListBlobs", container="a"), SERVES, quick=True),
     Cell(F, "check", "storage", StorageFault("ListBlobs", container="a", times=None), FAILS),

@@ -14,7 +14,7 @@ from tests.reliability.world import DIRTY, FILES, World, blobs, snapshot, step_o
 if TYPE_CHECKING:
     from tests.reliability.cells import Cell
 
-VERIFIED, SERVING, FAILED, ATTENTION = "verified", "serving", "failed", "needs_attention"
+VERIFIED, SERVING, FAILED, ATTENTION, REFUSED = "verified", "serving", "failed", "needs_attention", "refused"
 ARM_TIMEOUT_S = 120.0
 
 
@@ -29,6 +29,10 @@ class Observation:
     def check(self, ok: bool, problem: str) -> None:
         if not ok:
             self.problems.append(problem)
+
+
+def _diff(got: dict, want: dict) -> list[str]:
+    return [f"{k}: {got.get(k)!r} != {want.get(k)!r}"[:200] for k in sorted({*got, *want}) if got.get(k) != want.get(k)]
 
 
 def _arm(world: World, cell: Cell) -> str:
@@ -59,7 +63,7 @@ def _common(world: World, cell: Cell, obs: Observation, source_before: dict[str,
     after = snapshot(env.source_container())
     changed = sorted(n for n, tag in source_before.items() if after.get(n) != tag)
     obs.check(not changed, f"source blobs changed or gone since before the run: {changed[:5]}")
-    if obs.outcome in (FAILED, ATTENTION):
+    if obs.outcome in (FAILED, ATTENTION, REFUSED):
         lowered = obs.error.lower()
         obs.check(env.filer_name in obs.error, "the error does not name the filer")
         missing = [w for w in cell.names if w.lower() not in lowered]
@@ -80,6 +84,8 @@ def run_backup(world: World, cell: Cell) -> Observation:
     source_before = snapshot(env.source_container())
     keys_before = world.vault_key_ids()
     calls_before = len(world.call_log())
+    if cell.stale:
+        world.seed_stale()
     world.proxy.reset_stats()
     world.start_runner()
     if cell.at is None:
@@ -88,6 +94,7 @@ def run_backup(world: World, cell: Cell) -> Observation:
     if cell.at is not None:
         obs.armed_at = _arm(world, cell)
     status = world.wait()
+    obs.notes.append(world.fired())
     world.clear_faults()
     obs.outcome, obs.error = _outcome(status, VERIFIED)
     obs.notes += [f"killed at {k}" for k in world.restarts]
@@ -96,11 +103,17 @@ def run_backup(world: World, cell: Cell) -> Observation:
     with env.catalog() as catalog:
         state = catalog.load(env.filer)
     if obs.outcome == ATTENTION:
-        obs.check(env.filer_name not in client.list_core_filers(), "NEEDS_ATTENTION but the filer is attached")
+        present = env.filer_name in client.list_core_filers()
+        obs.notes.append(f"filer {client.filer_state(env.filer_name) if present else 'removed'}")
+        obs.check(not (present and "is not attached" in obs.error), "the error says not attached; it is")
+        # The exact record: as captured before the run, with the key the run rotated in (the vault's newest).
+        expected = {**before.to_json(), "active_key_id": next(iter(world.vault_key_ids()))}
         record = (state.needs_attention or {}).get("record") or {}
-        obs.check(record == before.to_json(), "the catalog's NEEDS_ATTENTION record is not the captured filer")
-        custom = (status.get("customStatus") or {}).get("record")
-        obs.check(custom == before.to_json(), "the run's NEEDS_ATTENTION status does not carry the exact record")
+        obs.check(record == expected, f"the catalog's NEEDS_ATTENTION record is not the captured filer: "
+                                      f"{_diff(record, expected)}")
+        custom = (status.get("customStatus") or {}).get("record") or {}
+        obs.check(custom == expected, f"the run's NEEDS_ATTENTION status does not carry the exact record: "
+                                      f"{_diff(custom, expected)}")
     else:
         obs.check(client.filer_state(env.filer_name) == "online", "the filer is not online")
         after = client.capture_core_filer(env.filer_name)
@@ -164,12 +177,17 @@ def run_failover(world: World, cell: Cell) -> Observation:
     if cell.at is None:
         obs.armed_at = _arm(world, cell)
     world.instance = world.post(f"failovers/primary/{env.filer_name}")
-    if cell.at is not None:
-        obs.armed_at = _arm(world, cell)
-    status = world.wait()
+    if world.instance is None:  # the door refused: nothing may have started or changed
+        obs.outcome, obs.error = REFUSED, world.refused
+        obs.check(world.runner.status(f"failover-primary-{env.filer_name}") is None, "a refused failover started")
+    else:
+        if cell.at is not None:
+            obs.armed_at = _arm(world, cell)
+        status = world.wait()
+        obs.outcome, obs.error = _outcome(status, SERVING)
+    obs.notes.append(world.fired())
     world.clear_faults()
     world.proxy.block_account(world.account("source"))  # the region stays gone
-    obs.outcome, obs.error = _outcome(status, SERVING)
     obs.notes += [f"killed at {k}" for k in world.restarts]
 
     dr = env.client("dr")

@@ -29,6 +29,7 @@ FILES = {
 DIRTY = {"/scratch/dirty.log": b"written just before the run: reaches the container only at its flush"}
 WRITE_OPS = ("PutBlob", "PutBlock", "PutBlockList", "PutBlockFromURL", "CopyBlob", "CopyBlobFromURL", "DeleteBlob",
              "SetBlobMetadata", "SetBlobProperties", "AbortCopyBlob", "CreateContainer", "DeleteContainer")
+STALE = "i/stale-0000"
 ABANDON_WAIT_S = 60.0
 RUN_TIMEOUT_S = 300.0
 
@@ -62,6 +63,7 @@ class World:
     runner: Any = None
     restarts: list[str] = field(default_factory=list)  # where each kill landed (the run's step then)
     instance: str | None = None
+    refused: str = ""
     stopped: set[str] = field(default_factory=set)  # clusters lost with their region
 
     # --- names the injectors resolve ---------------------------------------------------------------------
@@ -108,9 +110,12 @@ class World:
         return check
 
     # --- doors ----------------------------------------------------------------------------------------------
-    def post(self, path: str) -> str:
+    def post(self, path: str) -> str | None:
+        """Start through the route: the instance id, or None when the route refused (kept in `refused`)."""
         reply = http_call("POST", f"{self.runner.base_url}/api/{path}")
-        assert reply.status == 202, reply.body
+        if reply.status != 202:
+            self.refused = f"HTTP {reply.status}: {reply.body.decode('utf-8', 'replace')}"
+            return None
         return str(reply.json()["id"])
 
     def wait(self) -> dict:
@@ -123,6 +128,21 @@ class World:
         self.env.flush()
         for path, data in DIRTY.items():
             self.env.write(path, data)
+
+    def seed_stale(self) -> None:
+        """A blob in the first generation's container that the source never had (a file deleted since)."""
+        container = self.env.backup_container("a")
+        if not container.exists():
+            container.create_container()
+        container.upload_blob(STALE, b"deleted from the source since the last backup")
+
+    def fired(self) -> str:
+        """How often the armed faults hit: proxy rules, cluster calls with an injected label, vault rules used."""
+        storage = sum(r.fired for r in self.proxy.rules() if r.action != "block")
+        cluster = sum(1 for c in self.call_log("dr") if c.get("injected"))
+        if "primary" not in self.stopped:
+            cluster += sum(1 for c in self.call_log() if c.get("injected"))
+        return f"hits: storage {storage}, cluster {cluster}"
 
     def clear_faults(self) -> None:
         self.proxy.clear()
