@@ -135,7 +135,8 @@ CELLS: tuple[Cell, ...] = (
          at="readd"),
     # --- failover: choose, check, mark attached, attach, restore junctions, record ----------------------------
     Cell(F, "choose", "storage", StorageFault("GetBlob", container="catalog"), SERVES, quick=True),
-    Cell(F, "choose", "storage", StorageFault("GetBlob", container="catalog", times=None), REFUSES),
+    Cell(F, "choose", "storage", StorageFault("GetBlob", container="catalog", times=None), REFUSES,
+         names=("HTTP 503", "catalog")),
     Cell(F, "choose", "kill", Kill(), SERVES, at="choosing_backup", at_rest=False, quick=True),
     Cell(F, "check", "storage", StorageFault("ListBlobs", container="a"), SERVES, quick=True),
     Cell(F, "check", "storage", StorageFault("ListBlobs", container="a", times=None), FAILS),
