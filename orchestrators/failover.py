@@ -15,7 +15,7 @@ import azure.durable_functions as df
 
 from activities import failover as failover_acts
 from activities import runs as runs_acts
-from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, new_run_id, now, run_input
+from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, new_run_id, now, reason, run_input
 from shared.core.errors import FailoverFailed
 from shared.runbook.failover_payloads import (
     BackupPageCheck,
@@ -41,26 +41,52 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     started = now(context)
     status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", started)
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
-    status.step("starting")
-    begun: RunStarted = yield activity(context, runs_acts.begin_run,
-                                       RunStart(ref, "failover", target_cluster=req.target_cluster))
-    status.step("choosing_backup")
-    choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, ChooseBackup(ref, req.backup_id))
-    status.step("chosen", backup_id=choice.backup_id, container=choice.container,
-                target_cluster=choice.target_cluster)
-    if req.verify:
-        yield from _verify(context, ref, choice, status)
-    chosen = BackupRef(ref, choice.backup_id)
-    yield activity(context, failover_acts.mark_attached, chosen)
-    target = begun.target_cluster or begun.context.cluster  # begin_run always resolves a failover's target
-    attached = yield from attach(context, AttachRef(ref, backup_id=choice.backup_id), status, "attach",
-                                 cluster=target, filer=ref.key, error=FailoverFailed)
-    result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster,
-                            backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
-                            junctions=choice.junctions)
-    yield activity(context, failover_acts.record_failover, chosen)
+    stage = "recording the run's start in the catalog"
+    try:
+        status.step("starting")
+        begun: RunStarted = yield activity(context, runs_acts.begin_run,
+                                           RunStart(ref, "failover", target_cluster=req.target_cluster))
+        stage = "choosing the backup"
+        status.step("choosing_backup")
+        choice: FailoverChoice = yield activity(context, failover_acts.choose_backup,
+                                                ChooseBackup(ref, req.backup_id))
+        status.step("chosen", backup_id=choice.backup_id, container=choice.container,
+                    target_cluster=choice.target_cluster)
+        if req.verify:
+            stage = "checking the backup against its manifest"
+            yield from _verify(context, ref, choice, status)
+        chosen = BackupRef(ref, choice.backup_id)
+        stage = "marking the backup attached in the catalog"
+        yield activity(context, failover_acts.mark_attached, chosen)
+        target = begun.target_cluster or begun.context.cluster  # begin_run always resolves a failover's target
+        stage = "attaching the backup to the DR cluster"
+        attached = yield from attach(context, AttachRef(ref, backup_id=choice.backup_id), status, "attach",
+                                     cluster=target, filer=ref.key, error=FailoverFailed)
+        result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster,
+                                backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
+                                junctions=choice.junctions)
+        stage = "recording the failover in the catalog"
+        yield activity(context, failover_acts.record_failover, chosen)
+    except FailoverFailed:
+        raise
+    except Exception as err:  # an activity's bare failure: name the filer and the stage for the operator
+        raise FailoverFailed(f"{stage} failed: {reason(err)}", filer=ref.key, state=_STATE_AFTER[stage],
+                             action="read the run's history, fix the cause, then POST the failover again "
+                             "(the catalog's attached mark fences the filer)") from None
     status.step("serving", mounts=[m.to_json() for m in result.mounts])
     return FailoverResult.to_json(result)
+
+
+# What a failure at each stage leaves behind, for the error an operator reads.
+_STATE_AFTER = {
+    "recording the run's start in the catalog": "nothing attached; at most the run's start is recorded",
+    "choosing the backup": "nothing attached; the catalog is unchanged",
+    "checking the backup against its manifest": "nothing attached; the catalog is unchanged",
+    "marking the backup attached in the catalog": "nothing attached; the backup may be marked attached",
+    "attaching the backup to the DR cluster": "the backup is marked attached; the DR cluster may hold part of it",
+    "recording the failover in the catalog": "the DR cluster SERVES the filer; the catalog marks the backup "
+                                             "attached but has not recorded the failover",
+}
 
 
 def _verify(context: df.DurableOrchestrationContext, ref: RunRef, choice: FailoverChoice,

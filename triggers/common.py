@@ -11,7 +11,9 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.core.exceptions import AzureError
 
+from shared.azure.keyvault import KeyVaultError
 from shared.catalog.store import FilerState
 from shared.plan.load import ENV_PLAN, ENV_PLAN_FILE, Filer, Plan, PlanError
 from shared.runbook import record as catalog_ops
@@ -100,7 +102,15 @@ async def running_ids(client: df.DurableOrchestrationClient, ids: list[str]) -> 
 
 
 async def filer_state(plan: Plan, filer: Filer) -> FilerState:
-    """The filer's catalog state (I/O in a thread: the routes are async)."""
-    states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
+    """The filer's catalog state (I/O in a thread: the routes are async). A catalog that cannot be read is a
+    503 that names the filer: nothing may start without the catalog's say (fail closed), and retrying later helps."""
+    try:
+        states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
+    except (AzureError, KeyVaultError, OSError) as err:
+        status = getattr(err, "status_code", None) or getattr(err, "status", None)
+        problem = f"{type(err).__name__}{f' {status}' if status else ''}"
+        log.warning("the catalog of %s cannot be read: %s", filer.key, problem)
+        raise Refusal(503, f"the catalog of {filer.key} in account {filer.backup.account} cannot be read "
+                           f"({problem}); nothing was started: retry when the backup account answers") from None
     return states[filer.key]
 
