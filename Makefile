@@ -10,7 +10,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_REQS := infra/checkov/requirements.txt infra/checkov/constraints.txt
 
-.PHONY: setup browser test test-full lint unit demo screenshot bench bench-quick clean lock checkov lock-checkov
+.PHONY: setup browser test test-full lint unit demo screenshot bench bench-quick bench-failover bench-failover-quick clean lock checkov lock-checkov
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -65,6 +65,12 @@ demo: setup
 
 bench: setup
 	$(PY) bench/copy_bench.py
+
+bench-failover: setup
+	$(PY) bench/failover_bench.py
+
+bench-failover-quick: setup
+	$(PY) bench/failover_bench.py --quick
 
 bench-quick: setup
 	$(PY) bench/copy_bench.py --quick

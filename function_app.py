@@ -8,10 +8,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import activities
-from orchestrators import backup, copy, failover, readd
+from orchestrators import backup, copy, drill, drill_cluster, failover, failover_cluster, failover_verify, readd
 from shared.core.codec import alias_modules
 from shared.runbook.payloads import FORMER_MODULES
-from triggers import health, http_api, read_api, status_page, timer
+from triggers import drills, health, http_api, read_api, recovery_points, status_page, timer
+from triggers import failover_cluster as cluster_routes
 
 # The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.
 logging.getLogger("azure").setLevel(logging.WARNING)
@@ -23,6 +24,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # --- Blueprints -------------------------------------------------------------------------------------------
 # One Blueprint per orchestrator/activity/trigger module, registered here so the worker indexes them.
-for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, http_api.bp, read_api.bp, status_page.bp, timer.bp,
-                  health.bp, *activities.blueprints()):
+for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, failover_verify.bp, failover_cluster.bp, drill.bp,
+                  drill_cluster.bp, http_api.bp, cluster_routes.bp, drills.bp, read_api.bp, recovery_points.bp,
+                  status_page.bp, timer.bp, health.bp, *activities.blueprints()):
     app.register_functions(blueprint)

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def blueprints() -> list[Any]:
-    from activities import backup, failover, runs
+    from activities import backup, drill, failover, runs
     from activities import copy as copy_pages
     from activities import readd as attach
-    return [runs.bp, backup.bp, attach.bp, copy_pages.bp, failover.bp]
+    return [runs.bp, backup.bp, attach.bp, copy_pages.bp, failover.bp, drill.bp]

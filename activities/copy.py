@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from shared.blobcopy.model import DeleteReport, PagePlan, PageProgress, PageVerify, Summary
+from shared.blobcopy.model import ChangeCheck, DeleteReport, PagePlan, PageProgress, PageVerify, Summary
 from shared.core.codec import decode
 from shared.runbook import copy as copysteps
 from shared.runbook.payloads import CopyPageRef, CopyPass, CopyProgress, CopyRef, CopyReport
@@ -43,6 +43,16 @@ def copy_verify_page(request: CopyPageRef) -> PageVerify:
 @bp.activity_trigger(input_name="request")
 def copy_finish(request: CopyRef) -> Summary:
     return copysteps.finish(decode(CopyRef, request))
+
+
+@bp.activity_trigger(input_name="request")
+def copy_check_changes(request: CopyRef) -> ChangeCheck:
+    return copysteps.check_changes(decode(CopyRef, request))
+
+
+@bp.activity_trigger(input_name="request")
+def copy_approve_changes(request: CopyRef) -> ChangeCheck:
+    return copysteps.approve_changes(decode(CopyRef, request))
 
 
 @bp.activity_trigger(input_name="request")

@@ -1,4 +1,4 @@
-"""Failover activities: choose a verified backup, mark it attached, verify it page by page, record it.
+"""Failover activities: choose a verified backup, mark it attached, check it (a sample, or page by page), record.
 
 Each input names the failover run and the backup; the DR cluster is the one the run's snapshot resolved."""
 
@@ -13,7 +13,12 @@ from shared.runbook.failover_payloads import (
     BackupPageRef,
     BackupRef,
     ChooseBackup,
+    ClusterName,
     FailoverChoice,
+    FailoverRecordRef,
+    FailoverTimes,
+    FilerNames,
+    SampleCheck,
 )
 
 bp = df.Blueprint()
@@ -22,6 +27,11 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="request")
 def choose_backup(request: ChooseBackup) -> FailoverChoice:
     return failover_steps.choose_backup(decode(ChooseBackup, request))
+
+
+@bp.activity_trigger(input_name="request")
+def cluster_filers(request: ClusterName) -> FilerNames:
+    return failover_steps.cluster_filers(decode(ClusterName, request))
 
 
 @bp.activity_trigger(input_name="request")
@@ -35,5 +45,10 @@ def verify_backup_page(request: BackupPageRef) -> BackupPageCheck:
 
 
 @bp.activity_trigger(input_name="request")
-def record_failover(request: BackupRef) -> None:
-    failover_steps.record_failover(decode(BackupRef, request))
+def verify_backup_sample(request: BackupRef) -> SampleCheck:
+    return failover_steps.verify_backup_sample(decode(BackupRef, request))
+
+
+@bp.activity_trigger(input_name="request")
+def record_failover(request: FailoverRecordRef) -> FailoverTimes:
+    return failover_steps.record_failover(decode(FailoverRecordRef, request))

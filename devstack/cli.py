@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("devstack.durable.cli", "serve the app and the Durable HTTP API on loopback"),
     "run": ("devstack.durable.cli", "run a workflow to completion through the local Durable runner"),
     "trigger": ("devstack.durable.cli", "fire a timer-triggered function once"),
+    "region": ("devstack.stack.region", "lose or restore a region of the stack: `region lose|restore REGION`"),
     "indexcheck": ("tools.indexcheck", "check that function_app indexes as the Functions host would"),
 }
 

@@ -2,7 +2,8 @@
 
 record the plan snapshot → preflight → begin (generation) → rotate key → capture → pre-copy (online) → suspend
 + flush → mark removed → remove junctions, filer → copy the delta (mirror) → re-add → approve mass deletes →
-record.
+record. A pass the change guard holds (mass overwrites) waits for `approve_changes` with the filer online
+(orchestrators/change_guard.py).
 
 Every activity is given the run's reference (RunRef) and nothing else of the plan: it reads the run's snapshot.
 
@@ -23,25 +24,28 @@ import azure.durable_functions as df
 from activities import backup as backup_acts
 from activities import copy as copy_acts
 from activities import runs as runs_acts
-from orchestrators.backup_steps import Run, flush, remove, run_copy
+from orchestrators.backup_steps import ChangesHeld, Run, flush, remove, run_copy
+from orchestrators.change_guard import NOT_APPROVED, ChangesNotApproved, approved, guarded_copy
 from orchestrators.durable_helpers import (
     Gen,
     RunStatus,
     activity,
     attach,
-    cancellable_timer,
     new_run_id,
     now,
     reason,
     run_input,
     seconds_since,
+    wait_for_approval,
 )
 from shared.core.clock import to_iso
+from shared.core.codec import plain
 from shared.core.errors import DrError, InputRefused, PreflightFailed, ReaddFailed, RunCancelled
-from shared.runbook.approval import decide as approval_decision
+from shared.runbook.failover_payloads import FailoverRequest
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
+    FAILOVER,
     NEEDS_ATTENTION,
     AttachRef,
     AttentionRef,
@@ -53,6 +57,7 @@ from shared.runbook.payloads import (
     KeyRotation,
     Preflight,
     RunStarted,
+    failover_instance_id,
 )
 from shared.runbook.refs import RunRef, RunStart
 
@@ -69,7 +74,8 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
                            filer=f"{req.cluster}/{req.filer}")
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
     status.step("starting", backup_id=ref.run_id)
-    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason))
+    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason,
+                                                                              target_cluster=req.fail_over_to))
     status.step("preflight")
     pre: Preflight = yield activity(context, backup_acts.preflight, ref)
     findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]
@@ -87,12 +93,15 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         yield from _before_removal(run, pre.encrypted)
     except Exception as err:
         yield from _compensate_before_removal(run, err)
-        if isinstance(err, RunCancelled):
-            return run.result("cancelled", error=reason(err))
+        if isinstance(err, RunCancelled | ChangesNotApproved):
+            return run.result(_outcome(err), error=reason(err))
         raise _typed(err, ref, "nothing removed; clients unsuspended") from None
+    held: ChangesHeld | None = None
     try:
         yield from remove(run)
         run.final = final = yield from run_copy(run, run.passes()[1], "copy")
+    except ChangesHeld as err:  # nothing of the pass overwritten: re-add, then wait for an approval
+        held = err
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
         yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=reason(err))
@@ -100,7 +109,14 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
             return run.result("cancelled", error=reason(err))
         attached = "the filer is attached (re-added, or never removed); the generation being written is not verified"
         raise _typed(err, ref, attached) from None
+    if req.fail_over_to:
+        return (yield from _planned_failover(run, req.fail_over_to))
     yield from _readd_or_attention(run, None)
+    if held is not None:
+        approved_copy = yield from _copy_once_approved(run, held)
+        if isinstance(approved_copy, str):  # not approved, or cancelled meanwhile: recorded
+            return run.result(approved_copy, entry=run.entry, error=held.what)
+        final = approved_copy
     outcome = yield from _mass_delete_guard(run, final)
     entry = yield from _record(run, outcome)
     return run.result(outcome, entry=entry)
@@ -119,13 +135,37 @@ def _before_removal(run: Run, encrypted: bool) -> Gen[None]:
     precopy, _ = run.passes()
     if precopy is not None:
         mark = now(context)
-        run.precopy = yield from run_copy(run, precopy, "precopy")
+        run.precopy = yield from guarded_copy(run, precopy, "precopy")
         run.timings["precopy_s"] = seconds_since(context, mark)
     yield from flush(run)
 
 
+def _outcome(err: Exception) -> str:
+    if isinstance(err, ChangesNotApproved):
+        return NOT_APPROVED
+    return "cancelled" if isinstance(err, RunCancelled) else "failed"
+
+
+def _copy_once_approved(run: Run, held: ChangesHeld) -> Gen[CopyOutcome | str]:
+    """The final pass was held (the filer is re-added by now): wait for the approval, then run it again.
+    Not approved or cancelled: the outcome, recorded. A failure now leaves the filer online and the generation
+    unverified."""
+    if not (yield from approved(run, held)):
+        yield from _record(run, NOT_APPROVED, error=held.what)
+        return NOT_APPROVED
+    try:
+        run.final = yield from run_copy(run, held.job_id, "copy", attempt=1)
+    except Exception as err:
+        yield from _record(run, _outcome(err), error=reason(err))
+        if isinstance(err, RunCancelled):
+            return "cancelled"
+        raise _typed(err, run.ref, "the filer is attached (re-added before the approval); the generation being "
+                     "written is not verified") from None
+    return run.final
+
+
 def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
-    outcome = "cancelled" if isinstance(err, RunCancelled) else "failed"
+    outcome = _outcome(err)
     if run.suspended:
         run.status.step("unsuspending")
         try:
@@ -167,6 +207,28 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     run.status.step("readded", offline_s=run.timings["offline_s"])
 
 
+def _planned_failover(run: Run, target: str) -> Gen[dict[str, Any]]:
+    """A planned failover: the final delta is in and verified with the filer removed (nothing written since).
+    Record the backup, then attach it at the DR cluster (the failover run, as a sub-orchestration) instead of
+    re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary."""
+    context, ref = run.context, run.ref
+    entry = yield from _record(run, "verified")  # deletes awaiting approval are not waited for: extras stay
+    child = failover_instance_id(ref.cluster, ref.filer)
+    run.status.step("failing_over", target_cluster=target, failover_instance=child)
+    request = FailoverRequest(cluster=ref.cluster, filer=ref.filer, target_cluster=target,
+                              backup_id=ref.run_id, verify="sample")
+    try:
+        served = yield context.call_sub_orchestrator(FAILOVER, plain(request), child)
+    except Exception as err:
+        yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
+        raise DrError(f"planned failover to {target} failed before the DR cluster served: {reason(err)}",
+                      filer=ref.key, state=f"re-added at the primary cluster {ref.cluster}, which serves it again; "
+                      f"backup {ref.run_id} is recorded {entry.get('status')}",
+                      action="read the failover run's history, fix the DR cluster, then fail over again") from None
+    run.status.step("failed_over", target_cluster=target)
+    return {**run.result("failed_over", entry=entry), "failover": served}
+
+
 def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
     """The mirror refused a mass delete: wait for `approve_deletes` or the timeout, the filer back online."""
     context, ctx, summary = run.context, run.ctx, final.summary
@@ -175,18 +237,10 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
     deadline = now(context) + timedelta(hours=ctx.guard.approval_timeout_hours)
     run.status.step("awaiting_approval", delete_candidates=summary.delete_candidates,
                     approval_ref=summary.approval_ref, approval_deadline=to_iso(deadline))
-    timer = cancellable_timer(context, deadline)
-    approval = context.wait_for_external_event(APPROVE_DELETES_EVENT)
-    winner = yield context.task_any([approval, timer, run.cancel])
-    if winner != timer:
-        timer.cancel()
-    if winner != approval:
-        run.status.step("deletes_not_approved", reason="no approval before the deadline" if winner == timer
-                        else "cancelled")
-        return "verified_with_extras"
-    decision = approval_decision(approval.result, summary.approval_ref)
+    decision = yield from wait_for_approval(context, APPROVE_DELETES_EVENT, summary.approval_ref, deadline,
+                                            run.cancel)
     if not decision.approved:
-        run.status.step("deletes_not_approved", reason=decision.reason, received=decision.received)
+        run.status.step("deletes_not_approved", reason=decision.reason, received=decision.received or None)
         return "verified_with_extras"
     run.status.step("applying_deletes", approved_by=decision.decided_by or "unknown")
     try:
@@ -202,7 +256,9 @@ def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
     context = run.context
     run.timings["backup_s"] = seconds_since(context, run.started)
     entry = CompleteBackup(run=run.ref, status=outcome, timings=tuple(sorted(run.timings.items())),
+                           consistent_at=to_iso(run.offline_since) if run.offline_since else "",
                            error=error[:2000])
     result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)
+    run.entry = result
     return result

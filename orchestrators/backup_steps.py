@@ -26,7 +26,7 @@ from orchestrators.durable_helpers import (
     sleep_or_cancel,
 )
 from shared.avere.records import FilerRecord
-from shared.blobcopy.model import DeleteReport
+from shared.blobcopy.model import ChangeCheck, DeleteReport
 from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed, DrError, FlushTimeout
 from shared.runbook.copy import pass_ids
@@ -50,6 +50,18 @@ REMOVE_DEADLINE = timedelta(hours=1)
 NOTHING_REMOVED = "nothing removed; clients unsuspended"
 
 
+class ChangesHeld(DrError):
+    """The change guard held a copy pass before it overwrote anything: the run waits for an approval."""
+
+    def __init__(self, check: ChangeCheck, job_id: str, step: str, filer: str) -> None:
+        super().__init__(f"the {step} pass would overwrite {check.changes} of the {check.base} blobs the generation "
+                         f"holds (limit {check.limit})", filer=filer,
+                         state="nothing of this pass overwritten; the newest verified backup untouched",
+                         action=f"approve with the approve_changes event naming {check.approval_ref}, or let it "
+                         "time out")
+        self.check, self.job_id, self.step = check, job_id, step
+
+
 @dataclass
 class Run:
     """What one backup run has done so far: the compensation decides from this, not from where it failed.
@@ -67,6 +79,7 @@ class Run:
     precopy: CopyOutcome | None = None
     final: CopyOutcome | None = None
     deletes: DeleteReport | None = None
+    entry: dict[str, Any] | None = None  # the catalog entry, once recorded
     suspended: bool = False
     offline_since: datetime | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -132,6 +145,8 @@ def remove(run: Run) -> Gen[None]:
     """Record the removal in the catalog first, then remove the junctions, then the filer."""
     context, ref = run.context, run.ref
     mark = now(context)
+    # The backup's consistent point (flushed, clients suspended, about to be removed): drills measure RPO from it.
+    run.timings["removed_after_s"] = seconds_since(context, run.started)
     yield activity(context, backup_acts.mark_removed, ref)
     run.status.step("removing_junctions")
     ids = yield activity(context, backup_acts.remove_junctions, ref)
@@ -164,12 +179,14 @@ def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Cal
         yield from sleep(context, cluster_poll(ctx.cluster))
 
 
-def run_copy(run: Run, job_id: str, step: str) -> Gen[CopyOutcome]:
-    """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`."""
+def run_copy(run: Run, job_id: str, step: str, attempt: int = 0) -> Gen[CopyOutcome]:
+    """Run one copy pass as a sub-orchestration; keep this run's status live; honour `cancel`. ChangesHeld
+    when the change guard holds the pass (attempt 1 runs it again once approved, as a new sub-orchestration)."""
     context, ctx = run.context, run.ctx
-    child_id = f"{context.instance_id}-{job_id}"
+    given = CopyInput(run=run.ref, job_id=job_id, attempt=attempt)
+    child_id = f"{context.instance_id}{given.instance_suffix}"
     job = CopyRef(run.ref, job_id)
-    task = context.call_sub_orchestrator(COPY, plain(CopyInput(run=run.ref, job_id=job_id)), child_id)
+    task = context.call_sub_orchestrator(COPY, plain(given), child_id)
     mark = now(context)
     run.status.step(step, copy_instance=child_id)
     while True:
@@ -193,6 +210,8 @@ def run_copy(run: Run, job_id: str, step: str) -> Gen[CopyOutcome]:
         outcome = decode(CopyOutcome, task.result)
         run.status.update(**_progress_fields(outcome.totals, seconds_since(context, mark)))
         raise_if_cancelled(outcome.cancelled, ctx.filer.key, f"{step} stopped")
+        if outcome.changes is not None and not outcome.changes.cleared:
+            raise ChangesHeld(outcome.changes, job_id, step, ctx.filer.key)
         if outcome.summary is None or not outcome.summary.verified:
             raise CopyFailed(f"the {step} pass did not verify", filer=ctx.filer.key,
                              state="the generation being written is not verified; the other is untouched",

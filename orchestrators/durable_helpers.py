@@ -19,6 +19,8 @@ from shared.core.clock import to_iso, to_iso_basic
 from shared.core.codec import JsonRecord, RecordError, decode, plain
 from shared.core.errors import DrError, InputRefused, ReaddFailed, RunCancelled
 from shared.plan.load import Cluster
+from shared.runbook.approval import ApprovalDecision
+from shared.runbook.approval import decide as approval_decision
 from shared.runbook.payloads import AttachRef, AttachStep
 
 T = TypeVar("T")
@@ -133,6 +135,21 @@ def sleep_or_cancel(context: df.DurableOrchestrationContext, delay: timedelta, c
         timer.cancel()
         return True
     return False
+
+
+def wait_for_approval(context: df.DurableOrchestrationContext, event: str, approval_ref: str | None,
+                      deadline: datetime, cancel: Any) -> Gen[ApprovalDecision]:
+    """Wait for `event` until the deadline or a cancel; the decision fails closed (approval.decide): only
+    `{"approve": true, "approval_ref": <approval_ref>}` approves, a timeout or a cancel never does."""
+    timer = cancellable_timer(context, deadline)
+    approval = context.wait_for_external_event(event)
+    winner = yield context.task_any([approval, timer, cancel])
+    if winner != timer:
+        timer.cancel()
+    if winner != approval:
+        why = "no approval before the deadline" if winner == timer else "cancelled"
+        return ApprovalDecision(False, why, "")
+    return approval_decision(approval.result, approval_ref)
 
 
 def attach(context: df.DurableOrchestrationContext, request: AttachRef, status: RunStatus, step: str,

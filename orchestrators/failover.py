@@ -1,38 +1,55 @@
 """Fail a core filer over to a DR cluster from its newest (or a chosen) verified backup.
 
-record the plan snapshot (and the DR cluster) → choose the backup → check it against its manifest (no source
-needed: the source region may be gone) → mark it attached in the catalog (from then on no backup writes into it
+record the plan snapshot (and the DR cluster) → choose the backup → check it (no source needed: the source
+region may be gone; `verify`: sample — the manifest against the digest recorded with the backup and a bounded
+sample of blobs —, full — every page, in a sub-orchestration of bounded history —, or none) → mark it
+attached in the catalog (from then on no backup writes into it
 and the schedule skips the filer) → add the cloud core filer on the backup container ('used', the key from Key
-Vault) → restore every junction → health → report the client mount addresses. The HTTP starter cancels a
+Vault) → restore every junction → health → record the failover with its RPO and RTO → report the client mount
+addresses. The HTTP starter cancels a
 running backup of the filer first. Activities are given the run's reference and the backup id only.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import azure.durable_functions as df
 
 from activities import failover as failover_acts
 from activities import runs as runs_acts
-from orchestrators.durable_helpers import Gen, RunStatus, activity, attach, new_run_id, now, reason, run_input
+from orchestrators.durable_helpers import (
+    Gen,
+    RunStatus,
+    activity,
+    attach,
+    new_run_id,
+    now,
+    reason,
+    run_input,
+    seconds_since,
+)
+from orchestrators.failover_verify import FULL_VERIFY, verify_instance_id
+from shared.core.clock import to_iso
+from shared.core.codec import plain
 from shared.core.errors import FailoverFailed
 from shared.runbook.failover_payloads import (
-    BackupPageCheck,
-    BackupPageRef,
     BackupRef,
     ChooseBackup,
     FailoverChoice,
+    FailoverRecordRef,
     FailoverRequest,
     FailoverResult,
+    FailoverTimes,
+    FullVerify,
+    SampleCheck,
 )
 from shared.runbook.payloads import AttachRef, RunStarted
 from shared.runbook.refs import RunRef, RunStart
 
 bp = df.Blueprint()
-
-# Manifest pages are checked this many at a time (each activity checks one page against the container).
-VERIFY_BATCH = 4
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -41,39 +58,35 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     started = now(context)
     status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", started)
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
-    stage = "recording the run's start in the catalog"
+    phases = Phases(context)
     try:
         status.step("starting")
         begun: RunStarted = yield activity(context, runs_acts.begin_run,
                                            RunStart(ref, "failover", target_cluster=req.target_cluster))
-        stage = "choosing the backup"
+        phases.stage = "choosing the backup"
         status.step("choosing_backup")
         choice: FailoverChoice = yield activity(context, failover_acts.choose_backup,
                                                 ChooseBackup(ref, req.backup_id))
+        phases.done("choose_s")
         status.step("chosen", backup_id=choice.backup_id, container=choice.container,
                     target_cluster=choice.target_cluster)
-        if req.verify:
-            stage = "checking the backup against its manifest"
-            yield from _verify(context, ref, choice, status)
-        chosen = BackupRef(ref, choice.backup_id)
-        stage = "marking the backup attached in the catalog"
-        yield activity(context, failover_acts.mark_attached, chosen)
-        target = begun.target_cluster or begun.context.cluster  # begin_run always resolves a failover's target
-        stage = "attaching the backup to the DR cluster"
-        attached = yield from attach(context, AttachRef(ref, backup_id=choice.backup_id), status, "attach",
-                                     cluster=target, filer=ref.key, error=FailoverFailed)
-        result = FailoverResult(cluster=req.cluster, filer=req.filer, target_cluster=choice.target_cluster,
-                                backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
-                                junctions=choice.junctions)
-        stage = "recording the failover in the catalog"
-        yield activity(context, failover_acts.record_failover, chosen)
+        phases.stage = "checking the backup"
+        checked = yield from check_backup(context, ref, choice, req.verify, status)
+        phases.done("verify_s")
+        result = yield from attach_backup(context, ref, begun, choice, status=status, phases=phases)
+        phases.stage = "recording the failover in the catalog"
+        times: FailoverTimes = yield activity(context, failover_acts.record_failover, FailoverRecordRef(
+            ref, choice.backup_id, requested_at=to_iso(started), serving_at=to_iso(phases.serving or now(context)),
+            phases=phases.items()))
     except FailoverFailed:
         raise
     except Exception as err:  # an activity's bare failure: name the filer and the stage for the operator
-        raise FailoverFailed(f"{stage} failed: {reason(err)}", filer=ref.key, state=_STATE_AFTER[stage],
-                             action="read the run's history, fix the cause, then POST the failover again "
-                             "(the catalog's attached mark fences the filer)") from None
-    status.step("serving", mounts=[m.to_json() for m in result.mounts])
+        raise FailoverFailed(f"{phases.stage} failed: {reason(err)}", filer=ref.key,
+                             state=_STATE_AFTER[phases.stage], action="read the run's history, fix the cause, "
+                             "then POST the failover again (the catalog's attached mark fences the filer)") from None
+    result = replace(result, verify=req.verify, blobs_checked=checked, rpo_s=times.rpo_s, rto_s=times.rto_s,
+                     consistent_at=times.consistent_at, phases=times.phases)
+    status.step("serving", mounts=[m.to_json() for m in result.mounts], rpo_s=times.rpo_s, rto_s=times.rto_s)
     return FailoverResult.to_json(result)
 
 
@@ -81,7 +94,7 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
 _STATE_AFTER = {
     "recording the run's start in the catalog": "nothing attached; at most the run's start is recorded",
     "choosing the backup": "nothing attached; the catalog is unchanged",
-    "checking the backup against its manifest": "nothing attached; the catalog is unchanged",
+    "checking the backup": "nothing attached; the catalog is unchanged",
     "marking the backup attached in the catalog": "nothing attached; the backup may be marked attached",
     "attaching the backup to the DR cluster": "the backup is marked attached; the DR cluster may hold part of it",
     "recording the failover in the catalog": "the DR cluster SERVES the filer; the catalog marks the backup "
@@ -89,26 +102,66 @@ _STATE_AFTER = {
 }
 
 
-def _verify(context: df.DurableOrchestrationContext, ref: RunRef, choice: FailoverChoice,
-            status: RunStatus) -> Gen[None]:
-    """Every manifest page against the backup container; any missing or different blob stops the failover."""
-    checked = mismatches = 0
-    page, last = 0, False
-    while not last:
-        batch: list[BackupPageCheck] = yield context.task_all([
-            activity(context, failover_acts.verify_backup_page, BackupPageRef(ref, choice.backup_id, page + i))
-            for i in range(VERIFY_BATCH)])
-        for check in batch:
-            if last:
-                break  # pages past the manifest's last one answer empty; ignore them
-            checked += check.checked
-            mismatches += check.mismatches + check.missing
-            last = check.last
-            if check.mismatches or check.missing:
-                raise FailoverFailed(
-                    f"backup {choice.backup_id} does not match its manifest on page {check.page}: "
-                    f"{check.mismatches} different, {check.missing} missing ({'; '.join(check.problems[:3])})",
-                    filer=ref.key, state="nothing attached; the catalog is unchanged",
-                    action="fail over to the other generation (backupId) or investigate the backup account")
-        page += VERIFY_BATCH
-        status.step("verifying", blobs_checked=checked, pages_checked=page)
+class Phases:
+    """Seconds each phase of a failover took (from the end of the one before), and when the filer served."""
+
+    def __init__(self, context: df.DurableOrchestrationContext) -> None:
+        self._context, self._mark = context, now(context)
+        self._seconds: dict[str, float] = {}
+        self.serving: datetime | None = None
+        self.stage = "recording the run's start in the catalog"  # what it is doing, for the error an operator reads
+
+    def done(self, name: str) -> None:
+        self._seconds[name] = seconds_since(self._context, self._mark)
+        self._mark = now(self._context)
+
+    def items(self) -> tuple[tuple[str, float], ...]:
+        return tuple(self._seconds.items())
+
+
+def attach_backup(context: df.DurableOrchestrationContext, ref: RunRef, begun: RunStarted, choice: FailoverChoice,
+                  *, status: RunStatus, phases: Phases) -> Gen[FailoverResult]:
+    """Mark the chosen backup attached, then add it on the DR cluster with every junction, until it serves."""
+    chosen = BackupRef(ref, choice.backup_id)
+    phases.stage = "marking the backup attached in the catalog"
+    yield activity(context, failover_acts.mark_attached, chosen)
+    phases.stage = "attaching the backup to the DR cluster"
+    target = begun.target_cluster or begun.context.cluster  # begin_run always resolves a failover's target
+    attached = yield from attach(context, AttachRef(ref, backup_id=choice.backup_id), status, "attach",
+                                 cluster=target, filer=ref.key, error=FailoverFailed)
+    phases.done("attach_s")
+    phases.serving = now(context)
+    return FailoverResult(cluster=ref.cluster, filer=ref.filer, target_cluster=choice.target_cluster,
+                          backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
+                          junctions=choice.junctions)
+
+
+def check_backup(context: df.DurableOrchestrationContext, ref: RunRef, choice: FailoverChoice, mode: str,
+                 status: RunStatus) -> Gen[int]:
+    """The check `verify` asks for before anything is attached; blobs checked. A sample needs the manifest
+    digest the backup recorded: a backup recorded without one gets the full check instead."""
+    if mode == "none":
+        return 0
+    if mode == "sample" and choice.digest:
+        status.step("verifying", verify="sample")
+        sample: SampleCheck = yield activity(context, failover_acts.verify_backup_sample,
+                                             BackupRef(ref, choice.backup_id))
+        if sample.problems:
+            raise FailoverFailed(f"backup {choice.backup_id} failed its sample check: {'; '.join(sample.problems[:3])}",
+                                 filer=ref.key, state="nothing attached; the catalog is unchanged",
+                                 action="check it with verify=full, fail over to the other generation (backupId), "
+                                        "or investigate the backup account")
+        status.update(blobs_checked=sample.checked)
+        return sample.checked
+    status.step("verifying", verify="full", **({"reason": "no manifest digest on record"} if mode == "sample" else {}))
+    task = context.call_sub_orchestrator(FULL_VERIFY, plain(FullVerify(ref, choice.backup_id)),
+                                         verify_instance_id(context.instance_id))
+    try:
+        done = yield task
+    except Exception as err:
+        raise FailoverFailed(reason(err), filer=ref.key, state="nothing attached; the catalog is unchanged",
+                             action="fail over to the other generation (backupId) or investigate the backup "
+                                    "account") from None
+    checked = int((done or {}).get("checked", 0))
+    status.update(blobs_checked=checked)
+    return checked

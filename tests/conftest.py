@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.workflow",
     "tests.fixtures.trap",
     "tests.fixtures.browser",
+    "tests.fixtures.probe",
 ]

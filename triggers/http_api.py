@@ -13,9 +13,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.core.codec import plain
+from shared.plan.load import Filer, Plan
 from shared.runbook.blockers import Blocker, Reason, backup_blocker, readd_blocker
+from shared.runbook.drill_payloads import drill_instance_id
 from shared.runbook.failover import failover_blocker
-from shared.runbook.failover_payloads import FailoverRequest
+from shared.runbook.failover_payloads import FAILOVER_MODES, VERIFY_MODES, FailoverRequest
 from shared.runbook.payloads import (
     BACKUP,
     CANCEL_EVENT,
@@ -51,6 +53,18 @@ def _flag(req: func.HttpRequest, name: str, default: bool = False) -> bool:
     if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
         raise Refusal(400, f"query parameter {name}: expected true or false, got {value!r}")
     return value.lower() in {"true", "1", "yes"}
+
+
+def verify_mode(req: func.HttpRequest) -> str:
+    """`?verify=`: sample (default) | full | none; the earlier flag's true/false (1/0, yes/no) as full/none."""
+    value = req.params.get("verify")
+    if value is None:
+        return "sample"
+    flags = {"true": "full", "1": "full", "yes": "full", "false": "none", "0": "none", "no": "none"}
+    mode = flags.get(value.lower(), value.lower())
+    if mode not in VERIFY_MODES:
+        raise Refusal(400, f"query parameter verify: expected sample, full or none, got {value[:40]!r}")
+    return mode
 
 
 @bp.route(route="backups/{cluster}/{filer}", methods=["POST"])
@@ -120,13 +134,23 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             raise Refusal(400, f"{filer.key} names no failover_cluster in the plan: give ?target=<dr cluster>")
         if target not in {c.name for c in plan.dr_clusters}:
             raise Refusal(404, f"target {target!r} is not one of the plan's dr_clusters")
-        verify = _flag(req, "verify", default=True)
+        mode = req.params.get("mode", "unplanned")
+        if mode not in FAILOVER_MODES:
+            raise Refusal(400, f"query parameter mode: expected unplanned or planned, got {mode[:40]!r}")
+        if mode == "planned":
+            return await _start_planned(req, client, plan, filer, target)
+        verify = verify_mode(req)
         instance_id = failover_instance_id(cluster, name)
         if await is_running(client, instance_id):
             raise refusal(Blocker(Reason.RUNNING, f"{instance_id} is running"))
         blocked = failover_blocker(await filer_state(plan, filer), req.params.get("backupId"), target)
         if blocked is not None:  # before anything is cancelled: a request that cannot succeed changes nothing
             raise refusal(blocked)
+        drill = drill_instance_id(cluster, name)
+        if await is_running(client, drill):
+            # A rehearsal never holds up the real thing: the drill stops at its next wait and cleans up.
+            await client.raise_event(drill, CANCEL_EVENT, {"reason": "failover"})
+            log.warning("failover of %s cancelled the running drill %s", filer.key, drill)
         backup = backup_instance_id(cluster, name)
         if await is_running(client, backup):
             # The failover takes precedence: the backup stops at its next wait and re-adds what it removed.
@@ -138,4 +162,28 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
     except Refusal as err:
         return refuse(err)
     log.info("failover of %s/%s to %s started as %s", cluster, name, target, instance_id)
+    return client.create_check_status_response(req, instance_id)
+
+
+async def _start_planned(req: func.HttpRequest, client: df.DurableOrchestrationClient, plan: Plan, filer: Filer,
+                         target: str) -> func.HttpResponse:
+    """A planned failover: the backup run of the filer, which attaches its fresh backup at `target` instead of
+    re-adding the filer at the primary. Refused while any run of the filer is in progress (nothing is cancelled)
+    and wherever a backup would be refused."""
+    for given in ("backupId", "verify"):
+        if req.params.get(given) is not None:
+            raise Refusal(400, f"query parameter {given} is for an unplanned failover: a planned one attaches the "
+                               "backup it makes, checked as it is made")
+    instance_id = backup_instance_id(filer.cluster, filer.name)
+    for other in (instance_id, readd_instance_id(filer.cluster, filer.name),
+                  failover_instance_id(filer.cluster, filer.name)):
+        if await is_running(client, other):
+            raise refusal(Blocker(Reason.RUNNING, f"{other} is running; a planned failover starts only when no "
+                                                  "run of the filer is in progress"))
+    blocked = backup_blocker(await filer_state(plan, filer))
+    if blocked is not None:
+        raise refusal(blocked)
+    await client.start_new(BACKUP, instance_id, plain(BackupRequest(
+        cluster=filer.cluster, filer=filer.name, reason="manual", fail_over_to=target)))
+    log.info("planned failover of %s to %s started as %s", filer.key, target, instance_id)
     return client.create_check_status_response(req, instance_id)

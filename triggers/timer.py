@@ -1,4 +1,6 @@
-"""The timer tick: re-add what a stopped run left removed, then start the backups the plan's schedule says are due.
+"""The timer tick: re-add what a stopped run left removed, then start the backups the plan's schedule says are due,
+then the drills: a clean-up after a drill that stopped without one, and those each filer's `drill_schedule` says
+are due (triggers/drills.py).
 
 The tick runs every five minutes; the plan's own NCRONTAB decides when a filer is due (the plan is the one
 place a schedule lives). Each backup is a singleton `backup-{cluster}-{filer}`; one backup per cluster at a
@@ -28,6 +30,7 @@ from shared.runbook.payloads import (
     readd_instance_id,
 )
 from triggers.common import Refusal, load_plan, running_ids
+from triggers.drills import tick_drills
 
 bp = df.Blueprint()
 log = logging.getLogger("vfxtdr.timer")
@@ -64,6 +67,7 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
             BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule")))
         await asyncio.to_thread(catalog_ops.record_scheduled, plan, start.filer, start.occurrence)
         log.info("schedule: started %s for the %s occurrence", start.instance_id, start.occurrence)
+    await tick_drills(client, plan, states, now)
     # Signals for alerts (docs/operations.md): a status line per filer, breaches, then the heartbeat.
     live = running | {s.instance_id for s in decision.start} | {readd_instance_id(f.cluster, f.name)
                                                                 for f in decision.readd}

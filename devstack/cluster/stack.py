@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
@@ -20,7 +21,7 @@ from devstack.cluster.runner import USER, admin_password, cluster_dir
 from devstack.cluster.waits import wait_activity
 from devstack.paths import REPO_ROOT
 from devstack.stack.ports import LOOPBACK, free_port, wait_for_port
-from devstack.stack.procs import Proc, spawn, stop
+from devstack.stack.procs import Proc, spawn, spawn_listening, stop
 from devstack.stack.tls import ensure_ca
 from shared.avere.client import AvereClient
 
@@ -56,13 +57,16 @@ def default_speedup() -> float:
     return value
 
 
+def _argv(state_dir: Path, name: str, region: str, blob_endpoint: str, *, speedup: float, port: int) -> list[str]:
+    return [sys.executable, "-m", "devstack.cluster", "--state-dir", str(state_dir), "--name", name,
+            "--region", region, "--blob-endpoint", blob_endpoint, "--port", str(port), "--speedup", str(speedup)]
+
+
 def _spawn_cluster(state_dir: Path, name: str, region: str, blob_endpoint: str,
                    speedup: float) -> tuple[Proc, str]:
     port = free_port()
-    argv = [sys.executable, "-m", "devstack.cluster", "--state-dir", str(state_dir), "--name", name,
-            "--region", region, "--blob-endpoint", blob_endpoint, "--port", str(port),
-            "--speedup", str(speedup)]
-    proc = spawn(f"cluster-{name}", argv, state_dir / "logs", cwd=str(REPO_ROOT))
+    proc = spawn(f"cluster-{name}", _argv(state_dir, name, region, blob_endpoint, speedup=speedup, port=port),
+                 state_dir / "logs", cwd=str(REPO_ROOT))
     try:
         wait_for_port(port, START_TIMEOUT)
     except TimeoutError:
@@ -93,13 +97,30 @@ def start_clusters(state_dir: Path, stack: dict, *, speedup: float | None = None
             proc, url = _spawn_cluster(state_dir, name, region, storage["blob_endpoint"], speedup)
             procs.append(proc)
             clusters[name] = {"url": url, "user": USER, "password": password, "ca_cert": str(ca_cert),
-                              "region": region}
+                              "region": region, "speedup": speedup}
         demo = ensure_demo_filer(state_dir, clusters["primary"], storage)
     except BaseException:
         for proc in reversed(procs):
             stop(proc)
         raise
     return procs, {"clusters": clusters, "demo_filer": demo}
+
+
+def restart_cluster(state_dir: Path, stack: dict, name: str) -> Proc:
+    """Start a stopped cluster simulator again on its own port, with its own state and speed (a region
+    restored): the plan's management address still holds, and the cluster knows all it knew. StartError when
+    another process took the port meanwhile."""
+    info = stack["clusters"][name]
+    port = urlsplit(info["url"]).port
+    if port is None:
+        raise ValueError(f"cluster {name}: no port in {info['url']}")
+    speedup = float(info.get("speedup", default_speedup()))
+    state_dir = Path(state_dir)
+    proc, _ = spawn_listening(
+        f"cluster-{name}",
+        lambda p: _argv(state_dir, name, info["region"], stack["storage"]["blob_endpoint"], speedup=speedup, port=p),
+        state_dir / "logs", cwd=str(REPO_ROOT), timeout=START_TIMEOUT, port=port)
+    return proc
 
 
 def _client(info: dict[str, str]) -> AvereClient:

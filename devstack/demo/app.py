@@ -115,7 +115,8 @@ class ProgressView:
 
     COPY_FIELDS = ("blobs_listed", "blobs_to_copy", "blobs_copied", "bytes_to_copy", "bytes_copied", "pending",
                    "eta_s")
-    COPY_STEPS: ClassVar[dict[str, str]] = {"precopy": "pre-copy", "copy": "delta copy"}
+    COPY_STEPS: ClassVar[dict[str, str]] = {"precopy": "pre-copy", "copy": "delta copy",
+                                            "scratch_copy": "scratch copy"}
 
     def __init__(self) -> None:
         self.step = "starting"
@@ -176,10 +177,15 @@ STEP_DETAIL: dict[str, Callable[[dict], str]] = {
     "readd": _attach,
     "attach": _attach,
     "readded": lambda s: f"filer back online, offline {s.get('offline_s')}s",
-    "chosen": lambda s: f"backup {s.get('backup_id')} in {s.get('container')} -> cluster {s.get('target_cluster')}",
+    "chosen": lambda s: (f"backup {s.get('backup_id')} in {s.get('container')} -> cluster {s.get('target_cluster')}"
+                         if "scratch" not in s else f"backup {s.get('backup_id')} (generation {s.get('generation')}, "
+                         f"{s.get('rpo_s')}s old) -> scratch {s.get('scratch')} -> cluster {s.get('target_cluster')}"),
     "verifying": lambda s: f"{s.get('blobs_checked', 0)} blobs checked against the manifest "
                            f"({s.get('pages_checked', 0)} pages)",
-    "serving": _mounts,
+    "serving": lambda s: _mounts(s) + (f"; RTO {s['rto_s']}s" if s.get("rto_s") is not None else ""),
+    "read_back": lambda s: (f"{s.get('readback')}: {s.get('files_ok')}/{s.get('files_checked')} files, "
+                            f"{mib(s.get('bytes_read'))} read whole by the probe"),
+    "cleaned_up": lambda s: f"drill filer, junctions, policies and scratch copy removed in {s.get('cleanup_s')}s",
 }
 
 

@@ -1,4 +1,5 @@
-"""`python -m devstack demo`: the main job end to end on the local stack, from a clean state to a failover."""
+"""`python -m devstack demo`: the main job end to end on the local stack, from a clean state through a drill to a
+failover."""
 
 from __future__ import annotations
 
@@ -29,18 +30,18 @@ from devstack.demo.checks import (
     policies,
     source_unreachable,
 )
+from devstack.demo.drill import rehearse
 from devstack.demo.files import LATE_DELETE, FileSet, Vserver, compare, early_files, late_files, new_rng, setup_files
 from devstack.durable.cli import running_serve
 from devstack.stack.lifecycle import (
     DEFAULT_STATE_DIR,
     REPO_ROOT,
     STACK_FILE,
-    block_account,
     read_stack,
     start_stack,
-    stop_component,
     stop_stack,
 )
+from devstack.stack.region import lose_region
 from shared.avere.client import AvereClient
 from shared.avere.records import FilerRecord
 
@@ -78,6 +79,7 @@ class Demo:
             ("back up through the app", self.backup),
             ("the backup run's history", self.show_history),
             ("check the filer and the backup", self.check_backup),
+            ("rehearse: drill the backup on the DR cluster", self.drill),
             ("lose the primary region", self.lose_primary_region),
             ("fail over to the DR cluster", self.failover),
             ("read every file back through the DR cluster", self.read_back),
@@ -89,7 +91,7 @@ class Demo:
     # -- the run ------------------------------------------------------------------------------------------
     def run(self) -> int:
         started = time.monotonic()
-        self.out(f"vFXT DR demo: backup and failover on the local stack (state dir {self.state_dir})")
+        self.out(f"vFXT DR demo: backup, drill and failover on the local stack (state dir {self.state_dir})")
         try:
             for number, (title, step) in enumerate(self.steps, start=1):
                 self.out(f"\n== {number}/{len(self.steps) + 1} {title} ==")
@@ -231,11 +233,23 @@ class Demo:
         return f"filer online, junctions unchanged; backup = source ({len(backup)} blobs, {_mib(size)})"
 
     # -- 6 ------------------------------------------------------------------------------------------------
+    def drill(self) -> str:
+        assert self.app is not None and self.before is not None
+        return rehearse(self.app, self.stack, self.backup_output, self.before, cluster=CLUSTER, filer=DEMO,
+                        client=self._client, say=self.say, timeout=RUN_TIMEOUT, links=self._links,
+                        figures=self.figures)
+
+    # -- 7 ------------------------------------------------------------------------------------------------
     def lose_primary_region(self) -> str:
-        if not stop_component(self.state_dir, f"cluster-{CLUSTER}"):
+        region = self.stack["clusters"][CLUSTER]["region"]
+        lost = lose_region(self.state_dir, region)  # what `python -m devstack region lose` does
+        if CLUSTER not in lost.clusters_changed:
             raise DemoFailed(f"cluster-{CLUSTER} was not running")
-        account = block_account(self.state_dir, "source")
-        self.say(f"stopped cluster-{CLUSTER}; the fault proxy resets every request for account {account}")
+        account = self.stack["storage"]["accounts"]["source"]["name"]
+        if account not in lost.accounts:
+            raise DemoFailed(f"the source account {account} is not in region {region}")
+        self.say(f"region {region} lost: {'; '.join(lost.changed())}; the fault proxy resets every request for "
+                 f"account {account}")
         cluster_error = cluster_unreachable(self.stack["clusters"][CLUSTER])
         self.say(f"the primary cluster's management API: {cluster_error}")
         source_name = self.stack["demo_filer"]["bucket"].rpartition("/")[2]
@@ -243,7 +257,7 @@ class Demo:
         self.say(f"GET {account}/{source_name} where the app reaches it: {storage_error}")
         return f"primary cluster and source account {account} unreachable"
 
-    # -- 7 ------------------------------------------------------------------------------------------------
+    # -- 8 ------------------------------------------------------------------------------------------------
     def failover(self) -> str:
         assert self.app is not None
         links = self._links["failover"] = self.app.start_route(f"failovers/{CLUSTER}/{DEMO}")
@@ -260,7 +274,7 @@ class Demo:
         return (f"{DEMO} serves from cluster {out.get('target_cluster')} on {out.get('container')} (backup "
                 f"{out.get('backup_id')}) in {self.figures['failover_s']}s")
 
-    # -- 8 ------------------------------------------------------------------------------------------------
+    # -- 9 ------------------------------------------------------------------------------------------------
     def read_back(self) -> str:
         assert self.before is not None
         target = str(self.failover_output.get("target_cluster"))
@@ -279,7 +293,7 @@ class Demo:
                              f"failover: {result.problems()}")
         return f"{result.identical}/{result.checked} files identical, the deleted file stays deleted"
 
-    # -- 9 ------------------------------------------------------------------------------------------------
+    # -- 10 -----------------------------------------------------------------------------------------------
     def summary(self) -> int:
         ok = len(self.results) == len(self.steps) and all(r.ok for r in self.results)
         self.out(f"\n== {len(self.steps) + 1}/{len(self.steps) + 1} summary ==")
@@ -291,17 +305,21 @@ class Demo:
         f = self.figures
         self.out(f"    backup: {f.get('backup_blobs')} blobs ({_mib(f.get('backup_bytes') or 0)}), "
                  f"filer offline {f.get('filer_offline_s')}s, pre-copy {f.get('precopy_s')}s, "
-                 f"whole run {f.get('backup_s')}s; failover {f.get('failover_s')}s; "
+                 f"whole run {f.get('backup_s')}s; drill RTO {f.get('drill_rto_s')}s "
+                 f"({f.get('drill_files_checked')} files read back); failover {f.get('failover_s')}s; "
                  f"files identical {f.get('files_identical')}/{f.get('files_checked')}")
         self.out("PASSED: every file matched after the failover" if ok else "FAILED: see the step above")
         failed = next((r for r in self.results if not r.ok), None)
         record = {"ok": ok, "files_checked": f.get("files_checked", 0), "files_identical": f.get("files_identical", 0),
                   "filer_offline_s": f.get("filer_offline_s"), "precopy_s": f.get("precopy_s"),
                   "backup_s": f.get("backup_s"), "failover_s": f.get("failover_s"), "flush_s": f.get("flush_s"),
+                  "drill_rto_s": f.get("drill_rto_s"), "drill_files_checked": f.get("drill_files_checked", 0),
+                  "drill_copy_s": f.get("drill_copy_s"), "drill_rpo_s": f.get("drill_rpo_s"),
                   "backup_blobs": f.get("backup_blobs"), "backup_bytes": f.get("backup_bytes"),
                   "files_written": f.get("files_written"), "demo_s": f.get("demo_s"),
                   "backup_instance": self._links.get("backup", {}).get("id"),
                   "failover_instance": self._links.get("failover", {}).get("id"),
+                  "drill_instance": self._links.get("drill", {}).get("id"),
                   "failed_step": failed.title if failed else None, "state_dir": str(self.state_dir)}
         self.out(json.dumps(record))
         return 0 if ok and record["files_checked"] and record["files_checked"] == record["files_identical"] else 1

@@ -49,4 +49,11 @@ WORKFLOWS: dict[str, Workflow] = {
         method="POST", path="failovers/{cluster}/{filer}", args=("cluster", "filer"),
         flags=(Flag("--no-verify", "verify", "false",
                     "attach without first checking the backup against its manifest"),)),
+    "drill": Workflow(
+        name="drill", help="rehearse a failover of one core filer on its DR cluster from a scratch copy of its newest "
+                           "verified backup, then clean up (POST /api/drills/{cluster}/{filer})",
+        method="POST", path="drills/{cluster}/{filer}", args=("cluster", "filer")),
+    "drills": Workflow(
+        name="drills", help="drill every protected filer of a cluster, a few at a time (POST /api/drills/{cluster})",
+        method="POST", path="drills/{cluster}", args=("cluster",)),
 }

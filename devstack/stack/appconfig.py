@@ -31,6 +31,7 @@ COPY = {"engine": "copy", "concurrency": 16, "page_size": 50, "poll_interval_sec
 CLUSTER_POLL_SECONDS = 1
 GUARD = {"max_delete_fraction": 0.10, "min_count": 100, "approval_timeout_hours": 24}
 MAX_OFFLINE_MINUTES = 10
+DRILL_SAMPLE = 20  # files the probe reads back in a drill
 PLAIN = "text/plain"
 # Keys that hold secret values; none of them may appear anywhere in stack.json.
 SECRET_FIELDS = frozenset({"passphrase", "recovery_file"})
@@ -117,7 +118,17 @@ def build_plan(stack: dict, *, source_endpoint: str | None = None,
                        "region": dr["region"], "containers": [f"{container}-a", f"{container}-b"],
                        "storage_key_secret": storage_key_secret_name(dr["name"])},
             "failover_cluster": FAILOVER}],
+        **_drill(stack),
     }
+
+
+def _drill(stack: dict) -> dict[str, Any]:
+    """The plan's `drill` when the stack runs the probe stand-in: read-back through it, a small sample."""
+    probe = stack.get("probe")
+    if not probe:
+        return {}
+    return {"drill": {"probe": {"url": probe["url"], "key_secret": probe["key_secret"],
+                                "ca_file": probe["ca_cert"]}, "sample_size": DRILL_SAMPLE}}
 
 
 def build_settings(stack: dict, plan_path: Path) -> dict[str, Any]:

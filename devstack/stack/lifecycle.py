@@ -44,6 +44,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("keyvault", "devstack.stack.lifecycle:start_keyvault"),
     ("clusters", "devstack.cluster.stack:start_clusters"),
     ("secrets", "devstack.stack.appconfig:store_secrets"),
+    ("probe", "devstack.probe.component:start_probe_component"),
     ("appconfig", "devstack.stack.appconfig:write_config"),
 ]
 # Set on processes whose command line does not name the state dir, so a leftover one can still be traced.
@@ -327,57 +328,7 @@ def stop_stack(state_dir: Path) -> None:
         (state_dir / STACK_FILE).unlink(missing_ok=True)
 
 
-# -- for the demo: losing the primary region ----------------------------------------------------------
-
-
-def _account_name(stack: dict, account: str) -> str:
-    """An account of the stack by role ("source", "dr") or by name; a ValueError names the known ones."""
-    accounts = stack.get("storage", {}).get("accounts", {})
-    if account in accounts:
-        return str(accounts[account]["name"])
-    if account in {a["name"] for a in accounts.values()}:
-        return account
-    known = ", ".join(f"{role}={a['name']}" for role, a in accounts.items())
-    raise ValueError(f"unknown storage account {account!r}: the stack has {known}")
-
-
-def _proxy(state_dir: Path) -> tuple[dict, Any]:
-    """The running stack and a client for its fault proxy's control endpoint."""
-    from devstack.faultproxy.proxy import FaultProxyClient
-
-    stack = read_stack(Path(state_dir).resolve())
-    if stack is None:
-        raise ValueError(f"no stack in {state_dir} (run `python -m devstack up`)")
-    entry = next((e for e in stack.get("processes", []) if e["name"] == "faultproxy"), None)
-    if "faultproxy" not in stack or entry is None:
-        raise ValueError(f"the stack in {state_dir} has no fault proxy; restart it (`down`, then `up`)")
-    if not is_ours(entry):
-        raise ValueError(f"the stack's fault proxy (pid {entry['pid']}) does not run; run `devstack up`")
-    return stack, FaultProxyClient(stack["faultproxy"]["url"])
-
-
-def block_account(state_dir: Path, account: str) -> str:
-    """Cut the app off from a storage account (role or name): the proxy resets every request for it.
-
-    Clusters reach Azurite directly and are not affected; Copy Blob reading from the account through the
-    proxy fails, as a copy from a lost region does. Returns the account name.
-    """
-    stack, proxy = _proxy(state_dir)
-    name = _account_name(stack, account)
-    proxy.block_account(name)
-    return name
-
-
-def unblock_account(state_dir: Path, account: str) -> bool:
-    """Undo block_account; False when the account was not blocked."""
-    stack, proxy = _proxy(state_dir)
-    return proxy.unblock_account(_account_name(stack, account))
-
-
-def blocked_accounts(state_dir: Path) -> list[str]:
-    """Account names the fault proxy blocks now."""
-    _, proxy = _proxy(state_dir)
-    return sorted(str(r["account"]) for r in proxy.rules() if r.get("action") == "block" and r.get("account"))
+# -- one process at a time (a region lost and restored: devstack/stack/region.py) ------------------------
 
 
 def stop_component(state_dir: Path, name: str) -> bool:
@@ -400,6 +351,26 @@ def stop_component(state_dir: Path, name: str) -> bool:
         entry.setdefault("stopped_at", datetime.now(UTC).isoformat())
         _write_stack(state_dir, stack)
         return was_running
+
+
+def restart_component(state_dir: Path, name: str, start: Callable[[dict], Proc]) -> bool:
+    """Start one process of the stack again with start(stack) (it must come back where it was); False when it
+    runs already. stack.json names the new process and no longer marks it stopped."""
+    state_dir = Path(state_dir).resolve()
+    with _locked(state_dir):
+        stack = read_stack(state_dir)
+        if stack is None:
+            raise ValueError(f"no stack in {state_dir} (run `python -m devstack up`)")
+        entry = next((e for e in stack.get("processes", []) if e["name"] == name), None)
+        if entry is None:
+            names = ", ".join(e["name"] for e in stack.get("processes", []))
+            raise ValueError(f"the stack has no process {name!r}; it has {names}")
+        if is_ours(entry):
+            return False
+        entry.clear()
+        entry.update(_record(start(stack)))
+        _write_stack(state_dir, stack)
+        return True
 
 
 # -- command line -------------------------------------------------------------------------------------
@@ -452,6 +423,8 @@ def _blocked(stack: dict) -> str:
     entry = next((e for e in stack.get("processes", []) if e["name"] == "faultproxy"), None)
     if entry is None or not is_ours(entry):
         return ""
+    from devstack.stack.region import blocked_accounts  # region builds on this module
+
     try:
         blocked = blocked_accounts(Path(stack["state_dir"]))
     except (OSError, ValueError, KeyError):

@@ -6,11 +6,13 @@ are its records, so the engine's payloads and the app's are read and written the
 """
 
 from shared.blobcopy.backup import backups, check_backup_page, newest_backup, verify_backup
+from shared.blobcopy.changes import ChangesNotCleared, approve_changes, check_changes
 from shared.blobcopy.driver import copy_container, copy_container_async
 from shared.blobcopy.errors import CopyError, CopyInputError, NotReady, SourceUnreachable, redact
 from shared.blobcopy.model import (
     AccountRef,
     CatalogRef,
+    ChangeCheck,
     ContainerRef,
     CopyJob,
     DeleteReport,
@@ -26,9 +28,10 @@ from shared.blobcopy.steps import apply_deletes, finish, plan_page, poll_page, s
 from shared.blobcopy.verify import ManifestCheck
 
 __all__ = [
-    "AccountRef", "CatalogRef", "ContainerRef", "CopyEnv", "CopyError", "CopyInputError", "CopyJob",
-    "DeleteReport", "Guard", "ManifestCheck", "NotReady", "PageCursor", "PagePlan", "PageProgress",
-    "PageVerify", "SourceUnreachable", "Summary", "apply_deletes", "backups", "check_backup_page",
-    "copy_container", "copy_container_async", "credential_connector", "finish", "key_connector",
-    "newest_backup", "plan_page", "poll_page", "redact", "start_page", "verify_backup", "verify_page",
+    "AccountRef", "CatalogRef", "ChangeCheck", "ChangesNotCleared", "ContainerRef", "CopyEnv", "CopyError",
+    "CopyInputError", "CopyJob", "DeleteReport", "Guard", "ManifestCheck", "NotReady", "PageCursor", "PagePlan",
+    "PageProgress", "PageVerify", "SourceUnreachable", "Summary", "apply_deletes", "approve_changes", "backups",
+    "check_backup_page", "check_changes", "copy_container", "copy_container_async", "credential_connector", "finish",
+    "key_connector", "newest_backup", "plan_page", "poll_page", "redact", "start_page", "verify_backup",
+    "verify_page",
 ]

@@ -16,6 +16,7 @@ class Decisions:
     tasks: list[BlobTask]
     deletes: list[list[Any]] = field(default_factory=list)  # [name, dest etag, exempt]
     dest_counted: int = 0
+    existing: int = 0  # destination blobs in range the change guard counts (not pre-copied by this run)
 
 
 def changed_since_manifest(src: BlobEntry, prev: ManifestEntry | None) -> bool:
@@ -55,11 +56,13 @@ def decide(sources: list[BlobEntry], mode: str, previous: Mapping[str, ManifestE
         else:
             changed = changed_against_dest(src, dest.get(src.name) if dest is not None else None)
         if changed:
-            tasks.append(BlobTask(entry=src, status=TODO))
+            tasks.append(BlobTask(entry=src, status=TODO, over=_held(src.name, previous, dest, exempt)))
         else:
             written = _written_at(src.name, previous, dest)
             tasks.append(BlobTask(entry=src, status=SKIPPED, written_at=written))
     decisions = Decisions(tasks=tasks)
+    destination = dest if dest is not None else previous
+    decisions.existing = sum(1 for name in destination or () if not _copied_by_precopy(name, exempt))
     if mode == "mirror" and dest is not None:
         names = {src.name for src in sources}
         for name, entry in dest.items():
@@ -69,6 +72,20 @@ def decide(sources: list[BlobEntry], mode: str, previous: Mapping[str, ManifestE
             if name not in names:
                 decisions.deletes.append([name, entry.etag, is_exempt])
     return decisions
+
+
+def _copied_by_precopy(name: str, exempt: Mapping[str, ManifestEntry] | None) -> bool:
+    hit = exempt.get(name) if exempt else None
+    return hit is not None and hit.copied
+
+
+def _held(name: str, previous: Mapping[str, ManifestEntry] | None, dest: Mapping[str, BlobEntry] | None,
+          exempt: Mapping[str, ManifestEntry] | None) -> bool:
+    """Whether copying `name` overwrites a blob the destination holds from before this run: the destination's
+    listing says so, or (not listed) the manifest of what it last received. A blob the same run's precopy
+    wrote is its own, not counted again."""
+    listing = dest if dest is not None else previous
+    return listing is not None and name in listing and not _copied_by_precopy(name, exempt)
 
 
 def _written_at(name: str, previous: Mapping[str, ManifestEntry] | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,10 +52,17 @@ def manifest_entries(tasks: list[BlobTask]) -> list[ManifestEntry]:
 
 async def write_manifest_page(store: StateStore, job_id: str, page: int, entries: list[ManifestEntry], *,
                               lower: str | None, upper: str | None, excluded: int) -> None:
-    summary = {"count": len(entries), "bytes": sum(e.size for e in entries), "lower": lower, "upper": upper,
-               "excluded": excluded}
     data = await asyncio.to_thread(lambda: pack([e.to_json() for e in entries]))
+    # The page's SHA-256 rides in the index: the catalog's digest of the index then covers every page, and a
+    # failover checks a page it samples against it without reading the others.
+    summary = {"count": len(entries), "bytes": sum(e.size for e in entries), "lower": lower, "upper": upper,
+               "excluded": excluded, "sha256": page_sha256(data)}
     await store.write(manifest_page_path(job_id, page), data, summary)
+
+
+def page_sha256(data: bytes) -> str:
+    """The SHA-256 of a manifest page as stored (its packed bytes)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from shared.blobcopy.errors import CopyInputError
-from shared.core.codec import JsonRecord
+from shared.core.codec import JsonRecord, json_options
 
 MODES = ("full", "incremental", "mirror", "precopy")
 ENGINES = ("copy", "blocks")
@@ -60,13 +60,26 @@ class CatalogRef(_Json):
 
 @dataclass(frozen=True)
 class Guard(_Json):
-    """Deletes are applied only when counted deletes <= max(min_count, max_delete_fraction * dest blobs)."""
+    """Deletes are applied only when counted deletes <= max(min_count, max_delete_fraction * dest blobs).
+
+    With max_change_fraction set (the change guard), blobs of the destination a pass would overwrite are
+    copied only once the pass is cleared: overwrites <= max(min_count, max_change_fraction * the blobs the
+    destination held), or an approval. None (the default, the CLI's) leaves overwrites unguarded."""
 
     max_delete_fraction: float = 0.10
     min_count: int = 100
+    # Left out of JSON when unset and out of repr: jobs written before the change guard read the same.
+    max_change_fraction: float | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     def limit(self, dest_total: int) -> int:
         return max(self.min_count, int(self.max_delete_fraction * dest_total))
+
+    @property
+    def guards_changes(self) -> bool:
+        return self.max_change_fraction is not None
+
+    def change_limit(self, base: int) -> int:
+        return max(self.min_count, int((self.max_change_fraction or 0.0) * base))
 
 
 @dataclass(frozen=True)
@@ -136,8 +149,9 @@ class CopyJob(_Json):
             (1 <= self.max_attempts <= 20, "max_attempts: must be 1..20"),
             (self.step_budget_seconds > 0, "step_budget_seconds: must be > 0"),
             (1024 * 1024 <= self.block_size <= 4000 * 1024 * 1024, "block_size: must be 1 MiB..4000 MiB"),
-            (0.0 <= self.guard.max_delete_fraction <= 1.0 and self.guard.min_count >= 0,
-             "guard: max_delete_fraction 0..1 and min_count >= 0"),
+            (0.0 <= self.guard.max_delete_fraction <= 1.0 and self.guard.min_count >= 0
+             and (self.guard.max_change_fraction is None or 0.0 <= self.guard.max_change_fraction <= 1.0),
+             "guard: max_delete_fraction and max_change_fraction 0..1, min_count >= 0"),
         )
         yield from (problem for ok, problem in checks if not ok)
 
@@ -176,6 +190,8 @@ class PagePlan(_Json):
     delete_candidates: int
     next_cursor: PageCursor | None
     verified: bool = False  # nothing to copy: the page verified while planning (skip start/poll/verify)
+    # destination blobs the page would overwrite (the change guard counts them); out of repr, 0 left out
+    changes: int = field(default=0, repr=False, metadata=json_options(omit=0))
 
     @property
     def ref(self) -> int:
@@ -230,6 +246,23 @@ class Summary(_Json):
     guard_counted: int = 0
     guard_limit: int = 0
     guard_dest_total: int = 0
+    # the change guard: destination blobs this pass overwrote, out of how many it held (out of repr, 0 omitted)
+    changes: int = field(default=0, repr=False, metadata=json_options(omit=0))
+    change_base: int = field(default=0, repr=False, metadata=json_options(omit=0))
+
+
+@dataclass(frozen=True)
+class ChangeCheck(_Json):
+    """Whether a planned pass may overwrite destination blobs: how (off, within_limit, approved, held), how
+    many it would overwrite (with an earlier pass of the same run) out of how many the destination held, the
+    limit, and the reference an approval must name while it is held."""
+
+    cleared: bool
+    how: str
+    changes: int = 0
+    base: int = 0
+    limit: int = 0
+    approval_ref: str | None = None
 
 
 @dataclass(frozen=True)

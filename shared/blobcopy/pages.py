@@ -31,6 +31,9 @@ class BlobTask(JsonRecord):
     error: str | None = field(default=None, metadata=json_options(key="err", omit=None))
     # when dest received it (service time): the manifest's copied_at
     written_at: float | None = field(default=None, metadata=json_options(key="w", omit=None))
+    # copying it overwrites a blob the destination holds (the change guard counts and holds these); out of
+    # repr and left out when False, so page states written before the change guard read the same
+    over: bool = field(default=False, repr=False, metadata=json_options(key="o", omit=False))
 
 
 @dataclass
@@ -44,6 +47,8 @@ class PageState(JsonRecord):
     tasks: list[BlobTask]
     deletes: list[list[Any]] = field(default_factory=list)  # [name, dest etag, exempt]
     dest_counted: int = 0  # destination blobs in range the guard counts (not pre-copied by this run)
+    # destination blobs in range the change guard counts (not pre-copied by this run); out of repr, 0 left out
+    existing: int = field(default=0, repr=False, metadata=json_options(omit=0))
     status: str = PLANNED
     mismatches: int = 0
     problems: list[str] = field(default_factory=list)
@@ -69,7 +74,16 @@ class PageState(JsonRecord):
             "open": counts[TODO] + counts[PENDING], "bytes": self.bytes_with(COPIED), "mm": self.mismatches,
             "del": len(self.deletes), "delc": sum(1 for d in self.deletes if not d[2]),
             "dest": self.dest_counted, "final": self.next_cursor is None,
+            "ow": self.overwrites(), "ex": self.existing,
         }
+
+    def overwrites(self) -> int:
+        """Blobs of the destination this page overwrites (or would: the change guard's count)."""
+        return sum(1 for task in self.tasks if task.over)
+
+    def held_overwrites(self) -> int:
+        """Overwrites not started yet: what the change guard must have cleared before they start."""
+        return sum(1 for task in self.tasks if task.over and task.status == TODO)
 
 
 # A page's state is ~1 MB of JSON: (de)serializing it runs in a thread so the event loop stays responsive

@@ -15,6 +15,7 @@ from azure.core.exceptions import (
 )
 
 from shared.blobcopy import blocks, copyblob
+from shared.blobcopy.changes import require_clearance
 from shared.blobcopy.decisions import decide
 from shared.blobcopy.errors import CopyInputError, NotReady, SourceUnreachable, describe_http_error
 from shared.blobcopy.listing import list_source_page, range_map
@@ -90,13 +91,13 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
         if cursor.page == 0:  # only now that the inputs proved good: bad input changes nothing
             await _ensure_dest(s)
         dest = None
-        if job.mode == "mirror" or (job.mode != "full" and previous is None):
+        if job.mode == "mirror" or (previous is None and (job.mode != "full" or job.guard.guards_changes)):
             dest = await range_map(s.dest, lower, upper, include=DEST_INCLUDE)
         decisions = await asyncio.to_thread(decide, entries, job.mode, previous, dest, exempt)
         state = PageState(job_id=job.job_id, page=cursor.page, cursor=cursor,
                           next_cursor=PageCursor(cursor.page + 1, token, upper) if token else None,
                           lower=lower, upper=upper, tasks=decisions.tasks, deletes=decisions.deletes,
-                          dest_counted=decisions.dest_counted)
+                          dest_counted=decisions.dest_counted, existing=decisions.existing)
         if state.open_tasks():
             await save_page(s.store, state)
         else:  # nothing to copy (an unchanged re-backup): the page verifies now, saving three steps
@@ -137,7 +138,7 @@ def _plan_report(state: PageState) -> PagePlan:
     return PagePlan(job_id=state.job_id, page=state.page, listed=len(state.tasks), to_copy=len(to_copy),
                     bytes_to_copy=sum(t.entry.size for t in to_copy),
                     skipped=len(state.tasks) - len(to_copy), delete_candidates=len(state.deletes),
-                    next_cursor=state.next_cursor, verified=state.status == VERIFIED)
+                    next_cursor=state.next_cursor, verified=state.status == VERIFIED, changes=state.overwrites())
 
 
 # --- copy ------------------------------------------------------------------------------------------------
@@ -170,6 +171,7 @@ async def start_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) -> 
     async with Session(job, env) as s:
         state = await load_page(s.store, job.job_id, page)
         if state.status == PLANNED and state.open_tasks():
+            await require_clearance(s, state)
             if job.engine == "blocks":
                 await blocks.copy_blocks(s, state.tasks, job.step_budget_seconds)
             else:
@@ -184,6 +186,7 @@ async def poll_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) -> P
     async with Session(job, env) as s:
         state = await load_page(s.store, job.job_id, page)
         if state.status == PLANNED and state.open_tasks():
+            await require_clearance(s, state)
             await _advance(s, state)
             await _settle(s, state)
         return _progress(state)
@@ -251,7 +254,8 @@ async def finish(job: CopyJob | dict[str, Any], env: CopyEnv) -> Summary:
         totals: Counter[str] = Counter()
         for p in pages.values():
             totals.update({k: int(p.get(k, 0)) for k in ("listed", "copied", "skipped", "failed", "sc",
-                                                           "bytes", "mm", "del", "delc", "dest", "open")})
+                                                           "bytes", "mm", "del", "delc", "dest", "open",
+                                                           "ow", "ex")})
         deleted, needs_approval, ref = 0, False, None
         limit = job.guard.limit(totals["dest"])
         if job.mode == "mirror" and verified and totals["del"]:
@@ -271,7 +275,7 @@ async def finish(job: CopyJob | dict[str, Any], env: CopyEnv) -> Summary:
             bytes_copied=totals["bytes"], verified=verified, mismatches=totals["mm"], deleted=deleted,
             delete_candidates=totals["del"], needs_approval=needs_approval, approval_ref=ref,
             manifest_state=index.state, guard_counted=totals["delc"], guard_limit=limit,
-            guard_dest_total=totals["dest"])
+            guard_dest_total=totals["dest"], changes=totals["ow"], change_base=totals["ex"])
         await s.store.write(summary_path(job.job_id), pack(result.to_json()))
         return result
 

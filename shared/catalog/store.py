@@ -1,4 +1,4 @@
-"""The backup catalog in the DR region: per filer, its A/B generations and marks, and its backup entries.
+"""The backup catalog in the DR region: per filer, its backup generations and marks, and its backup entries.
 
 `filers/<cluster>/<filer>/state.json` is changed read-modify-write under an ETag condition, so a timer tick
 and a run updating it at the same time never lose each other's change. Backup entries and captured
@@ -34,12 +34,13 @@ from shared.azure.storage import StorageAccount
 from shared.core.codec import SCHEMA_KEY, JsonRecord, RecordError, json_options, schema_of, with_schema
 from shared.core.errors import CatalogConflict
 from shared.plan.load import Filer
+from shared.plan.model import DEFAULT_GENERATIONS, GENERATION_IDS
 
 T = TypeVar("T")
 
-GENERATIONS = ("a", "b")
 EMPTY, WRITING, VERIFIED, FAILED, ATTACHED = "empty", "writing", "verified", "failed", "attached"
 STATUSES = (EMPTY, WRITING, VERIFIED, FAILED, ATTACHED)
+NOT_APPROVED = "changes_not_approved"  # a run's outcome: the change guard held it and nobody approved
 MAX_ATTEMPTS = 50
 SCHEMA = 1  # of every catalog document; 0 (no "schema" key): the same format, written before versions
 # Folders of a filer's entries: one JSON document per backup run, per failover, per drill. Drill entries are
@@ -79,6 +80,14 @@ class Generation(JsonRecord):
     extras: bool = False
     previous_manifest: str | None = None  # what a `writing` run compares against (fixed when it began)
     attached_to: dict[str, Any] | None = None
+    # Left out of JSON when unset, and of repr, so documents written before them read and write back the same:
+    # who keeps backup runs out of this generation (a drill holding it, say): no run writes a pinned one;
+    pinned_by: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
+    # the backup's consistent point: when its run removed the filer (nothing changed after that).
+    consistent_at: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
+    # while a run writes it: the verified generation as it was before, kept again when that run ends without
+    # having copied anything into it (the change guard held it and nobody approved).
+    before_run: dict[str, Any] | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     def _checked(self) -> Generation:
         if self.status not in STATUSES:
@@ -99,17 +108,21 @@ class FilerState(JsonRecord):
     failed_over: dict[str, Any] | None = None
     last_scheduled: str | None = None
     last_run: dict[str, Any] | None = None
+    # generation -> the drill reading it ({drill_id, instance_id, backup_id, since}): no backup writes a pinned
+    # generation. Added after the captured formats: left out of JSON and repr while empty.
+    pins: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, metadata=json_options(omit={}))
     # keys a newer app version wrote: kept as they are
     extra: dict[str, Any] = field(default_factory=dict, metadata=json_options(extra=True))
 
     @classmethod
-    def new(cls, containers: tuple[str, str]) -> FilerState:
-        return cls(generations={g: Generation(c) for g, c in zip(GENERATIONS, containers, strict=True)})
+    def new(cls, containers: tuple[str, ...]) -> FilerState:
+        return cls(generations={g: Generation(c) for g, c in zip(GENERATION_IDS, containers, strict=False)})
 
-    def align(self, containers: tuple[str, str]) -> None:
-        """Generations follow the plan's containers; a renamed one starts empty (an attached one is kept:
-        it is the record of where a failed-over filer serves from)."""
-        for g, container in zip(GENERATIONS, containers, strict=True):
+    def align(self, containers: tuple[str, ...]) -> None:
+        """Generations follow the plan's containers (a, b, c, ... in order); a renamed one starts empty (an
+        attached one is kept: it is the record of where a failed-over filer serves from). Generations beyond
+        the plan's count are kept as they are: outside retention, never written, never deleted."""
+        for g, container in zip(GENERATION_IDS, containers, strict=False):
             gen = self.generations.get(g)
             if gen is None or (gen.container != container and gen.status != ATTACHED):
                 self.generations[g] = Generation(container)
@@ -118,11 +131,23 @@ class FilerState(JsonRecord):
 
     # --- questions ---------------------------------------------------------------------------------------
     def attached(self) -> list[str]:
-        return [g for g in GENERATIONS if g in self.generations and self.generations[g].status == ATTACHED]
+        return [g for g in GENERATION_IDS if g in self.generations and self.generations[g].status == ATTACHED]
 
     def newest_verified(self) -> str | None:
+        """The generation holding the newest verified backup: the one recorded last, else (that one renamed or
+        attached since) the verified one verified last."""
         g = self.latest_verified
-        return g if g and self.generations[g].status == VERIFIED else None
+        if g and g in self.generations and self.generations[g].status == VERIFIED:
+            return g
+        verified = [(gen.verified_at or "", g) for g, gen in self.generations.items() if gen.status == VERIFIED]
+        return max(verified)[1] if verified else None
+
+    def outside_retention(self, count: int) -> list[str]:
+        """Generations beyond the plan's count that still hold something (a lowered `generations`): kept and
+        listed, never written, never deleted by the app."""
+        kept = set(GENERATION_IDS[:count])
+        return [g for g in GENERATION_IDS if g in self.generations and g not in kept
+                and self.generations[g].status != EMPTY]
 
     def generation_of(self, backup_id: str) -> str | None:
         return next((g for g, v in self.generations.items() if v.backup_id == backup_id), None)
@@ -136,41 +161,62 @@ class FilerState(JsonRecord):
 
 
 # --- pure transitions ------------------------------------------------------------------------------------
-def choose_generation(state: FilerState, backup_id: str, filer: str) -> str:
-    """The generation a run writes into: the one already `writing` for this backup id, else the one that does
-    not hold the newest verified backup; never an attached one."""
+def choose_generation(state: FilerState, backup_id: str, filer: str,
+                      count: int = DEFAULT_GENERATIONS) -> str:
+    """The generation a run writes into: the one already `writing` for this backup id; else, among the plan's
+    first `count` generations, an empty or unverified one (in order a, b, c, ...); else the oldest verified
+    one. Never the newest verified, an attached one (failover) or a pinned one (a drill)."""
     mine = state.generation_of(backup_id)
     if mine is not None and state.generations[mine].status == WRITING:
         return mine
     newest = state.newest_verified()
-    free = [g for g in GENERATIONS if g != newest and state.generations[g].status != ATTACHED]
-    if not free:
-        raise CatalogConflict("no backup generation can be written: the other one is attached to a cluster "
-                              "after a failover", filer=filer, state="catalog unchanged",
-                              action="fail back or give the filer new backup containers in the plan")
-    # Prefer a generation that holds nothing good, then the older verified one.
-    free.sort(key=lambda g: (state.generations[g].status == VERIFIED, state.generations[g].verified_at or ""))
-    return free[0]
+    unavailable: list[str] = []
+    candidates: list[str] = []
+    for g in GENERATION_IDS[:count]:
+        gen = state.generations.get(g)
+        if gen is None:
+            continue
+        if g == newest:
+            unavailable.append(f"{g} holds the newest verified backup")
+        elif gen.status == ATTACHED:
+            unavailable.append(f"{g} is attached to cluster {(gen.attached_to or {}).get('target_cluster')}")
+        elif g in state.pins:  # a drill reads it
+            pin = state.pins[g] or {}
+            unavailable.append(f"generation {g} is read by drill {pin.get('drill_id')} ({pin.get('instance_id')})")
+        elif gen.pinned_by:
+            unavailable.append(f"{g} is pinned by {gen.pinned_by}")
+        else:
+            candidates.append(g)
+    unverified = [g for g in candidates if state.generations[g].status != VERIFIED]
+    if unverified:
+        return unverified[0]
+    if candidates:
+        return min(candidates, key=lambda g: (state.generations[g].verified_at or "", g))
+    raise CatalogConflict("no backup generation can be written: " + "; ".join(unavailable or ["none exists"]),
+                          filer=filer, state="catalog unchanged",
+                          action="fail back or end the drill, or raise backup.generations in the plan")
 
 
 def begin_writing(state: FilerState, backup_id: str, instance_id: str, at: str,
-                  filer: str) -> tuple[str, Generation]:
-    g = choose_generation(state, backup_id, filer)
+                  filer: str, *, count: int = DEFAULT_GENERATIONS) -> tuple[str, Generation]:
+    g = choose_generation(state, backup_id, filer, count)
     gen = state.generations[g]
     if gen.status == WRITING and gen.backup_id == backup_id:
         return g, gen
     previous = gen.manifest if gen.status == VERIFIED else None
+    before = gen.to_json() if gen.status == VERIFIED else None
     state.generations[g] = Generation(container=gen.container, status=WRITING, backup_id=backup_id,
-                                      previous_manifest=previous)
+                                      previous_manifest=previous, before_run=before)
     state.last_run = {"backup_id": backup_id, "instance_id": instance_id, "status": "running",
                       "started_at": at, "generation": g}
     return g, state.generations[g]
 
 
 def finish_writing(state: FilerState, generation: str, backup_id: str, status: str, at: str, *,
-                   manifest: str | None, key: SecretRef | None, filer: str) -> None:
+                   manifest: str | None, key: SecretRef | None, filer: str, untouched: bool = False) -> None:
     """verified / verified_with_extras make the generation the newest verified; failed / cancelled mark only
-    it failed. The other generation is never touched."""
+    it failed, and so does changes_not_approved, unless the run copied nothing into it (`untouched`): then it
+    holds its earlier verified backup again. No other generation is ever touched."""
     gen = state.generations.get(generation)
     if gen is None or gen.backup_id != backup_id or gen.status not in (WRITING, VERIFIED, FAILED):
         now = "missing" if gen is None else f"{gen.status} for backup {gen.backup_id}"
@@ -182,13 +228,15 @@ def finish_writing(state: FilerState, generation: str, backup_id: str, status: s
         gen.status, gen.verified_at, gen.manifest, gen.key = VERIFIED, at, manifest, key
         gen.extras = status == "verified_with_extras"
         state.latest_verified = generation
-    elif status in ("failed", "cancelled"):
+    elif status == NOT_APPROVED and untouched and gen.status == WRITING and gen.before_run:
+        state.generations[generation] = Generation.from_json(gen.before_run)
+    elif status in ("failed", "cancelled", NOT_APPROVED):
         if gen.status != VERIFIED:
             gen.status = FAILED
     else:
-        raise ValueError(f"backup status {status!r} is not verified, verified_with_extras, failed or "
-                         "cancelled")
-    gen.previous_manifest = None
+        raise ValueError(f"backup status {status!r} is not verified, verified_with_extras, failed, cancelled or "
+                         f"{NOT_APPROVED}")
+    gen.previous_manifest = gen.before_run = None
     state.last_run = {**(state.last_run or {}), "backup_id": backup_id, "status": status, "finished_at": at,
                       "generation": generation}
 
@@ -206,6 +254,28 @@ def attach_generation(state: FilerState, generation: str, backup_id: str, *, tar
                               state="catalog unchanged", action="fail over to that cluster or fail back first")
     gen.status = ATTACHED
     gen.attached_to = {"target_cluster": target, "instance_id": instance_id, "at": at, "backup_id": backup_id}
+
+
+def pin_generation(state: FilerState, backup_id: str, *, drill_id: str, instance_id: str, at: str,
+                   filer: str) -> str:
+    """A drill reads the verified generation holding backup_id: no backup writes it until `unpin`. The pin of an
+    earlier drill of the filer (one runs at a time: it ended without unpinning) gives way."""
+    g = state.generation_of(backup_id)
+    gen = state.generations.get(g) if g else None
+    if g is None or gen is None or gen.status != VERIFIED or not gen.manifest:
+        now = "held by neither generation" if gen is None else f"{gen.status} in generation {g}"
+        raise CatalogConflict(f"backup {backup_id} cannot be drilled: it is {now}, not verified", filer=filer,
+                              state="catalog unchanged", action="drill a verified backup")
+    state.pins = {g: {"drill_id": drill_id, "instance_id": instance_id, "backup_id": backup_id, "since": at}}
+    return g
+
+
+def unpin(state: FilerState, drill_id: str) -> bool:
+    """The drill no longer reads its generation; True when it had a pin."""
+    mine = [g for g, p in state.pins.items() if p.get("drill_id") == drill_id]
+    for g in mine:
+        del state.pins[g]
+    return bool(mine)
 
 
 # --- the store -------------------------------------------------------------------------------------------
@@ -281,8 +351,9 @@ class Catalog:
 
     def _load(self, filer: Filer) -> tuple[FilerState, str | None]:
         data, etag = self.read_json(filer_prefix(filer.cluster, filer.name) + "state.json")
-        state = FilerState.from_json(data) if data is not None else FilerState.new(filer.backup.containers)
-        state.align(filer.backup.containers)
+        containers = filer.generation_containers()
+        state = FilerState.from_json(data) if data is not None else FilerState.new(containers)
+        state.align(containers)
         return state, etag
 
     def update(self, filer: Filer, change: Callable[[FilerState], T]) -> T:
@@ -327,8 +398,9 @@ class Catalog:
         """Every JSON object under `filers/<cluster>/<filer>/<folder>/` (backups, failovers, drills), unordered;
         a document that is not a JSON object (or of a newer schema) is skipped."""
         prefix = f"{filer_prefix(filer.cluster, filer.name)}{folder}/"
-        entries = [_entry(self.read_json(p)[0], p) for p in self.list_paths(prefix) if p.endswith(".json")]
-        return [e for e in entries if isinstance(e, dict)]
+        documents = ((p, self.read_json(p)[0]) for p in self.list_paths(prefix) if p.endswith(".json"))
+        entries = [_entry(data, p) for p, data in documents if isinstance(data, dict)]
+        return [e for e in entries if e is not None]
 
     def put_failover(self, filer: Filer, entry: dict[str, Any]) -> None:
         """One entry per failover that served (its history: the state's `failed_over` mark holds the last); named

@@ -54,3 +54,9 @@ class InputRefused(DrError):
                  action: str = "start runs through the app's routes or timer: inputs name plan entities and "
                  "run state only") -> None:
         super().__init__(what, filer=filer, state=state, action=action)
+
+
+class DrillFailed(DrError):
+    """A drill did not show the backup restorable (or could not clean up after itself)."""
+
+    kind = "drill"

@@ -39,10 +39,14 @@ RULES: dict[str, str] = {
     "account-region": "one storage account lives in one region behind one endpoint",
     "backup-container": "the container behind a core filer is written only by the cluster, and each backup "
                         "container belongs to exactly one filer",
-    "generations": "two generations (A/B) keep the newest verified backup untouched while the next one runs",
+    "generations": "backup.containers names generations a and b; generation c onwards is "
+                   "<container_prefix>-<letter>, so every generation's container is predictable",
     "catalog-container": "the catalog lives in its own container, never in a backup or source container",
     "json": "the plan must be one valid JSON document",
     "source": "the plan comes from the app setting VFXTDR_PLAN (JSON) or VFXTDR_PLAN_FILE (a path)",
+    "drill-prefix": "drills copy a backup into a scratch container named drill-... and delete it afterwards: "
+                    "no container of a backup account may look like one",
+    "drill": "whole-cluster drill parallelism is one setting for the plan, not per filer",
 }
 
 EXAMPLE: dict[str, Any] = {
@@ -55,7 +59,11 @@ EXAMPLE: dict[str, Any] = {
     "catalog_container": "vfxtdr-catalog",
     "copy": {"engine": "copy", "concurrency": 64, "page_size": 5000, "poll_interval_seconds": 15,
              "pending_limit_seconds": 3600, "parallel_pages": 4, "pages_per_execution": 50},
-    "guard": {"max_delete_fraction": 0.10, "min_count": 100, "approval_timeout_hours": 24},
+    "guard": {"max_delete_fraction": 0.10, "max_change_fraction": 0.5, "min_count": 100,
+              "approval_timeout_hours": 24},
+    "drill": {"probe": {"url": "https://drill-probe.internal.example/read", "key_secret": "drill-probe-key",
+                        "timeout_seconds": 600},
+              "sample_size": 20, "max_parallel": 2},
     "clusters": [
         {"name": "primary", "management_address": "10.0.0.5", "rpc_path": "/cgi-bin/rpc2.py",
          "region": "westus2", "admin_user": "admin", "admin_password_secret": "primary-admin-password",
@@ -73,8 +81,9 @@ EXAMPLE: dict[str, Any] = {
                     "blob_endpoint": "https://avereprimarydata.blob.core.windows.net", "region": "westus2"},
          "backup": {"account": "averedrbackup", "blob_endpoint": "https://averedrbackup.blob.core.windows.net",
                     "region": "eastus2", "containers": ["projects-a", "projects-b"],
+                    "generations": 7, "container_prefix": "projects",
                     "storage_key_secret": "averedrbackup-key"},
-         "failover_cluster": "dr-east"},
+         "failover_cluster": "dr-east", "drill_schedule": "0 0 4 * * sun"},
         {"cluster": "primary", "name": "renders", "max_offline_minutes": 60,
          "source": {"account": "avereprimarydata", "container": "renders",
                     "blob_endpoint": "https://avereprimarydata.blob.core.windows.net", "region": "westus2"},

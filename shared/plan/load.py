@@ -6,14 +6,16 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from shared.core import ncrontab
-from shared.core.codec import JsonRecord
+from shared.core.codec import JsonRecord, json_options
+from shared.plan import drill as drill_settings
 from shared.plan import rules
 from shared.plan import validate as chk
+from shared.plan.drill import DrillSettings, Probe
 from shared.plan.model import (
     DEFAULT_COPY,
     DEFAULT_GUARD,
@@ -29,8 +31,8 @@ from shared.plan.model import (
 )
 from shared.plan.validate import Obj, PlanError, Problem, Problems
 
-__all__ = ["BackupStorage", "Cluster", "CopySettings", "Filer", "GuardSettings", "Plan", "PlanError",
-           "Problem", "SourceStorage", "TlsTrust", "UnknownClusterError", "UnknownFilerError",
+__all__ = ["BackupStorage", "Cluster", "CopySettings", "DrillSettings", "Filer", "GuardSettings", "Plan", "PlanError",
+           "Probe", "Problem", "SourceStorage", "TlsTrust", "UnknownClusterError", "UnknownFilerError",
            "default_containers", "load_plan_file", "load_plan_from_env", "load_plan_text", "parse_plan"]
 
 PLAN_VERSION = 1
@@ -39,7 +41,7 @@ DEFAULT_CATALOG = "vfxtdr-catalog"
 ENV_PLAN = "VFXTDR_PLAN"
 ENV_PLAN_FILE = "VFXTDR_PLAN_FILE"
 _TOP_KEYS = ("version", "keyvault_url", "schedule", "rpo_hours", "storage_auth", "short_offline_window",
-             "catalog_container", "copy", "guard", "clusters", "dr_clusters", "filers")
+             "catalog_container", "copy", "guard", "clusters", "dr_clusters", "filers", "drill")
 
 
 class UnknownClusterError(LookupError):
@@ -68,6 +70,8 @@ class Plan(JsonRecord):
     copy: CopySettings = DEFAULT_COPY
     guard: GuardSettings = DEFAULT_GUARD
     version: int = PLAN_VERSION
+    # Added after the captured payload formats: out of JSON and repr when unset (old payloads read the same).
+    drill: DrillSettings | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     def cluster(self, name: str) -> Cluster:
         """A protected or DR cluster by name (names are unique across both lists)."""
@@ -105,6 +109,14 @@ class Plan(JsonRecord):
 
     def enabled_filers(self) -> tuple[Filer, ...]:
         return tuple(f for f in self.filers if f.enabled)
+
+    def drill_probe(self, filer: Filer) -> tuple[Probe | None, int]:
+        """(the read-back probe, the sample size) of the filer's drills: its own `drill`, else the plan's."""
+        return drill_settings.effective(self.drill, filer.drill)
+
+    def drill_parallel(self) -> int:
+        """How many filers a whole-cluster drill rehearses at a time."""
+        return drill_settings.max_parallel(self.drill)
 
     def parsed_schedule(self) -> ncrontab.Schedule:
         return ncrontab.parse(self.schedule)
@@ -151,6 +163,7 @@ def parse_plan(data: dict) -> Plan:
     copy = CopySettings._read(copy_obj) if copy_obj else DEFAULT_COPY
     guard_obj = o.obj("guard", GuardSettings._keys(), required=False)
     guard = GuardSettings._read(guard_obj) if guard_obj else DEFAULT_GUARD
+    drill = drill_settings.read_drill(o, "drill", filer_level=False)
     raw_clusters, raw_dr, raw_filers = (_raw_list(o, "clusters"), _raw_list(o, "dr_clusters", []),
                                         _raw_list(o, "filers"))
     clusters = _read_list(o, raw_clusters or [], Cluster)
@@ -165,7 +178,7 @@ def parse_plan(data: dict) -> Plan:
                 storage_auth=present(auth), clusters=tuple(clusters), filers=tuple(filers),
                 dr_clusters=tuple(dr_clusters), short_offline_window=present(short),
                 catalog_container=present(catalog), copy=present(copy), guard=present(guard),
-                version=present(version))
+                version=present(version), drill=drill)
 
 
 def _schedule_problem(expr: str) -> str | None:

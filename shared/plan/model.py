@@ -4,63 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from shared.core.codec import JsonRecord, json_options
+from shared.core.codec import json_options
 from shared.core.netutil import is_loopback_host
 from shared.plan import validate as chk
-from shared.plan.validate import Obj, Problems
-
-T = TypeVar("T")
+from shared.plan.drill import DrillSettings, read_drill, schedule_problem
+from shared.plan.part import _clean, _nonblank, _Part, present
+from shared.plan.validate import Obj
 
 DEFAULT_RPC_PATH = "/cgi-bin/rpc2.py"
 ENGINES = ("copy", "blocks")
-
-
-def _nonblank(value: str) -> str | None:
-    return None if value.strip() and not any(c.isspace() for c in value) else "must be non-empty, no spaces"
-
-
-class _Part(JsonRecord):
-    """A plan part: a record of the one codec (shared.core.codec), held to the plan's rules when it is read.
-
-    `_read` reads a fragment of the plan file, recording every problem; a part decoded from a payload goes
-    through the same rules (`_checked`), so a tampered payload is refused as the plan file would be."""
-
-    UNKNOWN_KEYS: ClassVar[str] = "refuse"
-
-    @classmethod
-    def _read(cls, o: Obj) -> Self | None:
-        raise NotImplementedError
-
-    @classmethod
-    def read_plan_part(cls, data: Any, path: str = "") -> Self:
-        """The part a plan fragment describes; PlanError naming every problem."""
-        problems = Problems()
-        part = cls._read(Obj(data, path, problems, cls._keys()))
-        problems.raise_if_any()
-        return present(part)
-
-    def _checked(self) -> Self:
-        return type(self).read_plan_part(self.to_json())
-
-    @classmethod
-    def _keys(cls) -> tuple[str, ...]:
-        raise NotImplementedError
-
-
-def present(value: T | None) -> T:
-    """A value a part read without problems always has (the reader returned None on any problem)."""
-    if value is None:
-        raise AssertionError("a plan part read without problems lacks a required value")
-    return value
-
-
-def _clean(o: Obj, before: int) -> bool:
-    """Whether the fragment is an object and reading it added no problem: then every required value is there."""
-    return o.ok and len(o.problems.items) == before
-
 
 # What `tls.acknowledge_insecure` must say, word for word, before verification may be off for a cluster that
 # is not on this machine: a person typed it, knowing what it means.
@@ -210,21 +165,49 @@ class SourceStorage(_Part):
                    region=present(region), key_secret=key_secret)
 
 
+# Backup generations are named by one letter each, a..z: "a" and "b" are the two containers plans have always
+# named, "c" onwards come from a naming rule. 26 is the most a filer can keep (one full copy of its data each).
+GENERATION_IDS = tuple("abcdefghijklmnopqrstuvwxyz")
+MIN_GENERATIONS, DEFAULT_GENERATIONS, MAX_GENERATIONS = 2, 2, len(GENERATION_IDS)
+
+
+def container_base(filer_name: str) -> str:
+    """The filer name made container-safe (lower-cased, other characters turned into hyphens), at most 61
+    characters so that `<base>-<letter>` is a valid container name."""
+    return re.sub(r"[^a-z0-9]+", "-", filer_name.lower()).strip("-")[:61].rstrip("-") or "filer"
+
+
 def default_containers(filer_name: str) -> tuple[str, str]:
     """Two backup generations named after the filer: `<name>-a`, `<name>-b` (made container-safe)."""
-    base = re.sub(r"[^a-z0-9]+", "-", filer_name.lower()).strip("-")[:61].rstrip("-") or "filer"
+    base = container_base(filer_name)
     return f"{base}-a", f"{base}-b"
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    """A prefix works when `<prefix>-a` .. `<prefix>-z` are all valid container names."""
+    if chk.container_name(f"{prefix}-a"):
+        return ("must make valid container names as <prefix>-<letter>: 1-61 lowercase letters, digits and "
+                "single hyphens, not starting or ending with a hyphen")
+    return None
 
 
 @dataclass(frozen=True)
 class BackupStorage(_Part):
-    """Where a filer's backups go: an account in another region, two container generations (A/B)."""
+    """Where a filer's backups go: an account in another region, its generations' containers.
+
+    `containers` names generations a and b (plans have always named those two); generation c onwards is
+    `<container_prefix>-<letter>`, the prefix defaulting to the filer's name (Filer.generation_containers)."""
 
     account: str
     blob_endpoint: str
     region: str
     containers: tuple[str, str]
     storage_key_secret: str  # the key the cluster's azure-storage credential needs to mount a backup
+    # Left out of JSON at their defaults and out of repr, so plans and payloads written before retention
+    # existed read and write back exactly as they were.
+    generations: int = field(default=DEFAULT_GENERATIONS, repr=False,
+                             metadata=json_options(omit=DEFAULT_GENERATIONS))
+    container_prefix: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     @property
     def account_url(self) -> str:
@@ -232,13 +215,16 @@ class BackupStorage(_Part):
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("account", "blob_endpoint", "region", "containers", "storage_key_secret")
+        return ("account", "blob_endpoint", "region", "containers", "storage_key_secret", "generations",
+                "container_prefix")
 
     @classmethod
     def _read(cls, o: Obj, filer_name: str | None = None) -> BackupStorage | None:
         before = len(o.problems.items)
         account, endpoint, region = _read_account(o)
         secret = o.text("storage_key_secret", chk.secret_name, rule="secret-name")
+        generations = o.integer("generations", MIN_GENERATIONS, MAX_GENERATIONS, default=DEFAULT_GENERATIONS)
+        prefix = o.text("container_prefix", _prefix_problem, default=None, rule="container-name")
         containers: list[str] = []
         if "containers" in o.data:
             for path, item in o.items("containers"):
@@ -251,7 +237,8 @@ class BackupStorage(_Part):
             listed = o.data["containers"]  # compared, not hashed: an item may be any JSON value
             if isinstance(listed, list) and (len(listed) != 2 or listed[0] == listed[1]):
                 o.problems.add(o.at("containers"), "must name exactly two distinct containers "
-                               "(the A and B backup generations)", "generations")
+                               "(generations a and b; later ones are named <container_prefix>-<letter>)",
+                               "generations")
         elif filer_name:
             containers = list(default_containers(filer_name))
         elif o.ok:
@@ -259,7 +246,16 @@ class BackupStorage(_Part):
         if not _clean(o, before):
             return None
         return cls(account=present(account), blob_endpoint=present(endpoint), region=present(region),
-                   containers=(containers[0], containers[1]), storage_key_secret=present(secret))
+                   containers=(containers[0], containers[1]), storage_key_secret=present(secret),
+                   generations=present(generations), container_prefix=prefix)
+
+
+def generation_containers(backup: BackupStorage, filer_name: str) -> tuple[str, ...]:
+    """The container of each generation the plan keeps, in order a, b, c, ...: a and b as listed,
+    the others `<prefix>-<letter>` (the prefix: container_prefix, else the filer's name made container-safe)."""
+    prefix = backup.container_prefix or container_base(filer_name)
+    later = tuple(f"{prefix}-{g}" for g in GENERATION_IDS[2:backup.generations])
+    return (*backup.containers, *later)
 
 
 @dataclass(frozen=True)
@@ -273,14 +269,23 @@ class Filer(_Part):
     enabled: bool = True
     max_offline_minutes: int = 30
     failover_cluster: str | None = field(default=None, metadata=json_options(omit=None))
+    # Added after the captured payload formats: left out of JSON and repr when unset, so payloads of runs
+    # started before them read (and print) the same.
+    drill_schedule: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
+    drill: DrillSettings | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     @property
     def key(self) -> str:
         return f"{self.cluster}/{self.name}"
 
+    def generation_containers(self) -> tuple[str, ...]:
+        """The container of each generation the plan keeps (a, b, c, ...; backup.generations of them)."""
+        return generation_containers(self.backup, self.name)
+
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("cluster", "name", "enabled", "max_offline_minutes", "source", "backup", "failover_cluster")
+        return ("cluster", "name", "enabled", "max_offline_minutes", "source", "backup", "failover_cluster",
+                "drill_schedule", "drill")
 
     @classmethod
     def _read(cls, o: Obj) -> Filer | None:
@@ -294,10 +299,13 @@ class Filer(_Part):
         source = SourceStorage._read(src_obj) if src_obj else None
         bak_obj = o.obj("backup", BackupStorage._keys())
         backup = BackupStorage._read(bak_obj, name) if bak_obj else None
+        drill_schedule = o.text("drill_schedule", schedule_problem, default=None, rule="schedule")
+        drill = read_drill(o, "drill", filer_level=True)
         if not _clean(o, before):
             return None
         return cls(cluster=present(cluster), name=present(name), source=present(source), backup=present(backup),
-                   enabled=present(enabled), max_offline_minutes=present(max_offline), failover_cluster=failover)
+                   enabled=present(enabled), max_offline_minutes=present(max_offline), failover_cluster=failover,
+                   drill_schedule=drill_schedule, drill=drill)
 
 
 @dataclass(frozen=True)
@@ -345,11 +353,14 @@ class CopySettings(_Part):
 
 @dataclass(frozen=True)
 class GuardSettings(_Part):
-    """Guard rails on mirrored deletions: above the fraction (and count) a run waits for approval."""
+    """Guard rails on mass deletions and mass overwrites: above the fraction (and count) a run waits for an
+    approval."""
 
     max_delete_fraction: float = 0.10
     min_count: int = 100
     approval_timeout_hours: float = 24.0
+    # Left out of JSON at its default and out of repr: plans and payloads written before it read the same.
+    max_change_fraction: float = field(default=0.5, repr=False, metadata=json_options(omit=0.5))
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
@@ -359,12 +370,13 @@ class GuardSettings(_Part):
     def _read(cls, o: Obj) -> GuardSettings | None:
         before = len(o.problems.items)
         fraction = o.number("max_delete_fraction", low=0.0, high=1.0, default=0.10)
+        changes = o.number("max_change_fraction", low=0.0, high=1.0, default=0.5)
         count = o.integer("min_count", 0, default=100)
         timeout = o.number("approval_timeout_hours", above=0, default=24.0)
         if not _clean(o, before):
             return None
         return cls(max_delete_fraction=present(fraction), min_count=present(count),
-                   approval_timeout_hours=present(timeout))
+                   approval_timeout_hours=present(timeout), max_change_fraction=present(changes))
 
 
 DEFAULT_COPY = CopySettings()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.plan.model import default_containers
+from shared.plan.model import GENERATION_IDS, MAX_GENERATIONS, MIN_GENERATIONS, container_base, default_containers
 from shared.plan.validate import Problems, blob_endpoint, endpoint_account
 
 
@@ -31,6 +31,8 @@ class FilerView:
     source: StoreView
     backup: StoreView
     derived_containers: bool  # backup.containers not given: named after the filer
+    derived_prefix: bool = False  # generations c onwards are named after the filer (no container_prefix)
+    first_later: int = 2  # backup.containers[first_later:] are generations c onwards
 
     @property
     def key(self) -> str:
@@ -62,13 +64,29 @@ def filer_views(items: Iterable[tuple[str, Any]]) -> list[FilerView]:
             gens = tuple(dict.fromkeys(c for c in listed if isinstance(c, str)))
         else:
             gens = default_containers(name) if name and listed is None else ()
+        first_later = len(gens)
+        gens = (*gens, *_later_generations(backup, name))
         src_container = _text(source, "container")
         out.append(FilerView(
             path=path, cluster=_text(raw, "cluster"), name=name, failover=_text(raw, "failover_cluster"),
             has_key_secret=isinstance(source, dict) and "key_secret" in source,
             source=_store(source, (src_container,) if src_container else ()), backup=_store(backup, gens),
-            derived_containers=listed is None))
+            derived_containers=listed is None, first_later=first_later,
+            derived_prefix=not (isinstance(backup, dict) and isinstance(backup.get("container_prefix"), str))))
     return out
+
+
+def _later_generations(backup: Any, name: str | None) -> tuple[str, ...]:
+    """The containers of generations c onwards, when the count and the prefix (or the filer name) say."""
+    count = backup.get("generations", MIN_GENERATIONS) if isinstance(backup, dict) else MIN_GENERATIONS
+    prefix = backup.get("container_prefix") if isinstance(backup, dict) else None
+    if isinstance(count, bool) or not isinstance(count, int) or not MIN_GENERATIONS <= count <= MAX_GENERATIONS:
+        return ()  # reported by the part's own check
+    if prefix is None and name:
+        prefix = container_base(name)
+    if not isinstance(prefix, str) or not prefix:
+        return ()
+    return tuple(f"{prefix}-{g}" for g in GENERATION_IDS[2:count])
 
 
 def cluster_names(items: Iterable[tuple[str, Any]] | None) -> list[tuple[str, str]] | None:
@@ -119,6 +137,7 @@ def check_storage(problems: Problems, filers: list[FilerView], catalog: str | No
                          "a backup must be in another region", "regions-differ")
     _check_accounts(problems, filers)
     used = _check_containers(problems, filers)
+    _check_drill_prefix(problems, used, catalog)
     if catalog:
         for f in filers:
             owner = used.get((f.backup.account or "", catalog))
@@ -126,6 +145,23 @@ def check_storage(problems: Problems, filers: list[FilerView], catalog: str | No
                 problems.add("catalog_container", f"{catalog!r} in account {f.backup.account!r} is {owner}; "
                              "the catalog needs its own container", "catalog-container")
                 break
+
+
+# A drill copies a backup into a scratch container of the backup account named with this prefix, and deletes it
+# when the drill ends: no container the plan names in a backup account may look like one.
+DRILL_PREFIX = "drill-"
+
+
+def _check_drill_prefix(problems: Problems, used: dict[tuple[str, str], str], catalog: str | None) -> None:
+    backup_accounts = {account for (account, _), use in used.items() if use.startswith("a backup generation")}
+    named = sorted((account, container, use) for (account, container), use in used.items()
+                   if account in backup_accounts and container.startswith(DRILL_PREFIX))
+    for account, container, use in named:
+        problems.add("filers", f"{container!r} in account {account!r} ({use}) starts with {DRILL_PREFIX!r}, "
+                     "the prefix reserved for drills' scratch copies", "drill-prefix")
+    if catalog and catalog.startswith(DRILL_PREFIX):
+        problems.add("catalog_container", f"starts with {DRILL_PREFIX!r}, the prefix reserved for drills' "
+                     "scratch copies", "drill-prefix")
 
 
 def _check_accounts(problems: Problems, filers: list[FilerView]) -> None:
@@ -161,9 +197,15 @@ def _check_containers(problems: Problems, filers: list[FilerView]) -> dict[tuple
                 used[(f.backup.account, container)] = f"a backup generation of {f.key}"
                 continue
             why = "; a backup never writes into a source container" if owner.startswith("the source") else ""
-            if f.derived_containers:
-                why += " (the name is derived from the filer name: set backup.containers)"
-            problems.add(f"{f.path}.backup.containers[{g}]",
-                         f"{container!r} in account {f.backup.account!r} is already {owner}{why}",
+            if g < f.first_later:
+                where = f"{f.path}.backup.containers[{g}]"
+                if f.derived_containers:
+                    why += " (the name is derived from the filer name: set backup.containers)"
+            else:  # generation c onwards: <prefix>-<letter>
+                where = f"{f.path}.backup.container_prefix"
+                why = f" (generation {GENERATION_IDS[2 + g - f.first_later]}){why}"
+                if f.derived_prefix:
+                    why += " (the name is derived from the filer name: set backup.container_prefix)"
+            problems.add(where, f"{container!r} in account {f.backup.account!r} is already {owner}{why}",
                          "backup-container")
     return used

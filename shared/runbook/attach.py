@@ -168,20 +168,20 @@ def _pending(client: AvereClient, ids: tuple[str, ...]) -> list[str]:
     return running
 
 
-def _create(client: AvereClient, request: AttachRequest) -> AttachStep:
-    record, name = request.record, request.record.name
+def _create(client: AvereClient, request: AttachRequest, name: str) -> AttachStep:
+    record = request.record
     _ensure_credential(client, request)
     recovery = _recovery(request) if record.encrypted else None
     activity = client.add_cloud_core_filer(record, request.bucket, request.server_name, request.credential,
-                                           bucket_contents="used", recovery=recovery)
+                                           bucket_contents="used", recovery=recovery, name=name)
     log.info("attach %s on %s: creating on %s", name, request.cluster.name, request.bucket)
     return AttachStep(phase=CREATING, done=False, activity_ids=(activity,) if activity != "success" else (),
                       detail=f"creating core filer {name!r} on {request.bucket}")
 
 
-def _next_on_present(client: AvereClient, request: AttachRequest) -> AttachStep | None:
+def _next_on_present(client: AvereClient, request: AttachRequest, name: str) -> AttachStep | None:
     """The first thing a present filer still lacks (keys, junctions, client access), started now."""
-    record, name, where = request.record, request.record.name, request.cluster.name
+    record, where = request.record, request.cluster.name
     info = client.filer_info(name)  # bucket and cryptoMode must be in the answer: never assumed
     if info["bucket"] != request.bucket:
         raise AvereConflict(f"core filer {name!r} on cluster {where} is on bucket {info['bucket']!r}, "
@@ -202,9 +202,12 @@ def _next_on_present(client: AvereClient, request: AttachRequest) -> AttachStep 
     return None
 
 
-def attach_step(request: AttachRequest) -> AttachStep:
-    """One step towards the record attached and serving on request.cluster; call again until done."""
-    name = request.record.name
+def attach_step(request: AttachRequest, *, name: str | None = None) -> AttachStep:
+    """One step towards the record attached and serving on request.cluster; call again until done.
+
+    `name`: the core filer's name there when it is not the record's (a drill attaches a copy under its own
+    name); the key secret still has to belong to the record's filer."""
+    name = name or request.record.name
     with services.avere_client(request.cluster, request.keyvault_url) as client:
         running = _pending(client, request.activity_ids)
         state = client.filer_state(name)
@@ -214,14 +217,13 @@ def attach_step(request: AttachRequest) -> AttachStep:
         elif state == "removing":
             step = AttachStep(phase=REMOVING, done=False, detail=f"core filer {name!r} is still being removed")
         elif state == "removed":
-            step = _create(client, request)
+            step = _create(client, request, name)
         else:
-            step = _next_on_present(client, request) or _health(client, request)
+            step = _next_on_present(client, request, name) or _health(client, request, name)
     return step
 
 
-def _health(client: AvereClient, request: AttachRequest) -> AttachStep:
-    name = request.record.name
+def _health(client: AvereClient, request: AttachRequest, name: str) -> AttachStep:
     health = client.health(name)
     if not health.healthy:
         return AttachStep(phase=HEALTH, done=False, detail="; ".join(health.reasons)[:1000])

@@ -2,7 +2,9 @@
 
 A copy activity names its run and pass (CopyRef, CopyPageRef): the job is rebuilt here, every time, from the
 run's plan snapshot and the generation the catalog reserved (`writing`) for that very run. The source is the
-filer's plan source; the destination only that generation's container; mode and guard the plan's.
+filer's plan source; the destination only that generation's container; mode and guard the plan's. A drill run's
+one pass is its scratch copy (shared/runbook/drill_steps.py): a full copy of the drilled backup into the drill's
+scratch container.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from shared.blobcopy import steps
+from shared.blobcopy import changes, steps
 from shared.blobcopy.errors import CopyInputError
 from shared.blobcopy.manifest import ManifestIndex, ManifestReader, read_index
 from shared.blobcopy.model import (
     AccountRef,
     CatalogRef,
+    ChangeCheck,
     ContainerRef,
     CopyJob,
     DeleteReport,
@@ -27,7 +30,17 @@ from shared.blobcopy.model import (
     PageVerify,
     Summary,
 )
-from shared.blobcopy.state import BlobStateStore, StateStore, applied_path, pack, summary_path, unpack
+from shared.blobcopy.pages import SKIPPED, TODO, load_page
+from shared.blobcopy.state import (
+    BlobStateStore,
+    StateStore,
+    applied_path,
+    pack,
+    page_number,
+    state_prefix,
+    summary_path,
+    unpack,
+)
 from shared.blobcopy.verify import ManifestCheck, check_manifest_page
 from shared.catalog.store import copy_prefix
 from shared.core.errors import InputRefused
@@ -80,7 +93,8 @@ def copy_job(context: RunContext, job_id: str, container: str, mode: str, *,
                   dest=ContainerRef(backup_ref(context), container), catalog=catalog_ref(context), mode=mode,
                   engine=settings.engine, concurrency=settings.concurrency, page_size=settings.page_size,
                   pending_limit_seconds=settings.pending_limit_seconds,
-                  guard=Guard(context.guard.max_delete_fraction, context.guard.min_count),
+                  guard=Guard(context.guard.max_delete_fraction, context.guard.min_count,
+                              max_change_fraction=context.guard.max_change_fraction),
                   previous_manifest=previous_manifest, precopy_manifest=precopy_manifest)
     return job.validate()
 
@@ -106,8 +120,14 @@ def pass_ids(context: RunContext, target: BackupTarget) -> tuple[str | None, str
 
 def resolve(run: RunRef, job_id: str) -> tuple[RunContext, CopyJob]:
     """The job `job_id` of backup run `run`, rebuilt from the run's snapshot and the generation the catalog
-    reserved for it; InputRefused when the run, its generation or the pass does not check out."""
-    ctx = load_run(run, "backup").context()
+    reserved for it (of a drill run: its scratch copy, from its drill record); InputRefused when the run, its
+    generation or the pass does not check out."""
+    snapshot = load_run(run, "backup", "drill")
+    if snapshot.kind == "drill":
+        from shared.runbook.drill_steps import scratch_job  # drill_steps builds on this module
+
+        return scratch_job(run, job_id)
+    ctx = snapshot.context()
     with services.open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
     target = reserved_target(state, run.run_id, ctx.filer.key)
@@ -125,7 +145,8 @@ def describe(request: CopyRef) -> CopyPass:
     return CopyPass(job_id=job.job_id, mode=job.mode, dest=f"{job.dest.account.name}/{job.dest.container}",
                     poll_interval_seconds=ctx.copy.poll_interval_seconds, parallel_pages=ctx.copy.parallel_pages,
                     pages_per_execution=ctx.copy.pages_per_execution,
-                    backstop_seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR)
+                    backstop_seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR,
+                    guards_changes=job.guard.guards_changes)
 
 
 # --- steps -----------------------------------------------------------------------------------------------
@@ -165,6 +186,21 @@ def verify_page(request: CopyPageRef) -> PageVerify:
 def finish(request: CopyRef) -> Summary:
     job = _job(request)
     return _run(lambda: steps.finish(job, services.copy_env()))
+
+
+def check_changes(request: CopyRef) -> ChangeCheck:
+    """The change guard, once every page of the pass is planned: cleared, or held for approval."""
+    job = _job(request)
+    return _run(lambda: changes.check_changes(job, services.copy_env()))
+
+
+def approve_changes(request: CopyRef) -> ChangeCheck:
+    """An approved hold: the pass may overwrite what it planned (the approval_ref must name its change check)."""
+    if not request.approval_ref:
+        raise CopyInputError(f"job {request.job_id[:100]}: approving its overwrites needs the approval_ref of "
+                             "its change check")
+    job, ref = _job(request), request.approval_ref
+    return _run(lambda: changes.approve_changes(job, ref, services.copy_env()))
 
 
 def apply_deletes(request: CopyRef) -> DeleteReport:
@@ -245,6 +281,33 @@ def stored_outcome(context: RunContext, job_id: str) -> tuple[Summary | None, De
         summary, applied = await asyncio.gather(store.read(summary_path(job_id)), store.read(applied_path(job_id)))
         return (Summary.from_json(unpack(summary)) if summary is not None else None,
                 DeleteReport.from_json(unpack(applied)) if applied is not None else None)
+
+    return _run(lambda: _with_store(catalog_ref(context), work))
+
+
+def held_untouched(context: RunContext, job_ids: tuple[str, ...]) -> tuple[bool, bool]:
+    """(whether the change guard holds one of these passes, unapproved; whether the engine's records show that
+    none of them wrote into the generation): no deletes applied, and every planned blob still to copy or
+    skipped, no copy ever started. Read only; evidence, never the orchestration's word."""
+    async def pass_untouched(store: StateStore, job_id: str) -> bool:
+        if await store.exists(applied_path(job_id)):
+            return False
+        async for path, page in store.summaries(state_prefix(job_id)):
+            if page.get("copied") or page.get("failed") or page.get("sc"):
+                return False
+            if page.get("copy"):  # blobs to copy: each must still be waiting (a pending copy shows only here)
+                state = await load_page(store, job_id, page_number(path))
+                if any(t.status not in (TODO, SKIPPED) or t.copy_id or t.started for t in state.tasks):
+                    return False
+        return True
+
+    async def work(store: StateStore) -> tuple[bool, bool]:
+        held = False
+        for job_id in job_ids:
+            data = await store.read(changes.changes_path(job_id))
+            held = held or (data is not None and ChangeCheck.from_json(unpack(data)).how == changes.HELD)
+        untouched = [await pass_untouched(store, job_id) for job_id in job_ids]
+        return held, all(untouched)
 
     return _run(lambda: _with_store(catalog_ref(context), work))
 

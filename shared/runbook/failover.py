@@ -8,8 +8,10 @@ attached to the run's DR cluster by this run).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation, attach_generation
+from shared.core.clock import parse_iso
 from shared.core.errors import CatalogConflict, InputRefused
 from shared.runbook import services
 from shared.runbook.blockers import Blocker, Reason
@@ -19,8 +21,14 @@ from shared.runbook.failover_payloads import (
     BackupPageRef,
     BackupRef,
     ChooseBackup,
+    ClusterName,
     FailoverChoice,
+    FailoverRecordRef,
+    FailoverTimes,
+    FilerNames,
+    SampleCheck,
 )
+from shared.runbook.manifest_check import sample_problems
 from shared.runbook.payloads import RunContext
 from shared.runbook.refs import RunRef
 from shared.runbook.runs import RunSnapshot, load_run
@@ -64,8 +72,9 @@ def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> B
 def _named_blocker(state: FilerState, backup_id: str, target: str) -> Blocker | None:
     g = state.generation_of(backup_id)
     if g is None:
-        return Blocker(Reason.UNKNOWN_BACKUP, f"backup {backup_id} is not held by either backup container (it "
-                                              "was overwritten by a later run, or never existed)")
+        return Blocker(Reason.UNKNOWN_BACKUP, f"backup {backup_id} is not held by any backup generation (it "
+                                              "was overwritten by a later run, or never existed; "
+                                              "GET .../recovery-points lists those held)")
     gen = state.generations[g]
     if not _usable(gen, target):
         where = (gen.attached_to or {}).get("target_cluster")
@@ -83,7 +92,9 @@ def _pick(state: FilerState, ctx: RunContext, backup_id: str | None, target: str
     resumed = [g for g in state.attached() if _usable(state.generations[g], target)]
     if resumed:
         return resumed[0]
-    order = [g for g in (state.latest_verified, *state.generations) if g]
+    # The newest first: the catalog's latest, then every other verified one by when it was verified.
+    by_age = sorted(state.generations, key=lambda g: state.generations[g].verified_at or "", reverse=True)
+    order = [g for g in (state.newest_verified(), *by_age) if g]
     for g in dict.fromkeys(order):
         gen = state.generations[g]
         if gen.status == VERIFIED and gen.manifest:
@@ -110,6 +121,7 @@ def choose_backup(request: ChooseBackup) -> FailoverChoice:
         if not gen.manifest or not gen.backup_id:
             raise _refuse(ctx, f"generation {g} has no manifest")
         record = catalog.record(ctx.filer, gen.backup_id)
+        entry = catalog.backup(ctx.filer, gen.backup_id)
     if record is None:
         raise _refuse(ctx, f"the catalog holds no filer record for backup {gen.backup_id}")
     index = manifest_index(ctx, gen.manifest)
@@ -120,7 +132,38 @@ def choose_backup(request: ChooseBackup) -> FailoverChoice:
         raise _refuse(ctx, f"backup {gen.backup_id} is encrypted but the catalog names no key for it")
     log.info("failover of %s to %s: backup %s in %s", ctx.filer.key, target, gen.backup_id, gen.container)
     return FailoverChoice(backup_id=gen.backup_id, generation=g, container=gen.container, target_cluster=target,
-                          junctions=tuple(j.path for j in record.junctions), extras=gen.extras)
+                          junctions=tuple(j.path for j in record.junctions), extras=gen.extras,
+                          digest=_recorded_digest(entry) is not None)
+
+
+def _recorded_digest(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest digest a backup entry recorded, when a sample may rely on it (every page hashed)."""
+    digest = (entry or {}).get("manifest_digest")
+    return digest if isinstance(digest, dict) and digest.get("pages_hashed") is True else None
+
+
+def verify_backup_sample(request: BackupRef) -> SampleCheck:
+    """The manifest against the digest recorded with the backup, then SAMPLE_SIZE blobs (the same ones on every
+    replay: seeded by the run's instance id and the backup id) against it and the container."""
+    _, ctx, target = _run(request.run)
+    with open_catalog(ctx) as catalog:
+        _, gen = _usable_backup(catalog.load(ctx.filer), ctx, request.backup_id, target)
+        recorded = _recorded_digest(catalog.backup(ctx.filer, request.backup_id))
+    if recorded is None:
+        return SampleCheck(checked=0, problems=(f"backup {request.backup_id} has no manifest digest on record: "
+                                                "a sample cannot be relied on (check it with verify=full)",))
+    checked, problems = sample_problems(ctx, gen.container, str(gen.manifest), recorded,
+                                        seed=f"{request.run.instance_id}/{request.run.run_id}/{request.backup_id}")
+    return SampleCheck(checked=checked, problems=tuple(problems[:20]))
+
+
+def cluster_filers(request: ClusterName) -> FilerNames:
+    """The protected filers of a cluster, by name, as the plan has them now (each one's failover then records
+    its own snapshot)."""
+    plan = services.load_plan()
+    if request.cluster not in {f.cluster for f in plan.filers}:
+        raise InputRefused(f"no protected cluster {request.cluster[:100]!r} in the plan")
+    return FilerNames(names=tuple(f.name for f in plan.filers if f.cluster == request.cluster))
 
 
 def _usable_backup(state: FilerState, ctx: RunContext, backup_id: str, target: str) -> tuple[str, Generation]:
@@ -159,8 +202,9 @@ def verify_backup_page(request: BackupPageRef) -> BackupPageCheck:
                            problems=tuple(check.problems))
 
 
-def record_failover(request: BackupRef) -> None:
-    """Where the filer serves from now (the schedule skips it from here on): the backup this run attached."""
+def record_failover(request: FailoverRecordRef) -> FailoverTimes:
+    """Where the filer serves from now (the schedule skips it from here on): the backup this run attached, with
+    the failover's RPO (serving time - the backup's recovery point; 0 when planned) and RTO (request → serving)."""
     _, ctx, target = _run(request.run)
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
@@ -172,14 +216,48 @@ def record_failover(request: BackupRef) -> None:
             raise InputRefused(f"backup {request.backup_id[:80]} is not attached to {target} by "
                                f"{request.run.instance_id}: nothing to record", filer=ctx.filer.key)
         record = catalog.record(ctx.filer, request.backup_id)
+        # A planned failover: the filer has stayed removed since this backup's recovery point (the mark its run
+        # wrote before removing it), so the backup holds every write. Nothing else proves a zero RPO.
+        zero_loss = (state.removed_by_app or {}).get("backup_id") == request.backup_id
+        times = _times(request, catalog.backup(ctx.filer, request.backup_id), zero_loss)
         mark = {"target_cluster": target, "generation": g, "container": gen.container,
                 "backup_id": request.backup_id, "at": services.now_iso(), "instance_id": request.run.instance_id,
-                "junctions": [j.path for j in record.junctions] if record else []}
+                "junctions": [j.path for j in record.junctions] if record else [],
+                "mode": "planned" if zero_loss else "unplanned",
+                "requested_at": request.requested_at or None, "serving_at": request.serving_at or None,
+                "consistent_at": times.consistent_at, "rpo_s": times.rpo_s, "rto_s": times.rto_s,
+                "phases": dict(times.phases)}
 
         def change(state: FilerState) -> None:
             state.failed_over = mark
+            if zero_loss and (state.removed_by_app or {}).get("backup_id") == request.backup_id:
+                # The removal stands for good: the fence is the failover mark from now on (the tick's
+                # reconcile re-adds removed filers; it must never re-add this one at the primary).
+                state.removed_by_app = None
 
         catalog.put_failover(ctx.filer, {**mark, "cluster": ctx.filer.cluster, "filer": ctx.filer.name,
                                          "status": "serving"})
         catalog.update(ctx.filer, change)
-    log.info("%s failed over to %s (backup %s)", ctx.filer.key, target, request.backup_id)
+    log.info("%s failed over to %s (backup %s, %s): RPO %s s, RTO %s s", ctx.filer.key, target,
+             request.backup_id, mark["mode"], times.rpo_s, times.rto_s)
+    return times
+
+
+def _times(request: FailoverRecordRef, entry: dict[str, Any] | None, zero_loss: bool) -> FailoverTimes:
+    """RPO from the backup's recovery point as the catalog recorded it (an entry of an earlier version has
+    none: its run's start stands in, which over-states the RPO rather than under-states it); RTO from the
+    run's times. A planned failover copied the final delta with the filer removed: nothing is lost."""
+    entry = entry or {}
+    point = entry.get("consistent_at") or entry.get("started_at")
+    serving = parse_iso(request.serving_at) if request.serving_at else None
+    rto = round((serving - parse_iso(request.requested_at)).total_seconds(), 3) if (
+        serving and request.requested_at) else None
+    if zero_loss:
+        rpo: float | None = 0.0
+    else:
+        try:
+            rpo = round((serving - parse_iso(point)).total_seconds(), 3) if serving and point else None
+        except ValueError:
+            rpo = None
+    return FailoverTimes(rpo_s=rpo, rto_s=rto, consistent_at=point if isinstance(point, str) else None,
+                         phases=request.phases[:20])

@@ -3,24 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Self
 
 from shared.avere.records import MountPoint
+from shared.core.clock import parse_iso
 from shared.core.codec import JsonRecord
-from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
+from shared.core.errors import InputRefused
+from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput, checked_name
+
+FAILOVER_MODES = ("unplanned", "planned")
+VERIFY_MODES = ("sample", "full", "none")
+# `verify` was a flag before it was a mode: true checked every blob, false none.
+VERIFY_FLAGS = {True: "full", False: "none"}
 
 
 @dataclass(frozen=True)
 class FailoverRequest(StartInput):
     """Input of the failover orchestration: the filer, a DR cluster of the plan (None: the filer's
-    failover_cluster), a backup id (None: the newest verified), and whether to check the backup against its
-    manifest first (the route's `verify`; a check, never a way to attach something unverified)."""
+    failover_cluster), a backup id (None: the newest verified), and how to check the backup before attaching
+    it (the route's `verify`: sample | full | none; a check, never a way to attach something unverified)."""
 
     cluster: str
     filer: str
     target_cluster: str | None = None
     backup_id: str | None = None
-    verify: bool = True
+    verify: str = "sample"
     format: int = INPUT_FORMAT
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if isinstance(data, dict) and isinstance(data.get("verify"), bool):  # a run started before modes
+            data = {**data, "verify": VERIFY_FLAGS[data["verify"]]}
+        return super().from_json(data)
+
+    def _checked(self) -> FailoverRequest:
+        if self.verify not in VERIFY_MODES:
+            raise InputRefused(f"verify {self.verify[:40]!r} is not one of {', '.join(VERIFY_MODES)}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,7 @@ class FailoverChoice(JsonRecord):
     target_cluster: str
     junctions: tuple[str, ...]
     extras: bool = False  # verified with extras: blobs kept because their deletion was not approved
+    digest: bool = False  # the catalog recorded a digest of its manifest (a sample check can rely on it)
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,59 @@ class BackupRef(Ref):
 
     run: RunRef
     backup_id: str
+
+
+@dataclass(frozen=True)
+class SampleCheck(JsonRecord):
+    """Activity `verify_backup_sample`: the manifest against its recorded digest, then a sample of blobs."""
+
+    checked: int
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FullVerify(StartInput):
+    """Input of the full check (a sub-orchestration of the failover run): the run, its backup, where it got to
+    (it continues as new every few pages, so its history stays bounded however large the manifest)."""
+
+    run: RunRef
+    backup_id: str
+    page: int = 0
+    checked: int = 0
+    executions: int = 0
+    format: int = INPUT_FORMAT
+
+
+@dataclass(frozen=True)
+class FailoverRecordRef(Ref):
+    """Activity `record_failover`: the run, the backup it attached, and the run's times (request, serving,
+    each phase's seconds) for its RTO; the RPO comes from the backup's entry in the catalog."""
+
+    run: RunRef
+    backup_id: str
+    requested_at: str = ""
+    serving_at: str = ""
+    phases: tuple[tuple[str, float], ...] = ()
+
+    def _checked(self) -> FailoverRecordRef:
+        for moment in (self.requested_at, self.serving_at):
+            if moment:
+                try:
+                    parse_iso(moment)
+                except ValueError:
+                    raise InputRefused(f"{moment[:40]!r} is not an ISO 8601 time") from None
+        return self
+
+
+@dataclass(frozen=True)
+class FailoverTimes(JsonRecord):
+    """What `record_failover` recorded: RPO (seconds of writes the backup does not hold; 0 for a planned
+    failover) and RTO (request to serving), with the recovery point and each phase's seconds."""
+
+    rpo_s: float | None
+    rto_s: float | None
+    consistent_at: str | None
+    phases: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,3 +152,47 @@ class FailoverResult(JsonRecord):
     container: str
     mounts: tuple[MountPoint, ...]
     junctions: tuple[str, ...]
+    mode: str = "unplanned"
+    verify: str = "sample"
+    blobs_checked: int = 0
+    rpo_s: float | None = None
+    rto_s: float | None = None
+    consistent_at: str | None = None
+    phases: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ClusterFailoverRequest(StartInput):
+    """Input of the whole-cluster failover (a regional outage): the protected cluster, a DR cluster of the plan
+    (None: each filer's failover_cluster) and the check each filer's failover makes (sample | full | none)."""
+
+    cluster: str
+    target_cluster: str | None = None
+    verify: str = "sample"
+    format: int = INPUT_FORMAT
+
+    def _checked(self) -> ClusterFailoverRequest:
+        checked_name("cluster", self.cluster)
+        if self.target_cluster is not None:
+            checked_name("target cluster", self.target_cluster)
+        if self.verify not in VERIFY_MODES:
+            raise InputRefused(f"verify {self.verify[:40]!r} is not one of {', '.join(VERIFY_MODES)}")
+        return self
+
+
+@dataclass(frozen=True)
+class ClusterName(Ref):
+    """Activity `cluster_filers`: a protected cluster of the plan."""
+
+    cluster: str
+
+    def _checked(self) -> ClusterName:
+        checked_name("cluster", self.cluster)
+        return self
+
+
+@dataclass(frozen=True)
+class FilerNames(JsonRecord):
+    """Activity `cluster_filers`: the plan's filers of the cluster."""
+
+    names: tuple[str, ...]

@@ -8,12 +8,14 @@ run's plan snapshot and the catalog. Results may describe what was resolved (sec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.avere.records import FilerRecord, MountPoint
 from shared.azure.keyvault import SecretRef
-from shared.blobcopy.model import PageCursor, Summary
-from shared.core.codec import JsonRecord
+from shared.blobcopy.model import ChangeCheck, PageCursor, Summary
+from shared.core.clock import parse_iso
+from shared.core.codec import JsonRecord, json_options
+from shared.core.errors import InputRefused
 from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
 from shared.runbook import signals
 from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
@@ -27,6 +29,7 @@ FAILOVER = "failover_orchestrator"
 # External events.
 CANCEL_EVENT = "cancel"
 APPROVE_DELETES_EVENT = "approve_deletes"
+APPROVE_CHANGES_EVENT = "approve_changes"
 
 # The log event name an alert rule matches when a filer is left removed and needs a person (every event name
 # is defined in shared/runbook/signals.py; this name stays importable from here).
@@ -55,6 +58,14 @@ def readd_instance_id(cluster: str, filer: str) -> str:
 
 def failover_instance_id(cluster: str, filer: str) -> str:
     return f"failover-{cluster}-{filer}"
+
+
+CLUSTER_FAILOVER = "cluster_failover_orchestrator"
+
+
+def cluster_failover_instance_id(cluster: str) -> str:
+    """The whole-cluster failover of a protected cluster (its filers' runs keep their own ids)."""
+    return f"failover-cluster-{cluster}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,9 @@ class BackupRequest(StartInput):
     dry_run: bool = False
     reason: str = "manual"  # manual | schedule
     format: int = INPUT_FORMAT
+    # A planned failover (`POST /api/failovers/...?mode=planned`): the DR cluster that attaches this backup
+    # instead of the filer being re-added at the primary.
+    fail_over_to: str | None = None
 
 
 # --- backup ------------------------------------------------------------------------------------------------
@@ -143,7 +157,7 @@ class BackupTarget(JsonRecord):
     """Activity `begin_backup(RunRef)`: the generation the catalog reserved for this run (`writing`)."""
 
     backup_id: str
-    generation: str  # "a" | "b"
+    generation: str  # "a", "b", ... (the plan keeps backup.generations of them)
     container: str
     previous_manifest: str | None  # job id of the manifest this container last received (incremental)
     precopy_job: str
@@ -217,13 +231,24 @@ class AttachStep(JsonRecord):
 class CompleteBackup(Ref):
     """Activity `complete_backup`: the catalog entry; the generation becomes `verified` (or `failed`).
 
-    status: verified | failed | cancelled (verified_with_extras is read as verified). Whether the backup is
-    verified, and with extras, is decided from the copy engine's stored summaries, never from the input."""
+    status: verified | failed | cancelled | changes_not_approved (verified_with_extras is read as verified).
+    Whether the backup is verified, and with extras, is decided from the copy engine's stored summaries, and
+    whether a run the change guard stopped left its generation untouched from the engine's records of the run's
+    passes: never from the input."""
 
     run: RunRef
     status: str
     timings: tuple[tuple[str, float], ...] = ()
     error: str = ""
+    consistent_at: str = ""  # when the clients were suspended for the final pass (the backup's recovery point)
+
+    def _checked(self) -> CompleteBackup:
+        if self.consistent_at:
+            try:
+                parse_iso(self.consistent_at)
+            except ValueError:
+                raise InputRefused(f"consistent_at {self.consistent_at[:40]!r} is not an ISO 8601 time") from None
+        return self
 
 
 @dataclass(frozen=True)
@@ -281,12 +306,32 @@ class CopyInput(StartInput):
     totals: CopyTotals = CopyTotals()
     executions: int = 0
     format: int = INPUT_FORMAT
+    # A pass that guards changes plans every page first (`work`: the pages with copies to make), then copies
+    # them (`copying`) once the change guard cleared the pass; `attempt` 1 is the pass run again after its
+    # overwrites were approved (instance `{backup instance}-{job id}-1`). Out of repr, left out at their
+    # defaults: inputs written before the change guard read the same.
+    work: tuple[int, ...] = field(default=(), repr=False, metadata=json_options(omit=()))
+    copying: bool = field(default=False, repr=False, metadata=json_options(omit=False))
+    attempt: int = field(default=0, repr=False, metadata=json_options(omit=0))
+
+    def _checked(self) -> CopyInput:
+        if self.attempt not in (0, 1):
+            raise InputRefused(f"copy attempt {self.attempt!r} is not 0 or 1")
+        if any(isinstance(p, bool) or not isinstance(p, int) or p < 0 for p in self.work):
+            raise InputRefused("copy work names pages: non-negative integers")
+        return self
+
+    @property
+    def instance_suffix(self) -> str:
+        """The copy sub-orchestration's instance id after its backup run's: `-{job id}`, `-1` once approved."""
+        return f"-{self.job_id}" + (f"-{self.attempt}" if self.attempt else "")
 
 
 @dataclass(frozen=True)
 class CopyRef(Ref):
-    """Input of `copy_describe`, `copy_finish`, `copy_progress`, `copy_cancel`, and `copy_apply_deletes` (with the
-    approval_ref of the pass's needs_approval list)."""
+    """Input of `copy_describe`, `copy_finish`, `copy_progress`, `copy_cancel`, `copy_check_changes`, and of
+    `copy_apply_deletes` / `copy_approve_changes` (with the approval_ref of the pass's needs_approval list / of its
+    held change check)."""
 
     run: RunRef
     job_id: str
@@ -324,6 +369,9 @@ class CopyPass(JsonRecord):
     parallel_pages: int
     pages_per_execution: int
     backstop_seconds: float  # how long a started page may stay pending before the pass gives up
+    # the run's snapshot guards changes: plan every page, then copy once the change guard cleared the pass. Left
+    # out when False: a description in the history of a run started before the change guard reads the same.
+    guards_changes: bool = field(default=False, metadata=json_options(omit=False))
 
 
 @dataclass(frozen=True)
@@ -342,3 +390,5 @@ class CopyOutcome(JsonRecord):
     summary: Summary | None
     totals: CopyTotals
     cancelled: bool = False
+    # the change guard held the pass before it overwrote anything (summary None): out of repr, None left out
+    changes: ChangeCheck | None = field(default=None, repr=False, metadata=json_options(omit=None))

@@ -220,7 +220,8 @@ def _containers(run: _Run) -> None:
         gen = run.state.generations[g]
         problems.append(f"backup container {gen.container} is attached to cluster "
                         f"{(gen.attached_to or {}).get('target_cluster')} (failover)")
-    buckets = {f"{filer.backup.account}/{c}" for c in filer.backup.containers}
+    containers = filer.generation_containers()
+    buckets = {f"{filer.backup.account}/{c}" for c in containers}
     unreachable: list[str] = []
     for cluster in (*run.plan.clusters, *run.plan.dr_clusters):
         found = _cluster_buckets(run, cluster)
@@ -235,7 +236,7 @@ def _containers(run: _Run) -> None:
     if problems:
         run.add("containers", False, "; ".join(problems) + note)
     else:
-        run.add("containers", True, f"neither {' nor '.join(filer.backup.containers)} is attached" + note)
+        run.add("containers", True, f"none of {', '.join(containers)} is attached" + note)
 
 
 def _attention(run: _Run) -> None:

@@ -12,18 +12,20 @@ from typing import Any
 
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
-from shared.catalog.store import WRITING, Catalog, FilerState, begin_writing, finish_writing
+from shared.catalog.store import NOT_APPROVED, WRITING, Catalog, FilerState, begin_writing, finish_writing
 from shared.core.codec import SCHEMA_KEY, plain
 from shared.core.errors import InputRefused
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
-from shared.runbook.copy import stored_outcome
+from shared.runbook.copy import held_untouched, pass_ids, stored_outcome
+from shared.runbook.manifest_check import manifest_digest
 from shared.runbook.payloads import (
     NEEDS_ATTENTION,
     AttentionRef,
     BackupTarget,
     CompleteBackup,
     ReaddPlan,
+    RunContext,
 )
 from shared.runbook.refs import RunRef
 from shared.runbook.runs import RunSnapshot, job_ids, load_run, reserved_target
@@ -32,7 +34,7 @@ from shared.runbook.services import open_catalog
 log = logging.getLogger("vfxtdr.catalog")
 
 VERIFIED_STATUSES = ("verified", "verified_with_extras")
-STATUSES = (*VERIFIED_STATUSES, "failed", "cancelled")
+STATUSES = (*VERIFIED_STATUSES, "failed", "cancelled", NOT_APPROVED)
 MAX_TIMINGS = 20
 
 
@@ -41,23 +43,29 @@ def _ref_json(ref: SecretRef | None) -> dict[str, str] | None:
 
 
 def begin_backup(ref: RunRef) -> BackupTarget:
-    """Mark the generation not holding the newest verified backup `writing` for this run (idempotent per run)
-    and make sure its container and the catalog container exist."""
+    """Mark the generation the retention rule picks `writing` for this run (idempotent per run; never the newest
+    verified, an attached or a pinned one) and make sure its container and the catalog container exist."""
     snapshot = load_run(ref, "backup")
     ctx = snapshot.context()
     filer, backup_id = ctx.filer, ref.run_id
+    count = filer.backup.generations
 
-    def change(state: FilerState) -> tuple[str, Any]:
+    def change(state: FilerState) -> tuple[str, Any, list[str]]:
         held = state.generation_of(backup_id)
         if held is not None and state.generations[held].status != WRITING:
             raise InputRefused(f"backup {backup_id} has already ended (generation {held} holds it as "
                                f"{state.generations[held].status})", filer=filer.key)
-        return begin_writing(state, backup_id, ref.instance_id, snapshot.started_at, filer.key)
+        generation, gen = begin_writing(state, backup_id, ref.instance_id, snapshot.started_at, filer.key,
+                                        count=count)
+        return generation, gen, state.outside_retention(count)
 
     with open_catalog(ctx) as catalog:
         catalog.ensure_container()
-        generation, gen = catalog.update(filer, change)
+        generation, gen, outside = catalog.update(filer, change)
         catalog.ensure_backup_container(gen.container)
+    if outside:
+        log.warning("%s: generations %s are outside retention (the plan keeps %d): kept and listed as recovery "
+                    "points, never written, never deleted by the app", filer.key, ", ".join(outside), count)
     log.info("backup %s of %s writes generation %s (%s), incremental from %s", backup_id, filer.key,
              generation, gen.container, gen.previous_manifest or "the container's own listing")
     pre, final = job_ids(backup_id)
@@ -90,6 +98,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
                 raise InputRefused(f"backup {backup_id} cannot be recorded as {status}: its final copy pass is "
                                    "not verified", filer=ctx.filer.key)
             status = "verified_with_extras" if summary.needs_approval and applied is None else "verified"
+        untouched = status == NOT_APPROVED and _untouched(ctx, target, backup_id)
         rotated = catalog.key(ctx.filer, backup_id)
         record = catalog.record(ctx.filer, backup_id)
         entry = _entry(snapshot, target, status, request)
@@ -99,13 +108,38 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
             "summary": plain(summary) if summary else None, "precopy": plain(precopy) if precopy else None,
             "verified": ({"blobs": summary.listed, "copied": summary.copied, "bytes_copied": summary.bytes_copied}
                          if summary and summary.verified else None),
-            "record": FilerRecord.to_json(record) if record else None})
+            "record": FilerRecord.to_json(record) if record else None, "generation_untouched": untouched,
+            # The failover checks the manifest against this instead of re-reading it whole.
+            "manifest_digest": (manifest_digest(ctx, target.final_job) if status in VERIFIED_STATUSES
+                                else None),
+            # The recovery point: when the filer was flushed and removed for this backup, as the catalog's removal
+            # mark recorded it (the run's own timing only when the catalog holds none).
+            "consistent_at": _consistent_at(state, backup_id) or request.consistent_at or None})
         catalog.put_backup(ctx.filer, backup_id, entry)
         catalog.update(ctx.filer, lambda s: finish_writing(
             s, target.generation, backup_id, status, entry["finished_at"], manifest=entry["manifest"],
-            key=rotated[0] if rotated else None, filer=ctx.filer.key))
+            key=rotated[0] if rotated else None, filer=ctx.filer.key, untouched=untouched))
     log.info("backup %s of %s: %s (generation %s)", backup_id, ctx.filer.key, status, target.generation)
     return entry
+
+
+def _untouched(ctx: RunContext, target: BackupTarget, backup_id: str) -> bool:
+    """changes_not_approved: whether the generation still holds what it held when the run began, so the catalog
+    keeps its earlier verified backup. Needs the engine's records: a pass held by the change guard and not
+    approved, and no pass of the run that wrote anything (else the generation is marked failed)."""
+    held, untouched = held_untouched(ctx, tuple(job for job in pass_ids(ctx, target) if job))
+    if not held:
+        raise InputRefused(f"backup {backup_id} cannot be recorded as {NOT_APPROVED}: no pass of it is held by "
+                           "the change guard", filer=ctx.filer.key)
+    return untouched
+
+
+def _consistent_at(state: FilerState, backup_id: str) -> str | None:
+    """When the backup's data was consistent: the filer flushed and about to be removed, as mark_removed recorded
+    it in the catalog (None if this run never removed the filer). Drills measure their RPO from it."""
+    last = state.last_run or {}
+    at = last.get("removed_at") if last.get("backup_id") == backup_id else None
+    return at if isinstance(at, str) else None
 
 
 def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: CompleteBackup) -> dict[str, Any]:
@@ -120,6 +154,7 @@ def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: Co
         "timings": dict(request.timings[:MAX_TIMINGS]), "error": request.error[:2000]}
 
 
+
 def mark_removed(ref: RunRef) -> None:
     """Before anything is removed: what this run removes (the record capture stored, the key rotation stored),
     so a reconcile or `readd` can put it back."""
@@ -132,11 +167,17 @@ def mark_removed(ref: RunRef) -> None:
             raise InputRefused(f"backup {backup_id} has no captured record: capture comes before any removal",
                                filer=ctx.filer.key)
         rotated = catalog.key(ctx.filer, backup_id)
-        mark = {"since": services.now_iso(), "instance_id": ref.instance_id, "backup_id": backup_id,
+        since = services.now_iso()
+        mark = {"since": since, "instance_id": ref.instance_id, "backup_id": backup_id,
                 "record": FilerRecord.to_json(record), "key": _ref_json(rotated[0] if rotated else None)}
 
         def change(state: FilerState) -> None:
             state.removed_by_app = mark
+            generation = state.generation_of(backup_id)
+            if generation and state.generations[generation].status == WRITING:
+                state.generations[generation].consistent_at = since  # the backup's consistent point
+            if (state.last_run or {}).get("backup_id") == backup_id:  # the consistent point, for drills' RPO
+                state.last_run = {**(state.last_run or {}), "removed_at": mark["since"]}
 
         catalog.update(ctx.filer, change)
     log.info("%s: marked removed by %s", ctx.filer.key, ref.instance_id)

@@ -46,7 +46,7 @@ def checked_id(what: str, value: str) -> str:
     return value
 
 
-def _checked_name(what: str, value: str) -> str:
+def checked_name(what: str, value: str) -> str:
     if not _NAME.fullmatch(value):
         raise InputRefused(f"{what} {value[:100]!r} is not a name: 1-200 of letters, digits, '.', '_', '-'")
     return value
@@ -100,21 +100,26 @@ class RunRef(Ref):
         return f"{self.cluster}/{self.filer}"
 
     def _checked(self) -> RunRef:
-        _checked_name("cluster", self.cluster)
-        _checked_name("filer", self.filer)
-        _checked_name("instance id", self.instance_id)
+        checked_name("cluster", self.cluster)
+        checked_name("filer", self.filer)
+        checked_name("instance id", self.instance_id)
         checked_id("run id", self.run_id)
         return self
 
 
-KINDS = ("backup", "readd", "failover")
+KINDS = ("backup", "readd", "failover", "drill")
+# Why a run started: by hand or on schedule; a drill also as part of a whole-cluster drill, or to clear what a
+# drill that stopped without its clean-up left (reconcile).
+REASONS = {"drill": ("manual", "schedule", "cluster", "reconcile")}
+RUN_REASONS = ("manual", "schedule")
 
 
 @dataclass(frozen=True)
 class RunStart(Ref):
     """Activity `begin_run`: record the run's plan snapshot. kind names the workflow (its instance id must be
-    that workflow's id for the filer); reason: manual | schedule (backups); target_cluster: a failover's DR
-    cluster when the request names one (otherwise the plan's failover_cluster)."""
+    that workflow's id for the filer); reason: manual | schedule (drills also cluster | reconcile);
+    target_cluster: a failover's or drill's DR cluster when the request names one (otherwise the plan's
+    failover_cluster), or a planned failover's."""
 
     run: RunRef
     kind: str
@@ -124,8 +129,9 @@ class RunStart(Ref):
     def _checked(self) -> RunStart:
         if self.kind not in KINDS:
             raise InputRefused(f"run kind {self.kind[:40]!r} is not one of {', '.join(KINDS)}")
-        if self.reason not in ("manual", "schedule"):
-            raise InputRefused(f"run reason {self.reason[:40]!r} is not manual or schedule")
+        reasons = REASONS.get(self.kind, RUN_REASONS)
+        if self.reason not in reasons:
+            raise InputRefused(f"run reason {self.reason[:40]!r} is not one of {', '.join(reasons)}")
         if self.target_cluster is not None:
-            _checked_name("target cluster", self.target_cluster)
+            checked_name("target cluster", self.target_cluster)
         return self

@@ -1,5 +1,5 @@
-"""The run's plan snapshot: recorded from the app's own plan setting when a backup, readd or failover run starts,
-found by the run's instance id in the filer's catalog, and read back by every later activity of the run.
+"""The run's plan snapshot: recorded from the app's own plan setting when a backup, readd, failover or drill run
+starts, found by the run's instance id in the filer's catalog, and read back by every later activity of the run.
 
 An input never carries plan parts (shared/runbook/refs.py): an activity names its run (cluster, filer, instance
 id, run id), finds that run's snapshot, and resolves accounts, endpoints, containers, secret names and limits
@@ -24,6 +24,7 @@ from shared.core.codec import JsonRecord, RecordError, schema_of
 from shared.core.errors import CatalogConflict, DrError, InputRefused
 from shared.plan.load import Filer, Plan, UnknownClusterError, UnknownFilerError
 from shared.runbook import services
+from shared.runbook.drill_payloads import drill_instance_id
 from shared.runbook.payloads import (
     BackupTarget,
     RunContext,
@@ -40,7 +41,8 @@ SNAPSHOT_SCHEMA = 1
 MAX_ATTEMPTS = 10
 # The instance id of each workflow for a filer: one run per filer and workflow at a time (the host refuses to
 # start an instance id that is running), so a run is only ever started under its workflow's id.
-INSTANCE_IDS = {"backup": backup_instance_id, "readd": readd_instance_id, "failover": failover_instance_id}
+INSTANCE_IDS = {"backup": backup_instance_id, "readd": readd_instance_id, "failover": failover_instance_id,
+                "drill": drill_instance_id}
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class RunSnapshot(JsonRecord):
     started_at: str
     plan: Plan
     reason: str = "manual"
-    target_cluster: str | None = None  # a failover's DR cluster, resolved when it started
+    target_cluster: str | None = None  # a failover's or drill's DR cluster, resolved when it started
 
     @property
     def key(self) -> str:
@@ -110,7 +112,11 @@ def begin_run(start: RunStart) -> RunStarted:
     if ref.instance_id != expected:
         raise InputRefused(f"instance {ref.instance_id!r} is not the {start.kind} run of {filer.key}: that is "
                            f"{expected!r} (one run per filer and workflow)", filer=filer.key)
-    target = _target(plan, filer, start.target_cluster) if start.kind == "failover" else None
+    # A failover's or drill's DR cluster (a reconcile only cleans up: its drill record names the cluster); a
+    # planned failover's backup run names it too: checked before anything is removed.
+    resolves = (start.kind == "failover" or bool(start.target_cluster)
+                or (start.kind == "drill" and start.reason != "reconcile"))
+    target = _target(plan, filer, start.target_cluster) if resolves else None
     snapshot = RunSnapshot(instance_id=ref.instance_id, run_id=ref.run_id, kind=start.kind, cluster=ref.cluster,
                            filer=ref.filer, started_at=services.now_iso(), plan=plan, reason=start.reason,
                            target_cluster=target)
@@ -134,9 +140,11 @@ def _record(plan: Plan, filer: Filer, snapshot: RunSnapshot) -> RunSnapshot:
         for _ in range(MAX_ATTEMPTS):
             data, etag = catalog.read_json(path)
             recorded = _decoded(data, path) if data is not None else None
-            if recorded is not None and recorded.run_id == snapshot.run_id:
+            if recorded is not None and (recorded.run_id, recorded.kind, recorded.reason) == (
+                    snapshot.run_id, snapshot.kind, snapshot.reason):
                 return recorded  # delivered again: the snapshot recorded first stands
-            # Absent, or an earlier run of this instance id (it has ended: the host starts an id only then).
+            # Absent, an earlier run of this instance id (it has ended: the host starts an id only then), or one
+            # whose id this run's repeats (ids derive from the start time: a run started in the same second).
             if catalog.create_or_replace_json(path, snapshot.to_json(), etag):
                 log.info("run %s of %s (%s) recorded its plan snapshot", snapshot.run_id, filer.key,
                          snapshot.instance_id)

@@ -117,8 +117,8 @@ def reconcile(plan: Plan, states: Mapping[str, FilerState | None], running: Coll
     out = []
     for filer in plan.filers:
         state = states.get(filer.key)
-        if state is None or not state.removed_by_app:
-            continue
+        if state is None or not state.removed_by_app or state.failed_over:
+            continue  # failed over: it serves from the DR cluster; re-adding it would serve it twice
         ids = (backup_instance_id(filer.cluster, filer.name), readd_instance_id(filer.cluster, filer.name),
                failover_instance_id(filer.cluster, filer.name))
         if not any(i in running for i in ids):

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -24,15 +25,9 @@ from devstack.cluster.stack import DEMO_FILES, SPEEDUP_ENV
 from devstack.cluster.waits import wait_activity
 from devstack.stack import lifecycle as stack_mod
 from devstack.stack.appconfig import PLAN_FILE, SETTINGS_FILE
-from devstack.stack.lifecycle import (
-    block_account,
-    blocked_accounts,
-    start_stack,
-    stop_component,
-    stop_stack,
-    unblock_account,
-)
+from devstack.stack.lifecycle import running_stack, start_stack, stop_component, stop_stack
 from devstack.stack.procs import pid_alive
+from devstack.stack.region import block_account, blocked_accounts, unblock_account
 from shared.avere.client import AvereClient
 from shared.avere.errors import AvereConnectionError
 from shared.azure.keyvault import KeyVault
@@ -40,7 +35,7 @@ from shared.plan.load import load_plan_file
 from shared.runbook.key_secret import CONTENT_TYPE, KeySecret
 from tests.paths import REPO
 
-PROCESSES = {"azurite", "faultproxy", "identity", "keyvault", "cluster-primary", "cluster-dr"}
+PROCESSES = {"azurite", "faultproxy", "identity", "keyvault", "cluster-primary", "cluster-dr", "probe"}
 _CREDENTIAL_VARS = (
     "AZURE_CLIENT_ID",
     "AZURE_CLIENT_SECRET",
@@ -127,7 +122,8 @@ def test_up_brings_up_every_component_and_the_demo_filer(stack_dir: Path, monkey
     assert set(stack["clusters"]) == {"primary", "dr"}
     for name, role in (("primary", "source"), ("dr", "dr")):
         cluster = stack["clusters"][name]
-        assert set(cluster) == {"url", "user", "password", "ca_cert", "region"}
+        assert set(cluster) == {"url", "user", "password", "ca_cert", "region", "speedup"}
+        assert cluster["speedup"] == 20.0
         assert cluster["url"].startswith("https://127.0.0.1:") and cluster["url"].endswith("/cgi-bin/rpc2.py")
         assert cluster["region"] == stack["storage"]["accounts"][role]["region"]
     demo = stack["demo_filer"]
@@ -224,6 +220,38 @@ def test_the_generated_plan_validates_and_the_app_reaches_the_stack_with_it(stac
     assert reply.status == 200 and reply.json() == {"status": "ok", "plan": "valid"}
 
 
+def test_the_probe_stand_in_answers_with_its_key_which_only_the_vault_and_its_own_config_hold(
+    stack_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    stack = _stack(stack_dir)
+    plan = load_plan_file(stack_dir / PLAN_FILE)
+    probe, sample = plan.drill_probe(plan.filers[0])
+    assert probe is not None and sample > 0
+    assert (probe.url, probe.key_secret, probe.ca_file) == (stack["probe"]["url"], stack["probe"]["key_secret"],
+                                                            stack["tls"]["ca_cert"])
+    _use_settings(monkeypatch, stack_dir)
+    with KeyVault(plan.keyvault_url) as vault:
+        key = vault.read(probe.key_secret).value
+    config = stack_dir / "probe" / "config.json"
+    assert json.loads(config.read_text())["key"] == key and config.stat().st_mode & 0o777 == 0o600
+    for name in (stack_dir / "stack.json", stack_dir / PLAN_FILE, stack_dir / SETTINGS_FILE):
+        assert key not in name.read_text()
+    request = urllib.request.Request(probe.url, data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json", "X-Vfxtdr-Probe-Key": key})
+    context = ssl.create_default_context(cafile=probe.ca_file)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10, context=context)
+    assert refused.value.code == 400  # the key was accepted; the empty request is not a version 1 request
+    request.remove_header("X-vfxtdr-probe-key")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10, context=context)
+    assert refused.value.code == 401
+
+
 def test_blocking_the_source_account_cuts_the_app_off_it_but_not_from_dr(stack_dir: Path) -> None:
     stack = _stack(stack_dir)
     plan = load_plan_file(stack_dir / PLAN_FILE)
@@ -274,6 +302,51 @@ def test_blocking_the_source_account_cuts_the_app_off_it_but_not_from_dr(stack_d
     assert blocked_accounts(stack_dir) == []
     assert next(iter(source.list_blobs())).name == first
     assert unblock_account(stack_dir, "source") is False
+
+
+def test_region_lose_and_restore_by_hand(stack_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """`region lose REGION`: the region's account is unreachable through the app's endpoint and its cluster is
+    down, the other region answers; `region restore REGION`: both are back where they were."""
+    stack = _stack(stack_dir)
+    filer = load_plan_file(stack_dir / PLAN_FILE).filers[0]  # its endpoints are the app's (through the proxy)
+    keys = {a["name"]: a["key"] for a in stack["storage"]["accounts"].values()}
+
+    def container(account: str, endpoint: str, name: str) -> Any:
+        shared_key = {"account_name": account, "account_key": keys[account]}
+        return BlobServiceClient(endpoint, credential=shared_key, retry_total=0).get_container_client(name)
+
+    source = container(filer.source.account, filer.source.blob_endpoint, filer.source.container)
+    catalog = container(filer.backup.account, filer.backup.blob_endpoint, "vfxtdr-catalog")
+    region, other = filer.source.region, filer.backup.region
+    arg = ("--state-dir", str(stack_dir))
+    capsys.readouterr()
+
+    assert cli(["region", "lose", "atlantis", *arg]) == 2
+    assert f"unknown region 'atlantis': the stack has {', '.join(sorted({region, other}))}" in capsys.readouterr().err
+    assert blocked_accounts(stack_dir) == [] and running_stack(stack_dir) is not None  # nothing changed
+
+    assert cli(["region", "lose", region, *arg]) == 0
+    out = capsys.readouterr().out
+    assert f"account {filer.source.account} blocked" in out and "cluster-primary stopped" in out
+    with pytest.raises(AzureError):
+        source.get_container_properties()
+    catalog.exists()  # the DR region answers (whether or not the catalog was made yet)
+    with pytest.raises(AvereConnectionError), _client(stack["clusters"]["primary"]) as gone:
+        gone.list_core_filers()
+    with _client(stack["clusters"]["dr"]) as dr:
+        dr.list_core_filers()
+    assert cli(["region", "lose", region, *arg]) == 0
+    assert "nothing to change: it already was lost" in capsys.readouterr().out
+
+    assert cli(["region", "restore", region, *arg]) == 0
+    out = capsys.readouterr().out
+    assert f"account {filer.source.account} unblocked" in out and "cluster-primary started" in out
+    assert source.get_container_properties().name == filer.source.container
+    with _client(stack["clusters"]["primary"]) as primary:  # at the plan's address, knowing what it knew
+        assert "demo-filer" in primary.list_core_filers()
+    assert running_stack(stack_dir) is not None and blocked_accounts(stack_dir) == []
+    assert cli(["region", "restore", region, *arg]) == 0
+    assert "nothing to change: it already was restored" in capsys.readouterr().out
 
 
 def _durable_probe(stack_dir: Path, tmp_path: Path, prefix: str) -> str:

@@ -12,8 +12,9 @@ import pytest
 from devstack.cli import main as cli
 from devstack.cluster.stack import SPEEDUP_ENV, default_speedup
 from devstack.stack import lifecycle as stack_mod
-from devstack.stack.lifecycle import ComponentError, block_account, start_stack, stop_component, wait_until
+from devstack.stack.lifecycle import ComponentError, start_stack, stop_component, wait_until
 from devstack.stack.procs import Proc, spawn
+from devstack.stack.region import block_account, lose_region
 from tests.devstack.test_stack import pids_mentioning
 
 CHEAP = [("tls", "devstack.stack.lifecycle:start_tls"), ("storage", "devstack.stack.lifecycle:start_storage")]
@@ -91,6 +92,8 @@ def test_region_controls_without_a_stack_say_so_and_change_nothing(tmp_path: Pat
         block_account(tmp_path, "source")
     with pytest.raises(ValueError, match="no stack in"):
         stop_component(tmp_path, "cluster-primary")
+    with pytest.raises(ValueError, match="no stack in"):
+        lose_region(tmp_path, "westus2")
     assert list(tmp_path.iterdir()) in ([], [tmp_path / ".stack.lock"])
 
 

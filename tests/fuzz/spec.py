@@ -137,6 +137,8 @@ def schema_problems(spec: dict[str, Any], schema: Any, value: Any, where: str = 
     schema = resolve(spec, schema)
     if unknown := set(schema) - _KEYWORDS:
         raise ValueError(f"{where}: the checker does not know schema keywords {sorted(unknown)}")
+    if value is None and schema.get("nullable") is True:  # OpenAPI 3.0: null besides the type
+        return []
     kind = schema.get("type")
     if value is None and schema.get("nullable") is True:  # OpenAPI 3.0: null allowed only where nullable
         return []

@@ -10,7 +10,8 @@ Why no generated request can start a run (the test then checks that none did):
    the DR cluster `fz-dr` as a target), so that the routes get past the 404 into their refusal paths. The
    catalog marks both filers failed over, which refuses each start: a backup is 409 (failed over), a re-add
    409 (nothing removed), a failover 409 (no verified backup), 404 (backupId not held) or 400/404 (no or an
-   unknown target). A dry run (`dryRun=true`) answers 200 with its preflight findings and starts nothing.
+   unknown target). A dry run (`dryRun=true`) answers 200 with its preflight findings and starts nothing;
+   the recovery points answer 200 (none) and only read.
 3. Clusters. Both clusters' management addresses are loopback ports held bound but never listening, so a
    connection is refused at once: a dry run's preflight reports that as a finding, and a run that started
    by mistake could reach no cluster. The runner schedules no timer, and its virtual clock (also the one the
@@ -77,7 +78,8 @@ KNOWN = {"cluster": [CLUSTER, CLUSTER, DR_CLUSTER], "filer": list(FILERS), "targ
 # The read routes and the page answer a direct loopback request (the runner is not App Service); a request
 # through a proxy (X-Forwarded-For) is refused 403 - a JSON message, and on the page an HTML one.
 REACHED = {"start_backup": {200, 400, 404, 409}, "readd_filer": {404, 409}, "start_failover": {400, 404, 409},
-           "health": {200}, "list_filers": {200, 403}, "get_filer": {200, 400, 403, 404}, "status_page": {200, 403}}
+           "list_recovery_points": {200, 404}, "health": {200}, "list_filers": {200, 403},
+           "get_filer": {200, 400, 403, 404}, "status_page": {200, 403}}
 
 
 # --- the environment --------------------------------------------------------------------------------------
@@ -282,6 +284,8 @@ def explicit_requests() -> list[Request]:
             req("start_failover", FILERS[0], ("target", CLUSTER)),  # 404: not a DR cluster
             req("start_failover", FILERS[0], ("backupId", KNOWN["backupId"][0])),  # 404: no such backup
             req("start_failover"),  # 409: no verified backup
+            req("list_recovery_points"),  # 200: none (the catalog holds no verified backup)
+            req("list_recovery_points", "no-such-filer"),  # 404
             req("health"),
             req("list_filers"), req("list_filers", headers=proxied),  # 200, 403
             req("get_filer"), req("get_filer", FILERS[0], ("pageSize", "101")),  # 200, 400

@@ -17,6 +17,8 @@ from tests.reliability.world import World
 # Storage retries in milliseconds: a cell's transient faults must not cost wall-clock seconds.
 FAST_STORAGE_RETRY = RetrySettings(total=4, initial_backoff=0.02, max_backoff=0.2, connection_timeout=5,
                                    read_timeout=20)
+# The cluster client's pause between tries, likewise: the same tries, in milliseconds instead of seconds.
+FAST_AVERE_BACKOFF = 0.02
 RESULTS: list[dict[str, Any]] = []
 
 
@@ -31,7 +33,7 @@ def world(make_app_env: Callable[..., AppEnv], faults: FaultProxy, durable_runne
                 filer[side]["blob_endpoint"] = faults.account_url(filer[side]["account"])
         plan["copy"]["pending_limit_seconds"] = 120
 
-    previous = services.configure(storage_retry=FAST_STORAGE_RETRY)
+    previous = services.configure(storage_retry=FAST_STORAGE_RETRY, avere_backoff=FAST_AVERE_BACKOFF)
     env = make_app_env(edit_plan=via_proxy)
     built = World(env=env, proxy=faults, make_runner=durable_runner, state_dir=tmp_path / "durable")
     try:

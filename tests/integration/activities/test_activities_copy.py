@@ -5,9 +5,18 @@ from __future__ import annotations
 import pytest
 
 from shared.blobcopy.errors import CopyInputError
+from shared.catalog.store import FAILED, VERIFIED
 from shared.plan.load import parse_plan
 from shared.runbook.copy import backup_jobs
-from shared.runbook.payloads import BackupTarget, CompleteBackup, CopyRef, CopyReport, CopyTotals, RunContext
+from shared.runbook.payloads import (
+    BackupTarget,
+    CompleteBackup,
+    CopyPageRef,
+    CopyRef,
+    CopyReport,
+    CopyTotals,
+    RunContext,
+)
 from tests.fixtures.copy import blob_view
 from tests.fixtures.workflow import Host, run_copy_pass, start_run
 
@@ -93,6 +102,86 @@ def test_unapproved_deletes_are_recorded_as_extras(make_app_env):
     assert entry["status"] == "verified_with_extras"
     with env.catalog() as catalog:
         assert catalog.load(env.filer).generations["a"].extras
+
+
+def _change_guard(plan: dict) -> None:
+    plan["guard"] = {"max_change_fraction": 0.1, "max_delete_fraction": 1.0, "min_count": 0}
+    plan["copy"]["page_size"] = 3
+
+
+def _plan_pass(host, run, job_id: str) -> list:
+    plans, cursor = [], None
+    while True:
+        plans.append(host("copy_plan_page", CopyPageRef(run, job_id, cursor=cursor)))
+        cursor = plans[-1].next_cursor
+        if cursor is None:
+            return plans
+
+
+def test_the_change_guard_activities_hold_refuse_and_clear(make_app_env):
+    """Through the activities as the host calls them, naming the run and its pass: a pass over its change
+    limit is held, its copies are refused until an approval names the pass, and then it copies. A run ended
+    changes_not_approved gives its generation back its earlier backup only when the engine's records show that
+    no pass of it wrote anything; otherwise the generation is failed."""
+    env, host = make_app_env(edit_plan=_change_guard), Host()
+    for i in range(12):
+        env.write(f"/data/f{i}.txt", f"file {i}\n".encode())
+    env.flush()
+    for run_id in ("b1", "b2"):  # generations a and b verified; nothing to overwrite in an empty one
+        run, _, summary = _backup(env, host, run_id)
+        assert summary.verified
+        host("complete_backup", CompleteBackup(run, status="verified"))
+    for i in range(6):
+        env.write(f"/data/f{i}.txt", f"rewritten {i}\n".encode())
+    env.flush()
+
+    b3 = start_run(env, host, "backup", "b3")
+    third = host("begin_backup", b3)
+    assert third.generation == "a"  # the older verified one
+    describe = host("copy_describe", CopyRef(b3, third.precopy_job))
+    assert describe.guards_changes
+    backup = env.container("dr", third.container)
+    before = blob_view(backup)
+    plans = _plan_pass(host, b3, third.precopy_job)
+    check = host("copy_check_changes", CopyRef(b3, third.precopy_job))
+    assert not check.cleared and check.changes == sum(p.changes for p in plans) >= 6 > check.limit
+    held = next(p for p in plans if p.changes)
+    with pytest.raises(CopyInputError, match="has not cleared the pass"):
+        host("copy_start_page", CopyPageRef(b3, third.precopy_job, page=held.page))
+    with pytest.raises(CopyInputError, match="needs the approval_ref"):
+        host("copy_approve_changes", CopyRef(b3, third.precopy_job))
+    with pytest.raises(CopyInputError, match="does not belong to job"):
+        host("copy_approve_changes", CopyRef(b3, third.precopy_job, approval_ref=f"{third.final_job}/changes"))
+    assert blob_view(backup) == before
+    # Nobody approved: nothing of the run was written, so generation a holds backup b1 again.
+    entry = host("complete_backup", CompleteBackup(b3, status="changes_not_approved"))
+    assert entry["status"] == "changes_not_approved" and entry["generation_untouched"] is True
+    with env.catalog() as catalog:
+        gen = catalog.load(env.filer).generations["a"]
+        assert (gen.status, gen.backup_id, gen.manifest) == (VERIFIED, "b1", "b1-final")
+
+    # Held again, approved: the precopy copies from its stored plans. Then the other half is rewritten, and the
+    # final pass is held in turn; the run ends not approved, but its precopy wrote into the generation, which is
+    # failed, never given back.
+    b4 = start_run(env, host, "backup", "b4")
+    fourth = host("begin_backup", b4)
+    assert fourth.generation == "a"
+    _plan_pass(host, b4, fourth.precopy_job)
+    check = host("copy_check_changes", CopyRef(b4, fourth.precopy_job))
+    assert not check.cleared
+    assert host("copy_approve_changes", CopyRef(b4, fourth.precopy_job, approval_ref=check.approval_ref)).cleared
+    assert run_copy_pass(b4, fourth.precopy_job, env.clock, host).verified
+    assert blob_view(backup) != before
+    for i in range(6, 12):
+        env.write(f"/data/f{i}.txt", f"rewritten {i}\n".encode())
+    env.flush()
+    _plan_pass(host, b4, fourth.final_job)
+    assert not host("copy_check_changes", CopyRef(b4, fourth.final_job)).cleared
+    entry = host("complete_backup", CompleteBackup(b4, status="changes_not_approved"))
+    assert entry["generation_untouched"] is False
+    with env.catalog() as catalog:
+        gen = catalog.load(env.filer).generations["a"]
+        assert (gen.status, gen.backup_id) == (FAILED, "b4")
 
 
 def test_backup_jobs_follow_the_offline_window_setting():

@@ -12,9 +12,9 @@ import pytest
 from shared.plan.load import parse_plan
 from shared.plan.model import INSECURE_ACK
 from shared.runbook import services
-from shared.runbook.payloads import BackupRequest, FilerStep
+from shared.runbook.payloads import BackupRequest
 from shared.runbook.preflight import run_preflight
-from tests.fixtures.workflow import AppEnv, Host
+from tests.fixtures.workflow import AppEnv, Host, start_run
 
 EVENT = "VFXTDR_TLS_UNVERIFIED"
 
@@ -36,14 +36,16 @@ def test_verification_off_on_loopback_is_reported_and_logged_every_time(make_app
     env: AppEnv = make_app_env(edit_plan=_unverified)
     host = Host()
     with caplog.at_level(logging.WARNING, logger="vfxtdr.tls"):
-        result = host("preflight", BackupRequest(cluster="primary", filer=env.filer_name))
+        run = start_run(env, host, "backup", "t1")
+        result = host("preflight", run)
         assert result.ok, [f for f in result.findings if not f.ok]
         tls = _findings(result)["tls"]
         assert tls.ok and f"{EVENT}: cluster primary at {env.plan.clusters[0].management_address}" in tls.detail
         assert "verification is OFF (loopback host)" in tls.detail
         assert "cluster dr at" in tls.detail and "CA file" in tls.detail  # the failover cluster is verified
         in_preflight = len(_lines(caplog))
-        host("capture_filer", FilerStep(context=result.context, backup_id="t1"))
+        host("begin_backup", run)
+        host("capture_filer", run)
     assert in_preflight >= 1 and len(_lines(caplog)) > in_preflight  # every client made says it again
     line = _lines(caplog)[0]
     assert line.levelno == logging.WARNING and "cluster=primary" in line.getMessage()
@@ -54,7 +56,8 @@ def test_verification_off_on_loopback_is_reported_and_logged_every_time(make_app
 def test_verified_clusters_log_nothing_and_say_how_they_are_trusted(app_env: AppEnv,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="vfxtdr.tls"):
-        result = Host()("preflight", BackupRequest(cluster="primary", filer=app_env.filer_name))
+        host = Host()
+        result = host("preflight", start_run(app_env, host, "backup", "t1"))
     tls = _findings(result)["tls"]
     assert tls.ok and EVENT not in tls.detail and tls.detail.count("certificate checked against CA file") == 2
     assert not _lines(caplog)

@@ -12,9 +12,25 @@ from typing import Any
 
 import pytest
 
+from shared.blobcopy.errors import CopyInputError
 from shared.catalog.store import VERIFIED, WRITING
 from shared.core.errors import CatalogConflict, InputRefused
-from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup
+from shared.runbook.drill_payloads import (
+    DrillBegin,
+    DrillCleaned,
+    DrillFilers,
+    DrillFinish,
+    DrillPage,
+    DrillRef,
+    DrillStep,
+)
+from shared.runbook.failover_payloads import (
+    BackupPageRef,
+    BackupRef,
+    ChooseBackup,
+    ClusterName,
+    FailoverRecordRef,
+)
 from shared.runbook.key_secret import key_secret_name
 from shared.runbook.payloads import (
     AttachRef,
@@ -95,6 +111,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("copy_plan_page", CopyPageRef(b1, "b1-final"), "holds backup b1 as verified, not writing"),
         ("copy_finish", CopyRef(b1, "b1-final"), "holds backup b1 as verified, not writing"),
         ("copy_apply_deletes", CopyRef(b1, "b1-final", "b1-final/approval"), "as verified, not writing"),
+        ("copy_check_changes", CopyRef(b1, "b1-final"), "holds backup b1 as verified, not writing"),
+        ("copy_approve_changes", CopyRef(b1, "b1-final", "b1-final/changes"), "as verified, not writing"),
         ("copy_report", CopyReport(b1, "b1-final", CopyTotals()), "as verified, not writing"),
         ("copy_start_page", CopyPageRef(RunRef("primary", other, f"backup-primary-{other}", "b1"), "b1-final"),
          f"no run 'backup-primary-{other}' is recorded"),  # filer 2, naming filer 1's backup
@@ -102,7 +120,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("rotate_key", b1, "holds backup b1 as verified, not writing"),
         ("capture_filer", b1, "holds backup b1 as verified, not writing"),
         ("mark_removed", b1, "holds backup b1 as verified"),
-        ("record_failover", BackupRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1"), "is not attached to dr by"),
+        ("record_failover", FailoverRecordRef(f1, "b1", requested_at="yesterday"), "is not an ISO 8601 time"),
         ("attach_step", AttachRef(f1, backup_id="b1"), "a failover attaches only the backup it marked attached"),
     ])
     assert world(env) == before
@@ -110,6 +129,8 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
     # A run in progress (generation b reserved), and references that do not check out.
     w1 = start_run(env, host, "backup", "w1")
     assert host("begin_backup", w1).generation == "b"
+    d1 = start_run(env, host, "drill", D1)  # a drill run on record that has not begun its drill
+    mine, theirs = DrillRef(d1, D1), DrillRef(d1, D2)
     with env.catalog() as catalog:
         state = catalog.load(env.filer)
         assert (state.generations["a"].status, state.generations["b"].status) == (VERIFIED, WRITING)
@@ -120,7 +141,7 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("copy_verify_page", CopyPageRef(unknown, "w1-final"), "no run 'backup-x' is recorded"),
         ("copy_poll_page", CopyPageRef(stale, "b1-final"), "is not the run of backup-primary-.* on record"),
         ("copy_describe", CopyRef(w1, "b1-final"), "is not a pass of backup w1"),
-        ("copy_cancel", CopyRef(f1, "f1-final"), "is a failover run, not a backup run"),
+        ("copy_cancel", CopyRef(f1, "f1-final"), "is a failover run, not a backup or drill run"),
         ("copy_progress", CopyRef(RunRef("nope", "x", "backup-nope-x", "w1"), "w1-final"), "no protected cluster"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, "evil", "e1"), "backup"), "'evil' is not the"),
         ("begin_run", RunStart(RunRef("primary", env.filer_name, f"readd-primary-{env.filer_name}", "e1"),
@@ -138,6 +159,10 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("remove_status", RunStep(unknown), "is recorded"),
         ("complete_backup", CompleteBackup(w1, "verified"), "its final copy pass is not verified"),
         ("complete_backup", CompleteBackup(w1, "approved"), "is not one of"),
+        ("complete_backup", CompleteBackup(w1, "changes_not_approved"), "no pass of it is held by the change"),
+        ("copy_check_changes", CopyRef(w1, "b1-final"), "is not a pass of backup w1"),
+        ("copy_check_changes", CopyRef(stale, "b1-final"), "on record"),
+        ("copy_approve_changes", CopyRef(unknown, "w1-final", "w1-final/changes"), "no run 'backup-x' is recorded"),
         ("mark_attention", AttentionRef(f1, "x"), "is a failover run"),
         ("clear_removed", unknown, "is recorded"),
         ("readd_plan", w1, "is a backup run, not a readd run"),
@@ -146,13 +171,40 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
         ("choose_backup", ChooseBackup(f1, "w1"), "backup w1 is writing, not verified"),
         ("choose_backup", ChooseBackup(w1, "b1"), "is a backup run, not a failover run"),
         ("mark_attached", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
-        ("verify_backup_page", BackupPageRef(f1, "nope", 0), "backup nope is not held by either"),
+        ("verify_backup_page", BackupPageRef(f1, "nope", 0), "backup nope is not held by any backup generation"),
+        ("verify_backup_sample", BackupRef(f1, "w1"), "backup w1 is writing, not verified"),
+        ("verify_backup_sample", BackupRef(w1, "b1"), "is a backup run, not a failover run"),
+        ("cluster_filers", ClusterName("nope"), "no protected cluster 'nope'"),
+        ("cluster_filers", ClusterName("../primary"), "is not a name"),
+        ("complete_backup", CompleteBackup(w1, "failed", consistent_at="soon"), "is not an ISO 8601 time"),
+        ("begin_run", RunStart(RunRef("primary", env.filer_name, f"drill-primary-{env.filer_name}", D2), "drill",
+                               target_cluster="primary"), "no DR cluster 'primary'"),
+        ("begin_run", RunStart(RunRef("primary", env.filer_name, "drill-evil", D2), "drill"), "is not the drill"),
+        ("drill_begin", DrillBegin(theirs), "is not what run .* begins"),
+        ("drill_begin", DrillBegin(DrillRef(RunRef(w1.cluster, w1.filer, w1.instance_id, D1), D1)),
+         "is not the run of backup-primary-.* on record"),
+        ("drill_check_page", DrillPage(mine), "holds no drill"),
+        ("drill_attach_step", DrillStep(mine), "holds no drill"),
+        ("drill_readback", theirs, "is not run .*'s drill"),
+        ("drill_finish", DrillFinish(mine, "passed"), "holds no drill"),
+        ("drill_finish", DrillFinish(mine, "won"), "is not one of"),
+        ("drill_cleanup_step", DrillStep(theirs), "is not run .*'s drill"),
+        ("drill_cleaned", DrillCleaned(mine, True), "holds no drill"),
+        ("drill_cluster_filers", DrillFilers("primary", ("nope",)), "does not protect"),
+        ("drill_stale", d1, "only a reconcile run cleans up"),
+        ("drill_stale", w1, "is a backup run, not a drill run"),
+        ("copy_describe", CopyRef(d1, f"{D1}-scratch"), "holds no drill"),
     ])
+
+    with pytest.raises(CopyInputError, match="no change check on record to approve"):  # nothing planned yet
+        host("copy_approve_changes", CopyRef(w1, "w1-final", "w1-final/changes"))
+    with pytest.raises(CopyInputError, match="does not belong to job"):
+        host("copy_approve_changes", CopyRef(w1, "w1-final", "w1-pre/changes"))
 
     # Plan parts smuggled in, the earlier version's shapes, garbage: refused before anything is resolved.
     bait = trapped(env, trap)
     registered = _registered_activities()
-    valid = _valid_inputs(w1, f1)
+    valid = _valid_inputs(w1, f1, d1)
     assert set(valid) == registered, f"every activity needs a crafted-input case: {registered ^ set(valid)}"
     for name in sorted(registered):
         payload = json.loads(json.dumps(type(valid[name]).to_json(valid[name])))
@@ -170,6 +222,23 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(make_app_env:
     assert trap.connections == baseline, "a crafted input made the app connect outside the plan"
     assert world(env) == before
 
+    # A drill that began (its generation pinned, its record written): passed only on its record's read-back, its
+    # one copy pass the scratch copy, and only its own run acts on it.
+    choice = host("drill_begin", DrillBegin(mine))
+    assert (choice.backup_id, choice.generation, choice.scratch.startswith("drill-")) == ("b1", "a", True)
+    refused(host, [
+        ("drill_finish", DrillFinish(mine, "passed"), "holds no passed read-back"),
+        ("copy_describe", CopyRef(d1, "b1-final"), "is not a pass of drill"),
+        ("copy_plan_page", CopyPageRef(d1, "w1-final"), "is not a pass of drill"),
+        ("drill_cleaned", DrillCleaned(DrillRef(f1, D1), True), "is a failover run, not a drill run"),
+    ])
+    assert host("copy_describe", CopyRef(d1, f"{D1}-scratch")).dest.endswith(choice.scratch)
+    with env.catalog() as catalog:
+        assert catalog.load(env.filer).pins["a"]["drill_id"] == D1
+
+
+D1, D2 = "20270115T080000Z-1a2b3c4d", "20270115T090000Z-5e6f7a8b"
+
 
 def _call(name: str, data: Any) -> Any:
     """The activity as the worker calls it: its input is whatever JSON the history holds."""
@@ -185,7 +254,7 @@ def _registered_activities() -> set[str]:
     return set(Registry.load(function_app.app).activities)
 
 
-def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
+def _valid_inputs(w1: RunRef, f1: RunRef, d1: RunRef) -> dict[str, Any]:
     """One well-formed input of every activity (smuggled keys are added to these)."""
     page = CopyPageRef(w1, "w1-final", page=0)
     return {
@@ -197,7 +266,15 @@ def _valid_inputs(w1: RunRef, f1: RunRef) -> dict[str, Any]:
         "copy_describe": CopyRef(w1, "w1-final"), "copy_plan_page": page, "copy_start_page": page,
         "copy_poll_page": page, "copy_verify_page": page, "copy_finish": CopyRef(w1, "w1-final"),
         "copy_apply_deletes": CopyRef(w1, "w1-final", "w1-final/approval"),
+        "copy_check_changes": CopyRef(w1, "w1-final"),
+        "copy_approve_changes": CopyRef(w1, "w1-final", "w1-final/changes"),
         "copy_report": CopyReport(w1, "w1-final", CopyTotals()), "copy_progress": CopyRef(w1, "w1-final"),
         "copy_cancel": CopyRef(w1, "w1-final"), "choose_backup": ChooseBackup(f1),
         "mark_attached": BackupRef(f1, "b1"), "verify_backup_page": BackupPageRef(f1, "b1", 0),
-        "record_failover": BackupRef(f1, "b1")}
+        "record_failover": FailoverRecordRef(f1, "b1"), "verify_backup_sample": BackupRef(f1, "b1"),
+        "cluster_filers": ClusterName("primary"),
+        "drill_begin": DrillBegin(DrillRef(d1, D1)),
+        "drill_check_page": DrillPage(DrillRef(d1, D1)), "drill_attach_step": DrillStep(DrillRef(d1, D1)),
+        "drill_readback": DrillRef(d1, D1), "drill_finish": DrillFinish(DrillRef(d1, D1), "failed"),
+        "drill_cleanup_step": DrillStep(DrillRef(d1, D1)), "drill_cleaned": DrillCleaned(DrillRef(d1, D1), True),
+        "drill_cluster_filers": DrillFilers("primary", ("fs",)), "drill_stale": d1}

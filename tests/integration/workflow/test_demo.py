@@ -74,10 +74,15 @@ def test_the_demo_passes_end_to_end_and_leaves_its_state_for_inspection(tmp_path
     assert 0 < result["precopy_s"] < result["backup_s"]
     assert 0 < result["filer_offline_s"] < result["backup_s"]
     assert result["failover_s"] > 0 and result["backup_blobs"] > 200  # several listing pages of 50
-    for heading in ("clean start", "back up through the app", "the backup run's history", "lose the primary region",
+    # The rehearsal before the outage: served from a scratch copy, read back by the probe stand-in, timed.
+    assert result["drill_rto_s"] > 0 and 0 < result["drill_files_checked"] <= 20
+    assert 0 <= result["drill_copy_s"] < result["drill_rto_s"] and result["drill_rpo_s"] > 0
+    for heading in ("clean start", "back up through the app", "the backup run's history",
+                    "rehearse: drill the backup on the DR cluster", "lose the primary region",
                     "fail over to the DR cluster", "read every file back through the DR cluster", "summary"):
         assert heading in done.stdout
     assert "pre-copy: listed" in done.stdout and "delta copy: listed" in done.stdout  # live copy progress
+    assert "scratch copy: listed" in done.stdout and "ETags and metadata unchanged" in done.stdout
 
     secrets = _secrets_in(state)
     assert len(secrets) >= 10
@@ -88,7 +93,8 @@ def test_the_demo_passes_end_to_end_and_leaves_its_state_for_inspection(tmp_path
 
     assert not (state / "stack.json").exists()  # the stack was stopped ...
     assert _processes_naming(str(state)) == []  # ... every process of it
-    for instance in (result["backup_instance"], result["failover_instance"]):  # ... and the runs can be inspected
+    for instance in (result["backup_instance"], result["drill_instance"],
+                     result["failover_instance"]):  # ... and the runs can be inspected
         shown = subprocess.run([sys.executable, "-m", "devstack", "status", instance, "--history",
                                 "--state-dir", str(state)], cwd=REPO_ROOT, capture_output=True, text=True,
                                timeout=60, check=False)
@@ -192,3 +198,27 @@ def test_run_failover_is_one_post_to_the_failover_route() -> None:
     assert (wf.method, wf.args) == ("POST", ("cluster", "filer"))
     assert wf.request_path({"cluster": "primary", "filer": "demo filer"}, {}) == "failovers/primary/demo%20filer"
     assert wf.request_path({"cluster": "p", "filer": "f"}, {"verify": True}) == "failovers/p/f?verify=false"
+
+
+def test_run_drill_is_one_post_to_the_drill_route() -> None:
+    wf = WORKFLOWS["drill"]
+    assert (wf.method, wf.args) == ("POST", ("cluster", "filer"))
+    assert wf.request_path({"cluster": "primary", "filer": "demo filer"}, {}) == "drills/primary/demo%20filer"
+    whole = WORKFLOWS["drills"]
+    assert (whole.method, whole.args) == ("POST", ("cluster",))
+    assert whole.request_path({"cluster": "primary"}, {}) == "drills/primary"
+
+
+def test_drill_progress_lines_name_the_scratch_copy_and_the_read_back() -> None:
+    view = ProgressView()
+    base = {"run": "drill", "filer": "primary/f", "backup_id": "b1", "generation": "a", "rpo_s": 60.0,
+            "scratch": "drill-f-1a2b3c4d-9f8e7d6c", "target_cluster": "dr"}
+    chosen = view.line({**base, "step": "chosen"})
+    assert chosen is not None and "scratch drill-f-1a2b3c4d-9f8e7d6c -> cluster dr" in chosen and "60.0s old" in chosen
+    totals = {"blobs_listed": 10, "blobs_to_copy": 10, "blobs_copied": 10, "bytes_to_copy": 1 << 20,
+              "bytes_copied": 1 << 20, "pending": 0}
+    copied = view.line({**base, **totals, "step": "scratch_copy"})
+    assert copied is not None and "scratch copy: listed 10, copied 10/10 blobs" in copied
+    read = view.line({**base, **totals, "step": "read_back", "readback": "passed", "files_ok": 3, "files_checked": 3,
+                      "bytes_read": 2 << 20})
+    assert read is not None and "passed: 3/3 files, 2.0 MiB read whole by the probe" in read

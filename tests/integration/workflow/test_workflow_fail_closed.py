@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.runbook.payloads import FilerStep
-from tests.fixtures.workflow import AppEnv, Host
+from shared.runbook.payloads import RunStep
+from tests.fixtures.workflow import AppEnv, Host, start_run
 from tests.integration.workflow.test_workflow_compensation import seed, start, step
 
 
@@ -125,9 +125,10 @@ def test_the_flush_step_never_reports_done_on_a_successful_flush_alone(app_env: 
     env, host = app_env, Host()
     env.write("/scratch/late.txt", b"dirty")
     env.client().call("sim.injectFault", {"method": "corefiler.flush", "action": "leaveDirty", "files": 1})
-    ctx = env.context()
-    started = host("suspend_and_flush", FilerStep(context=ctx))
+    run = start_run(env, host, "backup", "f1")
+    host("begin_backup", run)
+    started = host("suspend_and_flush", run)
     env.wait(started.activity_ids)
-    status = host("flush_status", FilerStep(context=ctx, activity_ids=started.activity_ids))
+    status = host("flush_status", RunStep(run, started.activity_ids))
     assert status.percent == 100 and not status.failed  # the cluster says the flush succeeded
     assert not status.done and status.dirty_files == 1 and "1 dirty file" in status.detail

@@ -211,7 +211,7 @@ def test_failover_naming_an_unknown_backup_is_refused_and_the_running_backup_goe
     before = env.catalog().load(env.filer).to_json()
     reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?backupId=typo")
     assert reply.status == 404, reply.body
-    assert "backup typo is not held by either backup container" in reply.json()["error"]
+    assert "backup typo is not held by any backup generation" in reply.json()["error"]
     assert env.catalog().load(env.filer).to_json() == before
     done = runner.wait_for(running, timeout=240)
     assert done["runtimeStatus"] == "Completed" and done["output"]["status"] == "verified", done["output"]
@@ -258,7 +258,7 @@ def test_catalog_rules_for_a_failover_request() -> None:
 @pytest.mark.parametrize("damage", ["missing", "altered"])
 def test_failover_refuses_a_backup_that_no_longer_matches_its_manifest(
         app_env: AppEnv, durable_runner, damage: str) -> None:
-    """A blob deleted from, or altered in, the verified backup stops the failover before anything is attached."""
+    """A blob deleted from, or altered in, the verified backup stops the full check before anything is attached."""
     import function_app
 
     env = app_env
@@ -276,7 +276,7 @@ def test_failover_refuses_a_backup_that_no_longer_matches_its_manifest(
         blob.set_blob_metadata(metadata)
     state_before = env.catalog().load(env.filer)
 
-    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}")
+    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?verify=full")
     assert reply.status == 202, reply.body
     status = runner.wait_for(reply.json()["id"], timeout=120)
     assert status["runtimeStatus"] == "Failed"

@@ -5,8 +5,10 @@ its paging and refusals; who it admits; and that no body holds the Durable syste
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,6 +30,19 @@ def app_runner(app_env: AppEnv, durable_runner) -> Any:
 
 def get(runner: Any, path: str, headers: dict[str, str] | None = None) -> HttpReply:
     return http_call("GET", f"{runner.base_url}/api/{path}", headers=headers)
+
+
+def unredirected(runner: Any, path: str) -> http.client.HTTPResponse:
+    """One GET whose redirect is answered, not followed (urllib follows it to a sign-in page served in Azure)."""
+    where = urlsplit(runner.base_url)
+    connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=30)
+    try:
+        connection.request("GET", f"/api/{path}")
+        reply = connection.getresponse()
+        reply.read()
+        return reply
+    finally:
+        connection.close()
 
 
 def filers(runner: Any, bodies: list[str]) -> dict[str, dict]:
@@ -116,7 +131,12 @@ def test_who_may_read(app_env: AppEnv, app_runner: Any, monkeypatch: pytest.Monk
     # With it: a signed-in Entra ID principal only (loopback is no way in).
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     for path in paths:
-        assert get(runner, path).status == 401
+        unsigned = unredirected(runner, path)
+        if path == "status":  # a person is sent to the platform's sign-in, which returns to the page
+            assert unsigned.status == 302
+            assert unsigned.getheader("Location") == "/.auth/login/aad?post_login_redirect_uri=/api/status"
+        else:
+            assert unsigned.status == 401
         assert get(runner, path, _principal()).status == 200
     page = get(runner, "status", _principal())
     assert page.headers["Content-Type"].startswith("text/html")

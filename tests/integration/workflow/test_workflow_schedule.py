@@ -183,7 +183,7 @@ def test_reconcile_reads_the_catalog_before_the_running_runs(monkeypatch: pytest
     from triggers import timer
 
     filer = SimpleNamespace(cluster="primary", name="fs", key="primary/fs")
-    plan = SimpleNamespace(filers=[filer])
+    plan = SimpleNamespace(filers=[filer], enabled_filers=lambda: ())  # no filer has a drill schedule
     backup_started = {"yes": False}
     started: list[str] = []
 

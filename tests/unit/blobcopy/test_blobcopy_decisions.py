@@ -79,3 +79,34 @@ def test_guard_limit_and_entry_round_trip():
     e = entry(name="ü/x #?", tier="Cool", blob_type="BlockBlob")
     assert BlobEntry.from_json(e.to_json()) == e
     assert e.digest() == entry(name="other").digest() and len(e.digest()) == 32
+
+
+def test_overwrites_are_marked_from_the_destination_listing_or_else_the_manifest():
+    """The change guard counts a copy as an overwrite when the destination holds the blob already: its listing
+    says so (mirror, or no manifest), or the manifest of what it last received; new blobs are not overwrites."""
+    old, new, same = entry("old", etag="0x1"), entry("new"), entry("same")
+    changed = entry("old", etag="0x2", size=9)
+    listed = {"old": old, "same": same, "gone": entry("gone")}
+    d = decide([changed, new, same], "mirror", None, listed)
+    assert [(t.entry.name, t.status, t.over) for t in d.tasks] == [
+        ("old", TODO, True), ("new", TODO, False), ("same", SKIPPED, False)]
+    assert d.existing == 3  # every blob the destination holds in range, "gone" included
+    manifest = {"old": manifest_of(old), "same": manifest_of(same)}
+    d = decide([changed, new, same], "precopy", manifest, None)
+    assert [t.over for t in d.tasks] == [True, False, False] and d.existing == 2
+
+
+def test_what_the_same_runs_precopy_wrote_is_not_counted_again():
+    changed = entry("a", etag="0x3")
+    listed = {"a": entry("a", etag="0x2"), "b": entry("b")}
+    precopy = {"a": manifest_of(entry("a", etag="0x2"), copied=True), "b": manifest_of(entry("b"), copied=False)}
+    d = decide([changed, entry("b")], "mirror", precopy, listed, exempt=precopy)
+    assert [t.over for t in d.tasks] == [False, False]  # a: the precopy's own copy; b: unchanged
+    assert d.existing == 1  # b only: what the generation held before this run
+
+
+def test_the_change_limit():
+    assert Guard(0.1, 100).guards_changes is False
+    guard = Guard(0.1, 5, max_change_fraction=0.5)
+    assert guard.guards_changes and guard.change_limit(40) == 20 and guard.change_limit(4) == 5
+    assert Guard(0.1, 0, max_change_fraction=0.0).change_limit(1000) == 0

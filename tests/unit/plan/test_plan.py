@@ -92,6 +92,51 @@ def test_default_backup_containers_are_valid_container_names(name: str, containe
     assert parse_plan(data).filers[0].backup.containers == containers
 
 
+def test_generations_default_to_two_and_name_their_containers_predictably() -> None:
+    data = local_stack_plan()
+    filer = parse_plan(data).filers[0]
+    assert filer.backup.generations == 2 and filer.generation_containers() == ("fs1-a", "fs1-b")
+    data["filers"][0]["backup"] |= {"containers": ["old-one", "old-two"], "generations": 5}
+    filer = parse_plan(data).filers[0]
+    # a and b stay the containers the plan always named (existing backups keep being read); c.. from the rule
+    assert filer.generation_containers() == ("old-one", "old-two", "fs1-c", "fs1-d", "fs1-e")
+    data["filers"][0]["backup"]["container_prefix"] = "keep"
+    assert parse_plan(data).filers[0].generation_containers()[2:] == ("keep-c", "keep-d", "keep-e")
+    data["filers"][0]["backup"]["generations"] = 26
+    assert parse_plan(data).filers[0].generation_containers()[-1] == "keep-z"
+
+
+def test_a_plan_without_retention_fields_writes_back_as_it_was() -> None:
+    """Plans and payloads written before retention existed: the same JSON, and the same repr."""
+    data = local_stack_plan()
+    plan = parse_plan(data)
+    backup = plan.to_json()["filers"][0]["backup"]
+    assert "generations" not in backup and "container_prefix" not in backup
+    assert "generations" not in repr(plan.filers[0].backup)
+    data["filers"][0]["backup"] |= {"generations": 4, "container_prefix": "fs1"}
+    again = parse_plan(data).to_json()["filers"][0]["backup"]
+    assert (again["generations"], again["container_prefix"]) == (4, "fs1")
+
+
+def test_derived_later_generation_names_that_collide_say_how_to_fix() -> None:
+    data = example()
+    data["filers"][0]["backup"].pop("container_prefix")
+    data["filers"][1]["backup"]["containers"] = ["renders-a", "projects-d"]
+    with pytest.raises(PlanError) as err:
+        parse_plan(data)
+    assert err.value.problems == (
+        "filers[1].backup.containers[1]: 'projects-d' in account 'averedrbackup' is already a backup generation "
+        "of primary/projects",)
+    data["filers"][1]["backup"] |= {"containers": ["renders-a", "renders-b"], "generations": 3}
+    data["filers"][0]["backup"]["containers"] = ["renders-c", "projects-b"]
+    with pytest.raises(PlanError) as err:
+        parse_plan(data)
+    assert err.value.problems == (
+        "filers[1].backup.container_prefix: 'renders-c' in account 'averedrbackup' is already a backup generation "
+        "of primary/projects (generation c) (the name is derived from the filer name: set "
+        "backup.container_prefix)",)
+
+
 def test_tls_forms() -> None:
     data = example()
     fingerprint = "3f1a6c229e0b47d58a11c0fe7239bb045de698217caa1360f40eb255c9387de1"

@@ -77,6 +77,8 @@ CASES: list[tuple[str, Any, str]] = [
     ("guard.max_delete_fraction", 1.5,
      "guard.max_delete_fraction: must be at least 0 and at most 1, got 1.5"),
     ("guard.max_delete_fraction", -0.1, "guard.max_delete_fraction: must be at least 0"),
+    ("guard.max_change_fraction", 1.5, "guard.max_change_fraction: must be at least 0 and at most 1, got 1.5"),
+    ("guard.max_change_fraction", "half", "guard.max_change_fraction: must be a number, got a string"),
     ("guard.min_count", -1, "guard.min_count: must be at least 0, got -1"),
     ("guard.approval_timeout_hours", 0, "guard.approval_timeout_hours: must be greater than 0"),
     # clusters
@@ -165,6 +167,19 @@ CASES: list[tuple[str, Any, str]] = [
      "filers[0].backup.containers[0]: must be a container name"),
     ("filers.0.backup.containers", ["projects-a", 7], "filers[0].backup.containers[1]: must be a string"),
     ("filers.0.backup.containers", "projects-a", "filers[0].backup.containers: must be a JSON array"),
+    ("filers.0.backup.generations", 1, "filers[0].backup.generations: must be between 2 and 26, got 1"),
+    ("filers.0.backup.generations", 27, "filers[0].backup.generations: must be between 2 and 26, got 27"),
+    ("filers.0.backup.generations", "7", "filers[0].backup.generations: must be an integer, got a string"),
+    ("filers.0.backup.container_prefix", "Projects",
+     "filers[0].backup.container_prefix: must make valid container names as <prefix>-<letter>"),
+    ("filers.0.backup.container_prefix", "p" * 62,
+     "filers[0].backup.container_prefix: must make valid container names as <prefix>-<letter>"),
+    ("filers.1.backup.containers", ["projects-c", "renders-b"],
+     "filers[1].backup.containers[0]: 'projects-c' in account 'averedrbackup' is already a backup generation "
+     "of primary/projects"),
+    ("filers.0.backup.containers", ["projects-c", "projects-b"],
+     "filers[0].backup.container_prefix: 'projects-c' in account 'averedrbackup' is already a backup "
+     "generation of primary/projects (generation c)"),
     ("catalog_container", "projects-a",
      "catalog_container: 'projects-a' in account 'averedrbackup' is a backup generation of "
      "primary/projects; the catalog needs its own container"),

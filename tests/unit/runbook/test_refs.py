@@ -92,5 +92,5 @@ def test_run_start_names_a_known_workflow_and_reason() -> None:
     assert RunStart.from_json({"run": run, "kind": "backup"}).run == RunRef("c", "f", "backup-c-f", "r1")
     with pytest.raises(InputRefused, match="run kind 'drop' is not one of"):
         RunStart.from_json({"run": run, "kind": "drop"})
-    with pytest.raises(InputRefused, match="run reason 'x' is not manual or schedule"):
+    with pytest.raises(InputRefused, match="run reason 'x' is not one of manual, schedule"):
         RunStart.from_json({"run": run, "kind": "backup", "reason": "x"})
