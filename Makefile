@@ -10,7 +10,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_REQS := infra/checkov/requirements.txt infra/checkov/constraints.txt
 
-.PHONY: setup browser test lint unit demo screenshot bench bench-quick bench-failover bench-failover-quick clean lock checkov lock-checkov
+.PHONY: setup browser test test-full lint unit demo screenshot bench bench-quick bench-failover bench-failover-quick clean lock checkov lock-checkov
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -51,6 +51,10 @@ checkov: $(PIP_STAMP) $(CHECKOV_STAMP)
 
 test: setup browser lint checkov
 	$(PY) -m pytest
+
+# Everything `make test` runs, plus the whole fault matrix of tests/reliability (cells marked `full`).
+test-full: setup browser lint checkov
+	$(PY) -m pytest -m ""
 
 # docs/img/status.png: the status page in headless chromium during a running backup (tests never write it).
 screenshot: setup browser

@@ -164,6 +164,7 @@ def attach(context: df.DurableOrchestrationContext, request: AttachRef, status: 
     give_up = now(context) + deadline
     poll = cluster_poll(cluster)
     failures = 0
+    reached = ""  # the last phase an attach_step answered: from "creating" on, the filer may exist on the cluster
     while True:
         try:
             result: AttachStep = yield activity(context, attach_acts.attach_step, request, retry=None)
@@ -171,13 +172,15 @@ def attach(context: df.DurableOrchestrationContext, request: AttachRef, status: 
         except Exception as err:  # failed after the host's delivery: the pause and the limit are decided here
             failures += 1
             if failures >= max_failures or now(context) >= give_up:
+                state = (f"not serving: the attach stopped in phase {reached}; the core filer may be attached "
+                         "without every junction" if reached else "the core filer is not attached")
                 raise error(f"{step} failed {failures} time(s) in a row: {reason(err)}", filer=filer,
-                            state="the core filer is not attached",
-                            action="check the cluster, then replay the record (readd route)") from None
+                            state=state, action="check the cluster, then replay the record (readd route)") from None
             status.step(step, phase="retrying", attach_failures=failures)
             yield from sleep(context, poll * (2 ** failures))
             continue
         status.step(step, phase=result.phase)
+        reached = result.phase
         if result.done:
             return result
         if now(context) >= give_up:

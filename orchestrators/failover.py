@@ -63,28 +63,52 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     status = RunStatus(context, "failover", f"{req.cluster}/{req.filer}", started)
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
     phases = Phases(context)
-    status.step("starting")
-    begun: RunStarted = yield activity(context, runs_acts.begin_run,
-                                       RunStart(ref, "failover", target_cluster=req.target_cluster))
-    status.step("fencing_primary")  # the primary copy stops serving before the DR cluster serves it
-    fence: FenceOutcome = yield activity(context, failover_acts.fence_primary, ref)
-    status.update(primary_fence=fence.how)
-    status.step("choosing_backup")
-    choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, ChooseBackup(ref, req.backup_id))
-    phases.done("choose_s")
-    status.step("chosen", backup_id=choice.backup_id, container=choice.container,
-                target_cluster=choice.target_cluster)
-    checked = yield from check_backup(context, ref, choice, req.verify, status)
-    phases.done("verify_s")
-    result = yield from attach_backup(context, ref, begun, choice, status=status, phases=phases)
-    times: FailoverTimes = yield activity(context, failover_acts.record_failover, FailoverRecordRef(
-        ref, choice.backup_id, requested_at=to_iso(started), serving_at=to_iso(phases.serving or now(context)),
-        phases=phases.items()))
+    try:
+        status.step("starting")
+        begun: RunStarted = yield activity(context, runs_acts.begin_run,
+                                           RunStart(ref, "failover", target_cluster=req.target_cluster))
+        phases.stage = "fencing the primary"
+        status.step("fencing_primary")  # the primary copy stops serving before the DR cluster serves it
+        fence: FenceOutcome = yield activity(context, failover_acts.fence_primary, ref)
+        status.update(primary_fence=fence.how)
+        phases.stage = "choosing the backup"
+        status.step("choosing_backup")
+        choice: FailoverChoice = yield activity(context, failover_acts.choose_backup,
+                                                ChooseBackup(ref, req.backup_id))
+        phases.done("choose_s")
+        status.step("chosen", backup_id=choice.backup_id, container=choice.container,
+                    target_cluster=choice.target_cluster)
+        phases.stage = "checking the backup"
+        checked = yield from check_backup(context, ref, choice, req.verify, status)
+        phases.done("verify_s")
+        result = yield from attach_backup(context, ref, begun, choice, status=status, phases=phases)
+        phases.stage = "recording the failover in the catalog"
+        times: FailoverTimes = yield activity(context, failover_acts.record_failover, FailoverRecordRef(
+            ref, choice.backup_id, requested_at=to_iso(started), serving_at=to_iso(phases.serving or now(context)),
+            phases=phases.items()))
+    except FailoverFailed:
+        raise
+    except Exception as err:  # an activity's bare failure: name the filer and the stage for the operator
+        raise FailoverFailed(f"{phases.stage} failed: {reason(err)}", filer=ref.key,
+                             state=_STATE_AFTER[phases.stage], action="read the run's history, fix the cause, "
+                             "then POST the failover again (the catalog's attached mark fences the filer)") from None
     result = replace(result, verify=req.verify, blobs_checked=checked, rpo_s=times.rpo_s, rto_s=times.rto_s,
                      consistent_at=times.consistent_at, phases=times.phases)
     status.step("serving", mounts=[m.to_json() for m in result.mounts], rpo_s=times.rpo_s, rto_s=times.rto_s)
     return {**FailoverResult.to_json(result), "primary_fence": fence.how or None,
             "primary_fence_detail": fence.detail or None}
+
+
+# What a failure at each stage leaves behind, for the error an operator reads.
+_STATE_AFTER = {
+    "recording the run's start in the catalog": "nothing attached; at most the run's start is recorded",
+    "choosing the backup": "nothing attached; the catalog is unchanged",
+    "checking the backup": "nothing attached; the catalog is unchanged",
+    "marking the backup attached in the catalog": "nothing attached; the backup may be marked attached",
+    "attaching the backup to the DR cluster": "the backup is marked attached; the DR cluster may hold part of it",
+    "recording the failover in the catalog": "the DR cluster SERVES the filer; the catalog marks the backup "
+                                             "attached but has not recorded the failover",
+}
 
 
 class Phases:
@@ -94,6 +118,7 @@ class Phases:
         self._context, self._mark = context, now(context)
         self._seconds: dict[str, float] = {}
         self.serving: datetime | None = None
+        self.stage = "recording the run's start in the catalog"  # what it is doing, for the error an operator reads
 
     def done(self, name: str) -> None:
         self._seconds[name] = seconds_since(self._context, self._mark)
@@ -107,7 +132,9 @@ def attach_backup(context: df.DurableOrchestrationContext, ref: RunRef, begun: R
                   *, status: RunStatus, phases: Phases) -> Gen[FailoverResult]:
     """Mark the chosen backup attached, then add it on the DR cluster with every junction, until it serves."""
     chosen = BackupRef(ref, choice.backup_id)
+    phases.stage = "marking the backup attached in the catalog"
     yield activity(context, failover_acts.mark_attached, chosen)
+    phases.stage = "attaching the backup to the DR cluster"
     target = begun.target_cluster or begun.context.cluster  # begin_run always resolves a failover's target
     attached = yield from attach(context, AttachRef(ref, backup_id=choice.backup_id), status, "attach",
                                  cluster=target, filer=ref.key, error=FailoverFailed)

@@ -1,0 +1,64 @@
+"""The matrix's fixtures and its table: every cell's outcome, printed at the end of the session (step x fault)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.faultproxy.proxy import FaultProxy
+from shared.azure.retry import RetrySettings
+from shared.runbook import services
+from tests.fixtures.workflow import AppEnv
+from tests.reliability.world import World
+
+# Storage retries in milliseconds: a cell's transient faults must not cost wall-clock seconds.
+FAST_STORAGE_RETRY = RetrySettings(total=4, initial_backoff=0.02, max_backoff=0.2, connection_timeout=5,
+                                   read_timeout=20)
+# The cluster client's pause between tries, likewise: the same tries, in milliseconds instead of seconds.
+FAST_AVERE_BACKOFF = 0.02
+RESULTS: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+def world(make_app_env: Callable[..., AppEnv], faults: FaultProxy, durable_runner: Callable[..., Any],
+          tmp_path: Path) -> Iterator[World]:
+    """An app environment whose view of both storage accounts goes through the fault proxy."""
+
+    def via_proxy(plan: dict[str, Any]) -> None:
+        for filer in plan["filers"]:
+            for side in ("source", "backup"):
+                filer[side]["blob_endpoint"] = faults.account_url(filer[side]["account"])
+        plan["copy"]["pending_limit_seconds"] = 120
+
+    previous = services.configure(storage_retry=FAST_STORAGE_RETRY, avere_backoff=FAST_AVERE_BACKOFF)
+    env = make_app_env(edit_plan=via_proxy)
+    built = World(env=env, proxy=faults, make_runner=durable_runner, state_dir=tmp_path / "durable")
+    try:
+        yield built
+    finally:
+        faults.clear()
+        env.keyvault.clear_faults()
+        services.restore(previous)
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    head = ("workflow", "step", "fault", "injected", "armed at", "outcome", "checks", "notes")
+    cells = [(r["workflow"], r["step"], r["fault"], r["injected"], r["armed_at"], r["outcome"],
+              "ok" if not r["problems"] else "FAIL: " + "; ".join(r["problems"])[:160], r["notes"])
+             for r in rows]
+    widths = [min(60, max(len(str(x)) for x in col)) for col in zip(head, *cells, strict=False)]
+    line = " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
+    out = [line, "-+-".join("-" * w for w in widths)]
+    out += [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return out
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not RESULTS:
+        return
+    terminalreporter.section(f"fault matrix: {len(RESULTS)} cells (step x fault -> outcome)")
+    for line in _table(RESULTS):
+        terminalreporter.write_line(line)
