@@ -24,7 +24,24 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # --- Blueprints -------------------------------------------------------------------------------------------
 # One Blueprint per orchestrator/activity/trigger module, registered here so the worker indexes them.
-for blueprint in (backup.bp, copy.bp, readd.bp, failover.bp, failover_verify.bp, failover_cluster.bp, drill.bp,
-                  drill_cluster.bp, http_api.bp, runs.bp, cluster_routes.bp, drills.bp, read_api.bp,
-                  recovery_points.bp, status_page.bp, timer.bp, health.bp, *activities.blueprints()):
+for blueprint in (
+    backup.bp,
+    copy.bp,
+    readd.bp,
+    failover.bp,
+    failover_verify.bp,
+    failover_cluster.bp,
+    drill.bp,
+    drill_cluster.bp,
+    http_api.bp,
+    runs.bp,
+    cluster_routes.bp,
+    drills.bp,
+    read_api.bp,
+    recovery_points.bp,
+    status_page.bp,
+    timer.bp,
+    health.bp,
+    *activities.blueprints(),
+):
     app.register_functions(blueprint)

@@ -12,4 +12,5 @@ def blueprints() -> list[Any]:
     from activities import backup, drill, failover, runs
     from activities import copy as copy_pages
     from activities import readd as attach
+
     return [runs.bp, backup.bp, attach.bp, copy_pages.bp, failover.bp, drill.bp]

@@ -62,17 +62,31 @@ class Bench:
         return CopyEnv(connect=key_connector(self.keys))
 
     def job(self, source: str, dest: str, job_id: str, **kw) -> CopyJob:
-        return CopyJob(job_id=job_id, source=ContainerRef(self.ref("source"), source),
-                       dest=ContainerRef(self.ref("dr"), dest), catalog=CatalogRef(self.ref("dr"), "catalog", "bench"),
-                       concurrency=self.concurrency, **kw)
+        return CopyJob(
+            job_id=job_id,
+            source=ContainerRef(self.ref("source"), source),
+            dest=ContainerRef(self.ref("dr"), dest),
+            catalog=CatalogRef(self.ref("dr"), "catalog", "bench"),
+            concurrency=self.concurrency,
+            **kw,
+        )
 
     def record(self, name: str, blobs: int, nbytes: int, seconds: float, note: str = "") -> dict:
-        row = {"name": name, "blobs": blobs, "bytes": nbytes, "seconds": round(seconds, 3),
-               "blobs_per_s": round(blobs / seconds, 1) if seconds else 0.0,
-               "mb_per_s": round(nbytes / MIB / seconds, 1) if seconds else 0.0, "note": note}
+        row = {
+            "name": name,
+            "blobs": blobs,
+            "bytes": nbytes,
+            "seconds": round(seconds, 3),
+            "blobs_per_s": round(blobs / seconds, 1) if seconds else 0.0,
+            "mb_per_s": round(nbytes / MIB / seconds, 1) if seconds else 0.0,
+            "note": note,
+        }
         self.rows.append(row)
-        print(f"  {name:<34} {blobs:>7} blobs {seconds:8.2f}s {row['blobs_per_s']:>9.1f} blobs/s "
-              f"{row['mb_per_s']:>8.1f} MB/s  {note}", flush=True)
+        print(
+            f"  {name:<34} {blobs:>7} blobs {seconds:8.2f}s {row['blobs_per_s']:>9.1f} blobs/s "
+            f"{row['mb_per_s']:>8.1f} MB/s  {note}",
+            flush=True,
+        )
         return row
 
 
@@ -111,9 +125,13 @@ async def ceiling(bench: Bench, source: str, dest: str) -> float:
     """Bare async Copy Blob calls at the same concurrency: names known in advance, no bookkeeping."""
     names, _ = await list_names(bench, source)
     src = bench.account("source")
-    sas = generate_container_sas(src.name, source, account_key=bench.src.key,
-                                 permission=ContainerSasPermissions(read=True),
-                                 expiry=datetime.now(UTC) + timedelta(hours=2))
+    sas = generate_container_sas(
+        src.name,
+        source,
+        account_key=bench.src.key,
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(hours=2),
+    )
     async with bench.account("dr").async_service_client(bench.concurrency + 8) as client:
         box = client.get_container_client(dest)
         await box.create_container()
@@ -132,9 +150,13 @@ def naive(bench: Bench, source: str, dest: str, count: int) -> float:
     """What public samples do: for each blob, start a copy, then poll its properties until it is done."""
     src = BlobServiceClient.from_connection_string(bench.az.connection_string("source"))
     dst = BlobServiceClient.from_connection_string(bench.az.connection_string("dr"))
-    sas = generate_container_sas(bench.src.name, source, account_key=bench.src.key,
-                                 permission=ContainerSasPermissions(read=True),
-                                 expiry=datetime.now(UTC) + timedelta(hours=2))
+    sas = generate_container_sas(
+        bench.src.name,
+        source,
+        account_key=bench.src.key,
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(hours=2),
+    )
     box = dst.get_container_client(dest)
     box.create_container()
     started = time.perf_counter()
@@ -168,13 +190,31 @@ def rclone(bench: Bench, source: str, dest: str) -> tuple[float, str] | None:
     env = {**os.environ}
     for role, remote, container in (("source", "SRC", source), ("dr", "DST", dest)):
         acct = bench.az.accounts[role]
-        sas = generate_container_sas(acct.name, container, account_key=acct.key,
-                                     permission=ContainerSasPermissions.from_string("racwdl"),
-                                     expiry=datetime.now(UTC) + timedelta(hours=2))
-        env |= {f"RCLONE_CONFIG_{remote}_TYPE": "azureblob",
-                f"RCLONE_CONFIG_{remote}_SAS_URL": f"{bench.az.account_url(role)}/{container}?{sas}"}
-    argv = [exe, "copy", "SRC:", "DST:", "--transfers", str(bench.concurrency), "--checkers",
-            str(bench.concurrency), "--metadata", "--retries", "1", "--quiet"]
+        sas = generate_container_sas(
+            acct.name,
+            container,
+            account_key=acct.key,
+            permission=ContainerSasPermissions.from_string("racwdl"),
+            expiry=datetime.now(UTC) + timedelta(hours=2),
+        )
+        env |= {
+            f"RCLONE_CONFIG_{remote}_TYPE": "azureblob",
+            f"RCLONE_CONFIG_{remote}_SAS_URL": f"{bench.az.account_url(role)}/{container}?{sas}",
+        }
+    argv = [
+        exe,
+        "copy",
+        "SRC:",
+        "DST:",
+        "--transfers",
+        str(bench.concurrency),
+        "--checkers",
+        str(bench.concurrency),
+        "--metadata",
+        "--retries",
+        "1",
+        "--quiet",
+    ]
     for attempt in (1, 2):  # rclone 1.60 sometimes panics in azblob's StageBlock under load; try once more
         started = time.perf_counter()
         done = subprocess.run(argv, env=env, timeout=3600, check=False, capture_output=True)  # noqa: S603
@@ -199,9 +239,13 @@ def rss_probe(state_dir: str, container: str) -> None:
     keys = info["keys"]
     src = AccountRef(info["source"], info["source_url"])
     dst = AccountRef(info["dr"], info["dr_url"])
-    job = CopyJob(job_id=f"rss-{container}", source=ContainerRef(src, container),
-                  dest=ContainerRef(dst, f"{container}-rss"), catalog=CatalogRef(dst, "catalog", "rss"),
-                  mode="full")
+    job = CopyJob(
+        job_id=f"rss-{container}",
+        source=ContainerRef(src, container),
+        dest=ContainerRef(dst, f"{container}-rss"),
+        catalog=CatalogRef(dst, "catalog", "rss"),
+        mode="full",
+    )
     env = CopyEnv(connect=key_connector(keys))
 
     async def run() -> int:
@@ -227,17 +271,30 @@ def peak_rss_mib() -> float:
 
 
 def measure_rss(bench: Bench, state_dir: Path, counts: tuple[int, int]) -> list[dict]:
-    Path(state_dir, "bench.json").write_text(json.dumps({
-        "keys": bench.keys, "source": bench.src.name, "source_url": bench.az.account_url("source"),
-        "dr": bench.dst.name, "dr_url": bench.az.account_url("dr")}))
+    Path(state_dir, "bench.json").write_text(
+        json.dumps(
+            {
+                "keys": bench.keys,
+                "source": bench.src.name,
+                "source_url": bench.az.account_url("source"),
+                "dr": bench.dst.name,
+                "dr_url": bench.az.account_url("dr"),
+            }
+        )
+    )
     results = []
     for count in counts:
         container = f"rss-{count}"
         started = time.perf_counter()
         asyncio.run(seed(bench, container, count, 0, prefix="n"))
         seeded = time.perf_counter() - started
-        out = subprocess.run([sys.executable, __file__, "--rss-probe", str(state_dir), container],  # noqa: S603
-                             capture_output=True, text=True, check=True, timeout=3600)
+        out = subprocess.run(
+            [sys.executable, __file__, "--rss-probe", str(state_dir), container],  # noqa: S603
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=3600,
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         results.append({"blobs": count, **result, "seed_s": round(seeded, 1)})
         print(f"  listing pass over {count:>7} blobs: peak RSS {result['peak_rss_mib']:.1f} MiB", flush=True)
@@ -254,36 +311,57 @@ async def copy_phase(bench: Bench, sizes: dict) -> dict:
     large_bytes = await seed(bench, "large", sizes["large"], 16 * MIB)
     print(f"seeded {sizes['small']} x 64 KiB and {sizes['large']} x 16 MiB", flush=True)
     out: dict = {}
-    for label, container, count, nbytes in (("64KiB", "small", sizes["small"], small_bytes),
-                                            ("16MiB", "large", sizes["large"], large_bytes)):
+    for label, container, count, nbytes in (
+        ("64KiB", "small", sizes["small"], small_bytes),
+        ("16MiB", "large", sizes["large"], large_bytes),
+    ):
         print(f"{label} blobs:", flush=True)
         # Alternate ceiling and engine twice and keep the best of each: the machine may be shared.
         ceilings, fulls = [], []
         for attempt in (1, 2):
             ceilings.append(await ceiling(bench, container, f"ceil{attempt}-{container}"))
-            fulls.append((await engine(bench, container, f"eng{attempt}-{container}",
-                                       f"full{attempt}-{container}", mode="full"))[0])
-        out[f"ceiling_{label}"] = bench.record("ceiling (bare Copy Blob calls)", count, nbytes, min(ceilings),
-                                               _runs(ceilings))
+            fulls.append(
+                (
+                    await engine(
+                        bench, container, f"eng{attempt}-{container}", f"full{attempt}-{container}", mode="full"
+                    )
+                )[0]
+            )
+        out[f"ceiling_{label}"] = bench.record(
+            "ceiling (bare Copy Blob calls)", count, nbytes, min(ceilings), _runs(ceilings)
+        )
         out[f"engine_full_{label}"] = bench.record("engine copy, full", count, nbytes, min(fulls), _runs(fulls))
         incrs, listings = [], []
         for attempt in (1, 2):
-            seconds, summary = await engine(bench, container, f"eng1-{container}", f"incr{attempt}-{container}",
-                                            previous_manifest=f"full1-{container}")
+            seconds, summary = await engine(
+                bench,
+                container,
+                f"eng1-{container}",
+                f"incr{attempt}-{container}",
+                previous_manifest=f"full1-{container}",
+            )
             assert summary.copied == 0
             incrs.append(seconds)
             listings.append((await list_names(bench, container, include=["metadata"]))[1])
-        out[f"engine_incr_{label}"] = bench.record("engine copy, incremental (unchanged)", count, 0, min(incrs),
-                                                   "copied=0 " + _runs(incrs))
-        out[f"listing_{label}"] = bench.record("bare listing with metadata", count, 0, min(listings),
-                                               _runs(listings))
-        seconds, _ = await engine(bench, container, f"blk-{container}", f"bfull-{container}", mode="full",
-                                  engine="blocks")
+        out[f"engine_incr_{label}"] = bench.record(
+            "engine copy, incremental (unchanged)", count, 0, min(incrs), "copied=0 " + _runs(incrs)
+        )
+        out[f"listing_{label}"] = bench.record("bare listing with metadata", count, 0, min(listings), _runs(listings))
+        seconds, _ = await engine(
+            bench, container, f"blk-{container}", f"bfull-{container}", mode="full", engine="blocks"
+        )
         out[f"blocks_full_{label}"] = bench.record("engine blocks, full", count, nbytes, seconds)
-        seconds, summary = await engine(bench, container, f"blk-{container}", f"bincr-{container}",
-                                        engine="blocks", previous_manifest=f"bfull-{container}")
-        out[f"blocks_incr_{label}"] = bench.record("engine blocks, incremental (unchanged)", count, 0,
-                                                   seconds, f"copied={summary.copied}")
+        seconds, summary = await engine(
+            bench,
+            container,
+            f"blk-{container}",
+            f"bincr-{container}",
+            engine="blocks",
+            previous_manifest=f"bfull-{container}",
+        )
+        out[f"blocks_incr_{label}"] = bench.record(
+            "engine blocks, incremental (unchanged)", count, 0, seconds, f"copied={summary.copied}"
+        )
     return out
 
 
@@ -304,8 +382,11 @@ def main() -> int:
     started = time.perf_counter()
     try:
         bench = Bench(azurite, args.concurrency)
-        print(f"copy bench ({'quick' if args.quick else 'full'}), concurrency {args.concurrency}, "
-              f"Azurite {azurite.blob_endpoint}", flush=True)
+        print(
+            f"copy bench ({'quick' if args.quick else 'full'}), concurrency {args.concurrency}, "
+            f"Azurite {azurite.blob_endpoint}",
+            flush=True,
+        )
         results = asyncio.run(copy_phase(bench, sizes))
         print("naive sequential start-copy-and-poll loop:", flush=True)
         seconds = naive(bench, "small", "naive-small", sizes["naive"])
@@ -321,8 +402,9 @@ def main() -> int:
             print(f"  rclone: {measured[1]}", flush=True)
             results["rclone"] = None
         else:
-            results["rclone"] = bench.record("rclone copy (64 KiB)", sizes["small"], sizes["small"] * 64 * KIB,
-                                             *measured)
+            results["rclone"] = bench.record(
+                "rclone copy (64 KiB)", sizes["small"], sizes["small"] * 64 * KIB, *measured
+            )
         if not args.no_rss:
             print("peak RSS of a paged listing pass:", flush=True)
             results["rss"] = measure_rss(bench, state_dir, sizes["rss"])
@@ -355,8 +437,10 @@ def report(results: dict, quick: bool, elapsed: float) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (out_dir / f"copy-{'quick' if quick else 'full'}-{stamp}.json").write_text(json.dumps(results, indent=2))
     print(f"elapsed {elapsed:.0f}s")
-    print(f"RESULT engine_vs_ceiling={vs_ceiling:.2f} engine_vs_naive={vs_naive:.1f} "
-          f"incremental_vs_listing={incr_vs_listing:.2f}")
+    print(
+        f"RESULT engine_vs_ceiling={vs_ceiling:.2f} engine_vs_naive={vs_naive:.1f} "
+        f"incremental_vs_listing={incr_vs_listing:.2f}"
+    )
     return 0
 
 

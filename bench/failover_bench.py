@@ -41,8 +41,23 @@ def main() -> int:
     small, large = SIZES["quick" if args.quick else "full"]
     os.environ["VFXTDR_BENCH_SIZES"] = f"{small},{large}"
     case = str(Path(__file__).resolve().parent / "failover_case.py")
-    code = pytest.main(["-q", "-s", "-p", "tests.conftest", "--rootdir", str(REPO), "-o", "addopts=", "-o", "timeout=0",
-                        "-W", "ignore::DeprecationWarning", case])
+    code = pytest.main(
+        [
+            "-q",
+            "-s",
+            "-p",
+            "tests.conftest",
+            "--rootdir",
+            str(REPO),
+            "-o",
+            "addopts=",
+            "-o",
+            "timeout=0",
+            "-W",
+            "ignore::DeprecationWarning",
+            case,
+        ]
+    )
     return int(code)
 
 

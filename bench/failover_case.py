@@ -38,8 +38,7 @@ async def _seed(conn: str, container: str, count: int) -> None:
         await asyncio.gather(*(put(i) for i in range(count)))
 
 
-async def _rewrite_manifest(conn: str, backup_container: str, catalog_container: str, prefix: str,
-                            job_id: str) -> None:
+async def _rewrite_manifest(conn: str, backup_container: str, catalog_container: str, prefix: str, job_id: str) -> None:
     """The backup's manifest again, from a listing of the whole container, with the app's own manifest code."""
     async with BlobServiceClient.from_connection_string(conn) as service:
         source = service.get_container_client(backup_container)
@@ -47,8 +46,19 @@ async def _rewrite_manifest(conn: str, backup_container: str, catalog_container:
         page, marker, lower = 0, None, None
         while True:
             entries, marker = await list_page(source, include=DEST_INCLUDE, marker=marker, size=PAGE)
-            rows = [ManifestEntry(name=e.name, etag=e.etag, size=e.size, md5=e.md5, modified=e.modified,
-                                  digest=e.digest(), copied_at=None, copied=False) for e in entries]
+            rows = [
+                ManifestEntry(
+                    name=e.name,
+                    etag=e.etag,
+                    size=e.size,
+                    md5=e.md5,
+                    modified=e.modified,
+                    digest=e.digest(),
+                    copied_at=None,
+                    copied=False,
+                )
+                for e in entries
+            ]
             upper = rows[-1].name if rows else lower
             await write_manifest_page(store, job_id, page, rows, lower=lower, upper=upper, excluded=0)
             page, lower = page + 1, upper
@@ -66,14 +76,18 @@ def _inflate(env: AppEnv, backup: dict[str, Any], extra: int) -> None:
     job = entry["manifest"]
     started = time.perf_counter()
     asyncio.run(_seed(conn, container, extra))
-    asyncio.run(_rewrite_manifest(conn, container, ctx.catalog_container,
-                                  copy_prefix(ctx.cluster.name, ctx.filer.name), job))
+    asyncio.run(
+        _rewrite_manifest(conn, container, ctx.catalog_container, copy_prefix(ctx.cluster.name, ctx.filer.name), job)
+    )
     digest = manifest_digest(ctx, job)
     assert digest is not None
     entry.update({"manifest_digest": digest, "verified": {**entry["verified"], "blobs": digest["count"]}})
     catalog.put_backup(env.filer, backup["backup_id"], {k: v for k, v in entry.items() if k != "schema"})
-    print(f"\n  seeded {extra} blobs and rewrote the manifest ({digest['count']} entries, {digest['pages']} pages)"
-          f" in {time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"\n  seeded {extra} blobs and rewrote the manifest ({digest['count']} entries, {digest['pages']} pages)"
+        f" in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
 
 
 def _rto(env: AppEnv, runner: Any) -> tuple[float, dict[str, Any]]:
@@ -81,6 +95,7 @@ def _rto(env: AppEnv, runner: Any) -> tuple[float, dict[str, Any]]:
     reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}")
     assert reply.status == 202, reply.body
     instance = reply.json()["id"]
+
     def served() -> bool:
         status = runner.status(instance) or {}
         custom = status.get("customStatus")
@@ -110,8 +125,11 @@ def test_failover_rto_at_size(make_app_env: Callable[..., AppEnv], durable_runne
     _inflate(env, backup, size)
     rto, out = _rto(env, runner)
     RESULTS[size] = rto
-    print(f"  {size:>7} blobs: request -> serving {rto:.2f} s (verify {out['verify']}, "
-          f"{out['blobs_checked']} blobs checked; phases {dict(out['phases'])})", flush=True)
+    print(
+        f"  {size:>7} blobs: request -> serving {rto:.2f} s (verify {out['verify']}, "
+        f"{out['blobs_checked']} blobs checked; phases {dict(out['phases'])})",
+        flush=True,
+    )
 
 
 def test_result() -> None:

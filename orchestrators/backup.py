@@ -73,25 +73,38 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     started = now(context)
     status = RunStatus(context, "backup", f"{req.cluster}/{req.filer}", started)
     if req.dry_run:
-        raise InputRefused("a dry run is the backup route's own (?dryRun=true): it starts no orchestration",
-                           filer=f"{req.cluster}/{req.filer}")
+        raise InputRefused(
+            "a dry run is the backup route's own (?dryRun=true): it starts no orchestration",
+            filer=f"{req.cluster}/{req.filer}",
+        )
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
     status.step("starting", backup_id=ref.run_id)
-    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason,
-                                                                              target_cluster=req.fail_over_to))
+    begun: RunStarted = yield activity(
+        context, runs_acts.begin_run, RunStart(ref, "backup", reason=req.reason, target_cluster=req.fail_over_to)
+    )
     status.step("preflight")
     pre: Preflight = yield activity(context, backup_acts.preflight, ref)
     findings = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in pre.findings]
     if not pre.ok:
         problems = "; ".join(f"{f.check}: {f.detail}" for f in pre.findings if not f.ok)
         status.step("preflight_failed", findings=findings)
-        raise PreflightFailed(f"preflight failed: {problems}", filer=ref.key,
-                              state="unchanged: nothing was suspended, removed or written",
-                              action="fix what the findings name, then start the backup again")
+        raise PreflightFailed(
+            f"preflight failed: {problems}",
+            filer=ref.key,
+            state="unchanged: nothing was suspended, removed or written",
+            action="fix what the findings name, then start the backup again",
+        )
     target: BackupTarget = yield activity(context, backup_acts.begin_backup, ref)
     status.step("begin", backup_id=target.backup_id, generation=target.generation, container=target.container)
-    run = Run(context=context, ref=ref, ctx=begun.context, target=target, status=status, started=started,
-              cancel=context.wait_for_external_event(CANCEL_EVENT))
+    run = Run(
+        context=context,
+        ref=ref,
+        ctx=begun.context,
+        target=target,
+        status=status,
+        started=started,
+        cancel=context.wait_for_external_event(CANCEL_EVENT),
+    )
     try:
         yield from _before_removal(run, pre.encrypted)
     except Exception as err:
@@ -164,8 +177,11 @@ def _copy_once_approved(run: Run, held: ChangesHeld) -> Gen[CopyOutcome | str]:
         yield from _record(run, _outcome(err), error=reason(err))
         if isinstance(err, RunCancelled):
             return "cancelled"
-        raise _typed(err, run.ref, "the filer is attached (re-added before the approval); the generation being "
-                     "written is not verified") from None
+        raise _typed(
+            err,
+            run.ref,
+            "the filer is attached (re-added before the approval); the generation being written is not verified",
+        ) from None
     return run.final
 
 
@@ -179,8 +195,12 @@ def _compensate_before_removal(run: Run, err: Exception) -> Gen[None]:
             first = err.what if isinstance(err, DrError) else reason(err)
             why = f"{first}; then unsuspending the clients failed: {reason(stuck)}"
             yield from _record(run, outcome, error=why)
-            raise DrError(why, filer=run.ref.key, state="nothing removed, but clients are STILL SUSPENDED",
-                          action="unsuspend: corefiler.modify(<filer>, {'clientSuspend': 'no'})") from None
+            raise DrError(
+                why,
+                filer=run.ref.key,
+                state="nothing removed, but clients are STILL SUSPENDED",
+                action="unsuspend: corefiler.modify(<filer>, {'clientSuspend': 'no'})",
+            ) from None
         run.suspended = False
         if done is not None and done.fenced:  # a failover fenced the filer: its clients stay suspended
             run.fenced = done.fenced
@@ -193,8 +213,9 @@ def _typed(err: Exception, ref: RunRef, state: str) -> DrError:
     """What the run stops with: a typed error naming the filer, its state and what to do."""
     if isinstance(err, DrError):
         return err
-    return DrError(reason(err), filer=ref.key, state=state,
-                   action="read the run's history (status --history), then back up again")
+    return DrError(
+        reason(err), filer=ref.key, state=state, action="read the run's history (status --history), then back up again"
+    )
 
 
 def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
@@ -202,16 +223,18 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
     context, ref = run.context, run.ref
     record = run.captured
     try:
-        result = yield from attach(context, AttachRef(ref), run.status, "readd", cluster=run.ctx.cluster,
-                                   filer=ref.key)
+        result = yield from attach(context, AttachRef(ref), run.status, "readd", cluster=run.ctx.cluster, filer=ref.key)
     except Exception as err:
         why = f"re-add failed: {reason(err)}" + (f" (after: {reason(cause)})" if cause else "")
         yield activity(context, backup_acts.mark_attention, AttentionRef(ref, error=why))
         yield from _record(run, "failed", error=why)
         run.status.step(NEEDS_ATTENTION, error=why, record=record.to_json())
-        raise ReaddFailed(f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json())}",
-                          filer=ref.key, state="REMOVED from the cluster; its data is in the container",
-                          action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd") from None
+        raise ReaddFailed(
+            f"{NEEDS_ATTENTION}: {why}; record: {json.dumps(record.to_json())}",
+            filer=ref.key,
+            state="REMOVED from the cluster; its data is in the container",
+            action="fix the cluster, then POST /api/filers/{cluster}/{filer}/readd",
+        ) from None
     if result.phase == FENCED:  # a failover fenced the filer: it stays off its cluster (the mark keeps the record)
         run.fenced = result.detail
         run.status.step("fenced", fence=result.detail)
@@ -223,26 +246,33 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
 
 def _planned_failover(run: Run, target: str) -> Gen[dict[str, Any]]:
     """A planned failover: the final delta is in and verified with the filer removed (nothing written since).
-    Record the backup, then attach it at the DR cluster (the failover run, as a sub-orchestration) instead of
-    re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary, unless the
-failover run fenced it already (then it stays removed: POST .../readd?override=failed-over brings it back)."""
+        Record the backup, then attach it at the DR cluster (the failover run, as a sub-orchestration) instead of
+        re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary, unless the
+    failover run fenced it already (then it stays removed: POST .../readd?override=failed-over brings it back)."""
     context, ref = run.context, run.ref
     entry = yield from _record(run, "verified")  # deletes awaiting approval are not waited for: extras stay
     child = failover_instance_id(ref.cluster, ref.filer)
     run.status.step("failing_over", target_cluster=target, failover_instance=child)
-    request = FailoverRequest(cluster=ref.cluster, filer=ref.filer, target_cluster=target,
-                              backup_id=ref.run_id, verify="sample")
+    request = FailoverRequest(
+        cluster=ref.cluster, filer=ref.filer, target_cluster=target, backup_id=ref.run_id, verify="sample"
+    )
     try:
         served = yield context.call_sub_orchestrator(FAILOVER, plain(request), child)
     except Exception as err:
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
         # The failover run fenced the primary first: then the re-add stops at the fence (the filer stays
         # removed) until an operator lifts it; otherwise the primary serves it again.
-        where = (f"not re-added at the primary cluster {ref.cluster}: {run.fenced}" if run.fenced
-                 else f"re-added at the primary cluster {ref.cluster}, which serves it again")
-        raise DrError(f"planned failover to {target} failed before the DR cluster served: {reason(err)}",
-                      filer=ref.key, state=f"{where}; backup {ref.run_id} is recorded {entry.get('status')}",
-                      action="read the failover run's history, fix the DR cluster, then fail over again") from None
+        where = (
+            f"not re-added at the primary cluster {ref.cluster}: {run.fenced}"
+            if run.fenced
+            else f"re-added at the primary cluster {ref.cluster}, which serves it again"
+        )
+        raise DrError(
+            f"planned failover to {target} failed before the DR cluster served: {reason(err)}",
+            filer=ref.key,
+            state=f"{where}; backup {ref.run_id} is recorded {entry.get('status')}",
+            action="read the failover run's history, fix the DR cluster, then fail over again",
+        ) from None
     run.status.step("failed_over", target_cluster=target)
     return {**run.result("failed_over", entry=entry), "failover": served}
 
@@ -257,22 +287,28 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
         run.status.step("deletes_not_approved", reason=run.approval["reason"])
         return "verified_with_extras"
     deadline = now(context) + timedelta(hours=ctx.guard.approval_timeout_hours)
-    run.status.step("awaiting_approval", delete_candidates=summary.delete_candidates,
-                    approval_ref=summary.approval_ref, approval_deadline=to_iso(deadline))
-    decision = yield from wait_for_approval(context, APPROVE_DELETES_EVENT, summary.approval_ref, deadline,
-                                            run.cancel)
+    run.status.step(
+        "awaiting_approval",
+        delete_candidates=summary.delete_candidates,
+        approval_ref=summary.approval_ref,
+        approval_deadline=to_iso(deadline),
+    )
+    decision = yield from wait_for_approval(context, APPROVE_DELETES_EVENT, summary.approval_ref, deadline, run.cancel)
     if not decision.approved:
-        how = {"no approval before the deadline": "timed_out", "cancelled": "cancelled"}.get(decision.reason,
-                                                                                              "refused")
+        how = {"no approval before the deadline": "timed_out", "cancelled": "cancelled"}.get(decision.reason, "refused")
         run.approval = {"decision": how, "reason": decision.reason}
         run.status.step("deletes_not_approved", reason=decision.reason, received=decision.received or None)
         return "verified_with_extras"
-    run.approval = {"decision": "approved", "by": (decision.decided_by or "unknown")[:200],
-                    "approval_ref": str(summary.approval_ref)}
+    run.approval = {
+        "decision": "approved",
+        "by": (decision.decided_by or "unknown")[:200],
+        "approval_ref": str(summary.approval_ref),
+    }
     run.status.step("applying_deletes", approved_by=run.approval["by"])
     try:
-        run.deletes = yield activity(context, copy_acts.copy_apply_deletes,
-                                     CopyRef(run.ref, run.passes()[1], approval_ref=summary.approval_ref))
+        run.deletes = yield activity(
+            context, copy_acts.copy_apply_deletes, CopyRef(run.ref, run.passes()[1], approval_ref=summary.approval_ref)
+        )
     except Exception as err:  # the copy itself verified: a failed clean-up only leaves the extras in place
         run.status.step("deletes_failed", error=reason(err)[:500])
         return "verified_with_extras"
@@ -282,9 +318,14 @@ def _mass_delete_guard(run: Run, final: CopyOutcome) -> Gen[str]:
 def _record(run: Run, outcome: str, error: str = "") -> Gen[dict]:
     context = run.context
     run.timings["backup_s"] = seconds_since(context, run.started)
-    entry = CompleteBackup(run=run.ref, status=outcome, timings=tuple(sorted(run.timings.items())),
-                           consistent_at=to_iso(run.offline_since) if run.offline_since else "",
-                           error=error[:2000], approval=tuple(sorted(run.approval.items())))
+    entry = CompleteBackup(
+        run=run.ref,
+        status=outcome,
+        timings=tuple(sorted(run.timings.items())),
+        consistent_at=to_iso(run.offline_since) if run.offline_since else "",
+        error=error[:2000],
+        approval=tuple(sorted(run.approval.items())),
+    )
     result = yield activity(context, backup_acts.complete_backup, entry)
     run.status.step(outcome)
     run.entry = result

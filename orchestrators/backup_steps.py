@@ -55,11 +55,13 @@ class ChangesHeld(DrError):
     """The change guard held a copy pass before it overwrote anything: the run waits for an approval."""
 
     def __init__(self, check: ChangeCheck, job_id: str, step: str, filer: str) -> None:
-        super().__init__(f"the {step} pass would overwrite {check.changes} of the {check.base} blobs the generation "
-                         f"holds (limit {check.limit})", filer=filer,
-                         state="nothing of this pass overwritten; the newest verified backup untouched",
-                         action=f"approve with the approve_changes event naming {check.approval_ref}, or let it "
-                         "time out")
+        super().__init__(
+            f"the {step} pass would overwrite {check.changes} of the {check.base} blobs the generation "
+            f"holds (limit {check.limit})",
+            filer=filer,
+            state="nothing of this pass overwritten; the newest verified backup untouched",
+            action=f"approve with the approve_changes event naming {check.approval_ref}, or let it time out",
+        )
         self.check, self.job_id, self.step = check, job_id, step
 
 
@@ -91,9 +93,12 @@ class Run:
     def captured(self) -> FilerRecord:
         """The record capture took: removal, re-add and NEEDS_ATTENTION all need it, and capture runs first."""
         if self.record is None:
-            raise DrError("the run has no captured record of the filer", filer=self.ref.key,
-                          state="not removed by this run (capture comes before any removal)",
-                          action="read the run's history (status --history), then back up again")
+            raise DrError(
+                "the run has no captured record of the filer",
+                filer=self.ref.key,
+                state="not removed by this run (capture comes before any removal)",
+                action="read the run's history (status --history), then back up again",
+            )
         return self.record
 
     def passes(self) -> tuple[str | None, str]:
@@ -102,18 +107,25 @@ class Run:
 
     def result(self, outcome: str, entry: dict | None = None, error: str = "") -> dict[str, Any]:
         summary = self.final.summary if self.final else None
-        return {"status": outcome, "cluster": self.ref.cluster, "filer": self.ref.filer,
-                "backup_id": self.target.backup_id, "generation": self.target.generation,
-                "container": self.target.container,
-                "key_secret_version": self.key.secret.version if self.key else None,
-                "listed": summary.listed if summary else None, "copied": summary.copied if summary else None,
-                "bytes_copied": summary.bytes_copied if summary else None,
-                "deleted": (summary.deleted if summary else 0)
-                + (self.deletes.deleted if self.deletes else 0),
-                "extras": summary.delete_candidates if summary and outcome == "verified_with_extras" else 0,
-                **{k: round(v, 3) for k, v in self.timings.items()},
-                "fenced": self.fenced or None, "deletes_approval": self.approval or None,
-                "entry": entry, "error": error or None}
+        return {
+            "status": outcome,
+            "cluster": self.ref.cluster,
+            "filer": self.ref.filer,
+            "backup_id": self.target.backup_id,
+            "generation": self.target.generation,
+            "container": self.target.container,
+            "key_secret_version": self.key.secret.version if self.key else None,
+            "listed": summary.listed if summary else None,
+            "copied": summary.copied if summary else None,
+            "bytes_copied": summary.bytes_copied if summary else None,
+            "deleted": (summary.deleted if summary else 0) + (self.deletes.deleted if self.deletes else 0),
+            "extras": summary.delete_candidates if summary and outcome == "verified_with_extras" else 0,
+            **{k: round(v, 3) for k, v in self.timings.items()},
+            "fenced": self.fenced or None,
+            "deletes_approval": self.approval or None,
+            "entry": entry,
+            "error": error or None,
+        }
 
 
 def flush(run: Run) -> Gen[None]:
@@ -131,15 +143,22 @@ def flush(run: Run) -> Gen[None]:
         status = yield activity(context, backup_acts.flush_status, RunStep(ref, started.activity_ids))
         run.status.update(dirty_files=status.dirty_files, flush_percent=status.percent)
         if status.failed:
-            raise DrError(f"the flush failed: {status.detail}", filer=ctx.filer.key, state=NOTHING_REMOVED,
-                          action="read the cluster's activity log, then back up again")
+            raise DrError(
+                f"the flush failed: {status.detail}",
+                filer=ctx.filer.key,
+                state=NOTHING_REMOVED,
+                action="read the cluster's activity log, then back up again",
+            )
         if status.done:
             break
         if now(context) >= deadline:
-            raise FlushTimeout(f"the filer is not known clean after max_offline ({ctx.filer.max_offline_minutes} "
-                               f"min): {status.detail}", filer=ctx.filer.key,
-                               state=NOTHING_REMOVED,
-                               action="raise max_offline_minutes, or shorten the writeback delay")
+            raise FlushTimeout(
+                f"the filer is not known clean after max_offline ({ctx.filer.max_offline_minutes} "
+                f"min): {status.detail}",
+                filer=ctx.filer.key,
+                state=NOTHING_REMOVED,
+                action="raise max_offline_minutes, or shorten the writeback delay",
+            )
         cancelled = yield from sleep_or_cancel(context, cluster_poll(ctx.cluster), run.cancel, until=deadline)
         raise_if_cancelled(cancelled, ctx.filer.key, NOTHING_REMOVED)
     run.timings["flush_s"] = seconds_since(context, run.offline_since)
@@ -161,25 +180,33 @@ def remove(run: Run) -> Gen[None]:
     run.timings["remove_s"] = seconds_since(context, mark)
 
 
-def _wait_removal(run: Run, started: StartedActivities, what: str, finished: Callable[[RemoveStatus], bool]
-                  ) -> Gen[None]:
+def _wait_removal(
+    run: Run, started: StartedActivities, what: str, finished: Callable[[RemoveStatus], bool]
+) -> Gen[None]:
     # Removal is not cancellable half-way: a cancel is honoured at the next copy poll, once it is whole.
     context, ctx = run.context, run.ctx
     deadline = now(context) + REMOVE_DEADLINE
     while True:
-        status: RemoveStatus = yield activity(context, backup_acts.remove_status,
-                                              RunStep(run.ref, started.activity_ids))
+        status: RemoveStatus = yield activity(
+            context, backup_acts.remove_status, RunStep(run.ref, started.activity_ids)
+        )
         run.status.update(remove_percent=status.percent)
         if status.failed:
-            raise DrError(f"removing the {what} failed: {status.detail}", filer=ctx.filer.key,
-                          state=f"removal incomplete (filer {status.admin_state})",
-                          action="the run re-adds the filer; read the cluster's activity log")
+            raise DrError(
+                f"removing the {what} failed: {status.detail}",
+                filer=ctx.filer.key,
+                state=f"removal incomplete (filer {status.admin_state})",
+                action="the run re-adds the filer; read the cluster's activity log",
+            )
         if finished(status):
             return
         if now(context) >= deadline:
-            raise DrError(f"removing the {what} did not finish within {REMOVE_DEADLINE}", filer=ctx.filer.key,
-                          state=f"removal incomplete (filer {status.admin_state})",
-                          action="the run re-adds the filer; read the cluster's activity log")
+            raise DrError(
+                f"removing the {what} did not finish within {REMOVE_DEADLINE}",
+                filer=ctx.filer.key,
+                state=f"removal incomplete (filer {status.admin_state})",
+                action="the run re-adds the filer; read the cluster's activity log",
+            )
         yield from sleep(context, cluster_poll(ctx.cluster))
 
 
@@ -208,18 +235,24 @@ def run_copy(run: Run, job_id: str, step: str, attempt: int = 0) -> Gen[CopyOutc
             raise_if_cancelled(True, ctx.filer.key, f"{step} stopped; the generation written is not verified")
         err = failed(task)
         if err is not None:
-            raise CopyFailed(f"the {step} pass failed: {reason(err)}", filer=ctx.filer.key,
-                             state="the generation being written is incomplete; the other is untouched",
-                             action="read the copy orchestration's history, then back up again")
+            raise CopyFailed(
+                f"the {step} pass failed: {reason(err)}",
+                filer=ctx.filer.key,
+                state="the generation being written is incomplete; the other is untouched",
+                action="read the copy orchestration's history, then back up again",
+            )
         outcome = decode(CopyOutcome, task.result)
         run.status.update(**_progress_fields(outcome.totals, seconds_since(context, mark)))
         raise_if_cancelled(outcome.cancelled, ctx.filer.key, f"{step} stopped")
         if outcome.changes is not None and not outcome.changes.cleared:
             raise ChangesHeld(outcome.changes, job_id, step, ctx.filer.key)
         if outcome.summary is None or not outcome.summary.verified:
-            raise CopyFailed(f"the {step} pass did not verify", filer=ctx.filer.key,
-                             state="the generation being written is not verified; the other is untouched",
-                             action="read the copy orchestration's history, then back up again")
+            raise CopyFailed(
+                f"the {step} pass did not verify",
+                filer=ctx.filer.key,
+                state="the generation being written is not verified; the other is untouched",
+                action="read the copy orchestration's history, then back up again",
+            )
         return outcome
 
 
@@ -232,7 +265,13 @@ def _progress_fields(totals: CopyTotals, elapsed: float) -> dict[str, Any]:
     eta = None
     if totals.bytes_copied and totals.bytes_to_copy > totals.bytes_copied and elapsed > 0:
         eta = round((totals.bytes_to_copy - totals.bytes_copied) * elapsed / totals.bytes_copied)
-    return {"blobs_listed": totals.listed, "blobs_to_copy": totals.to_copy, "blobs_copied": totals.copied,
-            "bytes_to_copy": totals.bytes_to_copy, "bytes_copied": totals.bytes_copied,
-            "pending": totals.pending,
-            "pages": totals.pages, "eta_s": eta}
+    return {
+        "blobs_listed": totals.listed,
+        "blobs_to_copy": totals.to_copy,
+        "blobs_copied": totals.copied,
+        "bytes_to_copy": totals.bytes_to_copy,
+        "bytes_copied": totals.bytes_copied,
+        "pending": totals.pending,
+        "pages": totals.pages,
+        "eta_s": eta,
+    }

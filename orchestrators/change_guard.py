@@ -30,17 +30,25 @@ def approved(run: Run, held: ChangesHeld) -> Gen[bool]:
     approves, tell the engine, which then lets the pass overwrite what it planned."""
     context, check = run.context, held.check
     deadline = now(context) + timedelta(hours=run.ctx.guard.approval_timeout_hours)
-    run.status.step("awaiting_change_approval", copy_pass=held.step, changes=check.changes,
-                    change_base=check.base, change_limit=check.limit, approval_ref=check.approval_ref,
-                    approval_event=APPROVE_CHANGES_EVENT, approval_deadline=to_iso(deadline))
-    decision = yield from wait_for_approval(context, APPROVE_CHANGES_EVENT, check.approval_ref, deadline,
-                                            run.cancel)
+    run.status.step(
+        "awaiting_change_approval",
+        copy_pass=held.step,
+        changes=check.changes,
+        change_base=check.base,
+        change_limit=check.limit,
+        approval_ref=check.approval_ref,
+        approval_event=APPROVE_CHANGES_EVENT,
+        approval_deadline=to_iso(deadline),
+    )
+    decision = yield from wait_for_approval(context, APPROVE_CHANGES_EVENT, check.approval_ref, deadline, run.cancel)
     if not decision.approved:
-        run.status.step("changes_not_approved", copy_pass=held.step, reason=decision.reason,
-                        received=decision.received or None)
+        run.status.step(
+            "changes_not_approved", copy_pass=held.step, reason=decision.reason, received=decision.received or None
+        )
         return False
-    yield activity(context, copy_acts.copy_approve_changes,
-                   CopyRef(run.ref, held.job_id, approval_ref=check.approval_ref))
+    yield activity(
+        context, copy_acts.copy_approve_changes, CopyRef(run.ref, held.job_id, approval_ref=check.approval_ref)
+    )
     run.status.step("changes_approved", copy_pass=held.step, approved_by=decision.decided_by or "unknown")
     return True
 
@@ -53,7 +61,10 @@ def guarded_copy(run: Run, job_id: str, step: str) -> Gen[CopyOutcome]:
     except ChangesHeld as err:
         held = err
     if not (yield from approved(run, held)):
-        raise ChangesNotApproved(f"{held.what}: not approved", filer=run.ref.key,
-                                 state="online; nothing of the pass overwritten",
-                                 action="back up again, approving the overwrites if they are expected") from None
+        raise ChangesNotApproved(
+            f"{held.what}: not approved",
+            filer=run.ref.key,
+            state="online; nothing of the pass overwritten",
+            action="back up again, approving the overwrites if they are expected",
+        ) from None
     return (yield from run_copy(run, job_id, step, attempt=1))

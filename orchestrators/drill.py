@@ -105,14 +105,27 @@ class DrillRun:
     def result(self, outcome: str, error: str = "") -> dict[str, Any]:
         c = self.choice
         rto_copy = self.timings.get("copy_s")
-        return {"status": outcome, "cluster": self.ref.cluster, "filer": self.ref.filer, "drill_id": c.drill_id,
-                "backup_id": c.backup_id, "generation": c.generation, "target_cluster": c.target_cluster,
-                "scratch": c.scratch, "drill_filer": c.drill_filer, "rpo_s": c.rpo_s, "rto_s": self.rto_s,
-                "rto_without_copy_s": (round(self.rto_s - rto_copy, 3)
-                                       if self.rto_s is not None and rto_copy is not None else None),
-                "phases": dict(self.timings), "readback": self.readback.to_json() if self.readback else None,
-                "files_checked": self.readback.files_checked if self.readback else 0,
-                "cleaned_up": self.cleanup_ok, "error": error or None}
+        return {
+            "status": outcome,
+            "cluster": self.ref.cluster,
+            "filer": self.ref.filer,
+            "drill_id": c.drill_id,
+            "backup_id": c.backup_id,
+            "generation": c.generation,
+            "target_cluster": c.target_cluster,
+            "scratch": c.scratch,
+            "drill_filer": c.drill_filer,
+            "rpo_s": c.rpo_s,
+            "rto_s": self.rto_s,
+            "rto_without_copy_s": (
+                round(self.rto_s - rto_copy, 3) if self.rto_s is not None and rto_copy is not None else None
+            ),
+            "phases": dict(self.timings),
+            "readback": self.readback.to_json() if self.readback else None,
+            "files_checked": self.readback.files_checked if self.readback else 0,
+            "cleaned_up": self.cleanup_ok,
+            "error": error or None,
+        }
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -122,14 +135,18 @@ def drill_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     status = RunStatus(context, "drill", f"{req.cluster}/{req.filer}", started)
     own = drill_instance_id(req.cluster, req.filer)
     if context.instance_id != own:  # one drill per filer holds only under its own id (the clean-up relies on it)
-        raise DrillFailed(f"a drill of {req.cluster}/{req.filer} runs only as {own}, not {context.instance_id}",
-                          filer=f"{req.cluster}/{req.filer}", state="nothing changed",
-                          action="start drills with POST /api/drills/{cluster}/{filer}")
+        raise DrillFailed(
+            f"a drill of {req.cluster}/{req.filer} runs only as {own}, not {context.instance_id}",
+            filer=f"{req.cluster}/{req.filer}",
+            state="nothing changed",
+            action="start drills with POST /api/drills/{cluster}/{filer}",
+        )
     run_ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
     status.step("starting", drill_id=run_ref.run_id)
     # The run's plan snapshot (and its DR cluster): every drill activity resolves from it and the drill record.
-    begun: RunStarted = yield activity(context, runs_acts.begin_run, RunStart(run_ref, "drill", reason=req.reason,
-                                                                         target_cluster=req.target))
+    begun: RunStarted = yield activity(
+        context, runs_acts.begin_run, RunStart(run_ref, "drill", reason=req.reason, target_cluster=req.target)
+    )
     status.update(target_cluster=begun.target_cluster.name if begun.target_cluster else None)
     if req.reason == "reconcile":
         return (yield from _reconcile(context, run_ref, status))
@@ -141,12 +158,20 @@ def drill_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         why = f"no backup could be chosen: {reason(err)}"
         yield activity(context, drill_acts.drill_finish, DrillFinish(ref, FAILED, error=why))
         status.step(FAILED, error=why[:500])
-        raise DrillFailed(why, filer=ref.key, state="nothing changed", action="read the error, then drill "
-                          "again") from None
+        raise DrillFailed(
+            why, filer=ref.key, state="nothing changed", action="read the error, then drill again"
+        ) from None
     run = DrillRun(context, ref, choice, status, started, cancel=context.wait_for_external_event(CANCEL_EVENT))
     run.timings["choose_s"] = seconds_since(context, started)
-    status.step("chosen", backup_id=choice.backup_id, generation=choice.generation, rpo_s=choice.rpo_s,
-                target_cluster=choice.target_cluster, scratch=choice.scratch, drill_filer=choice.drill_filer)
+    status.step(
+        "chosen",
+        backup_id=choice.backup_id,
+        generation=choice.generation,
+        rpo_s=choice.rpo_s,
+        target_cluster=choice.target_cluster,
+        scratch=choice.scratch,
+        drill_filer=choice.drill_filer,
+    )
     try:
         yield from _sweep(run)
         yield from _copy(run)
@@ -169,11 +194,13 @@ def drill_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
 
 def _typed(err: Exception | None, run: DrillRun, cleaned: bool) -> DrError:
     state = CLEANED if cleaned else LEFT
-    action = "read the drill record and the run's history, then drill again" if cleaned else (
-        "remove what the drill record's cleanup names, or drill the filer again (it clears leftovers first)")
+    action = (
+        "read the drill record and the run's history, then drill again"
+        if cleaned
+        else ("remove what the drill record's cleanup names, or drill the filer again (it clears leftovers first)")
+    )
     if err is None:
-        return DrillFailed("the drill could not clean up after itself", filer=run.ref.key, state=state,
-                           action=action)
+        return DrillFailed("the drill could not clean up after itself", filer=run.ref.key, state=state, action=action)
     what = err.what if isinstance(err, DrError) else reason(err)
     return DrillFailed(what, filer=run.ref.key, state=state, action=action)
 
@@ -181,8 +208,11 @@ def _typed(err: Exception | None, run: DrillRun, cleaned: bool) -> DrError:
 def _finish(run: DrillRun, outcome: str, error: str) -> Gen[None]:
     """The drill record: outcome, RTO, phases, read-back (before the clean-up, which adds its own result)."""
     context = run.context
-    yield activity(context, drill_acts.drill_finish, DrillFinish(
-        run.ref, outcome, phases=tuple(sorted(run.timings.items())), rto_s=run.rto_s, error=error[:2000]))
+    yield activity(
+        context,
+        drill_acts.drill_finish,
+        DrillFinish(run.ref, outcome, phases=tuple(sorted(run.timings.items())), rto_s=run.rto_s, error=error[:2000]),
+    )
     run.status.step(outcome, rto_s=run.rto_s, error=error[:500] or None)
 
 
@@ -210,21 +240,35 @@ def _copy(run: DrillRun) -> Gen[None]:
             raise_if_cancelled(True, ref.key, UNTOUCHED)
         err = failed(task)
         if err is not None:
-            raise DrillFailed(f"the scratch copy failed: {reason(err)}", filer=ref.key, state=UNTOUCHED,
-                              action="read the copy orchestration's history, then drill again")
+            raise DrillFailed(
+                f"the scratch copy failed: {reason(err)}",
+                filer=ref.key,
+                state=UNTOUCHED,
+                action="read the copy orchestration's history, then drill again",
+            )
         outcome = decode(CopyOutcome, task.result)
         raise_if_cancelled(outcome.cancelled, ref.key, UNTOUCHED)
         if outcome.summary is None or not outcome.summary.verified:
-            raise DrillFailed("the scratch copy did not verify", filer=ref.key, state=UNTOUCHED,
-                              action="read the copy orchestration's history, then drill again")
+            raise DrillFailed(
+                "the scratch copy did not verify",
+                filer=ref.key,
+                state=UNTOUCHED,
+                action="read the copy orchestration's history, then drill again",
+            )
         run.timings["copy_s"] = seconds_since(context, mark)
         run.status.update(**_totals(outcome.totals))
         return
 
 
 def _totals(totals: CopyTotals) -> dict[str, int]:
-    return {"blobs_listed": totals.listed, "blobs_to_copy": totals.to_copy, "blobs_copied": totals.copied,
-            "bytes_to_copy": totals.bytes_to_copy, "bytes_copied": totals.bytes_copied, "pending": totals.pending}
+    return {
+        "blobs_listed": totals.listed,
+        "blobs_to_copy": totals.to_copy,
+        "blobs_copied": totals.copied,
+        "bytes_to_copy": totals.bytes_to_copy,
+        "bytes_copied": totals.bytes_copied,
+        "pending": totals.pending,
+    }
 
 
 def _tick(elapsed: timedelta) -> timedelta:
@@ -238,18 +282,23 @@ def _verify(run: DrillRun) -> Gen[None]:
     run.status.step("verifying")
     checked, page, last = 0, 0, False
     while not last:
-        batch: list[BackupPageCheck] = yield context.task_all([
-            activity(context, drill_acts.drill_check_page, DrillPage(ref, page=page + i)) for i in range(VERIFY_BATCH)])
+        batch: list[BackupPageCheck] = yield context.task_all(
+            [activity(context, drill_acts.drill_check_page, DrillPage(ref, page=page + i)) for i in range(VERIFY_BATCH)]
+        )
         for check in batch:
             if last:
                 break
             checked += check.checked
             last = check.last
             if check.mismatches or check.missing:
-                raise DrillFailed(f"the copy of backup {run.choice.backup_id} does not match its manifest on page "
-                                  f"{check.page}: {check.mismatches} different, {check.missing} missing "
-                                  f"({'; '.join(check.problems[:3])})", filer=ref.key, state=UNTOUCHED,
-                                  action="investigate the backup container: a failover would refuse this backup")
+                raise DrillFailed(
+                    f"the copy of backup {run.choice.backup_id} does not match its manifest on page "
+                    f"{check.page}: {check.mismatches} different, {check.missing} missing "
+                    f"({'; '.join(check.problems[:3])})",
+                    filer=ref.key,
+                    state=UNTOUCHED,
+                    action="investigate the backup container: a failover would refuse this backup",
+                )
         page += VERIFY_BATCH
         run.status.update(blobs_checked=checked, pages_checked=page)
     run.timings["verify_s"] = seconds_since(context, mark)
@@ -271,11 +320,14 @@ def _attach(run: DrillRun) -> Gen[None]:
         except Exception as err:  # the pause and the limit are decided here, as for a failover
             failures += 1
             if failures >= ATTACH_MAX_FAILURES or now(context) >= give_up:
-                raise DrillFailed(f"attaching the scratch copy failed {failures} time(s) in a row: {reason(err)}",
-                                  filer=ref.key, state=UNTOUCHED, action="check the DR cluster, then drill again") \
-                    from None
+                raise DrillFailed(
+                    f"attaching the scratch copy failed {failures} time(s) in a row: {reason(err)}",
+                    filer=ref.key,
+                    state=UNTOUCHED,
+                    action="check the DR cluster, then drill again",
+                ) from None
             run.status.step("attach", phase="retrying", attach_failures=failures)
-            cancelled = yield from sleep_or_cancel(context, run.poll * (2 ** failures), run.cancel)
+            cancelled = yield from sleep_or_cancel(context, run.poll * (2**failures), run.cancel)
             raise_if_cancelled(cancelled, ref.key, UNTOUCHED)
             continue
         run.status.step("attach", phase=result.phase)
@@ -283,9 +335,13 @@ def _attach(run: DrillRun) -> Gen[None]:
             run.mounts = result.mounts
             break
         if now(context) >= give_up:
-            raise DrillFailed(f"attaching the scratch copy did not finish within {ATTACH_DEADLINE}; phase "
-                              f"{result.phase}: {result.detail}", filer=ref.key, state=UNTOUCHED,
-                              action="check the DR cluster's activities, then drill again")
+            raise DrillFailed(
+                f"attaching the scratch copy did not finish within {ATTACH_DEADLINE}; phase "
+                f"{result.phase}: {result.detail}",
+                filer=ref.key,
+                state=UNTOUCHED,
+                action="check the DR cluster's activities, then drill again",
+            )
         ids = result.activity_ids
         cancelled = yield from sleep_or_cancel(context, run.poll, run.cancel)
         raise_if_cancelled(cancelled, ref.key, UNTOUCHED)
@@ -301,13 +357,21 @@ def _readback(run: DrillRun) -> Gen[None]:
     result: Readback = yield activity(context, drill_acts.drill_readback, ref)
     run.readback = result
     run.timings["readback_s"] = seconds_since(context, mark)
-    run.status.step("read_back", readback=result.status, files_checked=result.files_checked,
-                    files_ok=result.files_ok, bytes_read=result.bytes_read)
+    run.status.step(
+        "read_back",
+        readback=result.status,
+        files_checked=result.files_checked,
+        files_ok=result.files_ok,
+        bytes_read=result.bytes_read,
+    )
     if result.status == "failed":
-        raise DrillFailed(f"the read-back through the DR cluster failed: {result.detail}"
-                          + (f" ({'; '.join(result.problems[:3])})" if result.problems else ""), filer=ref.key,
-                          state=UNTOUCHED, action="read the drill record's readback problems: a failover of this "
-                          "backup would serve the same")
+        raise DrillFailed(
+            f"the read-back through the DR cluster failed: {result.detail}"
+            + (f" ({'; '.join(result.problems[:3])})" if result.problems else ""),
+            filer=ref.key,
+            state=UNTOUCHED,
+            action="read the drill record's readback problems: a failover of this backup would serve the same",
+        )
 
 
 # --- clean-up ---------------------------------------------------------------------------------------------------
@@ -326,11 +390,20 @@ def _reconcile(context: df.DurableOrchestrationContext, run: RunRef, status: Run
     cleanup_s = seconds_since(context, mark)
     yield activity(context, drill_acts.drill_cleaned, DrillCleaned(ref, ok, cleanup_s, detail))
     if not ok:
-        raise DrillFailed(f"the clean-up after drill {ref.drill_id} failed: {detail}", filer=ref.key, state=LEFT,
-                          action="remove what the drill record's cleanup names, or drill the filer again")
+        raise DrillFailed(
+            f"the clean-up after drill {ref.drill_id} failed: {detail}",
+            filer=ref.key,
+            state=LEFT,
+            action="remove what the drill record's cleanup names, or drill the filer again",
+        )
     status.step("cleaned_up", cleanup_s=cleanup_s)
-    return {"status": "cleaned_up", "cluster": run.cluster, "filer": run.filer, "drill_id": ref.drill_id,
-            "cleanup_s": cleanup_s}
+    return {
+        "status": "cleaned_up",
+        "cluster": run.cluster,
+        "filer": run.filer,
+        "drill_id": ref.drill_id,
+        "cleanup_s": cleanup_s,
+    }
 
 
 def _sweep(run: DrillRun) -> Gen[None]:
@@ -339,8 +412,12 @@ def _sweep(run: DrillRun) -> Gen[None]:
     run.status.step("clearing_leftovers")
     ok, detail = yield from _cleanup_steps(run.context, run.ref, run.status, run.poll)
     if not ok:
-        raise DrillFailed(f"an earlier drill's leftovers could not be cleared: {detail}", filer=run.ref.key,
-                          state="production untouched", action="check the DR cluster and the backup account")
+        raise DrillFailed(
+            f"an earlier drill's leftovers could not be cleared: {detail}",
+            filer=run.ref.key,
+            state="production untouched",
+            action="check the DR cluster and the backup account",
+        )
     run.timings["sweep_s"] = seconds_since(run.context, mark)
 
 
@@ -358,21 +435,21 @@ def _clean_up(run: DrillRun) -> Gen[bool]:
     return ok
 
 
-def _cleanup_steps(context: df.DurableOrchestrationContext, ref: DrillRef, status: RunStatus,
-                   poll: timedelta) -> Gen[tuple[bool, str]]:
+def _cleanup_steps(
+    context: df.DurableOrchestrationContext, ref: DrillRef, status: RunStatus, poll: timedelta
+) -> Gen[tuple[bool, str]]:
     give_up = now(context) + CLEANUP_DEADLINE
     failures = 0
     ids: tuple[str, ...] = ()
     while True:
         try:
-            step: CleanupStep = yield activity(context, drill_acts.drill_cleanup_step, DrillStep(ref, ids),
-                                               retry=None)
+            step: CleanupStep = yield activity(context, drill_acts.drill_cleanup_step, DrillStep(ref, ids), retry=None)
             failures = 0
         except Exception as err:
             failures += 1
             if failures >= CLEANUP_MAX_FAILURES or now(context) >= give_up:
                 return False, f"failed {failures} time(s) in a row: {reason(err)}"
-            yield from sleep(context, poll * (2 ** failures))
+            yield from sleep(context, poll * (2**failures))
             continue
         status.update(phase=step.phase)
         if step.done:

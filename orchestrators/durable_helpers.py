@@ -33,8 +33,9 @@ ATTACH_DEADLINE = timedelta(minutes=45)
 ATTACH_MAX_FAILURES = 4
 
 
-def activity(context: df.DurableOrchestrationContext, fn: Any, input_: Any,
-             retry: df.RetryOptions | None = RETRY) -> Any:
+def activity(
+    context: df.DurableOrchestrationContext, fn: Any, input_: Any, retry: df.RetryOptions | None = RETRY
+) -> Any:
     """Schedule activity `fn` (its registered function, not its name), retried as the host does unless retry
     is None. The input goes as plain JSON and the SDK decodes the result as fn's annotated return type: what
     the Durable codec's strict typing (AZURE_FUNCTIONS_DURABLE_STRICT_TYPING) needs; loose mode is the same."""
@@ -53,8 +54,9 @@ def run_input(context: df.DurableOrchestrationContext, kind: type[R]) -> R:
     except InputRefused as err:
         raise InputRefused(f"run {context.instance_id} refused its input: {err.what}", action=err.action) from None
     except (TypeError, RecordError, ValueError) as err:
-        raise InputRefused(f"run {context.instance_id} refused its input: not a {kind.__name__}: "
-                           f"{str(err)[:300]}") from None
+        raise InputRefused(
+            f"run {context.instance_id} refused its input: not a {kind.__name__}: {str(err)[:300]}"
+        ) from None
 
 
 def new_run_id(context: df.DurableOrchestrationContext, started: datetime) -> str:
@@ -88,16 +90,25 @@ def failed(task: Any) -> Exception | None:
 class RunStatus:
     """The custom status an operator watches: step, filer, progress, timings. Small and secret-free."""
 
-    def __init__(self, context: df.DurableOrchestrationContext, kind: str, filer: str,
-                 started: datetime) -> None:
+    def __init__(self, context: df.DurableOrchestrationContext, kind: str, filer: str, started: datetime) -> None:
         self._context, self._started = context, started
         self._base: dict[str, Any] = {"run": kind, "filer": filer, "started": to_iso(started)}
         self._fields: dict[str, Any] = {}
         self._current = "starting"
 
     # Fields about the step in progress: a new step starts without them (the run's identity and totals stay).
-    TRANSIENT = frozenset({"phase", "flush_percent", "remove_percent", "dirty_files", "pending", "eta_s",
-                           "attach_failures", "copy_instance"})
+    TRANSIENT = frozenset(
+        {
+            "phase",
+            "flush_percent",
+            "remove_percent",
+            "dirty_files",
+            "pending",
+            "eta_s",
+            "attach_failures",
+            "copy_instance",
+        }
+    )
 
     def step(self, step: str, **fields: Any) -> None:
         kept = {k: v for k, v in self._fields.items() if k not in self.TRANSIENT}
@@ -123,8 +134,9 @@ def sleep(context: df.DurableOrchestrationContext, delay: timedelta) -> Gen[None
     yield context.create_timer(now(context) + delay)
 
 
-def sleep_or_cancel(context: df.DurableOrchestrationContext, delay: timedelta, cancel: Any,
-                    until: datetime | None = None) -> Gen[bool]:
+def sleep_or_cancel(
+    context: df.DurableOrchestrationContext, delay: timedelta, cancel: Any, until: datetime | None = None
+) -> Gen[bool]:
     """Wait `delay` (never past `until`); True when the cancel event arrived instead."""
     fire = now(context) + delay
     if until is not None:
@@ -137,8 +149,9 @@ def sleep_or_cancel(context: df.DurableOrchestrationContext, delay: timedelta, c
     return False
 
 
-def wait_for_approval(context: df.DurableOrchestrationContext, event: str, approval_ref: str | None,
-                      deadline: datetime, cancel: Any) -> Gen[ApprovalDecision]:
+def wait_for_approval(
+    context: df.DurableOrchestrationContext, event: str, approval_ref: str | None, deadline: datetime, cancel: Any
+) -> Gen[ApprovalDecision]:
     """Wait for `event` until the deadline or a cancel; the decision fails closed (approval.decide): only
     `{"approve": true, "approval_ref": <approval_ref>}` approves, a timeout or a cancel never does."""
     timer = cancellable_timer(context, deadline)
@@ -152,9 +165,18 @@ def wait_for_approval(context: df.DurableOrchestrationContext, event: str, appro
     return approval_decision(approval.result, approval_ref)
 
 
-def attach(context: df.DurableOrchestrationContext, request: AttachRef, status: RunStatus, step: str,
-           *, cluster: Cluster, filer: str, error: type[DrError] = ReaddFailed,
-           deadline: timedelta = ATTACH_DEADLINE, max_failures: int = ATTACH_MAX_FAILURES) -> Gen[AttachStep]:
+def attach(
+    context: df.DurableOrchestrationContext,
+    request: AttachRef,
+    status: RunStatus,
+    step: str,
+    *,
+    cluster: Cluster,
+    filer: str,
+    error: type[DrError] = ReaddFailed,
+    deadline: timedelta = ATTACH_DEADLINE,
+    max_failures: int = ATTACH_MAX_FAILURES,
+) -> Gen[AttachStep]:
     """Call the idempotent `attach_step` until the filer serves, timers between; bounded in time and failures.
     `cluster` is the one attached to (its poll interval paces the calls); `filer` names the filer in errors.
 
@@ -172,27 +194,36 @@ def attach(context: df.DurableOrchestrationContext, request: AttachRef, status: 
         except Exception as err:  # failed after the host's delivery: the pause and the limit are decided here
             failures += 1
             if failures >= max_failures or now(context) >= give_up:
-                state = (f"not serving: the attach stopped in phase {reached}; the core filer may be attached "
-                         "without every junction" if reached else "the core filer is not attached")
-                raise error(f"{step} failed {failures} time(s) in a row: {reason(err)}", filer=filer,
-                            state=state, action="check the cluster, then replay the record (readd route)") from None
+                state = (
+                    f"not serving: the attach stopped in phase {reached}; the core filer may be attached "
+                    "without every junction"
+                    if reached
+                    else "the core filer is not attached"
+                )
+                raise error(
+                    f"{step} failed {failures} time(s) in a row: {reason(err)}",
+                    filer=filer,
+                    state=state,
+                    action="check the cluster, then replay the record (readd route)",
+                ) from None
             status.step(step, phase="retrying", attach_failures=failures)
-            yield from sleep(context, poll * (2 ** failures))
+            yield from sleep(context, poll * (2**failures))
             continue
         status.step(step, phase=result.phase)
         reached = result.phase
         if result.done:
             return result
         if now(context) >= give_up:
-            raise error(f"{step} did not finish within {deadline}; phase {result.phase}: {result.detail}",
-                        filer=filer, state=f"attach stopped in phase {result.phase}",
-                        action="check the cluster's activities, then replay with the readd route")
+            raise error(
+                f"{step} did not finish within {deadline}; phase {result.phase}: {result.detail}",
+                filer=filer,
+                state=f"attach stopped in phase {result.phase}",
+                action="check the cluster's activities, then replay with the readd route",
+            )
         request = replace(request, activity_ids=result.activity_ids)
         yield from sleep(context, poll)
 
 
-def raise_if_cancelled(cancelled: bool, filer: str, state: str,
-                       action: str = "none: the run stopped cleanly") -> None:
+def raise_if_cancelled(cancelled: bool, filer: str, state: str, action: str = "none: the run stopped cleanly") -> None:
     if cancelled:
-        raise RunCancelled("the run was cancelled by a `cancel` event", filer=filer, state=state,
-                           action=action)
+        raise RunCancelled("the run was cancelled by a `cancel` event", filer=filer, state=state, action=action)

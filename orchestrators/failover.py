@@ -65,38 +65,61 @@ def failover_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     phases = Phases(context)
     try:
         status.step("starting")
-        begun: RunStarted = yield activity(context, runs_acts.begin_run,
-                                           RunStart(ref, "failover", target_cluster=req.target_cluster))
+        begun: RunStarted = yield activity(
+            context, runs_acts.begin_run, RunStart(ref, "failover", target_cluster=req.target_cluster)
+        )
         phases.stage = "fencing the primary"
         status.step("fencing_primary")  # the primary copy stops serving before the DR cluster serves it
         fence: FenceOutcome = yield activity(context, failover_acts.fence_primary, ref)
         status.update(primary_fence=fence.how)
         phases.stage = "choosing the backup"
         status.step("choosing_backup")
-        choice: FailoverChoice = yield activity(context, failover_acts.choose_backup,
-                                                ChooseBackup(ref, req.backup_id))
+        choice: FailoverChoice = yield activity(context, failover_acts.choose_backup, ChooseBackup(ref, req.backup_id))
         phases.done("choose_s")
-        status.step("chosen", backup_id=choice.backup_id, container=choice.container,
-                    target_cluster=choice.target_cluster)
+        status.step(
+            "chosen", backup_id=choice.backup_id, container=choice.container, target_cluster=choice.target_cluster
+        )
         phases.stage = "checking the backup"
         checked = yield from check_backup(context, ref, choice, req.verify, status)
         phases.done("verify_s")
         result = yield from attach_backup(context, ref, begun, choice, status=status, phases=phases)
         phases.stage = "recording the failover in the catalog"
-        times: FailoverTimes = yield activity(context, failover_acts.record_failover, FailoverRecordRef(
-            ref, choice.backup_id, requested_at=to_iso(started), serving_at=to_iso(phases.serving or now(context)),
-            phases=phases.items()))
+        times: FailoverTimes = yield activity(
+            context,
+            failover_acts.record_failover,
+            FailoverRecordRef(
+                ref,
+                choice.backup_id,
+                requested_at=to_iso(started),
+                serving_at=to_iso(phases.serving or now(context)),
+                phases=phases.items(),
+            ),
+        )
     except FailoverFailed:
         raise
     except Exception as err:  # an activity's bare failure: name the filer and the stage for the operator
-        raise FailoverFailed(f"{phases.stage} failed: {reason(err)}", filer=ref.key,
-                             state=_STATE_AFTER[phases.stage], action="read the run's history, fix the cause, "
-                             "then POST the failover again (the catalog's attached mark fences the filer)") from None
-    result = replace(result, verify=req.verify, blobs_checked=checked, rpo_s=times.rpo_s, rto_s=times.rto_s,
-                     consistent_at=times.consistent_at, phases=times.phases)
+        raise FailoverFailed(
+            f"{phases.stage} failed: {reason(err)}",
+            filer=ref.key,
+            state=_STATE_AFTER[phases.stage],
+            action="read the run's history, fix the cause, "
+            "then POST the failover again (the catalog's attached mark fences the filer)",
+        ) from None
+    result = replace(
+        result,
+        verify=req.verify,
+        blobs_checked=checked,
+        rpo_s=times.rpo_s,
+        rto_s=times.rto_s,
+        consistent_at=times.consistent_at,
+        phases=times.phases,
+    )
     status.step("serving", mounts=[m.to_json() for m in result.mounts], rpo_s=times.rpo_s, rto_s=times.rto_s)
-    return {**FailoverResult.to_json(result), "primary_fence": fence.how or None,
-            "primary_fence_detail": fence.detail or None}
+    return {
+        **FailoverResult.to_json(result),
+        "primary_fence": fence.how or None,
+        "primary_fence_detail": fence.detail or None,
+    }
 
 
 # What a failure at each stage leaves behind, for the error an operator reads.
@@ -107,7 +130,7 @@ _STATE_AFTER = {
     "marking the backup attached in the catalog": "nothing attached; the backup may be marked attached",
     "attaching the backup to the DR cluster": "the backup is marked attached; the DR cluster may hold part of it",
     "recording the failover in the catalog": "the DR cluster SERVES the filer; the catalog marks the backup "
-                                             "attached but has not recorded the failover",
+    "attached but has not recorded the failover",
 }
 
 
@@ -128,49 +151,78 @@ class Phases:
         return tuple(self._seconds.items())
 
 
-def attach_backup(context: df.DurableOrchestrationContext, ref: RunRef, begun: RunStarted, choice: FailoverChoice,
-                  *, status: RunStatus, phases: Phases) -> Gen[FailoverResult]:
+def attach_backup(
+    context: df.DurableOrchestrationContext,
+    ref: RunRef,
+    begun: RunStarted,
+    choice: FailoverChoice,
+    *,
+    status: RunStatus,
+    phases: Phases,
+) -> Gen[FailoverResult]:
     """Mark the chosen backup attached, then add it on the DR cluster with every junction, until it serves."""
     chosen = BackupRef(ref, choice.backup_id)
     phases.stage = "marking the backup attached in the catalog"
     yield activity(context, failover_acts.mark_attached, chosen)
     phases.stage = "attaching the backup to the DR cluster"
     target = begun.target_cluster or begun.context.cluster  # begin_run always resolves a failover's target
-    attached = yield from attach(context, AttachRef(ref, backup_id=choice.backup_id), status, "attach",
-                                 cluster=target, filer=ref.key, error=FailoverFailed)
+    attached = yield from attach(
+        context,
+        AttachRef(ref, backup_id=choice.backup_id),
+        status,
+        "attach",
+        cluster=target,
+        filer=ref.key,
+        error=FailoverFailed,
+    )
     phases.done("attach_s")
     phases.serving = now(context)
-    return FailoverResult(cluster=ref.cluster, filer=ref.filer, target_cluster=choice.target_cluster,
-                          backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
-                          junctions=choice.junctions)
+    return FailoverResult(
+        cluster=ref.cluster,
+        filer=ref.filer,
+        target_cluster=choice.target_cluster,
+        backup_id=choice.backup_id,
+        container=choice.container,
+        mounts=attached.mounts,
+        junctions=choice.junctions,
+    )
 
 
-def check_backup(context: df.DurableOrchestrationContext, ref: RunRef, choice: FailoverChoice, mode: str,
-                 status: RunStatus) -> Gen[int]:
+def check_backup(
+    context: df.DurableOrchestrationContext, ref: RunRef, choice: FailoverChoice, mode: str, status: RunStatus
+) -> Gen[int]:
     """The check `verify` asks for before anything is attached; blobs checked. A sample needs the manifest
     digest the backup recorded: a backup recorded without one gets the full check instead."""
     if mode == "none":
         return 0
     if mode == "sample" and choice.digest:
         status.step("verifying", verify="sample")
-        sample: SampleCheck = yield activity(context, failover_acts.verify_backup_sample,
-                                             BackupRef(ref, choice.backup_id))
+        sample: SampleCheck = yield activity(
+            context, failover_acts.verify_backup_sample, BackupRef(ref, choice.backup_id)
+        )
         if sample.problems:
-            raise FailoverFailed(f"backup {choice.backup_id} failed its sample check: {'; '.join(sample.problems[:3])}",
-                                 filer=ref.key, state=NOTHING_ATTACHED,
-                                 action="check it with verify=full, fail over to the other generation (backupId), "
-                                        "or investigate the backup account")
+            raise FailoverFailed(
+                f"backup {choice.backup_id} failed its sample check: {'; '.join(sample.problems[:3])}",
+                filer=ref.key,
+                state=NOTHING_ATTACHED,
+                action="check it with verify=full, fail over to the other generation (backupId), "
+                "or investigate the backup account",
+            )
         status.update(blobs_checked=sample.checked)
         return sample.checked
     status.step("verifying", verify="full", **({"reason": "no manifest digest on record"} if mode == "sample" else {}))
-    task = context.call_sub_orchestrator(FULL_VERIFY, plain(FullVerify(ref, choice.backup_id)),
-                                         verify_instance_id(context.instance_id))
+    task = context.call_sub_orchestrator(
+        FULL_VERIFY, plain(FullVerify(ref, choice.backup_id)), verify_instance_id(context.instance_id)
+    )
     try:
         done = yield task
     except Exception as err:
-        raise FailoverFailed(reason(err), filer=ref.key, state=NOTHING_ATTACHED,
-                             action="fail over to the other generation (backupId) or investigate the backup "
-                                    "account") from None
+        raise FailoverFailed(
+            reason(err),
+            filer=ref.key,
+            state=NOTHING_ATTACHED,
+            action="fail over to the other generation (backupId) or investigate the backup account",
+        ) from None
     checked = int((done or {}).get("checked", 0))
     status.update(blobs_checked=checked)
     return checked

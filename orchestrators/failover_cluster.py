@@ -27,8 +27,10 @@ def cluster_failover_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     req = run_input(context, ClusterFailoverRequest)
     expected = cluster_failover_instance_id(req.cluster)
     if context.instance_id != expected:
-        raise InputRefused(f"instance {context.instance_id[:200]!r} is not the whole-cluster failover of "
-                           f"{req.cluster[:200]}: that is {expected[:200]!r}")
+        raise InputRefused(
+            f"instance {context.instance_id[:200]!r} is not the whole-cluster failover of "
+            f"{req.cluster[:200]}: that is {expected[:200]!r}"
+        )
     started = now(context)
     status = RunStatus(context, "cluster_failover", req.cluster, started)
     filers: FilerNames = yield activity(context, failover_acts.cluster_filers, ClusterName(req.cluster))
@@ -39,23 +41,36 @@ def cluster_failover_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     while queue or running:
         while queue and len(running) < PARALLEL:
             name = queue.pop(0)
-            request = FailoverRequest(cluster=req.cluster, filer=name, target_cluster=req.target_cluster,
-                                      verify=req.verify)
+            request = FailoverRequest(
+                cluster=req.cluster, filer=name, target_cluster=req.target_cluster, verify=req.verify
+            )
             task = context.call_sub_orchestrator(FAILOVER, plain(request), failover_instance_id(req.cluster, name))
             running[task] = name
         done = yield context.task_any(list(running))
         name = running.pop(done)
         err = failed(done)
-        results[name] = ({"filer": name, "status": "failed", "error": reason(err)[:1000]} if err is not None
-                         else {"filer": name, "status": "serving", **_summary(done.result)})
-        status.update(serving=sum(r["status"] == "serving" for r in results.values()),
-                      failed=sum(r["status"] == "failed" for r in results.values()))
+        results[name] = (
+            {"filer": name, "status": "failed", "error": reason(err)[:1000]}
+            if err is not None
+            else {"filer": name, "status": "serving", **_summary(done.result)}
+        )
+        status.update(
+            serving=sum(r["status"] == "serving" for r in results.values()),
+            failed=sum(r["status"] == "failed" for r in results.values()),
+        )
     ordered = [results[n] for n in filers.names]
     failures = [r["filer"] for r in ordered if r["status"] == "failed"]
     overall = "serving" if not failures else "partial" if len(failures) < len(ordered) else "failed"
     status.step(overall, failed=failures)
-    return {"cluster": req.cluster, "target_cluster": req.target_cluster, "verify": req.verify, "status": overall,
-            "rto_s": seconds_since(context, started), "filers": ordered, "failed": failures}
+    return {
+        "cluster": req.cluster,
+        "target_cluster": req.target_cluster,
+        "verify": req.verify,
+        "status": overall,
+        "rto_s": seconds_since(context, started),
+        "filers": ordered,
+        "failed": failures,
+    }
 
 
 def _summary(result: Any) -> dict[str, Any]:

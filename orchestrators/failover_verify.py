@@ -35,22 +35,30 @@ def failover_verify_orchestrator(context: df.DurableOrchestrationContext) -> Gen
     parent = state.run.instance_id
     expected = verify_instance_id(parent)
     if context.parent_instance_id != parent or context.instance_id != expected:
-        raise InputRefused(f"a full check runs only as the sub-orchestration {expected[:200]!r} of its failover "
-                           f"run {parent[:200]!r}; this is {context.instance_id[:200]!r}, started by "
-                           f"{context.parent_instance_id or 'no orchestration'}", filer=state.run.key)
+        raise InputRefused(
+            f"a full check runs only as the sub-orchestration {expected[:200]!r} of its failover "
+            f"run {parent[:200]!r}; this is {context.instance_id[:200]!r}, started by "
+            f"{context.parent_instance_id or 'no orchestration'}",
+            filer=state.run.key,
+        )
     page, checked = state.page, state.checked
     while page < state.page + PAGES_PER_EXECUTION:
-        batch: list[BackupPageCheck] = yield context.task_all([
-            activity(context, failover_acts.verify_backup_page, BackupPageRef(state.run, state.backup_id, page + i))
-            for i in range(VERIFY_BATCH)])
+        batch: list[BackupPageCheck] = yield context.task_all(
+            [
+                activity(context, failover_acts.verify_backup_page, BackupPageRef(state.run, state.backup_id, page + i))
+                for i in range(VERIFY_BATCH)
+            ]
+        )
         for check in batch:
             checked += check.checked
             if check.mismatches or check.missing:
                 raise FailoverFailed(
                     f"backup {state.backup_id} does not match its manifest on page {check.page}: "
                     f"{check.mismatches} different, {check.missing} missing ({'; '.join(check.problems[:3])})",
-                    filer=state.run.key, state="nothing attached; the catalog is unchanged",
-                    action="fail over to the other generation (backupId) or investigate the backup account")
+                    filer=state.run.key,
+                    state="nothing attached; the catalog is unchanged",
+                    action="fail over to the other generation (backupId) or investigate the backup account",
+                )
             if check.last:  # pages past the manifest's last one answer empty: ignored
                 return {"checked": checked, "pages": check.page + 1, "executions": state.executions + 1}
         page += VERIFY_BATCH

@@ -28,8 +28,9 @@ def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     status = RunStatus(context, "readd", f"{req.cluster}/{req.filer}", started)
     ref = RunRef(req.cluster, req.filer, context.instance_id, new_run_id(context, started))
     status.step("starting")
-    begun: RunStarted = yield activity(context, runs_acts.begin_run,
-                                       RunStart(ref, "readd", reason=LIFT_FENCE if req.lift_fence else "manual"))
+    begun: RunStarted = yield activity(
+        context, runs_acts.begin_run, RunStart(ref, "readd", reason=LIFT_FENCE if req.lift_fence else "manual")
+    )
     status.step("reading_catalog")
     plan: ReaddPlan = yield activity(context, backup_acts.readd_plan, ref)
     if plan.fenced:  # a failover fenced the filer and no operator asked to lift it: never re-add it here
@@ -41,8 +42,9 @@ def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     if plan.fence_lifted:
         status.step("fence_lifted")
     try:
-        result = yield from attach(context, AttachRef(ref), status, "readd", cluster=begun.context.cluster,
-                                   filer=ref.key)
+        result = yield from attach(
+            context, AttachRef(ref), status, "readd", cluster=begun.context.cluster, filer=ref.key
+        )
     except ReaddFailed as err:
         yield activity(context, backup_acts.mark_attention, AttentionRef(ref, error=str(err)))
         status.step(NEEDS_ATTENTION, error=str(err))
@@ -52,5 +54,9 @@ def readd_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
         return {"status": "fenced", "cluster": req.cluster, "filer": req.filer, "fence": result.detail}
     yield activity(context, backup_acts.clear_removed, ref)
     status.step("readded")
-    return {"status": "readded", "cluster": req.cluster, "filer": req.filer,
-            "mounts": [m.to_json() for m in result.mounts]}
+    return {
+        "status": "readded",
+        "cluster": req.cluster,
+        "filer": req.filer,
+        "mounts": [m.to_json() for m in result.mounts],
+    }

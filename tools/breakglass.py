@@ -81,33 +81,56 @@ def preflight(plan: Plan, opts: Options) -> str:
     try:
         filer = plan.filer(opts.cluster, opts.filer)
     except LookupError as exc:
-        raise Refused(str(exc).strip("'\""), filer=f"{opts.cluster}/{opts.filer}", state="nothing changed",
-                      action="name a cluster and filer of the plan") from None
+        raise Refused(
+            str(exc).strip("'\""),
+            filer=f"{opts.cluster}/{opts.filer}",
+            state="nothing changed",
+            action="name a cluster and filer of the plan",
+        ) from None
     target = opts.target or filer.failover_cluster
     if not target:
-        raise Refused("the plan names no failover_cluster for the filer", filer=filer.key,
-                      state="nothing changed", action="pass --target <dr cluster>")
+        raise Refused(
+            "the plan names no failover_cluster for the filer",
+            filer=filer.key,
+            state="nothing changed",
+            action="pass --target <dr cluster>",
+        )
     if target not in {c.name for c in plan.dr_clusters}:
-        raise Refused(f"target {target!r} is not one of the plan's dr_clusters", filer=filer.key,
-                      state="nothing changed", action="pass a dr_clusters name with --target")
+        raise Refused(
+            f"target {target!r} is not one of the plan's dr_clusters",
+            filer=filer.key,
+            state="nothing changed",
+            action="pass a dr_clusters name with --target",
+        )
     with catalog_of(plan, filer) as catalog:
         state: FilerState = catalog.load(filer)
     if state.failed_over:
         mark = state.failed_over
-        raise Refused(f"the filer already failed over to cluster {mark.get('target_cluster')} (backup "
-                      f"{mark.get('backup_id')}, at {mark.get('at')})", filer=filer.key, state="nothing changed",
-                      action="clients mount it there now; fail back before failing over again")
+        raise Refused(
+            f"the filer already failed over to cluster {mark.get('target_cluster')} (backup "
+            f"{mark.get('backup_id')}, at {mark.get('at')})",
+            filer=filer.key,
+            state="nothing changed",
+            action="clients mount it there now; fail back before failing over again",
+        )
     run = state.last_run or {}
     if run.get("status") == "running" and run.get("backup_id") != opts.despite_running:
-        raise Refused(f"backup run {run.get('backup_id')} ({run.get('instance_id')}) is in progress per the "
-                      "catalog", filer=filer.key, state="nothing changed",
-                      action="if the app runs, fail over through its route (it cancels the backup first); if "
-                      "the app's region is lost and that run can never finish, pass --despite-running "
-                      f"{run.get('backup_id')}")
+        raise Refused(
+            f"backup run {run.get('backup_id')} ({run.get('instance_id')}) is in progress per the catalog",
+            filer=filer.key,
+            state="nothing changed",
+            action="if the app runs, fail over through its route (it cancels the backup first); if "
+            "the app's region is lost and that run can never finish, pass --despite-running "
+            f"{run.get('backup_id')}",
+        )
     blocked = failover_blocker(state, opts.backup_id, target)
     if blocked is not None:
-        raise Refused(blocked.message, filer=filer.key, state="nothing changed",
-                      action="choose a verified backup (see the catalog's backups, or GET /api/filers)")
+        raise Refused(
+            blocked.message,
+            filer=filer.key,
+            state="nothing changed",
+            action="choose a verified backup (see the catalog's backups, or GET /api/filers)",
+        )
     return target
 
 
@@ -120,11 +143,13 @@ def _check(ref: RunRef, choice: FailoverChoice, mode: str, say: Callable[[str], 
         say("verifying: the manifest against its recorded digest and a sample of blobs")
         sample: SampleCheck = _call(failover_acts.verify_backup_sample, BackupRef(ref, choice.backup_id))
         if sample.problems:
-            raise FailoverFailed(f"backup {choice.backup_id} failed its sample check: "
-                                 f"{'; '.join(sample.problems[:3])}", filer=ref.key,
-                                 state="nothing attached; the catalog is unchanged",
-                                 action="check it with --verify full, fail over to the other generation "
-                                        "(--backup-id), or investigate the backup account")
+            raise FailoverFailed(
+                f"backup {choice.backup_id} failed its sample check: {'; '.join(sample.problems[:3])}",
+                filer=ref.key,
+                state="nothing attached; the catalog is unchanged",
+                action="check it with --verify full, fail over to the other generation "
+                "(--backup-id), or investigate the backup account",
+            )
         say(f"verifying: sample passed ({sample.checked} blobs)")
         return sample.checked
     if mode == "sample":
@@ -142,16 +167,19 @@ def _verify_pages(ref: RunRef, choice: FailoverChoice, say: Callable[[str], None
             raise FailoverFailed(
                 f"backup {choice.backup_id} does not match its manifest on page {check.page}: "
                 f"{check.mismatches} different, {check.missing} missing ({'; '.join(check.problems[:3])})",
-                filer=ref.key, state="nothing attached; the catalog is unchanged",
-                action="fail over to the other generation (--backup-id) or investigate the backup account")
+                filer=ref.key,
+                state="nothing attached; the catalog is unchanged",
+                action="fail over to the other generation (--backup-id) or investigate the backup account",
+            )
         say(f"verifying: page {page} checked ({checked} blobs so far)")
         if check.last:
             return checked
         page += 1
 
 
-def _attach(ref: RunRef, backup_id: str, poll: float, sleep: Callable[[float], None],
-            say: Callable[[str], None]) -> AttachStep:
+def _attach(
+    ref: RunRef, backup_id: str, poll: float, sleep: Callable[[float], None], say: Callable[[str], None]
+) -> AttachStep:
     """attach_step until the filer serves: the orchestrator's bounds (deadline, failures in a row, backoff)."""
     request = AttachRef(ref, backup_id=backup_id)
     waited, failures = 0.0, 0
@@ -164,11 +192,14 @@ def _attach(ref: RunRef, backup_id: str, poll: float, sleep: Callable[[float], N
             failures += 1
             reason = str(err).split("\n", 1)[0].strip()
             if failures >= ATTACH_MAX_FAILURES or waited >= deadline:
-                raise FailoverFailed(f"attach failed {failures} time(s) in a row: {reason}", filer=ref.key,
-                                     state="the core filer is not attached",
-                                     action="check the DR cluster, then run break glass again (it resumes)") from None
+                raise FailoverFailed(
+                    f"attach failed {failures} time(s) in a row: {reason}",
+                    filer=ref.key,
+                    state="the core filer is not attached",
+                    action="check the DR cluster, then run break glass again (it resumes)",
+                ) from None
             say(f"attach: retrying after a failure ({reason[:200]})")
-            pause = poll * (2 ** failures)
+            pause = poll * (2**failures)
             sleep(pause)
             waited += pause
             continue
@@ -176,17 +207,20 @@ def _attach(ref: RunRef, backup_id: str, poll: float, sleep: Callable[[float], N
         if step.done:
             return step
         if waited >= deadline:
-            raise FailoverFailed(f"attach did not finish within {ATTACH_DEADLINE}; phase {step.phase}: "
-                                 f"{step.detail}", filer=ref.key, state=f"attach stopped in phase {step.phase}",
-                                 action="check the DR cluster's activities, then run break glass again")
+            raise FailoverFailed(
+                f"attach did not finish within {ATTACH_DEADLINE}; phase {step.phase}: {step.detail}",
+                filer=ref.key,
+                state=f"attach stopped in phase {step.phase}",
+                action="check the DR cluster's activities, then run break glass again",
+            )
         request = replace(request, activity_ids=step.activity_ids)
         sleep(poll)
         waited += poll
 
 
-def failover(opts: Options, *, out: TextIO = sys.stdout,
-             sleep: Callable[[float], None] = time.sleep) -> FailoverResult:
+def failover(opts: Options, *, out: TextIO = sys.stdout, sleep: Callable[[float], None] = time.sleep) -> FailoverResult:
     """The failover workflow's activities in the orchestrator's order; raises DrError (Refused: nothing changed)."""
+
     def say(line: str) -> None:
         print(f"[{clock.to_iso(clock.from_epoch(services.now()))}] {line}", file=out, flush=True)
 
@@ -195,8 +229,12 @@ def failover(opts: Options, *, out: TextIO = sys.stdout,
     say(f"catalog allows failing {opts.cluster}/{opts.filer} over to {target}")
     started = clock.from_epoch(services.now())
     phases = _Phases()
-    ref = RunRef(opts.cluster, opts.filer, failover_instance_id(opts.cluster, opts.filer),
-                 f"{clock.to_iso_basic(started)}-{uuid.uuid4().hex[:8]}")
+    ref = RunRef(
+        opts.cluster,
+        opts.filer,
+        failover_instance_id(opts.cluster, opts.filer),
+        f"{clock.to_iso_basic(started)}-{uuid.uuid4().hex[:8]}",
+    )
     begun: RunStarted = _call(runs_acts.begin_run, RunStart(ref, "failover", target_cluster=target))
     say(f"run {ref.run_id} recorded its plan snapshot ({ref.instance_id})")
     # The fence first (recorded in the catalog, then client access suspended on the primary cluster; pending when
@@ -215,16 +253,34 @@ def failover(opts: Options, *, out: TextIO = sys.stdout,
     attached = _attach(ref, choice.backup_id, float(cluster.poll_seconds), sleep, say)
     phases.done("attach_s")
     serving = clock.from_epoch(services.now())
-    times: FailoverTimes = _call(failover_acts.record_failover, FailoverRecordRef(
-        ref, choice.backup_id, requested_at=clock.to_iso(started), serving_at=clock.to_iso(serving),
-        phases=phases.items()))
-    say(f"catalog: failover of {ref.key} to {choice.target_cluster} recorded (RPO {times.rpo_s} s, "
-        f"RTO {times.rto_s} s)")
-    return FailoverResult(cluster=opts.cluster, filer=opts.filer, target_cluster=choice.target_cluster,
-                          backup_id=choice.backup_id, container=choice.container, mounts=attached.mounts,
-                          junctions=choice.junctions, verify=opts.verify, blobs_checked=checked,
-                          rpo_s=times.rpo_s, rto_s=times.rto_s, consistent_at=times.consistent_at,
-                          phases=times.phases)
+    times: FailoverTimes = _call(
+        failover_acts.record_failover,
+        FailoverRecordRef(
+            ref,
+            choice.backup_id,
+            requested_at=clock.to_iso(started),
+            serving_at=clock.to_iso(serving),
+            phases=phases.items(),
+        ),
+    )
+    say(
+        f"catalog: failover of {ref.key} to {choice.target_cluster} recorded (RPO {times.rpo_s} s, RTO {times.rto_s} s)"
+    )
+    return FailoverResult(
+        cluster=opts.cluster,
+        filer=opts.filer,
+        target_cluster=choice.target_cluster,
+        backup_id=choice.backup_id,
+        container=choice.container,
+        mounts=attached.mounts,
+        junctions=choice.junctions,
+        verify=opts.verify,
+        blobs_checked=checked,
+        rpo_s=times.rpo_s,
+        rto_s=times.rto_s,
+        consistent_at=times.consistent_at,
+        phases=times.phases,
+    )
 
 
 class _Phases:
@@ -244,14 +300,22 @@ class _Phases:
 
 
 def _report(result: FailoverResult, out: TextIO) -> None:
-    print(f"SERVING {result.cluster}/{result.filer} on cluster {result.target_cluster} from backup "
-          f"{result.backup_id} (container {result.container})", file=out)
+    print(
+        f"SERVING {result.cluster}/{result.filer} on cluster {result.target_cluster} from backup "
+        f"{result.backup_id} (container {result.container})",
+        file=out,
+    )
     for mount in result.mounts:
-        print(f"  mount: vserver {mount.vserver} addresses {', '.join(mount.addresses)} paths "
-              f"{', '.join(mount.paths)}", file=out)
+        print(
+            f"  mount: vserver {mount.vserver} addresses {', '.join(mount.addresses)} paths {', '.join(mount.paths)}",
+            file=out,
+        )
     print(f"  junctions: {', '.join(result.junctions)}", file=out)
-    print(f"  checked: {result.verify} ({result.blobs_checked} blobs); RPO {result.rpo_s} s (consistent at "
-          f"{result.consistent_at}); RTO {result.rto_s} s", file=out)
+    print(
+        f"  checked: {result.verify} ({result.blobs_checked} blobs); RPO {result.rpo_s} s (consistent at "
+        f"{result.consistent_at}); RTO {result.rto_s} s",
+        file=out,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -262,23 +326,41 @@ def _parser() -> argparse.ArgumentParser:
     fo.add_argument("filer", help="the core filer's name in the plan")
     fo.add_argument("--target", help="a dr_clusters name (default: the filer's failover_cluster)")
     fo.add_argument("--backup-id", help="the backup to attach (default: the newest verified one)")
-    fo.add_argument("--verify", choices=VERIFY_MODES, default="sample",
-                    help="the check before attaching, as the route's verify: sample (the manifest against its "
-                         "recorded digest and a sample of blobs; default), full (every blob), none")
+    fo.add_argument(
+        "--verify",
+        choices=VERIFY_MODES,
+        default="sample",
+        help="the check before attaching, as the route's verify: sample (the manifest against its "
+        "recorded digest and a sample of blobs; default), full (every blob), none",
+    )
     fo.add_argument("--plan", help="the plan file (default: the VFXTDR_PLAN or VFXTDR_PLAN_FILE setting)")
-    fo.add_argument("--despite-running", metavar="BACKUP_ID",
-                    help="fail over although the catalog shows this backup run in progress (its app is gone)")
+    fo.add_argument(
+        "--despite-running",
+        metavar="BACKUP_ID",
+        help="fail over although the catalog shows this backup run in progress (its app is gone)",
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-         sleep: Callable[[float], None] = time.sleep) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     args = _parser().parse_args(argv)
     if args.plan:
         os.environ.pop(ENV_PLAN, None)
         os.environ[ENV_PLAN_FILE] = args.plan
-    opts = Options(cluster=args.cluster, filer=args.filer, target=args.target, backup_id=args.backup_id,
-                   verify=args.verify, despite_running=args.despite_running)
+    opts = Options(
+        cluster=args.cluster,
+        filer=args.filer,
+        target=args.target,
+        backup_id=args.backup_id,
+        verify=args.verify,
+        despite_running=args.despite_running,
+    )
     try:
         result = failover(opts, out=out, sleep=sleep)
     except PlanError as exc:
@@ -292,8 +374,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout, err: Te
         return EXIT_FAILED
     except Exception as exc:  # Azure, Key Vault, cluster: the first line names the problem
         first = str(exc).splitlines()[0][:500] if str(exc) else ""
-        print(f"FAILED: {type(exc).__name__}: {first} [the catalog says how far it got: run break glass "
-              "again to resume, it picks up an attach this run started]", file=err)
+        print(
+            f"FAILED: {type(exc).__name__}: {first} [the catalog says how far it got: run break glass "
+            "again to resume, it picks up an attach this run started]",
+            file=err,
+        )
         return EXIT_FAILED
     _report(result, out)
     return 0

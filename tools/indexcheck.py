@@ -31,16 +31,40 @@ from shared.core import ncrontab
 
 EXIT_PROBLEMS = 2
 # trigger type -> the trigger attribute that overrides the durable name
-_DURABLE_TRIGGERS = {"orchestrationTrigger": "orchestration", "activityTrigger": "activity",
-                     "entityTrigger": "entity_name"}
+_DURABLE_TRIGGERS = {
+    "orchestrationTrigger": "orchestration",
+    "activityTrigger": "activity",
+    "entityTrigger": "entity_name",
+}
 # What the orchestration context schedules by name, and the kind of function each call must name.
-_DURABLE_CALLS = {"call_activity": "activityTrigger", "call_activity_with_retry": "activityTrigger",
-                  "call_sub_orchestrator": "orchestrationTrigger",
-                  "call_sub_orchestrator_with_retry": "orchestrationTrigger",
-                  "start_new": "orchestrationTrigger"}
+_DURABLE_CALLS = {
+    "call_activity": "activityTrigger",
+    "call_activity_with_retry": "activityTrigger",
+    "call_sub_orchestrator": "orchestrationTrigger",
+    "call_sub_orchestrator_with_retry": "orchestrationTrigger",
+    "start_new": "orchestrationTrigger",
+}
 _ROUTE_PARAM = re.compile(r"^(\*{0,2})([A-Za-z_][A-Za-z0-9_]*)((?::[A-Za-z]+(?:\([^)]*\))?)*)(\?|=[^{}]*)?$")
-_CONSTRAINTS = {"int", "bool", "datetime", "decimal", "double", "float", "guid", "long", "minlength",
-                "maxlength", "length", "min", "max", "range", "alpha", "regex", "required", "alphanumeric"}
+_CONSTRAINTS = {
+    "int",
+    "bool",
+    "datetime",
+    "decimal",
+    "double",
+    "float",
+    "guid",
+    "long",
+    "minlength",
+    "maxlength",
+    "length",
+    "min",
+    "max",
+    "range",
+    "alpha",
+    "regex",
+    "required",
+    "alphanumeric",
+}
 _TIMESPAN = re.compile(r"^\d+(\.\d+)?:\d{2}(:\d{2})?$|^\d{1,2}:\d{2}:\d{2}$")
 _SETTING = re.compile(r"^%([A-Za-z0-9_.:-]+)%$")
 
@@ -65,8 +89,12 @@ def check_app(module_name: str = "function_app", settings: Mapping[str, str] | N
     apps = _find_apps(module)
     if len(apps) != 1:
         what = "no" if not apps else f"{len(apps)}"
-        return [Finding("app", f"{module_name} defines {what} top-level FunctionApp/DFApp instances; "
-                               "the worker needs exactly one")]
+        return [
+            Finding(
+                "app",
+                f"{module_name} defines {what} top-level FunctionApp/DFApp instances; the worker needs exactly one",
+            )
+        ]
     app = apps[0]
     findings: list[Finding] = []
     functions = []
@@ -149,6 +177,7 @@ def _check_function(fn: func.Function, env: Mapping[str, str]) -> Iterator[str]:
 
 # --- the worker's parameter and annotation rules ----------------------------------------------------------
 
+
 def _check_params(fn: func.Function) -> Iterator[str]:
     user = fn.get_user_function()
     try:
@@ -193,14 +222,16 @@ def _check_return(binding_type: str | None, anno: Any) -> Iterator[str]:
         yield f"the return annotation {anno!r} is not a type"
         return
     converter = func.meta.get_binding_registry().get(binding_type)
-    ok = (converter.check_output_type_annotation(anno) if converter is not None
-          else issubclass(anno, (str, bytes, bytearray)))
+    ok = (
+        converter.check_output_type_annotation(anno)
+        if converter is not None
+        else issubclass(anno, (str, bytes, bytearray))
+    )
     if not ok:
         yield f"the return annotation {anno.__name__} does not match the {binding_type!r} output binding"
 
 
-def _check_annotation(name: str, binding_type: str | None, is_out: bool, annotated: bool,
-                      anno: Any) -> Iterator[str]:
+def _check_annotation(name: str, binding_type: str | None, is_out: bool, annotated: bool, anno: Any) -> Iterator[str]:
     is_param_out = annotated and _is_out(anno)
     if is_out and annotated and not is_param_out:
         yield f"binding {name!r} is an output binding but its annotation is not azure.functions.Out[...]"
@@ -238,6 +269,7 @@ def _is_out(anno: Any) -> bool:
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------
+
 
 def _check_http(fn: func.Function, trigger: Any) -> Iterator[str]:
     route = trigger.route or ""
@@ -300,8 +332,13 @@ def _route_params_read(source: Callable[..., Any] | None) -> set[str]:
     for node in ast.walk(tree) if tree else ():
         if isinstance(node, ast.Subscript) and _is_route_params(node.value):
             key = node.slice
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-              and _is_route_params(node.func.value) and node.args):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and _is_route_params(node.func.value)
+            and node.args
+        ):
             key = node.args[0]
         else:
             continue
@@ -322,8 +359,11 @@ def _check_routes(functions: list[func.Function]) -> Iterator[Finding]:
         if not isinstance(trigger, HttpTrigger):
             continue
         shape = re.sub(r"\{[^{}]*\}", "{}", (trigger.route or "").strip("/").lower())
-        methods = (set(HttpMethod.__members__) if trigger.methods is None
-                   else {getattr(m, "name", str(m)).upper() for m in trigger.methods})
+        methods = (
+            set(HttpMethod.__members__)
+            if trigger.methods is None
+            else {getattr(m, "name", str(m)).upper() for m in trigger.methods}
+        )
         for other_shape, other_methods, other in seen:
             if shape == other_shape and methods & other_methods:
                 common = ", ".join(sorted(methods & other_methods))
@@ -333,12 +373,15 @@ def _check_routes(functions: list[func.Function]) -> Iterator[Finding]:
 
 # --- timers --------------------------------------------------------------------------------------------
 
+
 def _check_timer(trigger: Any, env: Mapping[str, str]) -> Iterator[str]:
     schedule = trigger.schedule or ""
     if m := _SETTING.match(schedule):
         if m.group(1) not in env:
-            yield (f"schedule {schedule!r} names app setting {m.group(1)}, which is not set (set it in the "
-                   "environment or local.settings.json)")
+            yield (
+                f"schedule {schedule!r} names app setting {m.group(1)}, which is not set (set it in the "
+                "environment or local.settings.json)"
+            )
             return
         schedule = env[m.group(1)]
     if _TIMESPAN.match(schedule.strip()):
@@ -353,6 +396,7 @@ def _check_timer(trigger: Any, env: Mapping[str, str]) -> Iterator[str]:
 
 
 # --- durable names -------------------------------------------------------------------------------------
+
 
 def _durable_name(fn: func.Function) -> tuple[str, str] | None:
     trigger = fn.get_trigger()
@@ -376,8 +420,10 @@ def _check_durable_names(functions: list[func.Function]) -> Iterator[Finding]:
             kind = _DURABLE_CALLS[call]
             if target not in registered.get(kind, set()):
                 known = ", ".join(sorted(registered.get(kind, set()))) or "none"
-                yield Finding(_name(fn), f"line {line}: {call}({target!r}) names no registered "
-                                         f"{kind} function (registered: {known})")
+                yield Finding(
+                    _name(fn),
+                    f"line {line}: {call}({target!r}) names no registered {kind} function (registered: {known})",
+                )
 
 
 def _durable_calls(source: Callable[..., Any] | None) -> Iterator[tuple[str, str, int]]:
@@ -387,8 +433,12 @@ def _durable_calls(source: Callable[..., Any] | None) -> Iterator[tuple[str, str
         return
     first_line = source.__code__.co_firstlineno - 1
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in _DURABLE_CALLS and node.args):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _DURABLE_CALLS
+            and node.args
+        ):
             continue
         target = _resolve_name(node.args[0], source.__globals__)
         if target is not None:
@@ -422,9 +472,11 @@ def _ast_of(fn: Callable[..., Any] | None) -> ast.AST | None:
 
 # --- command line --------------------------------------------------------------------------------------
 
+
 def add_arguments(parser: argparse.ArgumentParser, command_name: str = "indexcheck") -> None:
-    parser.add_argument("module", nargs="?", default="function_app",
-                        help="the app module to index (default: function_app)")
+    parser.add_argument(
+        "module", nargs="?", default="function_app", help="the app module to index (default: function_app)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -25,8 +25,17 @@ AUTH_ENABLED = "WEBSITE_AUTH_ENABLED"  # set to True by App Service when its aut
 # Should none be set in Azure, the loopback rule still refuses: requests there arrive for the app's host name.
 PLATFORM = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_OWNER_NAME", "WEBSITE_SKU")
 # A proxy or tunnel in front of a loopback listener adds one of these: the caller is then not on this machine.
-FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-original-url",
-              "x-real-ip", "x-client-ip", "x-arr-log-id", "x-original-host")
+FORWARDING = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-original-url",
+    "x-real-ip",
+    "x-client-ip",
+    "x-arr-log-id",
+    "x-original-host",
+)
 
 
 @dataclass(frozen=True)
@@ -72,19 +81,28 @@ def check(url: str, headers: Mapping[str, str], environ: Mapping[str, str] | Non
         # Only with App Service authentication on does the platform strip these headers from what a caller
         # sends and set them itself; without it a caller could write them.
         if env.get(AUTH_ENABLED, "").strip().lower() != "true":
-            return Denied(403, f"the app runs on App Service ({platform[0]} is set) without App Service "
-                               f"authentication ({AUTH_ENABLED} is not true): the operator views are served "
-                               "only behind its Entra ID sign-in")
+            return Denied(
+                403,
+                f"the app runs on App Service ({platform[0]} is set) without App Service "
+                f"authentication ({AUTH_ENABLED} is not true): the operator views are served "
+                "only behind its Entra ID sign-in",
+            )
         problem = _principal_problem(lower)
         if problem is None:
             return None
         return Denied(401, problem, sign_in=not any(lower.get(h, "").strip() for h in (PRINCIPAL, PRINCIPAL_ID)))
     host = urlsplit(url).hostname
     if not is_loopback_host(host):
-        return Denied(403, f"without App Service sign-in the operator views are served on loopback only, not to "
-                           f"host {str(host)[:100]!r}")
+        return Denied(
+            403,
+            f"without App Service sign-in the operator views are served on loopback only, not to "
+            f"host {str(host)[:100]!r}",
+        )
     forwarded = [h for h in FORWARDING if h in lower]
     if forwarded:
-        return Denied(403, f"the request came through a proxy ({', '.join(forwarded)}): without App Service "
-                           "sign-in only direct requests on loopback are served")
+        return Denied(
+            403,
+            f"the request came through a proxy ({', '.join(forwarded)}): without App Service "
+            "sign-in only direct requests on loopback are served",
+        )
     return None

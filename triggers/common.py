@@ -28,8 +28,12 @@ from triggers.access import AUTH_ENABLED, on_platform
 log = logging.getLogger("vfxtdr.triggers")
 
 # A suspended run still owns its filer (it may have removed it): it counts as running for every decision.
-RUNNING = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending,
-           df.OrchestrationRuntimeStatus.ContinuedAsNew, df.OrchestrationRuntimeStatus.Suspended}
+RUNNING = {
+    df.OrchestrationRuntimeStatus.Running,
+    df.OrchestrationRuntimeStatus.Pending,
+    df.OrchestrationRuntimeStatus.ContinuedAsNew,
+    df.OrchestrationRuntimeStatus.Suspended,
+}
 # No route reads more than a small JSON body; a bigger one is refused before anything else (docs/openapi.yaml).
 MAX_BODY_BYTES = 64 * 1024
 
@@ -114,11 +118,13 @@ async def filer_state(plan: Plan, filer: Filer) -> FilerState:
         states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
     except (AzureError, KeyVaultError, StorageConfigError, OSError) as err:
         log.warning("the catalog of %s cannot be read: %s", filer.key, type(err).__name__)
-        raise Refusal(503, f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be "
-                      f"read: {describe_http_error(err)}; nothing was started. The dry run (?dryRun=true on the "
-                      "backup route) checks every credential") from None
+        raise Refusal(
+            503,
+            f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be "
+            f"read: {describe_http_error(err)}; nothing was started. The dry run (?dryRun=true on the "
+            "backup route) checks every credential",
+        ) from None
     return states[filer.key]
-
 
 
 async def running_blocker(client: df.DurableOrchestrationClient, ids: tuple[str, ...], wait: str) -> None:
@@ -140,7 +146,8 @@ def is_start_conflict(exc: BaseException) -> bool:
         return False
     kind = str(body.get("ExceptionType", ""))
     return kind.endswith("OrchestrationAlreadyExistsException") or _ALREADY_EXISTS in str(
-        body.get("ExceptionMessage", ""))
+        body.get("ExceptionMessage", "")
+    )
 
 
 async def start_run(client: df.DurableOrchestrationClient, name: str, instance_id: str, payload: Any) -> None:
@@ -149,8 +156,9 @@ async def start_run(client: df.DurableOrchestrationClient, name: str, instance_i
         await client.start_new(name, instance_id, payload)
     except Exception as exc:
         if is_start_conflict(exc):
-            raise refusal(Blocker(Reason.RUNNING, f"{instance_id} is running (started meanwhile); one run per "
-                                                  "filer at a time")) from None
+            raise refusal(
+                Blocker(Reason.RUNNING, f"{instance_id} is running (started meanwhile); one run per filer at a time")
+            ) from None
         raise
 
 
@@ -179,7 +187,14 @@ def started(req: func.HttpRequest, instance_id: str, *, cancellable: bool) -> fu
     """202 for a run a route started: its id and the app's URLs to follow it (cancelUri is null for runs that
     take no cancel: a re-add or a failover does not stop half-way)."""
     status_uri = run_url(req, instance_id)
-    body = {"id": instance_id, "statusUri": status_uri,
-            "cancelUri": run_url(req, instance_id, "cancel") if cancellable else None}
-    return func.HttpResponse(json.dumps(body, indent=2), status_code=202, mimetype="application/json",
-                             headers={"Location": status_uri, "Retry-After": "10"})
+    body = {
+        "id": instance_id,
+        "statusUri": status_uri,
+        "cancelUri": run_url(req, instance_id, "cancel") if cancellable else None,
+    }
+    return func.HttpResponse(
+        json.dumps(body, indent=2),
+        status_code=202,
+        mimetype="application/json",
+        headers={"Location": status_uri, "Retry-After": "10"},
+    )

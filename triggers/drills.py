@@ -91,8 +91,12 @@ async def start_drill(req: func.HttpRequest, client: df.DurableOrchestrationClie
         blocked = running_blocker(filer, running) or drill_blocker(await filer_state(plan, filer), backup_id)
         if blocked is not None:
             raise refusal(blocked)
-        await start_run(client, DRILL, instance_id, plain(DrillRequest(cluster, name, backup_id=backup_id,
-                                                                       target=target, reason="manual")))
+        await start_run(
+            client,
+            DRILL,
+            instance_id,
+            plain(DrillRequest(cluster, name, backup_id=backup_id, target=target, reason="manual")),
+        )
     except Refusal as err:
         return refuse(err)
     log.info("drill of %s/%s on %s started as %s", cluster, name, target, instance_id)
@@ -129,17 +133,18 @@ async def start_cluster_drill(req: func.HttpRequest, client: df.DurableOrchestra
         if not go:
             why = "; ".join(f"{n}: {m}" for n, m in skipped) or "it has no enabled filer"
             raise Refusal(409, f"no filer of cluster {cluster} can be drilled now: {why}")
-        await start_run(client, DRILL_CLUSTER, instance_id, plain(DrillClusterRequest(
-            cluster, tuple(go), tuple(skipped))))
+        await start_run(
+            client, DRILL_CLUSTER, instance_id, plain(DrillClusterRequest(cluster, tuple(go), tuple(skipped)))
+        )
     except Refusal as err:
         return refuse(err)
-    log.info("drill of cluster %s (%d filers, %d skipped) started as %s", cluster, len(go), len(skipped),
-             instance_id)
+    log.info("drill of cluster %s (%d filers, %d skipped) started as %s", cluster, len(go), len(skipped), instance_id)
     return started(req, instance_id, cancellable=False)
 
 
-async def tick_drills(client: df.DurableOrchestrationClient, plan: Plan, states: dict[str, FilerState],
-                     now: datetime) -> None:
+async def tick_drills(
+    client: df.DurableOrchestrationClient, plan: Plan, states: dict[str, FilerState], now: datetime
+) -> None:
     """The timer's part for drills: clean up after a drill that stopped without doing so (its pin outlived it),
     then start each filer's drill whose `drill_schedule` fired since its last one."""
     pinned = [f for f in plan.filers if states.get(f.key) is not None and states[f.key].pins]
@@ -153,14 +158,16 @@ async def tick_drills(client: df.DurableOrchestrationClient, plan: Plan, states:
         instance_id = drill_instance_id(f.cluster, f.name)
         if not running.intersection(filer_run_ids(f.cluster, f.name, (DRILL_RUN,))):
             try:
-                await start_run(client, DRILL, instance_id, plain(DrillRequest(f.cluster, f.name,
-                                                                               reason="reconcile")))
+                await start_run(client, DRILL, instance_id, plain(DrillRequest(f.cluster, f.name, reason="reconcile")))
             except Refusal as err:  # another start won: that drill cleans up
                 log.info("reconcile: drill of %s skipped: %s", f.key, err)
                 continue
             running.add(instance_id)
-            log.warning("reconcile: a drill of %s stopped without cleaning up (its pin remains); cleaning up as %s",
-                        f.key, instance_id)
+            log.warning(
+                "reconcile: a drill of %s stopped without cleaning up (its pin remains); cleaning up as %s",
+                f.key,
+                instance_id,
+            )
     if not filers:
         return
     marks = await asyncio.to_thread(drill_schedule.schedule_marks, plan, filers)
@@ -169,8 +176,12 @@ async def tick_drills(client: df.DurableOrchestrationClient, plan: Plan, states:
         log.info("drill schedule: %s skipped: %s", skip.filer.key, skip.reason)
     for start in decision.start:
         try:
-            await start_run(client, DRILL, start.instance_id, plain(
-                DrillRequest(start.filer.cluster, start.filer.name, reason="schedule")))
+            await start_run(
+                client,
+                DRILL,
+                start.instance_id,
+                plain(DrillRequest(start.filer.cluster, start.filer.name, reason="schedule")),
+            )
         except Refusal as err:  # not recorded as scheduled: still due at the next tick
             log.info("drill schedule: %s skipped: %s", start.filer.key, err)
             continue

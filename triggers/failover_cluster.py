@@ -55,19 +55,37 @@ async def start_cluster_failover(req: func.HttpRequest, client: df.DurableOrches
             raise Refusal(400, f"{', '.join(unplaced)} name(s) no failover_cluster in the plan: give ?target=")
         verify = verify_mode(req)
         instance_id = cluster_failover_instance_id(cluster)
-        await running_blocker(client, (instance_id, *(i for f in filers for i in filer_run_ids(
-            cluster, f.name, (FAILOVER,)))), "wait for it")
+        await running_blocker(
+            client,
+            (instance_id, *(i for f in filers for i in filer_run_ids(cluster, f.name, (FAILOVER,)))),
+            "wait for it",
+        )
         for filer in filers:  # the fence first: nothing cancelled below brings a filer back on the primary
-            await asyncio.to_thread(fencing.request_fence, plan, filer, target=target or filer.failover_cluster or "",
-                                    instance_id=failover_instance_id(cluster, filer.name), by=who)
-        await start_run(client, CLUSTER_FAILOVER, instance_id, plain(ClusterFailoverRequest(
-            cluster=cluster, target_cluster=target, verify=verify)))
+            await asyncio.to_thread(
+                fencing.request_fence,
+                plan,
+                filer,
+                target=target or filer.failover_cluster or "",
+                instance_id=failover_instance_id(cluster, filer.name),
+                by=who,
+            )
+        await start_run(
+            client,
+            CLUSTER_FAILOVER,
+            instance_id,
+            plain(ClusterFailoverRequest(cluster=cluster, target_cluster=target, verify=verify)),
+        )
         ids = [i for f in filers for i in filer_run_ids(cluster, f.name, (BACKUP, DRILL))]
         for other in sorted(await running_ids(client, ids)):  # the failover takes precedence
             await client.raise_event(other, CANCEL_EVENT, {"reason": "failover", "by": who})
             log.warning("cluster failover of %s cancelled the running run %s", cluster, other)
     except Refusal as err:
         return refuse(err)
-    log.warning("failover of cluster %s (%d filers) started as %s by %s", cluster, len(filers), instance_id,
-                who or "an unnamed caller")
+    log.warning(
+        "failover of cluster %s (%d filers) started as %s by %s",
+        cluster,
+        len(filers),
+        instance_id,
+        who or "an unnamed caller",
+    )
     return started(req, instance_id, cancellable=False)

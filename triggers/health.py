@@ -23,7 +23,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         # The problems hold no secrets (the plan holds only secret names); operators see them in the logs.
         logging.warning("the DR plan is invalid: %s", "; ".join(exc.problems))
         where = ", ".join(p.path for p in exc.details)
-        plan_state = (f"invalid: {len(exc.details)} problem(s) at {where}; "
-                      "run `python -m shared.plan validate`")
-    return func.HttpResponse(json.dumps({"status": "ok", "plan": plan_state}), status_code=200,
-                             mimetype="application/json")
+        plan_state = f"invalid: {len(exc.details)} problem(s) at {where}; run `python -m shared.plan validate`"
+    return func.HttpResponse(
+        json.dumps({"status": "ok", "plan": plan_state}), status_code=200, mimetype="application/json"
+    )

@@ -90,9 +90,14 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
         request = BackupRequest(cluster=cluster, filer=name, dry_run=dry_run, reason="manual")
         if dry_run:
             found = await asyncio.to_thread(run_preflight, request, plan)
-            return reply(200, {"dryRun": True, "ok": found.ok,
-                               "findings": [{"check": f.check, "ok": f.ok, "detail": f.detail}
-                                            for f in found.findings]})
+            return reply(
+                200,
+                {
+                    "dryRun": True,
+                    "ok": found.ok,
+                    "findings": [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in found.findings],
+                },
+            )
         instance_id = backup_instance_id(cluster, name)
         await running_blocker(client, filer_run_ids(cluster, name), "one run per filer at a time")
         blocked = backup_blocker(await filer_state(plan, filer))
@@ -110,8 +115,11 @@ def _override(req: func.HttpRequest) -> bool:
     if value is None:
         return False
     if value != OVERRIDE:
-        raise Refusal(400, f"query parameter override: the only override is {OVERRIDE!r} (bring back a filer "
-                           f"fenced after a failover), got {value!r}")
+        raise Refusal(
+            400,
+            f"query parameter override: the only override is {OVERRIDE!r} (bring back a filer "
+            f"fenced after a failover), got {value!r}",
+        )
     return True
 
 
@@ -144,9 +152,15 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
             raise
     except Refusal as err:
         return refuse(err)
-    log.log(logging.WARNING if lift else logging.INFO, "re-add of %s/%s started as %s by %s%s", cluster, name,
-            instance_id, who or "an unnamed caller", f" with override={OVERRIDE}: the failover fence is lifted"
-            if lift else "")
+    log.log(
+        logging.WARNING if lift else logging.INFO,
+        "re-add of %s/%s started as %s by %s%s",
+        cluster,
+        name,
+        instance_id,
+        who or "an unnamed caller",
+        f" with override={OVERRIDE}: the failover fence is lifted" if lift else "",
+    )
     return started(req, instance_id, cancellable=False)
 
 
@@ -180,9 +194,20 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
         # The fence first: a backup cancelled below finds it in the catalog, and its compensation leaves the
         # filer removed or suspended instead of bringing it back on the primary.
         await asyncio.to_thread(fencing.request_fence, plan, filer, instance_id=instance_id, target=target, by=who)
-        await start_run(client, FAILOVER, instance_id, plain(FailoverRequest(
-            cluster=cluster, filer=name, target_cluster=target, backup_id=req.params.get("backupId"),
-            verify=verify)))
+        await start_run(
+            client,
+            FAILOVER,
+            instance_id,
+            plain(
+                FailoverRequest(
+                    cluster=cluster,
+                    filer=name,
+                    target_cluster=target,
+                    backup_id=req.params.get("backupId"),
+                    verify=verify,
+                )
+            ),
+        )
         for backup in sorted(await running_ids(client, list(filer_run_ids(cluster, name, (BACKUP_RUN,))))):
             # The failover takes precedence: the backup stops at its next wait, and leaves the filer fenced.
             await client.raise_event(backup, CANCEL_EVENT, {"reason": "failover", "by": who})
@@ -194,28 +219,45 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             log.warning("failover of %s cancelled the running drill %s", filer.key, drill)
     except Refusal as err:
         return refuse(err)
-    log.warning("failover of %s/%s to %s started as %s by %s", cluster, name, target, instance_id,
-                who or "an unnamed caller")
+    log.warning(
+        "failover of %s/%s to %s started as %s by %s", cluster, name, target, instance_id, who or "an unnamed caller"
+    )
     return started(req, instance_id, cancellable=False)
 
 
-async def _start_planned(req: func.HttpRequest, client: df.DurableOrchestrationClient, plan: Plan, filer: Filer,
-                         target: str) -> func.HttpResponse:
+async def _start_planned(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, plan: Plan, filer: Filer, target: str
+) -> func.HttpResponse:
     """A planned failover: the backup run of the filer, which attaches its fresh backup at `target` instead of
     re-adding the filer at the primary. Refused while any run of the filer is in progress (nothing is cancelled)
     and wherever a backup would be refused (a fenced filer among them)."""
     for given in ("backupId", "verify"):
         if req.params.get(given) is not None:
-            raise Refusal(400, f"query parameter {given} is for an unplanned failover: a planned one attaches the "
-                               "backup it makes, checked as it is made")
+            raise Refusal(
+                400,
+                f"query parameter {given} is for an unplanned failover: a planned one attaches the "
+                "backup it makes, checked as it is made",
+            )
     instance_id = backup_instance_id(filer.cluster, filer.name)
-    await running_blocker(client, filer_run_ids(filer.cluster, filer.name),
-                          "a planned failover starts only when no run of the filer is in progress")
+    await running_blocker(
+        client,
+        filer_run_ids(filer.cluster, filer.name),
+        "a planned failover starts only when no run of the filer is in progress",
+    )
     blocked = backup_blocker(await filer_state(plan, filer))
     if blocked is not None:
         raise refusal(blocked)
-    await start_run(client, BACKUP, instance_id, plain(BackupRequest(
-        cluster=filer.cluster, filer=filer.name, reason="manual", fail_over_to=target)))
-    log.warning("planned failover of %s to %s started as %s by %s", filer.key, target, instance_id,
-                caller(req) or "an unnamed caller")
+    await start_run(
+        client,
+        BACKUP,
+        instance_id,
+        plain(BackupRequest(cluster=filer.cluster, filer=filer.name, reason="manual", fail_over_to=target)),
+    )
+    log.warning(
+        "planned failover of %s to %s started as %s by %s",
+        filer.key,
+        target,
+        instance_id,
+        caller(req) or "an unnamed caller",
+    )
     return started(req, instance_id, cancellable=True)

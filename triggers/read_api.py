@@ -57,9 +57,11 @@ def now() -> datetime:
 async def live_runs(client: df.DurableOrchestrationClient, ids: dict[str, str]) -> list[rep.RunInfo]:
     """The runs among ids that Durable reports in progress, with their custom status."""
     statuses = await asyncio.gather(*(client.get_status(i) for i in ids))
-    return [rep.RunInfo(i, kind, status.runtime_status.value, status.custom_status)
-            for (i, kind), status in zip(ids.items(), statuses, strict=True)
-            if status and status.runtime_status in RUNNING]
+    return [
+        rep.RunInfo(i, kind, status.runtime_status.value, status.custom_status)
+        for (i, kind), status in zip(ids.items(), statuses, strict=True)
+        if status and status.runtime_status in RUNNING
+    ]
 
 
 async def _summary(client: df.DurableOrchestrationClient, plan: Plan, filer: Filer, moment: datetime) -> dict[str, Any]:
@@ -82,8 +84,15 @@ async def list_filers(req: func.HttpRequest, client: df.DurableOrchestrationClie
         return refuse(err)
     moment = now()
     filers = await asyncio.gather(*(_summary(client, plan, f, moment) for f in plan.filers))
-    return reply(200, {"generated_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "rpo_hours": plan.rpo_hours,
-                       "amber_factor": rep.AMBER_FACTOR, "filers": list(filers)})
+    return reply(
+        200,
+        {
+            "generated_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "rpo_hours": plan.rpo_hours,
+            "amber_factor": rep.AMBER_FACTOR,
+            "filers": list(filers),
+        },
+    )
 
 
 @bp.route(route="filers/{cluster}/{filer}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -104,15 +113,21 @@ async def get_filer(req: func.HttpRequest, client: df.DurableOrchestrationClient
     return reply(200, body)
 
 
-async def _detail(client: df.DurableOrchestrationClient, plan: Plan, filer: Filer, page: int,
-                  size: int) -> dict[str, Any]:
+async def _detail(
+    client: df.DurableOrchestrationClient, plan: Plan, filer: Filer, page: int, size: int
+) -> dict[str, Any]:
     try:
         history = await asyncio.to_thread(read_history, plan, filer)
     except Exception as err:  # the catalog is unreachable: say so (a 503, not a report of a good state)
-        log.warning("read API: the catalog of %s could not be read: %s: %s", filer.key, type(err).__name__,
-                    str(err).split("\n", 1)[0][:300])
-        raise Refusal(503, f"the catalog of {filer.key} could not be read ({type(err).__name__}); "
-                           "see the app's log") from None
+        log.warning(
+            "read API: the catalog of %s could not be read: %s: %s",
+            filer.key,
+            type(err).__name__,
+            str(err).split("\n", 1)[0][:300],
+        )
+        raise Refusal(
+            503, f"the catalog of {filer.key} could not be read ({type(err).__name__}); see the app's log"
+        ) from None
     state = history.state
     found = rep.newest_verified(state)
     entry = next((b for b in history.backups if found and b.get("backup_id") == found[1].backup_id), None)
@@ -121,6 +136,10 @@ async def _detail(client: df.DurableOrchestrationClient, plan: Plan, filer: File
     backups = rep.newest_first([rep.backup_view(b, state) for b in history.backups], "started_at", "finished_at")
     drills = rep.newest_first([rep.drill_view(d) for d in history.drills], "started_at", "finished_at")
     failovers = rep.newest_first([rep.failover_view(f) for f in history.failovers], "at")
-    return {"filer": summary, "runs": rep.paged(rep.timeline(backups, failovers, drills), page, size),
-            "backups": rep.paged(backups, page, size), "drills": rep.paged(drills, page, size),
-            "failovers": rep.paged(failovers, page, size)}
+    return {
+        "filer": summary,
+        "runs": rep.paged(rep.timeline(backups, failovers, drills), page, size),
+        "backups": rep.paged(backups, page, size),
+        "drills": rep.paged(drills, page, size),
+        "failovers": rep.paged(failovers, page, size),
+    }

@@ -30,11 +30,15 @@ async def list_recovery_points(req: func.HttpRequest) -> func.HttpResponse:
             answer = await asyncio.to_thread(recovery_points_of, plan, filer)
         except AzureError as err:  # the type and status only: a storage error may quote a request URL
             status = getattr(err, "status_code", None)
-            raise Refusal(503, f"the catalog of {filer.key} in backup account {filer.backup.account} cannot be "
-                          f"read: {type(err).__name__}" + (f" (HTTP {status})" if status else "")) from None
+            raise Refusal(
+                503,
+                f"the catalog of {filer.key} in backup account {filer.backup.account} cannot be "
+                f"read: {type(err).__name__}" + (f" (HTTP {status})" if status else ""),
+            ) from None
         except RecordError as err:
-            raise Refusal(503, f"the catalog of {filer.key} in backup account {filer.backup.account} cannot be "
-                          f"read: {err}") from None
+            raise Refusal(
+                503, f"the catalog of {filer.key} in backup account {filer.backup.account} cannot be read: {err}"
+            ) from None
     except Refusal as err:
         return refuse(err)
     return reply(200, answer)

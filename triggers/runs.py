@@ -63,10 +63,16 @@ async def run_status(req: func.HttpRequest, client: df.DurableOrchestrationClien
     custom = _custom(status)
     live = status.runtime_status in RUNNING
     body: dict[str, Any] = {
-        "id": run.id, "kind": run.kind, "cluster": run.cluster, "filer": run.filer, "parent": run.parent,
+        "id": run.id,
+        "kind": run.kind,
+        "cluster": run.cluster,
+        "filer": run.filer,
+        "parent": run.parent,
         "runtimeStatus": status.runtime_status.name if status.runtime_status else None,
-        "customStatus": status.custom_status, "output": status.output,
-        "createdTime": _iso(status.created_time), "lastUpdatedTime": _iso(status.last_updated_time),
+        "customStatus": status.custom_status,
+        "output": status.output,
+        "createdTime": _iso(status.created_time),
+        "lastUpdatedTime": _iso(status.last_updated_time),
         "statusUri": run_url(req, run.id),
         "cancelUri": run_url(req, run.id, "cancel") if live and run.kind in (BACKUP, DRILL) else None,
     }
@@ -97,8 +103,9 @@ async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClien
     except Refusal as err:
         return refuse(err)
     log.warning("cancel of %s raised by %s", run.id, who or "an unnamed caller")
-    return reply(202, {"id": run.id, "cancel": "raised: the run stops at its next wait",
-                       "statusUri": run_url(req, run.id)})
+    return reply(
+        202, {"id": run.id, "cancel": "raised: the run stops at its next wait", "statusUri": run_url(req, run.id)}
+    )
 
 
 def _approval_ref(req: func.HttpRequest) -> str:
@@ -106,8 +113,9 @@ def _approval_ref(req: func.HttpRequest) -> str:
     try:
         body = json.loads(req.get_body() or b"")
     except ValueError:
-        raise Refusal(400, 'the body must be JSON: {"approval_ref": "<the approval_ref in the run\'s status>"}'
-                      ) from None
+        raise Refusal(
+            400, 'the body must be JSON: {"approval_ref": "<the approval_ref in the run\'s status>"}'
+        ) from None
     if not isinstance(body, dict) or set(body) != {"approval_ref"}:
         keys = sorted(body) if isinstance(body, dict) else type(body).__name__
         raise Refusal(400, f'the body must be exactly {{"approval_ref": "..."}}, got {keys}')
@@ -117,8 +125,9 @@ def _approval_ref(req: func.HttpRequest) -> str:
     return ref
 
 
-async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient, step: str, event: str,
-                   what: str) -> func.HttpResponse:
+async def _approve(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, step: str, event: str, what: str
+) -> func.HttpResponse:
     """Raise `event` on a backup run waiting at `step`; the body echoes the run's current approval reference."""
     who = caller(req)
     try:

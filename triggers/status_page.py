@@ -38,9 +38,11 @@ def _hash(kind: str, page: str) -> str:
 
 PAGE = PAGE_FILE.read_text(encoding="utf-8")
 HEADERS = {
-    "Content-Security-Policy": (f"default-src 'none'; script-src {_hash('script', PAGE)}; "
-                                f"style-src {_hash('style', PAGE)}; connect-src 'self'; img-src data:; "
-                                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        f"default-src 'none'; script-src {_hash('script', PAGE)}; "
+        f"style-src {_hash('style', PAGE)}; connect-src 'self'; img-src data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -54,12 +56,20 @@ def status_page(req: func.HttpRequest) -> func.HttpResponse:
     (401 for a principal that is not a usable Entra ID one, 403 where the door is closed)."""
     refusal = access.check(req.url, dict(req.headers))
     if refusal is not None and refusal.sign_in:
-        return func.HttpResponse(f'<!doctype html><title>vFXT DR status</title><p>Sign in: <a href="{SIGN_IN}">'
-                                 f"{html.escape(SIGN_IN)}</a></p>", status_code=302, mimetype="text/html",
-                                 headers={**HEADERS, "Location": SIGN_IN})
+        return func.HttpResponse(
+            f'<!doctype html><title>vFXT DR status</title><p>Sign in: <a href="{SIGN_IN}">'
+            f"{html.escape(SIGN_IN)}</a></p>",
+            status_code=302,
+            mimetype="text/html",
+            headers={**HEADERS, "Location": SIGN_IN},
+        )
     if refusal is not None:
         log.warning("status page refused: %s", refusal.reason)
         text = html.escape(refusal.reason)
-        return func.HttpResponse(f"<!doctype html><title>vFXT DR status</title><p>{text}</p>",
-                                 status_code=refusal.status, mimetype="text/html", headers=dict(HEADERS))
+        return func.HttpResponse(
+            f"<!doctype html><title>vFXT DR status</title><p>{text}</p>",
+            status_code=refusal.status,
+            mimetype="text/html",
+            headers=dict(HEADERS),
+        )
     return func.HttpResponse(PAGE, status_code=200, mimetype="text/html", headers=dict(HEADERS))

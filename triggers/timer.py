@@ -53,8 +53,7 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
     decision = scheduling.tick(plan, states, now, running)
     for filer in decision.fence:  # before anything else runs there
         outcome = await asyncio.to_thread(fencing.apply_fence, plan, filer)
-        log.warning("fence: %s after its failover: %s (%s)", filer.key, outcome.how or "not fenced",
-                    outcome.detail)
+        log.warning("fence: %s after its failover: %s (%s)", filer.key, outcome.how or "not fenced", outcome.detail)
     for held in decision.held:
         log.info("reconcile: %s left removed: %s", held.filer.key, held.reason)
     started: set[str] = set()
@@ -66,14 +65,19 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
             log.info("reconcile: %s skipped: %s", filer.key, err)
             continue
         started.add(instance_id)
-        log.warning("reconcile: %s is removed by this app with no run in progress; re-adding as %s",
-                    filer.key, instance_id)
+        log.warning(
+            "reconcile: %s is removed by this app with no run in progress; re-adding as %s", filer.key, instance_id
+        )
     for skip in decision.skip:
         log.info("schedule: %s skipped: %s", skip.filer.key, skip.reason)
     for start in decision.start:
         try:
-            await start_run(client, BACKUP, start.instance_id, plain(
-                BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule")))
+            await start_run(
+                client,
+                BACKUP,
+                start.instance_id,
+                plain(BackupRequest(cluster=start.filer.cluster, filer=start.filer.name, reason="schedule")),
+            )
         except Refusal as err:  # not recorded as scheduled: still due at the next tick
             log.info("schedule: %s skipped: %s", start.filer.key, err)
             continue
@@ -85,5 +89,9 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
     reports = await asyncio.to_thread(report_catalog.reports_for_tick, plan, states, running | started, now)
     backups = sum(1 for s in decision.start if s.instance_id in started)  # a refused start counts as skipped
     readds = len(started) - backups
-    signals.emit(log, signals.for_tick(reports, started=backups,
-                                       skipped=len(decision.skip) + len(decision.start) - backups, readd=readds))
+    signals.emit(
+        log,
+        signals.for_tick(
+            reports, started=backups, skipped=len(decision.skip) + len(decision.start) - backups, readd=readds
+        ),
+    )

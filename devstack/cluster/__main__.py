@@ -22,8 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speedup", type=float, default=1.0, help="run activities this many times faster")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    handle = start_cluster(args.state_dir, args.name, args.region, args.blob_endpoint, port=args.port,
-                           timing=Timing().scaled(args.speedup), tick_every=0.5)
+    handle = start_cluster(
+        args.state_dir,
+        args.name,
+        args.region,
+        args.blob_endpoint,
+        port=args.port,
+        timing=Timing().scaled(args.speedup),
+        tick_every=0.5,
+    )
     log = logging.getLogger("devstack.cluster")
     log.info("cluster %s (%s) serves %s", args.name, args.region, handle.url)
     stopped = threading.Event()

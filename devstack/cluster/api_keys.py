@@ -65,8 +65,7 @@ def activate_master_key(ctx: Ctx, name: Any, key_id: Any, recovery_file: Any = N
     if not filer.pending_key:
         raise Fault(ENOTALLOWED, "No master key is ready to activate; call generateMasterKey first")
     if key_id != filer.pending_key:
-        raise Fault(EINVAL, f"Only the most recently generated master key ({filer.pending_key}) can be "
-                            "activated")
+        raise Fault(EINVAL, f"Only the most recently generated master key ({filer.pending_key}) can be activated")
     if not keys.same_file(text(recovery_file, "recoveryFile"), filer.last_file):
         raise Fault(EINVAL, "The recovery file does not belong to the key being activated")
     filer.keys[key_id] = filer.pending_key_hex
@@ -96,8 +95,11 @@ def download_recovery_file(ctx: Ctx, name: Any) -> dict[str, str]:
     filer = _encrypted(ctx, name)
     if not filer.last_file:
         raise Fault(ENOENT, f"No master key was generated on core filer '{filer.name}'")
-    return {"keyId": filer.pending_key or filer.active_key, "signature": filer.last_signature,
-            "recoveryFile": filer.last_file}
+    return {
+        "keyId": filer.pending_key or filer.active_key,
+        "signature": filer.last_signature,
+        "recoveryFile": filer.last_file,
+    }
 
 
 @rpc("corefiler.uploadKeyRecoveryFile")
@@ -110,8 +112,7 @@ def upload_recovery_file(ctx: Ctx, name: Any, passphrase: Any, recovery_file: An
     """
     filer = _encrypted(ctx, name)
     if filer.key_generated:
-        raise Fault(ENOTALLOWED, "uploadKeyRecoveryFile is only allowed on a new core filer before "
-                                 "generateMasterKey")
+        raise Fault(ENOTALLOWED, "uploadKeyRecoveryFile is only allowed on a new core filer before generateMasterKey")
     secret = _passphrase(passphrase)
     file_text = text(recovery_file, "recoveryFile")
     try:
@@ -128,10 +129,18 @@ def upload_recovery_file(ctx: Ctx, name: Any, passphrase: Any, recovery_file: An
 
 # -- credentials ---------------------------------------------------------------------------------------------
 
+
 def _credential_json(ctx: Ctx, cred: Credential) -> dict[str, Any]:
     users = sorted(f.name for f in ctx.cluster.state.filers.values() if f.credential == cred.name)
-    return {"name": cred.name, "type": cred.type, "internalName": f"cred_{cred.name}", "note": cred.note,
-            "tenant": cred.tenant, "subscription": cred.subscription, "coreFilers": users}
+    return {
+        "name": cred.name,
+        "type": cred.type,
+        "internalName": f"cred_{cred.name}",
+        "note": cred.note,
+        "tenant": cred.tenant,
+        "subscription": cred.subscription,
+        "coreFilers": users,
+    }
 
 
 def _storage_key(attrs: dict[str, Any]) -> str:
@@ -156,8 +165,13 @@ def create_credential(ctx: Ctx, name: Any, cred_type: Any, attrs: Any) -> str:
         raise Fault(EINVAL, f"Unknown credential type '{cred_type}'")
     key = _storage_key(attrs) if cred_type == "azure-storage" else ""
     ctx.cluster.state.credentials[name] = Credential(
-        name=name, type=cred_type, tenant=str(attrs.get("tenant", "")),
-        subscription=str(attrs.get("subscription", "")), note=str(attrs.get("note", "")), storage_key=key)
+        name=name,
+        type=cred_type,
+        tenant=str(attrs.get("tenant", "")),
+        subscription=str(attrs.get("subscription", "")),
+        note=str(attrs.get("note", "")),
+        storage_key=key,
+    )
     return "success"
 
 

@@ -10,8 +10,17 @@ from devstack.cluster.filedata import normalize
 from devstack.cluster.model import Junction, Vserver
 from devstack.cluster.registry import Ctx, flag, rpc, struct, text, yes_no
 
-ADVANCED = {"subdir", "createSubdirs", "inheritPolicy", "policy", "access", "sharename", "sharesubdir",
-            "permissions", "language"}
+ADVANCED = {
+    "subdir",
+    "createSubdirs",
+    "inheritPolicy",
+    "policy",
+    "access",
+    "sharename",
+    "sharesubdir",
+    "permissions",
+    "language",
+}
 SCOPES = ("default", "host", "network", "netgroup")
 ACCESS = ("ro", "rw", "no_access")
 SQUASH = ("root_squash", "no_root_squash", "all_squash")
@@ -27,11 +36,21 @@ def _vserver(ctx: Ctx, name: Any) -> Vserver:
 def junction_json(ctx: Ctx, vs: Vserver, j: Junction) -> dict[str, Any]:
     filer = ctx.cluster.state.filers.get(j.filer)
     internal = filer.internal if filer else ""
-    out = {"path": j.path, "corefiler": j.filer, "mass": j.filer, "corefilerInternal": internal,
-           "massInternal": internal, "export": j.export, "subdir": j.subdir,
-           "inheritPolicy": yes_no(j.inherit_policy), "access": j.access, "sharename": j.sharename,
-           "sharesubdir": j.sharesubdir, "permissions": j.permissions,
-           "clientSuspend": yes_no(bool(filer and filer.client_suspend))}
+    out = {
+        "path": j.path,
+        "corefiler": j.filer,
+        "mass": j.filer,
+        "corefilerInternal": internal,
+        "massInternal": internal,
+        "export": j.export,
+        "subdir": j.subdir,
+        "inheritPolicy": yes_no(j.inherit_policy),
+        "access": j.access,
+        "sharename": j.sharename,
+        "sharesubdir": j.sharesubdir,
+        "permissions": j.permissions,
+        "clientSuspend": yes_no(bool(filer and filer.client_suspend)),
+    }
     if not j.inherit_policy:
         out["policy"] = f"{vs.name}.policy.{j.policy}"  # listJunctions answers the qualified form
     return out
@@ -50,10 +69,15 @@ def vserver_get(ctx: Ctx, names: Any) -> dict[str, Any]:
     for name in [names] if isinstance(names, str) else list(names):
         vs = _vserver(ctx, name)
         filers = sorted({j.filer for j in vs.junctions.values()})
-        out[vs.name] = {"name": vs.name, "type": "gns", "adminState": "up", "clientSuspendStatus": "JUKEBOX",
-                        "clientFacingIPs": [{"firstIP": vs.first_ip, "lastIP": vs.last_ip,
-                                             "netmask": vs.netmask}],
-                        "corefiler": filers, "mass": filers}
+        out[vs.name] = {
+            "name": vs.name,
+            "type": "gns",
+            "adminState": "up",
+            "clientSuspendStatus": "JUKEBOX",
+            "clientFacingIPs": [{"firstIP": vs.first_ip, "lastIP": vs.last_ip, "netmask": vs.netmask}],
+            "corefiler": filers,
+            "mass": filers,
+        }
     return out
 
 
@@ -68,8 +92,11 @@ def list_junctions(ctx: Ctx, vserver: Any) -> list[dict[str, Any]]:
 def list_junctions_by_filer(ctx: Ctx, filer: Any, export: Any = "/") -> list[dict[str, Any]]:
     """vserver.listJunctionsByCoreFiler(filerName, nfsExport) => [junction struct + vserver_name]"""
     name = text(filer, "filerName")
-    return [{**junction_json(ctx, ctx.cluster.state.vservers[v], j), "vserver_name": v}
-            for v, j in ctx.cluster.state.junctions_of(name) if j.export == export]
+    return [
+        {**junction_json(ctx, ctx.cluster.state.vservers[v], j), "vserver_name": v}
+        for v, j in ctx.cluster.state.junctions_of(name)
+        if j.export == export
+    ]
 
 
 def _policy_name(vs: Vserver, value: Any) -> str:
@@ -93,8 +120,14 @@ def _choice(advanced: dict[str, Any], key: str, default: str, allowed: tuple[str
 
 
 @rpc("vserver.addJunction")
-def add_junction(ctx: Ctx, vserver: Any, path: Any, filer_name: Any, export: Any,  # noqa: PLR0917 - XML-RPC
-                 advanced: Any = None) -> str:
+def add_junction(
+    ctx: Ctx,
+    vserver: Any,
+    path: Any,
+    filer_name: Any,
+    export: Any,  # noqa: PLR0917 - XML-RPC
+    advanced: Any = None,
+) -> str:
     """vserver.addJunction(vserver, junctionPath, filerName, nfsExport, [advanced]) => activity id.
 
     advanced: subdir, createSubdirs ('no' default), inheritPolicy, policy, access, sharename,
@@ -129,15 +162,24 @@ def add_junction(ctx: Ctx, vserver: Any, path: Any, filer_name: Any, export: Any
             if "/" + subdir not in filer.dirs:
                 filer.dirs.append("/" + subdir)
         elif not (filer.index_loaded and c.data(filer).exists_dir(subdir)):
-            raise Fault(ENOENT, f"Cannot find subdirectory '{subdir}' on core filer '{filer.name}' "
-                                "(use createSubdirs 'yes')")
+            raise Fault(
+                ENOENT, f"Cannot find subdirectory '{subdir}' on core filer '{filer.name}' (use createSubdirs 'yes')"
+            )
     vs.junctions[path] = Junction(
-        path=path, filer=filer.name, export="/", subdir=subdir, inherit_policy=inherit, policy=policy,
+        path=path,
+        filer=filer.name,
+        export="/",
+        subdir=subdir,
+        inherit_policy=inherit,
+        policy=policy,
         access=_choice(advanced, "access", "posix", ("posix", "cifs")),
-        sharename=str(advanced.get("sharename") or ""), sharesubdir=str(advanced.get("sharesubdir") or ""),
-        permissions=_choice(advanced, "permissions", "preserve", ("preserve", "modebits", "cifsacl")))
-    return c.start_activity("junction_add", filer.name, f"Adding junction {path} for core filer "
-                            f"'{filer.name}'", c.timing.junction).id
+        sharename=str(advanced.get("sharename") or ""),
+        sharesubdir=str(advanced.get("sharesubdir") or ""),
+        permissions=_choice(advanced, "permissions", "preserve", ("preserve", "modebits", "cifsacl")),
+    )
+    return c.start_activity(
+        "junction_add", filer.name, f"Adding junction {path} for core filer '{filer.name}'", c.timing.junction
+    ).id
 
 
 @rpc("vserver.removeJunction")
@@ -148,11 +190,16 @@ def remove_junction(ctx: Ctx, vserver: Any, path: Any) -> str:
     junction = vs.junctions.pop(text(path, "junctionPath"), None)
     if junction is None:
         raise no_junction(str(path))
-    return c.start_activity("junction_remove", junction.filer, f"Removing junction {path} of core filer "
-                            f"'{junction.filer}'", c.timing.junction).id
+    return c.start_activity(
+        "junction_remove",
+        junction.filer,
+        f"Removing junction {path} of core filer '{junction.filer}'",
+        c.timing.junction,
+    ).id
 
 
 # -- export policies --------------------------------------------------------------------------------------
+
 
 @rpc("nfs.listPolicies", readonly=True)
 def list_policies(ctx: Ctx, vserver: Any) -> list[str]:
@@ -194,14 +241,28 @@ def list_rules(ctx: Ctx, vserver: Any, policy: Any, client_filter: Any = "") -> 
 
 
 @rpc("nfs.addRule")
-def add_rule(ctx: Ctx, vserver: Any, policy: Any, scope: Any, client_filter: Any,  # noqa: PLR0917 - XML-RPC
-             permission: Any, squash: Any, anonuid: Any, suid: Any, subdir: Any, options: Any = None) -> str:
+def add_rule(
+    ctx: Ctx,
+    vserver: Any,
+    policy: Any,
+    scope: Any,
+    client_filter: Any,  # noqa: PLR0917 - XML-RPC
+    permission: Any,
+    squash: Any,
+    anonuid: Any,
+    suid: Any,
+    subdir: Any,
+    options: Any = None,
+) -> str:
     """nfs.addRule(vserver, policy, scope, filter, permission, squash, anonuid, suid, subdir,
     {authSys, authKrb}) => 'success'"""
     vs = _vserver(ctx, vserver)
     name = _policy_name(vs, policy)
-    for value, what, allowed in ((scope, "scope", SCOPES), (permission, "permission", ACCESS),
-                                 (squash, "squash", SQUASH)):
+    for value, what, allowed in (
+        (scope, "scope", SCOPES),
+        (permission, "permission", ACCESS),
+        (squash, "squash", SQUASH),
+    ):
         if value not in allowed:
             raise Fault(EINVAL, f"Invalid {what} '{value}': expected one of {', '.join(allowed)}")
     if scope == "network":
@@ -210,11 +271,18 @@ def add_rule(ctx: Ctx, vserver: Any, policy: Any, scope: Any, client_filter: Any
         except ValueError:
             raise Fault(EINVAL, f"Invalid network filter '{client_filter}'") from None
     auth = struct(options or {}, "options")
-    rule = {"id": ctx.cluster.state.next_rule, "scope": scope, "filter": str(client_filter or ""),
-            "permission": permission, "squash": squash, "anonuid": str(anonuid),
-            "suid": flag(suid, "suid"), "subdir": str(subdir or ""),
-            "authSys": flag(auth.get("authSys", True), "authSys"),
-            "authKrb": flag(auth.get("authKrb", False), "authKrb")}
+    rule = {
+        "id": ctx.cluster.state.next_rule,
+        "scope": scope,
+        "filter": str(client_filter or ""),
+        "permission": permission,
+        "squash": squash,
+        "anonuid": str(anonuid),
+        "suid": flag(suid, "suid"),
+        "subdir": str(subdir or ""),
+        "authSys": flag(auth.get("authSys", True), "authSys"),
+        "authKrb": flag(auth.get("authKrb", False), "authKrb"),
+    }
     ctx.cluster.state.next_rule += 1
     vs.policies[name].append(rule)
     return "success"
@@ -237,5 +305,4 @@ def list_exports(ctx: Ctx, vserver: Any, filer: Any = None) -> list[dict[str, st
     """nfs.listExports(vserver, [filerName]) => [{policy, path, qtree}]"""
     _vserver(ctx, vserver)
     names = [text(filer, "filerName")] if filer else sorted(ctx.cluster.state.filers)
-    return [{"policy": "default", "path": "/", "qtree": "", "corefiler": n}
-            for n in names if ctx.cluster.filer(n)]
+    return [{"policy": "default", "path": "/", "qtree": "", "corefiler": n} for n in names if ctx.cluster.filer(n)]

@@ -89,12 +89,18 @@ def logout(ctx: Ctx) -> str:
 
 # -- cluster, activities, alerts, nodes ---------------------------------------------------------------------
 
+
 @rpc("cluster.get", readonly=True)
 def cluster_get(ctx: Ctx) -> dict[str, Any]:
     """cluster.get() => {name, id, mgmtIP, activeImage, ...}"""
     c = ctx.cluster
-    return {"name": c.name, "id": f"sim-{c.name}", "mgmtIP": {"IP": c.mgmt_ip, "netmask": "255.255.255.255"},
-            "activeImage": "AvereOS_V5.3.sim", "location": c.region}
+    return {
+        "name": c.name,
+        "id": f"sim-{c.name}",
+        "mgmtIP": {"IP": c.mgmt_ip, "netmask": "255.255.255.255"},
+        "activeImage": "AvereOS_V5.3.sim",
+        "location": c.region,
+    }
 
 
 @rpc("cluster.getActivity", readonly=True)
@@ -144,12 +150,18 @@ def node_get(ctx: Ctx, names: Any) -> dict[str, Any]:
 
 # -- cache policies -----------------------------------------------------------------------------------------
 
+
 def _policy_json(name: str, data: dict[str, Any]) -> dict[str, Any]:
     check = data.get("checkAttributes") or {"checkAttrPeriod": 30, "checkDirAttrPeriod": 30}
-    return {"name": name, "cacheMode": data["cacheMode"],
-            "writebackDelay": int(data.get("writebackDelay", 0)), "checkAttributes": check,
-            "localDirectories": bool(data.get("localDirectories", False)),
-            "description": str(data.get("description", "")), "builtIn": name in BUILTIN_POLICIES}
+    return {
+        "name": name,
+        "cacheMode": data["cacheMode"],
+        "writebackDelay": int(data.get("writebackDelay", 0)),
+        "checkAttributes": check,
+        "localDirectories": bool(data.get("localDirectories", False)),
+        "description": str(data.get("description", "")),
+        "builtIn": name in BUILTIN_POLICIES,
+    }
 
 
 @rpc("cachePolicy.list", readonly=True)
@@ -169,9 +181,18 @@ def policy_get(ctx: Ctx, name: Any, raw: Any = False) -> dict[str, Any]:
 
 
 @rpc("cachePolicy.create")
-def policy_create(ctx: Ctx, name: Any, cache_mode: Any = None, writeback_delay: Any = 0,  # noqa: PLR0917
-                  check_attributes: Any = None, local_directories: Any = False, wt_schedule: Any = None,
-                  cache_quota: Any = "", description: Any = "", enable_nlm: Any = False) -> str:
+def policy_create(
+    ctx: Ctx,
+    name: Any,
+    cache_mode: Any = None,
+    writeback_delay: Any = 0,  # noqa: PLR0917
+    check_attributes: Any = None,
+    local_directories: Any = False,
+    wt_schedule: Any = None,
+    cache_quota: Any = "",
+    description: Any = "",
+    enable_nlm: Any = False,
+) -> str:
     """cachePolicy.create(name, cacheMode, [writebackDelay], [checkAttributes], [localDirectories], ...)
     or cachePolicy.create({name, cacheMode, ...}) => 'success'"""
     if isinstance(name, dict):
@@ -190,9 +211,12 @@ def policy_create(ctx: Ctx, name: Any, cache_mode: Any = None, writeback_delay: 
         raise Fault(EINVAL, "writebackDelay must be a number of seconds")
     check = struct(check_attributes or {"checkAttrPeriod": 30, "checkDirAttrPeriod": 30}, "checkAttributes")
     ctx.cluster.state.cache_policies[name] = {
-        "cacheMode": cache_mode, "writebackDelay": writeback_delay, "checkAttributes": check,
+        "cacheMode": cache_mode,
+        "writebackDelay": writeback_delay,
+        "checkAttributes": check,
         "localDirectories": flag(local_directories, "localDirectories"),
-        "description": str(description or "")}
+        "description": str(description or ""),
+    }
     return "success"
 
 

@@ -24,9 +24,13 @@ class FilerStorage:
     def __init__(self, blob_endpoint: str, bucket: str, storage_key: str) -> None:
         account, _, container = bucket.partition("/")
         self.bucket = bucket
-        service = BlobServiceClient(account_url=f"{blob_endpoint.rstrip('/')}/{account}",
-                                    credential={"account_name": account, "account_key": storage_key},
-                                    retry_total=2, connection_timeout=10, read_timeout=30)
+        service = BlobServiceClient(
+            account_url=f"{blob_endpoint.rstrip('/')}/{account}",
+            credential={"account_name": account, "account_key": storage_key},
+            retry_total=2,
+            connection_timeout=10,
+            read_timeout=30,
+        )
         self.container: ContainerClient = service.get_container_client(container)
 
     def _fail(self, what: str, exc: Exception) -> StorageError:

@@ -58,8 +58,9 @@ class FilerData:
     @property
     def fs(self) -> objects.FsInfo:
         f = self.filer
-        return objects.FsInfo(fsid=f.fsid, crypto_mode=f.crypto_mode, compress_mode=f.compress_mode,
-                              chunk_size=f.chunk_size)
+        return objects.FsInfo(
+            fsid=f.fsid, crypto_mode=f.crypto_mode, compress_mode=f.compress_mode, chunk_size=f.chunk_size
+        )
 
     def _keyring(self) -> dict[str, bytes]:
         return {kid: bytes.fromhex(hexkey) for kid, hexkey in self.filer.keys.items()}
@@ -77,8 +78,11 @@ class FilerData:
             raise Fault(ENOTALLOWED, f"Client access to core filer '{f.name}' is suspended")
         if f.encrypted and not f.active_key:
             if f.contents == "used" and not f.key_generated:
-                raise Fault(ENOTALLOWED, f"Core filer '{f.name}' holds encrypted data that cannot be read "
-                                         "until its key recovery file is uploaded")
+                raise Fault(
+                    ENOTALLOWED,
+                    f"Core filer '{f.name}' holds encrypted data that cannot be read "
+                    "until its key recovery file is uploaded",
+                )
             raise Fault(ENOTALLOWED, f"Core filer '{f.name}' has no active encryption key")
         self.ensure_index()
 
@@ -97,9 +101,14 @@ class FilerData:
             inode = objects.parse_inode(name, plain)
             if meta[objects.M_OBJ] != name[2:] or int(meta[objects.M_GEN]) != inode["gen"]:
                 raise objects.ObjectError(f"{name}: metadata does not match the inode")
-            files[inode["path"]] = FileEntry(objid=name[2:], size=inode["size"], gen=inode["gen"],
-                                             chunks=inode["chunks"], stored_size=inode["size"],
-                                             mtime=inode["mtime"])
+            files[inode["path"]] = FileEntry(
+                objid=name[2:],
+                size=inode["size"],
+                gen=inode["gen"],
+                chunks=inode["chunks"],
+                stored_size=inode["size"],
+                mtime=inode["mtime"],
+            )
         f.files = files
         f.index_loaded = True
 
@@ -141,8 +150,11 @@ class FilerData:
             if found is None:
                 raise objects.ObjectError(f"{name}: object missing from the container")
             meta, plain = objects.open_object(name, "chunk", found[0], found[1], fs=self.fs, keys=keys)
-            if (meta[objects.M_OBJ], meta[objects.M_GEN], meta[objects.M_CHUNK]) != \
-                    (entry.objid, str(entry.gen), str(i)):
+            if (meta[objects.M_OBJ], meta[objects.M_GEN], meta[objects.M_CHUNK]) != (
+                entry.objid,
+                str(entry.gen),
+                str(i),
+            ):
                 raise objects.ObjectError(f"{name}: metadata names another object")
             parts.append(plain)
         data = b"".join(parts)
@@ -166,12 +178,14 @@ class FilerData:
     def listing(self, rel: str) -> list[tuple[str, FileEntry]]:
         rel = normalize(rel)
         prefix = "/" if rel == "/" else rel + "/"
-        return sorted((p, e) for p, e in self.filer.files.items()
-                      if not e.deleted and (p == rel or p.startswith(prefix)))
+        return sorted(
+            (p, e) for p, e in self.filer.files.items() if not e.deleted and (p == rel or p.startswith(prefix))
+        )
 
     def dirty(self) -> list[tuple[str, FileEntry]]:
-        return sorted(((p, e) for p, e in self.filer.files.items() if e.dirty),
-                      key=lambda item: (item[1].dirty_since, item[0]))
+        return sorted(
+            ((p, e) for p, e in self.filer.files.items() if e.dirty), key=lambda item: (item[1].dirty_since, item[0])
+        )
 
     def writeback(self, rel: str) -> int:
         """Store one dirty file (or its deletion) in the container; returns the bytes written."""
@@ -186,12 +200,11 @@ class FilerData:
             return 0
         data = self.cache.get(self.filer.internal, entry.objid)
         gen, size = old_gen + 1, self.filer.chunk_size
-        pieces = [data[i:i + size] for i in range(0, len(data), size)]
+        pieces = [data[i : i + size] for i in range(0, len(data), size)]
         key = self._active()
         for i, piece in enumerate(pieces):
             name = objects.chunk_name(entry.objid, gen, i)
-            self.storage.put(name, *objects.seal(name, "chunk", entry.objid, gen, piece, fs=self.fs, key=key,
-                                                 chunk=i))
+            self.storage.put(name, *objects.seal(name, "chunk", entry.objid, gen, piece, fs=self.fs, key=key, chunk=i))
         name = objects.inode_name(entry.objid)
         inode = objects.inode_body(rel, len(data), gen, len(pieces), entry.mtime)
         self.storage.put(name, *objects.seal(name, "inode", entry.objid, gen, inode, fs=self.fs, key=key))

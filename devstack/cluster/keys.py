@@ -56,8 +56,9 @@ def _decode(recovery_file: str) -> bytes:
 def seal(passphrase: str, contents: RecoveryContents) -> str:
     """The recovery file: base64 with a newline every 64 characters, like the cluster's."""
     salt, nonce = os.urandom(_SALT), os.urandom(_NONCE)
-    plain = json.dumps({"format": RECOVERY_FORMAT, "fsid": contents.fsid, "keys": contents.keys,
-                        "latest": contents.latest}).encode()
+    plain = json.dumps(
+        {"format": RECOVERY_FORMAT, "fsid": contents.fsid, "keys": contents.keys, "latest": contents.latest}
+    ).encode()
     blob = _MAGIC + salt + nonce + AESGCM(_kdf(passphrase, salt)).encrypt(nonce, plain, _MAGIC)
     return "\n".join(textwrap.wrap(base64.b64encode(blob).decode(), 64)) + "\n"
 
@@ -66,10 +67,10 @@ def unseal(passphrase: str, recovery_file: str) -> RecoveryContents:
     blob = _decode(recovery_file)
     if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + _SALT + _NONCE + 16:
         raise RecoveryError("not a key recovery file")
-    salt = blob[len(_MAGIC):len(_MAGIC) + _SALT]
-    nonce = blob[len(_MAGIC) + _SALT:len(_MAGIC) + _SALT + _NONCE]
+    salt = blob[len(_MAGIC) : len(_MAGIC) + _SALT]
+    nonce = blob[len(_MAGIC) + _SALT : len(_MAGIC) + _SALT + _NONCE]
     try:
-        plain = AESGCM(_kdf(passphrase, salt)).decrypt(nonce, blob[len(_MAGIC) + _SALT + _NONCE:], _MAGIC)
+        plain = AESGCM(_kdf(passphrase, salt)).decrypt(nonce, blob[len(_MAGIC) + _SALT + _NONCE :], _MAGIC)
     except InvalidTag:
         raise RecoveryError("invalid passphrase or damaged recovery file") from None
     data = json.loads(plain)

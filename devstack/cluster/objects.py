@@ -47,8 +47,15 @@ class FsInfo:
 
 
 def fsinfo_object(info: FsInfo) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({"format": FORMAT, "fsid": info.fsid, "cryptoMode": info.crypto_mode,
-                       "compressMode": info.compress_mode, "chunkSize": info.chunk_size}).encode()
+    body = json.dumps(
+        {
+            "format": FORMAT,
+            "fsid": info.fsid,
+            "cryptoMode": info.crypto_mode,
+            "compressMode": info.compress_mode,
+            "chunkSize": info.chunk_size,
+        }
+    ).encode()
     meta = {M_FORMAT: FORMAT, M_KIND: "fsinfo", M_FSID: info.fsid}
     meta[M_DIGEST] = _digest(FSINFO, meta, body)
     return body, meta
@@ -61,8 +68,12 @@ def read_fsinfo(body: bytes, meta: dict[str, str]) -> FsInfo:
     data = json.loads(body)
     if data.get("format") != FORMAT or data.get("fsid") != meta[M_FSID]:
         raise ObjectError(f"{FSINFO}: unknown format or fsid mismatch")
-    return FsInfo(fsid=data["fsid"], crypto_mode=data["cryptoMode"], compress_mode=data["compressMode"],
-                  chunk_size=int(data["chunkSize"]))
+    return FsInfo(
+        fsid=data["fsid"],
+        crypto_mode=data["cryptoMode"],
+        compress_mode=data["compressMode"],
+        chunk_size=int(data["chunkSize"]),
+    )
 
 
 def inode_name(objid: str) -> str:
@@ -86,8 +97,9 @@ def _digest(name: str, meta: dict[str, str], body: bytes) -> str:
 def _require(name: str, meta: dict[str, str], keys: tuple[str, ...]) -> None:
     missing = [k for k in keys if k not in meta]
     if missing:
-        raise ObjectError(f"{name}: blob metadata lacks {', '.join(missing)} (keys present: "
-                          f"{', '.join(sorted(meta)) or 'none'})")
+        raise ObjectError(
+            f"{name}: blob metadata lacks {', '.join(missing)} (keys present: {', '.join(sorted(meta)) or 'none'})"
+        )
 
 
 def _bound_keys(kind: str, encrypted: bool) -> tuple[str, ...]:
@@ -95,8 +107,17 @@ def _bound_keys(kind: str, encrypted: bool) -> tuple[str, ...]:
     return keys + ((M_KEY,) if encrypted else ())
 
 
-def seal(name: str, kind: str, objid: str, gen: int, plain: bytes, *, fs: FsInfo,
-         key: tuple[str, bytes] | None, chunk: int | None = None) -> tuple[bytes, dict[str, str]]:
+def seal(
+    name: str,
+    kind: str,
+    objid: str,
+    gen: int,
+    plain: bytes,
+    *,
+    fs: FsInfo,
+    key: tuple[str, bytes] | None,
+    chunk: int | None = None,
+) -> tuple[bytes, dict[str, str]]:
     """Body and metadata of one object; `key` is (key id, key) when the filesystem is encrypted."""
     meta = {M_FORMAT: FORMAT, M_KIND: kind, M_OBJ: objid, M_GEN: str(gen)}
     if chunk is not None:
@@ -113,8 +134,9 @@ def seal(name: str, kind: str, objid: str, gen: int, plain: bytes, *, fs: FsInfo
     return data, meta
 
 
-def open_object(name: str, kind: str, body: bytes, meta: dict[str, str], *, fs: FsInfo,
-                keys: dict[str, bytes]) -> tuple[dict[str, str], bytes]:
+def open_object(
+    name: str, kind: str, body: bytes, meta: dict[str, str], *, fs: FsInfo, keys: dict[str, bytes]
+) -> tuple[dict[str, str], bytes]:
     """(metadata, plaintext) of an object, or ObjectError saying exactly what does not check out."""
     bound = _bound_keys(kind, fs.encrypted)
     _require(name, meta, bound + (() if fs.encrypted else (M_DIGEST,)))
@@ -130,8 +152,7 @@ def open_object(name: str, kind: str, body: bytes, meta: dict[str, str], *, fs: 
         try:
             data = AESGCM(key).decrypt(body[:_NONCE], body[_NONCE:], aad)
         except InvalidTag:
-            raise ObjectError(f"{name}: authentication failed (content or metadata changed, or wrong key)") \
-                from None
+            raise ObjectError(f"{name}: authentication failed (content or metadata changed, or wrong key)") from None
     else:
         if meta[M_DIGEST] != hashlib.sha256(aad + b"\0" + body).hexdigest():
             raise ObjectError(f"{name}: content or metadata changed (digest mismatch)")
@@ -151,7 +172,12 @@ def inode_body(path: str, size: int, gen: int, chunks: int, mtime: float) -> byt
 def parse_inode(name: str, plain: bytes) -> dict[str, Any]:
     try:
         data = json.loads(plain)
-        return {"path": str(data["path"]), "size": int(data["size"]), "gen": int(data["gen"]),
-                "chunks": int(data["chunks"]), "mtime": float(data["mtime"])}
+        return {
+            "path": str(data["path"]),
+            "size": int(data["size"]),
+            "gen": int(data["gen"]),
+            "chunks": int(data["chunks"]),
+            "mtime": float(data["mtime"]),
+        }
     except (ValueError, KeyError, TypeError):
         raise ObjectError(f"{name}: malformed inode") from None

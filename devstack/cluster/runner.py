@@ -81,14 +81,28 @@ class ClusterHandle:
         self.service.stop()
 
     def to_json(self) -> dict[str, str]:
-        return {"url": self.url, "user": self.user, "password": self.password, "ca_cert": str(self.ca_cert),
-                "region": self.region}
+        return {
+            "url": self.url,
+            "user": self.user,
+            "password": self.password,
+            "ca_cert": str(self.ca_cert),
+            "region": self.region,
+        }
 
 
-def start_cluster(state_dir: Path, name: str, region: str, blob_endpoint: str,
-                  clock: Clock | None = None, *, port: int = 0, timing: Timing | None = None,
-                  chunk_size: int = objects.CHUNK_SIZE, client_ips: tuple[str, str] | None = None,
-                  tick_every: float | None = None) -> ClusterHandle:
+def start_cluster(
+    state_dir: Path,
+    name: str,
+    region: str,
+    blob_endpoint: str,
+    clock: Clock | None = None,
+    *,
+    port: int = 0,
+    timing: Timing | None = None,
+    chunk_size: int = objects.CHUNK_SIZE,
+    client_ips: tuple[str, str] | None = None,
+    tick_every: float | None = None,
+) -> ClusterHandle:
     """Serve cluster `name` on loopback (port 0: any free one) from STATE/clusters/<name>, in threads.
 
     The certificate chains to the CA in STATE/tls (made if missing). With a VirtualClock nothing moves until
@@ -98,12 +112,28 @@ def start_cluster(state_dir: Path, name: str, region: str, blob_endpoint: str,
     directory = cluster_dir(state_dir, name)
     password = admin_password(directory)
     cert = issue_server_cert(directory / "tls", "server", ca_dir=state_dir / "tls")
-    cluster = Cluster(directory, name, region, blob_endpoint, clock or AdjustableClock(),
-                      admin_password=password, timing=timing, chunk_size=chunk_size,
-                      client_ips=client_ips or default_client_ips(name))
+    cluster = Cluster(
+        directory,
+        name,
+        region,
+        blob_endpoint,
+        clock or AdjustableClock(),
+        admin_password=password,
+        timing=timing,
+        chunk_size=chunk_size,
+        client_ips=client_ips or default_client_ips(name),
+    )
     with cluster.lock:
         cluster.persist()
     service = ClusterService(cluster, port, cert.server_context(), tick_every=tick_every).start()
-    return ClusterHandle(name=name, region=region, url=f"https://127.0.0.1:{service.port}/cgi-bin/rpc2.py",
-                         user=USER, password=password, ca_cert=cert.ca_cert,
-                         fingerprint=cert.sha256_fingerprint(), state_dir=directory, service=service)
+    return ClusterHandle(
+        name=name,
+        region=region,
+        url=f"https://127.0.0.1:{service.port}/cgi-bin/rpc2.py",
+        user=USER,
+        password=password,
+        ca_cert=cert.ca_cert,
+        fingerprint=cert.sha256_fingerprint(),
+        state_dir=directory,
+        service=service,
+    )

@@ -21,13 +21,18 @@ def wait_activity(client: AvereReader, activity_id: str, timeout: float = 600.0,
     while True:
         status = client.activity_status(activity_id)
         if status.state == "failure":
-            raise AvereActivityFailed(f"activity {activity_id} ({status.process}) failed: "
-                                      f"{status.status}", activity_id=activity_id, status=status.status)
+            raise AvereActivityFailed(
+                f"activity {activity_id} ({status.process}) failed: {status.status}",
+                activity_id=activity_id,
+                status=status.status,
+            )
         if status.succeeded:
             return status
         if waited >= timeout:
-            raise AvereTimeout(f"activity {activity_id} ({status.process}) still {status.state} at "
-                               f"{status.percent}% after {timeout:.0f}s")
+            raise AvereTimeout(
+                f"activity {activity_id} ({status.process}) still {status.state} at "
+                f"{status.percent}% after {timeout:.0f}s"
+            )
         client.session.sleep(poll)
         waited += poll
 
@@ -40,7 +45,6 @@ def wait_healthy(client: AvereReader, name: str, timeout: float = 600.0, poll: f
         if health.healthy:
             return health
         if waited >= timeout:
-            raise AvereTimeout(f"core filer {name!r} not healthy after {timeout:.0f}s: "
-                               + "; ".join(health.reasons))
+            raise AvereTimeout(f"core filer {name!r} not healthy after {timeout:.0f}s: " + "; ".join(health.reasons))
         client.session.sleep(poll)
         waited += poll

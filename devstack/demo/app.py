@@ -79,8 +79,9 @@ class DemoApp:
             if status.get("runtimeStatus") in TERMINAL:
                 return status
             if time.monotonic() - started > timeout:
-                raise DemoFailed(f"{links['id']} still {status.get('runtimeStatus')} after {timeout:.0f}s "
-                                 f"(step {view.step})")
+                raise DemoFailed(
+                    f"{links['id']} still {status.get('runtimeStatus')} after {timeout:.0f}s (step {view.step})"
+                )
             time.sleep(POLL_S)
 
     def history(self, links: dict) -> list[dict]:
@@ -114,10 +115,8 @@ def mib(n: int | None) -> str:
 class ProgressView:
     """One line per change of a run's custom status: its step, the step's own fields, copy totals."""
 
-    COPY_FIELDS = ("blobs_listed", "blobs_to_copy", "blobs_copied", "bytes_to_copy", "bytes_copied", "pending",
-                   "eta_s")
-    COPY_STEPS: ClassVar[dict[str, str]] = {"precopy": "pre-copy", "copy": "delta copy",
-                                            "scratch_copy": "scratch copy"}
+    COPY_FIELDS = ("blobs_listed", "blobs_to_copy", "blobs_copied", "bytes_to_copy", "bytes_copied", "pending", "eta_s")
+    COPY_STEPS: ClassVar[dict[str, str]] = {"precopy": "pre-copy", "copy": "delta copy", "scratch_copy": "scratch copy"}
 
     def __init__(self) -> None:
         self.step = "starting"
@@ -143,27 +142,30 @@ class ProgressView:
         # that moved them (the last copy step seen), so a new pass never shows the previous one's numbers.
         if any(v is not None for v in copy) and copy != previous[1]:
             listed, to_copy, copied, bytes_total, bytes_done, pending, eta = copy
-            text += (f"  | {self._copy_kind}: listed {listed or 0}, copied {copied or 0}/{to_copy or 0} blobs, "
-                     f"{mib(bytes_done)}/{mib(bytes_total)}, pending {pending or 0}, "
-                     f"ETA {'-' if eta is None else f'{eta}s'}")
+            text += (
+                f"  | {self._copy_kind}: listed {listed or 0}, copied {copied or 0}/{to_copy or 0} blobs, "
+                f"{mib(bytes_done)}/{mib(bytes_total)}, pending {pending or 0}, "
+                f"ETA {'-' if eta is None else f'{eta}s'}"
+            )
         return text
 
 
 def _key(s: dict) -> str:
     if not s.get("key_id"):
         return "a new key: generate, store in Key Vault, then activate"
-    return f"key {s['key_id']}" + (f" stored as version {s['key_secret_version'][:8]}..."
-                                   if s.get("key_secret_version") else "")
+    return f"key {s['key_id']}" + (
+        f" stored as version {s['key_secret_version'][:8]}..." if s.get("key_secret_version") else ""
+    )
 
 
 def _attach(s: dict) -> str:
-    return f"phase {s.get('phase', '...')}" + (f", failures {s['attach_failures']}" if s.get("attach_failures")
-                                               else "")
+    return f"phase {s.get('phase', '...')}" + (f", failures {s['attach_failures']}" if s.get("attach_failures") else "")
 
 
 def _mounts(s: dict) -> str:
-    return "mounts " + "; ".join(f"{m.get('vserver')} {','.join(m.get('addresses', []))}"
-                                 for m in s.get("mounts") or [])
+    return "mounts " + "; ".join(
+        f"{m.get('vserver')} {','.join(m.get('addresses', []))}" for m in s.get("mounts") or []
+    )
 
 
 # What each step of a run adds to its progress line (from the custom status the orchestrators publish).
@@ -171,21 +173,30 @@ STEP_DETAIL: dict[str, Callable[[dict], str]] = {
     "begin": lambda s: f"backup {s.get('backup_id')} into generation {s.get('generation')} ({s.get('container')})",
     "rotate_key": _key,
     "capture": lambda s: _key(s) if s.get("key_id") else "",
-    "flush": lambda s: (f"dirty files {s['dirty_files']}, flush {s.get('flush_percent', 0)}%"
-                        if "dirty_files" in s else "suspending clients, starting the flush"),
+    "flush": lambda s: (
+        f"dirty files {s['dirty_files']}, flush {s.get('flush_percent', 0)}%"
+        if "dirty_files" in s
+        else "suspending clients, starting the flush"
+    ),
     "removing_junctions": lambda s: f"{s.get('remove_percent', 0)}%",
     "removing_filer": lambda s: f"{s.get('remove_percent', 0)}%",
     "readd": _attach,
     "attach": _attach,
     "readded": lambda s: f"filer back online, offline {s.get('offline_s')}s",
-    "chosen": lambda s: (f"backup {s.get('backup_id')} in {s.get('container')} -> cluster {s.get('target_cluster')}"
-                         if "scratch" not in s else f"backup {s.get('backup_id')} (generation {s.get('generation')}, "
-                         f"{s.get('rpo_s')}s old) -> scratch {s.get('scratch')} -> cluster {s.get('target_cluster')}"),
-    "verifying": lambda s: f"{s.get('blobs_checked', 0)} blobs checked against the manifest "
-                           f"({s.get('pages_checked', 0)} pages)",
+    "chosen": lambda s: (
+        f"backup {s.get('backup_id')} in {s.get('container')} -> cluster {s.get('target_cluster')}"
+        if "scratch" not in s
+        else f"backup {s.get('backup_id')} (generation {s.get('generation')}, "
+        f"{s.get('rpo_s')}s old) -> scratch {s.get('scratch')} -> cluster {s.get('target_cluster')}"
+    ),
+    "verifying": lambda s: (
+        f"{s.get('blobs_checked', 0)} blobs checked against the manifest ({s.get('pages_checked', 0)} pages)"
+    ),
     "serving": lambda s: _mounts(s) + (f"; RTO {s['rto_s']}s" if s.get("rto_s") is not None else ""),
-    "read_back": lambda s: (f"{s.get('readback')}: {s.get('files_ok')}/{s.get('files_checked')} files, "
-                            f"{mib(s.get('bytes_read'))} read whole by the probe"),
+    "read_back": lambda s: (
+        f"{s.get('readback')}: {s.get('files_ok')}/{s.get('files_checked')} files, "
+        f"{mib(s.get('bytes_read'))} read whole by the probe"
+    ),
     "cleaned_up": lambda s: f"drill filer, junctions, policies and scratch copy removed in {s.get('cleanup_s')}s",
 }
 
@@ -221,8 +232,10 @@ def _blocks(signatures: list[tuple]) -> list[tuple[int, int, int]]:
         best_len, best_rep = 1, 1
         for length in range(1, MAX_BLOCK + 1):
             rep = 1
-            while i + (rep + 1) * length <= n and \
-                    signatures[i + rep * length:i + (rep + 1) * length] == signatures[i:i + length]:
+            while (
+                i + (rep + 1) * length <= n
+                and signatures[i + rep * length : i + (rep + 1) * length] == signatures[i : i + length]
+            ):
                 rep += 1
             if rep > 1 and rep * length > best_len * best_rep:
                 best_len, best_rep = length, rep
@@ -255,7 +268,7 @@ def history_lines(events: list[dict]) -> list[str]:
             if repeats > 1:
                 last = seconds(events[start + length * repeats - 1])
                 times = f"x{repeats}, the last at +{last:.2f}s" if last is not None else f"x{repeats}"
-                mark = (f"  ┐ {times}" if k == 0 else "  ┘" if k == length - 1 else "  │")
+                mark = f"  ┐ {times}" if k == 0 else "  ┘" if k == length - 1 else "  │"
                 if length == 1:
                     mark = f"  {times}"
             lines.append(f"{offset(event)}  {kind:<36} {name:<20}{mark}".rstrip())

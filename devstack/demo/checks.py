@@ -26,9 +26,11 @@ def account_client(stack: dict, role: str, *, via_app: bool = False, **options: 
     """The account of `role` ("source", "dr"), on Azurite itself or, via_app, where the app reaches it."""
     account = stack["storage"]["accounts"][role]
     root = stack["app"]["blob_endpoint"] if via_app else stack["storage"]["blob_endpoint"]
-    return BlobServiceClient(f"{root}/{account['name']}",
-                             credential={"account_name": account["name"], "account_key": account["key"]},
-                             **options)
+    return BlobServiceClient(
+        f"{root}/{account['name']}",
+        credential={"account_name": account["name"], "account_key": account["key"]},
+        **options,
+    )
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,20 @@ def inventory(container: ContainerClient) -> dict[str, BlobFacts]:
         settings = blob.content_settings
         md5 = bytes(settings.content_md5 or b"").hex()
         if not md5:
-            md5 = "computed:" + hashlib.md5(container.download_blob(blob.name).readall(),
-                                            usedforsecurity=False).hexdigest()
+            md5 = (
+                "computed:"
+                + hashlib.md5(container.download_blob(blob.name).readall(), usedforsecurity=False).hexdigest()
+            )
         found[blob.name] = BlobFacts(
-            size=blob.size, md5=md5, content_type=settings.content_type,
-            content_encoding=settings.content_encoding, content_language=settings.content_language,
-            content_disposition=settings.content_disposition, cache_control=settings.cache_control,
-            metadata=tuple(sorted((blob.metadata or {}).items())))
+            size=blob.size,
+            md5=md5,
+            content_type=settings.content_type,
+            content_encoding=settings.content_encoding,
+            content_language=settings.content_language,
+            content_disposition=settings.content_disposition,
+            cache_control=settings.cache_control,
+            metadata=tuple(sorted((blob.metadata or {}).items())),
+        )
     return found
 
 
@@ -77,13 +86,17 @@ def inventory_differences(source: dict[str, BlobFacts], backup: dict[str, BlobFa
 # --- the filer on a cluster --------------------------------------------------------------------------------
 def junctions(record: FilerRecord) -> list[tuple[str, ...]]:
     """The junctions as clients see them: vserver, path, export, subdir, policy (inherited or named)."""
-    return sorted((j.vserver, j.path, j.export, j.subdir, "inherit" if j.inherit_policy else j.policy,
-                   j.access, j.permissions) for j in record.junctions)
+    return sorted(
+        (j.vserver, j.path, j.export, j.subdir, "inherit" if j.inherit_policy else j.policy, j.access, j.permissions)
+        for j in record.junctions
+    )
 
 
 def describe_junctions(record: FilerRecord) -> str:
-    return ", ".join(f"{j.path} ({'inherits' if j.inherit_policy else 'policy ' + j.policy})"
-                     for j in sorted(record.junctions, key=lambda j: j.path))
+    return ", ".join(
+        f"{j.path} ({'inherits' if j.inherit_policy else 'policy ' + j.policy})"
+        for j in sorted(record.junctions, key=lambda j: j.path)
+    )
 
 
 def policies(record: FilerRecord) -> list[Any]:
@@ -117,8 +130,7 @@ def quiet(*names: str) -> Iterator[None]:
 
 def cluster_unreachable(info: dict) -> str:
     """One login to a cluster's management API; it must fail. Returns what happened."""
-    client = AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], timeout=5,
-                         retries=0)
+    client = AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], timeout=5, retries=0)
     try:
         with quiet("shared.avere.client"):  # the client warns about the refused connection this probe expects
             client.list_core_filers()

@@ -16,13 +16,26 @@ from shared.avere.records import FilerRecord
 
 def etags(container: ContainerClient) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
     """Every blob's ETag and metadata: any write, lease-taking copy or metadata change shows."""
-    return {b.name: (str(b.etag), tuple(sorted((b.metadata or {}).items())))
-            for b in container.list_blobs(include=["metadata"])}
+    return {
+        b.name: (str(b.etag), tuple(sorted((b.metadata or {}).items())))
+        for b in container.list_blobs(include=["metadata"])
+    }
 
 
-def rehearse(app: DemoApp, stack: dict, backup: dict, before: FilerRecord, *, cluster: str, filer: str,
-             client: Callable[[str], AvereClient], say: Callable[[str], None], timeout: float,
-             links: dict[str, dict], figures: dict[str, Any]) -> str:
+def rehearse(
+    app: DemoApp,
+    stack: dict,
+    backup: dict,
+    before: FilerRecord,
+    *,
+    cluster: str,
+    filer: str,
+    client: Callable[[str], AvereClient],
+    say: Callable[[str], None],
+    timeout: float,
+    links: dict[str, dict],
+    figures: dict[str, Any],
+) -> str:
     """POST /api/drills/{cluster}/{filer}, follow it, and check: passed (files read back by the probe), the
     backup container byte-identical (ETags, metadata), the primary filer untouched, no drill filer or scratch."""
     dr = account_client(stack, "dr")
@@ -33,8 +46,10 @@ def rehearse(app: DemoApp, stack: dict, backup: dict, before: FilerRecord, *, cl
     final = app.follow(found, say, timeout)
     out = final.get("output") if isinstance(final.get("output"), dict) else {}
     if final.get("runtimeStatus") != "Completed" or out.get("status") != "passed":
-        raise DemoFailed(f"the drill ended {final.get('runtimeStatus')}, status {out.get('status')}: "
-                         f"{str(out.get('error') or out.get('readback') or final.get('output'))[:600]}")
+        raise DemoFailed(
+            f"the drill ended {final.get('runtimeStatus')}, status {out.get('status')}: "
+            f"{str(out.get('error') or out.get('readback') or final.get('output'))[:600]}"
+        )
     if etags(backup_container) != untouched:
         raise DemoFailed(f"the drill changed the backup container {backup_container.container_name}")
     with client(cluster) as primary:
@@ -49,15 +64,27 @@ def rehearse(app: DemoApp, stack: dict, backup: dict, before: FilerRecord, *, cl
         raise DemoFailed(f"the drill left {left + scratch}")
     phases = out.get("phases") or {}
     readback = out.get("readback") or {}
-    figures.update(drill_rto_s=out.get("rto_s"), drill_files_checked=out.get("files_checked"),
-                   drill_copy_s=phases.get("copy_s"), drill_rpo_s=out.get("rpo_s"))
-    say(f"RTO {out.get('rto_s')}s from the request to serving: scratch copy {phases.get('copy_s')}s (it grows "
+    figures.update(
+        drill_rto_s=out.get("rto_s"),
+        drill_files_checked=out.get("files_checked"),
+        drill_copy_s=phases.get("copy_s"),
+        drill_rpo_s=out.get("rpo_s"),
+    )
+    say(
+        f"RTO {out.get('rto_s')}s from the request to serving: scratch copy {phases.get('copy_s')}s (it grows "
         f"with the container), check {phases.get('verify_s')}s, attach {phases.get('attach_s')}s -> "
-        f"{out.get('rto_without_copy_s')}s without the copy, as a failover would take")
-    say(f"the backup was {out.get('rpo_s')}s old (RPO at drill time); the probe read {readback.get('files_ok')}/"
-        f"{readback.get('files_checked')} files whole ({readback.get('bytes_read')} bytes) through {target}")
-    say(f"backup container {backup_container.container_name}: {len(untouched)} blobs, ETags and metadata unchanged; "
+        f"{out.get('rto_without_copy_s')}s without the copy, as a failover would take"
+    )
+    say(
+        f"the backup was {out.get('rpo_s')}s old (RPO at drill time); the probe read {readback.get('files_ok')}/"
+        f"{readback.get('files_checked')} files whole ({readback.get('bytes_read')} bytes) through {target}"
+    )
+    say(
+        f"backup container {backup_container.container_name}: {len(untouched)} blobs, ETags and metadata unchanged; "
         f"{filer} online on {cluster} with its junctions; no drill filer or scratch container left "
-        f"(clean-up {phases.get('cleanup_s')}s)")
-    return (f"backup {out.get('backup_id')} served as {out.get('drill_filer')} on {target} in {out.get('rto_s')}s "
-            f"and read back ({out.get('files_checked')} files); production untouched; cleaned up")
+        f"(clean-up {phases.get('cleanup_s')}s)"
+    )
+    return (
+        f"backup {out.get('backup_id')} served as {out.get('drill_filer')} on {target} in {out.get('rto_s')}s "
+        f"and read back ({out.get('files_checked')} files); production untouched; cleaned up"
+    )

@@ -31,8 +31,10 @@ AWKWARD_NAMES = (
     "back\\slash and colon: star* question?.txt",
     "x" * 200 + ".long",
 )
-LARGE = ((f"{PROJECTS}/renders/shot 0001/frame.exr", 6 * MIB + 123),
-         (f"{PROJECTS}/datasets/2024/Q3/sensor dump.bin", 3 * MIB + MIB // 2))
+LARGE = (
+    (f"{PROJECTS}/renders/shot 0001/frame.exr", 6 * MIB + 123),
+    (f"{PROJECTS}/datasets/2024/Q3/sensor dump.bin", 3 * MIB + MIB // 2),
+)
 LATE_LARGE = (f"{SCRATCH}/late/big dirty 2.5MiB.bin", 2 * MIB + MIB // 2)
 MODULES, FILES_PER_MODULE = 24, 4
 LATE_SMALL = 8
@@ -129,9 +131,11 @@ class Comparison:
         return self.checked == self.identical and not (self.different or self.missing or self.extra)
 
     def problems(self, limit: int = 5) -> str:
-        parts = [f"{what}: {', '.join(map(repr, paths[:limit]))}{' ...' if len(paths) > limit else ''}"
-                 for what, paths in (("different", self.different), ("missing", self.missing),
-                                     ("extra", self.extra)) if paths]
+        parts = [
+            f"{what}: {', '.join(map(repr, paths[:limit]))}{' ...' if len(paths) > limit else ''}"
+            for what, paths in (("different", self.different), ("missing", self.missing), ("extra", self.extra))
+            if paths
+        ]
         return "; ".join(parts) or "none"
 
 

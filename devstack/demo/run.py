@@ -119,8 +119,10 @@ class Demo:
             stop_stack(self.state_dir)
             self.out(f"\nstopped the runner and the stack; the state is kept in {self.state_dir}")
             self.out(f"  inspect: python -m devstack up --state-dir {self.state_dir}   (then status --history)")
-            self.out(f"           python -m devstack status {self._instance('backup')} --history "
-                     f"--state-dir {self.state_dir}")
+            self.out(
+                f"           python -m devstack status {self._instance('backup')} --history "
+                f"--state-dir {self.state_dir}"
+            )
 
     def _instance(self, kind: str) -> str:
         return str(self._links.get(kind, {}).get("id", f"{kind}-{CLUSTER}-{DEMO}"))
@@ -137,8 +139,7 @@ class Demo:
     # -- 2 ------------------------------------------------------------------------------------------------
     def _client(self, cluster: str) -> AvereClient:
         info = self.stack["clusters"][cluster]
-        return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=3,
-                           backoff=0.2)
+        return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=3, backoff=0.2)
 
     def write_files(self) -> str:
         rng = new_rng()
@@ -150,12 +151,16 @@ class Demo:
             early = early_files(rng)
             vserver.write_all(early)
             self.expected.files.update(early)
-            self.say(f"wrote {len(early)} files, {_mib(sum(map(len, early.values())))}: 2 large (several 1 MiB "
-                     "objects each), a 96-file tree, 10 levels deep, awkward names")
+            self.say(
+                f"wrote {len(early)} files, {_mib(sum(map(len, early.values())))}: 2 large (several 1 MiB "
+                "objects each), a 96-file tree, 10 levels deep, awkward names"
+            )
             mark = time.monotonic()
             wait_activity(client, client.flush_core_filer(DEMO), timeout=RUN_TIMEOUT, poll=0.2)
-            self.say(f"flushed them to the source container in {time.monotonic() - mark:.1f}s (as the cache's "
-                     "writeback would)")
+            self.say(
+                f"flushed them to the source container in {time.monotonic() - mark:.1f}s (as the cache's "
+                "writeback would)"
+            )
             late = late_files(rng)
             vserver.write_all(late)
             vserver.delete(LATE_DELETE)
@@ -163,8 +168,10 @@ class Demo:
             del self.expected.files[LATE_DELETE]
             self.expected.deleted.add(LATE_DELETE)
             dirty = client.dirty_files(DEMO).num_files
-            self.say(f"just before the backup: wrote {len(late)} files ({_mib(sum(map(len, late.values())))}, one "
-                     f"of them a change to a flushed file) and deleted {LATE_DELETE!r}: {dirty} dirty")
+            self.say(
+                f"just before the backup: wrote {len(late)} files ({_mib(sum(map(len, late.values())))}, one "
+                f"of them a change to a flushed file) and deleted {LATE_DELETE!r}: {dirty} dirty"
+            )
             if dirty < len(late):
                 raise DemoFailed(f"only {dirty} dirty files before the backup; expected at least {len(late)}")
             same = compare(vserver, self.expected)
@@ -173,8 +180,10 @@ class Demo:
             self.before = client.capture_core_filer(DEMO)
         self.figures["files_written"] = len(early) + len(late)
         self.figures["bytes_expected"] = self.expected.total_bytes
-        return (f"{len(self.expected.files)} files ({_mib(self.expected.total_bytes)}) read back from the "
-                f"primary; {dirty} dirty; junctions {describe_junctions(self.before)}")
+        return (
+            f"{len(self.expected.files)} files ({_mib(self.expected.total_bytes)}) read back from the "
+            f"primary; {dirty} dirty; junctions {describe_junctions(self.before)}"
+        )
 
     # -- 3 ------------------------------------------------------------------------------------------------
     def backup(self) -> str:
@@ -185,15 +194,24 @@ class Demo:
         final = self.app.follow(links, self.say, RUN_TIMEOUT)
         out = self.backup_output = final.get("output") if isinstance(final.get("output"), dict) else {}
         if final.get("runtimeStatus") != "Completed" or out.get("status") != "verified":
-            raise DemoFailed(f"the backup ended {final.get('runtimeStatus')}, status {out.get('status')}: "
-                             f"{str(out.get('error') or final.get('output'))[:600]}")
+            raise DemoFailed(
+                f"the backup ended {final.get('runtimeStatus')}, status {out.get('status')}: "
+                f"{str(out.get('error') or final.get('output'))[:600]}"
+            )
         verified = (out.get("entry") or {}).get("verified") or {}
-        self.figures.update(filer_offline_s=out.get("offline_s"), precopy_s=out.get("precopy_s"),
-                            backup_s=out.get("backup_s"), flush_s=out.get("flush_s"),
-                            backup_blobs=verified.get("blobs"), backup_container=out.get("container"))
-        return (f"verified into generation {out.get('generation')} ({out.get('container')}); delta "
-                f"{out.get('copied')} blobs copied, {out.get('deleted')} deleted; filer offline "
-                f"{out.get('offline_s')}s of {out.get('backup_s')}s, pre-copy {out.get('precopy_s')}s")
+        self.figures.update(
+            filer_offline_s=out.get("offline_s"),
+            precopy_s=out.get("precopy_s"),
+            backup_s=out.get("backup_s"),
+            flush_s=out.get("flush_s"),
+            backup_blobs=verified.get("blobs"),
+            backup_container=out.get("container"),
+        )
+        return (
+            f"verified into generation {out.get('generation')} ({out.get('container')}); delta "
+            f"{out.get('copied')} blobs copied, {out.get('deleted')} deleted; filer offline "
+            f"{out.get('offline_s')}s of {out.get('backup_s')}s, pre-copy {out.get('precopy_s')}s"
+        )
 
     # -- 4 ------------------------------------------------------------------------------------------------
     def show_history(self) -> str:
@@ -201,11 +219,17 @@ class Demo:
         events = self.app.history(self._links["backup"])
         for line in history_lines(events):
             self.say(line)
-        children = sum(1 for e in events if e.get("FunctionName") == "copy_orchestrator"
-                       and str(e.get("EventType", "")).startswith("SubOrchestrationInstance"))
+        children = sum(
+            1
+            for e in events
+            if e.get("FunctionName") == "copy_orchestrator"
+            and str(e.get("EventType", "")).startswith("SubOrchestrationInstance")
+        )
         activities = sum(1 for e in events if e.get("EventType") == "TaskCompleted")
-        return (f"{len(events)} events: {activities} activities, {children} copy sub-orchestrations "
-                f"(full JSON: python -m devstack status {self._links['backup']['id']} --history)")
+        return (
+            f"{len(events)} events: {activities} activities, {children} copy sub-orchestrations "
+            f"(full JSON: python -m devstack status {self._links['backup']['id']} --history)"
+        )
 
     # -- 5 ------------------------------------------------------------------------------------------------
     def check_backup(self) -> str:
@@ -216,8 +240,10 @@ class Demo:
         if state != "online":
             raise DemoFailed(f"the filer is {state!r} after the backup, not online")
         if junctions(after) != junctions(self.before) or policies(after) != policies(self.before):
-            raise DemoFailed(f"junctions after the backup differ: before {describe_junctions(self.before)}; "
-                             f"after {describe_junctions(after)}")
+            raise DemoFailed(
+                f"junctions after the backup differ: before {describe_junctions(self.before)}; "
+                f"after {describe_junctions(after)}"
+            )
         self.say(f"filer {DEMO} is online with exactly its junctions: {describe_junctions(after)}")
         source_name = self.stack["demo_filer"]["bucket"].rpartition("/")[2]
         backup_name = str(self.backup_output.get("container"))
@@ -225,20 +251,34 @@ class Demo:
         backup = inventory(account_client(self.stack, "dr").get_container_client(backup_name))
         problems = inventory_differences(source, backup)
         if problems:
-            raise DemoFailed(f"{backup_name} is not an exact copy of {source_name}: {len(problems)} problem(s): "
-                             + "; ".join(problems[:5]))
+            raise DemoFailed(
+                f"{backup_name} is not an exact copy of {source_name}: {len(problems)} problem(s): "
+                + "; ".join(problems[:5])
+            )
         size = sum(b.size for b in backup.values())
         self.figures["backup_blobs"], self.figures["backup_bytes"] = len(backup), size
-        self.say(f"{backup_name} (DR account) holds exactly the {len(source)} blobs of {source_name}: names, sizes, "
-                 "MD5, content properties and metadata")
+        self.say(
+            f"{backup_name} (DR account) holds exactly the {len(source)} blobs of {source_name}: names, sizes, "
+            "MD5, content properties and metadata"
+        )
         return f"filer online, junctions unchanged; backup = source ({len(backup)} blobs, {_mib(size)})"
 
     # -- 6 ------------------------------------------------------------------------------------------------
     def drill(self) -> str:
         assert self.app is not None and self.before is not None
-        return rehearse(self.app, self.stack, self.backup_output, self.before, cluster=CLUSTER, filer=DEMO,
-                        client=self._client, say=self.say, timeout=RUN_TIMEOUT, links=self._links,
-                        figures=self.figures)
+        return rehearse(
+            self.app,
+            self.stack,
+            self.backup_output,
+            self.before,
+            cluster=CLUSTER,
+            filer=DEMO,
+            client=self._client,
+            say=self.say,
+            timeout=RUN_TIMEOUT,
+            links=self._links,
+            figures=self.figures,
+        )
 
     # -- 7 ------------------------------------------------------------------------------------------------
     def lose_primary_region(self) -> str:
@@ -249,8 +289,10 @@ class Demo:
         account = self.stack["storage"]["accounts"]["source"]["name"]
         if account not in lost.accounts:
             raise DemoFailed(f"the source account {account} is not in region {region}")
-        self.say(f"region {region} lost: {'; '.join(lost.changed())}; the fault proxy resets every request for "
-                 f"account {account}")
+        self.say(
+            f"region {region} lost: {'; '.join(lost.changed())}; the fault proxy resets every request for "
+            f"account {account}"
+        )
         cluster_error = cluster_unreachable(self.stack["clusters"][CLUSTER])
         self.say(f"the primary cluster's management API: {cluster_error}")
         source_name = self.stack["demo_filer"]["bucket"].rpartition("/")[2]
@@ -271,13 +313,19 @@ class Demo:
             raise DemoFailed(f"the failover ended {final.get('runtimeStatus')}: {str(final.get('output'))[:600]}")
         self.failover_output = out
         self.figures["failover_s"] = run_seconds(self.app.history(links))
-        self.say(f"the primary filer's fence: {out.get('primary_fence')} (the primary cluster is lost: the first "
-                 "timer tick that reaches it again suspends its clients; it never serves the filer on its own)")
+        self.say(
+            f"the primary filer's fence: {out.get('primary_fence')} (the primary cluster is lost: the first "
+            "timer tick that reaches it again suspends its clients; it never serves the filer on its own)"
+        )
         for mount in out["mounts"]:
-            self.say(f"clients mount {', '.join(mount['paths'])} from vserver {mount['vserver']} at "
-                     f"{', '.join(mount['addresses'])}")
-        return (f"{DEMO} serves from cluster {out.get('target_cluster')} on {out.get('container')} (backup "
-                f"{out.get('backup_id')}) in {self.figures['failover_s']}s")
+            self.say(
+                f"clients mount {', '.join(mount['paths'])} from vserver {mount['vserver']} at "
+                f"{', '.join(mount['addresses'])}"
+            )
+        return (
+            f"{DEMO} serves from cluster {out.get('target_cluster')} on {out.get('container')} (backup "
+            f"{out.get('backup_id')}) in {self.figures['failover_s']}s"
+        )
 
     # -- 9 ------------------------------------------------------------------------------------------------
     def read_back(self) -> str:
@@ -291,11 +339,15 @@ class Demo:
             self.say(f"cluster {target} has the junctions as captured: {describe_junctions(dr_record)}")
             result = compare(Vserver(client, vservers.pop() if len(vservers) == 1 else "vserver"), self.expected)
         self.figures["files_checked"], self.figures["files_identical"] = result.checked, result.identical
-        self.say(f"read {result.checked} files ({_mib(result.bytes_read)}) through cluster {target}: "
-                 f"{result.identical} identical; problems: {result.problems()}")
+        self.say(
+            f"read {result.checked} files ({_mib(result.bytes_read)}) through cluster {target}: "
+            f"{result.identical} identical; problems: {result.problems()}"
+        )
         if not result.ok:
-            raise DemoFailed(f"{result.checked - result.identical} of {result.checked} files differ after the "
-                             f"failover: {result.problems()}")
+            raise DemoFailed(
+                f"{result.checked - result.identical} of {result.checked} files differ after the "
+                f"failover: {result.problems()}"
+            )
         return f"{result.identical}/{result.checked} files identical, the deleted file stays deleted"
 
     # -- 10 -----------------------------------------------------------------------------------------------
@@ -305,27 +357,41 @@ class Demo:
         self.out(f"    {'step':<46} {'result':<7} {'time':>7}")
         for r in self.results:
             self.out(f"    {r.title:<46} {'ok' if r.ok else 'FAILED':<7} {r.seconds:6.1f}s")
-        for title, _ in self.steps[len(self.results):]:
+        for title, _ in self.steps[len(self.results) :]:
             self.out(f"    {title:<46} {'skipped':<7}")
         f = self.figures
-        self.out(f"    backup: {f.get('backup_blobs')} blobs ({_mib(f.get('backup_bytes') or 0)}), "
-                 f"filer offline {f.get('filer_offline_s')}s, pre-copy {f.get('precopy_s')}s, "
-                 f"whole run {f.get('backup_s')}s; drill RTO {f.get('drill_rto_s')}s "
-                 f"({f.get('drill_files_checked')} files read back); failover {f.get('failover_s')}s; "
-                 f"files identical {f.get('files_identical')}/{f.get('files_checked')}")
+        self.out(
+            f"    backup: {f.get('backup_blobs')} blobs ({_mib(f.get('backup_bytes') or 0)}), "
+            f"filer offline {f.get('filer_offline_s')}s, pre-copy {f.get('precopy_s')}s, "
+            f"whole run {f.get('backup_s')}s; drill RTO {f.get('drill_rto_s')}s "
+            f"({f.get('drill_files_checked')} files read back); failover {f.get('failover_s')}s; "
+            f"files identical {f.get('files_identical')}/{f.get('files_checked')}"
+        )
         self.out("PASSED: every file matched after the failover" if ok else "FAILED: see the step above")
         failed = next((r for r in self.results if not r.ok), None)
-        record = {"ok": ok, "files_checked": f.get("files_checked", 0), "files_identical": f.get("files_identical", 0),
-                  "filer_offline_s": f.get("filer_offline_s"), "precopy_s": f.get("precopy_s"),
-                  "backup_s": f.get("backup_s"), "failover_s": f.get("failover_s"), "flush_s": f.get("flush_s"),
-                  "drill_rto_s": f.get("drill_rto_s"), "drill_files_checked": f.get("drill_files_checked", 0),
-                  "drill_copy_s": f.get("drill_copy_s"), "drill_rpo_s": f.get("drill_rpo_s"),
-                  "backup_blobs": f.get("backup_blobs"), "backup_bytes": f.get("backup_bytes"),
-                  "files_written": f.get("files_written"), "demo_s": f.get("demo_s"),
-                  "backup_instance": self._links.get("backup", {}).get("id"),
-                  "failover_instance": self._links.get("failover", {}).get("id"),
-                  "drill_instance": self._links.get("drill", {}).get("id"),
-                  "failed_step": failed.title if failed else None, "state_dir": str(self.state_dir)}
+        record = {
+            "ok": ok,
+            "files_checked": f.get("files_checked", 0),
+            "files_identical": f.get("files_identical", 0),
+            "filer_offline_s": f.get("filer_offline_s"),
+            "precopy_s": f.get("precopy_s"),
+            "backup_s": f.get("backup_s"),
+            "failover_s": f.get("failover_s"),
+            "flush_s": f.get("flush_s"),
+            "drill_rto_s": f.get("drill_rto_s"),
+            "drill_files_checked": f.get("drill_files_checked", 0),
+            "drill_copy_s": f.get("drill_copy_s"),
+            "drill_rpo_s": f.get("drill_rpo_s"),
+            "backup_blobs": f.get("backup_blobs"),
+            "backup_bytes": f.get("backup_bytes"),
+            "files_written": f.get("files_written"),
+            "demo_s": f.get("demo_s"),
+            "backup_instance": self._links.get("backup", {}).get("id"),
+            "failover_instance": self._links.get("failover", {}).get("id"),
+            "drill_instance": self._links.get("drill", {}).get("id"),
+            "failed_step": failed.title if failed else None,
+            "state_dir": str(self.state_dir),
+        }
         self.out(json.dumps(record))
         return 0 if ok and record["files_checked"] and record["files_checked"] == record["files_identical"] else 1
 
@@ -350,8 +416,10 @@ def clean_state_dir(state_dir: Path, say: Callable[[str], None]) -> bool:
         raise DemoFailed(f"{state_dir} is not a directory")
     entries = list(state_dir.iterdir())
     if entries and not any((state_dir / m).exists() for m in STATE_MARKERS):
-        raise DemoFailed(f"{state_dir} is not a devstack state dir (none of {', '.join(STATE_MARKERS)}); "
-                         "refusing to delete it: give another --state-dir")
+        raise DemoFailed(
+            f"{state_dir} is not a devstack state dir (none of {', '.join(STATE_MARKERS)}); "
+            "refusing to delete it: give another --state-dir"
+        )
     if state_dir in (REPO_ROOT, *REPO_ROOT.parents, Path.home()):
         raise DemoFailed(f"refusing to delete {state_dir}: give a state dir of its own")
     serve = running_serve(state_dir)
@@ -379,8 +447,12 @@ def _check_runner_lock(state_dir: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                        help="the demo's state dir, removed at the start and kept at the end (default: .devstack)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="the demo's state dir, removed at the start and kept at the end (default: .devstack)",
+    )
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

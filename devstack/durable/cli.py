@@ -33,8 +33,9 @@ log = logging.getLogger("devstack.durable")
 def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
     if command_name == "serve":
         _common(parser)
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                            help=f"loopback port (default {DEFAULT_PORT}; 0 picks a free one)")
+        parser.add_argument(
+            "--port", type=int, default=DEFAULT_PORT, help=f"loopback port (default {DEFAULT_PORT}; 0 picks a free one)"
+        )
     elif command_name == "run":
         sub = parser.add_subparsers(dest="workflow", required=True, metavar="WORKFLOW")
         for wf in WORKFLOWS.values():
@@ -44,8 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
             for flag in wf.flags:
                 cmd.add_argument(flag.option, dest=f"flag_{flag.query}", action="store_true", help=flag.help)
             _common(cmd)
-            cmd.add_argument("--timeout", type=float, default=None,
-                             help="give up following after this many seconds")
+            cmd.add_argument("--timeout", type=float, default=None, help="give up following after this many seconds")
     elif command_name == "trigger":
         parser.add_argument("function", metavar="TIMER_FUNCTION", help="the timer-triggered function to fire")
         _common(parser)
@@ -54,16 +54,27 @@ def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                        help="the stack's state dir; Durable state lives in DIR/durable.sqlite3")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="the stack's state dir; Durable state lives in DIR/durable.sqlite3",
+    )
     parser.add_argument("--app", default=DEFAULT_APP, help="module (or module:attr) of the DFApp")
-    parser.add_argument("--settings", type=Path, default=None,
-                        help="local.settings.json to load (default: STATE/local.settings.json if present)")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="local.settings.json to load (default: STATE/local.settings.json if present)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         if args.command == "serve":
             return serve(args)
@@ -84,9 +95,9 @@ def main(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     from devstack.clock import RealClock
     from devstack.durable.runner import Runner, RunnerError
+
     state_dir = args.state_dir.resolve()
-    runner = Runner(args.app, state_dir, RealClock(), settings=args.settings, port=args.port,
-                    schedule_timers=True)
+    runner = Runner(args.app, state_dir, RealClock(), settings=args.settings, port=args.port, schedule_timers=True)
     try:
         runner.start()
     except RunnerError as exc:
@@ -95,11 +106,15 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    info = {"url": runner.base_url, "rpc_base_url": f"{runner.base_url}/durabletask/", "pid": os.getpid(),
-            "app": args.app, "task_hub": runner.host.hub_name}
+    info = {
+        "url": runner.base_url,
+        "rpc_base_url": f"{runner.base_url}/durabletask/",
+        "pid": os.getpid(),
+        "app": args.app,
+        "task_hub": runner.host.hub_name,
+    }
     (state_dir / SERVE_FILE).write_text(json.dumps(info, indent=2))
-    print(f"serving {args.app} on {runner.base_url} (hub {runner.host.hub_name}); state in {state_dir}",
-          flush=True)
+    print(f"serving {args.app} on {runner.base_url} (hub {runner.host.hub_name}); state in {state_dir}", flush=True)
     try:
         stop.wait()
     finally:
@@ -149,6 +164,7 @@ class _Target:
         if self.url is None:
             from devstack.clock import RealClock
             from devstack.durable.runner import Runner
+
             self.runner = Runner(args.app, state_dir, RealClock(), settings=args.settings).start()
             self.url = self.runner.base_url
 
@@ -159,14 +175,16 @@ class _Target:
 
 def run_workflow(args: argparse.Namespace, wf: Workflow) -> int:
     from devstack.durable.runner import RunnerError
+
     try:
         target = _Target(args)
     except RunnerError as exc:
         print(f"run failed: {exc}", file=sys.stderr)
         return 1
     try:
-        path = wf.request_path({a: getattr(args, a) for a in wf.args},
-                               {f.query: getattr(args, f"flag_{f.query}") for f in wf.flags})
+        path = wf.request_path(
+            {a: getattr(args, a) for a in wf.args}, {f.query: getattr(args, f"flag_{f.query}") for f in wf.flags}
+        )
         status, body = _http(wf.method, f"{target.url}/api/{path}")
         links = _json(body)
         # The app's routes answer their own status URL (statusUri); a plain Durable starter the webhook's.
@@ -176,8 +194,10 @@ def run_workflow(args: argparse.Namespace, wf: Workflow) -> int:
             try:
                 final = follow(follow_url, sys.stderr, args.timeout)
             except KeyboardInterrupt:
-                print(f"interrupted: {links['id']} is kept in {args.state_dir} and goes on when a runner "
-                      "next runs there", file=sys.stderr)
+                print(
+                    f"interrupted: {links['id']} is kept in {args.state_dir} and goes on when a runner next runs there",
+                    file=sys.stderr,
+                )
                 return 130
             print(json.dumps(final, indent=2))
             return 0 if final.get("runtimeStatus") == "Completed" else 1
@@ -190,6 +210,7 @@ def run_workflow(args: argparse.Namespace, wf: Workflow) -> int:
 
 def trigger(args: argparse.Namespace) -> int:
     from devstack.durable.runner import RunnerError
+
     try:
         target = _Target(args)
     except RunnerError as exc:
@@ -209,8 +230,7 @@ def trigger(args: argparse.Namespace) -> int:
             print(json.dumps(started, indent=2))
             return 0
         try:
-            finals = [follow(f"{target.url}/durabletask/instances/{iid}", sys.stderr, args.timeout)
-                      for iid in started]
+            finals = [follow(f"{target.url}/durabletask/instances/{iid}", sys.stderr, args.timeout) for iid in started]
         except KeyboardInterrupt:
             print(f"interrupted: the instances are kept in {args.state_dir}", file=sys.stderr)
             return 130
@@ -282,6 +302,7 @@ def _read_only(state_dir: Path) -> sqlite3.Connection | None:
 def list_instances(state_dir: Path) -> list[dict]:
     """Every instance's status payload, read straight from the state dir's SQLite (no runner needed)."""
     from devstack.durable.runner import status_payload
+
     db = _read_only(state_dir)
     if db is None:
         return []
@@ -294,14 +315,21 @@ def list_instances(state_dir: Path) -> list[dict]:
 def show_instance(state_dir: Path, instance_id: str, history: bool) -> int:
     """Print an instance's status, custom status, output (and compacted history) as JSON; 1 if unknown."""
     from devstack.durable.runner import status_payload
+
     db = _read_only(state_dir)
     if db is None:
         print(f"no Durable state in {state_dir}", file=sys.stderr)
         return 1
     with db:
         row = db.execute("SELECT * FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
-        events = [json.loads(r["event"]) for r in db.execute(
-            "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))] if row else []
+        events = (
+            [
+                json.loads(r["event"])
+                for r in db.execute("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
+            ]
+            if row
+            else []
+        )
     db.close()
     if row is None:
         print(f"no instance {instance_id!r} in {state_dir}", file=sys.stderr)

@@ -26,8 +26,10 @@ class RunnerFailure(Exception):
 
 def unknown_function(name: str, kind: str, known: list[str]) -> str:
     listed = ", ".join(f"'{k}'" for k in sorted(known)) or "none"
-    return (f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. "
-            f"Additional info: The following are the known {kind} functions: {listed}.")
+    return (
+        f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. "
+        f"Additional info: The following are the known {kind} functions: {listed}."
+    )
 
 
 @dataclass
@@ -58,8 +60,11 @@ class Engine:
         if inst is None:
             self.store.drop_messages([m.seq for m in messages])
             return bool(messages)
-        stale = [m for m in messages if inst["status"] in TERMINAL_STATUSES
-                 or m.execution_id not in (None, inst["execution_id"])]
+        stale = [
+            m
+            for m in messages
+            if inst["status"] in TERMINAL_STATUSES or m.execution_id not in (None, inst["execution_id"])
+        ]
         if stale:
             self.store.drop_messages([m.seq for m in stale])
             return True
@@ -94,8 +99,11 @@ class Engine:
         status = {"terminate": "Terminated", "suspend": "Suspended", "resume": "Running"}[msg.kind]
         commit.instance = {"status": status, "last_updated": now, "last_started": now}
         if msg.kind == "terminate":
-            events.append(p.event(p.EXECUTION_COMPLETED, now, OrchestrationStatus="Terminated", Result=reason,
-                                  FailureDetails=None))
+            events.append(
+                p.event(
+                    p.EXECUTION_COMPLETED, now, OrchestrationStatus="Terminated", Result=reason, FailureDetails=None
+                )
+            )
             commit.instance["output"] = json.dumps(reason)
             commit.finished = True
             self._notify_parent(inst, commit, failed_reason=reason or "terminated")
@@ -113,8 +121,12 @@ class Engine:
         new_events = [m.event for m in batch]
         history = [{**e, "IsPlayed": True} for e in self.store.history(iid)] + [started, *new_events]
         tasks = self.store.tasks(iid)
-        plan = _Plan(Commit(iid, eid, consumed=[m.seq for m in batch]), now, inst["next_task_id"],
-                     {t for t, row in tasks.items() if row["open"]})
+        plan = _Plan(
+            Commit(iid, eid, consumed=[m.seq for m in batch]),
+            now,
+            inst["next_task_id"],
+            {t for t, row in tasks.items() if row["open"]},
+        )
         commit = plan.commit
         commit.events = [started, *new_events]
         for e in new_events:
@@ -131,8 +143,10 @@ class Engine:
             can_input = self._record_actions(inst, plan, result.actions)
             if result.has_custom_status and p.custom_status_too_large(result.custom_status):
                 size = len(json.dumps(result.custom_status)) * 2 // 1024
-                raise RunnerFailure("The size of the JSON-serialized payload must not exceed 16 KB. "
-                                    f"The current payload size is {size} KB.")
+                raise RunnerFailure(
+                    "The size of the JSON-serialized payload must not exceed 16 KB. "
+                    f"The current payload size is {size} KB."
+                )
         except RunnerFailure as exc:
             failure, can_input = str(exc), None
             # Nothing this episode decided survives a host-detected failure.
@@ -140,8 +154,7 @@ class Engine:
             for pending in (commit.actions, commit.tasks, commit.activities, commit.timers, commit.children):
                 pending.clear()
 
-        commit.instance = {"status": "Running", "next_task_id": plan.next_id, "last_started": now,
-                           "last_updated": now}
+        commit.instance = {"status": "Running", "next_task_id": plan.next_id, "last_started": now, "last_updated": now}
         if result.has_custom_status and failure is None:
             commit.instance["custom_status"] = json.dumps(result.custom_status)
         quiet = not plan.open_tasks
@@ -176,8 +189,10 @@ class Engine:
         """Record the new actions as DTFx would; return continue-as-new input text when asked for."""
         seen = self.store.actions(inst["instance_id"])
         if len(actions) < len(seen):
-            raise RunnerFailure("Non-Deterministic workflow detected: the orchestrator scheduled fewer "
-                                "actions on replay than it did before.")
+            raise RunnerFailure(
+                "Non-Deterministic workflow detected: the orchestrator scheduled fewer "
+                "actions on replay than it did before."
+            )
         can_input: str | None = None
         for idx, action in enumerate(actions):
             sig = p.action_signature(action)
@@ -202,8 +217,9 @@ class Engine:
 
     def _replayed_action(self, plan: _Plan, idx: int, action: dict, sig: str, row: Any) -> None:
         if row["signature"] != sig:
-            raise RunnerFailure(f"Non-Deterministic workflow detected: action {idx} was "
-                                f"{row['signature']} and is now {sig} on replay.")
+            raise RunnerFailure(
+                f"Non-Deterministic workflow detected: action {idx} was {row['signature']} and is now {sig} on replay."
+            )
         tid = row["task_id"]
         # The one change an emitted action may show: a timer the orchestrator has since cancelled.
         if action.get("actionType") == p.CREATE_TIMER and action.get("isCanceled") and tid in plan.open_tasks:
@@ -218,9 +234,16 @@ class Engine:
             self._schedule_activity(plan, tid, action["functionName"], action.get("input"), retry)
         elif kind in (p.CALL_SUB_ORCHESTRATOR, p.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
             retry = _retry(action, attempt=1) if kind == p.CALL_SUB_ORCHESTRATOR_WITH_RETRY else None
-            self._schedule_child(inst, plan, tid, action["functionName"], action.get("input"),
-                                 child_id=action.get("instanceId"), version=action.get("version"),
-                                 retry=retry)
+            self._schedule_child(
+                inst,
+                plan,
+                tid,
+                action["functionName"],
+                action.get("input"),
+                child_id=action.get("instanceId"),
+                version=action.get("version"),
+                retry=retry,
+            )
         elif kind == p.CREATE_TIMER:
             fire_text = action["fireAt"]
             plan.commit.events.append(p.event(p.TIMER_CREATED, plan.now, tid, FireAt=fire_text))
@@ -233,36 +256,62 @@ class Engine:
         else:
             raise RunnerFailure(f"unknown action type {kind!r} from the SDK")
 
-    def _schedule_activity(self, plan: _Plan, tid: int, name: str, input_text: str | None,
-                           retry: dict | None) -> None:
+    def _schedule_activity(self, plan: _Plan, tid: int, name: str, input_text: str | None, retry: dict | None) -> None:
         if name not in self.registry.activities:
             raise RunnerFailure(unknown_function(name, "activity", list(self.registry.activities)))
-        plan.commit.events.append(p.event(p.TASK_SCHEDULED, plan.now, tid, Name=name, Version="",
-                                          Input=input_text))
-        plan.commit.tasks.append({"task_id": tid, "kind": "activity", "name": name, "input": input_text,
-                                  "retry": retry})
+        plan.commit.events.append(p.event(p.TASK_SCHEDULED, plan.now, tid, Name=name, Version="", Input=input_text))
+        plan.commit.tasks.append(
+            {"task_id": tid, "kind": "activity", "name": name, "input": input_text, "retry": retry}
+        )
         plan.commit.activities.append((tid, name, input_text, retry is not None))
         plan.open_tasks.add(tid)
 
-    def _schedule_child(self, inst: dict, plan: _Plan, tid: int, name: str, input_text: str | None, *,
-                        child_id: str | None, version: str | None, retry: dict | None) -> None:
+    def _schedule_child(
+        self,
+        inst: dict,
+        plan: _Plan,
+        tid: int,
+        name: str,
+        input_text: str | None,
+        *,
+        child_id: str | None,
+        version: str | None,
+        retry: dict | None,
+    ) -> None:
         child_id = child_id or f"{inst['execution_id']}:{tid}"
-        plan.commit.events.append(p.event(p.SUB_ORCHESTRATION_CREATED, plan.now, tid, Name=name,
-                                          Version=version or "", InstanceId=child_id, Input=input_text))
-        plan.commit.tasks.append({"task_id": tid, "kind": "sub", "name": name, "input": input_text,
-                                  "retry": retry, "child_id": child_id})
+        plan.commit.events.append(
+            p.event(
+                p.SUB_ORCHESTRATION_CREATED,
+                plan.now,
+                tid,
+                Name=name,
+                Version=version or "",
+                InstanceId=child_id,
+                Input=input_text,
+            )
+        )
+        plan.commit.tasks.append(
+            {"task_id": tid, "kind": "sub", "name": name, "input": input_text, "retry": retry, "child_id": child_id}
+        )
         plan.open_tasks.add(tid)
         # The host passes the action's input text on as a JSON string; the child sees it decoded once.
         input_json = json.dumps(input_text) if input_text is not None else None
         child_eid = uuid.uuid4().hex
-        parent_block = {"Name": inst["name"], "Version": "", "TaskScheduleId": tid,
-                        "OrchestrationInstance": {"InstanceId": inst["instance_id"],
-                                                  "ExecutionId": inst["execution_id"]}}
-        create = {"instance_id": child_id, "name": name, "execution_id": child_eid, "input_json": input_json,
-                  "now": plan.now, "started_event": p.execution_started(plan.now, name, child_id, child_eid,
-                                                                        input_json, parent=parent_block),
-                  "parent": {"instance_id": inst["instance_id"], "execution_id": inst["execution_id"],
-                             "task_id": tid}}
+        parent_block = {
+            "Name": inst["name"],
+            "Version": "",
+            "TaskScheduleId": tid,
+            "OrchestrationInstance": {"InstanceId": inst["instance_id"], "ExecutionId": inst["execution_id"]},
+        }
+        create = {
+            "instance_id": child_id,
+            "name": name,
+            "execution_id": child_eid,
+            "input_json": input_json,
+            "now": plan.now,
+            "started_event": p.execution_started(plan.now, name, child_id, child_eid, input_json, parent=parent_block),
+            "parent": {"instance_id": inst["instance_id"], "execution_id": inst["execution_id"], "task_id": tid},
+        }
         failed = p.event(p.SUB_ORCHESTRATION_FAILED, plan.now, TaskScheduledId=tid, Reason="", Details="")
         plan.commit.children.append((create, failed, retry is not None))
 
@@ -283,10 +332,15 @@ class Engine:
             tid = plan.next_id
             plan.next_id += 1
             plan.commit.events.append(p.event(p.TIMER_CREATED, plan.now, tid, FireAt=fire_text))
-            plan.commit.tasks.append({"task_id": tid, "kind": "retry_timer", "name": origin["name"],
-                                      "input": origin["input"],
-                                      "retry": {**retry, "of": origin["kind"],
-                                                "child_id": origin["child_id"]}})
+            plan.commit.tasks.append(
+                {
+                    "task_id": tid,
+                    "kind": "retry_timer",
+                    "name": origin["name"],
+                    "input": origin["input"],
+                    "retry": {**retry, "of": origin["kind"], "child_id": origin["child_id"]},
+                }
+            )
             plan.commit.timers.append((tid, fire_at, fire_text, True))
             plan.open_tasks.add(tid)
         elif kind == p.TIMER_FIRED:
@@ -304,8 +358,9 @@ class Engine:
                 self._schedule_activity(plan, tid, timer["name"], timer["input"], again)
             else:
                 fixed_id = retry["child_id"] if retry["fixed_id"] else None
-                self._schedule_child(inst, plan, tid, timer["name"], timer["input"], child_id=fixed_id,
-                                     version=None, retry=again)
+                self._schedule_child(
+                    inst, plan, tid, timer["name"], timer["input"], child_id=fixed_id, version=None, retry=again
+                )
 
     # ---- endings --------------------------------------------------------------------------------
 
@@ -313,15 +368,21 @@ class Engine:
         commit, now = plan.commit, plan.now
         if failed is not None:
             commit.instance.update(status="Failed", output=json.dumps(failed))
-            completed = p.event(p.EXECUTION_COMPLETED, now, OrchestrationStatus="Failed", Result=failed,
-                                FailureDetails={"ErrorType": "OrchestrationFailure", "ErrorMessage": failed})
+            completed = p.event(
+                p.EXECUTION_COMPLETED,
+                now,
+                OrchestrationStatus="Failed",
+                Result=failed,
+                FailureDetails={"ErrorType": "OrchestrationFailure", "ErrorMessage": failed},
+            )
             self._notify_parent(inst, commit, failed_reason=failed)
             log.warning("instance %s (%s) failed: %s", inst["instance_id"], inst["name"], failed)
         else:
             output_json = json.dumps(output) if output is not None else None
             commit.instance.update(status="Completed", output=output_json)
-            completed = p.event(p.EXECUTION_COMPLETED, now, OrchestrationStatus="Completed",
-                                Result=output_json, FailureDetails=None)
+            completed = p.event(
+                p.EXECUTION_COMPLETED, now, OrchestrationStatus="Completed", Result=output_json, FailureDetails=None
+            )
             self._notify_parent(inst, commit, output_json=output_json)
             log.info("instance %s (%s) completed", inst["instance_id"], inst["name"])
         plan.completed_event = completed
@@ -333,36 +394,48 @@ class Engine:
         input_json = json.dumps(input_text)
         parent_block = None
         if inst["parent_instance_id"]:
-            parent_block = {"Name": None, "Version": "", "TaskScheduleId": inst["parent_task_id"],
-                            "OrchestrationInstance": {"InstanceId": inst["parent_instance_id"],
-                                                      "ExecutionId": inst["parent_execution_id"]}}
+            parent_block = {
+                "Name": None,
+                "Version": "",
+                "TaskScheduleId": inst["parent_task_id"],
+                "OrchestrationInstance": {
+                    "InstanceId": inst["parent_instance_id"],
+                    "ExecutionId": inst["parent_execution_id"],
+                },
+            }
         commit.reset_execution = new_eid
         commit.events = []
         custom = commit.instance.get("custom_status")
-        commit.instance = {"execution_id": new_eid, "status": "ContinuedAsNew", "input": input_json,
-                           "next_task_id": 0, "last_started": now, "last_updated": now}
+        commit.instance = {
+            "execution_id": new_eid,
+            "status": "ContinuedAsNew",
+            "input": input_json,
+            "next_task_id": 0,
+            "last_started": now,
+            "last_updated": now,
+        }
         if custom is not None:
             commit.instance["custom_status"] = custom
-        started = p.execution_started(now, inst["name"], inst["instance_id"], new_eid, input_json,
-                                      parent=parent_block)
+        started = p.execution_started(now, inst["name"], inst["instance_id"], new_eid, input_json, parent=parent_block)
         commit.messages.append((inst["instance_id"], new_eid, "event", started, False))
         log.info("instance %s (%s) continued as new", inst["instance_id"], inst["name"])
         self.store.apply(commit)
 
-    def _notify_parent(self, inst: dict, commit: Commit, *, output_json: str | None = None,
-                       failed_reason: str | None = None) -> None:
+    def _notify_parent(
+        self, inst: dict, commit: Commit, *, output_json: str | None = None, failed_reason: str | None = None
+    ) -> None:
         parent_id = inst["parent_instance_id"]
         if not parent_id:
             return
         task_id = inst["parent_task_id"]
         now = self.clock.now()
         if failed_reason is None:
-            completion = p.event(p.SUB_ORCHESTRATION_COMPLETED, now, TaskScheduledId=task_id,
-                                 Result=output_json)
+            completion = p.event(p.SUB_ORCHESTRATION_COMPLETED, now, TaskScheduledId=task_id, Result=output_json)
             solo = False
         else:
-            completion = p.event(p.SUB_ORCHESTRATION_FAILED, now, TaskScheduledId=task_id,
-                                 Reason=failed_reason, Details="")
+            completion = p.event(
+                p.SUB_ORCHESTRATION_FAILED, now, TaskScheduledId=task_id, Reason=failed_reason, Details=""
+            )
             parent_task = self.store.tasks(parent_id).get(task_id)
             solo = bool(parent_task and parent_task["retry"])
         commit.messages.append((parent_id, inst["parent_execution_id"], "event", completion, solo))
@@ -371,8 +444,11 @@ class Engine:
 def _retry(action: dict, attempt: int) -> dict:
     opts = action.get("retryOptions") or {}
     max_interval = opts.get("maxRetryIntervalInMilliseconds")
-    return {"first_ms": float(opts.get("firstRetryIntervalInMilliseconds", 0)),
-            "max_attempts": int(opts.get("maxNumberOfAttempts", 1)),
-            "backoff": float(opts.get("backoffCoefficient", 1.0)),
-            "max_interval_s": max_interval / 1000 if max_interval else MAX_RETRY_INTERVAL_S,
-            "attempt": attempt, "fixed_id": bool(action.get("instanceId"))}
+    return {
+        "first_ms": float(opts.get("firstRetryIntervalInMilliseconds", 0)),
+        "max_attempts": int(opts.get("maxNumberOfAttempts", 1)),
+        "backoff": float(opts.get("backoffCoefficient", 1.0)),
+        "max_interval_s": max_interval / 1000 if max_interval else MAX_RETRY_INTERVAL_S,
+        "attempt": attempt,
+        "fixed_id": bool(action.get("instanceId")),
+    }

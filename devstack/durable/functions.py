@@ -44,8 +44,10 @@ def find_app(target: str | ModuleType | Any) -> tuple[Any, ModuleType | None]:
         module = target
         apps = [v for v in vars(target).values() if isinstance(v, func.FunctionRegister)]
         if len(apps) != 1:
-            raise ValueError(f"module {target.__name__} defines {len(apps)} function apps; "
-                             "expected one (or name it as module:attribute)")
+            raise ValueError(
+                f"module {target.__name__} defines {len(apps)} function apps; "
+                "expected one (or name it as module:attribute)"
+            )
         target = apps[0]
     if not isinstance(target, func.FunctionRegister):
         raise TypeError(f"{target!r} is not a function app")
@@ -139,10 +141,8 @@ class Registry:
                 reg.activities[getattr(trigger, "activity", None) or name] = (user, trigger.name)
             elif trigger.type == "httpTrigger":
                 template = trigger.route or name
-                methods = ({str(getattr(m, "value", m)).upper() for m in trigger.methods}
-                           if trigger.methods else None)
-                reg.routes.append(Route(name, template, methods, compile_route(template), user, trigger.name,
-                                        client))
+                methods = {str(getattr(m, "value", m)).upper() for m in trigger.methods} if trigger.methods else None
+                reg.routes.append(Route(name, template, methods, compile_route(template), user, trigger.name, client))
             elif trigger.type == "timerTrigger":
                 on_startup = bool(getattr(trigger, "run_on_startup", False))
                 reg.timers[name] = Timer(name, trigger.schedule, on_startup, user, trigger.name, client)
@@ -163,9 +163,15 @@ class Registry:
         return None, {}, path_matched
 
 
-_CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "alpha": r"[A-Za-z]+", "bool": r"(?i:true|false)",
-                "guid": r"[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}",
-                "double": r"-?\d+(?:\.\d+)?", "float": r"-?\d+(?:\.\d+)?"}
+_CONSTRAINTS = {
+    "int": r"-?\d+",
+    "long": r"-?\d+",
+    "alpha": r"[A-Za-z]+",
+    "bool": r"(?i:true|false)",
+    "guid": r"[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}",
+    "double": r"-?\d+(?:\.\d+)?",
+    "float": r"-?\d+(?:\.\d+)?",
+}
 
 
 def compile_route(template: str) -> re.Pattern:

@@ -26,12 +26,27 @@ EXECUTION_SUSPENDED = 19
 EXECUTION_RESUMED = 20
 
 EVENT_NAMES = {
-    0: "ExecutionStarted", 1: "ExecutionCompleted", 2: "ExecutionFailed", 3: "ExecutionTerminated",
-    4: "TaskScheduled", 5: "TaskCompleted", 6: "TaskFailed", 7: "SubOrchestrationInstanceCreated",
-    8: "SubOrchestrationInstanceCompleted", 9: "SubOrchestrationInstanceFailed", 10: "TimerCreated",
-    11: "TimerFired", 12: "OrchestratorStarted", 13: "OrchestratorCompleted", 14: "EventSent",
-    15: "EventRaised", 16: "ContinueAsNew", 17: "GenericEvent", 18: "HistoryState",
-    19: "ExecutionSuspended", 20: "ExecutionResumed",
+    0: "ExecutionStarted",
+    1: "ExecutionCompleted",
+    2: "ExecutionFailed",
+    3: "ExecutionTerminated",
+    4: "TaskScheduled",
+    5: "TaskCompleted",
+    6: "TaskFailed",
+    7: "SubOrchestrationInstanceCreated",
+    8: "SubOrchestrationInstanceCompleted",
+    9: "SubOrchestrationInstanceFailed",
+    10: "TimerCreated",
+    11: "TimerFired",
+    12: "OrchestratorStarted",
+    13: "OrchestratorCompleted",
+    14: "EventSent",
+    15: "EventRaised",
+    16: "ContinueAsNew",
+    17: "GenericEvent",
+    18: "HistoryState",
+    19: "ExecutionSuspended",
+    20: "ExecutionResumed",
 }
 
 # Action types (SDK models/actions/ActionType.py, EXT AsyncActionType).
@@ -73,7 +88,7 @@ def parse_ts(text: str) -> float:
     if "." in value:
         head, _, rest = value.partition(".")
         digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
+        zone = rest[len(digits) :]
         value = f"{head}.{(digits + '000000')[:6]}{zone}"
     moment = dt.datetime.fromisoformat(value)
     if moment.tzinfo is None:
@@ -83,30 +98,52 @@ def parse_ts(text: str) -> float:
 
 def event(event_type: int, timestamp: float, event_id: int = -1, **fields: Any) -> dict:
     """One history event with the four keys the SDK requires, PascalCase fields after them."""
-    return {"EventType": event_type, "EventId": event_id, "IsPlayed": False,
-            "Timestamp": format_ts(timestamp), **fields}
+    return {
+        "EventType": event_type,
+        "EventId": event_id,
+        "IsPlayed": False,
+        "Timestamp": format_ts(timestamp),
+        **fields,
+    }
 
 
-def execution_started(timestamp: float, name: str, instance_id: str, execution_id: str,
-                      input_json: str | None, *, parent: dict | None = None) -> dict:
-    return event(EXECUTION_STARTED, timestamp, Name=name, Version="", Input=input_json,
-                 OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
-                 ParentInstance=parent, Tags=None, Correlation=None, ScheduledStartTime=None,
-                 Generation=0)
+def execution_started(
+    timestamp: float,
+    name: str,
+    instance_id: str,
+    execution_id: str,
+    input_json: str | None,
+    *,
+    parent: dict | None = None,
+) -> dict:
+    return event(
+        EXECUTION_STARTED,
+        timestamp,
+        Name=name,
+        Version="",
+        Input=input_json,
+        OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
+        ParentInstance=parent,
+        Tags=None,
+        Correlation=None,
+        ScheduledStartTime=None,
+        Generation=0,
+    )
 
 
-def context_json(history: list[dict], instance_id: str, parent_instance_id: str | None,
-                 input_value: Any) -> str:
+def context_json(history: list[dict], instance_id: str, parent_instance_id: str | None, input_value: Any) -> str:
     """The body the extension hands the orchestrator trigger (OrchestrationContextToString)."""
-    return json.dumps({
-        "history": history,
-        "input": input_value,
-        "instanceId": instance_id,
-        "isReplaying": False,
-        "parentInstanceId": parent_instance_id,
-        "upperSchemaVersion": 1,
-        "upperSchemaVersionNew": 2,
-    })
+    return json.dumps(
+        {
+            "history": history,
+            "input": input_value,
+            "instanceId": instance_id,
+            "isReplaying": False,
+            "parentInstanceId": parent_instance_id,
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+        }
+    )
 
 
 @dataclass

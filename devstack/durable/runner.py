@@ -56,8 +56,16 @@ LOCK_NAME = "durable.lock"
 KEYS_NAME = "durable.keys.json"
 SYSTEM_KEY_NAME = "durabletask_extension"
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,}")
-__all__ = ["ConflictError", "GoneError", "NotFoundError", "Runner", "RunnerError", "TimerSchedule",
-           "parse_schedule", "status_payload"]
+__all__ = [
+    "ConflictError",
+    "GoneError",
+    "NotFoundError",
+    "Runner",
+    "RunnerError",
+    "TimerSchedule",
+    "parse_schedule",
+    "status_payload",
+]
 
 
 @dataclass(frozen=True)

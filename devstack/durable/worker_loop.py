@@ -49,6 +49,7 @@ class FunctionsLoop:
     def _release_sdk_session(self) -> None:
         """Close the SDK's session if our loop made it; the next runner's loop makes a fresh one."""
         from azure.durable_functions.models.utils import http_utils
+
         session = http_utils._client_session
         if session is not None and getattr(session, "_loop", None) is self.loop:
             try:
@@ -59,12 +60,14 @@ class FunctionsLoop:
 
     def _cancel_running(self) -> None:
         """Cancel coroutines still running (async activities), so no worker thread waits on them forever."""
+
         async def cancel_all() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=5)
+
         try:
             self.call(cancel_all(), timeout=10)
         except Exception:
@@ -74,6 +77,7 @@ class FunctionsLoop:
 def _forget_foreign_sdk_session() -> None:
     """Drop an SDK session left bound to a loop that has gone (another runner, or asyncio.run)."""
     from azure.durable_functions.models.utils import http_utils
+
     session = http_utils._client_session
     loop = getattr(session, "_loop", None)
     if session is not None and (loop is None or loop.is_closed() or not loop.is_running()):

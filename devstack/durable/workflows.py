@@ -36,24 +36,44 @@ class Workflow:
 # Extend here when the app gains a route worth a command (the workflow's HTTP front owns the routes).
 WORKFLOWS: dict[str, Workflow] = {
     "backup": Workflow(
-        name="backup", help="back up one core filer now (POST /api/backups/{cluster}/{filer})",
-        method="POST", path="backups/{cluster}/{filer}", args=("cluster", "filer"),
-        flags=(Flag("--dry-run", "dryRun", "true", "run only the preflight and print its findings"),)),
+        name="backup",
+        help="back up one core filer now (POST /api/backups/{cluster}/{filer})",
+        method="POST",
+        path="backups/{cluster}/{filer}",
+        args=("cluster", "filer"),
+        flags=(Flag("--dry-run", "dryRun", "true", "run only the preflight and print its findings"),),
+    ),
     "readd": Workflow(
-        name="readd", help="re-add a removed core filer from its captured record "
-                           "(POST /api/filers/{cluster}/{filer}/readd)",
-        method="POST", path="filers/{cluster}/{filer}/readd", args=("cluster", "filer")),
+        name="readd",
+        help="re-add a removed core filer from its captured record (POST /api/filers/{cluster}/{filer}/readd)",
+        method="POST",
+        path="filers/{cluster}/{filer}/readd",
+        args=("cluster", "filer"),
+    ),
     "failover": Workflow(
-        name="failover", help="fail a core filer over to its DR cluster from its newest verified backup "
-                              "(POST /api/failovers/{cluster}/{filer})",
-        method="POST", path="failovers/{cluster}/{filer}", args=("cluster", "filer"),
-        flags=(Flag("--no-verify", "verify", "false",
-                    "attach without first checking the backup against its manifest"),)),
+        name="failover",
+        help="fail a core filer over to its DR cluster from its newest verified backup "
+        "(POST /api/failovers/{cluster}/{filer})",
+        method="POST",
+        path="failovers/{cluster}/{filer}",
+        args=("cluster", "filer"),
+        flags=(
+            Flag("--no-verify", "verify", "false", "attach without first checking the backup against its manifest"),
+        ),
+    ),
     "drill": Workflow(
-        name="drill", help="rehearse a failover of one core filer on its DR cluster from a scratch copy of its newest "
-                           "verified backup, then clean up (POST /api/drills/{cluster}/{filer})",
-        method="POST", path="drills/{cluster}/{filer}", args=("cluster", "filer")),
+        name="drill",
+        help="rehearse a failover of one core filer on its DR cluster from a scratch copy of its newest "
+        "verified backup, then clean up (POST /api/drills/{cluster}/{filer})",
+        method="POST",
+        path="drills/{cluster}/{filer}",
+        args=("cluster", "filer"),
+    ),
     "drills": Workflow(
-        name="drills", help="drill every protected filer of a cluster, a few at a time (POST /api/drills/{cluster})",
-        method="POST", path="drills/{cluster}", args=("cluster",)),
+        name="drills",
+        help="drill every protected filer of a cluster, a few at a time (POST /api/drills/{cluster})",
+        method="POST",
+        path="drills/{cluster}",
+        args=("cluster",),
+    ),
 }

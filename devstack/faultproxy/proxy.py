@@ -77,11 +77,13 @@ class Rule:
     def matches(self, op: Op) -> bool:
         if self.action == "pending" and op.operation != "CopyBlob":
             return False
-        return ((self.account is None or self.account == op.account)
-                and (self.container is None or self.container == op.container)
-                and (self.blob is None or (op.blob is not None and fnmatch.fnmatchcase(op.blob, self.blob)))
-                and (self.operation is None or self.operation == op.operation)
-                and (self.method is None or self.method.upper() == op.method))
+        return (
+            (self.account is None or self.account == op.account)
+            and (self.container is None or self.container == op.container)
+            and (self.blob is None or (op.blob is not None and fnmatch.fnmatchcase(op.blob, self.blob)))
+            and (self.operation is None or self.operation == op.operation)
+            and (self.method is None or self.method.upper() == op.method)
+        )
 
     def take(self) -> bool:
         """Count a match; True when this match fires (past skip, within times)."""
@@ -119,22 +121,31 @@ def classify(method: str, path: str, query: dict[str, str], headers: dict[str, s
     comp, copy_source = query.get("comp"), "x-ms-copy-source" in headers
     if container is None:
         operation = {"list": "ListContainers", "userdelegationkey": "GetUserDelegationKey"}.get(
-            comp or "", "AccountOperation")
+            comp or "", "AccountOperation"
+        )
     elif blob is None:
         if comp == "list":
             operation = "ListBlobs"
         else:
-            operation = {"PUT": "CreateContainer", "DELETE": "DeleteContainer"}.get(
-                method, "GetContainerProperties")
+            operation = {"PUT": "CreateContainer", "DELETE": "DeleteContainer"}.get(method, "GetContainerProperties")
     elif method == "PUT":
         if comp == "block":
             operation = "PutBlockFromURL" if copy_source else "PutBlock"
         elif comp:
-            operation = {"blocklist": "PutBlockList", "copy": "AbortCopyBlob", "metadata": "SetBlobMetadata",
-                         "properties": "SetBlobProperties"}.get(comp, f"PutBlob:{comp}")
+            operation = {
+                "blocklist": "PutBlockList",
+                "copy": "AbortCopyBlob",
+                "metadata": "SetBlobMetadata",
+                "properties": "SetBlobProperties",
+            }.get(comp, f"PutBlob:{comp}")
         elif copy_source:
-            operation = ("CopyBlobFromURL" if headers.get("x-ms-requires-sync", "").lower() == "true"
-                         else "PutBlobFromURL" if "x-ms-blob-type" in headers else "CopyBlob")
+            operation = (
+                "CopyBlobFromURL"
+                if headers.get("x-ms-requires-sync", "").lower() == "true"
+                else "PutBlobFromURL"
+                if "x-ms-blob-type" in headers
+                else "CopyBlob"
+            )
         else:
             operation = "PutBlob"
     elif method == "HEAD":
@@ -221,23 +232,43 @@ def _head(status: int, reason: str, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _error(status: int, code: str, message: str, retry_after: float | None = None,
-           head_only: bool = False) -> tuple[int, list[tuple[str, str]], bytes]:
+def _error(
+    status: int, code: str, message: str, retry_after: float | None = None, head_only: bool = False
+) -> tuple[int, list[tuple[str, str]], bytes]:
     request_id = str(uuid.uuid4())
-    body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}\n'
-            f"RequestId:{request_id}\nTime:{formatdate(usegmt=True)}</Message></Error>").encode()
-    headers = [("Content-Type", "application/xml"), ("x-ms-error-code", code),
-               ("x-ms-request-id", request_id), ("x-ms-version", "2026-06-06"),
-               ("Date", formatdate(usegmt=True)), ("Content-Length", str(len(body)))]
+    body = (
+        f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}\n'
+        f"RequestId:{request_id}\nTime:{formatdate(usegmt=True)}</Message></Error>"
+    ).encode()
+    headers = [
+        ("Content-Type", "application/xml"),
+        ("x-ms-error-code", code),
+        ("x-ms-request-id", request_id),
+        ("x-ms-version", "2026-06-06"),
+        ("Date", formatdate(usegmt=True)),
+        ("Content-Length", str(len(body))),
+    ]
     if retry_after is not None:
         headers.append(("Retry-After", str(math.ceil(retry_after))))
     return status, headers, b"" if head_only else body
 
 
-_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
-            304: "Not Modified", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-            412: "Precondition Failed", 429: "Too Many Requests", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    206: "Partial Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    412: "Precondition Failed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class FaultProxy:
@@ -305,8 +336,7 @@ class FaultProxy:
 
     # --- lifecycle -----------------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> FaultProxy:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), name="faultproxy",
-                                        daemon=True)
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), name="faultproxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("fault proxy did not start")
@@ -325,8 +355,9 @@ class FaultProxy:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                         timeout=aiohttp.ClientTimeout(total=None)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)
+        ) as session:
             self._session = session
             server = await asyncio.start_server(self._connection, self.host, self.port)
             self.port = server.sockets[0].getsockname()[1]
@@ -359,7 +390,7 @@ class FaultProxy:
         """Answer one request; False when the connection was reset on purpose."""
         parts = urlsplit(request.target)
         if parts.path.startswith(CONTROL):
-            await self._reply(writer, *self._control(request.method, parts.path[len(CONTROL):], request.body))
+            await self._reply(writer, *self._control(request.method, parts.path[len(CONTROL) :], request.body))
             return True
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {k.lower(): v for k, v in request.headers}
@@ -376,8 +407,16 @@ class FaultProxy:
                 _reset(writer)
                 return False
             if rule.action == "error":
-                await self._reply(writer, *_error(rule.status, rule.code, "Injected by the fault proxy.",
-                                                  rule.retry_after, request.method == "HEAD"))
+                await self._reply(
+                    writer,
+                    *_error(
+                        rule.status,
+                        rule.code,
+                        "Injected by the fault proxy.",
+                        rule.retry_after,
+                        request.method == "HEAD",
+                    ),
+                )
                 return True
             if rule.action == "delay":
                 await asyncio.sleep(rule.delay)
@@ -409,7 +448,8 @@ class FaultProxy:
         path = (op.account, op.container, op.blob)
         with self._state.lock:
             if op.operation == "CopyBlob" and any(
-                    c.path == path and c.state == "pending" for c in self._state.copies.values()):
+                c.path == path and c.state == "pending" for c in self._state.copies.values()
+            ):
                 return _error(409, "PendingCopyOperation", "There is currently a pending copy operation.")
             if op.operation == "AbortCopyBlob":
                 copy = self._state.copies.get(query.get("copyid", ""))
@@ -418,19 +458,31 @@ class FaultProxy:
                 if copy.state != "pending":
                     return _error(409, "NoPendingCopyOperation", "There is no pending copy operation.")
                 copy.state = "aborted"
-                return 204, [("x-ms-request-id", str(uuid.uuid4())), ("x-ms-version", "2026-06-06"),
-                             ("Content-Length", "0")], b""
+                return (
+                    204,
+                    [("x-ms-request-id", str(uuid.uuid4())), ("x-ms-version", "2026-06-06"), ("Content-Length", "0")],
+                    b"",
+                )
         return None
 
-    async def _forward(self, request: _Request, op: Op, pending_rule: Rule | None,
-                       writer: asyncio.StreamWriter) -> None:
+    async def _forward(
+        self, request: _Request, op: Op, pending_rule: Rule | None, writer: asyncio.StreamWriter
+    ) -> None:
         url = URL(self.upstream + request.target, encoded=True)
         headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP]
         async with self._session.request(
-                request.method, url, headers=headers, data=request.body or None, allow_redirects=False,
-                skip_auto_headers=("Content-Type", "User-Agent", "Accept-Encoding", "Accept")) as resp:
-            out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-                   if k.decode("latin-1").lower() not in _HOP]
+            request.method,
+            url,
+            headers=headers,
+            data=request.body or None,
+            allow_redirects=False,
+            skip_auto_headers=("Content-Type", "User-Agent", "Accept-Encoding", "Accept"),
+        ) as resp:
+            out = [
+                (k.decode("latin-1"), v.decode("latin-1"))
+                for k, v in resp.raw_headers
+                if k.decode("latin-1").lower() not in _HOP
+            ]
             if pending_rule is not None and resp.status == 202:
                 out = self._track_copy(op, pending_rule, out)
             elif any(k.lower() == "x-ms-copy-id" for k, _ in out):
@@ -443,8 +495,7 @@ class FaultProxy:
                 return
             await self._stream(writer, request.method, resp, out)
 
-    async def _stream(self, writer: asyncio.StreamWriter, method: str, resp: Any,
-                      out: list[tuple[str, str]]) -> None:
+    async def _stream(self, writer: asyncio.StreamWriter, method: str, resp: Any, out: list[tuple[str, str]]) -> None:
         chunked = method != "HEAD" and not any(k.lower() == "content-length" for k, _ in out)
         if chunked:
             out = [*out, ("Transfer-Encoding", "chunked")]
@@ -457,8 +508,14 @@ class FaultProxy:
                 writer.write(b"0\r\n\r\n")
         await writer.drain()
 
-    async def _reply(self, writer: asyncio.StreamWriter, status: int, headers: list[tuple[str, str]],
-                     body: bytes, reason: str | None = None) -> None:
+    async def _reply(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        reason: str | None = None,
+    ) -> None:
         if not any(k.lower() == "content-length" for k, _ in headers):
             headers = [*headers, ("Content-Length", str(len(body)))]
         writer.write(_head(status, reason or _REASONS.get(status, "OK"), headers) + body)
@@ -471,8 +528,9 @@ class FaultProxy:
         if not copy_id or values.get("x-ms-copy-status") != "success":
             return out
         with self._state.lock:
-            self._state.copies[copy_id] = _Copy((op.account, op.container, op.blob), rule.polls, rule.outcome,
-                                                values.get("content-length", "0"))
+            self._state.copies[copy_id] = _Copy(
+                (op.account, op.container, op.blob), rule.polls, rule.outcome, values.get("content-length", "0")
+            )
         return [(k, "pending" if k.lower() == "x-ms-copy-status" else v) for k, v in out]
 
     def _tracking(self, op: Op) -> bool:
@@ -490,8 +548,7 @@ class FaultProxy:
         if shown in (None, "done"):
             return out
         total = (values.get("x-ms-copy-progress") or "0/0").split("/")[-1]
-        drop = {"x-ms-copy-status", "x-ms-copy-progress", "x-ms-copy-completion-time",
-                "x-ms-copy-status-description"}
+        drop = {"x-ms-copy-status", "x-ms-copy-progress", "x-ms-copy-completion-time", "x-ms-copy-status-description"}
         out = [(k, v) for k, v in out if k.lower() not in drop]
         out += [("x-ms-copy-status", shown or "pending"), ("x-ms-copy-progress", f"0/{total}")]
         if shown == "failed":
@@ -508,7 +565,7 @@ class FaultProxy:
             for tag in ("CopyStatus", "CopyProgress", "CopyCompletionTime", "CopyStatusDescription"):
                 for node in props.findall(tag):
                     props.remove(node)
-            total = (props.findtext("Content-Length") or "0")
+            total = props.findtext("Content-Length") or "0"
             ET.SubElement(props, "CopyStatus").text = shown
             ET.SubElement(props, "CopyProgress").text = f"0/{total}"
             if shown == "failed":
@@ -522,8 +579,7 @@ class FaultProxy:
         except (ValueError, TypeError) as exc:
             status, payload = 400, {"error": str(exc)}
         else:
-            status, payload = (404, {"error": f"no control route {method} {path}"}) if result is None \
-                else (200, result)
+            status, payload = (404, {"error": f"no control route {method} {path}"}) if result is None else (200, result)
         data = json.dumps(payload).encode()
         return status, [("Content-Type", "application/json")], data
 
@@ -568,8 +624,12 @@ class FaultProxyClient:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = Request(f"{self.url}{CONTROL}/{path}", data=data, method=method,  # noqa: S310 - loopback URL
-                      headers={"Content-Type": "application/json"})
+        req = Request(
+            f"{self.url}{CONTROL}/{path}",
+            data=data,
+            method=method,  # noqa: S310 - loopback URL
+            headers={"Content-Type": "application/json"},
+        )
         with urlopen(req, timeout=10) as resp:  # noqa: S310
             return json.loads(resp.read())
 

@@ -19,8 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.keyvault", description=__doc__)
     parser.add_argument("--state-dir", type=Path, required=True, help="the stack's state dir")
     parser.add_argument("--port", type=int, required=True, help="loopback port to listen on")
-    parser.add_argument("--purge-protection", action="store_true",
-                        help="refuse purges of deleted secrets, as a vault with purge protection does")
+    parser.add_argument(
+        "--purge-protection",
+        action="store_true",
+        help="refuse purges of deleted secrets, as a vault with purge protection does",
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     # A fresh leaf certificate each start, signed by the stack's one CA (STATE/tls/ca.pem).

@@ -42,8 +42,9 @@ class Faults:
     def add(self, spec: dict[str, Any]) -> Fault:
         unknown = set(spec) - {"action", "method", "path", "status", "times"}
         if unknown or spec.get("action") not in ACTIONS:
-            raise ValueError(f"a fault needs action in {ACTIONS} and only method, path, status, times; "
-                             f"got {sorted(spec)}")
+            raise ValueError(
+                f"a fault needs action in {ACTIONS} and only method, path, status, times; got {sorted(spec)}"
+            )
         with self.lock:
             rule = Fault(**spec, id=self.next_id)
             self.next_id += 1

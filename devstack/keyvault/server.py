@@ -28,8 +28,7 @@ from devstack.keyvault.store import (
 from devstack.stack.identity import issuer, token_claims
 
 # What azure-keyvault-secrets 4.x may send (4.12 defaults to 2026-04-01; older 4.x to 7.x).
-API_VERSIONS = frozenset({"2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6",
-                          "2025-07-01", "2026-04-01"})
+API_VERSIONS = frozenset({"2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"})
 VAULT_RESOURCE = "https://vault.azure.net"
 # Key Vault accepts its resource URI (with or without slash) and its first-party application id.
 VAULT_AUDIENCES = frozenset({VAULT_RESOURCE, VAULT_RESOURCE + "/", "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"})
@@ -48,8 +47,12 @@ def _attributes(record: dict[str, Any], recovery_level: str) -> dict[str, Any]:
     for key in ("nbf", "exp"):
         if record.get(key) is not None:
             attrs[key] = record[key]
-    attrs.update(created=record["created"], updated=record["updated"], recoveryLevel=recovery_level,
-                 recoverableDays=RECOVERABLE_DAYS)
+    attrs.update(
+        created=record["created"],
+        updated=record["updated"],
+        recoveryLevel=recovery_level,
+        recoverableDays=RECOVERABLE_DAYS,
+    )
     return attrs
 
 
@@ -68,13 +71,17 @@ def _bundle(call: _Call, found: Version, *, value: bool, versioned: bool = True)
 
 def _deleted_bundle(call: _Call, deleted: Deleted, *, versioned: bool = True) -> dict[str, Any]:
     out = _bundle(call, deleted.latest, value=False, versioned=versioned)
-    out.update(recoveryId=f"{call.base}/deletedsecrets/{deleted.latest.name}", deletedDate=deleted.deleted_date,
-               scheduledPurgeDate=deleted.scheduled_purge_date)
+    out.update(
+        recoveryId=f"{call.base}/deletedsecrets/{deleted.latest.name}",
+        deletedDate=deleted.deleted_date,
+        scheduledPurgeDate=deleted.scheduled_purge_date,
+    )
     return out
 
 
-def _page(items: list[dict[str, Any]], base: str, path: str, query: dict[str, list[str]],
-          api_version: str) -> dict[str, Any]:
+def _page(
+    items: list[dict[str, Any]], base: str, path: str, query: dict[str, list[str]], api_version: str
+) -> dict[str, Any]:
     """One page of a listing; nextLink is absolute because the SDK re-issues it as given."""
     raw_size = query.get("maxresults", [str(MAX_PAGE)])[0]
     try:
@@ -167,19 +174,18 @@ _ROUTES: dict[tuple[str, str], _Handler] = {
     ("PUT", "secrets/{name}"): lambda c, n: (200, _bundle(c, c.store.set(n, c.json()), value=True)),
     ("DELETE", "secrets/{name}"): lambda c, n: (200, _deleted_bundle(c, c.store.delete(n))),
     ("GET", "secrets/{name}"): lambda c, n: (200, _bundle(c, c.store.get(n, None), value=True)),
-    ("PATCH", "secrets/{name}"):
-        lambda c, n: (200, _bundle(c, c.store.update(n, None, c.json()), value=False)),
+    ("PATCH", "secrets/{name}"): lambda c, n: (200, _bundle(c, c.store.update(n, None, c.json()), value=False)),
     ("GET", "secrets/{name}/versions"): _list_versions,
-    ("GET", "secrets/{name}/{version}"):
-        lambda c, n, v: (200, _bundle(c, c.store.get(n, v or None), value=True)),
-    ("PATCH", "secrets/{name}/{version}"):
-        lambda c, n, v: (200, _bundle(c, c.store.update(n, v or None, c.json()), value=False)),
+    ("GET", "secrets/{name}/{version}"): lambda c, n, v: (200, _bundle(c, c.store.get(n, v or None), value=True)),
+    ("PATCH", "secrets/{name}/{version}"): lambda c, n, v: (
+        200,
+        _bundle(c, c.store.update(n, v or None, c.json()), value=False),
+    ),
     ("POST", "secrets/{name}/backup"): _backup,
     ("GET", "deletedsecrets"): _list_deleted,
     ("GET", "deletedsecrets/{name}"): lambda c, n: (200, _deleted_bundle(c, c.store.get_deleted(n))),
     ("DELETE", "deletedsecrets/{name}"): _purge,
-    ("POST", "deletedsecrets/{name}/recover"):
-        lambda c, n: (200, _bundle(c, c.store.recover(n), value=False)),
+    ("POST", "deletedsecrets/{name}/recover"): lambda c, n: (200, _bundle(c, c.store.recover(n), value=False)),
 }
 
 
@@ -188,8 +194,14 @@ class VaultServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], store: SecretStore, tenant: str,
-                 tls: ssl.SSLContext, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: SecretStore,
+        tenant: str,
+        tls: ssl.SSLContext,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(address, VaultHandler)
         self.store, self.tenant, self.tls, self.clock = store, tenant, tls, clock
         self.faults = Faults()
@@ -249,8 +261,12 @@ class VaultHandler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         if fault is not None and fault.action == "error":
-            self._send(fault.status, VaultError(fault.status, "InternalServerError" if fault.status >= 500
-                                                else "BadRequest", "Injected fault.").body())
+            self._send(
+                fault.status,
+                VaultError(
+                    fault.status, "InternalServerError" if fault.status >= 500 else "BadRequest", "Injected fault."
+                ).body(),
+            )
             return
         try:
             self._authorize()
@@ -258,8 +274,10 @@ class VaultHandler(BaseHTTPRequestHandler):
             query = parse_qs(url.query, keep_blank_values=True)
             api_version = query.get("api-version", [""])[0]
             if api_version not in API_VERSIONS:
-                raise bad_parameter(f"The specified version ({api_version[:20]}) is not recognized. Consider "
-                                    "using the latest supported version (2026-04-01).")
+                raise bad_parameter(
+                    f"The specified version ({api_version[:20]}) is not recognized. Consider "
+                    "using the latest supported version (2026-04-01)."
+                )
             status, payload = self._route(url.path, query, api_version, body)
         except VaultError as err:
             status, payload = err.status, err.body()
@@ -291,12 +309,14 @@ class VaultHandler(BaseHTTPRequestHandler):
         except ValueError as err:
             raise Unauthorized(f"AKV10000: The bearer token is malformed: {err}.") from None
         if claims.get("aud") not in VAULT_AUDIENCES:
-            raise Unauthorized(f"AKV10022: Invalid audience. Expected {VAULT_RESOURCE}, "
-                               f"found: {str(claims.get('aud'))[:100]}.")
+            raise Unauthorized(
+                f"AKV10022: Invalid audience. Expected {VAULT_RESOURCE}, found: {str(claims.get('aud'))[:100]}."
+            )
         expected_iss = issuer(self.server.tenant)
         if claims.get("iss") != expected_iss:
-            raise Unauthorized(f"AKV10032: Invalid issuer. Expected {expected_iss}, "
-                               f"found: {str(claims.get('iss'))[:100]}.")
+            raise Unauthorized(
+                f"AKV10032: Invalid issuer. Expected {expected_iss}, found: {str(claims.get('iss'))[:100]}."
+            )
         now = self.server.clock()
         nbf, exp = claims.get("nbf"), claims.get("exp")
         valid = isinstance(nbf, int) and isinstance(exp, int) and nbf - CLOCK_SKEW <= now <= exp + CLOCK_SKEW
@@ -307,21 +327,28 @@ class VaultHandler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         return f"https://{host}"
 
-    def _route(self, path: str, query: dict[str, list[str]], api_version: str,
-               body: bytes) -> tuple[int, dict[str, Any] | None]:
+    def _route(
+        self, path: str, query: dict[str, list[str]], api_version: str, body: bytes
+    ) -> tuple[int, dict[str, Any] | None]:
         shape, args = _shape(path)
         handler = _ROUTES.get((self.command, shape))
         if handler is None:
             known = any(s == shape for _, s in _ROUTES)
-            raise VaultError(405 if known else 404, "BadRequest",
-                             f"{self.command} {path} is not an operation of this vault's secrets API.")
+            raise VaultError(
+                405 if known else 404,
+                "BadRequest",
+                f"{self.command} {path} is not an operation of this vault's secrets API.",
+            )
         return handler(_Call(self._base(), self.server.store, query, api_version, body), *args)
 
     def _send(self, status: int, payload: dict[str, Any] | None) -> None:
         self.send_response(status)
         if status == 401:
-            self.send_header("WWW-Authenticate", f'Bearer authorization="https://login.microsoftonline.com/'
-                                                 f'{self.server.tenant}", resource="{VAULT_RESOURCE}"')
+            self.send_header(
+                "WWW-Authenticate",
+                f'Bearer authorization="https://login.microsoftonline.com/'
+                f'{self.server.tenant}", resource="{VAULT_RESOURCE}"',
+            )
         if payload is None:
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -21,10 +21,13 @@ MAX_TAG_VALUE = 256
 RECOVERABLE_DAYS = 90
 RECOVERY_LEVEL = "Recoverable+Purgeable"  # soft delete (90 days), purge allowed
 PROTECTED_RECOVERY_LEVEL = "Recoverable"  # soft delete with purge protection, as infra/main.bicep deploys it
-_PURGE_PROTECTED = ('Operation "purge" is not allowed because purge protection is enabled for this vault. Key '
-                    "Vault service will automatically purge it after the retention period has passed.")
-_NOT_FOUND_HINT = ("If you recently deleted this secret you may be able to recover it using the correct "
-                   "recovery command.")
+_PURGE_PROTECTED = (
+    'Operation "purge" is not allowed because purge protection is enabled for this vault. Key '
+    "Vault service will automatically purge it after the retention period has passed."
+)
+_NOT_FOUND_HINT = (
+    "If you recently deleted this secret you may be able to recover it using the correct recovery command."
+)
 
 
 class VaultError(Exception):
@@ -47,8 +50,10 @@ def bad_parameter(message: str) -> VaultError:
 
 def check_name(name: str) -> str:
     if not NAME_RULE.match(name):
-        raise bad_parameter(f"The request URI contains an invalid name: {name[:200]!r}. Secret names must "
-                            "be 1-127 characters of 0-9, a-z, A-Z and '-'.")
+        raise bad_parameter(
+            f"The request URI contains an invalid name: {name[:200]!r}. Secret names must "
+            "be 1-127 characters of 0-9, a-z, A-Z and '-'."
+        )
     return name
 
 
@@ -149,8 +154,11 @@ class SecretStore:
     def _live(self, name: str) -> dict[str, Any]:
         entry = self._data["secrets"].get(check_name(name).lower())
         if entry is None:
-            raise VaultError(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this "
-                             f"key vault. {_NOT_FOUND_HINT}")
+            raise VaultError(
+                404,
+                "SecretNotFound",
+                f"A secret with (name/id) {name} was not found in this key vault. {_NOT_FOUND_HINT}",
+            )
         return entry
 
     def _version(self, name: str, version: str | None) -> Version:
@@ -158,9 +166,11 @@ class SecretStore:
         ver = version or entry["latest"]
         record = entry["versions"].get(ver.lower())
         if record is None:
-            raise VaultError(404, "SecretNotFound",
-                             f"A secret with (name/id) {name}/{version} was not found in this key vault. "
-                             f"{_NOT_FOUND_HINT}")
+            raise VaultError(
+                404,
+                "SecretNotFound",
+                f"A secret with (name/id) {name}/{version} was not found in this key vault. {_NOT_FOUND_HINT}",
+            )
         return Version(entry["name"], ver.lower(), dict(record))
 
     def _expire_deleted(self) -> bool:
@@ -194,8 +204,9 @@ class SecretStore:
         if not isinstance(value, str):
             raise bad_parameter("The secret value must be a string.")
         if len(value) > MAX_VALUE_CHARS:
-            raise bad_parameter(f"The secret value is {len(value)} characters long; Key Vault allows at most "
-                                f"{MAX_VALUE_CHARS} (25 KB).")
+            raise bad_parameter(
+                f"The secret value is {len(value)} characters long; Key Vault allows at most {MAX_VALUE_CHARS} (25 KB)."
+            )
         attrs = _check_attributes(body.get("attributes"))
         tags = _check_tags(body.get("tags"))
         content_type = _check_content_type(body.get("contentType"))
@@ -203,14 +214,25 @@ class SecretStore:
             key = name.lower()
             self._expire_deleted()
             if key in self._data["deleted"]:
-                raise VaultError(409, "Conflict", f"Secret {name} is currently in a deleted but "
-                                 "recoverable state, and its name cannot be reused; in this state, the "
-                                 "secret can only be recovered or purged.", "ObjectIsDeletedButRecoverable")
+                raise VaultError(
+                    409,
+                    "Conflict",
+                    f"Secret {name} is currently in a deleted but "
+                    "recoverable state, and its name cannot be reused; in this state, the "
+                    "secret can only be recovered or purged.",
+                    "ObjectIsDeletedButRecoverable",
+                )
             now = self._now()
             entry = self._data["secrets"].setdefault(key, {"name": name, "latest": "", "versions": {}})
             version = uuid.uuid4().hex
-            record: dict[str, Any] = {"value": value, "contentType": content_type, "tags": tags,
-                                      "enabled": attrs.get("enabled", True), "created": now, "updated": now}
+            record: dict[str, Any] = {
+                "value": value,
+                "contentType": content_type,
+                "tags": tags,
+                "enabled": attrs.get("enabled", True),
+                "created": now,
+                "updated": now,
+            }
             for limit in ("nbf", "exp"):
                 if limit in attrs:
                     record[limit] = attrs[limit]
@@ -223,8 +245,7 @@ class SecretStore:
         with self._lock:
             found = self._version(name, version)
         if not found.record["enabled"]:
-            raise VaultError(403, "Forbidden", "Operation get is not allowed on a disabled secret.",
-                             "SecretDisabled")
+            raise VaultError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
         return found
 
     def update(self, name: str, version: str | None, body: Any) -> Version:
@@ -247,8 +268,10 @@ class SecretStore:
 
     def list_latest(self) -> list[Version]:
         with self._lock:
-            return [Version(e["name"], e["latest"], dict(e["versions"][e["latest"]]))
-                    for _, e in sorted(self._data["secrets"].items())]
+            return [
+                Version(e["name"], e["latest"], dict(e["versions"][e["latest"]]))
+                for _, e in sorted(self._data["secrets"].items())
+            ]
 
     def list_versions(self, name: str) -> list[Version]:
         """Every version of name, in hash (version-id) order like the real service, never creation order.
@@ -266,8 +289,7 @@ class SecretStore:
         with self._lock:
             entry = self._live(name)
             now = self._now()
-            deleted = {"secret": entry, "deletedDate": now,
-                       "scheduledPurgeDate": now + RECOVERABLE_DAYS * 86_400}
+            deleted = {"secret": entry, "deletedDate": now, "scheduledPurgeDate": now + RECOVERABLE_DAYS * 86_400}
             del self._data["secrets"][name.lower()]
             self._data["deleted"][name.lower()] = deleted
             self._save()

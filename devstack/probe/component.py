@@ -33,9 +33,17 @@ def _config(state_dir: Path, stack: dict) -> dict:
         key = str(json.loads(path.read_text())["key"])
     except (OSError, ValueError, KeyError):
         key = secrets.token_urlsafe(32)
-    clusters = [{"name": name, "url": info["url"], "user": info.get("user", "admin"), "password": info["password"],
-                 "ca_cert": info["ca_cert"]}
-                for name, info in stack["clusters"].items() if name in PROBE_CLUSTERS]
+    clusters = [
+        {
+            "name": name,
+            "url": info["url"],
+            "user": info.get("user", "admin"),
+            "password": info["password"],
+            "ca_cert": info["ca_cert"],
+        }
+        for name, info in stack["clusters"].items()
+        if name in PROBE_CLUSTERS
+    ]
     config = {"key": key, "clusters": clusters}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
@@ -60,8 +68,11 @@ def start_probe_component(state_dir: Path, stack: dict) -> tuple[list[Proc], dic
 
     config = _config(state_dir, stack)
     ca = str(stack["tls"]["ca_cert"])
-    with stack_identity(stack), ManagedIdentityCredential() as credential, \
-            KeyVault(stack["keyvault"]["url"], credential, ca_bundle=ca) as vault:
+    with (
+        stack_identity(stack),
+        ManagedIdentityCredential() as credential,
+        KeyVault(stack["keyvault"]["url"], credential, ca_bundle=ca) as vault,
+    ):
         ensure_secret(vault, KEY_SECRET, config["key"], content_type=PLAIN, tags={"use": "drill probe"})
 
     def argv(port: int) -> list[str]:
@@ -71,8 +82,14 @@ def start_probe_component(state_dir: Path, stack: dict) -> tuple[list[Proc], dic
         return f"https://{LOOPBACK}:{port}{PATH}"
 
     try:
-        proc, port = spawn_listening("probe", argv, state_dir / "logs", ready=lambda p: answers(url(p), ca),
-                                     cwd=str(REPO_ROOT), timeout=START_TIMEOUT)
+        proc, port = spawn_listening(
+            "probe",
+            argv,
+            state_dir / "logs",
+            ready=lambda p: answers(url(p), ca),
+            cwd=str(REPO_ROOT),
+            timeout=START_TIMEOUT,
+        )
     except StartError as err:
         raise ComponentError("probe", err.problem, err.log) from None
     return [proc], {"probe": {"url": url(port), "key_secret": KEY_SECRET, "ca_cert": ca}}

@@ -86,8 +86,9 @@ def _serves(client: AvereClient, vserver: str, address: str) -> bool:
     return False
 
 
-def read_sample(clusters: list[ClusterAccess], drill_id: str, mounts: list[Mount], sample: int,
-                limit: float) -> dict[str, Any]:
+def read_sample(
+    clusters: list[ClusterAccess], drill_id: str, mounts: list[Mount], sample: int, limit: float
+) -> dict[str, Any]:
     """Mount each (vserver, address) read-only, list the paths, read a sample of files whole."""
     deadline = time.monotonic() + limit
     files: list[dict[str, Any]] = []
@@ -99,12 +100,22 @@ def read_sample(clusters: list[ClusterAccess], drill_id: str, mounts: list[Mount
             exports = _exports(client, mount.vserver) if client is not None else set()
             for path in mount.paths:
                 if client is None:
-                    files.append({"path": path, "status": "error", "error": f"no cluster serves vserver "
-                                  f"{mount.vserver} at {mount.addresses[0]}"})
+                    files.append(
+                        {
+                            "path": path,
+                            "status": "error",
+                            "error": f"no cluster serves vserver {mount.vserver} at {mount.addresses[0]}",
+                        }
+                    )
                     continue
                 if not any(path == e or path.startswith(e + "/") for e in exports):
-                    files.append({"path": path, "status": "error", "error": f"mount {mount.addresses[0]}:{path} "
-                                  "failed: no such export"})
+                    files.append(
+                        {
+                            "path": path,
+                            "status": "error",
+                            "error": f"mount {mount.addresses[0]}:{path} failed: no such export",
+                        }
+                    )
                     continue
                 try:
                     found = client.call("sim.listFiles", mount.vserver, path)

@@ -25,8 +25,9 @@ class ProbeServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], key: str, clusters: list[ClusterAccess],
-                 tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], key: str, clusters: list[ClusterAccess], tls: ssl.SSLContext | None
+    ) -> None:
         super().__init__(address, ProbeHandler)
         self.key, self.clusters, self.tls = key, list(clusters), tls
         self.requests: list[dict[str, Any]] = []  # what each accepted request asked (tests read it)
@@ -92,16 +93,19 @@ class ProbeHandler(BaseHTTPRequestHandler):
         except (ValueError, BadRequest) as exc:
             self._answer(400, {"error": str(exc)[:300]})
             return
-        self.server.requests.append({"drill_id": drill_id, "mounts": [m.__dict__ for m in mounts],
-                                     "sample_size": sample})
+        self.server.requests.append(
+            {"drill_id": drill_id, "mounts": [m.__dict__ for m in mounts], "sample_size": sample}
+        )
         self._answer(200, read_sample(self.server.clusters, drill_id, mounts, sample, limit))
 
 
-def start_probe(key: str, clusters: list[ClusterAccess], tls: ssl.SSLContext | None,
-                port: int = 0) -> tuple[ProbeServer, threading.Thread]:
+def start_probe(
+    key: str, clusters: list[ClusterAccess], tls: ssl.SSLContext | None, port: int = 0
+) -> tuple[ProbeServer, threading.Thread]:
     """Serve in a thread of this process (tests): returns the server (url, reach, requests) and its thread."""
     server = ProbeServer((LOOPBACK, port), key, clusters, tls)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
-                              name="drill-probe")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="drill-probe"
+    )
     thread.start()
     return server, thread

@@ -24,8 +24,15 @@ PROTECTED, FAILOVER = "primary", "dr"  # cluster names in stack.json's "clusters
 DEMO_FILER = "demo-filer"
 # Small pages so the demo's container spans several of them (paging and continue_as_new get exercised).
 # Azurite finishes a Copy Blob within a second, so polling every second costs nothing and saves waiting.
-COPY = {"engine": "copy", "concurrency": 16, "page_size": 50, "poll_interval_seconds": 1,
-        "pending_limit_seconds": 600, "parallel_pages": 2, "pages_per_execution": 4}
+COPY = {
+    "engine": "copy",
+    "concurrency": 16,
+    "page_size": 50,
+    "poll_interval_seconds": 1,
+    "pending_limit_seconds": 600,
+    "parallel_pages": 2,
+    "pages_per_execution": 4,
+}
 # The simulated clusters finish an activity in seconds (real time): polling them every second keeps the
 # demo's offline window close to what the cluster needs, instead of rounding each wait up to 10 s.
 CLUSTER_POLL_SECONDS = 1
@@ -63,10 +70,18 @@ def _get(stack: dict, path: str) -> Any:
 def _service_root(url: str, what: str) -> str:
     """A blob service root (scheme://host:port, no path): what an account URL is built from."""
     parts = urlsplit(str(url))
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
-            or parts.query or parts.fragment or parts.username:
-        raise ValueError(f"{what} must be a blob service root like http://127.0.0.1:10000 (no path, query or "
-                         f"credentials), got {str(url)[:80]!r}")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
+        raise ValueError(
+            f"{what} must be a blob service root like http://127.0.0.1:10000 (no path, query or "
+            f"credentials), got {str(url)[:80]!r}"
+        )
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -81,14 +96,21 @@ def _cluster(stack: dict, name: str, ca_file: str) -> dict[str, Any]:
     url = urlsplit(str(_get(stack, f"clusters.{name}.url")))
     if not url.hostname or not url.port:
         raise ValueError(f"clusters.{name}.url must be https://host:port/path, got {str(info['url'])[:80]!r}")
-    return {"name": name, "management_address": url.netloc, "rpc_path": url.path or "/cgi-bin/rpc2.py",
-            "region": _get(stack, f"clusters.{name}.region"), "admin_user": info.get("user", "admin"),
-            "admin_password_secret": admin_secret_name(name), "poll_seconds": CLUSTER_POLL_SECONDS,
-            "tls": {"ca_file": ca_file}}
+    return {
+        "name": name,
+        "management_address": url.netloc,
+        "rpc_path": url.path or "/cgi-bin/rpc2.py",
+        "region": _get(stack, f"clusters.{name}.region"),
+        "admin_user": info.get("user", "admin"),
+        "admin_password_secret": admin_secret_name(name),
+        "poll_seconds": CLUSTER_POLL_SECONDS,
+        "tls": {"ca_file": ca_file},
+    }
 
 
-def build_plan(stack: dict, *, source_endpoint: str | None = None,
-               backup_endpoint: str | None = None) -> dict[str, Any]:
+def build_plan(
+    stack: dict, *, source_endpoint: str | None = None, backup_endpoint: str | None = None
+) -> dict[str, Any]:
     """The DR plan for the local stack (shared.plan.load.parse_plan accepts it) as a JSON-able dict.
 
     source_endpoint / backup_endpoint are blob service roots for the app's view of the two accounts;
@@ -96,28 +118,46 @@ def build_plan(stack: dict, *, source_endpoint: str | None = None,
     equals the request's Host, so backup_endpoint defaults to source_endpoint when only that is given.
     """
     source, dr = _get(stack, "storage.accounts.source"), _get(stack, "storage.accounts.dr")
-    source_root = _service_root(source_endpoint, "source_endpoint") if source_endpoint \
-        else app_blob_endpoint(stack)
+    source_root = _service_root(source_endpoint, "source_endpoint") if source_endpoint else app_blob_endpoint(stack)
     backup_root = _service_root(backup_endpoint, "backup_endpoint") if backup_endpoint else source_root
     ca_file = str(stack.get("tls", {}).get("ca_cert") or _get(stack, "keyvault.ca_cert"))
     filer = stack.get("demo_filer", {}).get("name", DEMO_FILER)
     container = str(stack.get("demo_filer", {}).get("bucket", filer)).rpartition("/")[2]
     return {
-        "version": 1, "keyvault_url": _get(stack, "keyvault.url"), "schedule": SCHEDULE,
-        "rpo_hours": RPO_HOURS, "storage_auth": "key", "short_offline_window": True,
+        "version": 1,
+        "keyvault_url": _get(stack, "keyvault.url"),
+        "schedule": SCHEDULE,
+        "rpo_hours": RPO_HOURS,
+        "storage_auth": "key",
+        "short_offline_window": True,
         "catalog_container": "vfxtdr-catalog",
-        "copy": dict(COPY), "guard": dict(GUARD),
+        "copy": dict(COPY),
+        "guard": dict(GUARD),
         "clusters": [_cluster(stack, PROTECTED, ca_file)],
         "dr_clusters": [_cluster(stack, FAILOVER, ca_file)],
-        "filers": [{
-            "cluster": PROTECTED, "name": filer, "enabled": True, "max_offline_minutes": MAX_OFFLINE_MINUTES,
-            "source": {"account": source["name"], "container": container,
-                       "blob_endpoint": f"{source_root}/{source['name']}", "region": source["region"],
-                       "key_secret": storage_key_secret_name(source["name"])},
-            "backup": {"account": dr["name"], "blob_endpoint": f"{backup_root}/{dr['name']}",
-                       "region": dr["region"], "containers": [f"{container}-a", f"{container}-b"],
-                       "storage_key_secret": storage_key_secret_name(dr["name"])},
-            "failover_cluster": FAILOVER}],
+        "filers": [
+            {
+                "cluster": PROTECTED,
+                "name": filer,
+                "enabled": True,
+                "max_offline_minutes": MAX_OFFLINE_MINUTES,
+                "source": {
+                    "account": source["name"],
+                    "container": container,
+                    "blob_endpoint": f"{source_root}/{source['name']}",
+                    "region": source["region"],
+                    "key_secret": storage_key_secret_name(source["name"]),
+                },
+                "backup": {
+                    "account": dr["name"],
+                    "blob_endpoint": f"{backup_root}/{dr['name']}",
+                    "region": dr["region"],
+                    "containers": [f"{container}-a", f"{container}-b"],
+                    "storage_key_secret": storage_key_secret_name(dr["name"]),
+                },
+                "failover_cluster": FAILOVER,
+            }
+        ],
         **_drill(stack),
     }
 
@@ -127,8 +167,12 @@ def _drill(stack: dict) -> dict[str, Any]:
     probe = stack.get("probe")
     if not probe:
         return {}
-    return {"drill": {"probe": {"url": probe["url"], "key_secret": probe["key_secret"],
-                                "ca_file": probe["ca_cert"]}, "sample_size": DRILL_SAMPLE}}
+    return {
+        "drill": {
+            "probe": {"url": probe["url"], "key_secret": probe["key_secret"], "ca_file": probe["ca_cert"]},
+            "sample_size": DRILL_SAMPLE,
+        }
+    }
 
 
 def build_settings(stack: dict, plan_path: Path) -> dict[str, Any]:
@@ -136,19 +180,24 @@ def build_settings(stack: dict, plan_path: Path) -> dict[str, Any]:
     dr = _get(stack, "storage.accounts.dr")
     blob = _service_root(_get(stack, "storage.blob_endpoint"), "storage.blob_endpoint")
     # The host's own storage goes straight to Azurite: blocking an account at the proxy never stops the host.
-    host_storage = (f"DefaultEndpointsProtocol=http;AccountName={dr['name']};AccountKey={dr['key']};"
-                    f"BlobEndpoint={blob}/{dr['name']};")
+    host_storage = (
+        f"DefaultEndpointsProtocol=http;AccountName={dr['name']};AccountKey={dr['key']};"
+        f"BlobEndpoint={blob}/{dr['name']};"
+    )
     ca_file = str(stack.get("tls", {}).get("ca_cert") or _get(stack, "keyvault.ca_cert"))
-    return {"IsEncrypted": False, "Values": {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": host_storage,
-        "VFXTDR_TASK_HUB": TASK_HUB,
-        "VFXTDR_PLAN_FILE": str(Path(plan_path).resolve()),
-        "IDENTITY_ENDPOINT": _get(stack, "identity.endpoint"),
-        "IDENTITY_HEADER": _get(stack, "identity.header"),
-        "REQUESTS_CA_BUNDLE": ca_file,
-        "SSL_CERT_FILE": ca_file,  # aiohttp (the async SDK clients) reads this one
-    }}
+    return {
+        "IsEncrypted": False,
+        "Values": {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "AzureWebJobsStorage": host_storage,
+            "VFXTDR_TASK_HUB": TASK_HUB,
+            "VFXTDR_PLAN_FILE": str(Path(plan_path).resolve()),
+            "IDENTITY_ENDPOINT": _get(stack, "identity.endpoint"),
+            "IDENTITY_HEADER": _get(stack, "identity.header"),
+            "REQUESTS_CA_BUNDLE": ca_file,
+            "SSL_CERT_FILE": ca_file,  # aiohttp (the async SDK clients) reads this one
+        },
+    }
 
 
 def _write_json(path: Path, data: dict, mode: int) -> None:
@@ -164,8 +213,9 @@ def _write_json(path: Path, data: dict, mode: int) -> None:
         raise
 
 
-def write_app_config(state_dir: Path, stack: dict, *, source_endpoint: str | None = None,
-                     backup_endpoint: str | None = None) -> tuple[Path, Path]:
+def write_app_config(
+    state_dir: Path, stack: dict, *, source_endpoint: str | None = None, backup_endpoint: str | None = None
+) -> tuple[Path, Path]:
     """Write STATE/plan.json and STATE/local.settings.json for stack; return (plan, settings) paths.
 
     The plan is checked with shared.plan.load.parse_plan first, so an invalid one is never written. The
@@ -187,11 +237,18 @@ def write_app_config(state_dir: Path, stack: dict, *, source_endpoint: str | Non
 def write_config(state_dir: Path, stack: dict) -> tuple[list, dict]:
     """Stack component: the app's plan and settings for the stack started so far."""
     plan, settings = write_app_config(state_dir, stack)
-    return [], {"app": {"plan": str(plan), "settings": str(settings), "task_hub": TASK_HUB,
-                        "blob_endpoint": app_blob_endpoint(stack)}}
+    return [], {
+        "app": {
+            "plan": str(plan),
+            "settings": str(settings),
+            "task_hub": TASK_HUB,
+            "blob_endpoint": app_blob_endpoint(stack),
+        }
+    }
 
 
 # -- the secrets the plan names ---------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def stack_identity(stack: dict) -> Iterator[None]:
@@ -211,8 +268,7 @@ def stack_identity(stack: dict) -> Iterator[None]:
                     os.environ[name] = value
 
 
-def ensure_secret(vault: KeyVault, name: str, value: str, *, content_type: str,
-                  tags: dict[str, str]) -> bool:
+def ensure_secret(vault: KeyVault, name: str, value: str, *, content_type: str, tags: dict[str, str]) -> bool:
     """Store value unless the latest version already holds it (same content type and tags); True if stored."""
     try:
         latest = vault.read(name)
@@ -246,27 +302,46 @@ def store_secrets(state_dir: Path, stack: dict) -> tuple[list, dict]:
     from azure.identity import ManagedIdentityCredential
 
     demo = dict(_get(stack, "demo_filer"))
-    key = KeySecret(passphrase=demo.pop("passphrase"), recovery_file=demo.pop("recovery_file"),
-                    key_id=demo["key_id"], signature=demo["signature"], cluster=demo["cluster"],
-                    filer=demo["name"])
-    names: dict[str, Any] = {"admin": {}, "storage_keys": {},
-                             "demo_key": key_secret_name(key.cluster, key.filer)}
+    key = KeySecret(
+        passphrase=demo.pop("passphrase"),
+        recovery_file=demo.pop("recovery_file"),
+        key_id=demo["key_id"],
+        signature=demo["signature"],
+        cluster=demo["cluster"],
+        filer=demo["name"],
+    )
+    names: dict[str, Any] = {"admin": {}, "storage_keys": {}, "demo_key": key_secret_name(key.cluster, key.filer)}
     stored = 0
     ca = str(_get(stack, "keyvault.ca_cert"))
-    with stack_identity(stack), ManagedIdentityCredential() as credential, \
-            KeyVault(_get(stack, "keyvault.url"), credential, ca_bundle=ca) as vault:
+    with (
+        stack_identity(stack),
+        ManagedIdentityCredential() as credential,
+        KeyVault(_get(stack, "keyvault.url"), credential, ca_bundle=ca) as vault,
+    ):
         for cluster, info in _get(stack, "clusters").items():
             name = names["admin"][cluster] = admin_secret_name(cluster)
-            stored += ensure_secret(vault, name, info["password"], content_type=PLAIN,
-                                    tags={"cluster": cluster, "user": info.get("user", "admin")})
+            stored += ensure_secret(
+                vault,
+                name,
+                info["password"],
+                content_type=PLAIN,
+                tags={"cluster": cluster, "user": info.get("user", "admin")},
+            )
         for role in ("source", "dr"):
             account = _get(stack, f"storage.accounts.{role}")
             name = names["storage_keys"][account["name"]] = storage_key_secret_name(account["name"])
-            stored += ensure_secret(vault, name, account["key"], content_type=PLAIN,
-                                    tags={"account": account["name"], "region": account["region"]})
+            stored += ensure_secret(
+                vault,
+                name,
+                account["key"],
+                content_type=PLAIN,
+                tags={"account": account["name"], "region": account["region"]},
+            )
         stored += ensure_key_secret(vault, key)
-    return [], {"demo_filer": {**demo, "key_secret": names["demo_key"]},
-                "secrets": {**names, "new_versions_at_start": stored}}
+    return [], {
+        "demo_filer": {**demo, "key_secret": names["demo_key"]},
+        "secrets": {**names, "new_versions_at_start": stored},
+    }
 
 
 def secret_fields_in(data: Any, path: str = "") -> list[str]:

@@ -52,14 +52,21 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def mint_token(resource: str, tenant: str, now: float | None = None,
-               lifetime: int = TOKEN_LIFETIME) -> tuple[str, int]:
+def mint_token(resource: str, tenant: str, now: float | None = None, lifetime: int = TOKEN_LIFETIME) -> tuple[str, int]:
     """An unsigned JWT (alg none) for resource; returns (token, expires_on epoch seconds)."""
     issued = int(time.time() if now is None else now)
     expires = issued + lifetime
-    claims = {"aud": resource, "iss": issuer(tenant), "iat": issued, "nbf": issued, "exp": expires,
-              "tid": tenant, "oid": str(uuid.UUID(int=1)), "sub": str(uuid.UUID(int=1)),
-              "idtyp": "app"}
+    claims = {
+        "aud": resource,
+        "iss": issuer(tenant),
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
+        "tid": tenant,
+        "oid": str(uuid.UUID(int=1)),
+        "sub": str(uuid.UUID(int=1)),
+        "idtyp": "app",
+    }
     header = {"alg": "none", "typ": "JWT"}
     token = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}."
     return token, expires
@@ -111,8 +118,13 @@ class _TokenHandler(BaseHTTPRequestHandler):
             return
         token, expires = mint_token(resource, self.server.tenant)  # type: ignore[attr-defined]
         # App Service returns expires_on as a string of epoch seconds in this api-version.
-        body = {"access_token": token, "expires_on": str(expires), "resource": resource,
-                "token_type": "Bearer", "client_id": str(uuid.UUID(int=1))}
+        body = {
+            "access_token": token,
+            "expires_on": str(expires),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": str(uuid.UUID(int=1)),
+        }
         self._send(HTTPStatus.OK, body)
 
     def _reply(self, status: HTTPStatus, message: str) -> None:

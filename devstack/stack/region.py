@@ -38,8 +38,9 @@ class RegionChange:
     def changed(self) -> list[str]:
         """What this call did, in words."""
         done = ("blocked", "stopped") if self.lost else ("unblocked", "started")
-        return ([f"account {a} {done[0]}" for a in self.accounts_changed]
-                + [f"cluster-{c} {done[1]}" for c in self.clusters_changed])
+        return [f"account {a} {done[0]}" for a in self.accounts_changed] + [
+            f"cluster-{c} {done[1]}" for c in self.clusters_changed
+        ]
 
 
 # --- the fault proxy: accounts cut off from the app -------------------------------------------------------
@@ -129,8 +130,11 @@ def restore_region(state_dir: Path, region: str) -> RegionChange:
 
     _, accounts, clusters = _region(state_dir, region)
     unblocked = [a for a in accounts if unblock_account(state_dir, a)]
-    started = [c for c in clusters if restart_component(
-        state_dir, f"cluster-{c}", lambda stack, name=c: restart_cluster(state_dir, stack, name))]
+    started = [
+        c
+        for c in clusters
+        if restart_component(state_dir, f"cluster-{c}", lambda stack, name=c: restart_cluster(state_dir, stack, name))
+    ]
     return RegionChange(region, False, tuple(accounts), tuple(clusters), tuple(unblocked), tuple(started))
 
 
@@ -138,8 +142,9 @@ def restore_region(state_dir: Path, region: str) -> RegionChange:
 def add_arguments(parser: argparse.ArgumentParser, command_name: str) -> None:
     parser.add_argument("action", choices=("lose", "restore"), help="lose the region, or restore it")
     parser.add_argument("region", help="a region of the stack, e.g. westus2 (primary) or eastus2 (DR)")
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                        help="the stack's state dir (default: .devstack)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the stack's state dir (default: .devstack)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -150,8 +155,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"region {args.action} failed: {err}", file=sys.stderr)
         return 2
     what = "lost" if args.action == "lose" else "restored"
-    print(f"region {change.region} {what}: accounts {', '.join(change.accounts) or 'none'}; clusters "
-          f"{', '.join(change.clusters) or 'none'}")
+    print(
+        f"region {change.region} {what}: accounts {', '.join(change.accounts) or 'none'}; clusters "
+        f"{', '.join(change.clusters) or 'none'}"
+    )
     for line in change.changed() or [f"nothing to change: it already was {what}"]:
         print(f"  {line}")
     return 0

@@ -39,12 +39,13 @@ def sha256_fingerprint(cert_path: Path) -> str:
     """SHA-256 of the certificate's DER bytes, as colon-separated upper-case hex."""
     der = ssl.PEM_cert_to_DER_cert(Path(cert_path).read_text())
     digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path.chmod(0o600)
 
 
@@ -58,14 +59,28 @@ def ensure_ca(directory: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vFXT DR devstack local CA")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(key, hashes.SHA256())
     )
     _write_key(key, key_path)
@@ -73,8 +88,9 @@ def ensure_ca(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def issue_server_cert(directory: Path, name: str, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
-                      ca_dir: Path | None = None) -> ServerCert:
+def issue_server_cert(
+    directory: Path, name: str, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"), ca_dir: Path | None = None
+) -> ServerCert:
     """Issue a fresh server certificate for hosts, signed by the CA in ca_dir (default: directory)."""
     ca_cert_path, ca_key_path = ensure_ca(ca_dir or directory)
     ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
@@ -90,9 +106,11 @@ def issue_server_cert(directory: Path, name: str, hosts: tuple[str, ...] = ("loc
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

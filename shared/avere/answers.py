@@ -44,8 +44,9 @@ def text(data: dict[str, Any], field: str, what: str) -> str:
     """A required, non-empty string field."""
     value = data.get(field)
     if not isinstance(value, str) or not value.strip():
-        raise AvereUnexpectedAnswer(f"{what} has no readable {field} (got {_got(data, field)}): nothing is "
-                                    "decided from a guess")
+        raise AvereUnexpectedAnswer(
+            f"{what} has no readable {field} (got {_got(data, field)}): nothing is decided from a guess"
+        )
     return value
 
 
@@ -72,8 +73,9 @@ def _key_id(data: dict[str, Any], field: str, what: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise AvereUnexpectedAnswer(f"{what} has no readable {field} (got {_got(data, field)}): the key state "
-                                    "is unknown")
+        raise AvereUnexpectedAnswer(
+            f"{what} has no readable {field} (got {_got(data, field)}): the key state is unknown"
+        )
     return "" if value.strip().upper() in NO_KEY else value.strip()
 
 
@@ -100,11 +102,13 @@ def junction_entries(answer: Any, vserver: str) -> list[dict[str, Any]]:
         struct(entry, f"{what}[{i}]")
         path = entry.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
-            raise AvereUnexpectedAnswer(f"{what}[{i}] has no readable path (got {_got(entry, 'path')}): the "
-                                        "namespace is unknown")
+            raise AvereUnexpectedAnswer(
+                f"{what}[{i}] has no readable path (got {_got(entry, 'path')}): the namespace is unknown"
+            )
         if not junction_filer(entry):
-            raise AvereUnexpectedAnswer(f"{what}: junction {path} names no core filer (corefiler/mass): "
-                                        "whose junction it is cannot be told")
+            raise AvereUnexpectedAnswer(
+                f"{what}: junction {path} names no core filer (corefiler/mass): whose junction it is cannot be told"
+            )
     return entries
 
 

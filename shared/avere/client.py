@@ -35,8 +35,13 @@ from shared.avere.writes import send_once
 MAINTENANCE = ("system.enableAPI", ("maintenance",))
 # Settings of an existing filer that must equal the request's before it counts as the one asked for:
 # (corefiler.get field, createCloudFiler option).
-SAME_FILER = (("bucket", "bucket"), ("cryptoMode", "cryptoMode"), ("compressMode", "compressMode"),
-              ("cloudCredential", "cloudCredential"), ("policyName", "cachePolicyName"))
+SAME_FILER = (
+    ("bucket", "bucket"),
+    ("cryptoMode", "cryptoMode"),
+    ("compressMode", "compressMode"),
+    ("cloudCredential", "cloudCredential"),
+    ("policyName", "cachePolicyName"),
+)
 
 
 class AvereClient(AvereKeys):
@@ -58,6 +63,7 @@ class AvereClient(AvereKeys):
 
     def flush_core_filer(self, name: str) -> str:
         """Start writing all dirty data back; returns the flush activity (the running one if any)."""
+
         def send() -> str:
             try:
                 return str(self.multicall([MAINTENANCE, ("corefiler.flush", (name,))])[1])
@@ -68,13 +74,18 @@ class AvereClient(AvereKeys):
                 return running
 
         # A flush that did not start (or already ended) is harmless to start again.
-        return send_once(f"corefiler.flush({name})", send,
-                         lambda: self._running_activity("corefiler_flush", name), resends=self.session.retries)
+        return send_once(
+            f"corefiler.flush({name})",
+            send,
+            lambda: self._running_activity("corefiler_flush", name),
+            resends=self.session.retries,
+        )
 
     def remove_junctions(self, name: str) -> list[str]:
         """Remove every junction of the filer on every vserver; returns their activities."""
         activities: list[str] = []
         for j in self.junctions(name):
+
             def send(j: JunctionRecord = j) -> str:
                 try:
                     return str(self.call("vserver.removeJunction", j.vserver, j.path))
@@ -85,8 +96,9 @@ class AvereClient(AvereKeys):
                 listed = {str(e["path"]) for e in self.junction_entries(j.vserver)}
                 return None if j.path in listed else "success"
 
-            activity = send_once(f"vserver.removeJunction({j.vserver}, {j.path})", send, gone,
-                                 resends=self.session.retries)
+            activity = send_once(
+                f"vserver.removeJunction({j.vserver}, {j.path})", send, gone, resends=self.session.retries
+            )
             if activity != "success":
                 activities.append(activity)
         return activities
@@ -118,15 +130,22 @@ class AvereClient(AvereKeys):
 
         return send_once(f"corefiler.remove({name})", send, applied, resends=self.session.retries)
 
-    def ensure_credential(self, name: str, account: str, storage_key: str, *, tenant: str | None = None,
-                          subscription: str = "", note: str = "") -> str:
+    def ensure_credential(
+        self,
+        name: str,
+        account: str,
+        storage_key: str,
+        *,
+        tenant: str | None = None,
+        subscription: str = "",
+        note: str = "",
+    ) -> str:
         """Create (or refresh the key of) an 'azure-storage' credential; returns 'created' or 'updated'."""
         if not name or not account or not storage_key:
             raise AvereConfigError("credential name, account and storage key are required")
         prefixed = f"BASE64:{storage_key}"
         self.session.add_secrets([storage_key, prefixed])
-        attrs = {"tenant": tenant or account, "subscription": subscription, "storageKey": prefixed,
-                 "note": note}
+        attrs = {"tenant": tenant or account, "subscription": subscription, "storageKey": prefixed, "note": note}
         existing = self._credential_type(name)
         if existing and existing != "azure-storage":
             raise AvereConflict(f"credential {name!r} exists with type {existing!r}, not 'azure-storage'")
@@ -138,9 +157,12 @@ class AvereClient(AvereKeys):
             self.call("corefiler.createCredential", name, "azure-storage", attrs, secrets=[storage_key, prefixed])
             return "created"
 
-        return send_once(f"corefiler.createCredential({name})", send,
-                         lambda: "created" if self._credential_type(name) == "azure-storage" else None,
-                         resends=self.session.retries)
+        return send_once(
+            f"corefiler.createCredential({name})",
+            send,
+            lambda: "created" if self._credential_type(name) == "azure-storage" else None,
+            resends=self.session.retries,
+        )
 
     def ensure_cache_policy(self, policy: CachePolicyRecord) -> None:
         if policy.builtin or self._has_cache_policy(policy.name):
@@ -150,16 +172,30 @@ class AvereClient(AvereKeys):
             self.call("cachePolicy.create", cache_policy_create_struct(policy))
             return True
 
-        send_once(f"cachePolicy.create({policy.name})", send,
-                  lambda: True if self._has_cache_policy(policy.name) else None, resends=self.session.retries)
+        send_once(
+            f"cachePolicy.create({policy.name})",
+            send,
+            lambda: True if self._has_cache_policy(policy.name) else None,
+            resends=self.session.retries,
+        )
 
     def _has_cache_policy(self, name: str) -> bool:
-        return any(isinstance(p, dict) and p.get("name") == name
-                   for p in answers.array(self.call("cachePolicy.list"), "cachePolicy.list"))
+        return any(
+            isinstance(p, dict) and p.get("name") == name
+            for p in answers.array(self.call("cachePolicy.list"), "cachePolicy.list")
+        )
 
-    def add_cloud_core_filer(self, record: FilerRecord, bucket: str, server_name: str, credential: str, *,
-                             bucket_contents: str = "used", recovery: Recovery | None = None,
-                             name: str | None = None) -> str:
+    def add_cloud_core_filer(
+        self,
+        record: FilerRecord,
+        bucket: str,
+        server_name: str,
+        credential: str,
+        *,
+        bucket_contents: str = "used",
+        recovery: Recovery | None = None,
+        name: str | None = None,
+    ) -> str:
         """Re-create the recorded filer on `bucket`. Returns the create activity, or 'success' once it exists.
 
         Call again after the activity succeeds: for an existing filer with the recorded settings on the same
@@ -168,13 +204,15 @@ class AvereClient(AvereKeys):
         """
         name = name or record.name
         try:
-            options = create_options(record, bucket=bucket, server_name=server_name, credential=credential,
-                                     bucket_contents=bucket_contents)
+            options = create_options(
+                record, bucket=bucket, server_name=server_name, credential=credential, bucket_contents=bucket_contents
+            )
         except ValueError as exc:
             raise AvereConfigError(str(exc)) from None
         if record.encrypted and bucket_contents == "used" and recovery is None:
-            raise AvereConfigError(f"core filer {name!r} is encrypted: re-adding its data needs the recovery "
-                                   "file and passphrase")
+            raise AvereConfigError(
+                f"core filer {name!r} is encrypted: re-adding its data needs the recovery file and passphrase"
+            )
         state = self.filer_state(name)
         if state != "removed":
             self._check_same_filer(name, options)
@@ -214,41 +252,47 @@ class AvereClient(AvereKeys):
     def _check_same_filer(self, name: str, options: dict[str, object]) -> None:
         """An existing filer of that name is the one asked for only with the same bucket and settings."""
         info = self.filer_info(name, tuple(field for field, _ in SAME_FILER))
-        differ = [f"{field} {info[field]!r} (asked {options[option]!r})" for field, option in SAME_FILER
-                  if str(info[field]).upper() != str(options[option]).upper()]
+        differ = [
+            f"{field} {info[field]!r} (asked {options[option]!r})"
+            for field, option in SAME_FILER
+            if str(info[field]).upper() != str(options[option]).upper()
+        ]
         if differ:
-            raise AvereConflict(f"core filer {name!r} already exists with other settings: {'; '.join(differ)}; "
-                                "it was left untouched")
+            raise AvereConflict(
+                f"core filer {name!r} already exists with other settings: {'; '.join(differ)}; it was left untouched"
+            )
 
-    def restore_junctions(self, record: FilerRecord, vserver_map: dict[str, str] | None = None,
-                          filer_name: str | None = None) -> list[str]:
+    def restore_junctions(
+        self, record: FilerRecord, vserver_map: dict[str, str] | None = None, filer_name: str | None = None
+    ) -> list[str]:
         """Re-create the record's export policies and junctions exactly; returns the junction activities."""
         vmap = vserver_map or {}
         filer = filer_name or record.name
         present = set(answers.names(self.call("vserver.list"), "vserver.list"))
         missing = sorted({vmap.get(j.vserver, j.vserver) for j in record.junctions} - present)
         if missing:
-            raise AvereConflict(f"vserver(s) {', '.join(missing)} do not exist on this cluster; "
-                                "pass vserver_map to place the junctions")
+            raise AvereConflict(
+                f"vserver(s) {', '.join(missing)} do not exist on this cluster; pass vserver_map to place the junctions"
+            )
         plan: list[JunctionRecord] = []
         for j in record.junctions:
-            target = JunctionRecord.from_json({**JunctionRecord.to_json(j),
-                                               "vserver": vmap.get(j.vserver, j.vserver)})
+            target = JunctionRecord.from_json({**JunctionRecord.to_json(j), "vserver": vmap.get(j.vserver, j.vserver)})
             if self._junction_there(target, filer) is None:
                 plan.append(target)
         for policy in record.export_policies:
             self._ensure_export_policy(vmap.get(policy.vserver, policy.vserver), policy)
         activities: list[str] = []
         for j in plan:
+
             def send(j: JunctionRecord = j) -> str:
-                return str(self.call("vserver.addJunction", j.vserver, j.path, filer, j.export,
-                                     junction_advanced(j)))
+                return str(self.call("vserver.addJunction", j.vserver, j.path, filer, j.export, junction_advanced(j)))
 
             def there(j: JunctionRecord = j) -> str | None:
                 return self._junction_there(j, filer)
 
-            activities.append(send_once(f"vserver.addJunction({j.vserver}, {j.path})", send, there,
-                                        resends=self.session.retries))
+            activities.append(
+                send_once(f"vserver.addJunction({j.vserver}, {j.path})", send, there, resends=self.session.retries)
+            )
         return activities
 
     def _junction_there(self, target: JunctionRecord, filer: str) -> str | None:
@@ -264,13 +308,17 @@ class AvereClient(AvereKeys):
 
     def _ensure_export_policy(self, vserver: str, policy: ExportPolicyRecord) -> None:
         if policy.name not in self._policies(vserver):
+
             def send() -> bool:
                 self.call("nfs.addPolicy", vserver, policy.name)
                 return True
 
-            send_once(f"nfs.addPolicy({vserver}, {policy.name})", send,
-                      lambda: True if policy.name in self._policies(vserver) else None,
-                      resends=self.session.retries)
+            send_once(
+                f"nfs.addPolicy({vserver}, {policy.name})",
+                send,
+                lambda: True if policy.name in self._policies(vserver) else None,
+                resends=self.session.retries,
+            )
         have = self._rules(vserver, policy.name)
         for rule in policy.rules:
             if rule in have:
@@ -293,6 +341,9 @@ class AvereClient(AvereKeys):
             self.call("nfs.addRule", *rule_add_params(vserver, policy, rule))
             return True
 
-        send_once(f"nfs.addRule({vserver}, {policy})", send,
-                  lambda: True if self._rules(vserver, policy).count(rule) > before else None,
-                  resends=self.session.retries)
+        send_once(
+            f"nfs.addRule({vserver}, {policy})",
+            send,
+            lambda: True if self._rules(vserver, policy).count(rule) > before else None,
+            resends=self.session.retries,
+        )

@@ -144,9 +144,20 @@ class FlushInProgress(AvereGenericError):
 
 
 _BY_CODE: dict[int, type[AvereFault]] = {
-    cls.code: cls for cls in (AvereGenericError, AverePermissionDenied, AvereNotFound, AvereInvalid,
-                              AvereAlready, AvereNotAllowed, AvereExists, AvereInUse, AvereNotSupported,
-                              AvereBusy, AvereWarning)
+    cls.code: cls
+    for cls in (
+        AvereGenericError,
+        AverePermissionDenied,
+        AvereNotFound,
+        AvereInvalid,
+        AvereAlready,
+        AvereNotAllowed,
+        AvereExists,
+        AvereInUse,
+        AvereNotSupported,
+        AvereBusy,
+        AvereWarning,
+    )
 }
 
 # Texts known to be final whatever their code (the Terraform provider treats the same set as non-retryable).
@@ -156,8 +167,10 @@ _BY_TEXT: tuple[tuple[re.Pattern[str], type[AvereFault]], ...] = (
     (re.compile(r"must remove the related junction", re.IGNORECASE), JunctionsRemain),
     (re.compile(r"corefiler_flush already in progress", re.IGNORECASE), FlushInProgress),
 )
-_FINAL_TEXTS = (re.compile(r"Wrong number of arguments", re.IGNORECASE),
-                re.compile(r"login for user .* failed", re.IGNORECASE))
+_FINAL_TEXTS = (
+    re.compile(r"Wrong number of arguments", re.IGNORECASE),
+    re.compile(r"login for user .* failed", re.IGNORECASE),
+)
 
 
 def fault_error(method: str, code: int, text: str) -> AvereFault:

@@ -28,8 +28,9 @@ class AvereKeys(AvereReader):
         before = self.master_key_status(name).ready_to_activate  # unreadable: nothing is generated
 
         def send() -> MasterKey:
-            return self._master_key(self.call("corefiler.generateMasterKey", name, passphrase,
-                                              secrets=[passphrase]), label)
+            return self._master_key(
+                self.call("corefiler.generateMasterKey", name, passphrase, secrets=[passphrase]), label
+            )
 
         def applied() -> MasterKey | None:
             pending = self.master_key_status(name).ready_to_activate
@@ -37,8 +38,10 @@ class AvereKeys(AvereReader):
                 return None
             key = self.download_recovery_file(name)
             if key.key_id != pending:
-                raise AvereConflict(f"{label}: the answer was lost; key {pending} is pending but "
-                                    f"downloadKeyRecoveryFile returned key {key.key_id}: generate again later")
+                raise AvereConflict(
+                    f"{label}: the answer was lost; key {pending} is pending but "
+                    f"downloadKeyRecoveryFile returned key {key.key_id}: generate again later"
+                )
             return key
 
         return send_once(label, send, applied, resends=self.session.retries)
@@ -52,8 +55,9 @@ class AvereKeys(AvereReader):
         data = answers.struct(answer, what)
         recovery = answers.text(data, "recoveryFile", what)
         self.session.add_secrets([recovery])
-        return MasterKey(key_id=answers.text(data, "keyId", what), signature=str(data.get("signature", "")),
-                         recovery_file=recovery)
+        return MasterKey(
+            key_id=answers.text(data, "keyId", what), signature=str(data.get("signature", "")), recovery_file=recovery
+        )
 
     def activate_master_key(self, name: str, key_id: str, recovery_file: str) -> None:
         """Activate the most recently generated key; a no-op when it already is the active one."""
@@ -69,9 +73,12 @@ class AvereKeys(AvereReader):
                     raise
             return True
 
-        send_once(f"corefiler.activateMasterKey({name})", send,
-                  lambda: True if self.master_key_status(name).active_key_id == key_id else None,
-                  resends=self.session.retries)
+        send_once(
+            f"corefiler.activateMasterKey({name})",
+            send,
+            lambda: True if self.master_key_status(name).active_key_id == key_id else None,
+            resends=self.session.retries,
+        )
 
     def upload_recovery_file(self, name: str, recovery: Recovery) -> bool:
         """Install the keys of a recovery file on a re-added filer; False when keys are already there."""
@@ -80,10 +87,18 @@ class AvereKeys(AvereReader):
             return False
 
         def send() -> bool:
-            self.call("corefiler.uploadKeyRecoveryFile", name, recovery.passphrase, recovery.recovery_file,
-                      secrets=[recovery.passphrase, recovery.recovery_file])
+            self.call(
+                "corefiler.uploadKeyRecoveryFile",
+                name,
+                recovery.passphrase,
+                recovery.recovery_file,
+                secrets=[recovery.passphrase, recovery.recovery_file],
+            )
             return True
 
-        return send_once(f"corefiler.uploadKeyRecoveryFile({name})", send,
-                         lambda: True if self.master_key_status(name).active_key_id else None,
-                         resends=self.session.retries)
+        return send_once(
+            f"corefiler.uploadKeyRecoveryFile({name})",
+            send,
+            lambda: True if self.master_key_status(name).active_key_id else None,
+            resends=self.session.retries,
+        )

@@ -7,28 +7,58 @@ from collections.abc import Iterable
 # Calls that change nothing on the cluster (the API guide's queries). Only these, and the idempotent setters
 # below, are retried after a failure that may have reached the cluster. A name missing here is treated as a
 # write: a read misfiled as a write is merely retried less, a write misfiled as a read could be applied twice.
-READS = frozenset({
-    "alert.conditions",
-    "cachePolicy.get", "cachePolicy.list", "cachePolicy.listFilersUsing",
-    "cluster.get", "cluster.getActivity", "cluster.listActivities", "cluster.maxActiveAlertSeverity",
-    "corefiler.downloadKeyRecoveryFile", "corefiler.get", "corefiler.getCredential", "corefiler.list",
-    "corefiler.listCredentials", "corefiler.listExports", "corefiler.masterKeyStatus",
-    "corefiler.modifiedFilesInfo",
-    "nfs.listExports", "nfs.listPolicies", "nfs.listRules",
-    "node.get", "node.list",
-    "system.enabledAPIs", "system.listMethods", "system.listModules", "system.methodHelp",
-    "system.methodSignature",
-    "vserver.get", "vserver.list", "vserver.listJunctions", "vserver.listJunctionsByCoreFiler",
-    # The simulator's test-only inspection calls (never sent to a real cluster by production code).
-    "sim.callLog", "sim.dirtyFiles", "sim.listFaults",
-})
+READS = frozenset(
+    {
+        "alert.conditions",
+        "cachePolicy.get",
+        "cachePolicy.list",
+        "cachePolicy.listFilersUsing",
+        "cluster.get",
+        "cluster.getActivity",
+        "cluster.listActivities",
+        "cluster.maxActiveAlertSeverity",
+        "corefiler.downloadKeyRecoveryFile",
+        "corefiler.get",
+        "corefiler.getCredential",
+        "corefiler.list",
+        "corefiler.listCredentials",
+        "corefiler.listExports",
+        "corefiler.masterKeyStatus",
+        "corefiler.modifiedFilesInfo",
+        "nfs.listExports",
+        "nfs.listPolicies",
+        "nfs.listRules",
+        "node.get",
+        "node.list",
+        "system.enabledAPIs",
+        "system.listMethods",
+        "system.listModules",
+        "system.methodHelp",
+        "system.methodSignature",
+        "vserver.get",
+        "vserver.list",
+        "vserver.listJunctions",
+        "vserver.listJunctionsByCoreFiler",
+        # The simulator's test-only inspection calls (never sent to a real cluster by production code).
+        "sim.callLog",
+        "sim.dirtyFiles",
+        "sim.listFaults",
+    }
+)
 
 # Writes whose second application leaves the same state as the first: setting a value, not adding a thing.
-IDEMPOTENT = frozenset({
-    "system.login", "system.logout", "system.enableAPI", "system.disableAPI", "system.setInt64Representation",
-    "corefiler.modify",  # the runbook only sets clientSuspend to 'yes' or 'no'
-    "corefiler.modifyCredential", "corefiler.unsuspend",
-})
+IDEMPOTENT = frozenset(
+    {
+        "system.login",
+        "system.logout",
+        "system.enableAPI",
+        "system.disableAPI",
+        "system.setInt64Representation",
+        "corefiler.modify",  # the runbook only sets clientSuspend to 'yes' or 'no'
+        "corefiler.modifyCredential",
+        "corefiler.unsuspend",
+    }
+)
 
 _ALIASES = (("mass.", "corefiler."),)  # 'mass' is the deprecated name of the corefiler module
 
@@ -36,7 +66,7 @@ _ALIASES = (("mass.", "corefiler."),)  # 'mass' is the deprecated name of the co
 def canonical(method: str) -> str:
     for old, new in _ALIASES:
         if method.startswith(old):
-            return new + method[len(old):]
+            return new + method[len(old) :]
     return method
 
 

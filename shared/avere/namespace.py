@@ -14,10 +14,15 @@ from shared.avere.records import (
 )
 
 # Built-in cache policies every cluster has (Terraform provider constants.go); never re-created.
-BUILTIN_CACHE_POLICIES = frozenset({
-    "Clients Bypassing the Cluster", "Read Caching", "Read and Write Caching", "Full Caching",
-    "Transitioning Clients Before or After a Migration",
-})
+BUILTIN_CACHE_POLICIES = frozenset(
+    {
+        "Clients Bypassing the Cluster",
+        "Read Caching",
+        "Read and Write Caching",
+        "Full Caching",
+        "Transitioning Clients Before or After a Migration",
+    }
+)
 CLOUD_EXPORT = "/"  # a cloud core filer has exactly one export, its root
 
 
@@ -35,7 +40,7 @@ def yes_no(value: bool) -> str:
 def short_policy(vserver: str, policy: str) -> str:
     """listJunctions returns '<vserver>.policy.<name>'; addJunction is given the short name."""
     prefix = f"{vserver}.policy."
-    return policy[len(prefix):] if policy.startswith(prefix) else policy
+    return policy[len(prefix) :] if policy.startswith(prefix) else policy
 
 
 def junction_from_api(vserver: str, data: dict[str, Any]) -> JunctionRecord:
@@ -102,8 +107,10 @@ def cache_policy_create_struct(policy: CachePolicyRecord) -> dict[str, Any]:
         "name": policy.name,
         "cacheMode": policy.cache_mode,
         "writebackDelay": policy.writeback_delay,
-        "checkAttributes": {"checkAttrPeriod": policy.check_attr_period,
-                            "checkDirAttrPeriod": policy.check_dir_attr_period},
+        "checkAttributes": {
+            "checkAttrPeriod": policy.check_attr_period,
+            "checkDirAttrPeriod": policy.check_dir_attr_period,
+        },
         "localDirectories": policy.local_directories,
         "description": policy.description,
     }
@@ -125,13 +132,29 @@ def rule_from_api(data: dict[str, Any]) -> ExportRule:
 
 def rule_add_params(vserver: str, policy: str, rule: ExportRule) -> tuple[Any, ...]:
     """nfs.addRule(vserver, policy, scope, filter, permission, squash, anonuid, suid, subdir, {auth})."""
-    return (vserver, policy, rule.scope, rule.filter, rule.permission, rule.squash, rule.anonuid,
-            rule.suid, rule.subdir, {"authSys": rule.auth_sys, "authKrb": rule.auth_krb})
+    return (
+        vserver,
+        policy,
+        rule.scope,
+        rule.filter,
+        rule.permission,
+        rule.squash,
+        rule.anonuid,
+        rule.suid,
+        rule.subdir,
+        {"authSys": rule.auth_sys, "authKrb": rule.auth_krb},
+    )
 
 
-def filer_from_api(info: dict[str, Any], *, credential_type: str, cache_policy: CachePolicyRecord,
-                   junctions: tuple[JunctionRecord, ...], export_policies: tuple[ExportPolicyRecord, ...],
-                   active_key_id: str) -> FilerRecord:
+def filer_from_api(
+    info: dict[str, Any],
+    *,
+    credential_type: str,
+    cache_policy: CachePolicyRecord,
+    junctions: tuple[JunctionRecord, ...],
+    export_policies: tuple[ExportPolicyRecord, ...],
+    active_key_id: str,
+) -> FilerRecord:
     """corefiler.get's struct (plus what was looked up around it) -> the record re-add replays."""
     if str(info.get("type", "cloud")) != "cloud" or not info.get("bucket"):
         raise RecordError(f"core filer {info.get('name')!r} is not a cloud core filer")
@@ -162,8 +185,9 @@ def filer_from_api(info: dict[str, Any], *, credential_type: str, cache_policy: 
     )
 
 
-def create_options(record: FilerRecord, *, bucket: str, server_name: str, credential: str,
-                   bucket_contents: str) -> dict[str, Any]:
+def create_options(
+    record: FilerRecord, *, bucket: str, server_name: str, credential: str, bucket_contents: str
+) -> dict[str, Any]:
     """filerOptions for corefiler.createCloudFiler replaying the record on (possibly) another bucket."""
     if bucket_contents not in ("used", "empty"):
         raise ValueError("bucket_contents must be 'used' or 'empty'")

@@ -33,14 +33,34 @@ from shared.avere.session import AvereSession
 class AvereReader:
     """Session, activities and every read-only query of one cluster's management API."""
 
-    def __init__(self, url: str, user: str, password: str, *, ca_file: str | None = None,
-                 fingerprint_sha256: str | None = None, insecure: bool = False,
-                 insecure_acknowledged: bool = False, timeout: float = 30.0,
-                 retries: int = 5, backoff: float = 1.0, sleep: Callable[[float], Any] = time.sleep) -> None:
-        self.session = AvereSession(url, user, password, ca_file=ca_file,
-                                    fingerprint_sha256=fingerprint_sha256, insecure=insecure,
-                                    insecure_acknowledged=insecure_acknowledged,
-                                    timeout=timeout, retries=retries, backoff=backoff, sleep=sleep)
+    def __init__(
+        self,
+        url: str,
+        user: str,
+        password: str,
+        *,
+        ca_file: str | None = None,
+        fingerprint_sha256: str | None = None,
+        insecure: bool = False,
+        insecure_acknowledged: bool = False,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 1.0,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        self.session = AvereSession(
+            url,
+            user,
+            password,
+            ca_file=ca_file,
+            fingerprint_sha256=fingerprint_sha256,
+            insecure=insecure,
+            insecure_acknowledged=insecure_acknowledged,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            sleep=sleep,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.session.url!r}, user={self.session.user!r})"
@@ -67,14 +87,23 @@ class AvereReader:
         data = answers.struct(self.call("cluster.getActivity", activity_id), f"cluster.getActivity({activity_id})")
         # An unknown or missing state is kept as it is: only 'success' counts as done (fail closed).
         state = str(data.get("state", ""))
-        return ActivityStatus(id=str(data.get("id", activity_id)), state=state,
-                              percent=answers.percent(data.get("percent"), state),
-                              status=str(data.get("status", "")), process=str(data.get("process", "")))
+        return ActivityStatus(
+            id=str(data.get("id", activity_id)),
+            state=state,
+            percent=answers.percent(data.get("percent"), state),
+            status=str(data.get("status", "")),
+            process=str(data.get("process", "")),
+        )
 
     def _running_activity(self, process: str, filer: str) -> str | None:
         for item in answers.array(self.call("cluster.listActivities"), "cluster.listActivities"):
-            if (isinstance(item, dict) and item.get("state") == "inprogress" and item.get("process") == process
-                    and f"'{filer}'" in str(item.get("status", "")) and item.get("id")):
+            if (
+                isinstance(item, dict)
+                and item.get("state") == "inprogress"
+                and item.get("process") == process
+                and f"'{filer}'" in str(item.get("status", ""))
+                and item.get("id")
+            ):
                 return str(item["id"])
         return None
 
@@ -106,8 +135,9 @@ class AvereReader:
         # or unreadable numFiles is never "0 dirty files": the caller must not call the filer clean.
         num = answers.count(info.get("numFiles"))
         if num is None:
-            raise AvereUnexpectedAnswer(f"{what} has no readable numFiles (got {info.get('numFiles')!r}): the "
-                                        "filer cannot be called clean")
+            raise AvereUnexpectedAnswer(
+                f"{what} has no readable numFiles (got {info.get('numFiles')!r}): the filer cannot be called clean"
+            )
         age = answers.number(info.get("oldestAge"))
         return DirtyInfo(num_files=num, oldest_age=age if age is not None else 0.0)
 
@@ -146,22 +176,27 @@ class AvereReader:
         setting replayed must be in the answer: a default would re-add a different filer."""
         info = self.filer_info(name, answers.CAPTURED)
         if not (info.get("serverName") or info.get("networkName")):
-            raise AvereUnexpectedAnswer(f"corefiler.get({name}) has neither serverName nor networkName: the "
-                                        "storage endpoint cannot be recorded")
+            raise AvereUnexpectedAnswer(
+                f"corefiler.get({name}) has neither serverName nor networkName: the storage endpoint cannot be recorded"
+            )
         junctions = tuple(sorted(self.junctions(name), key=lambda j: (j.vserver, j.path)))
         policies: dict[tuple[str, str], ExportPolicyRecord] = {}
         for j in junctions:
             if not j.inherit_policy and (j.vserver, j.policy) not in policies:
                 rules = self.call("nfs.listRules", j.vserver, j.policy, "")
                 policies[(j.vserver, j.policy)] = ExportPolicyRecord(
-                    vserver=j.vserver, name=j.policy, rules=tuple(rule_from_api(r) for r in rules))
+                    vserver=j.vserver, name=j.policy, rules=tuple(rule_from_api(r) for r in rules)
+                )
         crypto = str(info["cryptoMode"])
         active = self.master_key_status(name).active_key_id if crypto.upper() != "DISABLED" else ""
-        return filer_from_api({**info, "name": name},
-                              credential_type=self._credential_type(str(info["cloudCredential"])),
-                              cache_policy=self._cache_policy(str(info["policyName"])),
-                              junctions=junctions, export_policies=tuple(policies.values()),
-                              active_key_id=active)
+        return filer_from_api(
+            {**info, "name": name},
+            credential_type=self._credential_type(str(info["cloudCredential"])),
+            cache_policy=self._cache_policy(str(info["policyName"])),
+            junctions=junctions,
+            export_policies=tuple(policies.values()),
+            active_key_id=active,
+        )
 
     def health(self, name: str) -> Health:
         """Is the filer serving clients? Reasons say what is not; a field that cannot be read is a reason too
@@ -212,10 +247,12 @@ class AvereReader:
         return reasons
 
     def _node_reasons(self) -> list[str]:
-        nodes = answers.struct(self.call("node.get", answers.names(self.call("node.list"), "node.list")),
-                               "node.get")
-        return [f"node {node} is {data.get('state') if isinstance(data, dict) else 'unknown'}"
-                for node, data in nodes.items() if not isinstance(data, dict) or data.get("state") != "up"]
+        nodes = answers.struct(self.call("node.get", answers.names(self.call("node.list"), "node.list")), "node.get")
+        return [
+            f"node {node} is {data.get('state') if isinstance(data, dict) else 'unknown'}"
+            for node, data in nodes.items()
+            if not isinstance(data, dict) or data.get("state") != "up"
+        ]
 
     def client_mount_addresses(self, name: str) -> tuple[MountPoint, ...]:
         points: list[MountPoint] = []

@@ -43,17 +43,33 @@ class _SubFault(Exception):
 class AvereSession:
     """Cookie session to one cluster. Secrets passed in never reach logs, reprs or exception texts."""
 
-    def __init__(self, url: str, user: str, password: str, *, ca_file: str | None = None,
-                 fingerprint_sha256: str | None = None, insecure: bool = False,
-                 insecure_acknowledged: bool = False, timeout: float = 30.0,
-                 retries: int = 5, backoff: float = 1.0, max_backoff: float = 30.0,
-                 sleep: Callable[[float], Any] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str,
+        user: str,
+        password: str,
+        *,
+        ca_file: str | None = None,
+        fingerprint_sha256: str | None = None,
+        insecure: bool = False,
+        insecure_acknowledged: bool = False,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
         if not user or not password:
             raise ValueError("user and password are required")
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ValueError("retries and backoff must be >= 0 and timeout > 0")
-        self.endpoint = Endpoint.parse(url, ca_file=ca_file, fingerprint_sha256=fingerprint_sha256,
-                                       insecure=insecure, insecure_acknowledged=insecure_acknowledged)
+        self.endpoint = Endpoint.parse(
+            url,
+            ca_file=ca_file,
+            fingerprint_sha256=fingerprint_sha256,
+            insecure=insecure,
+            insecure_acknowledged=insecure_acknowledged,
+        )
         self.url = url
         self.user = user
         self._password = password
@@ -92,12 +108,14 @@ class AvereSession:
         password = base64.b64encode(self._password.encode()).decode()
         self._transport.clear_cookies()
         self._logged_in = False
-        answer = self._with_retries("system.login", lambda: self._raw("system.login", (user, password), True),
-                                    (), resend=True)
+        answer = self._with_retries(
+            "system.login", lambda: self._raw("system.login", (user, password), True), (), resend=True
+        )
         if answer != "success":
             reason = self.scrub(str(answer))
-            raise AvereLoginError(f"login for user {self.user} at {self.endpoint.host} failed: {reason}",
-                                  method="system.login")
+            raise AvereLoginError(
+                f"login for user {self.user} at {self.endpoint.host} failed: {reason}", method="system.login"
+            )
         self._logged_in = True
         log.debug("avere: logged in to %s as %s", self.endpoint.host, self.user)
 
@@ -143,8 +161,11 @@ class AvereSession:
         host, handler = self.endpoint.host, self.endpoint.handler
         # A write goes out once, on a new connection: an idle keep-alive connection the cluster closed would
         # otherwise turn "never sent" into "maybe applied", and the stdlib would re-send it by itself.
-        result = self._transport.request(host, handler, body) if resend else \
-            self._transport.request_once(host, handler, body)
+        result = (
+            self._transport.request(host, handler, body)
+            if resend
+            else self._transport.request_once(host, handler, body)
+        )
         return result[0] if len(result) == 1 else result
 
     def _session_call(self, label: str, attempt: Callable[[], Any], secrets: Sequence[str], resend: bool) -> Any:
@@ -164,15 +185,19 @@ class AvereSession:
                 relogged = True
                 self._logged_in = False
 
-    def _with_retries(self, label: str, attempt: Callable[[], Any], secrets: Sequence[str], *,
-                      resend: bool) -> Any:
+    def _with_retries(self, label: str, attempt: Callable[[], Any], secrets: Sequence[str], *, resend: bool) -> Any:
         """Run `attempt` with bounded backoff. resend=False (a write): retried only after RequestNotSent."""
         tries = 0
         while True:
             try:
                 return attempt()
-            except (xmlrpc.client.Fault, _SubFault, OSError, http.client.HTTPException,
-                    xmlrpc.client.ProtocolError) as exc:
+            except (
+                xmlrpc.client.Fault,
+                _SubFault,
+                OSError,
+                http.client.HTTPException,
+                xmlrpc.client.ProtocolError,
+            ) as exc:
                 err, retry = self._failure(label, exc, tries, secrets, resend)
             if not retry or tries >= self.retries:
                 # Faults are often expected answers (e.g. probing a removed filer): the caller decides.
@@ -180,12 +205,14 @@ class AvereSession:
                 raise err from None
             tries += 1
             delay = min(self.max_backoff, self.backoff * 2 ** (tries - 1))
-            log.info("avere: %s failed (%s), retry %d/%d in %.1fs", label, type(err).__name__, tries,
-                     self.retries, delay)
+            log.info(
+                "avere: %s failed (%s), retry %d/%d in %.1fs", label, type(err).__name__, tries, self.retries, delay
+            )
             self.sleep(delay)
 
-    def _failure(self, label: str, exc: Exception, tries: int, secrets: Sequence[str],
-                 resend: bool) -> tuple[AvereError, bool]:
+    def _failure(
+        self, label: str, exc: Exception, tries: int, secrets: Sequence[str], resend: bool
+    ) -> tuple[AvereError, bool]:
         """(the typed error, whether to try again) for a failed attempt; TLS trust failures raise at once."""
         if isinstance(exc, xmlrpc.client.Fault | _SubFault):
             if isinstance(exc, _SubFault):
@@ -195,16 +222,18 @@ class AvereSession:
             err = fault_error(method, code, self.scrub(text, secrets))
             # A fault after a write may come after the cluster applied it: the caller decides, never a retry.
             return err, resend and is_retryable(err)
-        detail = self.scrub(str(exc) if isinstance(exc, RequestNotSent) else f"{type(exc).__name__}: {exc}",
-                            secrets)
+        detail = self.scrub(str(exc) if isinstance(exc, RequestNotSent) else f"{type(exc).__name__}: {exc}", secrets)
         if isinstance(exc, RequestNotSent):  # nothing was written: safe to send again, write or not
             return self._connection_error(label, detail, tries), True
         if isinstance(exc, ssl.SSLCertVerificationError):
-            raise AvereTLSError(f"{label}: TLS certificate of {self.endpoint.host} not trusted: "
-                                f"{exc.verify_message or exc.reason}", method=label) from None
+            raise AvereTLSError(
+                f"{label}: TLS certificate of {self.endpoint.host} not trusted: {exc.verify_message or exc.reason}",
+                method=label,
+            ) from None
         if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            raise AvereTLSError(f"{label}: TLS handshake with {self.endpoint.host} failed: {exc.reason}",
-                                method=label) from None
+            raise AvereTLSError(
+                f"{label}: TLS handshake with {self.endpoint.host} failed: {exc.reason}", method=label
+            ) from None
         if isinstance(exc, xmlrpc.client.ProtocolError):
             text = f"HTTP {exc.errcode} {exc.errmsg}"
             if exc.errcode < 500:
@@ -213,13 +242,16 @@ class AvereSession:
         return self._lost(label, detail, tries, resend), resend
 
     def _connection_error(self, label: str, detail: str, tries: int) -> AvereConnectionError:
-        return AvereConnectionError(f"{label}: cannot reach {self.endpoint.host} after {tries + 1} "
-                                    f"attempt(s): {detail}", method=label)
+        return AvereConnectionError(
+            f"{label}: cannot reach {self.endpoint.host} after {tries + 1} attempt(s): {detail}", method=label
+        )
 
     def _lost(self, label: str, detail: str, tries: int, resend: bool) -> AvereConnectionError:
         """The request went out and no answer came back: a read is tried again, a write may have run."""
         if resend:
             return self._connection_error(label, detail, tries)
-        return AvereAnswerLost(f"{label}: the request reached {self.endpoint.host} but its answer was lost "
-                               f"({detail}); the cluster may have applied it, so it is not sent again blindly",
-                               method=label)
+        return AvereAnswerLost(
+            f"{label}: the request reached {self.endpoint.host} but its answer was lost "
+            f"({detail}); the cluster may have applied it, so it is not sent again blindly",
+            method=label,
+        )

@@ -24,12 +24,12 @@ def normalize_fingerprint(value: str) -> str:
     digits = value.replace(":", "").replace(" ", "").strip().upper()
     if not _HEX.match(digits):
         raise AvereConfigError("fingerprint_sha256 must be 64 hex digits (colons allowed)")
-    return ":".join(digits[i:i + 2] for i in range(0, 64, 2))
+    return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
 
 
 def der_fingerprint(der: bytes) -> str:
     digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, 64, 2))
+    return ":".join(digest[i : i + 2] for i in range(0, 64, 2))
 
 
 @dataclass(frozen=True)
@@ -44,31 +44,50 @@ class Endpoint:
     insecure: bool
 
     @classmethod
-    def parse(cls, url: str, *, ca_file: str | None, fingerprint_sha256: str | None,
-              insecure: bool, insecure_acknowledged: bool = False) -> Endpoint:
+    def parse(
+        cls,
+        url: str,
+        *,
+        ca_file: str | None,
+        fingerprint_sha256: str | None,
+        insecure: bool,
+        insecure_acknowledged: bool = False,
+    ) -> Endpoint:
         parts = urlsplit(url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise AvereConfigError(f"management URL must be https://host[:port]/path, got scheme "
-                                   f"{parts.scheme!r}")
+            raise AvereConfigError(f"management URL must be https://host[:port]/path, got scheme {parts.scheme!r}")
         if parts.username or parts.password:
             raise AvereConfigError("management URL must not carry credentials; pass user and password")
         if parts.query or parts.fragment:
             raise AvereConfigError("management URL must not have a query or fragment")
         if parts.scheme == "http" and not (insecure and is_loopback_host(parts.hostname)):
-            raise AvereConfigError("plain http is refused: use https (http only to a loopback host "
-                                   "with insecure=True)")
+            raise AvereConfigError("plain http is refused: use https (http only to a loopback host with insecure=True)")
         fingerprint = normalize_fingerprint(fingerprint_sha256) if fingerprint_sha256 else None
         if parts.scheme == "https" and not (ca_file or fingerprint or insecure):
-            raise AvereConfigError("no TLS trust configured for the cluster: give ca_file or "
-                                   "fingerprint_sha256 (insecure=True only when explicitly asked)")
-        if insecure and not (ca_file or fingerprint) and not is_loopback_host(parts.hostname) \
-                and not insecure_acknowledged:
+            raise AvereConfigError(
+                "no TLS trust configured for the cluster: give ca_file or "
+                "fingerprint_sha256 (insecure=True only when explicitly asked)"
+            )
+        if (
+            insecure
+            and not (ca_file or fingerprint)
+            and not is_loopback_host(parts.hostname)
+            and not insecure_acknowledged
+        ):
             # The admin password would go to whoever answers at that address: never without a person's say-so.
-            raise AvereConfigError(f"TLS verification off for {parts.hostname}, which is not a loopback host: "
-                                   "refused unless acknowledged (insecure_acknowledged=True; in the plan: "
-                                   "tls.acknowledge_insecure)")
-        return cls(scheme=parts.scheme, host=parts.netloc, handler=parts.path or "/cgi-bin/rpc2.py",
-                   ca_file=ca_file, fingerprint=fingerprint, insecure=insecure)
+            raise AvereConfigError(
+                f"TLS verification off for {parts.hostname}, which is not a loopback host: "
+                "refused unless acknowledged (insecure_acknowledged=True; in the plan: "
+                "tls.acknowledge_insecure)"
+            )
+        return cls(
+            scheme=parts.scheme,
+            host=parts.netloc,
+            handler=parts.path or "/cgi-bin/rpc2.py",
+            ca_file=ca_file,
+            fingerprint=fingerprint,
+            insecure=insecure,
+        )
 
     def ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -102,8 +121,9 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         actual = der_fingerprint(der) if der else "none"
         if actual != self._pin:
             self.close()
-            raise AvereTLSError(f"TLS certificate fingerprint mismatch for {self.host}:{self.port}: "
-                                f"expected {self._pin}, got {actual}")
+            raise AvereTLSError(
+                f"TLS certificate fingerprint mismatch for {self.host}:{self.port}: expected {self._pin}, got {actual}"
+            )
 
 
 class RequestNotSent(ConnectionError):

@@ -28,5 +28,9 @@ def send_once(label: str, send: Callable[[], T], applied: Callable[[], T | None]
             if again >= resends:
                 raise
             again += 1
-            log.info("avere: %s: the answer was lost and the write is not applied; sending it again (%d/%d)",
-                     label, again, resends)
+            log.info(
+                "avere: %s: the answer was lost and the write is not applied; sending it again (%d/%d)",
+                label,
+                again,
+                resends,
+            )

@@ -44,8 +44,9 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 class KeyVaultError(Exception):
     """A Key Vault operation failed: names the secret (and version) and the problem, never the value."""
 
-    def __init__(self, name: str, problem: str, *, version: str | None = None, status: int | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, name: str, problem: str, *, version: str | None = None, status: int | None = None, code: str | None = None
+    ) -> None:
         target = f"{name}/{version}" if version else name
         super().__init__(f"secret {target}: {problem}")
         self.name, self.version, self.problem, self.status, self.code = name, version, problem, status, code
@@ -98,8 +99,9 @@ class ProbeResult:
 def check_secret_name(name: Any) -> str:
     """Return name if Key Vault accepts it, else raise ValueError saying what is wrong."""
     if not isinstance(name, str) or not SECRET_NAME_RULE.match(name):
-        raise ValueError(f"invalid Key Vault secret name {str(name)[:140]!r}: use 1-127 characters of "
-                         "0-9, a-z, A-Z and '-'")
+        raise ValueError(
+            f"invalid Key Vault secret name {str(name)[:140]!r}: use 1-127 characters of 0-9, a-z, A-Z and '-'"
+        )
     return name
 
 
@@ -115,8 +117,10 @@ class SecretRef(JsonRecord):
     def __post_init__(self) -> None:
         check_secret_name(self.name)
         if not isinstance(self.version, str) or not VERSION_RULE.match(self.version):
-            raise ValueError(f"invalid Key Vault secret version {str(self.version)[:40]!r} for {self.name}: "
-                             "expected 32 hexadecimal characters")
+            raise ValueError(
+                f"invalid Key Vault secret version {str(self.version)[:40]!r} for {self.name}: "
+                "expected 32 hexadecimal characters"
+            )
 
     @classmethod
     def from_json(cls, data: Any) -> SecretRef:
@@ -161,8 +165,10 @@ def _check_tags(tags: dict[str, str] | None) -> dict[str, str]:
     if ORDER_TAG in tags:
         raise ValueError(f"tag {ORDER_TAG!r} is reserved: this module sets it")
     if len(tags) >= MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS - 1} tags may be given ({len(tags)} were); Key Vault allows "
-                         f"{MAX_TAGS} and one is {ORDER_TAG!r}")
+        raise ValueError(
+            f"at most {MAX_TAGS - 1} tags may be given ({len(tags)} were); Key Vault allows "
+            f"{MAX_TAGS} and one is {ORDER_TAG!r}"
+        )
     for key, value in tags.items():
         if not isinstance(key, str) or not isinstance(value, str) or not key:
             raise ValueError(f"tag {key!r}: tag names and values must be non-empty strings")
@@ -175,14 +181,22 @@ def _public_tags(tags: dict[str, str] | None) -> dict[str, str]:
 
 def _newest_first(props: list[SecretProperties]) -> list[SecretVersion]:
     """Sort by created, then by the store-time tag (sub-second order), newest first."""
+
     def key(p: SecretProperties) -> tuple[datetime, int]:
         stored = (p.tags or {}).get(ORDER_TAG, "")
         return p.created_on or _EPOCH, int(stored) if stored.isdigit() else 0
 
-    return [SecretVersion(ref=SecretRef(p.name or "", p.version or ""), created=p.created_on or _EPOCH,
-                          updated=p.updated_on or _EPOCH, enabled=bool(p.enabled),
-                          content_type=p.content_type, tags=_public_tags(p.tags))
-            for p in sorted(props, key=key, reverse=True)]
+    return [
+        SecretVersion(
+            ref=SecretRef(p.name or "", p.version or ""),
+            created=p.created_on or _EPOCH,
+            updated=p.updated_on or _EPOCH,
+            enabled=bool(p.enabled),
+            content_type=p.content_type,
+            tags=_public_tags(p.tags),
+        )
+        for p in sorted(props, key=key, reverse=True)
+    ]
 
 
 class KeyVault:
@@ -192,8 +206,9 @@ class KeyVault:
     resource matches the vault's domain is relaxed only for loopback hosts (a local stand-in).
     """
 
-    def __init__(self, vault_url: str, credential: TokenCredential | None = None, *,
-                 ca_bundle: str | Path | None = None) -> None:
+    def __init__(
+        self, vault_url: str, credential: TokenCredential | None = None, *, ca_bundle: str | Path | None = None
+    ) -> None:
         self.url = _check_vault_url(vault_url)
         options: dict[str, Any] = {}
         if ca_bundle is not None:
@@ -203,12 +218,12 @@ class KeyVault:
         self._own_credential: DefaultAzureCredential | None = None  # made here: closed with the vault
         if credential is None:
             from azure.identity import DefaultAzureCredential
+
             credential = self._own_credential = DefaultAzureCredential()
         loopback = is_loopback_host(urlsplit(self.url).hostname or "")
         self._client = SecretClient(self.url, credential, verify_challenge_resource=not loopback, **options)
 
-    def store(self, name: str, value: str, *, content_type: str,
-              tags: dict[str, str] | None = None) -> SecretRef:
+    def store(self, name: str, value: str, *, content_type: str, tags: dict[str, str] | None = None) -> SecretRef:
         """Store value as a new version of name; return its reference."""
         stored = self._set(name, value, content_type=content_type, tags=tags)
         return SecretRef(name=stored.name or name, version=stored.properties.version or "")
@@ -218,8 +233,10 @@ class KeyVault:
         if not isinstance(value, str):
             raise ValueError(f"secret {name}: the value must be a string")
         if len(value) > MAX_VALUE_CHARS:
-            raise ValueError(f"secret {name}: the value is {len(value)} characters; Key Vault allows at most "
-                             f"{MAX_VALUE_CHARS} (25 KB)")
+            raise ValueError(
+                f"secret {name}: the value is {len(value)} characters; Key Vault allows at most "
+                f"{MAX_VALUE_CHARS} (25 KB)"
+            )
         all_tags = {**_check_tags(tags), ORDER_TAG: str(time.time_ns())}
         try:
             stored = self._client.set_secret(name, value, content_type=content_type, tags=all_tags)
@@ -237,8 +254,12 @@ class KeyVault:
         except (AzureError, ValueError) as err:
             raise self._failure(name, version, err) from None
         ref = SecretRef(name=got.name or name, version=got.properties.version or "")
-        return Secret(ref=ref, value=got.value or "", content_type=got.properties.content_type,
-                      tags=_public_tags(got.properties.tags))
+        return Secret(
+            ref=ref,
+            value=got.value or "",
+            content_type=got.properties.content_type,
+            tags=_public_tags(got.properties.tags),
+        )
 
     def read_ref(self, ref: SecretRef) -> Secret:
         return self.read(ref.name, ref.version)
@@ -267,8 +288,12 @@ class KeyVault:
         re-versioned. Raises KeyVaultError when the write fails; a failed clean-up is only reported.
         """
         name = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
-        stored = self._set(name, "vfxtdr preflight write probe: holds nothing secret, safe to delete",
-                           content_type=PROBE_CONTENT_TYPE, tags={**tags, "purpose": "preflight-probe"})
+        stored = self._set(
+            name,
+            "vfxtdr preflight write probe: holds nothing secret, safe to delete",
+            content_type=PROBE_CONTENT_TYPE,
+            tags={**tags, "purpose": "preflight-probe"},
+        )
         level = _text(stored.properties.recovery_level)
         try:
             poller = self._client.begin_delete_secret(name)
@@ -276,13 +301,20 @@ class KeyVault:
                 return ProbeResult(name, level)
             poller.wait(timeout=wait_seconds)
             if not poller.done():
-                return ProbeResult(name, level, left=f"still being deleted after {wait_seconds:g}s, so not purged "
-                                                     "(the vault purges it when its retention ends)")
+                return ProbeResult(
+                    name,
+                    level,
+                    left=f"still being deleted after {wait_seconds:g}s, so not purged "
+                    "(the vault purges it when its retention ends)",
+                )
             self._client.purge_deleted_secret(name)
         except (AzureError, ValueError) as err:
             failure = self._failure(name, None, err)
-            return ProbeResult(name, level, left=f"could not be cleaned up ({failure.problem}); it holds nothing "
-                                                 "secret and may be deleted by hand")
+            return ProbeResult(
+                name,
+                level,
+                left=f"could not be cleaned up ({failure.problem}); it holds nothing secret and may be deleted by hand",
+            )
         return ProbeResult(name, level, purged=True)
 
     def _failure(self, name: str, version: str | None, err: Exception) -> KeyVaultError:
@@ -292,11 +324,9 @@ class KeyVault:
             return kind(name, f"the SDK refused the request: {str(err)[:300]}", version=version)
         if isinstance(err, ClientAuthenticationError) and err.status_code is None:
             first_line = str(err.message or err).splitlines()[0][:300]
-            return KeyVaultAccessError(name, f"could not get a token for {self.url}: {first_line}",
-                                       version=version)
+            return KeyVaultAccessError(name, f"could not get a token for {self.url}: {first_line}", version=version)
         if isinstance(err, ServiceRequestError):
-            return KeyVaultUnavailable(name, f"cannot reach {self.url}: {str(err.message)[:300]}",
-                                       version=version)
+            return KeyVaultUnavailable(name, f"cannot reach {self.url}: {str(err.message)[:300]}", version=version)
         if not isinstance(err, HttpResponseError):
             return KeyVaultError(name, f"{type(err).__name__}: {str(err)[:300]}", version=version)
         status = err.status_code
@@ -321,6 +351,5 @@ class KeyVault:
     def __enter__(self) -> KeyVault:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()

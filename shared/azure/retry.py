@@ -19,8 +19,15 @@ from shared.core.clock import utc_now
 _RETRY_COPY_SOURCE_CODES = {"OperationTimedOut", "InternalError", "ServerBusy"}
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 # Options the SDK's own retry policy would consume; left in place they would reach the transport.
-_RETRY_OPTION_KEYS = ("retry_total", "retry_connect", "retry_read", "retry_status", "retry_to_secondary",
-                      "retry_hook", "hosts")
+_RETRY_OPTION_KEYS = (
+    "retry_total",
+    "retry_connect",
+    "retry_read",
+    "retry_status",
+    "retry_to_secondary",
+    "retry_hook",
+    "hosts",
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class RetrySettings:
     read_timeout: float = 120.0
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
-        wait = min(self.max_backoff, self.initial_backoff * (2 ** attempt))
+        wait = min(self.max_backoff, self.initial_backoff * (2**attempt))
         wait *= 1 + random.uniform(-self.jitter, self.jitter)  # noqa: S311 - jitter, not crypto
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.max_retry_after))

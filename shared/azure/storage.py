@@ -21,9 +21,19 @@ from shared.azure.retry import AsyncStorageRetry, RetrySettings, StorageRetry
 from shared.core.clock import utc_now
 from shared.core.netutil import is_loopback_host
 
-__all__ = ["MAX_SAS_LIFETIME", "SAS_CLOCK_SKEW", "RetrySettings", "SasToken", "StorageAccount",
-           "StorageConfigError", "account_name_from_endpoint", "container_read_sas", "parse_connection_string",
-           "sas_protocol", "split_container_url"]
+__all__ = [
+    "MAX_SAS_LIFETIME",
+    "SAS_CLOCK_SKEW",
+    "RetrySettings",
+    "SasToken",
+    "StorageAccount",
+    "StorageConfigError",
+    "account_name_from_endpoint",
+    "container_read_sas",
+    "parse_connection_string",
+    "sas_protocol",
+    "split_container_url",
+]
 
 # A user-delegation key lives at most 7 days, so no copy may be allowed to stay pending longer than that.
 MAX_SAS_LIFETIME = timedelta(days=7)
@@ -44,27 +54,45 @@ def sas_protocol(blob_endpoint: str) -> str:
         return "https"
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return "https,http"
-    raise StorageConfigError(f"blob endpoint {parts.scheme}://{parts.netloc}: a SAS travels over https only "
-                             "(plain http is allowed for a loopback emulator alone)")
+    raise StorageConfigError(
+        f"blob endpoint {parts.scheme}://{parts.netloc}: a SAS travels over https only "
+        "(plain http is allowed for a loopback emulator alone)"
+    )
 
 
-def container_read_sas(account: str, container: str, blob_endpoint: str, *, start: datetime, expiry: datetime,
-                       listing: bool = False, account_key: str | None = None,
-                       delegation_key: UserDelegationKey | None = None) -> str:
+def container_read_sas(
+    account: str,
+    container: str,
+    blob_endpoint: str,
+    *,
+    start: datetime,
+    expiry: datetime,
+    listing: bool = False,
+    account_key: str | None = None,
+    delegation_key: UserDelegationKey | None = None,
+) -> str:
     """A service SAS on exactly one container (`sr=c`) that reads blobs (`sp=r`; `rl` only when listing is
     asked for), over https (sas_protocol), valid from start to expiry. Signed with a user-delegation key, or
     with the account key when that is how the plan reaches the account. Pure: no request is made."""
     if not container:
         raise StorageConfigError(f"account {account!r}: a SAS names one container, and none was given")
     if (account_key is None) == (delegation_key is None):
-        raise StorageConfigError(f"account {account!r}: a SAS is signed with an account key or a user-delegation "
-                                 "key, exactly one")
+        raise StorageConfigError(
+            f"account {account!r}: a SAS is signed with an account key or a user-delegation key, exactly one"
+        )
     if expiry <= start:
         raise StorageConfigError(f"account {account!r}: a SAS must end after it starts")
     permission = ContainerSasPermissions(read=True, list=listing)
-    return generate_container_sas(account, container, account_key=account_key, user_delegation_key=delegation_key,
-                                  permission=permission, start=start, expiry=expiry,
-                                  protocol=sas_protocol(blob_endpoint))
+    return generate_container_sas(
+        account,
+        container,
+        account_key=account_key,
+        user_delegation_key=delegation_key,
+        permission=permission,
+        start=start,
+        expiry=expiry,
+        protocol=sas_protocol(blob_endpoint),
+    )
 
 
 @dataclass(frozen=True)
@@ -113,9 +141,16 @@ class StorageAccount:
     identity in Azure; sync or async), or a SasToken (operator-supplied container URLs).
     """
 
-    def __init__(self, name: str, blob_endpoint: str, auth: str | TokenCredential | SasToken | Any, *,
-                 retry: RetrySettings | None = None, ca_file: str | None = None,
-                 api_version: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        blob_endpoint: str,
+        auth: str | TokenCredential | SasToken | Any,
+        *,
+        retry: RetrySettings | None = None,
+        ca_file: str | None = None,
+        api_version: str | None = None,
+    ) -> None:
         parts = urlsplit(blob_endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise StorageConfigError(f"blob endpoint of account {name!r}: an http(s) URL without query")
@@ -132,8 +167,7 @@ class StorageAccount:
         self._delegation: tuple[UserDelegationKey, datetime] | None = None
 
     def __repr__(self) -> str:
-        return (f"StorageAccount(name={self.name!r}, blob_endpoint={self.blob_endpoint!r}, "
-                f"auth={self.auth_kind})")
+        return f"StorageAccount(name={self.name!r}, blob_endpoint={self.blob_endpoint!r}, auth={self.auth_kind})"
 
     @property
     def auth_kind(self) -> str:
@@ -148,8 +182,9 @@ class StorageAccount:
         return self._auth.permissions() if isinstance(self._auth, SasToken) else None
 
     def with_retry(self, retry: RetrySettings) -> StorageAccount:
-        return StorageAccount(self.name, self.blob_endpoint, self._auth, retry=retry, ca_file=self.ca_file,
-                              api_version=self.api_version)
+        return StorageAccount(
+            self.name, self.blob_endpoint, self._auth, retry=retry, ca_file=self.ca_file, api_version=self.api_version
+        )
 
     # --- URLs -------------------------------------------------------------------------------------------
     def container_url(self, container: str) -> str:
@@ -173,8 +208,10 @@ class StorageAccount:
         return auth
 
     def _client_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"connection_timeout": self.retry.connection_timeout,
-                                  "read_timeout": self.retry.read_timeout}
+        kwargs: dict[str, Any] = {
+            "connection_timeout": self.retry.connection_timeout,
+            "read_timeout": self.retry.read_timeout,
+        }
         if self.api_version:
             kwargs["api_version"] = self.api_version
         if self.ca_file:
@@ -187,8 +224,12 @@ class StorageAccount:
         return self.blob_endpoint
 
     def service_client(self) -> BlobServiceClient:
-        return BlobServiceClient(self._account_url(), credential=self._credential(False),
-                                 retry_policy=StorageRetry(self.retry), **self._client_kwargs())
+        return BlobServiceClient(
+            self._account_url(),
+            credential=self._credential(False),
+            retry_policy=StorageRetry(self.retry),
+            **self._client_kwargs(),
+        )
 
     def async_service_client(self, max_connections: int = 100) -> AsyncBlobServiceClient:
         """An aio client whose connection pool fits max_connections requests in flight."""
@@ -196,20 +237,23 @@ class StorageAccount:
 
         from azure.core.pipeline.transport import AioHttpTransport
 
-        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections,
-                                         ssl=self._ssl_context())
-        session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                        trust_env=False)
+        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections, ssl=self._ssl_context())
+        session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
         transport = AioHttpTransport(session=session, session_owner=True)
-        return AsyncBlobServiceClient(self._account_url(), credential=self._credential(True),
-                                      retry_policy=AsyncStorageRetry(self.retry), transport=transport,
-                                      **self._client_kwargs())
+        return AsyncBlobServiceClient(
+            self._account_url(),
+            credential=self._credential(True),
+            retry_policy=AsyncStorageRetry(self.retry),
+            transport=transport,
+            **self._client_kwargs(),
+        )
 
     def _ssl_context(self) -> Any:
         """TLS trust of the aio client: ca_file, else the system's, read now. aiohttp's own default context is
         made once at import, so a trust store named later (SSL_CERT_FILE, as the sync clients honour
         REQUESTS_CA_BUNDLE per request) would be ignored."""
         import ssl
+
         return ssl.create_default_context(cafile=self.ca_file)
 
     # --- SAS ----------------------------------------------------------------------------------------------
@@ -228,8 +272,9 @@ class StorageAccount:
         needed = {"r": "read (r)", "l": "list (l)"} if listing else {"r": "read (r)"}
         missing = [name for letter, name in needed.items() if letter not in self._auth.permissions()]
         if missing:
-            raise StorageConfigError(f"the SAS given for account {self.name!r} lacks {' and '.join(missing)} "
-                                     "permission")
+            raise StorageConfigError(
+                f"the SAS given for account {self.name!r} lacks {' and '.join(missing)} permission"
+            )
         return self._auth.token
 
     def _window(self, lifetime: timedelta, now: datetime | None) -> tuple[datetime, datetime]:
@@ -238,8 +283,9 @@ class StorageAccount:
         now = now or utc_now()
         return now - SAS_CLOCK_SKEW, now + lifetime
 
-    def read_sas(self, container: str, lifetime: timedelta, now: datetime | None = None, *,
-                 listing: bool = False) -> str:
+    def read_sas(
+        self, container: str, lifetime: timedelta, now: datetime | None = None, *, listing: bool = False
+    ) -> str:
         """A read-only SAS on one container that ends `lifetime` from now (see container_read_sas): signed
         with a user-delegation key when the account is reached with a token credential (the managed
         identity), with the account key only when the plan's storage_auth is "key"."""
@@ -254,18 +300,31 @@ class StorageAccount:
             self._delegation = (key, expiry)
         return self._delegation_sas(container, start, expiry, key, listing)
 
-    def _sas_without_delegation(self, container: str, start: datetime, expiry: datetime,
-                                listing: bool) -> str | None:
+    def _sas_without_delegation(self, container: str, start: datetime, expiry: datetime, listing: bool) -> str | None:
         """The SAS when no user-delegation key is needed (a given SAS token, or an account key)."""
         if isinstance(self._auth, SasToken):
             return self._check_sas_token(listing)
         if isinstance(self._auth, str):
-            return container_read_sas(self.name, container, self.blob_endpoint, start=start, expiry=expiry,
-                                      listing=listing, account_key=self._auth)
+            return container_read_sas(
+                self.name,
+                container,
+                self.blob_endpoint,
+                start=start,
+                expiry=expiry,
+                listing=listing,
+                account_key=self._auth,
+            )
         return None
 
-    async def read_sas_async(self, client: AsyncBlobServiceClient, container: str, lifetime: timedelta,
-                             now: datetime | None = None, *, listing: bool = False) -> str:
+    async def read_sas_async(
+        self,
+        client: AsyncBlobServiceClient,
+        container: str,
+        lifetime: timedelta,
+        now: datetime | None = None,
+        *,
+        listing: bool = False,
+    ) -> str:
         """As read_sas, using an open aio client of this account for the user-delegation key."""
         start, expiry = self._window(lifetime, now)
         signed = self._sas_without_delegation(container, start, expiry, listing)
@@ -283,10 +342,12 @@ class StorageAccount:
             return self._delegation[0]
         return None
 
-    def _delegation_sas(self, container: str, start: datetime, expiry: datetime, key: UserDelegationKey,
-                        listing: bool) -> str:
-        return container_read_sas(self.name, container, self.blob_endpoint, start=start, expiry=expiry,
-                                  listing=listing, delegation_key=key)
+    def _delegation_sas(
+        self, container: str, start: datetime, expiry: datetime, key: UserDelegationKey, listing: bool
+    ) -> str:
+        return container_read_sas(
+            self.name, container, self.blob_endpoint, start=start, expiry=expiry, listing=listing, delegation_key=key
+        )
 
     # --- construction from operator input --------------------------------------------------------------
     @classmethod
@@ -356,5 +417,6 @@ def split_container_url(url: str, **kwargs: Any) -> tuple[StorageAccount, str, s
         name, container, rest = host.split(".")[0], segments[0], segments[1:]
         endpoint = f"{parts.scheme}://{parts.netloc}"
     from urllib.parse import unquote
+
     account = StorageAccount(name, endpoint, SasToken(parts.query), **kwargs)
     return account, unquote(container), unquote("/".join(rest))

@@ -16,16 +16,16 @@ from shared.blobcopy.verify import ManifestCheck, check_manifest_page
 
 
 @asynccontextmanager
-async def _open(dest: ContainerRef | None, catalog: CatalogRef, env: CopyEnv) -> AsyncIterator[
-        tuple[Any, StateStore]]:
+async def _open(dest: ContainerRef | None, catalog: CatalogRef, env: CopyEnv) -> AsyncIterator[tuple[Any, StateStore]]:
     try:
         cat_account = env.connect(catalog.account)
         dst_account = env.connect(dest.account) if dest else None
     except StorageConfigError as exc:
         raise CopyInputError(str(exc)) from None
     async with cat_account.async_service_client() as cat_client:
-        store: StateStore = env.store or BlobStateStore(cat_client.get_container_client(catalog.container),
-                                                        catalog.prefix)
+        store: StateStore = env.store or BlobStateStore(
+            cat_client.get_container_client(catalog.container), catalog.prefix
+        )
         if dst_account is None or dest is None:
             yield None, store
             return
@@ -40,27 +40,35 @@ async def backups(catalog: CatalogRef | dict[str, Any], env: CopyEnv) -> list[di
         return await list_manifests(store)
 
 
-async def newest_backup(catalog: CatalogRef | dict[str, Any], dest: ContainerRef | dict[str, Any],
-                        env: CopyEnv, complete_only: bool = True) -> str | None:
+async def newest_backup(
+    catalog: CatalogRef | dict[str, Any], dest: ContainerRef | dict[str, Any], env: CopyEnv, complete_only: bool = True
+) -> str | None:
     catalog, dest = CatalogRef.from_json(catalog), ContainerRef.from_json(dest)
     async with _open(None, catalog, env) as (_, store):
         return await latest_manifest(store, f"{dest.account.name}/{dest.container}", complete_only)
 
 
-async def check_backup_page(dest: ContainerRef | dict[str, Any], catalog: CatalogRef | dict[str, Any],
-                            manifest_id: str, position: int, env: CopyEnv) -> ManifestCheck:
+async def check_backup_page(
+    dest: ContainerRef | dict[str, Any],
+    catalog: CatalogRef | dict[str, Any],
+    manifest_id: str,
+    position: int,
+    env: CopyEnv,
+) -> ManifestCheck:
     """One manifest page against the destination (a bounded step for an orchestrator at failover)."""
     dest, catalog = ContainerRef.from_json(dest), CatalogRef.from_json(catalog)
     async with _open(dest, catalog, env) as (container, store):
         reader = await ManifestReader.open(store, manifest_id)
         if not 0 <= position < len(reader.index.pages):
-            raise CopyInputError(f"manifest {manifest_id!r} has {len(reader.index.pages)} pages, "
-                                 f"no position {position}")
+            raise CopyInputError(
+                f"manifest {manifest_id!r} has {len(reader.index.pages)} pages, no position {position}"
+            )
         return await check_manifest_page(container, reader, position)
 
 
-async def verify_backup(dest: ContainerRef | dict[str, Any], catalog: CatalogRef | dict[str, Any],
-                        manifest_id: str, env: CopyEnv) -> ManifestCheck:
+async def verify_backup(
+    dest: ContainerRef | dict[str, Any], catalog: CatalogRef | dict[str, Any], manifest_id: str, env: CopyEnv
+) -> ManifestCheck:
     """The whole backup container against its manifest, without the source (the source region may be
     gone). Verified only if the manifest is complete and nothing is missing, different or extra."""
     dest, catalog = ContainerRef.from_json(dest), CatalogRef.from_json(catalog)

@@ -89,8 +89,10 @@ async def copy_one(session: Session, task: BlobTask, deadline: float) -> None:
 
 def _commit_kwargs(task: BlobTask) -> dict[str, Any]:
     entry = task.entry
-    kwargs: dict[str, Any] = {"content_settings": ContentSettings(**entry.content_settings_kwargs()),
-                              "metadata": dict(entry.metadata)}
+    kwargs: dict[str, Any] = {
+        "content_settings": ContentSettings(**entry.content_settings_kwargs()),
+        "metadata": dict(entry.metadata),
+    }
     if entry.tier:
         kwargs["standard_blob_tier"] = entry.tier
     return kwargs
@@ -112,9 +114,13 @@ async def _copy(session: Session, task: BlobTask, deadline: float) -> dict[str, 
         try:
             async with session.requests:
                 return await blob.upload_blob_from_url(
-                    source_url, overwrite=True, include_source_blob_properties=False,
-                    source_etag=quoted(entry.etag), source_match_condition=MatchConditions.IfNotModified,
-                    **_commit_kwargs(task))
+                    source_url,
+                    overwrite=True,
+                    include_source_blob_properties=False,
+                    source_etag=quoted(entry.etag),
+                    source_match_condition=MatchConditions.IfNotModified,
+                    **_commit_kwargs(task),
+                )
         except HttpResponseError as exc:
             if exc.status_code != 501:  # Put Blob From URL is missing on Azurite: use blocks there
                 raise
@@ -131,9 +137,13 @@ async def _copy(session: Session, task: BlobTask, deadline: float) -> dict[str, 
             raise _OutOfTime
         offset = index * size
         async with session.requests:
-            await blob.stage_block_from_url(ids[index], source_url, source_offset=offset,
-                                            source_length=min(size, entry.size - offset),
-                                            source_modified_access_conditions=condition)
+            await blob.stage_block_from_url(
+                ids[index],
+                source_url,
+                source_offset=offset,
+                source_length=min(size, entry.size - offset),
+                source_modified_access_conditions=condition,
+            )
 
     await _all(stage(i) for i in range(count))
     async with session.requests:

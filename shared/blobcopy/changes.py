@@ -49,7 +49,8 @@ async def require_clearance(s: Session, state: PageState) -> None:
         raise ChangesNotCleared(
             f"job {s.job.job_id}: page {state.page} would overwrite {state.held_overwrites()} blob(s) of "
             f"{s.job.dest.container!r}, and the change guard has not cleared the pass "
-            f"({'not checked yet' if record is None else 'held for approval'}): nothing was started")
+            f"({'not checked yet' if record is None else 'held for approval'}): nothing was started"
+        )
 
 
 async def _planned(s: Session) -> dict[int, dict[str, Any]]:
@@ -98,8 +99,9 @@ async def check_changes(job: CopyJob | dict[str, Any], env: CopyEnv) -> ChangeCh
         if changes <= limit:
             record = ChangeCheck(cleared=True, how=WITHIN_LIMIT, changes=changes, base=base, limit=limit)
         else:
-            record = ChangeCheck(cleared=False, how=HELD, changes=changes, base=base, limit=limit,
-                                 approval_ref=change_ref(job.job_id))
+            record = ChangeCheck(
+                cleared=False, how=HELD, changes=changes, base=base, limit=limit, approval_ref=change_ref(job.job_id)
+            )
         await s.store.write(changes_path(job.job_id), pack(record.to_json()))
         return record
 
@@ -115,7 +117,13 @@ async def approve_changes(job: CopyJob | dict[str, Any], ref: str, env: CopyEnv)
             raise CopyInputError(f"job {job.job_id}: no change check on record to approve")
         if record.cleared:
             return record
-        approved = ChangeCheck(cleared=True, how=APPROVED, changes=record.changes, base=record.base,
-                               limit=record.limit, approval_ref=record.approval_ref)
+        approved = ChangeCheck(
+            cleared=True,
+            how=APPROVED,
+            changes=record.changes,
+            base=record.base,
+            limit=record.limit,
+            approval_ref=record.approval_ref,
+        )
         await s.store.write(changes_path(job.job_id), pack(approved.to_json()))
         return approved

@@ -37,8 +37,7 @@ from shared.blobcopy.state import BlobStateStore, MemoryStateStore
 from shared.blobcopy.steps import apply_deletes
 
 EXIT_OK, EXIT_UNVERIFIED, EXIT_BAD, EXIT_APPROVAL = 0, 1, 2, 3
-PREFLIGHT_RETRY = RetrySettings(total=2, initial_backoff=0.2, max_backoff=1.0, connection_timeout=5,
-                                read_timeout=15)
+PREFLIGHT_RETRY = RetrySettings(total=2, initial_backoff=0.2, max_backoff=1.0, connection_timeout=5, read_timeout=15)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,8 +51,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(err: TextIO | None = None) -> argparse.ArgumentParser:
     p = _Parser(prog="python -m shared.blobcopy", description=__doc__.split("\n")[0])
     p.err = err or sys.stderr
-    p.add_argument("--source", required=True,
-                   help="source container (URL with SAS, connection string, env:VAR)")
+    p.add_argument("--source", required=True, help="source container (URL with SAS, connection string, env:VAR)")
     p.add_argument("--dest", required=True, help="destination container (same forms)")
     p.add_argument("--catalog", help="catalog container[/prefix] for state and manifests (same forms)")
     p.add_argument("--mode", choices=MODES, default="incremental")
@@ -63,8 +61,9 @@ def build_parser(err: TextIO | None = None) -> argparse.ArgumentParser:
     p.add_argument("--page-size", type=int, default=5000)
     p.add_argument("--parallel-pages", type=int, default=4)
     p.add_argument("--poll-interval", type=float, default=2.0)
-    p.add_argument("--pending-limit", type=float, default=3600.0, help="seconds before a pending copy is "
-                   "aborted and restarted")
+    p.add_argument(
+        "--pending-limit", type=float, default=3600.0, help="seconds before a pending copy is aborted and restarted"
+    )
     p.add_argument("--guard-fraction", type=float, default=0.10)
     p.add_argument("--guard-min", type=int, default=100)
     p.add_argument("--approve-deletes", action="store_true", help="apply mirror deletes above the guard")
@@ -109,8 +108,7 @@ async def _preflight(account: StorageAccount, container: str, what: str, must_ex
             return
         raise CopyInputError(f"{what} container {container!r} does not exist in {account.name!r}") from None
     except AzureError as exc:
-        raise CopyInputError(f"{what} account {account.name!r} is not reachable: "
-                             f"{describe_http_error(exc)}") from None
+        raise CopyInputError(f"{what} account {account.name!r} is not reachable: {describe_http_error(exc)}") from None
 
 
 def _progress_printer(stream: TextIO) -> Any:
@@ -125,8 +123,7 @@ def _progress_printer(stream: TextIO) -> Any:
         elif kind == "verified":
             totals["verified"] += 1
         if kind in ("planned", "verified"):
-            line = (f"pages {totals['verified']}/{totals['planned']} verified, "
-                    f"{totals['listed']} blobs listed")
+            line = f"pages {totals['verified']}/{totals['planned']} verified, {totals['listed']} blobs listed"
             if tty:
                 bar = "#" * int(20 * totals["verified"] / max(1, totals["planned"]))
                 stream.write(f"\r[{bar:<20}] {line}")
@@ -153,10 +150,15 @@ async def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     job = CopyJob(
         job_id=args.job_id or "cli-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"),
-        source=ContainerRef(ref("source"), src_container), dest=ContainerRef(ref("dest"), dst_container),
-        catalog=CatalogRef(ref("catalog"), cat[1], cat[2]) if cat else None, mode=args.mode,
-        engine=args.engine, concurrency=args.concurrency, page_size=args.page_size,
-        pending_limit_seconds=args.pending_limit, guard=Guard(args.guard_fraction, args.guard_min),
+        source=ContainerRef(ref("source"), src_container),
+        dest=ContainerRef(ref("dest"), dst_container),
+        catalog=CatalogRef(ref("catalog"), cat[1], cat[2]) if cat else None,
+        mode=args.mode,
+        engine=args.engine,
+        concurrency=args.concurrency,
+        page_size=args.page_size,
+        pending_limit_seconds=args.pending_limit,
+        guard=Guard(args.guard_fraction, args.guard_min),
         previous_manifest=args.previous_manifest,
     ).validate()
     await _preflight(src_acct, src_container, "source", must_exist=True)
@@ -175,8 +177,9 @@ async def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if previous:
             job = CopyJob.from_json({**job.to_json(), "previous_manifest": previous}).validate()
     started = time.monotonic()
-    summary = await copy_container_async(job, env, poll_interval=args.poll_interval,
-                                         parallel_pages=args.parallel_pages, progress=_progress_printer(err))
+    summary = await copy_container_async(
+        job, env, poll_interval=args.poll_interval, parallel_pages=args.parallel_pages, progress=_progress_printer(err)
+    )
     report: dict[str, Any] = summary.to_json()
     if not cat:
         report["manifest_state"] = None  # without --catalog nothing outlives the run
@@ -198,8 +201,20 @@ def _print_report(report: dict[str, Any], as_json: bool, out: TextIO) -> None:
     if as_json:
         out.write(json.dumps(report, sort_keys=True) + "\n")
         return
-    keys = ("listed", "copied", "skipped", "deleted", "failed", "source_changed", "bytes_copied", "verified",
-            "mismatches", "needs_approval", "manifest_state", "elapsed_s")
+    keys = (
+        "listed",
+        "copied",
+        "skipped",
+        "deleted",
+        "failed",
+        "source_changed",
+        "bytes_copied",
+        "verified",
+        "mismatches",
+        "needs_approval",
+        "manifest_state",
+        "elapsed_s",
+    )
     out.write("  ".join(f"{k}={report.get(k)}" for k in keys) + "\n")
 
 
@@ -218,4 +233,3 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         text = describe_http_error(exc) if isinstance(exc, AzureError) else str(exc)
         err.write(f"blobcopy: failed: {redact(text)}\n")
         return EXIT_UNVERIFIED
-

@@ -31,12 +31,12 @@ async def settle_failure(session: Session, task: BlobTask, exc: BaseException) -
     code = error_code(exc)
     status = getattr(exc, "status_code", None)
     if (code in _SOURCE_GONE_CODES or status == 412) and (
-            code == "SourceConditionNotMet" or await _source_changed(session, task)):
+        code == "SourceConditionNotMet" or await _source_changed(session, task)
+    ):
         task.status, task.error = SOURCE_CHANGED, "source changed after it was listed"
         return
     task.error = describe_http_error(exc)
-    permanent = status in _PERMANENT_STATUSES or (
-        status in (404, 409, 412) and code != "PendingCopyOperation")
+    permanent = status in _PERMANENT_STATUSES or (status in (404, 409, 412) and code != "PendingCopyOperation")
     task.status = FAILED if permanent or task.tries >= session.job.max_attempts else TODO
 
 
@@ -48,8 +48,10 @@ async def _source_changed(session: Session, task: BlobTask) -> bool:
 async def start_one(session: Session, task: BlobTask, deadline: float | None = None) -> None:
     """Start (or restart) the server-side copy of one blob; the result lands in task. Past the deadline
     (the step's time budget) the blob stays "todo" for the next poll step."""
-    kwargs: dict[str, Any] = {"source_etag": quoted(task.entry.etag),
-                              "source_match_condition": MatchConditions.IfNotModified}
+    kwargs: dict[str, Any] = {
+        "source_etag": quoted(task.entry.etag),
+        "source_match_condition": MatchConditions.IfNotModified,
+    }
     if task.entry.tier:
         kwargs["standard_blob_tier"] = task.entry.tier
     try:

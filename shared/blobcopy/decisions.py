@@ -39,9 +39,13 @@ def changed_against_dest(src: BlobEntry, dest: BlobEntry | None) -> bool:
     return src.modified > dest.written_at()
 
 
-def decide(sources: list[BlobEntry], mode: str, previous: Mapping[str, ManifestEntry] | None,
-           dest: Mapping[str, BlobEntry] | None,
-           exempt: Mapping[str, ManifestEntry] | None = None) -> Decisions:
+def decide(
+    sources: list[BlobEntry],
+    mode: str,
+    previous: Mapping[str, ManifestEntry] | None,
+    dest: Mapping[str, BlobEntry] | None,
+    exempt: Mapping[str, ManifestEntry] | None = None,
+) -> Decisions:
     """Tasks for one page. previous: entries of the last manifest for this destination (if any); dest: the
     destination's blobs in the page's name range (listed for mirror, or when there is no manifest);
     exempt: the same run's precopy manifest (blobs it copied are not counted by the delete guard)."""
@@ -79,8 +83,12 @@ def _copied_by_precopy(name: str, exempt: Mapping[str, ManifestEntry] | None) ->
     return hit is not None and hit.copied
 
 
-def _held(name: str, previous: Mapping[str, ManifestEntry] | None, dest: Mapping[str, BlobEntry] | None,
-          exempt: Mapping[str, ManifestEntry] | None) -> bool:
+def _held(
+    name: str,
+    previous: Mapping[str, ManifestEntry] | None,
+    dest: Mapping[str, BlobEntry] | None,
+    exempt: Mapping[str, ManifestEntry] | None,
+) -> bool:
     """Whether copying `name` overwrites a blob the destination holds from before this run: the destination's
     listing says so, or (not listed) the manifest of what it last received. A blob the same run's precopy
     wrote is its own, not counted again."""
@@ -88,8 +96,9 @@ def _held(name: str, previous: Mapping[str, ManifestEntry] | None, dest: Mapping
     return listing is not None and name in listing and not _copied_by_precopy(name, exempt)
 
 
-def _written_at(name: str, previous: Mapping[str, ManifestEntry] | None,
-                dest: Mapping[str, BlobEntry] | None) -> float | None:
+def _written_at(
+    name: str, previous: Mapping[str, ManifestEntry] | None, dest: Mapping[str, BlobEntry] | None
+) -> float | None:
     if previous is not None and name in previous:
         return previous[name].copied_at
     if dest is not None and name in dest:

@@ -15,27 +15,40 @@ from shared.blobcopy.steps import finish, plan_page, poll_page, start_page, veri
 Progress = Callable[[dict[str, Any]], None]
 
 
-async def copy_container_async(job: CopyJob | dict[str, Any], env: CopyEnv, *, poll_interval: float = 2.0,
-                               parallel_pages: int = 4, progress: Progress | None = None,
-                               sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> Summary:
+async def copy_container_async(
+    job: CopyJob | dict[str, Any],
+    env: CopyEnv,
+    *,
+    poll_interval: float = 2.0,
+    parallel_pages: int = 4,
+    progress: Progress | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> Summary:
     """Plan pages in order (each needs the previous cursor) while up to parallel_pages pages copy,
     poll and verify; then finish. All requests share one limit of job.concurrency in flight. A job that
     guards changes plans every page first and copies only once the change guard cleared the pass
     (ChangesNotCleared when it holds it: nothing was overwritten)."""
     job = CopyJob.from_json(job).validate()
     pool = ClientPool(env.connect, job.concurrency * parallel_pages + 8) if env.pool is None else None
-    env = dataclasses.replace(env, limiter=env.limiter or asyncio.Semaphore(job.concurrency),
-                              pool=env.pool or pool)
+    env = dataclasses.replace(env, limiter=env.limiter or asyncio.Semaphore(job.concurrency), pool=env.pool or pool)
     try:
-        return await _drive(job, env, poll_interval=poll_interval, parallel_pages=parallel_pages,
-                            progress=progress, sleep=sleep)
+        return await _drive(
+            job, env, poll_interval=poll_interval, parallel_pages=parallel_pages, progress=progress, sleep=sleep
+        )
     finally:
         if pool is not None:
             await pool.aclose()
 
 
-async def _drive(job: CopyJob, env: CopyEnv, *, poll_interval: float, parallel_pages: int,
-                 progress: Progress | None, sleep: Callable[[float], Awaitable[Any]]) -> Summary:
+async def _drive(
+    job: CopyJob,
+    env: CopyEnv,
+    *,
+    poll_interval: float,
+    parallel_pages: int,
+    progress: Progress | None,
+    sleep: Callable[[float], Awaitable[Any]],
+) -> Summary:
     slots = asyncio.Semaphore(parallel_pages)
     report = progress or (lambda event: None)
 
@@ -96,9 +109,11 @@ async def _cleared(job: CopyJob, env: CopyEnv, report: Progress) -> None:
     check = await check_changes(job, env)
     report({"event": "changes", **check.to_json()})
     if not check.cleared:
-        raise ChangesNotCleared(f"job {job.job_id} would overwrite {check.changes} of the {check.base} blobs its "
-                                f"destination holds (limit {check.limit}): held for approval "
-                                f"({check.approval_ref}); nothing was overwritten")
+        raise ChangesNotCleared(
+            f"job {job.job_id} would overwrite {check.changes} of the {check.base} blobs its "
+            f"destination holds (limit {check.limit}): held for approval "
+            f"({check.approval_ref}); nothing was overwritten"
+        )
 
 
 def copy_container(job: CopyJob | dict[str, Any], env: CopyEnv, **kwargs: Any) -> Summary:

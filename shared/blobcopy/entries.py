@@ -70,8 +70,9 @@ class BlobEntry(JsonRecord):
             props=tuple(getattr(settings, p) or None for p in PROPS),
             metadata=dict(blob.metadata or {}),
             blob_type=str(getattr(blob.blob_type, "value", blob.blob_type) or "BlockBlob"),
-            tier=str(getattr(tier, "value", tier)) if tier and str(getattr(tier, "value", tier)) in
-            _EXPLICIT_TIERS else None,
+            tier=str(getattr(tier, "value", tier))
+            if tier and str(getattr(tier, "value", tier)) in _EXPLICIT_TIERS
+            else None,
             copy_status=getattr(copy, "status", None) if copy else None,
             copy_id=getattr(copy, "id", None) if copy else None,
             copy_completed=_epoch(getattr(copy, "completion_time", None)) if copy else None,
@@ -80,8 +81,9 @@ class BlobEntry(JsonRecord):
     def digest(self) -> str:
         """SHA-256 (hex, 32 chars) of the content properties and the metadata, keys case-sensitive."""
         if self._digest is None:  # asked for by the decision and again by the manifest
-            canonical = json.dumps([list(self.props), sorted(self.metadata.items())], ensure_ascii=False,
-                                   separators=(",", ":"))
+            canonical = json.dumps(
+                [list(self.props), sorted(self.metadata.items())], ensure_ascii=False, separators=(",", ":")
+            )
             self._digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
         return self._digest
 

@@ -47,23 +47,39 @@ def parse_list_blobs(body: bytes) -> tuple[list[BlobEntry], str | None]:
         props_node = blob.find("Properties")
         props = {child.tag: child.text for child in props_node} if props_node is not None else {}
         meta_node = blob.find("Metadata")
-        metadata = {child.tag: child.text or "" for child in meta_node
-                    if child.tag != "x-ms-invalid-name"} if meta_node is not None else {}
+        metadata = (
+            {child.tag: child.text or "" for child in meta_node if child.tag != "x-ms-invalid-name"}
+            if meta_node is not None
+            else {}
+        )
         tier = props.get("AccessTier")
-        entries.append(BlobEntry(
-            name=name, etag=(props.get("Etag") or "").strip('"'), size=int(props.get("Content-Length") or 0),
-            md5=props.get("Content-MD5") or None, modified=_epoch(props.get("Last-Modified")) or 0.0,
-            props=tuple(props.get(key) or None for key in _PROPS), metadata=metadata,
-            blob_type=props.get("BlobType") or "BlockBlob",
-            tier=tier if tier in _EXPLICIT_TIERS and props.get("AccessTierInferred") != "true" else None,
-            copy_status=props.get("CopyStatus") or None, copy_id=props.get("CopyId") or None,
-            copy_completed=_epoch(props.get("CopyCompletionTime"))))
+        entries.append(
+            BlobEntry(
+                name=name,
+                etag=(props.get("Etag") or "").strip('"'),
+                size=int(props.get("Content-Length") or 0),
+                md5=props.get("Content-MD5") or None,
+                modified=_epoch(props.get("Last-Modified")) or 0.0,
+                props=tuple(props.get(key) or None for key in _PROPS),
+                metadata=metadata,
+                blob_type=props.get("BlobType") or "BlockBlob",
+                tier=tier if tier in _EXPLICIT_TIERS and props.get("AccessTierInferred") != "true" else None,
+                copy_status=props.get("CopyStatus") or None,
+                copy_id=props.get("CopyId") or None,
+                copy_completed=_epoch(props.get("CopyCompletionTime")),
+            )
+        )
     return entries, root.findtext("NextMarker") or None
 
 
-async def list_page(container: Any, *, include: list[str], marker: str | None = None,
-                    start_from: str | None = None,
-                    size: int = MAX_PAGE) -> tuple[list[BlobEntry], str | None]:
+async def list_page(
+    container: Any,
+    *,
+    include: list[str],
+    marker: str | None = None,
+    start_from: str | None = None,
+    size: int = MAX_PAGE,
+) -> tuple[list[BlobEntry], str | None]:
     """One List Blobs call: up to `size` entries from marker (or from the name start_from, inclusive)."""
     send = getattr(getattr(container, "_client", None), "_send_request", None)
     if send is None:  # an SDK without the raw-request hook: its own (slower) paging
@@ -78,8 +94,7 @@ async def list_page(container: Any, *, include: list[str], marker: str | None = 
     base, _, sas = container.url.partition("?")
     # %20, not '+', for spaces: the shared-key signature canonicalizes the query with unquote.
     url = f"{base}?{urlencode(params, quote_via=quote)}" + (f"&{sas}" if sas else "")
-    request = HttpRequest("GET", url, headers={"x-ms-version": container.api_version,
-                                               "Accept": "application/xml"})
+    request = HttpRequest("GET", url, headers={"x-ms-version": container.api_version, "Accept": "application/xml"})
     response = await send(request)
     body = await response.read()
     if response.status_code != 200:
@@ -93,8 +108,9 @@ async def list_page(container: Any, *, include: list[str], marker: str | None = 
     return await asyncio.to_thread(parse_list_blobs, body)
 
 
-async def _sdk_page(container: Any, *, include: list[str], marker: str | None, start_from: str | None,
-                    size: int) -> tuple[list[BlobEntry], str | None]:
+async def _sdk_page(
+    container: Any, *, include: list[str], marker: str | None, start_from: str | None, size: int
+) -> tuple[list[BlobEntry], str | None]:
     kwargs: dict[str, Any] = {"include": include or None, "results_per_page": size}
     if start_from is not None:
         kwargs["start_from"] = start_from
@@ -106,21 +122,25 @@ async def _sdk_page(container: Any, *, include: list[str], marker: str | None, s
     return [BlobEntry.from_properties(blob) async for blob in page], pager.continuation_token
 
 
-async def list_source_page(container: Any, page_size: int, token: str | None,
-                           what: str = "source") -> tuple[list[BlobEntry], str | None]:
+async def list_source_page(
+    container: Any, page_size: int, token: str | None, what: str = "source"
+) -> tuple[list[BlobEntry], str | None]:
     """One page of the container listing with metadata, and the continuation token of the next one."""
     try:
         return await list_page(container, include=["metadata"], marker=token, size=page_size)
     except ResourceNotFoundError as exc:
-        raise SourceUnreachable(f"{what} container {container.container_name!r} not found: "
-                                f"{describe_http_error(exc)}") from None
+        raise SourceUnreachable(
+            f"{what} container {container.container_name!r} not found: {describe_http_error(exc)}"
+        ) from None
     except (AzureError, ServiceRequestError) as exc:
-        raise SourceUnreachable(f"cannot list {what} container {container.container_name!r}: "
-                                f"{describe_http_error(exc)}") from None
+        raise SourceUnreachable(
+            f"cannot list {what} container {container.container_name!r}: {describe_http_error(exc)}"
+        ) from None
 
 
-async def iter_range(container: Any, lower: str | None, upper: str | None, *, include: list[str],
-                     inclusive_lower: bool = False) -> AsyncIterator[BlobEntry]:
+async def iter_range(
+    container: Any, lower: str | None, upper: str | None, *, include: list[str], inclusive_lower: bool = False
+) -> AsyncIterator[BlobEntry]:
     """Blobs of container named in (lower, upper] ([lower, upper] if inclusive_lower), in listing order.
 
     Starts the listing at lower with `start_from`, so a page's range costs about one list call per
@@ -131,8 +151,9 @@ async def iter_range(container: Any, lower: str | None, upper: str | None, *, in
     marker: str | None = None
     try:
         while True:
-            entries, marker = await list_page(container, include=include, marker=marker,
-                                              start_from=lower if marker is None else None)
+            entries, marker = await list_page(
+                container, include=include, marker=marker, start_from=lower if marker is None else None
+            )
             for entry in entries:
                 key = order_key(entry.name)
                 if upper_key is not None and key > upper_key:
@@ -143,14 +164,15 @@ async def iter_range(container: Any, lower: str | None, upper: str | None, *, in
             if marker is None:
                 return
     except ResourceNotFoundError as exc:
-        raise CopyError(f"container {container.container_name!r} not found: {describe_http_error(exc)}") \
-            from None
+        raise CopyError(f"container {container.container_name!r} not found: {describe_http_error(exc)}") from None
     except AzureError as exc:
-        raise CopyError(f"cannot list container {container.container_name!r}: "
-                        f"{describe_http_error(exc)}") from None
+        raise CopyError(f"cannot list container {container.container_name!r}: {describe_http_error(exc)}") from None
 
 
-async def range_map(container: Any, lower: str | None, upper: str | None, *, include: list[str],
-                    inclusive_lower: bool = False) -> dict[str, BlobEntry]:
-    return {entry.name: entry async for entry in
-            iter_range(container, lower, upper, include=include, inclusive_lower=inclusive_lower)}
+async def range_map(
+    container: Any, lower: str | None, upper: str | None, *, include: list[str], inclusive_lower: bool = False
+) -> dict[str, BlobEntry]:
+    return {
+        entry.name: entry
+        async for entry in iter_range(container, lower, upper, include=include, inclusive_lower=inclusive_lower)
+    }

@@ -41,8 +41,16 @@ class ManifestEntry(JsonRecord):
     @classmethod
     def from_task(cls, task: BlobTask) -> ManifestEntry:
         entry = task.entry
-        return cls(name=entry.name, etag=entry.etag, size=entry.size, md5=entry.md5, modified=entry.modified,
-                   digest=entry.digest(), copied_at=task.written_at, copied=task.status == COPIED)
+        return cls(
+            name=entry.name,
+            etag=entry.etag,
+            size=entry.size,
+            md5=entry.md5,
+            modified=entry.modified,
+            digest=entry.digest(),
+            copied_at=task.written_at,
+            copied=task.status == COPIED,
+        )
 
 
 def manifest_entries(tasks: list[BlobTask]) -> list[ManifestEntry]:
@@ -50,13 +58,27 @@ def manifest_entries(tasks: list[BlobTask]) -> list[ManifestEntry]:
     return [ManifestEntry.from_task(t) for t in tasks if t.status in (COPIED, SKIPPED)]
 
 
-async def write_manifest_page(store: StateStore, job_id: str, page: int, entries: list[ManifestEntry], *,
-                              lower: str | None, upper: str | None, excluded: int) -> None:
+async def write_manifest_page(
+    store: StateStore,
+    job_id: str,
+    page: int,
+    entries: list[ManifestEntry],
+    *,
+    lower: str | None,
+    upper: str | None,
+    excluded: int,
+) -> None:
     data = await asyncio.to_thread(lambda: pack([e.to_json() for e in entries]))
     # The page's SHA-256 rides in the index: the catalog's digest of the index then covers every page, and a
     # failover checks a page it samples against it without reading the others.
-    summary = {"count": len(entries), "bytes": sum(e.size for e in entries), "lower": lower, "upper": upper,
-               "excluded": excluded, "sha256": page_sha256(data)}
+    summary = {
+        "count": len(entries),
+        "bytes": sum(e.size for e in entries),
+        "lower": lower,
+        "upper": upper,
+        "excluded": excluded,
+        "sha256": page_sha256(data),
+    }
     await store.write(manifest_page_path(job_id, page), data, summary)
 
 
@@ -79,21 +101,39 @@ class ManifestIndex(JsonRecord):
     info: dict[str, Any]
 
 
-async def write_index(store: StateStore, job_id: str, expected_pages: int, info: dict[str, Any],
-                      clock: Any = time.time) -> ManifestIndex:
+async def write_index(
+    store: StateStore, job_id: str, expected_pages: int, info: dict[str, Any], clock: Any = time.time
+) -> ManifestIndex:
     """Collect the manifest pages' summaries (one listing) and write the index marker."""
     pages = []
     async for path, summary in store.summaries(manifest_prefix(job_id)):
         pages.append({"page": page_number(path), **summary})
     pages.sort(key=lambda p: p["page"])
-    complete = (len(pages) == expected_pages and [p["page"] for p in pages] == list(range(expected_pages))
-                and not any(p.get("excluded") for p in pages))
-    index = ManifestIndex(job_id=job_id, state=COMPLETE if complete else PARTIAL, pages=pages,
-                          count=sum(p["count"] for p in pages), bytes=sum(p["bytes"] for p in pages),
-                          created=float(clock()), info=info)
-    await store.write(manifest_index_path(job_id), pack(index.to_json()),
-                      {"state": index.state, "count": index.count, "bytes": index.bytes,
-                       "created": index.created, **{k: info[k] for k in ("dest", "mode") if k in info}})
+    complete = (
+        len(pages) == expected_pages
+        and [p["page"] for p in pages] == list(range(expected_pages))
+        and not any(p.get("excluded") for p in pages)
+    )
+    index = ManifestIndex(
+        job_id=job_id,
+        state=COMPLETE if complete else PARTIAL,
+        pages=pages,
+        count=sum(p["count"] for p in pages),
+        bytes=sum(p["bytes"] for p in pages),
+        created=float(clock()),
+        info=info,
+    )
+    await store.write(
+        manifest_index_path(job_id),
+        pack(index.to_json()),
+        {
+            "state": index.state,
+            "count": index.count,
+            "bytes": index.bytes,
+            "created": index.created,
+            **{k: info[k] for k in ("dest", "mode") if k in info},
+        },
+    )
     return index
 
 
@@ -111,8 +151,7 @@ async def list_manifests(store: StateStore) -> list[dict[str, Any]]:
     return sorted(found, key=lambda m: m.get("created", 0))
 
 
-async def latest_manifest(store: StateStore, dest: str | None = None,
-                          complete_only: bool = False) -> str | None:
+async def latest_manifest(store: StateStore, dest: str | None = None, complete_only: bool = False) -> str | None:
     """The newest manifest (optionally for a destination `account/container`, optionally complete only)."""
     for item in reversed(await list_manifests(store)):
         if dest is not None and item.get("dest") != dest:

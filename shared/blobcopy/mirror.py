@@ -39,8 +39,9 @@ async def delete_exact(session: Session, items: list[list[Any]]) -> Counter[str]
         except HttpResponseError as exc:
             if error_code(exc) == "ConditionNotMet" or exc.status_code == 412:
                 return CHANGED
-            raise CopyError(f"deleting from {session.job.dest.container!r} failed: "
-                            f"{describe_http_error(exc)}") from None
+            raise CopyError(
+                f"deleting from {session.job.dest.container!r} failed: {describe_http_error(exc)}"
+            ) from None
         return DELETED
 
     results = await asyncio.gather(*(one(item[0], item[1]) for item in items))
@@ -49,8 +50,11 @@ async def delete_exact(session: Session, items: list[list[Any]]) -> Counter[str]
 
 async def write_approval_part(session: Session, page: int, items: list[list[Any]]) -> None:
     """The exact list (name, destination ETag) an approval would delete, one part per page."""
-    await session.store.write(approval_part_path(session.job.job_id, page),
-                              pack([[item[0], item[1]] for item in items]), {"count": len(items)})
+    await session.store.write(
+        approval_part_path(session.job.job_id, page),
+        pack([[item[0], item[1]] for item in items]),
+        {"count": len(items)},
+    )
 
 
 async def apply_approved(session: Session, ref: str) -> DeleteReport:
@@ -70,7 +74,6 @@ async def apply_approved(session: Session, ref: str) -> DeleteReport:
         if data is None:
             raise CopyError(f"approval list part {path!r} vanished")
         totals.update(await delete_exact(session, unpack(data)))
-    report = DeleteReport(approval_ref=ref, deleted=totals[DELETED], missing=totals[MISSING],
-                          changed=totals[CHANGED])
+    report = DeleteReport(approval_ref=ref, deleted=totals[DELETED], missing=totals[MISSING], changed=totals[CHANGED])
     await session.store.write(applied_path(job_id), pack(report.to_json()))
     return report

@@ -43,7 +43,10 @@ class ContainerRef(_Json):
 
     def same_as(self, other: ContainerRef) -> bool:
         return (self.account.name, self.account.blob_endpoint.rstrip("/"), self.container) == (
-            other.account.name, other.account.blob_endpoint.rstrip("/"), other.container)
+            other.account.name,
+            other.account.blob_endpoint.rstrip("/"),
+            other.container,
+        )
 
 
 @dataclass(frozen=True)
@@ -142,22 +145,28 @@ class CopyJob(_Json):
             (self.engine in ENGINES, f"engine: must be one of {', '.join(ENGINES)}"),
             (1 <= self.concurrency <= 1000, "concurrency: must be 1..1000"),
             (1 <= self.page_size <= 5000, "page_size: must be 1..5000"),
-            (self.pending_limit_seconds > 0 and self.sas_margin_seconds >= 0,
-             "pending_limit_seconds must be > 0 and sas_margin_seconds >= 0"),
-            (self.pending_limit_seconds + self.sas_margin_seconds <= _MAX_SAS_SECONDS,
-             "pending_limit_seconds + sas_margin_seconds: must not exceed 7 days"),
+            (
+                self.pending_limit_seconds > 0 and self.sas_margin_seconds >= 0,
+                "pending_limit_seconds must be > 0 and sas_margin_seconds >= 0",
+            ),
+            (
+                self.pending_limit_seconds + self.sas_margin_seconds <= _MAX_SAS_SECONDS,
+                "pending_limit_seconds + sas_margin_seconds: must not exceed 7 days",
+            ),
             (1 <= self.max_attempts <= 20, "max_attempts: must be 1..20"),
             (self.step_budget_seconds > 0, "step_budget_seconds: must be > 0"),
             (1024 * 1024 <= self.block_size <= 4000 * 1024 * 1024, "block_size: must be 1 MiB..4000 MiB"),
-            (0.0 <= self.guard.max_delete_fraction <= 1.0 and self.guard.min_count >= 0
-             and (self.guard.max_change_fraction is None or 0.0 <= self.guard.max_change_fraction <= 1.0),
-             "guard: max_delete_fraction and max_change_fraction 0..1, min_count >= 0"),
+            (
+                0.0 <= self.guard.max_delete_fraction <= 1.0
+                and self.guard.min_count >= 0
+                and (self.guard.max_change_fraction is None or 0.0 <= self.guard.max_change_fraction <= 1.0),
+                "guard: max_delete_fraction and max_change_fraction 0..1, min_count >= 0",
+            ),
         )
         yield from (problem for ok, problem in checks if not ok)
 
     def _manifest_problems(self) -> Any:
-        for label, ref in (("previous_manifest", self.previous_manifest),
-                           ("precopy_manifest", self.precopy_manifest)):
+        for label, ref in (("previous_manifest", self.previous_manifest), ("precopy_manifest", self.precopy_manifest)):
             if ref is None:
                 continue
             if not self.catalog:

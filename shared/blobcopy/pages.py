@@ -15,7 +15,13 @@ from shared.core.codec import JsonRecord, json_options
 
 # Per-blob statuses. todo/pending are open; the rest are final for this pass.
 TODO, PENDING, COPIED, FAILED, SOURCE_CHANGED, SKIPPED = (
-    "todo", "pending", "copied", "failed", "source_changed", "skipped")
+    "todo",
+    "pending",
+    "copied",
+    "failed",
+    "source_changed",
+    "skipped",
+)
 OPEN = (TODO, PENDING)
 # Page statuses, in order.
 PLANNED, VERIFIED, UNVERIFIED = "planned", "verified", "unverified"
@@ -69,12 +75,22 @@ class PageState(JsonRecord):
     def summary(self) -> dict[str, Any]:
         counts = self.counts()
         return {
-            "st": self.status, "listed": len(self.tasks), "copy": self.to_copy(), "copied": counts[COPIED],
-            "skipped": counts[SKIPPED], "failed": counts[FAILED], "sc": counts[SOURCE_CHANGED],
-            "open": counts[TODO] + counts[PENDING], "bytes": self.bytes_with(COPIED), "mm": self.mismatches,
-            "del": len(self.deletes), "delc": sum(1 for d in self.deletes if not d[2]),
-            "dest": self.dest_counted, "final": self.next_cursor is None,
-            "ow": self.overwrites(), "ex": self.existing,
+            "st": self.status,
+            "listed": len(self.tasks),
+            "copy": self.to_copy(),
+            "copied": counts[COPIED],
+            "skipped": counts[SKIPPED],
+            "failed": counts[FAILED],
+            "sc": counts[SOURCE_CHANGED],
+            "open": counts[TODO] + counts[PENDING],
+            "bytes": self.bytes_with(COPIED),
+            "mm": self.mismatches,
+            "del": len(self.deletes),
+            "delc": sum(1 for d in self.deletes if not d[2]),
+            "dest": self.dest_counted,
+            "final": self.next_cursor is None,
+            "ow": self.overwrites(),
+            "ex": self.existing,
         }
 
     def overwrites(self) -> int:

@@ -112,8 +112,7 @@ class Session:
                 self.store: StateStore = env.store
             elif job.catalog is not None:
                 _, cat_client = await self._pool.get(job.catalog.account)
-                self.store = BlobStateStore(cat_client.get_container_client(job.catalog.container),
-                                            job.catalog.prefix)
+                self.store = BlobStateStore(cat_client.get_container_client(job.catalog.container), job.catalog.prefix)
             else:
                 raise CopyInputError("a copy job needs a catalog (or an explicit state store)")
         except BaseException:
@@ -135,13 +134,14 @@ class Session:
             job = self.job
             lifetime = StorageAccount.sas_lifetime(job.pending_limit_seconds, job.sas_margin_seconds)
             try:
-                self._sas = await self.src_account.read_sas_async(self.src_client, self.job.source.container,
-                                                                  lifetime)
+                self._sas = await self.src_account.read_sas_async(self.src_client, self.job.source.container, lifetime)
             except StorageConfigError as exc:
                 raise CopyInputError(str(exc)) from None
             except (HttpResponseError, ServiceRequestError) as exc:
-                raise SourceUnreachable(f"cannot get a user-delegation key from account "
-                                        f"{self.src_account.name!r}: {describe_http_error(exc)}") from None
+                raise SourceUnreachable(
+                    f"cannot get a user-delegation key from account "
+                    f"{self.src_account.name!r}: {describe_http_error(exc)}"
+                ) from None
         return f"{self.src_account.blob_url(self.job.source.container, name)}?{self._sas}"
 
     async def source_entry(self, name: str) -> BlobEntry | None:
@@ -178,8 +178,10 @@ class Session:
                 except ResourceNotFoundError:
                     return None
                 except (HttpResponseError, ServiceRequestError) as exc:
-                    raise CopyError(f"cannot read destination blob properties in "
-                                    f"{self.job.dest.container!r}: {describe_http_error(exc)}") from None
+                    raise CopyError(
+                        f"cannot read destination blob properties in "
+                        f"{self.job.dest.container!r}: {describe_http_error(exc)}"
+                    ) from None
 
         results = await asyncio.gather(*(head(n) for n in names))
         return {entry.name: entry for entry in results if entry is not None}

@@ -91,7 +91,7 @@ class BlobStateStore:
         full = self.full(prefix)
         try:
             async for blob in self._container.list_blobs(name_starts_with=full, include=["metadata"]):
-                yield blob.name[len(self._prefix):], _decode_summary((blob.metadata or {}).get(_SUMMARY_KEY))
+                yield blob.name[len(self._prefix) :], _decode_summary((blob.metadata or {}).get(_SUMMARY_KEY))
         except ResourceNotFoundError:
             return
 

@@ -59,8 +59,9 @@ def dest_label(job: CopyJob) -> str:
 
 
 # --- plan ------------------------------------------------------------------------------------------------
-async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str, Any] | None,
-                    env: CopyEnv) -> PagePlan:
+async def plan_page(
+    job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str, Any] | None, env: CopyEnv
+) -> PagePlan:
     """List one page of the source and decide, per blob, copy or skip (and, for mirror, what to delete).
     The page's state goes to the catalog; the report is small. Re-running with the same cursor returns
     the stored plan."""
@@ -73,7 +74,8 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
         existing, (entries, token), _ = await asyncio.gather(
             try_load_page(s.store, job.job_id, cursor.page),
             list_source_page(s.source, job.page_size, cursor.token),
-            reader.prefetch(cursor.after) if reader else asyncio.sleep(0))
+            reader.prefetch(cursor.after) if reader else asyncio.sleep(0),
+        )
         if existing is not None:
             if existing.cursor != cursor:
                 raise CopyInputError(f"job {job.job_id}: page {cursor.page} was planned from another cursor")
@@ -94,10 +96,18 @@ async def plan_page(job: CopyJob | dict[str, Any], cursor: PageCursor | dict[str
         if job.mode == "mirror" or (previous is None and (job.mode != "full" or job.guard.guards_changes)):
             dest = await range_map(s.dest, lower, upper, include=DEST_INCLUDE)
         decisions = await asyncio.to_thread(decide, entries, job.mode, previous, dest, exempt)
-        state = PageState(job_id=job.job_id, page=cursor.page, cursor=cursor,
-                          next_cursor=PageCursor(cursor.page + 1, token, upper) if token else None,
-                          lower=lower, upper=upper, tasks=decisions.tasks, deletes=decisions.deletes,
-                          dest_counted=decisions.dest_counted, existing=decisions.existing)
+        state = PageState(
+            job_id=job.job_id,
+            page=cursor.page,
+            cursor=cursor,
+            next_cursor=PageCursor(cursor.page + 1, token, upper) if token else None,
+            lower=lower,
+            upper=upper,
+            tasks=decisions.tasks,
+            deletes=decisions.deletes,
+            dest_counted=decisions.dest_counted,
+            existing=decisions.existing,
+        )
         if state.open_tasks():
             await save_page(s.store, state)
         else:  # nothing to copy (an unchanged re-backup): the page verifies now, saving three steps
@@ -122,31 +132,48 @@ async def _ensure_dest(s: Session) -> None:
     except StopAsyncIteration:
         return
     except (HttpResponseError, ServiceRequestError) as exc:
-        raise SourceUnreachable(f"destination container {s.job.dest.container!r} is not reachable: "
-                                f"{describe_http_error(exc)}") from None
+        raise SourceUnreachable(
+            f"destination container {s.job.dest.container!r} is not reachable: {describe_http_error(exc)}"
+        ) from None
     try:
         await s.dest.create_container()
     except ResourceExistsError:
         pass
     except (HttpResponseError, ServiceRequestError) as exc:
-        raise SourceUnreachable(f"destination container {s.job.dest.container!r} is not reachable: "
-                                f"{describe_http_error(exc)}") from None
+        raise SourceUnreachable(
+            f"destination container {s.job.dest.container!r} is not reachable: {describe_http_error(exc)}"
+        ) from None
 
 
 def _plan_report(state: PageState) -> PagePlan:
     to_copy = [t for t in state.tasks if t.status != SKIPPED]
-    return PagePlan(job_id=state.job_id, page=state.page, listed=len(state.tasks), to_copy=len(to_copy),
-                    bytes_to_copy=sum(t.entry.size for t in to_copy),
-                    skipped=len(state.tasks) - len(to_copy), delete_candidates=len(state.deletes),
-                    next_cursor=state.next_cursor, verified=state.status == VERIFIED, changes=state.overwrites())
+    return PagePlan(
+        job_id=state.job_id,
+        page=state.page,
+        listed=len(state.tasks),
+        to_copy=len(to_copy),
+        bytes_to_copy=sum(t.entry.size for t in to_copy),
+        skipped=len(state.tasks) - len(to_copy),
+        delete_candidates=len(state.deletes),
+        next_cursor=state.next_cursor,
+        verified=state.status == VERIFIED,
+        changes=state.overwrites(),
+    )
 
 
 # --- copy ------------------------------------------------------------------------------------------------
 def _progress(state: PageState) -> PageProgress:
     counts = state.counts()
-    return PageProgress(page=state.page, done=not (counts[TODO] or counts[PENDING]), pending=counts[PENDING],
-                        todo=counts[TODO], copied=counts[COPIED], failed=counts[FAILED],
-                        source_changed=counts[SOURCE_CHANGED], bytes=state.bytes_with(COPIED))
+    return PageProgress(
+        page=state.page,
+        done=not (counts[TODO] or counts[PENDING]),
+        pending=counts[PENDING],
+        todo=counts[TODO],
+        copied=counts[COPIED],
+        failed=counts[FAILED],
+        source_changed=counts[SOURCE_CHANGED],
+        bytes=state.bytes_with(COPIED),
+    )
 
 
 async def _advance(s: Session, state: PageState) -> None:
@@ -195,9 +222,16 @@ async def poll_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) -> P
 # --- verify ----------------------------------------------------------------------------------------------
 def _verify_report(state: PageState) -> PageVerify:
     counts = state.counts()
-    return PageVerify(page=state.page, verified=state.status == VERIFIED, checked=counts[COPIED],
-                      mismatches=state.mismatches, bytes=state.bytes_with(COPIED), failed=counts[FAILED],
-                      source_changed=counts[SOURCE_CHANGED], problems=tuple(state.problems))
+    return PageVerify(
+        page=state.page,
+        verified=state.status == VERIFIED,
+        checked=counts[COPIED],
+        mismatches=state.mismatches,
+        bytes=state.bytes_with(COPIED),
+        failed=counts[FAILED],
+        source_changed=counts[SOURCE_CHANGED],
+        problems=tuple(state.problems),
+    )
 
 
 async def verify_page(job: CopyJob | dict[str, Any], page: int, env: CopyEnv) -> PageVerify:
@@ -220,9 +254,11 @@ async def _conclude(s: Session, state: PageState) -> None:
     counts = state.counts()
     state.mismatches = len(problems)
     state.problems = problems[:MAX_PROBLEMS]
-    state.problems += [f"{t.entry.name}: {t.status}" + (f" ({t.error})" if t.error else "")
-                       for t in state.tasks if t.status in (FAILED, SOURCE_CHANGED)
-                       ][: MAX_PROBLEMS - len(state.problems)]
+    state.problems += [
+        f"{t.entry.name}: {t.status}" + (f" ({t.error})" if t.error else "")
+        for t in state.tasks
+        if t.status in (FAILED, SOURCE_CHANGED)
+    ][: MAX_PROBLEMS - len(state.problems)]
     ok = not problems and not counts[FAILED] and (s.job.mode == "precopy" or not counts[SOURCE_CHANGED])
     state.status = VERIFIED if ok else UNVERIFIED
     if not ok:
@@ -230,9 +266,18 @@ async def _conclude(s: Session, state: PageState) -> None:
         return
     entries = await asyncio.to_thread(manifest_entries, state.tasks)  # a digest per blob: CPU
     # The manifest page and the page state are independent blobs: write both at once.
-    await asyncio.gather(save_page(s.store, state),
-                         write_manifest_page(s.store, s.job.job_id, state.page, entries, lower=state.lower,
-                                             upper=state.upper, excluded=counts[SOURCE_CHANGED]))
+    await asyncio.gather(
+        save_page(s.store, state),
+        write_manifest_page(
+            s.store,
+            s.job.job_id,
+            state.page,
+            entries,
+            lower=state.lower,
+            upper=state.upper,
+            excluded=counts[SOURCE_CHANGED],
+        ),
+    )
 
 
 # --- finish ----------------------------------------------------------------------------------------------
@@ -253,9 +298,26 @@ async def finish(job: CopyJob | dict[str, Any], env: CopyEnv) -> Summary:
         verified = complete and all(p.get("st") == VERIFIED for p in pages.values())
         totals: Counter[str] = Counter()
         for p in pages.values():
-            totals.update({k: int(p.get(k, 0)) for k in ("listed", "copied", "skipped", "failed", "sc",
-                                                           "bytes", "mm", "del", "delc", "dest", "open",
-                                                           "ow", "ex")})
+            totals.update(
+                {
+                    k: int(p.get(k, 0))
+                    for k in (
+                        "listed",
+                        "copied",
+                        "skipped",
+                        "failed",
+                        "sc",
+                        "bytes",
+                        "mm",
+                        "del",
+                        "delc",
+                        "dest",
+                        "open",
+                        "ow",
+                        "ex",
+                    )
+                }
+            )
         deleted, needs_approval, ref = 0, False, None
         limit = job.guard.limit(totals["dest"])
         if job.mode == "mirror" and verified and totals["del"]:
@@ -269,20 +331,40 @@ async def finish(job: CopyJob | dict[str, Any], env: CopyEnv) -> Summary:
             ref = approval_ref(job.job_id) if needs_approval else None
         index = await write_index(s.store, job.job_id, expected or 0, _manifest_info(job), env.clock)
         result = Summary(
-            job_id=job.job_id, mode=job.mode, pages=len(pages), listed=totals["listed"],
+            job_id=job.job_id,
+            mode=job.mode,
+            pages=len(pages),
+            listed=totals["listed"],
             copied=totals["copied"],
-            skipped=totals["skipped"], failed=totals["failed"] + totals["open"], source_changed=totals["sc"],
-            bytes_copied=totals["bytes"], verified=verified, mismatches=totals["mm"], deleted=deleted,
-            delete_candidates=totals["del"], needs_approval=needs_approval, approval_ref=ref,
-            manifest_state=index.state, guard_counted=totals["delc"], guard_limit=limit,
-            guard_dest_total=totals["dest"], changes=totals["ow"], change_base=totals["ex"])
+            skipped=totals["skipped"],
+            failed=totals["failed"] + totals["open"],
+            source_changed=totals["sc"],
+            bytes_copied=totals["bytes"],
+            verified=verified,
+            mismatches=totals["mm"],
+            deleted=deleted,
+            delete_candidates=totals["del"],
+            needs_approval=needs_approval,
+            approval_ref=ref,
+            manifest_state=index.state,
+            guard_counted=totals["delc"],
+            guard_limit=limit,
+            guard_dest_total=totals["dest"],
+            changes=totals["ow"],
+            change_base=totals["ex"],
+        )
         await s.store.write(summary_path(job.job_id), pack(result.to_json()))
         return result
 
 
 def _manifest_info(job: CopyJob) -> dict[str, Any]:
-    return {"dest": dest_label(job), "source": f"{job.source.account.name}/{job.source.container}",
-            "mode": job.mode, "engine": job.engine, "written": time.time()}
+    return {
+        "dest": dest_label(job),
+        "source": f"{job.source.account.name}/{job.source.container}",
+        "mode": job.mode,
+        "engine": job.engine,
+        "written": time.time(),
+    }
 
 
 async def apply_deletes(job: CopyJob | dict[str, Any], ref: str, env: CopyEnv) -> DeleteReport:
@@ -290,4 +372,3 @@ async def apply_deletes(job: CopyJob | dict[str, Any], ref: str, env: CopyEnv) -
     job = _job(job)
     async with Session(job, env) as s:
         return await apply_approved(s, ref)
-

@@ -81,10 +81,18 @@ class ManifestCheck:
         self.problems.extend(other.problems[: MAX_PROBLEMS - len(self.problems)])
 
     def to_json(self) -> dict[str, Any]:
-        return {"manifest": self.manifest, "state": self.state, "verified": self.verified,
-                "pages": self.pages, "checked": self.checked, "missing": self.missing,
-                "mismatched": self.mismatched, "extra": self.extra, "bytes": self.bytes,
-                "problems": list(self.problems)}
+        return {
+            "manifest": self.manifest,
+            "state": self.state,
+            "verified": self.verified,
+            "pages": self.pages,
+            "checked": self.checked,
+            "missing": self.missing,
+            "mismatched": self.mismatched,
+            "extra": self.extra,
+            "bytes": self.bytes,
+            "problems": list(self.problems),
+        }
 
 
 async def check_manifest_page(dest: Any, reader: ManifestReader, position: int) -> ManifestCheck:

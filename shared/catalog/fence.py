@@ -35,9 +35,14 @@ def active_fence(state: FilerState) -> dict[str, Any] | None:
         return None if mark.get("lifted") else mark
     if state.failed_over or state.attached():
         target = (state.failed_over or {}).get("target_cluster") or next(
-            ((state.generations[g].attached_to or {}).get("target_cluster") for g in state.attached()), None)
-        return {"how": PENDING, "target_cluster": target, "legacy": True,
-                "detail": "failed over before fences were recorded: the primary filer is fenced at the next tick"}
+            ((state.generations[g].attached_to or {}).get("target_cluster") for g in state.attached()), None
+        )
+        return {
+            "how": PENDING,
+            "target_cluster": target,
+            "legacy": True,
+            "detail": "failed over before fences were recorded: the primary filer is fenced at the next tick",
+        }
     return None
 
 
@@ -47,13 +52,21 @@ def begin_fence(state: FilerState, *, instance_id: str, target: str, by: str, at
     if current is not None and not current.get("legacy"):
         return current
     how = (current or {}).get("how", PENDING)
-    state.fence = {"since": at, "instance_id": instance_id, "target_cluster": target, "by": by, "how": how,
-                   "at": at, "detail": "failover requested; not applied on the primary cluster yet"}
+    state.fence = {
+        "since": at,
+        "instance_id": instance_id,
+        "target_cluster": target,
+        "by": by,
+        "how": how,
+        "at": at,
+        "detail": "failover requested; not applied on the primary cluster yet",
+    }
     return state.fence
 
 
-def settle_fence(state: FilerState, *, how: str, detail: str, at: str,
-                 record: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def settle_fence(
+    state: FilerState, *, how: str, detail: str, at: str, record: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """Record how the primary filer is fenced now (what the cluster showed). No-op without an active fence:
     a fence lifted meanwhile stays lifted."""
     if how not in HOWS:
@@ -92,8 +105,12 @@ def lift_fence(state: FilerState, *, instance_id: str, at: str, filer: str) -> d
     not yet expired. Returns the fence as it was (its record and how). Raises CatalogConflict otherwise."""
     current = active_fence(state)
     if current is None:
-        raise CatalogConflict("the filer is not fenced: nothing to lift", filer=filer, state="catalog unchanged",
-                              action="re-add without the override")
+        raise CatalogConflict(
+            "the filer is not fenced: nothing to lift",
+            filer=filer,
+            state="catalog unchanged",
+            action="re-add without the override",
+        )
     lift = current.get("lift") or {}
     problem = None
     if lift.get("instance_id") != instance_id:
@@ -101,11 +118,13 @@ def lift_fence(state: FilerState, *, instance_id: str, at: str, filer: str) -> d
     elif parse_iso(str(lift.get("until"))) < parse_iso(at):
         problem = f"the operator's request expired at {lift.get('until')}"
     if problem:
-        raise CatalogConflict(f"the primary filer is fenced after a failover and {problem}", filer=filer,
-                              state="still fenced; nothing re-added or unsuspended",
-                              action=f"POST /api/filers/{{cluster}}/{{filer}}/readd?override={OVERRIDE}")
-    state.fence = {**{k: v for k, v in current.items() if k not in ("legacy", "lift")},
-                   "lifted": {**lift, "at": at}}
+        raise CatalogConflict(
+            f"the primary filer is fenced after a failover and {problem}",
+            filer=filer,
+            state="still fenced; nothing re-added or unsuspended",
+            action=f"POST /api/filers/{{cluster}}/{{filer}}/readd?override={OVERRIDE}",
+        )
+    state.fence = {**{k: v for k, v in current.items() if k not in ("legacy", "lift")}, "lifted": {**lift, "at": at}}
     return current
 
 
@@ -129,9 +148,11 @@ def lifted_record(state: FilerState, instance_id: str) -> FilerRecord | None:
 def describe(fence: dict[str, Any]) -> str:
     """One line for an operator: how the filer is fenced, since when, for which failover."""
     how = fence.get("how", PENDING)
-    state = {PENDING: "fence pending (the primary cluster was not reachable yet)",
-             SUSPENDED: "client access suspended on the primary cluster",
-             REMOVED: "left removed from the primary cluster"}.get(how, how)
+    state = {
+        PENDING: "fence pending (the primary cluster was not reachable yet)",
+        SUSPENDED: "client access suspended on the primary cluster",
+        REMOVED: "left removed from the primary cluster",
+    }.get(how, how)
     target = fence.get("target_cluster")
     since = f" since {fence['since']}" if fence.get("since") else ""
     return f"fenced after a failover to cluster {target}{since}: {state}"

@@ -148,8 +148,9 @@ class FilerState(JsonRecord):
         """Generations beyond the plan's count that still hold something (a lowered `generations`): kept and
         listed, never written, never deleted by the app."""
         kept = set(GENERATION_IDS[:count])
-        return [g for g in GENERATION_IDS if g in self.generations and g not in kept
-                and self.generations[g].status != EMPTY]
+        return [
+            g for g in GENERATION_IDS if g in self.generations and g not in kept and self.generations[g].status != EMPTY
+        ]
 
     def generation_of(self, backup_id: str) -> str | None:
         return next((g for g, v in self.generations.items() if v.backup_id == backup_id), None)
@@ -163,8 +164,7 @@ class FilerState(JsonRecord):
 
 
 # --- pure transitions ------------------------------------------------------------------------------------
-def choose_generation(state: FilerState, backup_id: str, filer: str,
-                      count: int = DEFAULT_GENERATIONS) -> str:
+def choose_generation(state: FilerState, backup_id: str, filer: str, count: int = DEFAULT_GENERATIONS) -> str:
     """The generation a run writes into: the one already `writing` for this backup id; else, among the plan's
     first `count` generations, an empty or unverified one (in order a, b, c, ...); else the oldest verified
     one. Never the newest verified, an attached one (failover) or a pinned one (a drill)."""
@@ -194,36 +194,60 @@ def choose_generation(state: FilerState, backup_id: str, filer: str,
         return unverified[0]
     if candidates:
         return min(candidates, key=lambda g: (state.generations[g].verified_at or "", g))
-    raise CatalogConflict("no backup generation can be written: " + "; ".join(unavailable or ["none exists"]),
-                          filer=filer, state="catalog unchanged",
-                          action="fail back or end the drill, or raise backup.generations in the plan")
+    raise CatalogConflict(
+        "no backup generation can be written: " + "; ".join(unavailable or ["none exists"]),
+        filer=filer,
+        state="catalog unchanged",
+        action="fail back or end the drill, or raise backup.generations in the plan",
+    )
 
 
-def begin_writing(state: FilerState, backup_id: str, instance_id: str, at: str,
-                  filer: str, *, count: int = DEFAULT_GENERATIONS) -> tuple[str, Generation]:
+def begin_writing(
+    state: FilerState, backup_id: str, instance_id: str, at: str, filer: str, *, count: int = DEFAULT_GENERATIONS
+) -> tuple[str, Generation]:
     g = choose_generation(state, backup_id, filer, count)
     gen = state.generations[g]
     if gen.status == WRITING and gen.backup_id == backup_id:
         return g, gen
     previous = gen.manifest if gen.status == VERIFIED else None
     before = gen.to_json() if gen.status == VERIFIED else None
-    state.generations[g] = Generation(container=gen.container, status=WRITING, backup_id=backup_id,
-                                      previous_manifest=previous, before_run=before)
-    state.last_run = {"backup_id": backup_id, "instance_id": instance_id, "status": "running",
-                      "started_at": at, "generation": g}
+    state.generations[g] = Generation(
+        container=gen.container, status=WRITING, backup_id=backup_id, previous_manifest=previous, before_run=before
+    )
+    state.last_run = {
+        "backup_id": backup_id,
+        "instance_id": instance_id,
+        "status": "running",
+        "started_at": at,
+        "generation": g,
+    }
     return g, state.generations[g]
 
 
-def finish_writing(state: FilerState, generation: str, backup_id: str, status: str, at: str, *,
-                   manifest: str | None, key: SecretRef | None, filer: str, untouched: bool = False) -> None:
+def finish_writing(
+    state: FilerState,
+    generation: str,
+    backup_id: str,
+    status: str,
+    at: str,
+    *,
+    manifest: str | None,
+    key: SecretRef | None,
+    filer: str,
+    untouched: bool = False,
+) -> None:
     """verified / verified_with_extras make the generation the newest verified; failed / cancelled mark only
     it failed, and so does changes_not_approved, unless the run copied nothing into it (`untouched`): then it
     holds its earlier verified backup again. No other generation is ever touched."""
     gen = state.generations.get(generation)
     if gen is None or gen.backup_id != backup_id or gen.status not in (WRITING, VERIFIED, FAILED):
         now = "missing" if gen is None else f"{gen.status} for backup {gen.backup_id}"
-        raise CatalogConflict(f"generation {generation} is {now}, not being written by backup {backup_id}",
-                              filer=filer, state="catalog unchanged", action="start a new backup")
+        raise CatalogConflict(
+            f"generation {generation} is {now}, not being written by backup {backup_id}",
+            filer=filer,
+            state="catalog unchanged",
+            action="start a new backup",
+        )
     if status in ("verified", "verified_with_extras"):
         if not manifest:
             raise ValueError("a verified backup needs its manifest")
@@ -236,38 +260,55 @@ def finish_writing(state: FilerState, generation: str, backup_id: str, status: s
         if gen.status != VERIFIED:
             gen.status = FAILED
     else:
-        raise ValueError(f"backup status {status!r} is not verified, verified_with_extras, failed, cancelled or "
-                         f"{NOT_APPROVED}")
+        raise ValueError(
+            f"backup status {status!r} is not verified, verified_with_extras, failed, cancelled or {NOT_APPROVED}"
+        )
     gen.previous_manifest = gen.before_run = None
-    state.last_run = {**(state.last_run or {}), "backup_id": backup_id, "status": status, "finished_at": at,
-                      "generation": generation}
+    state.last_run = {
+        **(state.last_run or {}),
+        "backup_id": backup_id,
+        "status": status,
+        "finished_at": at,
+        "generation": generation,
+    }
 
 
-def attach_generation(state: FilerState, generation: str, backup_id: str, *, target: str, instance_id: str,
-                      at: str, filer: str) -> None:
+def attach_generation(
+    state: FilerState, generation: str, backup_id: str, *, target: str, instance_id: str, at: str, filer: str
+) -> None:
     gen = state.generations.get(generation)
     if gen is None or gen.backup_id != backup_id or gen.status not in (VERIFIED, ATTACHED):
         now = "missing" if gen is None else f"{gen.status} (backup {gen.backup_id})"
-        raise CatalogConflict(f"backup {backup_id} cannot be attached: generation {generation} is {now}",
-                              filer=filer, state="catalog unchanged", action="choose a verified backup")
+        raise CatalogConflict(
+            f"backup {backup_id} cannot be attached: generation {generation} is {now}",
+            filer=filer,
+            state="catalog unchanged",
+            action="choose a verified backup",
+        )
     if gen.status == ATTACHED and (gen.attached_to or {}).get("target_cluster") != target:
-        raise CatalogConflict(f"backup {backup_id} is already attached to cluster "
-                              f"{(gen.attached_to or {}).get('target_cluster')}", filer=filer,
-                              state="catalog unchanged", action="fail over to that cluster or fail back first")
+        raise CatalogConflict(
+            f"backup {backup_id} is already attached to cluster {(gen.attached_to or {}).get('target_cluster')}",
+            filer=filer,
+            state="catalog unchanged",
+            action="fail over to that cluster or fail back first",
+        )
     gen.status = ATTACHED
     gen.attached_to = {"target_cluster": target, "instance_id": instance_id, "at": at, "backup_id": backup_id}
 
 
-def pin_generation(state: FilerState, backup_id: str, *, drill_id: str, instance_id: str, at: str,
-                   filer: str) -> str:
+def pin_generation(state: FilerState, backup_id: str, *, drill_id: str, instance_id: str, at: str, filer: str) -> str:
     """A drill reads the verified generation holding backup_id: no backup writes it until `unpin`. The pin of an
     earlier drill of the filer (one runs at a time: it ended without unpinning) gives way."""
     g = state.generation_of(backup_id)
     gen = state.generations.get(g) if g else None
     if g is None or gen is None or gen.status != VERIFIED or not gen.manifest:
         now = "held by neither generation" if gen is None else f"{gen.status} in generation {g}"
-        raise CatalogConflict(f"backup {backup_id} cannot be drilled: it is {now}, not verified", filer=filer,
-                              state="catalog unchanged", action="drill a verified backup")
+        raise CatalogConflict(
+            f"backup {backup_id} cannot be drilled: it is {now}, not verified",
+            filer=filer,
+            state="catalog unchanged",
+            action="drill a verified backup",
+        )
     state.pins = {g: {"drill_id": drill_id, "instance_id": instance_id, "backup_id": backup_id, "since": at}}
     return g
 
@@ -332,8 +373,11 @@ class Catalog:
     def create_or_replace_json(self, path: str, data: Any, etag: str | None) -> bool:
         """Write only if the blob is absent (etag None) or unchanged since `etag`; False when another writer won."""
         body = json.dumps(data, sort_keys=True, indent=1).encode()
-        condition: dict[str, Any] = {"overwrite": False} if etag is None else {
-            "overwrite": True, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+        condition: dict[str, Any] = (
+            {"overwrite": False}
+            if etag is None
+            else {"overwrite": True, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+        )
         try:
             self._container.upload_blob(path, body, content_settings=_JSON, **condition)
         except (ResourceExistsError, ResourceModifiedError):
@@ -371,21 +415,31 @@ class Catalog:
                 if etag is None:
                     self._container.upload_blob(path, body, overwrite=False, content_settings=_JSON)
                 else:
-                    self._container.upload_blob(path, body, overwrite=True, etag=etag,
-                                                match_condition=MatchConditions.IfNotModified,
-                                                content_settings=_JSON)
+                    self._container.upload_blob(
+                        path,
+                        body,
+                        overwrite=True,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified,
+                        content_settings=_JSON,
+                    )
                 return result
             except (ResourceModifiedError, ResourceExistsError):
                 time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
             except ResourceNotFoundError:
                 self.ensure_container()
-        raise CatalogConflict(f"the catalog state changed {MAX_ATTEMPTS} times while being updated",
-                              filer=filer.key, state="catalog unchanged", action="retry the operation")
+        raise CatalogConflict(
+            f"the catalog state changed {MAX_ATTEMPTS} times while being updated",
+            filer=filer.key,
+            state="catalog unchanged",
+            action="retry the operation",
+        )
 
     # --- backup entries and records ----------------------------------------------------------------------
     def put_backup(self, filer: Filer, backup_id: str, entry: dict[str, Any]) -> None:
-        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json",
-                        with_schema(entry, SCHEMA))
+        self.write_json(
+            f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json", with_schema(entry, SCHEMA)
+        )
 
     def backup(self, filer: Filer, backup_id: str) -> dict[str, Any] | None:
         path = f"{filer_prefix(filer.cluster, filer.name)}backups/{backup_id}.json"
@@ -393,8 +447,9 @@ class Catalog:
 
     def list_backups(self, filer: Filer) -> list[dict[str, Any]]:
         """Every backup entry of the filer, oldest first."""
-        return sorted(self.list_entries(filer, BACKUPS),
-                      key=lambda e: (str(e.get("started_at") or ""), str(e.get("backup_id"))))
+        return sorted(
+            self.list_entries(filer, BACKUPS), key=lambda e: (str(e.get("started_at") or ""), str(e.get("backup_id")))
+        )
 
     def list_entries(self, filer: Filer, folder: str) -> list[dict[str, Any]]:
         """Every JSON object under `filers/<cluster>/<filer>/<folder>/` (backups, failovers, drills), unordered;
@@ -411,13 +466,16 @@ class Catalog:
         self.write_json(f"{filer_prefix(filer.cluster, filer.name)}{FAILOVERS}/{name}.json", entry)
 
     def put_record(self, filer: Filer, backup_id: str, record: FilerRecord) -> None:
-        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json",
-                        with_schema(record.to_json(), SCHEMA))
+        self.write_json(
+            f"{filer_prefix(filer.cluster, filer.name)}records/{backup_id}.json", with_schema(record.to_json(), SCHEMA)
+        )
 
     def put_key(self, filer: Filer, backup_id: str, key: SecretRef, key_id: str) -> None:
         """The Key Vault secret version of the key a backup rotated (before it was activated)."""
-        self.write_json(f"{filer_prefix(filer.cluster, filer.name)}keys/{backup_id}.json",
-                        with_schema({**SecretRef.to_json(key), "key_id": key_id}, SCHEMA))
+        self.write_json(
+            f"{filer_prefix(filer.cluster, filer.name)}keys/{backup_id}.json",
+            with_schema({**SecretRef.to_json(key), "key_id": key_id}, SCHEMA),
+        )
 
     def key(self, filer: Filer, backup_id: str) -> tuple[SecretRef, str] | None:
         """(the secret version, the key id) a backup rotated, or None when it rotated none."""

@@ -42,8 +42,9 @@ class _Options:
     extra: bool
 
 
-def json_options(*, key: str | None = None, omit: Any = _ALWAYS, skip: bool = False,
-                 extra: bool = False) -> dict[str, Any]:
+def json_options(
+    *, key: str | None = None, omit: Any = _ALWAYS, skip: bool = False, extra: bool = False
+) -> dict[str, Any]:
     """Codec options for one dataclass field, as its metadata: `field(metadata=json_options(key="n"))`.
 
     key: its JSON key (default: the field name); omit: a value for which it is left out (it must then be the
@@ -115,9 +116,14 @@ def _layout(cls: type) -> _Layout:
         reads.append((f.name, key, reader.ok, reader.convert, not has_default))
         writes.append((f.name, key, options.omit, _encoder(hints[f.name])))
     keys = {r[1] for r in reads} | ({SCHEMA_KEY} if getattr(cls, "SCHEMA", None) is not None else set())
-    layout = _Layout(tuple(reads), tuple(writes), frozenset(keys), extra,
-                     strict=extra is not None or getattr(cls, "UNKNOWN_KEYS", "ignore") == "refuse",
-                     checked=getattr(cls, "_checked", None) is not getattr(JsonRecord, "_checked", None))
+    layout = _Layout(
+        tuple(reads),
+        tuple(writes),
+        frozenset(keys),
+        extra,
+        strict=extra is not None or getattr(cls, "UNKNOWN_KEYS", "ignore") == "refuse",
+        checked=getattr(cls, "_checked", None) is not getattr(JsonRecord, "_checked", None),
+    )
     _LAYOUTS[cls] = layout
     return layout
 
@@ -156,7 +162,9 @@ def _exactly(kind: type) -> Callable[[str, tuple[Any, ...], type[Exception]], _R
     def make(where: str, _args: tuple[Any, ...], error: type[Exception]) -> _Reader:
         def refuse(v: Any) -> Any:
             raise error(f"{where} must be {kind.__name__}, got {type(v).__name__}")
+
         return _Reader(frozenset({kind}), refuse)
+
     return make
 
 
@@ -165,6 +173,7 @@ def _float(where: str, _args: tuple[Any, ...], error: type[Exception]) -> _Reade
         if type(v) is int:  # JSON writes 2.0 as 2 in other languages; bool is not a number here
             return float(v)
         raise error(f"{where} must be float, got {type(v).__name__}")
+
     return _Reader(frozenset({float}), convert)
 
 
@@ -179,6 +188,7 @@ def _tuple(where: str, args: tuple[Any, ...], error: type[Exception]) -> _Reader
         if len(v) != len(items):
             raise error(f"{where} must have {len(items)} items, got {len(v)}")
         return tuple(r.read(x) for r, x in zip(items, v, strict=True))
+
     return _Reader(frozenset(), fixed)
 
 
@@ -196,6 +206,7 @@ def _sequence(where: str, item: _Reader, kind: type, error: type[Exception]) -> 
             return kind(v)
         items = [x if type(x) in ok else convert(x) for x in v]
         return tuple(items) if kind is tuple else items
+
     # A list of anything is taken as it is; a tuple is always made from the JSON list.
     return _Reader(frozenset({list}) if kind is list and convert is None else frozenset(), read)
 
@@ -210,11 +221,17 @@ def _mapping(where: str, args: tuple[Any, ...], error: type[Exception]) -> _Read
         if convert is None:
             return v
         return {k: x if type(x) in ok else convert(x) for k, x in v.items()}
+
     return _Reader(frozenset({dict}) if convert is None else frozenset(), read)
 
 
 _READERS: dict[Any, Callable[[str, tuple[Any, ...], type[Exception]], _Reader]] = {
-    str: _exactly(str), int: _exactly(int), bool: _exactly(bool), float: _float, tuple: _tuple, list: _list,
+    str: _exactly(str),
+    int: _exactly(int),
+    bool: _exactly(bool),
+    float: _float,
+    tuple: _tuple,
+    list: _list,
     dict: _mapping,
 }
 
@@ -226,6 +243,7 @@ def _record(where: str, kind: Any, error: type[Exception]) -> Decode:
         if not isinstance(v, dict):
             raise error(f"{where} must be an object")
         return kind.from_json(v)
+
     return read
 
 
@@ -298,8 +316,10 @@ def schema_of(data: Mapping[str, Any], newest: int, what: str, error: type[Excep
     if type(version) is not int or version < 0:
         raise error(f"{what}: schema must be a non-negative integer, got {version!r}")
     if version > newest:
-        raise error(f"{what} has schema {version}, written by a newer version of this app (this one reads "
-                    f"up to {newest}): upgrade the app")
+        raise error(
+            f"{what} has schema {version}, written by a newer version of this app (this one reads "
+            f"up to {newest}): upgrade the app"
+        )
     return version
 
 
@@ -390,8 +410,10 @@ def decode(kind: type[R], value: Any) -> R:
     if isinstance(value, dict):
         if value.keys() >= ENVELOPE_KEYS:
             if value["__class__"] != kind.__name__:
-                raise TypeError(f"expected a {kind.__name__} payload, got the envelope of "
-                                f"{value['__module__']}.{value['__class__']}")
+                raise TypeError(
+                    f"expected a {kind.__name__} payload, got the envelope of "
+                    f"{value['__module__']}.{value['__class__']}"
+                )
             value = value["__data__"]
         return kind.from_json(value)
     raise TypeError(f"expected a {kind.__name__} payload, got {type(value).__name__}")

@@ -50,9 +50,14 @@ class InputRefused(DrError):
 
     kind = "refused"
 
-    def __init__(self, what: str, *, filer: str = "not resolved", state: str = "nothing changed",
-                 action: str = "start runs through the app's routes or timer: inputs name plan entities and "
-                 "run state only") -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        filer: str = "not resolved",
+        state: str = "nothing changed",
+        action: str = "start runs through the app's routes or timer: inputs name plan entities and run state only",
+    ) -> None:
         super().__init__(what, filer=filer, state=state, action=action)
 
 

@@ -24,10 +24,26 @@ _FIELDS = (
     _Field("minute", 0, 59),
     _Field("hour", 0, 23),
     _Field("day", 1, 31),
-    _Field("month", 1, 12, ("january", "february", "march", "april", "may", "june", "july", "august",
-                            "september", "october", "november", "december")),
-    _Field("day-of-week", 0, 6, ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday",
-                                 "saturday")),
+    _Field(
+        "month",
+        1,
+        12,
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ),
+    ),
+    _Field("day-of-week", 0, 6, ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")),
 )
 _FIELD_COUNTS = {None: (5, 6), True: (6,), False: (5,)}
 _FIELD_COUNT_NEEDS = {
@@ -56,8 +72,13 @@ class Schedule:
     def matches(self, dt: datetime) -> bool:
         """Whether the schedule fires at this instant (to the second)."""
         t = _as_utc(dt)
-        return (t.second in self.seconds and t.minute in self.minutes and t.hour in self.hours
-                and self._day_matches(t.date()) and t.microsecond == 0)
+        return (
+            t.second in self.seconds
+            and t.minute in self.minutes
+            and t.hour in self.hours
+            and self._day_matches(t.date())
+            and t.microsecond == 0
+        )
 
     def next_after(self, dt: datetime) -> datetime:
         """The first firing strictly after dt, as an aware UTC datetime."""
@@ -90,8 +111,7 @@ class Schedule:
 
     def _day_matches(self, day: date) -> bool:
         # NCrontab requires both fields to match (unlike Vixie cron, which ORs them).
-        return (day.month in self.months and day.day in self.days
-                and (day.isoweekday() % 7) in self.weekdays)
+        return day.month in self.months and day.day in self.days and (day.isoweekday() % 7) in self.weekdays
 
     def _first_time_at_or_after(self, at: tuple[int, int, int]) -> tuple[int, int, int] | None:
         for hour in self.hours:
@@ -124,18 +144,25 @@ def parse(expr: str, *, host_strict: bool = False, including_seconds: bool | Non
     if host_strict and any(c.isspace() and c != " " for c in expr):
         raise ValueError(f"schedule {expr!r}: the Functions host separates fields with spaces only")
     if len(tokens) not in _FIELD_COUNTS[including_seconds]:
-        raise ValueError(f"schedule {expr!r} has {len(tokens)} fields; NCRONTAB needs "
-                         + _FIELD_COUNT_NEEDS[including_seconds])
+        raise ValueError(
+            f"schedule {expr!r} has {len(tokens)} fields; NCRONTAB needs " + _FIELD_COUNT_NEEDS[including_seconds]
+        )
     if len(tokens) == 5:
         tokens = ["0", *tokens]
-    values = [_parse_field(tok, field, host_strict=host_strict)
-              for tok, field in zip(tokens, _FIELDS, strict=True)]
-    schedule = Schedule(expression=expr, seconds=tuple(sorted(values[0])), minutes=tuple(sorted(values[1])),
-                        hours=tuple(sorted(values[2])), days=frozenset(values[3]),
-                        months=frozenset(values[4]), weekdays=frozenset(values[5]))
+    values = [_parse_field(tok, field, host_strict=host_strict) for tok, field in zip(tokens, _FIELDS, strict=True)]
+    schedule = Schedule(
+        expression=expr,
+        seconds=tuple(sorted(values[0])),
+        minutes=tuple(sorted(values[1])),
+        hours=tuple(sorted(values[2])),
+        days=frozenset(values[3]),
+        months=frozenset(values[4]),
+        weekdays=frozenset(values[5]),
+    )
     if not any(d <= _max_days(m) for m in schedule.months for d in schedule.days):
-        raise ValueError(f"schedule {expr!r} never fires: no month among {sorted(schedule.months)} "
-                         f"has a day {sorted(schedule.days)}")
+        raise ValueError(
+            f"schedule {expr!r} never fires: no month among {sorted(schedule.months)} has a day {sorted(schedule.days)}"
+        )
     return schedule
 
 
@@ -146,14 +173,15 @@ def longest_gap(expr: str | Schedule, start: datetime | None = None) -> timedelt
     (to the next one) counts, so schedules that fire rarely (Feb 29) report their real gap.
     """
     schedule = expr if isinstance(expr, Schedule) else parse(expr)
-    origin = (_as_utc(start) if start is not None
-              else datetime(utc_now().year, 1, 1, tzinfo=UTC)).date()
-    end = origin.replace(year=origin.year + 1) if not (origin.month == 2 and origin.day == 29) \
+    origin = (_as_utc(start) if start is not None else datetime(utc_now().year, 1, 1, tzinfo=UTC)).date()
+    end = (
+        origin.replace(year=origin.year + 1)
+        if not (origin.month == 2 and origin.day == 29)
         else date(origin.year + 1, 3, 1)
+    )
     days = schedule.firing_days(origin, end)
     if not days:
-        first = schedule.next_after(datetime(origin.year, origin.month, origin.day, tzinfo=UTC)
-                                    - timedelta(seconds=1))
+        first = schedule.next_after(datetime(origin.year, origin.month, origin.day, tzinfo=UTC) - timedelta(seconds=1))
         days = [first.date()]
     after = schedule.next_after(datetime(days[-1].year, days[-1].month, days[-1].day, 23, 59, 59, tzinfo=UTC))
     days.append(after.date())
@@ -205,8 +233,10 @@ def _value(text: str, field: _Field, top: int, token: str) -> int:
             if full.startswith(lowered):
                 return field.low + index
     if field.names:
-        raise ValueError(f"{field.name} field {token!r}: {text!r} is not a number {field.low}-{top} or a "
-                         f"name ({', '.join(n[:3] for n in field.names)})")
+        raise ValueError(
+            f"{field.name} field {token!r}: {text!r} is not a number {field.low}-{top} or a "
+            f"name ({', '.join(n[:3] for n in field.names)})"
+        )
     raise ValueError(f"{field.name} field {token!r}: {text!r} is not a number {field.low}-{top}")
 
 

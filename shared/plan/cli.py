@@ -31,21 +31,21 @@ RULES: dict[str, str] = {
     "keyvault-url": "the vault must be the DR region's Key Vault, addressed by its https root URL",
     "schedule": "the schedule is NCRONTAB in UTC: 6 fields with seconds first, or 5 without seconds",
     "tls": "the cluster's certificate must be trusted explicitly; only verify: false turns checking off, and "
-           "for a host other than loopback only with acknowledge_insecure (the admin password goes to the peer)",
+    "for a host other than loopback only with acknowledge_insecure (the admin password goes to the peer)",
     "fingerprint": "a pinned certificate is named by its SHA-256 fingerprint",
     "unique": "names must be unique so that every filer and cluster is addressed unambiguously",
     "reference": "a filer can only name clusters declared in the plan",
     "regions-differ": "a backup in the source's region does not survive the loss of that region",
     "account-region": "one storage account lives in one region behind one endpoint",
     "backup-container": "the container behind a core filer is written only by the cluster, and each backup "
-                        "container belongs to exactly one filer",
+    "container belongs to exactly one filer",
     "generations": "backup.containers names generations a and b; generation c onwards is "
-                   "<container_prefix>-<letter>, so every generation's container is predictable",
+    "<container_prefix>-<letter>, so every generation's container is predictable",
     "catalog-container": "the catalog lives in its own container, never in a backup or source container",
     "json": "the plan must be one valid JSON document",
     "source": "the plan comes from the app setting VFXTDR_PLAN (JSON) or VFXTDR_PLAN_FILE (a path)",
     "drill-prefix": "drills copy a backup into a scratch container named drill-... and delete it afterwards: "
-                    "no container of a backup account may look like one",
+    "no container of a backup account may look like one",
     "drill": "whole-cluster drill parallelism is one setting for the plan, not per filer",
 }
 
@@ -57,38 +57,89 @@ EXAMPLE: dict[str, Any] = {
     "storage_auth": "identity",
     "short_offline_window": True,
     "catalog_container": "vfxtdr-catalog",
-    "copy": {"engine": "copy", "concurrency": 64, "page_size": 5000, "poll_interval_seconds": 15,
-             "pending_limit_seconds": 3600, "parallel_pages": 4, "pages_per_execution": 50},
-    "guard": {"max_delete_fraction": 0.10, "max_change_fraction": 0.5, "min_count": 100,
-              "approval_timeout_hours": 24},
-    "drill": {"probe": {"url": "https://drill-probe.internal.example/read", "key_secret": "drill-probe-key",
-                        "timeout_seconds": 600},
-              "sample_size": 20, "max_parallel": 2},
+    "copy": {
+        "engine": "copy",
+        "concurrency": 64,
+        "page_size": 5000,
+        "poll_interval_seconds": 15,
+        "pending_limit_seconds": 3600,
+        "parallel_pages": 4,
+        "pages_per_execution": 50,
+    },
+    "guard": {"max_delete_fraction": 0.10, "max_change_fraction": 0.5, "min_count": 100, "approval_timeout_hours": 24},
+    "drill": {
+        "probe": {
+            "url": "https://drill-probe.internal.example/read",
+            "key_secret": "drill-probe-key",
+            "timeout_seconds": 600,
+        },
+        "sample_size": 20,
+        "max_parallel": 2,
+    },
     "clusters": [
-        {"name": "primary", "management_address": "10.0.0.5", "rpc_path": "/cgi-bin/rpc2.py",
-         "region": "westus2", "admin_user": "admin", "admin_password_secret": "primary-admin-password",
-         "tls": {"fingerprint_sha256": "3F:1A:6C:22:9E:0B:47:D5:8A:11:C0:FE:72:39:BB:04:"
-                                       "5D:E6:98:21:7C:AA:13:60:F4:0E:B2:55:C9:38:7D:E1"}},
+        {
+            "name": "primary",
+            "management_address": "10.0.0.5",
+            "rpc_path": "/cgi-bin/rpc2.py",
+            "region": "westus2",
+            "admin_user": "admin",
+            "admin_password_secret": "primary-admin-password",
+            "tls": {
+                "fingerprint_sha256": "3F:1A:6C:22:9E:0B:47:D5:8A:11:C0:FE:72:39:BB:04:"
+                "5D:E6:98:21:7C:AA:13:60:F4:0E:B2:55:C9:38:7D:E1"
+            },
+        },
     ],
     "dr_clusters": [
-        {"name": "dr-east", "management_address": "10.1.0.5:443", "region": "eastus2",
-         "admin_password_secret": "dr-east-admin-password",
-         "tls": {"ca_file": "/home/site/wwwroot/certs/dr-ca.pem"}},
+        {
+            "name": "dr-east",
+            "management_address": "10.1.0.5:443",
+            "region": "eastus2",
+            "admin_password_secret": "dr-east-admin-password",
+            "tls": {"ca_file": "/home/site/wwwroot/certs/dr-ca.pem"},
+        },
     ],
     "filers": [
-        {"cluster": "primary", "name": "projects", "enabled": True, "max_offline_minutes": 30,
-         "source": {"account": "avereprimarydata", "container": "projects",
-                    "blob_endpoint": "https://avereprimarydata.blob.core.windows.net", "region": "westus2"},
-         "backup": {"account": "averedrbackup", "blob_endpoint": "https://averedrbackup.blob.core.windows.net",
-                    "region": "eastus2", "containers": ["projects-a", "projects-b"],
-                    "generations": 7, "container_prefix": "projects",
-                    "storage_key_secret": "averedrbackup-key"},
-         "failover_cluster": "dr-east", "drill_schedule": "0 0 4 * * sun"},
-        {"cluster": "primary", "name": "renders", "max_offline_minutes": 60,
-         "source": {"account": "avereprimarydata", "container": "renders",
-                    "blob_endpoint": "https://avereprimarydata.blob.core.windows.net", "region": "westus2"},
-         "backup": {"account": "averedrbackup", "blob_endpoint": "https://averedrbackup.blob.core.windows.net",
-                    "region": "eastus2", "storage_key_secret": "averedrbackup-key"}},
+        {
+            "cluster": "primary",
+            "name": "projects",
+            "enabled": True,
+            "max_offline_minutes": 30,
+            "source": {
+                "account": "avereprimarydata",
+                "container": "projects",
+                "blob_endpoint": "https://avereprimarydata.blob.core.windows.net",
+                "region": "westus2",
+            },
+            "backup": {
+                "account": "averedrbackup",
+                "blob_endpoint": "https://averedrbackup.blob.core.windows.net",
+                "region": "eastus2",
+                "containers": ["projects-a", "projects-b"],
+                "generations": 7,
+                "container_prefix": "projects",
+                "storage_key_secret": "averedrbackup-key",
+            },
+            "failover_cluster": "dr-east",
+            "drill_schedule": "0 0 4 * * sun",
+        },
+        {
+            "cluster": "primary",
+            "name": "renders",
+            "max_offline_minutes": 60,
+            "source": {
+                "account": "avereprimarydata",
+                "container": "renders",
+                "blob_endpoint": "https://avereprimarydata.blob.core.windows.net",
+                "region": "westus2",
+            },
+            "backup": {
+                "account": "averedrbackup",
+                "blob_endpoint": "https://averedrbackup.blob.core.windows.net",
+                "region": "eastus2",
+                "storage_key_secret": "averedrbackup-key",
+            },
+        },
     ],
 }
 
@@ -112,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     print(f"plan OK: {len(plan.clusters)} clusters, {len(plan.filers)} filers")
     nxt = plan.parsed_schedule().next_after(utc_now())
-    print(f"  {len(plan.dr_clusters)} DR clusters, {len(plan.enabled_filers())} filers enabled, "
-          f"next scheduled run {to_iso(nxt)}")
+    print(
+        f"  {len(plan.dr_clusters)} DR clusters, {len(plan.enabled_filers())} filers enabled, "
+        f"next scheduled run {to_iso(nxt)}"
+    )
     for warning in plan.warnings():
         print(f"warning: {warning}")
     return 0

@@ -86,8 +86,9 @@ class DrillSettings(_Part):
         sample = o.integer("sample_size", 1, 1000) if "sample_size" in o.data else None
         parallel = o.integer("max_parallel", 1, 20) if "max_parallel" in o.data else None
         if filer_level and "max_parallel" in o.data:
-            o.problems.add(o.at("max_parallel"), "belongs in the plan's top-level drill (whole-cluster drills)",
-                           "drill")
+            o.problems.add(
+                o.at("max_parallel"), "belongs in the plan's top-level drill (whole-cluster drills)", "drill"
+            )
         if not _clean(o, before):
             return None
         return cls(probe=probe, sample_size=sample, max_parallel=parallel)

@@ -31,17 +31,48 @@ from shared.plan.model import (
 )
 from shared.plan.validate import Obj, PlanError, Problem, Problems
 
-__all__ = ["BackupStorage", "Cluster", "CopySettings", "DrillSettings", "Filer", "GuardSettings", "Plan", "PlanError",
-           "Probe", "Problem", "SourceStorage", "TlsTrust", "UnknownClusterError", "UnknownFilerError",
-           "default_containers", "load_plan_file", "load_plan_from_env", "load_plan_text", "parse_plan"]
+__all__ = [
+    "BackupStorage",
+    "Cluster",
+    "CopySettings",
+    "DrillSettings",
+    "Filer",
+    "GuardSettings",
+    "Plan",
+    "PlanError",
+    "Probe",
+    "Problem",
+    "SourceStorage",
+    "TlsTrust",
+    "UnknownClusterError",
+    "UnknownFilerError",
+    "default_containers",
+    "load_plan_file",
+    "load_plan_from_env",
+    "load_plan_text",
+    "parse_plan",
+]
 
 PLAN_VERSION = 1
 STORAGE_AUTH = ("identity", "key")
 DEFAULT_CATALOG = "vfxtdr-catalog"
 ENV_PLAN = "VFXTDR_PLAN"
 ENV_PLAN_FILE = "VFXTDR_PLAN_FILE"
-_TOP_KEYS = ("version", "keyvault_url", "schedule", "rpo_hours", "storage_auth", "short_offline_window",
-             "catalog_container", "copy", "guard", "clusters", "dr_clusters", "filers", "drill")
+_TOP_KEYS = (
+    "version",
+    "keyvault_url",
+    "schedule",
+    "rpo_hours",
+    "storage_auth",
+    "short_offline_window",
+    "catalog_container",
+    "copy",
+    "guard",
+    "clusters",
+    "dr_clusters",
+    "filers",
+    "drill",
+)
 
 
 class UnknownClusterError(LookupError):
@@ -127,8 +158,10 @@ class Plan(JsonRecord):
         gap = ncrontab.longest_gap(self.schedule)
         gap_hours = gap.total_seconds() / 3600
         if gap_hours > self.rpo_hours:
-            out.append(f"rpo_hours: the schedule leaves up to {gap_hours:g} h between runs, longer than the "
-                       f"RPO target of {self.rpo_hours:g} h")
+            out.append(
+                f"rpo_hours: the schedule leaves up to {gap_hours:g} h between runs, longer than the "
+                f"RPO target of {self.rpo_hours:g} h"
+            )
         if not self.filers:
             out.append("filers: none listed, nothing will be backed up")
         elif not self.enabled_filers():
@@ -137,8 +170,10 @@ class Plan(JsonRecord):
             if f.failover_cluster:
                 target = self.dr_cluster(f.failover_cluster)
                 if target.region != f.backup.region:
-                    out.append(f"filers[{i}].failover_cluster: {target.name!r} is in {target.region}, "
-                               f"its backup in {f.backup.region}: failover will read across regions")
+                    out.append(
+                        f"filers[{i}].failover_cluster: {target.name!r} is in {target.region}, "
+                        f"its backup in {f.backup.region}: failover will read across regions"
+                    )
         return tuple(out)
 
     def _checked(self) -> Plan:
@@ -150,13 +185,13 @@ def parse_plan(data: dict) -> Plan:
     """Validate a decoded plan; raise one PlanError listing every problem."""
     problems = Problems()
     o = Obj(data, "", problems, _TOP_KEYS)
-    version = o.integer("version", PLAN_VERSION, PLAN_VERSION, message=f"must be {PLAN_VERSION}, the only "
-                        "plan version this app reads")
+    version = o.integer(
+        "version", PLAN_VERSION, PLAN_VERSION, message=f"must be {PLAN_VERSION}, the only plan version this app reads"
+    )
     kv_url = o.text("keyvault_url", chk.keyvault_url, rule="keyvault-url")
     schedule = o.text("schedule", _schedule_problem, rule="schedule")
     rpo = o.number("rpo_hours", above=0)
-    auth = o.text("storage_auth", lambda v: None if v in STORAGE_AUTH else 'must be "identity" or "key"',
-                  rule="enum")
+    auth = o.text("storage_auth", lambda v: None if v in STORAGE_AUTH else 'must be "identity" or "key"', rule="enum")
     short = o.flag("short_offline_window", default=True)
     catalog = o.text("catalog_container", chk.container_name, default=DEFAULT_CATALOG, rule="container-name")
     copy_obj = o.obj("copy", CopySettings._keys(), required=False)
@@ -164,21 +199,33 @@ def parse_plan(data: dict) -> Plan:
     guard_obj = o.obj("guard", GuardSettings._keys(), required=False)
     guard = GuardSettings._read(guard_obj) if guard_obj else DEFAULT_GUARD
     drill = drill_settings.read_drill(o, "drill", filer_level=False)
-    raw_clusters, raw_dr, raw_filers = (_raw_list(o, "clusters"), _raw_list(o, "dr_clusters", []),
-                                        _raw_list(o, "filers"))
+    raw_clusters, raw_dr, raw_filers = (
+        _raw_list(o, "clusters"),
+        _raw_list(o, "dr_clusters", []),
+        _raw_list(o, "filers"),
+    )
     clusters = _read_list(o, raw_clusters or [], Cluster)
     dr_clusters = _read_list(o, raw_dr or [], Cluster)
     filers = _read_list(o, raw_filers or [], Filer)
     views = rules.filer_views(raw_filers or [])
-    rules.check_references(problems, rules.cluster_names(raw_clusters), rules.cluster_names(raw_dr), views,
-                           auth)
+    rules.check_references(problems, rules.cluster_names(raw_clusters), rules.cluster_names(raw_dr), views, auth)
     rules.check_storage(problems, views, catalog)
     problems.raise_if_any()
-    return Plan(keyvault_url=present(kv_url), schedule=present(schedule), rpo_hours=present(rpo),
-                storage_auth=present(auth), clusters=tuple(clusters), filers=tuple(filers),
-                dr_clusters=tuple(dr_clusters), short_offline_window=present(short),
-                catalog_container=present(catalog), copy=present(copy), guard=present(guard),
-                version=present(version), drill=drill)
+    return Plan(
+        keyvault_url=present(kv_url),
+        schedule=present(schedule),
+        rpo_hours=present(rpo),
+        storage_auth=present(auth),
+        clusters=tuple(clusters),
+        filers=tuple(filers),
+        dr_clusters=tuple(dr_clusters),
+        short_offline_window=present(short),
+        catalog_container=present(catalog),
+        copy=present(copy),
+        guard=present(guard),
+        version=present(version),
+        drill=drill,
+    )
 
 
 def _schedule_problem(expr: str) -> str | None:
@@ -220,14 +267,23 @@ def load_plan_text(text: str, source: str = ENV_PLAN) -> Plan:
         data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         # The position only: the message never quotes the text.
-        raise PlanError([Problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                                 "json")]) from None
+        raise PlanError(
+            [Problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "json")]
+        ) from None
     except ValueError:  # the only other one json.loads raises: an integer longer than Python converts
-        raise PlanError([Problem(source, f"not a JSON document this app reads: a number has more than "
-                                 f"{sys.get_int_max_str_digits()} digits", "json")]) from None
+        raise PlanError(
+            [
+                Problem(
+                    source,
+                    f"not a JSON document this app reads: a number has more than {sys.get_int_max_str_digits()} digits",
+                    "json",
+                )
+            ]
+        ) from None
     except RecursionError:
-        raise PlanError([Problem(source, "not a JSON document this app reads: arrays or objects nested too deeply",
-                                 "json")]) from None
+        raise PlanError(
+            [Problem(source, "not a JSON document this app reads: arrays or objects nested too deeply", "json")]
+        ) from None
     problems.raise_if_any()
     return parse_plan(data)
 
@@ -236,11 +292,9 @@ def load_plan_file(path: str | os.PathLike[str]) -> Plan:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise PlanError([Problem(str(path), f"cannot read the plan file: {exc.strerror}",
-                                 "source")]) from None
+        raise PlanError([Problem(str(path), f"cannot read the plan file: {exc.strerror}", "source")]) from None
     except UnicodeDecodeError as exc:
-        raise PlanError([Problem(str(path), f"not UTF-8 text: byte {exc.start} cannot be decoded",
-                                 "json")]) from None
+        raise PlanError([Problem(str(path), f"not UTF-8 text: byte {exc.start} cannot be decoded", "json")]) from None
     return load_plan_text(text, str(path))
 
 
@@ -249,12 +303,15 @@ def load_plan_from_env(environ: Mapping[str, str] | None = None) -> Plan:
     env = os.environ if environ is None else environ
     text, path = env.get(ENV_PLAN, "").strip(), env.get(ENV_PLAN_FILE, "").strip()
     if text and path:
-        raise PlanError([Problem(ENV_PLAN, f"both {ENV_PLAN} and {ENV_PLAN_FILE} are set; set only one",
-                                 "source")])
+        raise PlanError([Problem(ENV_PLAN, f"both {ENV_PLAN} and {ENV_PLAN_FILE} are set; set only one", "source")])
     if path:
         return load_plan_file(path)
     if text:
         return load_plan_text(text, ENV_PLAN)
-    raise PlanError([Problem(ENV_PLAN, f"no plan: set the app setting {ENV_PLAN} (JSON) or {ENV_PLAN_FILE} "
-                             "(a file path)", "source")])
-
+    raise PlanError(
+        [
+            Problem(
+                ENV_PLAN, f"no plan: set the app setting {ENV_PLAN} (JSON) or {ENV_PLAN_FILE} (a file path)", "source"
+            )
+        ]
+    )

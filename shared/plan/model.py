@@ -43,8 +43,11 @@ class TlsTrust(_Part):
         before = len(o.problems.items)
         given = [k for k in ("ca_file", "fingerprint_sha256", "verify") if o.data.get(k) is not None]
         if o.ok and len(given) != 1:
-            o.problems.add(o.path, "give exactly one of ca_file, fingerprint_sha256, or verify: false "
-                           f"(got {', '.join(given) or 'none'})", "tls")
+            o.problems.add(
+                o.path,
+                f"give exactly one of ca_file, fingerprint_sha256, or verify: false (got {', '.join(given) or 'none'})",
+                "tls",
+            )
         ca = o.text("ca_file", _nonblank, default=None)
         fp = o.text("fingerprint_sha256", chk.fingerprint, default=None, rule="fingerprint")
         verify = o.flag("verify", default=True)
@@ -57,8 +60,12 @@ class TlsTrust(_Part):
             o.problems.add(o.at("acknowledge_insecure"), "only goes with verify: false", "tls")
         if not _clean(o, before):
             return None
-        return cls(ca_file=ca, fingerprint_sha256=chk.normal_fingerprint(fp) if fp else None,
-                   verify=bool(verify), acknowledge_insecure=ack)
+        return cls(
+            ca_file=ca,
+            fingerprint_sha256=chk.normal_fingerprint(fp) if fp else None,
+            verify=bool(verify),
+            acknowledge_insecure=ack,
+        )
 
     @property
     def insecure_acknowledged(self) -> bool:
@@ -66,17 +73,23 @@ class TlsTrust(_Part):
 
     def client_kwargs(self) -> dict[str, Any]:
         """The trust arguments shared.avere.client's client takes."""
-        return {"ca_file": self.ca_file, "fingerprint_sha256": self.fingerprint_sha256,
-                "insecure": not self.verify, "insecure_acknowledged": self.insecure_acknowledged}
+        return {
+            "ca_file": self.ca_file,
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "insecure": not self.verify,
+            "insecure_acknowledged": self.insecure_acknowledged,
+        }
 
 
 def unverified_tls_problem(address: str, tls: TlsTrust) -> str | None:
     """Why verification may not be off for this management address, or None when it may (or is on)."""
     if tls.verify or tls.insecure_acknowledged or is_loopback_host(urlsplit(f"https://{address}").hostname):
         return None
-    return (f"required with verify: false, because {address} is not a loopback address: the admin password "
-            f"would go to a server whose identity is not checked; to accept that, set it to exactly "
-            f"{INSECURE_ACK!r}")
+    return (
+        f"required with verify: false, because {address} is not a loopback address: the admin password "
+        f"would go to a server whose identity is not checked; to accept that, set it to exactly "
+        f"{INSECURE_ACK!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -98,8 +111,16 @@ class Cluster(_Part):
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("name", "management_address", "rpc_path", "region", "admin_user", "admin_password_secret",
-                "tls", "poll_seconds")
+        return (
+            "name",
+            "management_address",
+            "rpc_path",
+            "region",
+            "admin_user",
+            "admin_password_secret",
+            "tls",
+            "poll_seconds",
+        )
 
     @classmethod
     def _read(cls, o: Obj) -> Cluster | None:
@@ -118,9 +139,16 @@ class Cluster(_Part):
             o.problems.add(tls_obj.at("acknowledge_insecure"), unverified, "tls")
         if not _clean(o, before):
             return None
-        return cls(name=present(name), management_address=present(address), region=present(region),
-                   admin_password_secret=present(secret), tls=present(tls), admin_user=present(user),
-                   rpc_path=present(rpc), poll_seconds=float(present(poll)))
+        return cls(
+            name=present(name),
+            management_address=present(address),
+            region=present(region),
+            admin_password_secret=present(secret),
+            tls=present(tls),
+            admin_user=present(user),
+            rpc_path=present(rpc),
+            poll_seconds=float(present(poll)),
+        )
 
 
 def _read_account(o: Obj) -> tuple[str | None, str | None, str | None]:
@@ -161,8 +189,13 @@ class SourceStorage(_Part):
         key_secret = o.text("key_secret", chk.secret_name, default=None, rule="secret-name")
         if not _clean(o, before):
             return None
-        return cls(account=present(account), container=present(container), blob_endpoint=present(endpoint),
-                   region=present(region), key_secret=key_secret)
+        return cls(
+            account=present(account),
+            container=present(container),
+            blob_endpoint=present(endpoint),
+            region=present(region),
+            key_secret=key_secret,
+        )
 
 
 # Backup generations are named by one letter each, a..z: "a" and "b" are the two containers plans have always
@@ -186,8 +219,10 @@ def default_containers(filer_name: str) -> tuple[str, str]:
 def _prefix_problem(prefix: str) -> str | None:
     """A prefix works when `<prefix>-a` .. `<prefix>-z` are all valid container names."""
     if chk.container_name(f"{prefix}-a"):
-        return ("must make valid container names as <prefix>-<letter>: 1-61 lowercase letters, digits and "
-                "single hyphens, not starting or ending with a hyphen")
+        return (
+            "must make valid container names as <prefix>-<letter>: 1-61 lowercase letters, digits and "
+            "single hyphens, not starting or ending with a hyphen"
+        )
     return None
 
 
@@ -205,8 +240,7 @@ class BackupStorage(_Part):
     storage_key_secret: str  # the key the cluster's azure-storage credential needs to mount a backup
     # Left out of JSON at their defaults and out of repr, so plans and payloads written before retention
     # existed read and write back exactly as they were.
-    generations: int = field(default=DEFAULT_GENERATIONS, repr=False,
-                             metadata=json_options(omit=DEFAULT_GENERATIONS))
+    generations: int = field(default=DEFAULT_GENERATIONS, repr=False, metadata=json_options(omit=DEFAULT_GENERATIONS))
     container_prefix: str | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     @property
@@ -215,8 +249,15 @@ class BackupStorage(_Part):
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("account", "blob_endpoint", "region", "containers", "storage_key_secret", "generations",
-                "container_prefix")
+        return (
+            "account",
+            "blob_endpoint",
+            "region",
+            "containers",
+            "storage_key_secret",
+            "generations",
+            "container_prefix",
+        )
 
     @classmethod
     def _read(cls, o: Obj, filer_name: str | None = None) -> BackupStorage | None:
@@ -236,25 +277,34 @@ class BackupStorage(_Part):
                     containers.append(item)
             listed = o.data["containers"]  # compared, not hashed: an item may be any JSON value
             if isinstance(listed, list) and (len(listed) != 2 or listed[0] == listed[1]):
-                o.problems.add(o.at("containers"), "must name exactly two distinct containers "
-                               "(generations a and b; later ones are named <container_prefix>-<letter>)",
-                               "generations")
+                o.problems.add(
+                    o.at("containers"),
+                    "must name exactly two distinct containers "
+                    "(generations a and b; later ones are named <container_prefix>-<letter>)",
+                    "generations",
+                )
         elif filer_name:
             containers = list(default_containers(filer_name))
         elif o.ok:
             o.problems.add(o.at("containers"), "required", "required")
         if not _clean(o, before):
             return None
-        return cls(account=present(account), blob_endpoint=present(endpoint), region=present(region),
-                   containers=(containers[0], containers[1]), storage_key_secret=present(secret),
-                   generations=present(generations), container_prefix=prefix)
+        return cls(
+            account=present(account),
+            blob_endpoint=present(endpoint),
+            region=present(region),
+            containers=(containers[0], containers[1]),
+            storage_key_secret=present(secret),
+            generations=present(generations),
+            container_prefix=prefix,
+        )
 
 
 def generation_containers(backup: BackupStorage, filer_name: str) -> tuple[str, ...]:
     """The container of each generation the plan keeps, in order a, b, c, ...: a and b as listed,
     the others `<prefix>-<letter>` (the prefix: container_prefix, else the filer's name made container-safe)."""
     prefix = backup.container_prefix or container_base(filer_name)
-    later = tuple(f"{prefix}-{g}" for g in GENERATION_IDS[2:backup.generations])
+    later = tuple(f"{prefix}-{g}" for g in GENERATION_IDS[2 : backup.generations])
     return (*backup.containers, *later)
 
 
@@ -284,8 +334,17 @@ class Filer(_Part):
 
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
-        return ("cluster", "name", "enabled", "max_offline_minutes", "source", "backup", "failover_cluster",
-                "drill_schedule", "drill")
+        return (
+            "cluster",
+            "name",
+            "enabled",
+            "max_offline_minutes",
+            "source",
+            "backup",
+            "failover_cluster",
+            "drill_schedule",
+            "drill",
+        )
 
     @classmethod
     def _read(cls, o: Obj) -> Filer | None:
@@ -303,9 +362,17 @@ class Filer(_Part):
         drill = read_drill(o, "drill", filer_level=True)
         if not _clean(o, before):
             return None
-        return cls(cluster=present(cluster), name=present(name), source=present(source), backup=present(backup),
-                   enabled=present(enabled), max_offline_minutes=present(max_offline), failover_cluster=failover,
-                   drill_schedule=drill_schedule, drill=drill)
+        return cls(
+            cluster=present(cluster),
+            name=present(name),
+            source=present(source),
+            backup=present(backup),
+            enabled=present(enabled),
+            max_offline_minutes=present(max_offline),
+            failover_cluster=failover,
+            drill_schedule=drill_schedule,
+            drill=drill,
+        )
 
 
 @dataclass(frozen=True)
@@ -327,8 +394,12 @@ class CopySettings(_Part):
     @classmethod
     def _read(cls, o: Obj) -> CopySettings | None:
         before = len(o.problems.items)
-        engine = o.text("engine", lambda v: None if v in ENGINES else f"must be one of {', '.join(ENGINES)}",
-                        default="copy", rule="enum")
+        engine = o.text(
+            "engine",
+            lambda v: None if v in ENGINES else f"must be one of {', '.join(ENGINES)}",
+            default="copy",
+            rule="enum",
+        )
         values = {
             "concurrency": o.integer("concurrency", 1, 1000, default=64),
             "page_size": o.integer("page_size", 1, 5000, default=5000),
@@ -339,16 +410,18 @@ class CopySettings(_Part):
         }
         poll, limit = values["poll_interval_seconds"], values["pending_limit_seconds"]
         if poll is not None and limit is not None and poll >= limit:
-            o.problems.add(o.at("pending_limit_seconds"), "must be longer than poll_interval_seconds",
-                           "range")
+            o.problems.add(o.at("pending_limit_seconds"), "must be longer than poll_interval_seconds", "range")
         if not _clean(o, before):
             return None
-        return cls(engine=present(engine), concurrency=int(present(values["concurrency"])),
-                   page_size=int(present(values["page_size"])),
-                   poll_interval_seconds=float(present(values["poll_interval_seconds"])),
-                   pending_limit_seconds=float(present(values["pending_limit_seconds"])),
-                   parallel_pages=int(present(values["parallel_pages"])),
-                   pages_per_execution=int(present(values["pages_per_execution"])))
+        return cls(
+            engine=present(engine),
+            concurrency=int(present(values["concurrency"])),
+            page_size=int(present(values["page_size"])),
+            poll_interval_seconds=float(present(values["poll_interval_seconds"])),
+            pending_limit_seconds=float(present(values["pending_limit_seconds"])),
+            parallel_pages=int(present(values["parallel_pages"])),
+            pages_per_execution=int(present(values["pages_per_execution"])),
+        )
 
 
 @dataclass(frozen=True)
@@ -375,8 +448,12 @@ class GuardSettings(_Part):
         timeout = o.number("approval_timeout_hours", above=0, default=24.0)
         if not _clean(o, before):
             return None
-        return cls(max_delete_fraction=present(fraction), min_count=present(count),
-                   approval_timeout_hours=present(timeout), max_change_fraction=present(changes))
+        return cls(
+            max_delete_fraction=present(fraction),
+            min_count=present(count),
+            approval_timeout_hours=present(timeout),
+            max_change_fraction=present(changes),
+        )
 
 
 DEFAULT_COPY = CopySettings()

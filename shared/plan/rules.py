@@ -49,8 +49,12 @@ def _store(data: Any, containers: tuple[str, ...]) -> StoreView:
     url, account = _text(data, "blob_endpoint"), _text(data, "account")
     # A bad URL (perhaps carrying a SAS) is reported by its own check and is never compared or echoed.
     good = url is not None and blob_endpoint(url) is None and not (account and endpoint_account(url, account))
-    return StoreView(account=account, region=_text(data, "region"),
-                     url=url.rstrip("/") if good and url else None, containers=containers)
+    return StoreView(
+        account=account,
+        region=_text(data, "region"),
+        url=url.rstrip("/") if good and url else None,
+        containers=containers,
+    )
 
 
 def filer_views(items: Iterable[tuple[str, Any]]) -> list[FilerView]:
@@ -67,12 +71,20 @@ def filer_views(items: Iterable[tuple[str, Any]]) -> list[FilerView]:
         first_later = len(gens)
         gens = (*gens, *_later_generations(backup, name))
         src_container = _text(source, "container")
-        out.append(FilerView(
-            path=path, cluster=_text(raw, "cluster"), name=name, failover=_text(raw, "failover_cluster"),
-            has_key_secret=isinstance(source, dict) and "key_secret" in source,
-            source=_store(source, (src_container,) if src_container else ()), backup=_store(backup, gens),
-            derived_containers=listed is None, first_later=first_later,
-            derived_prefix=not (isinstance(backup, dict) and isinstance(backup.get("container_prefix"), str))))
+        out.append(
+            FilerView(
+                path=path,
+                cluster=_text(raw, "cluster"),
+                name=name,
+                failover=_text(raw, "failover_cluster"),
+                has_key_secret=isinstance(source, dict) and "key_secret" in source,
+                source=_store(source, (src_container,) if src_container else ()),
+                backup=_store(backup, gens),
+                derived_containers=listed is None,
+                first_later=first_later,
+                derived_prefix=not (isinstance(backup, dict) and isinstance(backup.get("container_prefix"), str)),
+            )
+        )
     return out
 
 
@@ -99,9 +111,13 @@ def cluster_names(items: Iterable[tuple[str, Any]] | None) -> list[tuple[str, st
     return [(path, name) for path, name in out if name]
 
 
-def check_references(problems: Problems, clusters: list[tuple[str, str]] | None,
-                     dr_clusters: list[tuple[str, str]] | None, filers: list[FilerView],
-                     storage_auth: str | None) -> None:
+def check_references(
+    problems: Problems,
+    clusters: list[tuple[str, str]] | None,
+    dr_clusters: list[tuple[str, str]] | None,
+    filers: list[FilerView],
+    storage_auth: str | None,
+) -> None:
     """Unique names; filers name declared clusters; key-mode plans name every source key.
 
     A cluster list that is itself broken (reported already) is not used to judge the filers' references.
@@ -120,11 +136,17 @@ def check_references(problems: Problems, clusters: list[tuple[str, str]] | None,
                 problems.add(f.path, f"filer {f.key} is already listed at {filer_seen[f.key]}", "unique")
             filer_seen.setdefault(f.key, f.path)
         if f.cluster and protected is not None and f.cluster not in protected:
-            problems.add(f"{f.path}.cluster", f"{f.cluster!r} is not one of clusters "
-                         f"({', '.join(sorted(protected)) or 'none declared'})", "reference")
+            problems.add(
+                f"{f.path}.cluster",
+                f"{f.cluster!r} is not one of clusters ({', '.join(sorted(protected)) or 'none declared'})",
+                "reference",
+            )
         if f.failover and usable is not None and f.failover not in usable:
-            problems.add(f"{f.path}.failover_cluster", f"{f.failover!r} is not one of dr_clusters "
-                         f"({', '.join(sorted(usable)) or 'none declared'})", "reference")
+            problems.add(
+                f"{f.path}.failover_cluster",
+                f"{f.failover!r} is not one of dr_clusters ({', '.join(sorted(usable)) or 'none declared'})",
+                "reference",
+            )
         if storage_auth == "key" and not f.has_key_secret:
             problems.add(f"{f.path}.source.key_secret", 'required when storage_auth is "key"', "required")
 
@@ -133,8 +155,11 @@ def check_storage(problems: Problems, filers: list[FilerView], catalog: str | No
     """Backups in another region; accounts consistent; backup and catalog containers never shared."""
     for f in filers:
         if f.source.region and f.source.region == f.backup.region:
-            problems.add(f"{f.path}.backup.region", f"is the source's region ({f.source.region}): "
-                         "a backup must be in another region", "regions-differ")
+            problems.add(
+                f"{f.path}.backup.region",
+                f"is the source's region ({f.source.region}): a backup must be in another region",
+                "regions-differ",
+            )
     _check_accounts(problems, filers)
     used = _check_containers(problems, filers)
     _check_drill_prefix(problems, used, catalog)
@@ -142,8 +167,11 @@ def check_storage(problems: Problems, filers: list[FilerView], catalog: str | No
         for f in filers:
             owner = used.get((f.backup.account or "", catalog))
             if owner:
-                problems.add("catalog_container", f"{catalog!r} in account {f.backup.account!r} is {owner}; "
-                             "the catalog needs its own container", "catalog-container")
+                problems.add(
+                    "catalog_container",
+                    f"{catalog!r} in account {f.backup.account!r} is {owner}; the catalog needs its own container",
+                    "catalog-container",
+                )
                 break
 
 
@@ -154,14 +182,24 @@ DRILL_PREFIX = "drill-"
 
 def _check_drill_prefix(problems: Problems, used: dict[tuple[str, str], str], catalog: str | None) -> None:
     backup_accounts = {account for (account, _), use in used.items() if use.startswith("a backup generation")}
-    named = sorted((account, container, use) for (account, container), use in used.items()
-                   if account in backup_accounts and container.startswith(DRILL_PREFIX))
+    named = sorted(
+        (account, container, use)
+        for (account, container), use in used.items()
+        if account in backup_accounts and container.startswith(DRILL_PREFIX)
+    )
     for account, container, use in named:
-        problems.add("filers", f"{container!r} in account {account!r} ({use}) starts with {DRILL_PREFIX!r}, "
-                     "the prefix reserved for drills' scratch copies", "drill-prefix")
+        problems.add(
+            "filers",
+            f"{container!r} in account {account!r} ({use}) starts with {DRILL_PREFIX!r}, "
+            "the prefix reserved for drills' scratch copies",
+            "drill-prefix",
+        )
     if catalog and catalog.startswith(DRILL_PREFIX):
-        problems.add("catalog_container", f"starts with {DRILL_PREFIX!r}, the prefix reserved for drills' "
-                     "scratch copies", "drill-prefix")
+        problems.add(
+            "catalog_container",
+            f"starts with {DRILL_PREFIX!r}, the prefix reserved for drills' scratch copies",
+            "drill-prefix",
+        )
 
 
 def _check_accounts(problems: Problems, filers: list[FilerView]) -> None:
@@ -177,8 +215,7 @@ def _check_accounts(problems: Problems, filers: list[FilerView]) -> None:
         (first_value, first_path), *others = values.items()
         for value, where in others:
             said = f"{value} here but {first_value}" if attribute == "region" else "another value here than"
-            problems.add(where, f"account {account!r} has {attribute} {said} at {first_path}",
-                         "account-region")
+            problems.add(where, f"account {account!r} has {attribute} {said} at {first_path}", "account-region")
 
 
 def _check_containers(problems: Problems, filers: list[FilerView]) -> dict[tuple[str, str], str]:
@@ -206,6 +243,7 @@ def _check_containers(problems: Problems, filers: list[FilerView]) -> dict[tuple
                 why = f" (generation {GENERATION_IDS[2 + g - f.first_later]}){why}"
                 if f.derived_prefix:
                     why += " (the name is derived from the filer name: set backup.container_prefix)"
-            problems.add(where, f"{container!r} in account {f.backup.account!r} is already {owner}{why}",
-                         "backup-container")
+            problems.add(
+                where, f"{container!r} in account {f.backup.account!r} is already {owner}{why}", "backup-container"
+            )
     return used

@@ -46,8 +46,10 @@ class PlanError(ValueError):
         self.details: tuple[Problem, ...] = tuple(problems)
         self.problems: tuple[str, ...] = tuple(str(p) for p in self.details)
         count = len(self.problems)
-        super().__init__(f"invalid DR plan ({count} problem{'s' if count != 1 else ''}):\n"
-                         + "\n".join(f"  {p}" for p in self.problems))
+        super().__init__(
+            f"invalid DR plan ({count} problem{'s' if count != 1 else ''}):\n"
+            + "\n".join(f"  {p}" for p in self.problems)
+        )
 
 
 class Problems:
@@ -105,8 +107,7 @@ class Obj:
             return REQUIRED
         return default
 
-    def text(self, key: str, check: Check | None = None, *, default: Any = REQUIRED,
-            rule: str = "value") -> str | None:
+    def text(self, key: str, check: Check | None = None, *, default: Any = REQUIRED, rule: str = "value") -> str | None:
         value = self._get(key, default)
         if value is REQUIRED or (value is None and default is None):  # null: an optional field left empty
             return None
@@ -119,8 +120,9 @@ class Obj:
             return None
         return value
 
-    def integer(self, key: str, low: int, high: int | None = None, *, default: Any = REQUIRED,
-                message: str | None = None) -> int | None:
+    def integer(
+        self, key: str, low: int, high: int | None = None, *, default: Any = REQUIRED, message: str | None = None
+    ) -> int | None:
         value = self._get(key, default)
         if value is REQUIRED:
             return None
@@ -133,8 +135,15 @@ class Obj:
             return None
         return value
 
-    def number(self, key: str, *, above: float | None = None, low: float | None = None,
-               high: float | None = None, default: Any = REQUIRED) -> float | None:
+    def number(
+        self,
+        key: str,
+        *,
+        above: float | None = None,
+        low: float | None = None,
+        high: float | None = None,
+        default: Any = REQUIRED,
+    ) -> float | None:
         value = self._get(key, default)
         if value is REQUIRED:
             return None
@@ -148,14 +157,18 @@ class Obj:
         if not math.isfinite(value):  # Python's json reads NaN and Infinity; no setting means either
             self.problems.add(self.at(key), "must be a finite number", "range")
             return None
-        bad = ((above is not None and value <= above) or (low is not None and value < low)
-               or (high is not None and value > high))
+        bad = (
+            (above is not None and value <= above)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        )
         if bad:
-            parts = [f"greater than {above:g}" if above is not None else "",
-                     f"at least {low:g}" if low is not None else "",
-                     f"at most {high:g}" if high is not None else ""]
-            self.problems.add(self.at(key), f"must be {' and '.join(p for p in parts if p)}, got {value:g}",
-                              "range")
+            parts = [
+                f"greater than {above:g}" if above is not None else "",
+                f"at least {low:g}" if low is not None else "",
+                f"at most {high:g}" if high is not None else "",
+            ]
+            self.problems.add(self.at(key), f"must be {' and '.join(p for p in parts if p)}, got {value:g}", "range")
             return None
         return float(value)
 
@@ -189,17 +202,26 @@ def _kind(value: Any) -> str:
     """A value's JSON type, never the value itself (it might be a pasted secret)."""
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-            list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 # Checks return a problem description, or None when the value is fine. None of them echo the value.
 
+
 def secret_name(value: str) -> str | None:
     if SECRET_NAME.fullmatch(value):
         return None
-    return ("must be a Key Vault secret *name*: 1-127 letters, digits and hyphens "
-            "(the plan holds secret names, never secret values)")
+    return (
+        "must be a Key Vault secret *name*: 1-127 letters, digits and hyphens "
+        "(the plan holds secret names, never secret values)"
+    )
 
 
 def account_name(value: str) -> str | None:
@@ -211,8 +233,10 @@ def account_name(value: str) -> str | None:
 def container_name(value: str) -> str | None:
     if _CONTAINER.fullmatch(value) and len(value) <= 63:
         return None
-    return ("must be a container name: 3-63 lowercase letters, digits and single hyphens, "
-            "starting and ending with a letter or digit")
+    return (
+        "must be a container name: 3-63 lowercase letters, digits and single hyphens, "
+        "starting and ending with a letter or digit"
+    )
 
 
 def region(value: str) -> str | None:
@@ -222,8 +246,11 @@ def region(value: str) -> str | None:
 
 
 def object_name(value: str) -> str | None:
-    return None if _NAME.fullmatch(value) else ("must be 1-64 letters, digits, '_', '.' or '-', "
-                                            "starting with a letter or digit")
+    return (
+        None
+        if _NAME.fullmatch(value)
+        else ("must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    )
 
 
 def _valid_host(host: str) -> bool:
@@ -322,4 +349,4 @@ def fingerprint(value: str) -> str | None:
 def normal_fingerprint(value: str) -> str:
     """Upper-case colon-separated, the form `openssl x509 -fingerprint -sha256` prints."""
     digits = value.replace(":", "").upper()
-    return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
+    return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))

@@ -28,7 +28,15 @@ from shared.runbook.runs import RunSnapshot, load_run
 log = logging.getLogger("vfxtdr.attach")
 
 CREATING, REMOVING, KEYS, JUNCTIONS, UNSUSPENDING, HEALTH, DONE, FENCED = (
-    "creating", "removing", "keys", "junctions", "unsuspending", "health", "done", "fenced")
+    "creating",
+    "removing",
+    "keys",
+    "junctions",
+    "unsuspending",
+    "health",
+    "done",
+    "fenced",
+)
 # FENCED (done, nothing attached): a re-add on the filer's own cluster stopped because a failover fenced it.
 
 
@@ -59,9 +67,15 @@ class AttachRequest:
 # --- building requests (pure) -----------------------------------------------------------------------------
 def readd_request(context: RunContext, record: FilerRecord, key: SecretRef | None) -> AttachRequest:
     """Re-add on the original cluster: the recorded bucket, server and credential (which still exists)."""
-    return AttachRequest(cluster=context.cluster, keyvault_url=context.keyvault_url, record=record,
-                         bucket=record.bucket, server_name=record.server_name,
-                         credential=record.credential_name, key=key)
+    return AttachRequest(
+        cluster=context.cluster,
+        keyvault_url=context.keyvault_url,
+        record=record,
+        bucket=record.bucket,
+        server_name=record.server_name,
+        credential=record.credential_name,
+        key=key,
+    )
 
 
 def backup_server_name(backup: BackupStorage) -> str:
@@ -70,15 +84,23 @@ def backup_server_name(backup: BackupStorage) -> str:
     return host if host.startswith(f"{backup.account}.") else f"{backup.account}.blob.core.windows.net"
 
 
-def failover_request(context: RunContext, target: Cluster, record: FilerRecord, container: str,
-                     key: SecretRef | None) -> AttachRequest:
+def failover_request(
+    context: RunContext, target: Cluster, record: FilerRecord, container: str, key: SecretRef | None
+) -> AttachRequest:
     """Attach a backup container (or a drill's copy of it) to the target cluster with a credential for the
     backup account."""
     backup = context.filer.backup
-    return AttachRequest(cluster=target, keyvault_url=context.keyvault_url, record=record,
-                         bucket=f"{backup.account}/{container}", server_name=backup_server_name(backup),
-                         credential=f"azure-storage-{backup.account}", key=key, storage_account=backup.account,
-                         storage_key_secret=backup.storage_key_secret)
+    return AttachRequest(
+        cluster=target,
+        keyvault_url=context.keyvault_url,
+        record=record,
+        bucket=f"{backup.account}/{container}",
+        server_name=backup_server_name(backup),
+        credential=f"azure-storage-{backup.account}",
+        key=key,
+        storage_account=backup.account,
+        storage_key_secret=backup.storage_key_secret,
+    )
 
 
 # --- resolving an AttachRef ---------------------------------------------------------------------------------
@@ -96,11 +118,14 @@ def resolve(ref: AttachRef) -> AttachRequest:
     return replace(request, activity_ids=ref.activity_ids)
 
 
-def _removed(snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog,
-             ref: AttachRef) -> tuple[FilerRecord, SecretRef | None]:
+def _removed(
+    snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog, ref: AttachRef
+) -> tuple[FilerRecord, SecretRef | None]:
     if ref.backup_id not in (None, ref.run.run_id if snapshot.kind == "backup" else None):
-        raise InputRefused(f"a {snapshot.kind} run re-adds its own filer: backup_id {ref.backup_id[:80]!r} names "
-                           "nothing it attaches", filer=ctx.filer.key)
+        raise InputRefused(
+            f"a {snapshot.kind} run re-adds its own filer: backup_id {ref.backup_id[:80]!r} names nothing it attaches",
+            filer=ctx.filer.key,
+        )
     if snapshot.kind == "backup":
         record = catalog.record(ctx.filer, ref.run.run_id)
         rotated = catalog.key(ctx.filer, ref.run.run_id)
@@ -111,8 +136,11 @@ def _removed(snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog,
         if record is None:  # nothing removed: a fence lifted for this run brings back a suspended filer
             record = lifted_record(state, ref.run.instance_id)
     if record is None:
-        what = f"backup {ref.run.run_id} captured no record" if snapshot.kind == "backup" else \
-            "the catalog records no removal by this app"
+        what = (
+            f"backup {ref.run.run_id} captured no record"
+            if snapshot.kind == "backup"
+            else "the catalog records no removal by this app"
+        )
         raise InputRefused(f"nothing to re-add for {ctx.filer.key}: {what}", filer=ctx.filer.key)
     return record, key
 
@@ -125,12 +153,21 @@ def _failover(snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog, ref: Att
     g = state.generation_of(backup_id)
     gen = state.generations[g] if g else None
     by = (gen.attached_to or {}) if gen else {}
-    if gen is None or gen.status != ATTACHED or (by.get("target_cluster"), by.get("instance_id")) != (
-            target, ref.run.instance_id):
-        now = "held by no generation" if gen is None else f"{gen.status}" + (
-            f" to {by.get('target_cluster')} by {by.get('instance_id')}" if gen.status == ATTACHED else "")
-        raise InputRefused(f"backup {backup_id[:80]} is {now}: a failover attaches only the backup it marked "
-                           f"attached to {target}", filer=ctx.filer.key)
+    if (
+        gen is None
+        or gen.status != ATTACHED
+        or (by.get("target_cluster"), by.get("instance_id")) != (target, ref.run.instance_id)
+    ):
+        now = (
+            "held by no generation"
+            if gen is None
+            else f"{gen.status}"
+            + (f" to {by.get('target_cluster')} by {by.get('instance_id')}" if gen.status == ATTACHED else "")
+        )
+        raise InputRefused(
+            f"backup {backup_id[:80]} is {now}: a failover attaches only the backup it marked attached to {target}",
+            filer=ctx.filer.key,
+        )
     record = catalog.record(ctx.filer, backup_id)
     if record is None:
         raise InputRefused(f"the catalog holds no filer record for backup {backup_id}", filer=ctx.filer.key)
@@ -142,12 +179,14 @@ def _recovery(request: AttachRequest) -> Recovery:
     """Passphrase + recovery file from Key Vault, in memory only."""
     name = request.record.name
     if request.key is None:
-        raise AvereConfigError(f"core filer {name!r} is encrypted: attaching its data needs the key secret "
-                               "(none was given)")
+        raise AvereConfigError(
+            f"core filer {name!r} is encrypted: attaching its data needs the key secret (none was given)"
+        )
     value = KeySecret.loads(services.key_vault(request.keyvault_url).read_ref(request.key).value)
     if value.filer != name:
-        raise AvereConfigError(f"key secret {request.key.name}/{request.key.version} belongs to filer "
-                               f"{value.filer!r}, not {name!r}")
+        raise AvereConfigError(
+            f"key secret {request.key.name}/{request.key.version} belongs to filer {value.filer!r}, not {name!r}"
+        )
     return Recovery(passphrase=value.passphrase, recovery_file=value.recovery_file)
 
 
@@ -156,13 +195,14 @@ def _ensure_credential(client: AvereClient, request: AttachRequest) -> None:
         if not request.storage_account:
             raise AvereConfigError("storage_account is required with storage_key_secret")
         key = services.read_secret(request.keyvault_url, request.storage_key_secret)
-        client.ensure_credential(request.credential, request.storage_account, key,
-                                 note="vfxt-dr: backup account")
+        client.ensure_credential(request.credential, request.storage_account, key, note="vfxt-dr: backup account")
         return
     names = {str(c.get("name")) for c in client.call("corefiler.listCredentials")}
     if request.credential not in names:
-        raise AvereConflict(f"credential {request.credential!r} does not exist on cluster "
-                            f"{request.cluster.name}; it is needed to re-add core filer {request.record.name!r}")
+        raise AvereConflict(
+            f"credential {request.credential!r} does not exist on cluster "
+            f"{request.cluster.name}; it is needed to re-add core filer {request.record.name!r}"
+        )
 
 
 def _pending(client: AvereClient, ids: tuple[str, ...]) -> list[str]:
@@ -170,8 +210,11 @@ def _pending(client: AvereClient, ids: tuple[str, ...]) -> list[str]:
     running = []
     for status in (client.activity_status(i) for i in ids):
         if status.state == "failure":
-            raise AvereActivityFailed(f"activity {status.id} ({status.process}) failed: {status.status}",
-                                      activity_id=status.id, status=status.status)
+            raise AvereActivityFailed(
+                f"activity {status.id} ({status.process}) failed: {status.status}",
+                activity_id=status.id,
+                status=status.status,
+            )
         if not status.succeeded:
             running.append(status.id)
     return running
@@ -181,11 +224,22 @@ def _create(client: AvereClient, request: AttachRequest, name: str) -> AttachSte
     record = request.record
     _ensure_credential(client, request)
     recovery = _recovery(request) if record.encrypted else None
-    activity = client.add_cloud_core_filer(record, request.bucket, request.server_name, request.credential,
-                                           bucket_contents="used", recovery=recovery, name=name)
+    activity = client.add_cloud_core_filer(
+        record,
+        request.bucket,
+        request.server_name,
+        request.credential,
+        bucket_contents="used",
+        recovery=recovery,
+        name=name,
+    )
     log.info("attach %s on %s: creating on %s", name, request.cluster.name, request.bucket)
-    return AttachStep(phase=CREATING, done=False, activity_ids=(activity,) if activity != "success" else (),
-                      detail=f"creating core filer {name!r} on {request.bucket}")
+    return AttachStep(
+        phase=CREATING,
+        done=False,
+        activity_ids=(activity,) if activity != "success" else (),
+        detail=f"creating core filer {name!r} on {request.bucket}",
+    )
 
 
 def _next_on_present(client: AvereClient, request: AttachRequest, name: str) -> AttachStep | None:
@@ -193,8 +247,10 @@ def _next_on_present(client: AvereClient, request: AttachRequest, name: str) -> 
     record, where = request.record, request.cluster.name
     info = client.filer_info(name)  # bucket and cryptoMode must be in the answer: never assumed
     if info["bucket"] != request.bucket:
-        raise AvereConflict(f"core filer {name!r} on cluster {where} is on bucket {info['bucket']!r}, "
-                            f"not {request.bucket!r}; it was left untouched")
+        raise AvereConflict(
+            f"core filer {name!r} on cluster {where} is on bucket {info['bucket']!r}, "
+            f"not {request.bucket!r}; it was left untouched"
+        )
     encrypted = str(info["cryptoMode"]).upper() != "DISABLED"
     if encrypted and not client.master_key_status(name).active_key_id:
         client.upload_recovery_file(name, _recovery(request))
@@ -203,8 +259,9 @@ def _next_on_present(client: AvereClient, request: AttachRequest, name: str) -> 
     ids = [i for i in client.restore_junctions(record, filer_name=name) if i != "success"]
     if ids:
         log.info("attach %s on %s: restoring %d junction(s)", name, where, len(ids))
-        return AttachStep(phase=JUNCTIONS, done=False, activity_ids=tuple(ids),
-                          detail=f"restoring {len(ids)} junction(s)")
+        return AttachStep(
+            phase=JUNCTIONS, done=False, activity_ids=tuple(ids), detail=f"restoring {len(ids)} junction(s)"
+        )
     if answers.flag(info.get("clientSuspend")) is not False:  # suspended, or not said: unsuspend (idempotent)
         fenced = _fenced(client, request)  # read again right before: a failover may have been asked meanwhile
         if fenced is not None:
@@ -240,8 +297,12 @@ def attach_step(request: AttachRequest, *, name: str | None = None) -> AttachSte
         if fenced is not None:
             step = fenced
         elif running:
-            step = AttachStep(phase=CREATING if state == "removed" else JUNCTIONS, done=False,
-                              activity_ids=tuple(running), detail=f"waiting for {len(running)} activity(ies)")
+            step = AttachStep(
+                phase=CREATING if state == "removed" else JUNCTIONS,
+                done=False,
+                activity_ids=tuple(running),
+                detail=f"waiting for {len(running)} activity(ies)",
+            )
         elif state == "removing":
             step = AttachStep(phase=REMOVING, done=False, detail=f"core filer {name!r} is still being removed")
         elif state == "removed":

@@ -34,14 +34,17 @@ class Blocker:
 def backup_blocker(state: FilerState) -> Blocker | None:
     """Why the catalog forbids a new backup of this filer now, if it does."""
     if state.failed_over:
-        return Blocker(Reason.FAILED_OVER, f"the filer failed over to cluster "
-                                           f"{state.failed_over.get('target_cluster')}; backups stopped")
+        return Blocker(
+            Reason.FAILED_OVER,
+            f"the filer failed over to cluster {state.failed_over.get('target_cluster')}; backups stopped",
+        )
     fence = active_fence(state)
     if fence is not None:
         return Blocker(Reason.FENCED, f"{describe(fence)}; backups stopped")
     if state.needs_attention:
-        return Blocker(Reason.NEEDS_ATTENTION,
-                       "the filer needs attention (a re-add failed): fix the cluster, then POST .../readd")
+        return Blocker(
+            Reason.NEEDS_ATTENTION, "the filer needs attention (a re-add failed): fix the cluster, then POST .../readd"
+        )
     if state.removed_by_app:
         return Blocker(Reason.AWAITING_READD, "the filer is removed and waits for its re-add: POST .../readd")
     return None
@@ -53,16 +56,23 @@ def readd_blocker(state: FilerState, filer_key: str, override: bool = False) -> 
     or suspended as it was left)."""
     fence = active_fence(state)
     if fence is not None and override and not restorable(state):
-        return Blocker(Reason.NOTHING_TO_READD, f"{describe(fence)}, and the catalog holds no record of {filer_key} "
-                                                "to bring back (nothing removed by this app, no record captured "
-                                                "when it was fenced): restore it on its cluster by hand")
+        return Blocker(
+            Reason.NOTHING_TO_READD,
+            f"{describe(fence)}, and the catalog holds no record of {filer_key} "
+            "to bring back (nothing removed by this app, no record captured "
+            "when it was fenced): restore it on its cluster by hand",
+        )
     if fence is not None:
         if override:
             return None
-        return Blocker(Reason.FENCED, f"{describe(fence)}. Re-adding or unsuspending {filer_key} there would serve "
-                                      "it from two clusters. Once the DR cluster no longer serves it, "
-                                      f"POST .../readd?override={OVERRIDE}")
+        return Blocker(
+            Reason.FENCED,
+            f"{describe(fence)}. Re-adding or unsuspending {filer_key} there would serve "
+            "it from two clusters. Once the DR cluster no longer serves it, "
+            f"POST .../readd?override={OVERRIDE}",
+        )
     if state.removed_by_app or state.needs_attention:
         return None
-    return Blocker(Reason.NOTHING_TO_READD,
-                   f"the catalog shows no removal of {filer_key} by this app: nothing to re-add")
+    return Blocker(
+        Reason.NOTHING_TO_READD, f"the catalog shows no removal of {filer_key} by this app: nothing to re-add"
+    )

@@ -23,6 +23,5 @@ def capture(run: RunRef) -> FilerRecord:
         record = client.capture_core_filer(ctx.filer.name)
     with services.open_catalog(ctx) as catalog:
         catalog.put_record(ctx.filer, run.run_id, record)
-    log.info("captured %s: %d junction(s), cryptoMode %s", ctx.filer.key, len(record.junctions),
-             record.crypto_mode)
+    log.info("captured %s: %d junction(s), cryptoMode %s", ctx.filer.key, len(record.junctions), record.crypto_mode)
     return record

@@ -68,34 +68,57 @@ POLL_BACKSTOP_FACTOR = 4
 # --- job descriptions (pure: orchestrators call these) ---------------------------------------------------
 def source_ref(context: RunContext) -> AccountRef:
     src = context.filer.source
-    return services.account_ref(src.account, src.account_url, context.storage_auth, context.keyvault_url,
-                                src.key_secret)
+    return services.account_ref(
+        src.account, src.account_url, context.storage_auth, context.keyvault_url, src.key_secret
+    )
 
 
 def backup_ref(context: RunContext) -> AccountRef:
     bak = context.filer.backup
-    return services.account_ref(bak.account, bak.account_url, context.storage_auth, context.keyvault_url,
-                                bak.storage_key_secret)
+    return services.account_ref(
+        bak.account, bak.account_url, context.storage_auth, context.keyvault_url, bak.storage_key_secret
+    )
 
 
 def catalog_ref(context: RunContext) -> CatalogRef:
     """The filer's copy state and manifests: the backup account's catalog container, under its prefix."""
-    return CatalogRef(account=backup_ref(context), container=context.catalog_container,
-                      prefix=copy_prefix(context.cluster.name, context.filer.name))
+    return CatalogRef(
+        account=backup_ref(context),
+        container=context.catalog_container,
+        prefix=copy_prefix(context.cluster.name, context.filer.name),
+    )
 
 
-def copy_job(context: RunContext, job_id: str, container: str, mode: str, *,
-             previous_manifest: str | None = None, precopy_manifest: str | None = None) -> CopyJob:
+def copy_job(
+    context: RunContext,
+    job_id: str,
+    container: str,
+    mode: str,
+    *,
+    previous_manifest: str | None = None,
+    precopy_manifest: str | None = None,
+) -> CopyJob:
     """A pass from the filer's source container into one of its backup containers, per the plan's settings."""
     src = context.filer.source
     settings = context.copy
-    job = CopyJob(job_id=job_id, source=ContainerRef(source_ref(context), src.container),
-                  dest=ContainerRef(backup_ref(context), container), catalog=catalog_ref(context), mode=mode,
-                  engine=settings.engine, concurrency=settings.concurrency, page_size=settings.page_size,
-                  pending_limit_seconds=settings.pending_limit_seconds,
-                  guard=Guard(context.guard.max_delete_fraction, context.guard.min_count,
-                              max_change_fraction=context.guard.max_change_fraction),
-                  previous_manifest=previous_manifest, precopy_manifest=precopy_manifest)
+    job = CopyJob(
+        job_id=job_id,
+        source=ContainerRef(source_ref(context), src.container),
+        dest=ContainerRef(backup_ref(context), container),
+        catalog=catalog_ref(context),
+        mode=mode,
+        engine=settings.engine,
+        concurrency=settings.concurrency,
+        page_size=settings.page_size,
+        pending_limit_seconds=settings.pending_limit_seconds,
+        guard=Guard(
+            context.guard.max_delete_fraction,
+            context.guard.min_count,
+            max_change_fraction=context.guard.max_change_fraction,
+        ),
+        previous_manifest=previous_manifest,
+        precopy_manifest=precopy_manifest,
+    )
     return job.validate()
 
 
@@ -104,13 +127,21 @@ def backup_jobs(context: RunContext, target: BackupTarget) -> tuple[CopyJob | No
     incremental against the generation's last manifest, and the final mirror compares with the pre-copy;
     otherwise a single mirror pass runs while the filer is removed."""
     if context.short_offline_window:
-        pre = copy_job(context, target.precopy_job, target.container, "precopy",
-                       previous_manifest=target.previous_manifest)
-        final = copy_job(context, target.final_job, target.container, "mirror",
-                         previous_manifest=target.precopy_job, precopy_manifest=target.precopy_job)
+        pre = copy_job(
+            context, target.precopy_job, target.container, "precopy", previous_manifest=target.previous_manifest
+        )
+        final = copy_job(
+            context,
+            target.final_job,
+            target.container,
+            "mirror",
+            previous_manifest=target.precopy_job,
+            precopy_manifest=target.precopy_job,
+        )
         return pre, final
-    return None, copy_job(context, target.final_job, target.container, "mirror",
-                          previous_manifest=target.previous_manifest)
+    return None, copy_job(
+        context, target.final_job, target.container, "mirror", previous_manifest=target.previous_manifest
+    )
 
 
 def pass_ids(context: RunContext, target: BackupTarget) -> tuple[str | None, str]:
@@ -135,18 +166,24 @@ def resolve(run: RunRef, job_id: str) -> tuple[RunContext, CopyJob]:
         if job is not None and job.job_id == job_id:
             return ctx, job
     passes = " and ".join(i for i in pass_ids(ctx, target) if i)
-    raise InputRefused(f"copy job {job_id[:100]!r} is not a pass of backup {run.run_id} (its passes: {passes})",
-                       filer=ctx.filer.key)
+    raise InputRefused(
+        f"copy job {job_id[:100]!r} is not a pass of backup {run.run_id} (its passes: {passes})", filer=ctx.filer.key
+    )
 
 
 def describe(request: CopyRef) -> CopyPass:
     """The pass as resolved, and the plan's pacing for the copy orchestration."""
     ctx, job = resolve(request.run, request.job_id)
-    return CopyPass(job_id=job.job_id, mode=job.mode, dest=f"{job.dest.account.name}/{job.dest.container}",
-                    poll_interval_seconds=ctx.copy.poll_interval_seconds, parallel_pages=ctx.copy.parallel_pages,
-                    pages_per_execution=ctx.copy.pages_per_execution,
-                    backstop_seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR,
-                    guards_changes=job.guard.guards_changes)
+    return CopyPass(
+        job_id=job.job_id,
+        mode=job.mode,
+        dest=f"{job.dest.account.name}/{job.dest.container}",
+        poll_interval_seconds=ctx.copy.poll_interval_seconds,
+        parallel_pages=ctx.copy.parallel_pages,
+        pages_per_execution=ctx.copy.pages_per_execution,
+        backstop_seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR,
+        guards_changes=job.guard.guards_changes,
+    )
 
 
 # --- steps -----------------------------------------------------------------------------------------------
@@ -197,16 +234,18 @@ def check_changes(request: CopyRef) -> ChangeCheck:
 def approve_changes(request: CopyRef) -> ChangeCheck:
     """An approved hold: the pass may overwrite what it planned (the approval_ref must name its change check)."""
     if not request.approval_ref:
-        raise CopyInputError(f"job {request.job_id[:100]}: approving its overwrites needs the approval_ref of "
-                             "its change check")
+        raise CopyInputError(
+            f"job {request.job_id[:100]}: approving its overwrites needs the approval_ref of its change check"
+        )
     job, ref = _job(request), request.approval_ref
     return _run(lambda: changes.approve_changes(job, ref, services.copy_env()))
 
 
 def apply_deletes(request: CopyRef) -> DeleteReport:
     if not request.approval_ref:
-        raise CopyInputError(f"job {request.job_id[:100]}: applying deletes needs the approval_ref of its "
-                             "needs_approval list")
+        raise CopyInputError(
+            f"job {request.job_id[:100]}: applying deletes needs the approval_ref of its needs_approval list"
+        )
     job, ref = _job(request), request.approval_ref
     return _run(lambda: steps.apply_deletes(job, ref, services.copy_env()))
 
@@ -233,8 +272,7 @@ def report(request: CopyReport) -> CopyProgress:
     job = _job(request)
 
     async def work(store: StateStore) -> CopyProgress:
-        body = {"totals": CopyTotals.to_json(request.totals), "finished": request.finished,
-                "at": services.now()}
+        body = {"totals": CopyTotals.to_json(request.totals), "finished": request.finished, "at": services.now()}
         await store.write(_progress_path(job.job_id), pack(body), {"finished": request.finished})
         cancelled = await store.exists(_cancel_path(job.job_id))
         return CopyProgress(totals=request.totals, finished=request.finished, cancelled=cancelled)
@@ -251,8 +289,9 @@ def progress(request: CopyRef) -> CopyProgress:
         if data is None:
             return CopyProgress(totals=CopyTotals(), finished=False, cancelled=cancelled)
         body = unpack(data)
-        return CopyProgress(totals=CopyTotals.from_json(body["totals"]), finished=bool(body["finished"]),
-                            cancelled=cancelled)
+        return CopyProgress(
+            totals=CopyTotals.from_json(body["totals"]), finished=bool(body["finished"]), cancelled=cancelled
+        )
 
     return _run(lambda: _with_store(job.catalog, work))
 
@@ -277,10 +316,13 @@ def manifest_index(context: RunContext, job_id: str) -> ManifestIndex | None:
 def stored_outcome(context: RunContext, job_id: str) -> tuple[Summary | None, DeleteReport | None]:
     """The summary a pass's finish stored, and the report of its approved deletes (None: not there). Read only:
     unlike `finish`, this never computes anything or deletes a blob."""
+
     async def work(store: StateStore) -> tuple[Summary | None, DeleteReport | None]:
         summary, applied = await asyncio.gather(store.read(summary_path(job_id)), store.read(applied_path(job_id)))
-        return (Summary.from_json(unpack(summary)) if summary is not None else None,
-                DeleteReport.from_json(unpack(applied)) if applied is not None else None)
+        return (
+            Summary.from_json(unpack(summary)) if summary is not None else None,
+            DeleteReport.from_json(unpack(applied)) if applied is not None else None,
+        )
 
     return _run(lambda: _with_store(catalog_ref(context), work))
 
@@ -289,6 +331,7 @@ def held_untouched(context: RunContext, job_ids: tuple[str, ...]) -> tuple[bool,
     """(whether the change guard holds one of these passes, unapproved; whether the engine's records show that
     none of them wrote into the generation): no deletes applied, and every planned blob still to copy or
     skipped, no copy ever started. Read only; evidence, never the orchestration's word."""
+
     async def pass_untouched(store: StateStore, job_id: str) -> bool:
         if await store.exists(applied_path(job_id)):
             return False

@@ -78,8 +78,9 @@ class DrillRef(Ref):
 
     def _checked(self) -> DrillRef:
         if not _DRILL_ID.fullmatch(self.drill_id):
-            raise InputRefused(f"drill id {self.drill_id[:40]!r} is not a drill id (20270115T080000Z-1a2b3c4d)",
-                               filer=self.run.key)
+            raise InputRefused(
+                f"drill id {self.drill_id[:40]!r} is not a drill id (20270115T080000Z-1a2b3c4d)", filer=self.run.key
+            )
         return self
 
     @property

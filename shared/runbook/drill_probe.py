@@ -41,23 +41,35 @@ def readback(ref: DrillRef) -> Readback:
     plan, filer, rec = drill.where.plan, drill.where.filer, drill.record
     probe, sample = plan.drill_probe(filer)
     if probe is None:
-        skipped = Readback(status=SKIPPED, detail="no drill.probe in the plan (for the filer or the plan): no file "
-                                                  "was read back, so the drill does not count as passed")
+        skipped = Readback(
+            status=SKIPPED,
+            detail="no drill.probe in the plan (for the filer or the plan): no file "
+            "was read back, so the drill does not count as passed",
+        )
         return _record(ref, drill, skipped)
     with services.avere_client(plan.dr_cluster(rec.target_cluster), plan.keyvault_url) as client:
         mounts = client.client_mount_addresses(rec.drill_filer)
     paths = [p for m in mounts for p in m.paths]
     outside = [p for p in paths if not p.startswith(rec.junction_prefix + "/")]
     if not paths or outside:
-        misplaced = Readback(status=FAILED, detail=f"the drill filer's junctions are {paths or 'none'}: expected "
-                                                   f"them all under {rec.junction_prefix}/")
+        misplaced = Readback(
+            status=FAILED,
+            detail=f"the drill filer's junctions are {paths or 'none'}: expected them all under {rec.junction_prefix}/",
+        )
         return _record(ref, drill, misplaced)
     body = request_body(ref, rec.target_cluster, mounts, sample, probe)
     key = services.read_secret(plan.keyvault_url, probe.key_secret)
     status, answer = _post(probe, body, key)
     result = _record(ref, drill, _scrubbed(judge(status, answer, paths, sample), key))
-    log.info("drill %s of %s: read-back %s (%d/%d files, %d bytes)", ref.drill_id, ref.key, result.status,
-             result.files_ok, result.files_checked, result.bytes_read)
+    log.info(
+        "drill %s of %s: read-back %s (%d/%d files, %d bytes)",
+        ref.drill_id,
+        ref.key,
+        result.status,
+        result.files_ok,
+        result.files_checked,
+        result.bytes_read,
+    )
     return result
 
 
@@ -70,13 +82,19 @@ def _record(ref: DrillRef, drill: Drill, result: Readback) -> Readback:
     return result
 
 
-def request_body(ref: DrillRef, cluster: str, mounts: tuple[MountPoint, ...], sample: int,
-                 probe: Probe) -> dict[str, Any]:
-    return {"version": PROTOCOL, "drill_id": ref.drill_id, "filer": ref.key, "cluster": cluster,
-            "mounts": [{"vserver": m.vserver, "addresses": list(m.addresses), "paths": list(m.paths)}
-                       for m in mounts],
-            "sample_size": sample, "read_only": True,
-            "time_limit_seconds": max(10.0, probe.timeout_seconds - MARGIN_SECONDS)}
+def request_body(
+    ref: DrillRef, cluster: str, mounts: tuple[MountPoint, ...], sample: int, probe: Probe
+) -> dict[str, Any]:
+    return {
+        "version": PROTOCOL,
+        "drill_id": ref.drill_id,
+        "filer": ref.key,
+        "cluster": cluster,
+        "mounts": [{"vserver": m.vserver, "addresses": list(m.addresses), "paths": list(m.paths)} for m in mounts],
+        "sample_size": sample,
+        "read_only": True,
+        "time_limit_seconds": max(10.0, probe.timeout_seconds - MARGIN_SECONDS),
+    }
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -88,16 +106,21 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _scrubbed(result: Readback, key: str) -> Readback:
     """The probe's own words (its error texts) are kept, never the key should it echo it."""
-    return replace(result, detail=result.detail.replace(key, "***"),
-                   problems=tuple(p.replace(key, "***") for p in result.problems))
+    return replace(
+        result, detail=result.detail.replace(key, "***"), problems=tuple(p.replace(key, "***") for p in result.problems)
+    )
 
 
 def _post(probe: Probe, body: dict[str, Any], key: str) -> tuple[int, bytes]:
     context = ssl.create_default_context(cafile=probe.ca_file) if probe.url.startswith("https:") else None
     opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
     # The plan admits only https URLs (http on loopback): no file: or other scheme reaches urlopen.
-    request = urllib.request.Request(probe.url, data=json.dumps(body).encode(), method="POST",  # noqa: S310
-                                     headers={"Content-Type": "application/json", KEY_HEADER: key})
+    request = urllib.request.Request(
+        probe.url,
+        data=json.dumps(body).encode(),
+        method="POST",  # noqa: S310
+        headers={"Content-Type": "application/json", KEY_HEADER: key},
+    )
     try:
         with opener.open(request, timeout=probe.timeout_seconds) as reply:
             return reply.status, reply.read(MAX_ANSWER + 1)
@@ -105,8 +128,9 @@ def _post(probe: Probe, body: dict[str, Any], key: str) -> tuple[int, bytes]:
         return err.code, err.read(2000)
     except (OSError, ValueError) as err:
         # No answer: the reason only (the URL is the plan's; the key is never part of an error).
-        raise ProbeUnreachable(f"the drill probe did not answer: {type(err).__name__}: "
-                               f"{str(err).replace(key, '***')[:300]}") from None
+        raise ProbeUnreachable(
+            f"the drill probe did not answer: {type(err).__name__}: {str(err).replace(key, '***')[:300]}"
+        ) from None
 
 
 def _text(data: bytes) -> str:
@@ -131,8 +155,14 @@ def judge(status: int, data: bytes, paths: list[str], sample: int) -> Readback:
     if not checked:
         return Readback(status=FAILED, detail="the probe read no file: nothing shows the copy is readable")
     detail = f"{ok} of {checked} files read whole" + (f"; {len(problems)} failed" if problems else "")
-    return Readback(status=PASSED if ok == checked else FAILED, files_checked=checked, files_ok=ok,
-                    bytes_read=total, detail=detail, problems=tuple(p[:300] for p in problems[:10]))
+    return Readback(
+        status=PASSED if ok == checked else FAILED,
+        files_checked=checked,
+        files_ok=ok,
+        bytes_read=total,
+        detail=detail,
+        problems=tuple(p[:300] for p in problems[:10]),
+    )
 
 
 def _files(status: int, data: bytes, sample: int) -> tuple[list[Any], str]:

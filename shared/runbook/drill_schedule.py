@@ -55,8 +55,13 @@ def _reason(filer: Filer, state: FilerState | None, running: Collection[str]) ->
     return blocked.message if blocked else None
 
 
-def tick(plan: Plan, states: Mapping[str, FilerState | None], marks: Mapping[str, str | None], now: datetime,
-         running: Collection[str]) -> DrillTick:
+def tick(
+    plan: Plan,
+    states: Mapping[str, FilerState | None],
+    marks: Mapping[str, str | None],
+    now: datetime,
+    running: Collection[str],
+) -> DrillTick:
     """marks: each filer's last scheduled drill occurrence (None: never). A filer is due when its schedule fired
     since; a skipped one stays due for the next tick."""
     busy = {f.cluster for f in plan.filers if drill_instance_id(f.cluster, f.name) in running}

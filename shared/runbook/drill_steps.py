@@ -64,8 +64,12 @@ def load(ref: DrillRef) -> Drill:
 
 
 def _refuse(drill: Drill, what: str) -> CatalogConflict:
-    return CatalogConflict(what, filer=drill.label, state="the drill did not act on it",
-                           action="check the plan and the drill record; start a new drill")
+    return CatalogConflict(
+        what,
+        filer=drill.label,
+        state="the drill did not act on it",
+        action="check the plan and the drill record; start a new drill",
+    )
 
 
 def _plan_containers(drill: Drill) -> set[str]:
@@ -87,8 +91,11 @@ def _checked_scratch(drill: Drill) -> str:
         raise _refuse(drill, f"container {rec.scratch!r} is not a scratch container of this filer's drills")
     filer = drill.where.filer
     if rec.backup_account != filer.backup.account or rec.container not in filer.backup.containers:
-        raise _refuse(drill, f"the record's backup {rec.backup_account}/{rec.container} is not one of the plan's "
-                             "backup containers of the filer")
+        raise _refuse(
+            drill,
+            f"the record's backup {rec.backup_account}/{rec.container} is not one of the plan's "
+            "backup containers of the filer",
+        )
     return rec.scratch
 
 
@@ -99,12 +106,21 @@ def copy_job(drill: Drill) -> CopyJob:
     scratch = _checked_scratch(drill)
     account = copysteps.backup_ref(ctx)
     settings = ctx.copy
-    catalog = CatalogRef(account=account, container=ctx.catalog_container,
-                         prefix=copy_state_prefix(rec.cluster, rec.filer, rec.drill_id))
-    job = CopyJob(job_id=scratch_job_id(rec.drill_id), source=ContainerRef(account, rec.container),
-                  dest=ContainerRef(account, scratch), catalog=catalog, mode="full", engine=settings.engine,
-                  concurrency=settings.concurrency, page_size=settings.page_size,
-                  pending_limit_seconds=settings.pending_limit_seconds, guard=Guard(0.0, 0))
+    catalog = CatalogRef(
+        account=account, container=ctx.catalog_container, prefix=copy_state_prefix(rec.cluster, rec.filer, rec.drill_id)
+    )
+    job = CopyJob(
+        job_id=scratch_job_id(rec.drill_id),
+        source=ContainerRef(account, rec.container),
+        dest=ContainerRef(account, scratch),
+        catalog=catalog,
+        mode="full",
+        engine=settings.engine,
+        concurrency=settings.concurrency,
+        page_size=settings.page_size,
+        pending_limit_seconds=settings.pending_limit_seconds,
+        guard=Guard(0.0, 0),
+    )
     return job.validate()
 
 
@@ -113,8 +129,10 @@ def scratch_job(run: RunRef, job_id: str) -> tuple[RunContext, CopyJob]:
     scratch copy only, rebuilt from the run's snapshot and its drill record."""
     drill = load(DrillRef(run, run.run_id))
     if job_id != scratch_job_id(run.run_id):
-        raise InputRefused(f"copy job {job_id[:100]!r} is not a pass of drill {run.run_id} (its pass: "
-                           f"{scratch_job_id(run.run_id)})", filer=run.key)
+        raise InputRefused(
+            f"copy job {job_id[:100]!r} is not a pass of drill {run.run_id} (its pass: {scratch_job_id(run.run_id)})",
+            filer=run.key,
+        )
     return drill.where.context, copy_job(drill)
 
 
@@ -122,11 +140,16 @@ def check_page(request: DrillPage) -> BackupPageCheck:
     """One page of the backup's manifest against the scratch copy: the copy holds exactly what was backed up."""
     drill = load(request.ref)
     rec = drill.record
-    check, pages = copysteps.check_backup_page(drill.where.context, _checked_scratch(drill), rec.manifest,
-                                               request.page)
+    check, pages = copysteps.check_backup_page(drill.where.context, _checked_scratch(drill), rec.manifest, request.page)
     extra = 0 if rec.extras else check.extra
-    return BackupPageCheck(page=request.page, checked=check.checked, mismatches=check.mismatched + extra,
-                           missing=check.missing, last=request.page >= pages - 1, problems=tuple(check.problems))
+    return BackupPageCheck(
+        page=request.page,
+        checked=check.checked,
+        mismatches=check.mismatched + extra,
+        missing=check.missing,
+        last=request.page >= pages - 1,
+        problems=tuple(check.problems),
+    )
 
 
 # --- attaching the copy -------------------------------------------------------------------------------------------
@@ -138,8 +161,13 @@ def attach_request(drill: Drill, activity_ids: tuple[str, ...] = ()) -> attach.A
         captured = catalog.record(where.filer, rec.backup_id)
     if captured is None:
         raise _refuse(drill, f"the catalog holds no filer record for backup {rec.backup_id}")
-    request = attach.failover_request(where.context, where.plan.dr_cluster(rec.target_cluster),
-                                      drill_record_of(captured, where.filer.name), _checked_scratch(drill), rec.key)
+    request = attach.failover_request(
+        where.context,
+        where.plan.dr_cluster(rec.target_cluster),
+        drill_record_of(captured, where.filer.name),
+        _checked_scratch(drill),
+        rec.key,
+    )
     return replace(request, activity_ids=activity_ids)
 
 
@@ -168,8 +196,13 @@ def cleanup_step(step: DrillStep) -> CleanupStep:
         return cluster_step
     gone = _delete_scratch(drill)
     states = _delete_copy_state(drill)
-    log.info("drill %s of %s: cleaned up (%d scratch container(s), %d state blob(s) deleted)",
-             drill.record.drill_id, drill.label, len(gone), states)
+    log.info(
+        "drill %s of %s: cleaned up (%d scratch container(s), %d state blob(s) deleted)",
+        drill.record.drill_id,
+        drill.label,
+        len(gone),
+        states,
+    )
     return CleanupStep(phase="done", done=True, detail=f"deleted {', '.join(gone) or 'no scratch container'}")
 
 
@@ -182,24 +215,35 @@ def _cluster_cleanup(drill: Drill, client: AvereClient, activity_ids: tuple[str,
     # adding a junction: whatever the cluster still does for the drill filer is waited for first.
     running += [i for i in _busy(client, name) if i not in running]
     if running:
-        return CleanupStep(phase="waiting", done=False, activity_ids=tuple(running),
-                           detail=f"waiting for {len(running)} activity(ies)")
+        return CleanupStep(
+            phase="waiting", done=False, activity_ids=tuple(running), detail=f"waiting for {len(running)} activity(ies)"
+        )
     state = client.filer_state(name)
     if state != "removed":
         bucket = str(client.filer_info(name)["bucket"])  # read strictly: never assumed
         mine = f"{rec.backup_account}/{scratch_prefix(rec.cluster, rec.filer)}"
         if not bucket.startswith(mine):
-            raise AvereConflict(f"core filer {name!r} on cluster {rec.target_cluster} is on {bucket!r}, not a "
-                                f"scratch copy of {drill.label}'s drills: it was left untouched")
+            raise AvereConflict(
+                f"core filer {name!r} on cluster {rec.target_cluster} is on {bucket!r}, not a "
+                f"scratch copy of {drill.label}'s drills: it was left untouched"
+            )
         removing = [i for i in client.remove_junctions(name) if i != "success"]
         if removing:
-            return CleanupStep(phase="junctions", done=False, activity_ids=tuple(removing),
-                               detail=f"removing {len(removing)} junction(s) of {name}")
+            return CleanupStep(
+                phase="junctions",
+                done=False,
+                activity_ids=tuple(removing),
+                detail=f"removing {len(removing)} junction(s) of {name}",
+            )
         if state == "removing":
             return CleanupStep(phase="filer", done=False, detail=f"{name} is being removed")
         activity = client.remove_core_filer(name)
-        return CleanupStep(phase="filer", done=False, activity_ids=(activity,) if activity != "success" else (),
-                           detail=f"removing core filer {name}")
+        return CleanupStep(
+            phase="filer",
+            done=False,
+            activity_ids=(activity,) if activity != "success" else (),
+            detail=f"removing core filer {name}",
+        )
     mark = drill_policy(rec.filer, "")
     for vserver in answers.names(client.call("vserver.list"), "vserver.list"):
         for policy in answers.array(client.call("nfs.listPolicies", vserver), "nfs.listPolicies"):
@@ -213,8 +257,11 @@ def _busy(client: AvereClient, name: str) -> list[str]:
     """Activities the cluster has not finished for the named filer (any state but success or failure counts)."""
     listed = answers.array(client.call("cluster.listActivities"), "cluster.listActivities")
     entries = [answers.struct(a, "cluster.listActivities") for a in listed]
-    return [str(a.get("id")) for a in entries
-            if a.get("state") not in ("success", "failure") and f"'{name}'" in str(a.get("status", ""))]
+    return [
+        str(a.get("id"))
+        for a in entries
+        if a.get("state") not in ("success", "failure") and f"'{name}'" in str(a.get("status", ""))
+    ]
 
 
 def _delete_scratch(drill: Drill) -> list[str]:
@@ -247,8 +294,7 @@ def _delete_copy_state(drill: Drill) -> int:
     with services.backup_account(ctx.filer, ctx.storage_auth, ctx.keyvault_url).service_client() as service:
         container = service.get_container_client(ctx.catalog_container)
         try:
-            names = [b.name for b in container.list_blobs(name_starts_with=prefix)
-                     if "/copy/" in b.name[len(prefix):]]
+            names = [b.name for b in container.list_blobs(name_starts_with=prefix) if "/copy/" in b.name[len(prefix) :]]
         except ResourceNotFoundError:
             return 0
         for name in names:

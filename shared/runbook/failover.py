@@ -37,13 +37,16 @@ from shared.runbook.services import open_catalog
 log = logging.getLogger("vfxtdr.failover")
 
 # What a failover that stops before attaching leaves: the request fenced the primary filer, and that stays.
-NOTHING_ATTACHED = ("nothing attached, no backup marked; the primary filer stays fenced (fail over with another "
-                    "backupId, or lift the fence: POST .../readd?override=failed-over)")
+NOTHING_ATTACHED = (
+    "nothing attached, no backup marked; the primary filer stays fenced (fail over with another "
+    "backupId, or lift the fence: POST .../readd?override=failed-over)"
+)
 
 
 def _refuse(ctx: RunContext, what: str) -> CatalogConflict:
-    return CatalogConflict(what, filer=ctx.filer.key, state=NOTHING_ATTACHED,
-                           action="choose a verified backup (see the catalog's backups)")
+    return CatalogConflict(
+        what, filer=ctx.filer.key, state=NOTHING_ATTACHED, action="choose a verified backup (see the catalog's backups)"
+    )
 
 
 def _usable(gen: Generation, target: str) -> bool:
@@ -61,13 +64,17 @@ def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> B
         return _named_blocker(state, backup_id, target)
     if any(_usable(state.generations[g], target) for g in state.attached()):
         return None  # a failover to this target being resumed
-    elsewhere = [(state.generations[g].backup_id, (state.generations[g].attached_to or {}).get("target_cluster"))
-                 for g in state.attached()]
+    elsewhere = [
+        (state.generations[g].backup_id, (state.generations[g].attached_to or {}).get("target_cluster"))
+        for g in state.attached()
+    ]
     if elsewhere:
         named = ", ".join(f"backup {b} to cluster {c}" for b, c in elsewhere)
-        return Blocker(Reason.ATTACHED_ELSEWHERE,
-                       f"a backup of this filer is already attached ({named}): a failover there started; "
-                       f"finish or undo it, or name the backup to attach to {target} with backupId")
+        return Blocker(
+            Reason.ATTACHED_ELSEWHERE,
+            f"a backup of this filer is already attached ({named}): a failover there started; "
+            f"finish or undo it, or name the backup to attach to {target} with backupId",
+        )
     if not any(gen.status == VERIFIED and gen.manifest for gen in state.generations.values()):
         return Blocker(Reason.NO_VERIFIED_BACKUP, "the filer has no verified backup")
     return None
@@ -76,9 +83,12 @@ def failover_blocker(state: FilerState, backup_id: str | None, target: str) -> B
 def _named_blocker(state: FilerState, backup_id: str, target: str) -> Blocker | None:
     g = state.generation_of(backup_id)
     if g is None:
-        return Blocker(Reason.UNKNOWN_BACKUP, f"backup {backup_id} is not held by any backup generation (it "
-                                              "was overwritten by a later run, or never existed; "
-                                              "GET .../recovery-points lists those held)")
+        return Blocker(
+            Reason.UNKNOWN_BACKUP,
+            f"backup {backup_id} is not held by any backup generation (it "
+            "was overwritten by a later run, or never existed; "
+            "GET .../recovery-points lists those held)",
+        )
     gen = state.generations[g]
     if not _usable(gen, target):
         where = (gen.attached_to or {}).get("target_cluster")
@@ -130,14 +140,22 @@ def choose_backup(request: ChooseBackup) -> FailoverChoice:
         raise _refuse(ctx, f"the catalog holds no filer record for backup {gen.backup_id}")
     index = manifest_index(ctx, gen.manifest)
     if index is None or index.state != "complete":
-        raise _refuse(ctx, f"the manifest of backup {gen.backup_id} is "
-                      f"{'missing' if index is None else index.state}, not complete")
+        raise _refuse(
+            ctx,
+            f"the manifest of backup {gen.backup_id} is {'missing' if index is None else index.state}, not complete",
+        )
     if record.encrypted and gen.key is None:
         raise _refuse(ctx, f"backup {gen.backup_id} is encrypted but the catalog names no key for it")
     log.info("failover of %s to %s: backup %s in %s", ctx.filer.key, target, gen.backup_id, gen.container)
-    return FailoverChoice(backup_id=gen.backup_id, generation=g, container=gen.container, target_cluster=target,
-                          junctions=tuple(j.path for j in record.junctions), extras=gen.extras,
-                          digest=_recorded_digest(entry) is not None)
+    return FailoverChoice(
+        backup_id=gen.backup_id,
+        generation=g,
+        container=gen.container,
+        target_cluster=target,
+        junctions=tuple(j.path for j in record.junctions),
+        extras=gen.extras,
+        digest=_recorded_digest(entry) is not None,
+    )
 
 
 def _recorded_digest(entry: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -154,10 +172,20 @@ def verify_backup_sample(request: BackupRef) -> SampleCheck:
         _, gen = _usable_backup(catalog.load(ctx.filer), ctx, request.backup_id, target)
         recorded = _recorded_digest(catalog.backup(ctx.filer, request.backup_id))
     if recorded is None:
-        return SampleCheck(checked=0, problems=(f"backup {request.backup_id} has no manifest digest on record: "
-                                                "a sample cannot be relied on (check it with verify=full)",))
-    checked, problems = sample_problems(ctx, gen.container, str(gen.manifest), recorded,
-                                        seed=f"{request.run.instance_id}/{request.run.run_id}/{request.backup_id}")
+        return SampleCheck(
+            checked=0,
+            problems=(
+                f"backup {request.backup_id} has no manifest digest on record: "
+                "a sample cannot be relied on (check it with verify=full)",
+            ),
+        )
+    checked, problems = sample_problems(
+        ctx,
+        gen.container,
+        str(gen.manifest),
+        recorded,
+        seed=f"{request.run.instance_id}/{request.run.run_id}/{request.backup_id}",
+    )
     return SampleCheck(checked=checked, problems=tuple(problems[:20]))
 
 
@@ -187,9 +215,18 @@ def mark_attached(request: BackupRef) -> None:
     _, ctx, target = _run(request.run)
     with open_catalog(ctx) as catalog:
         g, gen = _usable_backup(catalog.load(ctx.filer), ctx, request.backup_id, target)
-        catalog.update(ctx.filer, lambda s: attach_generation(
-            s, g, request.backup_id, target=target, instance_id=request.run.instance_id, at=services.now_iso(),
-            filer=ctx.filer.key))
+        catalog.update(
+            ctx.filer,
+            lambda s: attach_generation(
+                s,
+                g,
+                request.backup_id,
+                target=target,
+                instance_id=request.run.instance_id,
+                at=services.now_iso(),
+                filer=ctx.filer.key,
+            ),
+        )
     log.info("%s: backup container %s marked attached to %s", ctx.filer.key, gen.container, target)
 
 
@@ -201,9 +238,14 @@ def verify_backup_page(request: BackupPageRef) -> BackupPageCheck:
         _, gen = _usable_backup(catalog.load(ctx.filer), ctx, request.backup_id, target)
     check, pages = check_backup_page(ctx, gen.container, str(gen.manifest), request.page)
     extra = 0 if gen.extras else check.extra
-    return BackupPageCheck(page=request.page, checked=check.checked, mismatches=check.mismatched + extra,
-                           missing=check.missing, last=request.page >= pages - 1,
-                           problems=tuple(check.problems))
+    return BackupPageCheck(
+        page=request.page,
+        checked=check.checked,
+        mismatches=check.mismatched + extra,
+        missing=check.missing,
+        last=request.page >= pages - 1,
+        problems=tuple(check.problems),
+    )
 
 
 def record_failover(request: FailoverRecordRef) -> FailoverTimes:
@@ -215,22 +257,37 @@ def record_failover(request: FailoverRecordRef) -> FailoverTimes:
         g = state.generation_of(request.backup_id)
         gen = state.generations[g] if g else None
         by = (gen.attached_to or {}) if gen else {}
-        if gen is None or gen.status != ATTACHED or (by.get("target_cluster"), by.get("instance_id")) != (
-                target, request.run.instance_id):
-            raise InputRefused(f"backup {request.backup_id[:80]} is not attached to {target} by "
-                               f"{request.run.instance_id}: nothing to record", filer=ctx.filer.key)
+        if (
+            gen is None
+            or gen.status != ATTACHED
+            or (by.get("target_cluster"), by.get("instance_id")) != (target, request.run.instance_id)
+        ):
+            raise InputRefused(
+                f"backup {request.backup_id[:80]} is not attached to {target} by "
+                f"{request.run.instance_id}: nothing to record",
+                filer=ctx.filer.key,
+            )
         record = catalog.record(ctx.filer, request.backup_id)
         # A planned failover: the filer has stayed removed since this backup's recovery point (the mark its run
         # wrote before removing it), so the backup holds every write. Nothing else proves a zero RPO.
         zero_loss = (state.removed_by_app or {}).get("backup_id") == request.backup_id
         times = _times(request, catalog.backup(ctx.filer, request.backup_id), zero_loss)
-        mark = {"target_cluster": target, "generation": g, "container": gen.container,
-                "backup_id": request.backup_id, "at": services.now_iso(), "instance_id": request.run.instance_id,
-                "junctions": [j.path for j in record.junctions] if record else [],
-                "mode": "planned" if zero_loss else "unplanned",
-                "requested_at": request.requested_at or None, "serving_at": request.serving_at or None,
-                "consistent_at": times.consistent_at, "rpo_s": times.rpo_s, "rto_s": times.rto_s,
-                "phases": dict(times.phases)}
+        mark = {
+            "target_cluster": target,
+            "generation": g,
+            "container": gen.container,
+            "backup_id": request.backup_id,
+            "at": services.now_iso(),
+            "instance_id": request.run.instance_id,
+            "junctions": [j.path for j in record.junctions] if record else [],
+            "mode": "planned" if zero_loss else "unplanned",
+            "requested_at": request.requested_at or None,
+            "serving_at": request.serving_at or None,
+            "consistent_at": times.consistent_at,
+            "rpo_s": times.rpo_s,
+            "rto_s": times.rto_s,
+            "phases": dict(times.phases),
+        }
 
         def change(state: FilerState) -> None:
             state.failed_over = mark
@@ -239,11 +296,19 @@ def record_failover(request: FailoverRecordRef) -> FailoverTimes:
                 # reconcile re-adds removed filers; it must never re-add this one at the primary).
                 state.removed_by_app = None
 
-        catalog.put_failover(ctx.filer, {**mark, "cluster": ctx.filer.cluster, "filer": ctx.filer.name,
-                                         "status": "serving"})
+        catalog.put_failover(
+            ctx.filer, {**mark, "cluster": ctx.filer.cluster, "filer": ctx.filer.name, "status": "serving"}
+        )
         catalog.update(ctx.filer, change)
-    log.info("%s failed over to %s (backup %s, %s): RPO %s s, RTO %s s", ctx.filer.key, target,
-             request.backup_id, mark["mode"], times.rpo_s, times.rto_s)
+    log.info(
+        "%s failed over to %s (backup %s, %s): RPO %s s, RTO %s s",
+        ctx.filer.key,
+        target,
+        request.backup_id,
+        mark["mode"],
+        times.rpo_s,
+        times.rto_s,
+    )
     return times
 
 
@@ -254,8 +319,11 @@ def _times(request: FailoverRecordRef, entry: dict[str, Any] | None, zero_loss: 
     entry = entry or {}
     point = entry.get("consistent_at") or entry.get("started_at")
     serving = parse_iso(request.serving_at) if request.serving_at else None
-    rto = round((serving - parse_iso(request.requested_at)).total_seconds(), 3) if (
-        serving and request.requested_at) else None
+    rto = (
+        round((serving - parse_iso(request.requested_at)).total_seconds(), 3)
+        if (serving and request.requested_at)
+        else None
+    )
     if zero_loss:
         rpo: float | None = 0.0
     else:
@@ -263,5 +331,6 @@ def _times(request: FailoverRecordRef, entry: dict[str, Any] | None, zero_loss: 
             rpo = round((serving - parse_iso(point)).total_seconds(), 3) if serving and point else None
         except ValueError:
             rpo = None
-    return FailoverTimes(rpo_s=rpo, rto_s=rto, consistent_at=point if isinstance(point, str) else None,
-                         phases=request.phases[:20])
+    return FailoverTimes(
+        rpo_s=rpo, rto_s=rto, consistent_at=point if isinstance(point, str) else None, phases=request.phases[:20]
+    )

@@ -55,20 +55,32 @@ def lift_until() -> str:
 def request_fence(plan: Plan, filer: Filer, *, instance_id: str, target: str, by: str) -> dict[str, Any]:
     """A failover was asked for: record the fence before anything else happens (idempotent)."""
     with catalog_of(plan, filer) as catalog:
-        mark = catalog.update(filer, lambda s: begin_fence(s, instance_id=instance_id, target=target, by=by,
-                                                           at=services.now_iso()))
-    log.warning("%s: fenced for failover %s to %s (requested by %s)", filer.key, instance_id, target,
-                by or "an unidentified caller")
+        mark = catalog.update(
+            filer, lambda s: begin_fence(s, instance_id=instance_id, target=target, by=by, at=services.now_iso())
+        )
+    log.warning(
+        "%s: fenced for failover %s to %s (requested by %s)",
+        filer.key,
+        instance_id,
+        target,
+        by or "an unidentified caller",
+    )
     return mark
 
 
 def authorize(plan: Plan, filer: Filer, *, instance_id: str, by: str) -> None:
     """An operator asked to lift the filer's fence: re-add run `instance_id` may lift it, for LIFT_TTL."""
     with catalog_of(plan, filer) as catalog:
-        catalog.update(filer, lambda s: authorize_lift(s, by=by, at=services.now_iso(), until=lift_until(),
-                                                       instance_id=instance_id))
-    log.warning("%s: %s asked to lift the failover fence (re-add run %s)", filer.key,
-                by or "an unidentified caller", instance_id)
+        catalog.update(
+            filer,
+            lambda s: authorize_lift(s, by=by, at=services.now_iso(), until=lift_until(), instance_id=instance_id),
+        )
+    log.warning(
+        "%s: %s asked to lift the failover fence (re-add run %s)",
+        filer.key,
+        by or "an unidentified caller",
+        instance_id,
+    )
 
 
 def revoke(plan: Plan, filer: Filer, *, instance_id: str) -> None:
@@ -108,8 +120,9 @@ def apply_fence(plan: Plan, filer: Filer) -> FenceOutcome:
         if active_fence(catalog.load(filer)) is None:
             return FenceOutcome(how="", detail="not fenced")
         how, detail, record = _on_cluster(plan, filer)
-        mark = catalog.update(filer, lambda s: settle_fence(s, how=how, detail=detail, at=services.now_iso(),
-                                                            record=record))
+        mark = catalog.update(
+            filer, lambda s: settle_fence(s, how=how, detail=detail, at=services.now_iso(), record=record)
+        )
     if mark is None and how == SUSPENDED:
         # An operator lifted the fence while it was applied: give the clients back, as the lift asked.
         with services.avere_client(plan.cluster(filer.cluster), plan.keyvault_url) as client:

@@ -74,8 +74,7 @@ def _statuses(client: AvereClient, ids: tuple[str, ...]) -> list[ActivityStatus]
 
 
 def _failure_detail(statuses: list[ActivityStatus]) -> str:
-    return "; ".join(f"activity {s.id} ({s.process}) failed: {s.status}" for s in statuses
-                     if s.state == "failure")
+    return "; ".join(f"activity {s.id} ({s.process}) failed: {s.status}" for s in statuses if s.state == "failure")
 
 
 def flush_status(step: RunStep) -> FlushStatus:
@@ -97,9 +96,14 @@ def flush_status(step: RunStep) -> FlushStatus:
     else:
         detail = f"{dirty.num_files} dirty file(s), oldest {dirty.oldest_age:.0f}s" if dirty.num_files else "clean"
     clean = dirty is not None and dirty.num_files == 0
-    return FlushStatus(done=succeeded and clean, failed=failed, percent=percent,
-                       dirty_files=dirty.num_files if dirty is not None else -1,
-                       oldest_age=dirty.oldest_age if dirty is not None else 0.0, detail=detail)
+    return FlushStatus(
+        done=succeeded and clean,
+        failed=failed,
+        percent=percent,
+        dirty_files=dirty.num_files if dirty is not None else -1,
+        oldest_age=dirty.oldest_age if dirty is not None else 0.0,
+        detail=detail,
+    )
 
 
 def remove_junctions(run: RunRef) -> StartedActivities:
@@ -144,5 +148,6 @@ def remove_status(step: RunStep) -> RemoveStatus:
     done = all(s.succeeded for s in statuses) and junctions == 0 and state in SETTLED_STATES
     percent = min((s.percent if not s.succeeded else 100 for s in statuses), default=100)
     detail = _failure_detail(statuses) if failed else unreadable or f"{name} is {state}; {junctions} junction(s) left"
-    return RemoveStatus(done=done, failed=failed, admin_state=state, junctions=junctions, percent=percent,
-                        detail=detail)
+    return RemoveStatus(
+        done=done, failed=failed, admin_state=state, junctions=junctions, percent=percent, detail=detail
+    )

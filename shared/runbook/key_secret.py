@@ -26,7 +26,7 @@ def key_secret_name(cluster: str, filer: str) -> str:
     if safe == base and len(safe) <= _NAME_MAX:
         return safe
     digest = hashlib.sha256(f"{cluster}\0{filer}".encode()).hexdigest()[:10]
-    return f"{safe[:_NAME_MAX - 11]}-{digest}"
+    return f"{safe[: _NAME_MAX - 11]}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,25 @@ class KeySecret:
     filer: str
 
     def dumps(self) -> str:
-        return json.dumps({"passphrase": self.passphrase, "recovery_file": self.recovery_file,
-                           "key_id": self.key_id, "signature": self.signature,
-                           "cluster": self.cluster, "filer": self.filer}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "passphrase": self.passphrase,
+                "recovery_file": self.recovery_file,
+                "key_id": self.key_id,
+                "signature": self.signature,
+                "cluster": self.cluster,
+                "filer": self.filer,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def loads(cls, value: str) -> KeySecret:
         try:
             data = json.loads(value)
-            return cls(**{k: str(data[k]) for k in ("passphrase", "recovery_file", "key_id", "signature",
-                                                    "cluster", "filer")})
+            return cls(
+                **{k: str(data[k]) for k in ("passphrase", "recovery_file", "key_id", "signature", "cluster", "filer")}
+            )
         except (ValueError, KeyError, TypeError) as err:
             # Deliberately no detail from the value: it is secret.
             raise ValueError(f"the key secret is not a {CONTENT_TYPE} value ({type(err).__name__})") from None

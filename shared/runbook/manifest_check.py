@@ -35,13 +35,19 @@ def index_digest(index: ManifestIndex) -> dict[str, Any]:
     """What the catalog records of a manifest: the digest of its index, its totals, and whether every page of
     it carries its own hash (manifests written before pages were hashed do not: a sample cannot rely on them)."""
     canonical = json.dumps(index.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return {"algorithm": ALGORITHM, "sha256": hashlib.sha256(canonical.encode("ascii")).hexdigest(),
-            "count": index.count, "bytes": index.bytes, "pages": len(index.pages),
-            "pages_hashed": all(isinstance(p.get("sha256"), str) for p in index.pages)}
+    return {
+        "algorithm": ALGORITHM,
+        "sha256": hashlib.sha256(canonical.encode("ascii")).hexdigest(),
+        "count": index.count,
+        "bytes": index.bytes,
+        "pages": len(index.pages),
+        "pages_hashed": all(isinstance(p.get("sha256"), str) for p in index.pages),
+    }
 
 
 def manifest_digest(context: RunContext, job_id: str) -> dict[str, Any] | None:
     """The digest of a finished pass's manifest (None: no manifest)."""
+
     async def work(store: StateStore) -> dict[str, Any] | None:
         index = await read_index(store, job_id)
         return index_digest(index) if index is not None else None
@@ -57,8 +63,9 @@ def sample_positions(count: int, seed: str, size: int = SAMPLE_SIZE) -> list[int
     return sorted(rng.sample(range(count), min(size, count)))
 
 
-def sample_problems(context: RunContext, container: str, job_id: str, recorded: dict[str, Any],
-                    seed: str) -> tuple[int, list[str]]:
+def sample_problems(
+    context: RunContext, container: str, job_id: str, recorded: dict[str, Any], seed: str
+) -> tuple[int, list[str]]:
     """(blobs checked, problems) for a sample of the backup: the index against the recorded digest and totals,
     each sampled page against its hash in the index, each sampled blob against the container."""
     dest_account = backup_ref(context)
@@ -82,8 +89,10 @@ def sample_problems(context: RunContext, container: str, job_id: str, recorded: 
             if problem:
                 return 0, [problem]
             if any(o >= len(found) for o in offsets):
-                return 0, [f"manifest page {index.pages[slot]['page']} holds {len(found)} entries, not the "
-                           f"{index.pages[slot]['count']} its index says"]
+                return 0, [
+                    f"manifest page {index.pages[slot]['page']} holds {len(found)} entries, not the "
+                    f"{index.pages[slot]['count']} its index says"
+                ]
             entries.extend(found[o] for o in offsets)
         account = await asyncio.to_thread(services.copy_env().connect, dest_account)  # may read Key Vault
         async with account.async_service_client(PARALLEL) as client:
@@ -112,8 +121,10 @@ def _index_problems(index: ManifestIndex, recorded: dict[str, Any]) -> list[str]
     if index.state != COMPLETE:
         return [f"the manifest {index.job_id} is {index.state}, not complete"]
     if now["sha256"] != recorded.get("sha256"):
-        return [f"the manifest {index.job_id} no longer matches the digest recorded with the backup "
-                f"(recorded {str(recorded.get('sha256'))[:16]}…, now {now['sha256'][:16]}…)"]
+        return [
+            f"the manifest {index.job_id} no longer matches the digest recorded with the backup "
+            f"(recorded {str(recorded.get('sha256'))[:16]}…, now {now['sha256'][:16]}…)"
+        ]
     for key in ("count", "bytes", "pages"):
         if now[key] != recorded.get(key):
             return [f"the manifest {index.job_id} has {key} {now[key]}, the backup recorded {recorded.get(key)}"]

@@ -95,9 +95,17 @@ class RunContext(JsonRecord):
     def from_plan(cls, plan: Plan, cluster: str, filer: str) -> RunContext:
         part = plan.filer(cluster, filer)
         target = plan.dr_cluster(part.failover_cluster) if part.failover_cluster else None
-        return cls(filer=part, cluster=plan.cluster(cluster), keyvault_url=plan.keyvault_url,
-                   storage_auth=plan.storage_auth, catalog_container=plan.catalog_container, copy=plan.copy,
-                   guard=plan.guard, short_offline_window=plan.short_offline_window, failover_cluster=target)
+        return cls(
+            filer=part,
+            cluster=plan.cluster(cluster),
+            keyvault_url=plan.keyvault_url,
+            storage_auth=plan.storage_auth,
+            catalog_container=plan.catalog_container,
+            copy=plan.copy,
+            guard=plan.guard,
+            short_offline_window=plan.short_offline_window,
+            failover_cluster=target,
+        )
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,21 @@ from shared.runbook.runs import load_run
 
 log = logging.getLogger("vfxtdr.preflight")
 
-CHECKS = ("plan", "keyvault", "keyvault_write", "cluster", "failover_cluster", "filer", "source_account",
-          "backup_account", "backup_write", "containers", "attention", "failed_over", "tls")
+CHECKS = (
+    "plan",
+    "keyvault",
+    "keyvault_write",
+    "cluster",
+    "failover_cluster",
+    "filer",
+    "source_account",
+    "backup_account",
+    "backup_write",
+    "containers",
+    "attention",
+    "failed_over",
+    "tls",
+)
 # Clusters other than the filer's own are only probed for buckets: one quick try, no long backoff.
 _PROBE_RETRIES = 1
 UNREADABLE = "<unreadable>"
@@ -69,8 +82,7 @@ def _short(err: BaseException) -> str:
 def preflight(ref: RunRef) -> Preflight:
     """The checks of a backup run, against the plan snapshot it recorded when it started."""
     snapshot = load_run(ref, "backup")
-    return run_preflight(BackupRequest(cluster=ref.cluster, filer=ref.filer, reason=snapshot.reason),
-                         snapshot.plan)
+    return run_preflight(BackupRequest(cluster=ref.cluster, filer=ref.filer, reason=snapshot.reason), snapshot.plan)
 
 
 def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight:
@@ -78,10 +90,20 @@ def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight
     plan = plan or services.load_plan()
     run = _Run(plan=plan, request=request)
     steps: list[tuple[str, Callable[[_Run], None]]] = [
-        ("plan", _plan), ("keyvault", _keyvault), ("keyvault_write", _keyvault_write), ("cluster", _cluster),
-        ("failover_cluster", _failover_cluster), ("filer", _filer), ("source_account", _source_account),
-        ("backup_account", _backup_account), ("backup_write", _backup_write), ("containers", _containers),
-        ("attention", _attention), ("failed_over", _failed_over), ("tls", _tls)]
+        ("plan", _plan),
+        ("keyvault", _keyvault),
+        ("keyvault_write", _keyvault_write),
+        ("cluster", _cluster),
+        ("failover_cluster", _failover_cluster),
+        ("filer", _filer),
+        ("source_account", _source_account),
+        ("backup_account", _backup_account),
+        ("backup_write", _backup_write),
+        ("containers", _containers),
+        ("attention", _attention),
+        ("failed_over", _failed_over),
+        ("tls", _tls),
+    ]
     try:
         for name, step in steps:
             if name != "plan" and run.filer is None:
@@ -90,8 +112,7 @@ def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight
             try:
                 step(run)
             except Exception as exc:  # a check that breaks is a failed check, and the others still run
-                log.warning("preflight %s of %s/%s failed: %s", name, request.cluster, request.filer,
-                            _short(exc))
+                log.warning("preflight %s of %s/%s failed: %s", name, request.cluster, request.filer, _short(exc))
                 run.add(name, False, f"check failed: {_short(exc)}")
     finally:
         for client in run.clients.values():
@@ -109,11 +130,11 @@ def _plan(run: _Run) -> None:
         run.add("plan", False, str(exc))
         return
     if not run.filer.enabled and req.reason != "manual":
-        run.add("plan", False, f"filer {run.filer.key} is disabled in the plan (only a manual run may back "
-                "it up)")
+        run.add("plan", False, f"filer {run.filer.key} is disabled in the plan (only a manual run may back it up)")
         return
-    run.add("plan", True, f"filer {run.filer.key} is in the plan" + ("" if run.filer.enabled else
-                                                                       " (disabled; manual run)"))
+    run.add(
+        "plan", True, f"filer {run.filer.key} is in the plan" + ("" if run.filer.enabled else " (disabled; manual run)")
+    )
 
 
 def _keyvault(run: _Run) -> None:
@@ -184,8 +205,12 @@ def _filer(run: _Run) -> None:
     run.encrypted = crypto.upper() != "DISABLED"
     expected = f"{run.filer.source.account}/{run.filer.source.container}"
     if str(info.get("bucket")) != expected:
-        run.add("filer", False, f"core filer {name!r} is on bucket {info.get('bucket')!r}, but the plan "
-                f"says {expected!r}: fix the plan's source")
+        run.add(
+            "filer",
+            False,
+            f"core filer {name!r} is on bucket {info.get('bucket')!r}, but the plan "
+            f"says {expected!r}: fix the plan's source",
+        )
     elif state != "online":
         run.add("filer", False, f"core filer {name!r} is {state or 'in an unknown state'}, not online")
     else:
@@ -202,8 +227,11 @@ def _backup_account(run: _Run) -> None:
     filer = run.filer
     assert filer is not None
     if filer.backup.region == filer.source.region:
-        run.add("backup_account", False, f"backup account {filer.backup.account} is declared in "
-                f"{filer.backup.region}, the source's own region")
+        run.add(
+            "backup_account",
+            False,
+            f"backup account {filer.backup.account} is declared in {filer.backup.region}, the source's own region",
+        )
         return
     try:
         with _open_catalog(run) as catalog:
@@ -211,11 +239,19 @@ def _backup_account(run: _Run) -> None:
             run.state = catalog.load(filer)
     except (AzureError, StorageConfigError, KeyVaultError) as exc:
         how = preflight_probes.credential_used(run.plan, filer.backup.storage_key_secret)
-        run.add("backup_account", False, f"backup account {filer.backup.account} at {filer.backup.blob_endpoint} "
-                f"({how}): the catalog cannot be read: {describe_http_error(exc)}")
+        run.add(
+            "backup_account",
+            False,
+            f"backup account {filer.backup.account} at {filer.backup.blob_endpoint} "
+            f"({how}): the catalog cannot be read: {describe_http_error(exc)}",
+        )
         return
-    run.add("backup_account", True, f"backup account {filer.backup.account} answers; declared in "
-            f"{filer.backup.region}, the source in {filer.source.region}")
+    run.add(
+        "backup_account",
+        True,
+        f"backup account {filer.backup.account} answers; declared in "
+        f"{filer.backup.region}, the source in {filer.source.region}",
+    )
 
 
 def _cluster_buckets(run: _Run, cluster: Cluster) -> dict[str, str] | None:
@@ -259,8 +295,10 @@ def _containers(run: _Run) -> None:
         return
     for g in run.state.attached():
         gen = run.state.generations[g]
-        problems.append(f"backup container {gen.container} is attached to cluster "
-                        f"{(gen.attached_to or {}).get('target_cluster')} (failover)")
+        problems.append(
+            f"backup container {gen.container} is attached to cluster "
+            f"{(gen.attached_to or {}).get('target_cluster')} (failover)"
+        )
     containers = filer.generation_containers()
     buckets = {f"{filer.backup.account}/{c}" for c in containers}
     unreachable: list[str] = []
@@ -269,10 +307,16 @@ def _containers(run: _Run) -> None:
         if found is None:
             unreachable.append(cluster.name)
             continue
-        problems.extend(f"core filer {name!r} on cluster {cluster.name} uses backup container {bucket}"
-                        for name, bucket in sorted(found.items()) if bucket in buckets)
-        problems.extend(f"core filer {name!r} on cluster {cluster.name}: its bucket cannot be read"
-                        for name, bucket in sorted(found.items()) if bucket == UNREADABLE)
+        problems.extend(
+            f"core filer {name!r} on cluster {cluster.name} uses backup container {bucket}"
+            for name, bucket in sorted(found.items())
+            if bucket in buckets
+        )
+        problems.extend(
+            f"core filer {name!r} on cluster {cluster.name}: its bucket cannot be read"
+            for name, bucket in sorted(found.items())
+            if bucket == UNREADABLE
+        )
     note = f" (not reachable, not checked: {', '.join(unreachable)})" if unreachable else ""
     if problems:
         run.add("containers", False, "; ".join(problems) + note)
@@ -287,12 +331,14 @@ def _attention(run: _Run) -> None:
     marks = []
     if run.state.needs_attention:
         mark = run.state.needs_attention
-        marks.append(f"needs attention since {mark.get('since')} (run {mark.get('instance_id')}): "
-                     f"{mark.get('error', '')[:300]}")
+        marks.append(
+            f"needs attention since {mark.get('since')} (run {mark.get('instance_id')}): {mark.get('error', '')[:300]}"
+        )
     if run.state.removed_by_app:
         mark = run.state.removed_by_app
-        marks.append(f"removed by run {mark.get('instance_id')} since {mark.get('since')} and not re-added "
-                     "yet: re-add it first")
+        marks.append(
+            f"removed by run {mark.get('instance_id')} since {mark.get('since')} and not re-added yet: re-add it first"
+        )
     if marks:
         run.add("attention", False, "; ".join(marks))
     else:
@@ -307,12 +353,20 @@ def _failed_over(run: _Run) -> None:
     attached = run.state.attached()
     fence = active_fence(run.state)
     if done:
-        run.add("failed_over", False, f"the filer failed over to cluster {done.get('target_cluster')} at "
-                f"{done.get('at')} (backup {done.get('backup_id')})")
+        run.add(
+            "failed_over",
+            False,
+            f"the filer failed over to cluster {done.get('target_cluster')} at "
+            f"{done.get('at')} (backup {done.get('backup_id')})",
+        )
     elif attached:
         gen = run.state.generations[attached[0]]
-        run.add("failed_over", False, f"a failover to cluster {(gen.attached_to or {}).get('target_cluster')} "
-                "has begun (a backup container is attached)")
+        run.add(
+            "failed_over",
+            False,
+            f"a failover to cluster {(gen.attached_to or {}).get('target_cluster')} "
+            "has begun (a backup container is attached)",
+        )
     elif fence is not None:
         run.add("failed_over", False, f"a failover was requested: {describe(fence)}")
     else:
@@ -333,10 +387,14 @@ def _tls(run: _Run) -> None:
             ok = False
             notes.append(f"{where}: tls.acknowledge_insecure {problem}")
         elif not tls.verify:
-            notes.append(f"{services.TLS_UNVERIFIED}: {where}: TLS verification is OFF "
-                         f"({services.tls_unverified_because(cluster)}); the admin password goes to a server whose "
-                         "identity is not checked")
+            notes.append(
+                f"{services.TLS_UNVERIFIED}: {where}: TLS verification is OFF "
+                f"({services.tls_unverified_because(cluster)}); the admin password goes to a server whose "
+                "identity is not checked"
+            )
         else:
-            notes.append(f"{where}: certificate checked against "
-                         + (f"CA file {tls.ca_file}" if tls.ca_file else "its pinned SHA-256 fingerprint"))
+            notes.append(
+                f"{where}: certificate checked against "
+                + (f"CA file {tls.ca_file}" if tls.ca_file else "its pinned SHA-256 fingerprint")
+            )
     run.add("tls", ok, "; ".join(notes))

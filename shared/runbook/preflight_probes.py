@@ -80,15 +80,17 @@ def source_read(plan: Plan, filer: Filer) -> Probe:
     except _Refused as exc:
         return Probe(False, f"{where}: {exc}")
     read = "read a blob through it" if first is not None else "the service accepted it (the container is empty)"
-    return Probe(True, f"{where}: listed container {src.container}; made the copy's {kind} (read-only, "
-                 f"{lifetime}) and {read}")
+    return Probe(
+        True, f"{where}: listed container {src.container}; made the copy's {kind} (read-only, {lifetime}) and {read}"
+    )
 
 
 def _source_account(plan: Plan, filer: Filer) -> tuple[StorageAccount, timedelta]:
     try:
         account = services.source_account(filer, plan.storage_auth, plan.keyvault_url)
-        job = copy_job(RunContext.from_plan(plan, filer.cluster, filer.name), "preflight",
-                       filer.backup.containers[0], "mirror")
+        job = copy_job(
+            RunContext.from_plan(plan, filer.cluster, filer.name), "preflight", filer.backup.containers[0], "mirror"
+        )
         return account, StorageAccount.sas_lifetime(job.pending_limit_seconds, job.sas_margin_seconds)
     except (KeyVaultError, StorageConfigError, CopyInputError) as exc:
         raise _Refused(f"no usable credential: {redact(exc)}") from None
@@ -110,16 +112,24 @@ def _copy_sas(account: StorageAccount, container: str, lifetime: timedelta) -> s
     except StorageConfigError as exc:
         raise _Refused(f"cannot make the copy's SAS: {redact(exc)}") from None
     except AzureError as exc:
-        raise _Refused("cannot get a user-delegation key (the identity needs Storage Blob Delegator on the "
-                       f"account): {describe_http_error(exc)}") from None
+        raise _Refused(
+            "cannot get a user-delegation key (the identity needs Storage Blob Delegator on the "
+            f"account): {describe_http_error(exc)}"
+        ) from None
 
 
 def _read_through(account: StorageAccount, container: str, sas: str, first: str | None, kind: str) -> None:
     # An empty container has no blob to read: a name that cannot exist then shows the same thing, since the
     # service checks the SAS before it looks for the blob (403 for a refused SAS, 404 for a missing blob).
     name = first if first is not None else f"vfxtdr-preflight-absent-{uuid.uuid4().hex}"
-    reader = StorageAccount(account.name, account.blob_endpoint, SasToken(sas), retry=account.retry,
-                            ca_file=account.ca_file, api_version=account.api_version)
+    reader = StorageAccount(
+        account.name,
+        account.blob_endpoint,
+        SasToken(sas),
+        retry=account.retry,
+        ca_file=account.ca_file,
+        api_version=account.api_version,
+    )
 
     async def head() -> None:
         # The aio client, as the copy engine's: the sync transport (urllib3) logs request URLs, SAS and all,
@@ -131,11 +141,11 @@ def _read_through(account: StorageAccount, container: str, sas: str, first: str 
         asyncio.run(head())
     except ResourceNotFoundError:
         if first is not None:
-            raise _Refused(f"blob {first!r} vanished between listing and reading it; run the preflight "
-                           "again") from None
+            raise _Refused(f"blob {first!r} vanished between listing and reading it; run the preflight again") from None
     except AzureError as exc:
-        raise _Refused(f"the copy's {kind} was refused reading container {container}: "
-                       f"{describe_http_error(exc)}") from None
+        raise _Refused(
+            f"the copy's {kind} was refused reading container {container}: {describe_http_error(exc)}"
+        ) from None
 
 
 def backup_write(plan: Plan, filer: Filer) -> Probe:
@@ -180,8 +190,11 @@ def vault_write(plan: Plan, filer: Filer) -> Probe:
     try:
         result = services.key_vault(vault).probe_write(tags={"cluster": filer.cluster, "filer": filer.name})
     except (KeyVaultError, ValueError) as exc:
-        return Probe(False, f"cannot store a secret in {vault} (the app's identity needs to set secrets there "
-                     f"to keep rotated keys): {redact(exc)}")
+        return Probe(
+            False,
+            f"cannot store a secret in {vault} (the app's identity needs to set secrets there "
+            f"to keep rotated keys): {redact(exc)}",
+        )
     if result.left:
         after = f" ({result.left})"
     elif result.purged:

@@ -54,10 +54,12 @@ def begin_backup(ref: RunRef) -> BackupTarget:
     def change(state: FilerState) -> tuple[str, Any, list[str]]:
         held = state.generation_of(backup_id)
         if held is not None and state.generations[held].status != WRITING:
-            raise InputRefused(f"backup {backup_id} has already ended (generation {held} holds it as "
-                               f"{state.generations[held].status})", filer=filer.key)
-        generation, gen = begin_writing(state, backup_id, ref.instance_id, snapshot.started_at, filer.key,
-                                        count=count)
+            raise InputRefused(
+                f"backup {backup_id} has already ended (generation {held} holds it as "
+                f"{state.generations[held].status})",
+                filer=filer.key,
+            )
+        generation, gen = begin_writing(state, backup_id, ref.instance_id, snapshot.started_at, filer.key, count=count)
         return generation, gen, state.outside_retention(count)
 
     with open_catalog(ctx) as catalog:
@@ -65,13 +67,30 @@ def begin_backup(ref: RunRef) -> BackupTarget:
         generation, gen, outside = catalog.update(filer, change)
         catalog.ensure_backup_container(gen.container)
     if outside:
-        log.warning("%s: generations %s are outside retention (the plan keeps %d): kept and listed as recovery "
-                    "points, never written, never deleted by the app", filer.key, ", ".join(outside), count)
-    log.info("backup %s of %s writes generation %s (%s), incremental from %s", backup_id, filer.key,
-             generation, gen.container, gen.previous_manifest or "the container's own listing")
+        log.warning(
+            "%s: generations %s are outside retention (the plan keeps %d): kept and listed as recovery "
+            "points, never written, never deleted by the app",
+            filer.key,
+            ", ".join(outside),
+            count,
+        )
+    log.info(
+        "backup %s of %s writes generation %s (%s), incremental from %s",
+        backup_id,
+        filer.key,
+        generation,
+        gen.container,
+        gen.previous_manifest or "the container's own listing",
+    )
     pre, final = job_ids(backup_id)
-    return BackupTarget(backup_id=backup_id, generation=generation, container=gen.container,
-                        previous_manifest=gen.previous_manifest, precopy_job=pre, final_job=final)
+    return BackupTarget(
+        backup_id=backup_id,
+        generation=generation,
+        container=gen.container,
+        previous_manifest=gen.previous_manifest,
+        precopy_job=pre,
+        final_job=final,
+    )
 
 
 def complete_backup(request: CompleteBackup) -> dict[str, Any]:
@@ -81,8 +100,9 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
     snapshot = load_run(ref, "backup")
     ctx, backup_id = snapshot.context(), ref.run_id
     if request.status not in STATUSES:
-        raise InputRefused(f"backup status {request.status[:40]!r} is not one of {', '.join(STATUSES)}",
-                           filer=ctx.filer.key)
+        raise InputRefused(
+            f"backup status {request.status[:40]!r} is not one of {', '.join(STATUSES)}", filer=ctx.filer.key
+        )
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
         held = state.generation_of(backup_id)
@@ -96,30 +116,50 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
         status = request.status
         if status in VERIFIED_STATUSES:
             if not (summary and summary.verified):
-                raise InputRefused(f"backup {backup_id} cannot be recorded as {status}: its final copy pass is "
-                                   "not verified", filer=ctx.filer.key)
+                raise InputRefused(
+                    f"backup {backup_id} cannot be recorded as {status}: its final copy pass is not verified",
+                    filer=ctx.filer.key,
+                )
             status = "verified_with_extras" if summary.needs_approval and applied is None else "verified"
         untouched = status == NOT_APPROVED and _untouched(ctx, target, backup_id)
         rotated = catalog.key(ctx.filer, backup_id)
         record = catalog.record(ctx.filer, backup_id)
         entry = _entry(snapshot, target, status, request)
-        entry.update({
-            "manifest": target.final_job if status in VERIFIED_STATUSES else None,
-            "key": {**SecretRef.to_json(rotated[0]), "key_id": rotated[1]} if rotated else None,
-            "summary": plain(summary) if summary else None, "precopy": plain(precopy) if precopy else None,
-            "verified": ({"blobs": summary.listed, "copied": summary.copied, "bytes_copied": summary.bytes_copied}
-                         if summary and summary.verified else None),
-            "record": FilerRecord.to_json(record) if record else None, "generation_untouched": untouched,
-            # The failover checks the manifest against this instead of re-reading it whole.
-            "manifest_digest": (manifest_digest(ctx, target.final_job) if status in VERIFIED_STATUSES
-                                else None),
-            # The recovery point: when the filer was flushed and removed for this backup, as the catalog's removal
-            # mark recorded it (the run's own timing only when the catalog holds none).
-            "consistent_at": _consistent_at(state, backup_id) or request.consistent_at or None})
+        entry.update(
+            {
+                "manifest": target.final_job if status in VERIFIED_STATUSES else None,
+                "key": {**SecretRef.to_json(rotated[0]), "key_id": rotated[1]} if rotated else None,
+                "summary": plain(summary) if summary else None,
+                "precopy": plain(precopy) if precopy else None,
+                "verified": (
+                    {"blobs": summary.listed, "copied": summary.copied, "bytes_copied": summary.bytes_copied}
+                    if summary and summary.verified
+                    else None
+                ),
+                "record": FilerRecord.to_json(record) if record else None,
+                "generation_untouched": untouched,
+                # The failover checks the manifest against this instead of re-reading it whole.
+                "manifest_digest": (manifest_digest(ctx, target.final_job) if status in VERIFIED_STATUSES else None),
+                # The recovery point: when the filer was flushed and removed for this backup, as the catalog's removal
+                # mark recorded it (the run's own timing only when the catalog holds none).
+                "consistent_at": _consistent_at(state, backup_id) or request.consistent_at or None,
+            }
+        )
         catalog.put_backup(ctx.filer, backup_id, entry)
-        catalog.update(ctx.filer, lambda s: finish_writing(
-            s, target.generation, backup_id, status, entry["finished_at"], manifest=entry["manifest"],
-            key=rotated[0] if rotated else None, filer=ctx.filer.key, untouched=untouched))
+        catalog.update(
+            ctx.filer,
+            lambda s: finish_writing(
+                s,
+                target.generation,
+                backup_id,
+                status,
+                entry["finished_at"],
+                manifest=entry["manifest"],
+                key=rotated[0] if rotated else None,
+                filer=ctx.filer.key,
+                untouched=untouched,
+            ),
+        )
     log.info("backup %s of %s: %s (generation %s)", backup_id, ctx.filer.key, status, target.generation)
     return entry
 
@@ -130,8 +170,10 @@ def _untouched(ctx: RunContext, target: BackupTarget, backup_id: str) -> bool:
     approved, and no pass of the run that wrote anything (else the generation is marked failed)."""
     held, untouched = held_untouched(ctx, tuple(job for job in pass_ids(ctx, target) if job))
     if not held:
-        raise InputRefused(f"backup {backup_id} cannot be recorded as {NOT_APPROVED}: no pass of it is held by "
-                           "the change guard", filer=ctx.filer.key)
+        raise InputRefused(
+            f"backup {backup_id} cannot be recorded as {NOT_APPROVED}: no pass of it is held by the change guard",
+            filer=ctx.filer.key,
+        )
     return untouched
 
 
@@ -147,14 +189,22 @@ def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: Co
     """The backup entry's fields about the run (complete_backup adds what the copy and the catalog hold)."""
     filer = snapshot.plan.filer(snapshot.cluster, snapshot.filer)
     return {
-        "backup_id": target.backup_id, "cluster": snapshot.cluster, "filer": filer.name,
-        "instance_id": snapshot.instance_id, "status": status, "generation": target.generation,
-        "container": target.container, "backup_account": filer.backup.account,
-        "source": f"{filer.source.account}/{filer.source.container}", "started_at": snapshot.started_at,
-        "finished_at": services.now_iso(), "previous_manifest": target.previous_manifest,
-        "timings": dict(request.timings[:MAX_TIMINGS]), "error": request.error[:2000],
-        "deletes_approval": {k[:40]: v[:300] for k, v in request.approval[:8]} or None}
-
+        "backup_id": target.backup_id,
+        "cluster": snapshot.cluster,
+        "filer": filer.name,
+        "instance_id": snapshot.instance_id,
+        "status": status,
+        "generation": target.generation,
+        "container": target.container,
+        "backup_account": filer.backup.account,
+        "source": f"{filer.source.account}/{filer.source.container}",
+        "started_at": snapshot.started_at,
+        "finished_at": services.now_iso(),
+        "previous_manifest": target.previous_manifest,
+        "timings": dict(request.timings[:MAX_TIMINGS]),
+        "error": request.error[:2000],
+        "deletes_approval": {k[:40]: v[:300] for k, v in request.approval[:8]} or None,
+    }
 
 
 def mark_removed(ref: RunRef) -> None:
@@ -166,12 +216,18 @@ def mark_removed(ref: RunRef) -> None:
         reserved_target(catalog.load(ctx.filer), backup_id, ctx.filer.key)  # this run is writing its backup
         record = catalog.record(ctx.filer, backup_id)
         if record is None:
-            raise InputRefused(f"backup {backup_id} has no captured record: capture comes before any removal",
-                               filer=ctx.filer.key)
+            raise InputRefused(
+                f"backup {backup_id} has no captured record: capture comes before any removal", filer=ctx.filer.key
+            )
         rotated = catalog.key(ctx.filer, backup_id)
         since = services.now_iso()
-        mark = {"since": since, "instance_id": ref.instance_id, "backup_id": backup_id,
-                "record": FilerRecord.to_json(record), "key": _ref_json(rotated[0] if rotated else None)}
+        mark = {
+            "since": since,
+            "instance_id": ref.instance_id,
+            "backup_id": backup_id,
+            "record": FilerRecord.to_json(record),
+            "key": _ref_json(rotated[0] if rotated else None),
+        }
 
         def change(state: FilerState) -> None:
             state.removed_by_app = mark
@@ -189,13 +245,14 @@ def removal_recorded(catalog: Catalog, filer: Filer, ref: RunRef) -> None:
     """Removing needs the catalog's record of the removal by this very run first (else InputRefused)."""
     mark = catalog.load(filer).removed_by_app or {}
     if (mark.get("instance_id"), mark.get("backup_id")) != (ref.instance_id, ref.run_id):
-        raise InputRefused(f"the catalog does not record the removal of {filer.key} by backup {ref.run_id} "
-                           f"({ref.instance_id}): nothing is removed before the catalog can put it back",
-                           filer=filer.key)
+        raise InputRefused(
+            f"the catalog does not record the removal of {filer.key} by backup {ref.run_id} "
+            f"({ref.instance_id}): nothing is removed before the catalog can put it back",
+            filer=filer.key,
+        )
 
 
-def _removed(catalog: Catalog, filer: Filer, ref: RunRef, kind: str) -> tuple[FilerRecord | None,
-                                                                                SecretRef | None]:
+def _removed(catalog: Catalog, filer: Filer, ref: RunRef, kind: str) -> tuple[FilerRecord | None, SecretRef | None]:
     """The record and key to re-add: the marks' (readd, backup), else what a backup run captured and rotated."""
     record, key = catalog.load(filer).removed_record()
     if record is None and kind == "backup":
@@ -215,14 +272,23 @@ def mark_attention(request: AttentionRef) -> None:
         record, key = _removed(catalog, ctx.filer, ref, snapshot.kind)
 
         def change(state: FilerState) -> None:
-            state.needs_attention = {"since": (state.needs_attention or {}).get("since", at), "last": at,
-                                     "instance_id": ref.instance_id, "error": request.error[:2000],
-                                     "record": FilerRecord.to_json(record) if record else None,
-                                     "key": _ref_json(key)}
+            state.needs_attention = {
+                "since": (state.needs_attention or {}).get("since", at),
+                "last": at,
+                "instance_id": ref.instance_id,
+                "error": request.error[:2000],
+                "record": FilerRecord.to_json(record) if record else None,
+                "key": _ref_json(key),
+            }
 
         catalog.update(ctx.filer, change)
-    log.error("%s filer=%s instance=%s: %s", NEEDS_ATTENTION, ctx.filer.key, ref.instance_id,
-              request.error[:500] or "re-add failed")
+    log.error(
+        "%s filer=%s instance=%s: %s",
+        NEEDS_ATTENTION,
+        ctx.filer.key,
+        ref.instance_id,
+        request.error[:500] or "re-add failed",
+    )
 
 
 def clear_removed(ref: RunRef) -> None:
@@ -233,9 +299,12 @@ def clear_removed(ref: RunRef) -> None:
     with services.avere_client(ctx.cluster, ctx.keyvault_url) as client:
         state_now = client.filer_state(ctx.filer.name)
     if state_now != "online":
-        raise InputRefused(f"core filer {ctx.filer.name!r} is {state_now or 'unknown'} on cluster "
-                           f"{ctx.cluster.name}, not online: its removed mark stays until it is re-added",
-                           filer=ctx.filer.key, state="the catalog still records the removal")
+        raise InputRefused(
+            f"core filer {ctx.filer.name!r} is {state_now or 'unknown'} on cluster "
+            f"{ctx.cluster.name}, not online: its removed mark stays until it is re-added",
+            filer=ctx.filer.key,
+            state="the catalog still records the removal",
+        )
     at = services.now_iso()
 
     def change(state: FilerState) -> None:
@@ -243,8 +312,9 @@ def clear_removed(ref: RunRef) -> None:
         if mark.get("instance_id") not in (None, ref.instance_id) and mark.get("backup_id"):
             generation = state.generation_of(mark["backup_id"])
             if generation and state.generations[generation].status == WRITING:
-                finish_writing(state, generation, mark["backup_id"], "failed", at, manifest=None, key=None,
-                               filer=ctx.filer.key)
+                finish_writing(
+                    state, generation, mark["backup_id"], "failed", at, manifest=None, key=None, filer=ctx.filer.key
+                )
                 state.last_run = {**(state.last_run or {}), "status": "interrupted"}
         state.removed_by_app = None
         state.needs_attention = None
@@ -268,21 +338,35 @@ def readd_plan(ref: RunRef) -> ReaddPlan:
         fence = active_fence(state)
         if fence is not None and not (lift and restorable(state)):
             why = describe(fence) + ("" if not lift else "; nothing recorded to bring back: restore it by hand")
-            return ReaddPlan(record=None, key=None, needs_attention=state.needs_attention is not None,
-                             removed_by_app=state.removed_by_app is not None, fenced=why)
+            return ReaddPlan(
+                record=None,
+                key=None,
+                needs_attention=state.needs_attention is not None,
+                removed_by_app=state.removed_by_app is not None,
+                fenced=why,
+            )
         if fence is not None:
-            lifted = catalog.update(ctx.filer, lambda s: lift_fence(s, instance_id=ref.instance_id,
-                                                                    at=services.now_iso(), filer=ctx.filer.key))
-            log.warning("%s: failover fence lifted by %s, as %s asked", ctx.filer.key, ref.instance_id,
-                        (lifted.get("lift") or {}).get("by") or "an unidentified operator")
+            lifted = catalog.update(
+                ctx.filer,
+                lambda s: lift_fence(s, instance_id=ref.instance_id, at=services.now_iso(), filer=ctx.filer.key),
+            )
+            log.warning(
+                "%s: failover fence lifted by %s, as %s asked",
+                ctx.filer.key,
+                ref.instance_id,
+                (lifted.get("lift") or {}).get("by") or "an unidentified operator",
+            )
             state = catalog.load(ctx.filer)
         record, key = state.removed_record()
         if record is None and lift:
             record = lifted_record(state, ref.instance_id)
-    return ReaddPlan(record=record, key=key, needs_attention=state.needs_attention is not None,
-                     removed_by_app=state.removed_by_app is not None,
-                     fence_lifted=lift and ((state.fence or {}).get("lifted") or {}).get("instance_id")
-                     == ref.instance_id)
+    return ReaddPlan(
+        record=record,
+        key=key,
+        needs_attention=state.needs_attention is not None,
+        removed_by_app=state.removed_by_app is not None,
+        fence_lifted=lift and ((state.fence or {}).get("lifted") or {}).get("instance_id") == ref.instance_id,
+    )
 
 
 def _catalog_for(plan: Plan, filer: Filer) -> Catalog:

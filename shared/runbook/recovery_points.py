@@ -22,13 +22,21 @@ def _verification(gen: Generation, entry: Mapping[str, Any] | None) -> dict[str,
     deletion was not approved. Counts are null for an entry the catalog no longer holds."""
     verified = (entry or {}).get("verified") or {}
     summary = (entry or {}).get("summary") or {}
-    return {"result": "verified_with_extras" if gen.extras else "verified", "blobs": verified.get("blobs"),
-            "copied": verified.get("copied"), "mismatches": summary.get("mismatches"),
-            "extras": summary.get("delete_candidates", 0) if gen.extras else 0}
+    return {
+        "result": "verified_with_extras" if gen.extras else "verified",
+        "blobs": verified.get("blobs"),
+        "copied": verified.get("copied"),
+        "mismatches": summary.get("mismatches"),
+        "extras": summary.get("delete_candidates", 0) if gen.extras else 0,
+    }
 
 
-def recovery_points(state: FilerState, count: int, entries: Mapping[str, Mapping[str, Any] | None],
-                    indexes: Mapping[str, ManifestIndex | None]) -> dict[str, Any]:
+def recovery_points(
+    state: FilerState,
+    count: int,
+    entries: Mapping[str, Mapping[str, Any] | None],
+    indexes: Mapping[str, ManifestIndex | None],
+) -> dict[str, Any]:
     """The verified backups of a filer (pure): from its catalog state, its backup entries by backup id and
     its manifest indexes by manifest id. Newest first. Generations beyond `count` are outside retention:
     listed (never deleted, never written again) and named in `outside_retention`."""
@@ -38,21 +46,31 @@ def recovery_points(state: FilerState, count: int, entries: Mapping[str, Mapping
         if gen.status not in (VERIFIED, ATTACHED) or not gen.backup_id or not gen.manifest:
             continue
         index = indexes.get(gen.manifest)
-        points.append({
-            "backup_id": gen.backup_id, "generation": g, "container": gen.container,
-            "consistent_point": gen.consistent_at, "verified_at": gen.verified_at,
-            "size_bytes": index.bytes if index else None, "blobs": index.count if index else None,
-            "manifest": index.state if index else "missing",
-            "key_version": gen.key.version if gen.key else None,
-            "verification": _verification(gen, entries.get(gen.backup_id)),
-            "outside_retention": g not in kept,
-            "attached_to": (gen.attached_to or {}).get("target_cluster") if gen.status == ATTACHED else None,
-            "pinned_by": gen.pinned_by,
-        })
+        points.append(
+            {
+                "backup_id": gen.backup_id,
+                "generation": g,
+                "container": gen.container,
+                "consistent_point": gen.consistent_at,
+                "verified_at": gen.verified_at,
+                "size_bytes": index.bytes if index else None,
+                "blobs": index.count if index else None,
+                "manifest": index.state if index else "missing",
+                "key_version": gen.key.version if gen.key else None,
+                "verification": _verification(gen, entries.get(gen.backup_id)),
+                "outside_retention": g not in kept,
+                "attached_to": (gen.attached_to or {}).get("target_cluster") if gen.status == ATTACHED else None,
+                "pinned_by": gen.pinned_by,
+            }
+        )
     points.sort(key=lambda p: (p["verified_at"] or "", p["generation"]), reverse=True)
     newest = state.newest_verified()
-    return {"generations": count, "newest": state.generations[newest].backup_id if newest else None,
-            "recovery_points": points, "outside_retention": state.outside_retention(count)}
+    return {
+        "generations": count,
+        "newest": state.generations[newest].backup_id if newest else None,
+        "recovery_points": points,
+        "outside_retention": state.outside_retention(count),
+    }
 
 
 def list_recovery_points(plan: Plan, filer: Filer) -> dict[str, Any]:
@@ -60,12 +78,19 @@ def list_recovery_points(plan: Plan, filer: Filer) -> dict[str, Any]:
     ctx = RunContext.from_plan(plan, filer.cluster, filer.name)
     with open_catalog(ctx) as catalog:
         state = catalog.load(filer)
-        held = [gen for gen in state.generations.values()
-                if gen.status in (VERIFIED, ATTACHED) and gen.backup_id and gen.manifest]
+        held = [
+            gen
+            for gen in state.generations.values()
+            if gen.status in (VERIFIED, ATTACHED) and gen.backup_id and gen.manifest
+        ]
         entries = {str(gen.backup_id): catalog.backup(filer, str(gen.backup_id)) for gen in held}
     indexes = {str(gen.manifest): manifest_index(ctx, str(gen.manifest)) for gen in held}
     answer = recovery_points(state, filer.backup.generations, entries, indexes)
     if answer["outside_retention"]:
-        log.warning("%s: generations %s are outside retention (the plan keeps %d): listed, kept, never deleted "
-                    "by the app", filer.key, ", ".join(answer["outside_retention"]), filer.backup.generations)
+        log.warning(
+            "%s: generations %s are outside retention (the plan keeps %d): listed, kept, never deleted by the app",
+            filer.key,
+            ", ".join(answer["outside_retention"]),
+            filer.backup.generations,
+        )
     return {"cluster": filer.cluster, "filer": filer.name, **answer}

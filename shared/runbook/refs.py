@@ -24,15 +24,34 @@ FORMAT_KEY = "format"
 # Keys only the inputs of earlier versions had: a RunContext, a CopyJob, a failover choice, an attach request,
 # a BackupRequest given to preflight, a FailoverRequest given to choose_backup (a key a class names as its own
 # field is that field, not a sign of age).
-LEGACY_KEYS = frozenset({"context", "job", "choice", "keyvault_url", "record", "bucket", "server_name",
-                         "credential", "storage_key_secret", "result", "dry_run", "reason", "target_cluster",
-                         "verify"})
+LEGACY_KEYS = frozenset(
+    {
+        "context",
+        "job",
+        "choice",
+        "keyvault_url",
+        "record",
+        "bucket",
+        "server_name",
+        "credential",
+        "storage_key_secret",
+        "result",
+        "dry_run",
+        "reason",
+        "target_cluster",
+        "verify",
+    }
+)
 
-UPGRADE = ("the shape of an input of an earlier version of this app, whose inputs carried plan parts (accounts, "
-           "endpoints, containers, secret names), or of no version at all; this version takes references only "
-           "and does not act on it")
-UPGRADE_ACTION = ("nothing to undo by hand for a removed filer: the timer's reconcile re-adds it; "
-                  "if the filer's clients are still suspended, unsuspend them; then start the run again")
+UPGRADE = (
+    "the shape of an input of an earlier version of this app, whose inputs carried plan parts (accounts, "
+    "endpoints, containers, secret names), or of no version at all; this version takes references only "
+    "and does not act on it"
+)
+UPGRADE_ACTION = (
+    "nothing to undo by hand for a removed filer: the timer's reconcile re-adds it; "
+    "if the filer's clients are still suspended, unsuspend them; then start the run again"
+)
 
 # Run ids and backup ids: `<UTC basic time>-<8 hex>`, or any short name of the same characters (tests).
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -56,8 +75,7 @@ def checked_name(what: str, value: str) -> str:
 
 def _checked_instance(value: str) -> str:
     if not _INSTANCE.fullmatch(value):
-        raise InputRefused(f"instance id {value[:100]!r} is not a name: 1-200 of letters, digits, '.', '_', '-', "
-                           "'~'")
+        raise InputRefused(f"instance id {value[:100]!r} is not a name: 1-200 of letters, digits, '.', '_', '-', '~'")
     return value
 
 
@@ -89,8 +107,10 @@ class StartInput(Ref):
         if isinstance(data, dict) and FORMAT_KEY not in data:
             raise InputRefused(f"{cls.__name__} without a format: {UPGRADE}", action=UPGRADE_ACTION)
         if isinstance(data, dict) and data[FORMAT_KEY] != INPUT_FORMAT:
-            raise InputRefused(f"{cls.__name__} of format {str(data[FORMAT_KEY])[:20]!r}: this version reads "
-                               f"format {INPUT_FORMAT} only")
+            raise InputRefused(
+                f"{cls.__name__} of format {str(data[FORMAT_KEY])[:20]!r}: this version reads "
+                f"format {INPUT_FORMAT} only"
+            )
         return super().from_json(data)
 
 

@@ -37,9 +37,22 @@ VERIFIED_STATUSES = ("verified", "verified_with_extras")
 API = "/api"  # host.json's routePrefix
 
 # Numeric custom-status fields a progress display may show (RunStatus in orchestrators/durable_helpers.py).
-PROGRESS_FIELDS = ("blobs_listed", "blobs_to_copy", "blobs_copied", "bytes_to_copy", "bytes_copied", "pending",
-                   "pages", "eta_s", "blobs_checked", "pages_checked", "flush_percent", "remove_percent",
-                   "dirty_files", "attach_failures")
+PROGRESS_FIELDS = (
+    "blobs_listed",
+    "blobs_to_copy",
+    "blobs_copied",
+    "bytes_to_copy",
+    "bytes_copied",
+    "pending",
+    "pages",
+    "eta_s",
+    "blobs_checked",
+    "pages_checked",
+    "flush_percent",
+    "remove_percent",
+    "dirty_files",
+    "attach_failures",
+)
 _TEXT_LIMIT = 200
 
 
@@ -118,9 +131,11 @@ def newest_verified(state: FilerState) -> tuple[str, Generation] | None:
 def run_ids(filer: Filer, state: FilerState | None) -> dict[str, str]:
     """Instance ids a live run of the filer may have, with its kind: the singleton ids, and ids the catalog
     recorded for runs it shows in progress (a drill's, a backup's under another id scheme)."""
-    ids = {backup_instance_id(filer.cluster, filer.name): "backup",
-           readd_instance_id(filer.cluster, filer.name): "readd",
-           failover_instance_id(filer.cluster, filer.name): "failover"}
+    ids = {
+        backup_instance_id(filer.cluster, filer.name): "backup",
+        readd_instance_id(filer.cluster, filer.name): "readd",
+        failover_instance_id(filer.cluster, filer.name): "failover",
+    }
     for kind in KINDS:  # a run started before the run ids changed may still be live under the earlier form
         ids.setdefault(legacy_run_id(kind, filer.cluster, filer.name), kind)
     if state is not None:
@@ -131,8 +146,7 @@ def run_ids(filer: Filer, state: FilerState | None) -> dict[str, str]:
 
 
 def drill_ids(drills: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    return {d["instance_id"]: "drill" for d in drills
-            if d.get("status") == "running" and text(d.get("instance_id"))}
+    return {d["instance_id"]: "drill" for d in drills if d.get("status") == "running" and text(d.get("instance_id"))}
 
 
 def _backup_point(facts: FilerFacts) -> dict[str, Any] | None:
@@ -151,10 +165,19 @@ def _backup_point(facts: FilerFacts) -> dict[str, Any] | None:
         return None
     verified = _obj(entry.get("verified"))
     instance = text(entry.get("instance_id"))
-    return {"backup_id": gen.backup_id, "generation": g, "container": gen.container,
-            "status": entry.get("status"), "started_at": entry.get("started_at"), "verified_at": gen.verified_at,
-            "blobs": number(verified.get("blobs")), "bytes": number(verified.get("bytes_copied")),
-            "instance_id": instance, "link": run_link(instance) if instance else None, "_started": started}
+    return {
+        "backup_id": gen.backup_id,
+        "generation": g,
+        "container": gen.container,
+        "status": entry.get("status"),
+        "started_at": entry.get("started_at"),
+        "verified_at": gen.verified_at,
+        "blobs": number(verified.get("blobs")),
+        "bytes": number(verified.get("bytes_copied")),
+        "instance_id": instance,
+        "link": run_link(instance) if instance else None,
+        "_started": started,
+    }
 
 
 def last_drill(drills: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -167,10 +190,16 @@ def last_drill(drills: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
 
 def drill_view(entry: Mapping[str, Any]) -> dict[str, Any]:
     instance = text(entry.get("instance_id"))
-    return {"drill_id": text(entry.get("drill_id")), "status": text(entry.get("status"), 40),
-            "started_at": text(entry.get("started_at"), 40), "finished_at": text(entry.get("finished_at"), 40),
-            "rto_s": number(entry.get("rto_s")), "target_cluster": text(entry.get("target_cluster")),
-            "instance_id": instance, "link": run_link(instance) if instance else None}
+    return {
+        "drill_id": text(entry.get("drill_id")),
+        "status": text(entry.get("status"), 40),
+        "started_at": text(entry.get("started_at"), 40),
+        "finished_at": text(entry.get("finished_at"), 40),
+        "rto_s": number(entry.get("rto_s")),
+        "target_cluster": text(entry.get("target_cluster")),
+        "instance_id": instance,
+        "link": run_link(instance) if instance else None,
+    }
 
 
 # --- what a live run says ------------------------------------------------------------------------------------
@@ -178,10 +207,17 @@ def run_view(run: RunInfo) -> dict[str, Any]:
     """A live run: its kind, step and progress picked from its custom status by name and type."""
     custom = run.custom_status if isinstance(run.custom_status, Mapping) else {}
     progress = {k: v for k in PROGRESS_FIELDS if (v := number(custom.get(k))) is not None}
-    return {"instance_id": run.instance_id, "kind": text(custom.get("run"), 40) or run.kind,
-            "runtime_status": run.runtime_status, "step": text(custom.get("step"), 80),
-            "phase": text(custom.get("phase"), 80), "started": text(custom.get("started"), 40),
-            "elapsed_s": number(custom.get("elapsed_s")), "progress": progress, "link": run_link(run.instance_id)}
+    return {
+        "instance_id": run.instance_id,
+        "kind": text(custom.get("run"), 40) or run.kind,
+        "runtime_status": run.runtime_status,
+        "step": text(custom.get("step"), 80),
+        "phase": text(custom.get("phase"), 80),
+        "started": text(custom.get("started"), 40),
+        "elapsed_s": number(custom.get("elapsed_s")),
+        "progress": progress,
+        "link": run_link(run.instance_id),
+    }
 
 
 # --- the report ------------------------------------------------------------------------------------------
@@ -193,18 +229,29 @@ def _state(facts: FilerFacts, proven: bool) -> tuple[str, str]:
     kinds = ", ".join(sorted({run_view(r)["kind"] for r in facts.running}))
     target = (state.failed_over or {}).get("target_cluster") or _attached_target(state)
     rules: list[tuple[bool, str, str]] = [
-        (bool(state.needs_attention), NEEDS_ATTENTION,
-         f"a re-add failed and the filer is removed from {filer.cluster}: {readd_action(filer)}"),
+        (
+            bool(state.needs_attention),
+            NEEDS_ATTENTION,
+            f"a re-add failed and the filer is removed from {filer.cluster}: {readd_action(filer)}",
+        ),
         (bool(facts.running), RUNNING, f"in progress: {kinds}"),
-        (bool(state.failed_over or state.attached()), FAILED_OVER,
-         f"a backup of it is attached to cluster {target}; backups stopped"),
-        (bool(state.removed_by_app), AWAITING_READD,
-         "removed by this app with no run in progress: the next tick re-adds it"),
+        (
+            bool(state.failed_over or state.attached()),
+            FAILED_OVER,
+            f"a backup of it is attached to cluster {target}; backups stopped",
+        ),
+        (
+            bool(state.removed_by_app),
+            AWAITING_READD,
+            "removed by this app with no run in progress: the next tick re-adds it",
+        ),
         (not filer.enabled, DISABLED, "enabled is false in the plan: the schedule does not back it up"),
         (not proven, UNPROTECTED, "the catalog proves no verified backup of it"),
     ]
-    return next(((name, detail) for hit, name, detail in rules if hit),
-                (PROTECTED, "served by its cluster; backed up on the plan's schedule"))
+    return next(
+        ((name, detail) for hit, name, detail in rules if hit),
+        (PROTECTED, "served by its cluster; backed up on the plan's schedule"),
+    )
 
 
 def _attached_target(state: FilerState) -> str | None:
@@ -227,8 +274,9 @@ def _serving(facts: FilerFacts, state_name: str) -> str | None:
     return facts.filer.cluster
 
 
-def rpo(facts: FilerFacts, state_name: str, point: dict[str, Any] | None, target_hours: float,
-        now: datetime) -> dict[str, Any]:
+def rpo(
+    facts: FilerFacts, state_name: str, point: dict[str, Any] | None, target_hours: float, now: datetime
+) -> dict[str, Any]:
     """The RPO block: age of the newest verified backup against the target, the badge, whether it is a breach.
 
     red: needs attention, awaiting its re-add, catalog unreadable, no verified backup, or older than 1.5x the
@@ -240,11 +288,19 @@ def rpo(facts: FilerFacts, state_name: str, point: dict[str, Any] | None, target
     backup_running = any(run_view(r)["kind"] == "backup" for r in facts.running)
     state = facts.state
     if state_name in (NEEDS_ATTENTION, AWAITING_READD, UNKNOWN):
-        badge, reason = RED, {NEEDS_ATTENTION: "needs attention", AWAITING_READD: "removed, awaiting its re-add",
-                              UNKNOWN: "its catalog could not be read"}[state_name]
+        badge, reason = (
+            RED,
+            {
+                NEEDS_ATTENTION: "needs attention",
+                AWAITING_READD: "removed, awaiting its re-add",
+                UNKNOWN: "its catalog could not be read",
+            }[state_name],
+        )
     elif age is None:
-        badge, reason = RED, f"no verified backup could be read ({facts.problem})" if facts.problem \
-            else "no verified backup"
+        badge, reason = (
+            RED,
+            f"no verified backup could be read ({facts.problem})" if facts.problem else "no verified backup",
+        )
     elif age <= target_s:
         badge, reason = GREEN, "within the RPO target"
     elif age <= AMBER_FACTOR * target_s:
@@ -257,9 +313,14 @@ def rpo(facts: FilerFacts, state_name: str, point: dict[str, Any] | None, target
     # backup of it is under way: a new filer is not in breach before its first run has had its chance.
     tried = state is None or bool(state.last_scheduled or state.last_run)
     breach = age > target_s if age is not None else tried and not backup_running
-    return {"target_hours": target_hours, "age_s": None if age is None else round(age),
-            "age_hours": None if age is None else round(age / 3600, 2), "badge": badge, "reason": reason,
-            "breach": breach}
+    return {
+        "target_hours": target_hours,
+        "age_s": None if age is None else round(age),
+        "age_hours": None if age is None else round(age / 3600, 2),
+        "badge": badge,
+        "reason": reason,
+        "breach": breach,
+    }
 
 
 def report(plan: Plan, facts: FilerFacts, now: datetime) -> dict[str, Any]:
@@ -270,26 +331,42 @@ def report(plan: Plan, facts: FilerFacts, now: datetime) -> dict[str, Any]:
     attention = None
     if state is not None and state.needs_attention:
         mark = state.needs_attention
-        attention = {"since": text(mark.get("since"), 40), "error": text(mark.get("error"), 500),
-                     "action": readd_action(filer)}
+        attention = {
+            "since": text(mark.get("since"), 40),
+            "error": text(mark.get("error"), 500),
+            "action": readd_action(filer),
+        }
     last = state.last_run if state is not None and isinstance(state.last_run, dict) else None
     last_run = None
     if last:
         instance = text(last.get("instance_id"))
-        last_run = {"backup_id": text(last.get("backup_id")), "status": text(last.get("status"), 40),
-                    "started_at": text(last.get("started_at"), 40), "finished_at": text(last.get("finished_at"), 40),
-                    "instance_id": instance, "link": run_link(instance) if instance else None}
+        last_run = {
+            "backup_id": text(last.get("backup_id")),
+            "status": text(last.get("status"), 40),
+            "started_at": text(last.get("started_at"), 40),
+            "finished_at": text(last.get("finished_at"), 40),
+            "instance_id": instance,
+            "link": run_link(instance) if instance else None,
+        }
     backup = None
     if point is not None:
         backup = {k: v for k, v in point.items() if not k.startswith("_")}
         backup["age_s"] = round(max(0.0, (now - point["_started"]).total_seconds()))
     return {
-        "cluster": filer.cluster, "filer": filer.name, "key": filer.key, "enabled": filer.enabled,
-        "state": state_name, "state_detail": detail, "serving_cluster": _serving(facts, state_name),
+        "cluster": filer.cluster,
+        "filer": filer.name,
+        "key": filer.key,
+        "enabled": filer.enabled,
+        "state": state_name,
+        "state_detail": detail,
+        "serving_cluster": _serving(facts, state_name),
         "failover_cluster": filer.failover_cluster,
         "rpo": rpo(facts, state_name, point, plan.rpo_hours, now),
-        "last_backup": backup, "last_drill": last_drill(facts.drills), "last_run": last_run,
-        "running": [run_view(r) for r in facts.running], "attention": attention,
+        "last_backup": backup,
+        "last_drill": last_drill(facts.drills),
+        "last_run": last_run,
+        "running": [run_view(r) for r in facts.running],
+        "attention": attention,
         "links": {"self": filer_link(filer), "readd": f"{filer_link(filer)}/readd"},
     }
 
@@ -299,29 +376,47 @@ def backup_view(entry: Mapping[str, Any], state: FilerState | None) -> dict[str,
     """A backup entry as listed; `restorable`: a generation holds it verified now (what a failover can use)."""
     backup_id = text(entry.get("backup_id"))
     verified, timings = _obj(entry.get("verified")), _obj(entry.get("timings"))
-    held = state is not None and backup_id is not None and any(
-        gen.backup_id == backup_id and gen.status in (VERIFIED, ATTACHED) for gen in state.generations.values())
+    held = (
+        state is not None
+        and backup_id is not None
+        and any(gen.backup_id == backup_id and gen.status in (VERIFIED, ATTACHED) for gen in state.generations.values())
+    )
     instance = text(entry.get("instance_id"))
-    return {"backup_id": backup_id, "status": text(entry.get("status"), 40),
-            "generation": text(entry.get("generation"), 8), "container": text(entry.get("container")),
-            "started_at": text(entry.get("started_at"), 40), "finished_at": text(entry.get("finished_at"), 40),
-            "blobs": number(verified.get("blobs")), "copied": number(verified.get("copied")),
-            "bytes_copied": number(verified.get("bytes_copied")),
-            "timings": {str(k)[:40]: v for k, v in timings.items() if number(v) is not None},
-            "error": text(entry.get("error"), 500), "restorable": held,
-            "instance_id": instance, "link": run_link(instance) if instance else None}
+    return {
+        "backup_id": backup_id,
+        "status": text(entry.get("status"), 40),
+        "generation": text(entry.get("generation"), 8),
+        "container": text(entry.get("container")),
+        "started_at": text(entry.get("started_at"), 40),
+        "finished_at": text(entry.get("finished_at"), 40),
+        "blobs": number(verified.get("blobs")),
+        "copied": number(verified.get("copied")),
+        "bytes_copied": number(verified.get("bytes_copied")),
+        "timings": {str(k)[:40]: v for k, v in timings.items() if number(v) is not None},
+        "error": text(entry.get("error"), 500),
+        "restorable": held,
+        "instance_id": instance,
+        "link": run_link(instance) if instance else None,
+    }
 
 
 def failover_view(entry: Mapping[str, Any]) -> dict[str, Any]:
     instance = text(entry.get("instance_id"))
-    return {"at": text(entry.get("at"), 40), "status": text(entry.get("status"), 40),
-            "target_cluster": text(entry.get("target_cluster")), "backup_id": text(entry.get("backup_id")),
-            "generation": text(entry.get("generation"), 8), "container": text(entry.get("container")),
-            "instance_id": instance, "link": run_link(instance) if instance else None}
+    return {
+        "at": text(entry.get("at"), 40),
+        "status": text(entry.get("status"), 40),
+        "target_cluster": text(entry.get("target_cluster")),
+        "backup_id": text(entry.get("backup_id")),
+        "generation": text(entry.get("generation"), 8),
+        "container": text(entry.get("container")),
+        "instance_id": instance,
+        "link": run_link(instance) if instance else None,
+    }
 
 
 def newest_first(items: Sequence[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
     """Sorted by the first of keys each item has as a time, newest first; undated items last."""
+
     def when(item: dict[str, Any]) -> tuple[bool, datetime]:
         for key in keys:
             moment = parse_time(item.get(key))
@@ -332,19 +427,50 @@ def newest_first(items: Sequence[dict[str, Any]], *keys: str) -> list[dict[str, 
     return sorted(items, key=when, reverse=True)
 
 
-def timeline(backups: Sequence[dict[str, Any]], failovers: Sequence[dict[str, Any]],
-             drills: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def timeline(
+    backups: Sequence[dict[str, Any]], failovers: Sequence[dict[str, Any]], drills: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Every run the catalog recorded, of any kind and outcome, newest first."""
-    runs = [{"kind": "backup", "id": b["backup_id"], "status": b["status"], "started_at": b["started_at"],
-             "finished_at": b["finished_at"], "instance_id": b["instance_id"], "link": b["link"]} for b in backups]
-    runs += [{"kind": "failover", "id": f["backup_id"], "status": f["status"], "started_at": f["at"],
-              "finished_at": f["at"], "instance_id": f["instance_id"], "link": f["link"]} for f in failovers]
-    runs += [{"kind": "drill", "id": d["drill_id"], "status": d["status"], "started_at": d["started_at"],
-              "finished_at": d["finished_at"], "instance_id": d["instance_id"], "link": d["link"]} for d in drills]
+    runs = [
+        {
+            "kind": "backup",
+            "id": b["backup_id"],
+            "status": b["status"],
+            "started_at": b["started_at"],
+            "finished_at": b["finished_at"],
+            "instance_id": b["instance_id"],
+            "link": b["link"],
+        }
+        for b in backups
+    ]
+    runs += [
+        {
+            "kind": "failover",
+            "id": f["backup_id"],
+            "status": f["status"],
+            "started_at": f["at"],
+            "finished_at": f["at"],
+            "instance_id": f["instance_id"],
+            "link": f["link"],
+        }
+        for f in failovers
+    ]
+    runs += [
+        {
+            "kind": "drill",
+            "id": d["drill_id"],
+            "status": d["status"],
+            "started_at": d["started_at"],
+            "finished_at": d["finished_at"],
+            "instance_id": d["instance_id"],
+            "link": d["link"],
+        }
+        for d in drills
+    ]
     return newest_first(runs, "started_at", "finished_at")
 
 
 def paged(items: Sequence[dict[str, Any]], page: int, size: int) -> dict[str, Any]:
     """One page (1-based) of a list, with the total so a client knows how many pages there are."""
     start = (page - 1) * size
-    return {"total": len(items), "page": page, "pageSize": size, "items": list(items[start:start + size])}
+    return {"total": len(items), "page": page, "pageSize": size, "items": list(items[start : start + size])}

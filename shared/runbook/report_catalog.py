@@ -44,8 +44,12 @@ def catalog_for(plan: Plan, filer: Filer) -> Catalog:
 def _problem(filer: Filer, err: Exception) -> str:
     # The operator-facing text names the kind of failure only; the log line has the message (no secrets: the
     # storage SDK's errors name accounts and blobs, never keys).
-    log.warning("report: the catalog of %s could not be read: %s: %s", filer.key, type(err).__name__,
-                str(err).split("\n", 1)[0][:300])
+    log.warning(
+        "report: the catalog of %s could not be read: %s: %s",
+        filer.key,
+        type(err).__name__,
+        str(err).split("\n", 1)[0][:300],
+    )
     return f"{type(err).__name__} reading the catalog of {filer.key} (see the app's log)"
 
 
@@ -77,8 +81,9 @@ def read_history(plan: Plan, filer: Filer) -> History:
     return History(state=state, backups=backups, failovers=failovers, drills=drill_entries)
 
 
-def reports_for_tick(plan: Plan, states: Mapping[str, FilerState], running: Collection[str],
-                     now: datetime) -> list[dict[str, Any]]:
+def reports_for_tick(
+    plan: Plan, states: Mapping[str, FilerState], running: Collection[str], now: datetime
+) -> list[dict[str, Any]]:
     """Every filer's report as the tick sees it: the states it read, the instance ids it knows are live."""
     out = []
     for filer in plan.filers:

@@ -30,8 +30,10 @@ _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 # A copy pass's job id: `{backup id}-pre|final`, the backup id `YYYYMMDDTHHMMSSZ-<8 hex>` (orchestrators/backup.py).
 # A pass run again once its overwrites were approved (orchestrators/change_guard.py) ends in `~1` (`-1` legacy).
 _JOB = r"\d{8}T\d{6}Z-[0-9a-f]{8}-(?:pre|final)(?:[~-]1)?"
-_CURRENT = re.compile(rf"(?P<kind>backup|readd|failover|drill)~(?P<cluster>{_NAME})~(?P<filer>{_NAME})"
-                      rf"(?:~(?P<job>{_JOB}))?")
+_CURRENT = re.compile(
+    rf"(?P<kind>backup|readd|failover|drill)~(?P<cluster>{_NAME})~(?P<filer>{_NAME})"
+    rf"(?:~(?P<job>{_JOB}))?"
+)
 _CLUSTER = re.compile(rf"(?P<kind>cluster-failover|cluster-drill)~(?P<cluster>{_NAME})")
 _LEGACY = re.compile(rf"(?P<kind>backup|readd|failover|drill)-(?P<names>[A-Za-z0-9_.-]+?)(?:-(?P<job>{_JOB}))?")
 
@@ -123,5 +125,6 @@ def _legacy(text: str) -> RunId | None:
 
 def _two_names(text: str) -> bool:
     """`{cluster}-{filer}` for at least one split at a `-` (which one, a legacy id cannot say)."""
-    return any(re.fullmatch(_NAME, text[:i]) and re.fullmatch(_NAME, text[i + 1:])
-               for i, ch in enumerate(text) if ch == "-")
+    return any(
+        re.fullmatch(_NAME, text[:i]) and re.fullmatch(_NAME, text[i + 1 :]) for i, ch in enumerate(text) if ch == "-"
+    )

@@ -41,8 +41,12 @@ SNAPSHOT_SCHEMA = 1
 MAX_ATTEMPTS = 10
 # The instance id of each workflow for a filer: one run per filer and workflow at a time (the host refuses to
 # start an instance id that is running), so a run is only ever started under its workflow's id.
-INSTANCE_IDS = {"backup": backup_instance_id, "readd": readd_instance_id, "failover": failover_instance_id,
-                "drill": drill_instance_id}
+INSTANCE_IDS = {
+    "backup": backup_instance_id,
+    "readd": readd_instance_id,
+    "failover": failover_instance_id,
+    "drill": drill_instance_id,
+}
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,12 @@ def catalog_of(plan: Plan, filer: Filer) -> Catalog:
 def _target(plan: Plan, filer: Filer, requested: str | None) -> str:
     name = requested or filer.failover_cluster
     if not name:
-        raise CatalogConflict("no target cluster: the request names none and the plan gives the filer no "
-                              "failover_cluster", filer=filer.key, state="nothing changed",
-                              action="pass target_cluster or set failover_cluster in the plan")
+        raise CatalogConflict(
+            "no target cluster: the request names none and the plan gives the filer no failover_cluster",
+            filer=filer.key,
+            state="nothing changed",
+            action="pass target_cluster or set failover_cluster in the plan",
+        )
     try:
         plan.dr_cluster(name)
     except UnknownClusterError as exc:
@@ -110,24 +117,41 @@ def begin_run(start: RunStart) -> RunStarted:
     filer = _filer(plan, ref.cluster, ref.filer)
     expected = INSTANCE_IDS[start.kind](ref.cluster, ref.filer)
     if ref.instance_id != expected:
-        raise InputRefused(f"instance {ref.instance_id!r} is not the {start.kind} run of {filer.key}: that is "
-                           f"{expected!r} (one run per filer and workflow)", filer=filer.key)
+        raise InputRefused(
+            f"instance {ref.instance_id!r} is not the {start.kind} run of {filer.key}: that is "
+            f"{expected!r} (one run per filer and workflow)",
+            filer=filer.key,
+        )
     # A failover's or drill's DR cluster (a reconcile only cleans up: its drill record names the cluster); a
     # planned failover's backup run names it too: checked before anything is removed.
-    resolves = (start.kind == "failover" or bool(start.target_cluster)
-                or (start.kind == "drill" and start.reason != "reconcile"))
+    resolves = (
+        start.kind == "failover"
+        or bool(start.target_cluster)
+        or (start.kind == "drill" and start.reason != "reconcile")
+    )
     target = _target(plan, filer, start.target_cluster) if resolves else None
-    snapshot = RunSnapshot(instance_id=ref.instance_id, run_id=ref.run_id, kind=start.kind, cluster=ref.cluster,
-                           filer=ref.filer, started_at=services.now_iso(), plan=plan, reason=start.reason,
-                           target_cluster=target)
+    snapshot = RunSnapshot(
+        instance_id=ref.instance_id,
+        run_id=ref.run_id,
+        kind=start.kind,
+        cluster=ref.cluster,
+        filer=ref.filer,
+        started_at=services.now_iso(),
+        plan=plan,
+        reason=start.reason,
+        target_cluster=target,
+    )
     try:
         snapshot = _record(plan, filer, snapshot)
     except (AzureError, StorageConfigError, KeyVaultError) as exc:
-        raise DrError(f"recording the run's plan snapshot in the catalog of {filer.key} (account "
-                      f"{filer.backup.account} at {filer.backup.blob_endpoint}) failed: {type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", filer=filer.key,
-                      state="nothing changed: the run stopped before its first step",
-                      action="check the backup account and its key secret, then start the run again") from None
+        raise DrError(
+            f"recording the run's plan snapshot in the catalog of {filer.key} (account "
+            f"{filer.backup.account} at {filer.backup.blob_endpoint}) failed: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:300] if str(exc) else ''}",
+            filer=filer.key,
+            state="nothing changed: the run stopped before its first step",
+            action="check the backup account and its key secret, then start the run again",
+        ) from None
     target_cluster = snapshot.plan.dr_cluster(snapshot.target_cluster) if snapshot.target_cluster else None
     return RunStarted(context=snapshot.context(), target_cluster=target_cluster)
 
@@ -141,16 +165,24 @@ def _record(plan: Plan, filer: Filer, snapshot: RunSnapshot) -> RunSnapshot:
             data, etag = catalog.read_json(path)
             recorded = _decoded(data, path) if data is not None else None
             if recorded is not None and (recorded.run_id, recorded.kind, recorded.reason) == (
-                    snapshot.run_id, snapshot.kind, snapshot.reason):
+                snapshot.run_id,
+                snapshot.kind,
+                snapshot.reason,
+            ):
                 return recorded  # delivered again: the snapshot recorded first stands
             # Absent, an earlier run of this instance id (it has ended: the host starts an id only then), or one
             # whose id this run's repeats (ids derive from the start time: a run started in the same second).
             if catalog.create_or_replace_json(path, snapshot.to_json(), etag):
-                log.info("run %s of %s (%s) recorded its plan snapshot", snapshot.run_id, filer.key,
-                         snapshot.instance_id)
+                log.info(
+                    "run %s of %s (%s) recorded its plan snapshot", snapshot.run_id, filer.key, snapshot.instance_id
+                )
                 return snapshot
-    raise CatalogConflict(f"the snapshot of {snapshot.instance_id} changed {MAX_ATTEMPTS} times while being "
-                          "recorded", filer=filer.key, state="nothing changed", action="start the run again")
+    raise CatalogConflict(
+        f"the snapshot of {snapshot.instance_id} changed {MAX_ATTEMPTS} times while being recorded",
+        filer=filer.key,
+        state="nothing changed",
+        action="start the run again",
+    )
 
 
 def load_run(ref: RunRef, *kinds: str) -> RunSnapshot:
@@ -162,25 +194,37 @@ def load_run(ref: RunRef, *kinds: str) -> RunSnapshot:
         data, _ = catalog.read_json(path)
     snapshot = _decoded(data, path) if data is not None else None
     if snapshot is None:
-        raise InputRefused(f"no run {ref.instance_id!r} is recorded for {filer.key}: every run records its plan "
-                           "snapshot when it starts, and this one has none (an instance this version did not "
-                           "start, a run of another filer, or a plan that moved the filer's catalog since)",
-                           filer=filer.key)
+        raise InputRefused(
+            f"no run {ref.instance_id!r} is recorded for {filer.key}: every run records its plan "
+            "snapshot when it starts, and this one has none (an instance this version did not "
+            "start, a run of another filer, or a plan that moved the filer's catalog since)",
+            filer=filer.key,
+        )
     if snapshot.run_id != ref.run_id:
-        raise InputRefused(f"run {ref.run_id!r} is not the run of {ref.instance_id} on record ({snapshot.run_id}): "
-                           "a later run of that instance replaced it, or the input names a run that never was",
-                           filer=filer.key)
+        raise InputRefused(
+            f"run {ref.run_id!r} is not the run of {ref.instance_id} on record ({snapshot.run_id}): "
+            "a later run of that instance replaced it, or the input names a run that never was",
+            filer=filer.key,
+        )
     if (snapshot.instance_id, snapshot.cluster, snapshot.filer) != (ref.instance_id, ref.cluster, ref.filer):
-        raise InputRefused(f"the snapshot at {path} names another run ({snapshot.instance_id} of "
-                           f"{snapshot.key})", filer=filer.key)
+        raise InputRefused(
+            f"the snapshot at {path} names another run ({snapshot.instance_id} of {snapshot.key})", filer=filer.key
+        )
     if kinds and snapshot.kind not in kinds:
-        raise InputRefused(f"{ref.instance_id} is a {snapshot.kind} run, not a {' or '.join(kinds)} run",
-                           filer=filer.key)
+        raise InputRefused(
+            f"{ref.instance_id} is a {snapshot.kind} run, not a {' or '.join(kinds)} run", filer=filer.key
+        )
     then = snapshot.plan.filer(snapshot.cluster, snapshot.filer)
     if (then.backup.account, then.backup.account_url, snapshot.plan.catalog_container) != (
-            filer.backup.account, filer.backup.account_url, plan.catalog_container):
-        raise InputRefused(f"the plan moved {filer.key}'s catalog since run {ref.run_id} started",
-                           filer=filer.key, action="let the run end before moving a filer's backup account")
+        filer.backup.account,
+        filer.backup.account_url,
+        plan.catalog_container,
+    ):
+        raise InputRefused(
+            f"the plan moved {filer.key}'s catalog since run {ref.run_id} started",
+            filer=filer.key,
+            action="let the run end before moving a filer's backup account",
+        )
     return snapshot
 
 
@@ -193,16 +237,27 @@ def reserved_target(state: FilerState, backup_id: str, filer: str) -> BackupTarg
     """The generation the catalog reserved (`writing`) for backup `backup_id`: the only one its run writes to."""
     g = state.generation_of(backup_id)
     if g is None:
-        raise InputRefused(f"no backup generation of {filer} is reserved for backup {backup_id}: the catalog "
-                           "reserves one when a backup run begins", filer=filer)
+        raise InputRefused(
+            f"no backup generation of {filer} is reserved for backup {backup_id}: the catalog "
+            "reserves one when a backup run begins",
+            filer=filer,
+        )
     gen = state.generations[g]
     if gen.status != WRITING:
-        raise InputRefused(f"generation {g} ({gen.container}) holds backup {backup_id} as {gen.status}, not "
-                           f"writing: a run writes only into the generation reserved for it while it runs",
-                           filer=filer)
+        raise InputRefused(
+            f"generation {g} ({gen.container}) holds backup {backup_id} as {gen.status}, not "
+            f"writing: a run writes only into the generation reserved for it while it runs",
+            filer=filer,
+        )
     pre, final = job_ids(backup_id)
-    return BackupTarget(backup_id=backup_id, generation=g, container=gen.container,
-                        previous_manifest=gen.previous_manifest, precopy_job=pre, final_job=final)
+    return BackupTarget(
+        backup_id=backup_id,
+        generation=g,
+        container=gen.container,
+        previous_manifest=gen.previous_manifest,
+        precopy_job=pre,
+        final_job=final,
+    )
 
 
 def job_ids(backup_id: str) -> tuple[str, str]:

@@ -94,8 +94,14 @@ def _skip_reason(filer: Filer, state: FilerState | None, running: Collection[str
     return next((reason for hit, reason in reasons if hit), None)
 
 
-def tick(plan: Plan, states: Mapping[str, FilerState | None], now: datetime, running: Collection[str], *,
-         one_per_cluster: bool = True) -> Tick:
+def tick(
+    plan: Plan,
+    states: Mapping[str, FilerState | None],
+    now: datetime,
+    running: Collection[str],
+    *,
+    one_per_cluster: bool = True,
+) -> Tick:
     """Decide a tick. states: catalog state per filer key (None: never backed up); running: instance ids
     in progress. A filer is due when the schedule fired since its last_scheduled; with one_per_cluster, only
     one backup per cluster runs at a time (the others stay due for the next tick)."""
@@ -119,9 +125,15 @@ def tick(plan: Plan, states: Mapping[str, FilerState | None], now: datetime, run
             continue
         start.append(Start(filer, backup_instance_id(filer.cluster, filer.name), occ))
         busy.add(filer.cluster)
-    return Tick(occurrence=occ, start=tuple(start), skip=tuple(skip), not_due=tuple(not_due),
-                readd=tuple(reconcile(plan, states, running)), fence=tuple(pending_fences(plan, states)),
-                held=tuple(held(plan, states, running)))
+    return Tick(
+        occurrence=occ,
+        start=tuple(start),
+        skip=tuple(skip),
+        not_due=tuple(not_due),
+        readd=tuple(reconcile(plan, states, running)),
+        fence=tuple(pending_fences(plan, states)),
+        held=tuple(held(plan, states, running)),
+    )
 
 
 def pending_fences(plan: Plan, states: Mapping[str, FilerState | None]) -> list[Filer]:
@@ -152,8 +164,9 @@ def held(plan: Plan, states: Mapping[str, FilerState | None], running: Collectio
     return out
 
 
-def _removed_idle(plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]
-                  ) -> list[tuple[Filer, FilerState]]:
+def _removed_idle(
+    plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]
+) -> list[tuple[Filer, FilerState]]:
     out = []
     for filer in plan.filers:
         state = states.get(filer.key)

@@ -129,6 +129,7 @@ def azure_credential() -> Any:
     with _lock:
         if _process.credential is None:
             from azure.identity import DefaultAzureCredential
+
             _process.credential = DefaultAzureCredential()
         return _process.credential
 
@@ -143,13 +144,22 @@ def avere_client(cluster: Cluster, keyvault_url: str, **options: Any) -> AvereCl
     """A client of the cluster's management API, logged in with the admin password from Key Vault. With TLS
     verification off (plan: `tls.verify: false`) every client made says so in a VFXTDR_TLS_UNVERIFIED line."""
     if not cluster.tls.verify:
-        log.warning("%s cluster=%s address=%s: TLS certificate verification is off (%s): the admin password "
-                    "goes to a server whose identity is not checked", TLS_UNVERIFIED, cluster.name,
-                    cluster.management_address, tls_unverified_because(cluster))
+        log.warning(
+            "%s cluster=%s address=%s: TLS certificate verification is off (%s): the admin password "
+            "goes to a server whose identity is not checked",
+            TLS_UNVERIFIED,
+            cluster.name,
+            cluster.management_address,
+            tls_unverified_because(cluster),
+        )
     password = read_secret(keyvault_url, cluster.admin_password_secret)
     s = _process.settings
-    kwargs: dict[str, Any] = {"timeout": s.avere_timeout, "retries": s.avere_retries,
-                              "backoff": s.avere_backoff, **cluster.tls.client_kwargs()}
+    kwargs: dict[str, Any] = {
+        "timeout": s.avere_timeout,
+        "retries": s.avere_retries,
+        "backoff": s.avere_backoff,
+        **cluster.tls.client_kwargs(),
+    }
     kwargs.update(options)
     return AvereClient(cluster.management_url, cluster.admin_user, password, **kwargs)
 
@@ -160,8 +170,9 @@ def _retry_kwargs() -> dict[str, Any]:
     return {"retry": retry} if retry else {}
 
 
-def storage_account(name: str, blob_endpoint: str, *, storage_auth: str, keyvault_url: str,
-                    key_secret: str | None) -> StorageAccount:
+def storage_account(
+    name: str, blob_endpoint: str, *, storage_auth: str, keyvault_url: str, key_secret: str | None
+) -> StorageAccount:
     """An account reached with the plan's storage_auth: "key" reads the account key from Key Vault,
     "identity" uses the app's managed identity."""
     kwargs = _retry_kwargs()
@@ -170,21 +181,26 @@ def storage_account(name: str, blob_endpoint: str, *, storage_auth: str, keyvaul
     if storage_auth != "key":
         raise StorageConfigError(f"storage_auth must be 'identity' or 'key', not {storage_auth!r}")
     if not key_secret:
-        raise StorageConfigError(f"account {name!r}: storage_auth is 'key' but no Key Vault secret names "
-                                 "its key")
+        raise StorageConfigError(f"account {name!r}: storage_auth is 'key' but no Key Vault secret names its key")
     return StorageAccount(name, blob_endpoint, read_secret(keyvault_url, key_secret), **kwargs)
 
 
 def source_account(filer: Filer, storage_auth: str, keyvault_url: str) -> StorageAccount:
     src = filer.source
-    return storage_account(src.account, src.account_url, storage_auth=storage_auth, keyvault_url=keyvault_url,
-                           key_secret=src.key_secret)
+    return storage_account(
+        src.account, src.account_url, storage_auth=storage_auth, keyvault_url=keyvault_url, key_secret=src.key_secret
+    )
 
 
 def backup_account(filer: Filer, storage_auth: str, keyvault_url: str) -> StorageAccount:
     bak = filer.backup
-    return storage_account(bak.account, bak.account_url, storage_auth=storage_auth, keyvault_url=keyvault_url,
-                           key_secret=bak.storage_key_secret)
+    return storage_account(
+        bak.account,
+        bak.account_url,
+        storage_auth=storage_auth,
+        keyvault_url=keyvault_url,
+        key_secret=bak.storage_key_secret,
+    )
 
 
 def open_catalog(context: RunContext) -> Catalog:
@@ -205,18 +221,20 @@ def parse_secret_id(reference: str) -> tuple[str | None, str, str | None]:
     parts = urlsplit(reference)
     segments = [s for s in parts.path.split("/") if s]
     if parts.scheme != "https" or len(segments) not in (2, 3) or segments[0] != "secrets":
-        raise StorageConfigError("an account credential reference must be a Key Vault secret name or "
-                                 "https://<vault>/secrets/<name>[/<version>]")
+        raise StorageConfigError(
+            "an account credential reference must be a Key Vault secret name or "
+            "https://<vault>/secrets/<name>[/<version>]"
+        )
     return f"https://{parts.netloc}", segments[1], segments[2] if len(segments) == 3 else None
 
 
-def account_ref(name: str, blob_endpoint: str, storage_auth: str, keyvault_url: str,
-                key_secret: str | None) -> AccountRef:
+def account_ref(
+    name: str, blob_endpoint: str, storage_auth: str, keyvault_url: str, key_secret: str | None
+) -> AccountRef:
     """The copy engine's description of an account: with key auth its credential is the key's secret id."""
     if storage_auth == "key":
         if not key_secret:
-            raise StorageConfigError(f"account {name!r}: storage_auth is 'key' but no Key Vault secret names "
-                                     "its key")
+            raise StorageConfigError(f"account {name!r}: storage_auth is 'key' but no Key Vault secret names its key")
         return AccountRef(name=name, blob_endpoint=blob_endpoint, credential=secret_id(keyvault_url, key_secret))
     return AccountRef(name=name, blob_endpoint=blob_endpoint, credential=None)
 
@@ -229,8 +247,9 @@ def copy_connector() -> Connector:
     def connect(ref: AccountRef) -> StorageAccount:
         if ref not in opened:
             if ref.credential is None:
-                opened[ref] = storage_account(ref.name, ref.blob_endpoint, storage_auth="identity",
-                                              keyvault_url="", key_secret=None)
+                opened[ref] = storage_account(
+                    ref.name, ref.blob_endpoint, storage_auth="identity", keyvault_url="", key_secret=None
+                )
             else:
                 vault, name, version = parse_secret_id(ref.credential)
                 key = read_secret(vault or load_plan().keyvault_url, name, version)

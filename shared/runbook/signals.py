@@ -41,12 +41,21 @@ def status_fields(report: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a filer's status line, from its report (shared/runbook/report.py)."""
     rpo = report["rpo"]
     backup = report.get("last_backup") or {}
-    return {"filer": report["key"], "cluster": report["cluster"], "name": report["filer"],
-            "state": report["state"], "serving_cluster": report["serving_cluster"],
-            "rpo_target_hours": rpo["target_hours"], "rpo_age_s": rpo["age_s"], "rpo_age_hours": rpo["age_hours"],
-            "badge": rpo["badge"], "breach": rpo["breach"], "last_backup_id": backup.get("backup_id"),
-            "last_backup_started_at": backup.get("started_at"),
-            "running": [{"instance_id": r["instance_id"], "kind": r["kind"]} for r in report["running"]]}
+    return {
+        "filer": report["key"],
+        "cluster": report["cluster"],
+        "name": report["filer"],
+        "state": report["state"],
+        "serving_cluster": report["serving_cluster"],
+        "rpo_target_hours": rpo["target_hours"],
+        "rpo_age_s": rpo["age_s"],
+        "rpo_age_hours": rpo["age_hours"],
+        "badge": rpo["badge"],
+        "breach": rpo["breach"],
+        "last_backup_id": backup.get("backup_id"),
+        "last_backup_started_at": backup.get("started_at"),
+        "running": [{"instance_id": r["instance_id"], "kind": r["kind"]} for r in report["running"]],
+    }
 
 
 def for_tick(reports: Sequence[Mapping[str, Any]], *, started: int, skipped: int, readd: int) -> list[Signal]:
@@ -59,12 +68,28 @@ def for_tick(reports: Sequence[Mapping[str, Any]], *, started: int, skipped: int
         if report["rpo"]["breach"]:
             breaches += 1
             why = "no verified backup" if fields["rpo_age_s"] is None else "newest verified backup older than target"
-            out.append(Signal(RPO_BREACH, logging.WARNING, {
-                "filer": fields["filer"], "state": fields["state"], "reason": why,
-                "rpo_target_hours": fields["rpo_target_hours"], "rpo_age_s": fields["rpo_age_s"],
-                "rpo_age_hours": fields["rpo_age_hours"], "last_backup_id": fields["last_backup_id"]}))
-    out.append(Signal(TICK, logging.INFO, {"filers": len(reports), "breaches": breaches, "started": started,
-                                           "skipped": skipped, "readd": readd}))
+            out.append(
+                Signal(
+                    RPO_BREACH,
+                    logging.WARNING,
+                    {
+                        "filer": fields["filer"],
+                        "state": fields["state"],
+                        "reason": why,
+                        "rpo_target_hours": fields["rpo_target_hours"],
+                        "rpo_age_s": fields["rpo_age_s"],
+                        "rpo_age_hours": fields["rpo_age_hours"],
+                        "last_backup_id": fields["last_backup_id"],
+                    },
+                )
+            )
+    out.append(
+        Signal(
+            TICK,
+            logging.INFO,
+            {"filers": len(reports), "breaches": breaches, "started": started, "skipped": skipped, "readd": readd},
+        )
+    )
     return out
 
 

@@ -32,15 +32,22 @@ def fake_stack(tmp_path: Path, **extra: dict) -> dict:
     ca.write_text("not really a certificate\n")
     cluster = {"user": "admin", "password": "pw-never-in-the-plan", "ca_cert": str(ca)}
     stack = {
-        "state_dir": str(tmp_path), "tls": {"ca_cert": str(ca)},
-        "storage": {"blob_endpoint": "http://127.0.0.1:41000", "accounts": {
-            "source": {"name": "vfxtsource", "key": "c291cmNla2V5", "region": "westus2"},
-            "dr": {"name": "vfxtdr", "key": "ZHJrZXk=", "region": "eastus2"}}},
+        "state_dir": str(tmp_path),
+        "tls": {"ca_cert": str(ca)},
+        "storage": {
+            "blob_endpoint": "http://127.0.0.1:41000",
+            "accounts": {
+                "source": {"name": "vfxtsource", "key": "c291cmNla2V5", "region": "westus2"},
+                "dr": {"name": "vfxtdr", "key": "ZHJrZXk=", "region": "eastus2"},
+            },
+        },
         "faultproxy": {"url": PROXY},
         "identity": {"endpoint": "http://127.0.0.1:42000/msi/token", "header": "hdr-secret", "tenant_id": "t"},
         "keyvault": {"url": "https://127.0.0.1:43000", "ca_cert": str(ca), "tenant_id": "t"},
-        "clusters": {"primary": {**cluster, "url": "https://127.0.0.1:44000/cgi-bin/rpc2.py", "region": "westus2"},
-                     "dr": {**cluster, "url": "https://127.0.0.1:45000/cgi-bin/rpc2.py", "region": "eastus2"}},
+        "clusters": {
+            "primary": {**cluster, "url": "https://127.0.0.1:44000/cgi-bin/rpc2.py", "region": "westus2"},
+            "dr": {**cluster, "url": "https://127.0.0.1:45000/cgi-bin/rpc2.py", "region": "eastus2"},
+        },
         "demo_filer": {"cluster": "primary", "name": "demo-filer", "bucket": "vfxtsource/demo-filer"},
     }
     stack.update(extra)
@@ -89,24 +96,34 @@ def test_source_endpoint_moves_the_apps_view_of_storage(tmp_path: Path) -> None:
     assert filer.source.blob_endpoint == "http://127.0.0.1:48000/vfxtsource"
     # Azurite serves Copy Blob only from a source on the request's own host: the backup follows the source.
     assert filer.backup.blob_endpoint == "http://127.0.0.1:48000/vfxtdr"
-    both = parse_plan(build_plan(stack, source_endpoint="http://127.0.0.1:48000",
-                                 backup_endpoint="http://127.0.0.1:49000"))
+    both = parse_plan(
+        build_plan(stack, source_endpoint="http://127.0.0.1:48000", backup_endpoint="http://127.0.0.1:49000")
+    )
     assert both.filers[0].backup.blob_endpoint == "http://127.0.0.1:49000/vfxtdr"
 
 
-@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:48000/vfxtsource", "ftp://127.0.0.1:1",
-                                      "http://127.0.0.1:48000?sig=abc", "127.0.0.1:48000"])
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://127.0.0.1:48000/vfxtsource", "ftp://127.0.0.1:1", "http://127.0.0.1:48000?sig=abc", "127.0.0.1:48000"],
+)
 def test_a_bad_source_endpoint_is_refused_and_nothing_is_written(tmp_path: Path, endpoint: str) -> None:
     with pytest.raises(ValueError, match="source_endpoint must be a blob service root"):
         write_app_config(tmp_path / "state", fake_stack(tmp_path), source_endpoint=endpoint)
     assert not (tmp_path / "state").exists()
 
 
-@pytest.mark.parametrize(("path", "named"), [(("keyvault",), "keyvault.url"), (("identity",), "identity.endpoint"),
-                                             (("clusters", "dr"), "clusters.dr"),
-                                             (("storage", "accounts", "source"), "storage.accounts.source")])
-def test_an_incomplete_stack_is_refused_naming_what_is_missing(tmp_path: Path, path: tuple[str, ...],
-                                                               named: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        (("keyvault",), "keyvault.url"),
+        (("identity",), "identity.endpoint"),
+        (("clusters", "dr"), "clusters.dr"),
+        (("storage", "accounts", "source"), "storage.accounts.source"),
+    ],
+)
+def test_an_incomplete_stack_is_refused_naming_what_is_missing(
+    tmp_path: Path, path: tuple[str, ...], named: str
+) -> None:
     stack = fake_stack(tmp_path)
     node = stack
     for part in path[:-1]:
@@ -137,10 +154,14 @@ def test_settings_in_the_functions_format_owner_only(tmp_path: Path) -> None:
     assert values == {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsStorage": "DefaultEndpointsProtocol=http;AccountName=vfxtdr;AccountKey=ZHJrZXk=;"
-                               "BlobEndpoint=http://127.0.0.1:41000/vfxtdr;",
-        "VFXTDR_TASK_HUB": appconfig.TASK_HUB, "VFXTDR_PLAN_FILE": str(plan_path),
-        "IDENTITY_ENDPOINT": "http://127.0.0.1:42000/msi/token", "IDENTITY_HEADER": "hdr-secret",
-        "REQUESTS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca}
+        "BlobEndpoint=http://127.0.0.1:41000/vfxtdr;",
+        "VFXTDR_TASK_HUB": appconfig.TASK_HUB,
+        "VFXTDR_PLAN_FILE": str(plan_path),
+        "IDENTITY_ENDPOINT": "http://127.0.0.1:42000/msi/token",
+        "IDENTITY_HEADER": "hdr-secret",
+        "REQUESTS_CA_BUNDLE": ca,
+        "SSL_CERT_FILE": ca,
+    }
     plan_text = plan_path.read_text()
     for secret in ("pw-never-in-the-plan", "hdr-secret", "c291cmNla2V5", "ZHJrZXk="):
         assert secret not in plan_text
@@ -148,7 +169,9 @@ def test_settings_in_the_functions_format_owner_only(tmp_path: Path) -> None:
 
 def test_secret_fields_are_found_wherever_they_hide() -> None:
     assert secret_fields_in({"a": [{"b": {"passphrase": "x"}}], "recovery_file": "y", "key_id": "z"}) == [
-        "a[0].b.passphrase", "recovery_file"]
+        "a[0].b.passphrase",
+        "recovery_file",
+    ]
     assert secret_fields_in({"demo_filer": {"key_id": "k", "signature": "s"}}) == []
 
 
@@ -166,6 +189,7 @@ def test_stack_identity_sets_and_restores_the_environment(monkeypatch: pytest.Mo
 
 # -- idempotent storage, against the Key Vault stand-in through the real SDK ---------------------------------
 
+
 def test_ensure_secret_stores_only_a_changed_value(keyvault_env: object) -> None:
     name = f"idem-{uuid.uuid4().hex[:8]}"
     with KeyVault(keyvault_env.url) as vault:  # type: ignore[attr-defined]
@@ -181,13 +205,20 @@ def test_the_initial_key_is_never_stored_over_a_newer_rotation(keyvault_env: obj
     filer = f"f-{uuid.uuid4().hex[:8]}"
 
     def key(key_id: str) -> KeySecret:
-        return KeySecret(passphrase=f"pass-{key_id}", recovery_file=f"U2FsdGVkX1{key_id}", key_id=key_id,
-                         signature=f"sig-{key_id}", cluster="primary", filer=filer)
+        return KeySecret(
+            passphrase=f"pass-{key_id}",
+            recovery_file=f"U2FsdGVkX1{key_id}",
+            key_id=key_id,
+            signature=f"sig-{key_id}",
+            cluster="primary",
+            filer=filer,
+        )
 
     with KeyVault(keyvault_env.url) as vault:  # type: ignore[attr-defined]
         assert ensure_key_secret(vault, key("k1")) is True
-        vault.store(key_secret_name("primary", filer), key("k2").dumps(), content_type=CONTENT_TYPE,
-                    tags=key("k2").tags())  # what a backup's rotation does
+        vault.store(
+            key_secret_name("primary", filer), key("k2").dumps(), content_type=CONTENT_TYPE, tags=key("k2").tags()
+        )  # what a backup's rotation does
         assert ensure_key_secret(vault, key("k1")) is False  # a second `up` keeps the newer key newest
         latest = vault.read(key_secret_name("primary", filer))
         assert KeySecret.loads(latest.value).key_id == "k2"

@@ -46,17 +46,29 @@ def _attach(client: AvereClient, azurite: Azurite, bucket: str, recovery: Recove
     account = azurite.accounts["source"]
     credential = f"azure-storage-{account.name}"
     client.ensure_credential(credential, account.name, account.key)
-    wait_activity(client, client.call("corefiler.createCloudFiler", "projects", {
-        "cloudType": "azure", "bucket": bucket, "cloudCredential": credential, "cryptoMode": ENCRYPTED,
-        "bucketContents": "used"}))
+    wait_activity(
+        client,
+        client.call(
+            "corefiler.createCloudFiler",
+            "projects",
+            {
+                "cloudType": "azure",
+                "bucket": bucket,
+                "cloudCredential": credential,
+                "cryptoMode": ENCRYPTED,
+                "bucketContents": "used",
+            },
+        ),
+    )
     if recovery is not None:
         client.upload_recovery_file("projects", recovery)
     add_junction(client, "vserver", "/projects", "projects")
     client.unsuspend_clients("projects")
 
 
-def test_encrypted_objects_hide_data_and_reject_tampering(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                          cluster_clock: VirtualClock) -> None:
+def test_encrypted_objects_hide_data_and_reject_tampering(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock, retries=0)
     filer = create_filer(client, azurite)
     add_junction(client, "vserver", "/projects", "projects")
@@ -75,11 +87,13 @@ def test_encrypted_objects_hide_data_and_reject_tampering(primary_cluster: Clust
     original = container.download_blob(chunks[1]).readall()
     tampered = {
         "dropped key": ({k: v for k, v in meta.items() if k != "AvereKeyId"}, original, "lacks AvereKeyId"),
-        "key case": ({**{k: v for k, v in meta.items() if k != "AvereKeyId"},
-                      "averekeyid": meta["AvereKeyId"]}, original, "lacks AvereKeyId"),
+        "key case": (
+            {**{k: v for k, v in meta.items() if k != "AvereKeyId"}, "averekeyid": meta["AvereKeyId"]},
+            original,
+            "lacks AvereKeyId",
+        ),
         "other chunk no": ({**meta, "AvereChunk": "2"}, original, "authentication failed"),
-        "flipped byte": (meta, original[:100] + bytes([original[100] ^ 1]) + original[101:],
-                         "authentication failed"),
+        "flipped byte": (meta, original[:100] + bytes([original[100] ^ 1]) + original[101:], "authentication failed"),
     }
     for case, (metadata, body, problem) in tampered.items():
         container.upload_blob(chunks[1], body, metadata=metadata, overwrite=True)
@@ -89,8 +103,9 @@ def test_encrypted_objects_hide_data_and_reject_tampering(primary_cluster: Clust
         assert read(client, "/projects/classified/plans.txt") == secret, case
 
 
-def test_unencrypted_objects_are_still_authenticated(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                     cluster_clock: VirtualClock) -> None:
+def test_unencrypted_objects_are_still_authenticated(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock, retries=0)
     filer = create_filer(client, azurite, encrypted=False)
     add_junction(client, "vserver", "/projects", "projects")
@@ -105,7 +120,8 @@ def test_unencrypted_objects_are_still_authenticated(primary_cluster: ClusterHan
 
 
 def test_key_rotation_new_objects_use_the_new_key_and_the_newest_file_holds_all(
-        make_cluster: Callable[..., ClusterHandle], azurite: Azurite, cluster_clock: VirtualClock) -> None:
+    make_cluster: Callable[..., ClusterHandle], azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     primary = client_for(make_cluster("primary"), cluster_clock, retries=0)
     filer = create_filer(primary, azurite, passphrase="first")
     assert filer.key is not None
@@ -134,32 +150,46 @@ def test_key_rotation_new_objects_use_the_new_key_and_the_newest_file_holds_all(
 
 
 def test_restart_keeps_filers_junctions_keys_and_dirty_data(
-        make_cluster: Callable[..., ClusterHandle], azurite: Azurite, cluster_clock: VirtualClock) -> None:
+    make_cluster: Callable[..., ClusterHandle], azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     first = make_cluster("primary")
     client = client_for(first, cluster_clock)
     create_filer(client, azurite)
     add_junction(client, "vserver", "/projects", "projects", inheritPolicy="no", policy="default")
     write(client, "/projects/dirty.txt", b"only in the cache")
-    before = (client.capture_core_filer("projects"), client.master_key_status("projects"),
-              client.dirty_files("projects"))
+    before = (
+        client.capture_core_filer("projects"),
+        client.master_key_status("projects"),
+        client.dirty_files("projects"),
+    )
     first.stop()
 
     again = make_cluster("primary")
     assert again.password == first.password
     client = client_for(again, cluster_clock)
-    after = (client.capture_core_filer("projects"), client.master_key_status("projects"),
-             client.dirty_files("projects"))
+    after = (
+        client.capture_core_filer("projects"),
+        client.master_key_status("projects"),
+        client.dirty_files("projects"),
+    )
     assert after == before and after[2].num_files == 1
     assert read(client, "/projects/dirty.txt") == b"only in the cache"
     wait_activity(client, client.flush_core_filer("projects"))
     assert client.dirty_files("projects").num_files == 0
 
 
-def test_writeback_follows_the_cache_policy_delay(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                  cluster_clock: VirtualClock) -> None:
+def test_writeback_follows_the_cache_policy_delay(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
-    client.call("cachePolicy.create", "Quick Writeback", "read-write", 60,
-                {"checkAttrPeriod": 10, "checkDirAttrPeriod": 10}, False)
+    client.call(
+        "cachePolicy.create",
+        "Quick Writeback",
+        "read-write",
+        60,
+        {"checkAttrPeriod": 10, "checkDirAttrPeriod": 10},
+        False,
+    )
     filer = create_filer(client, azurite, encrypted=False, policy="Quick Writeback")
     add_junction(client, "vserver", "/projects", "projects")
     write(client, "/projects/a.txt", b"soon in the cloud")
@@ -176,8 +206,9 @@ def test_writeback_follows_the_cache_policy_delay(primary_cluster: ClusterHandle
     assert record.cache_policy.writeback_delay == 60 and not record.cache_policy.builtin
 
 
-def test_flush_progress_follows_the_clock(make_cluster: Callable[..., ClusterHandle], azurite: Azurite,
-                                          cluster_clock: VirtualClock) -> None:
+def test_flush_progress_follows_the_clock(
+    make_cluster: Callable[..., ClusterHandle], azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     handle = make_cluster("primary", timing=Timing(flush_base=2, bytes_per_second=MIB))
     client = client_for(handle, cluster_clock)
     create_filer(client, azurite, encrypted=False)
@@ -193,8 +224,9 @@ def test_flush_progress_follows_the_clock(make_cluster: Callable[..., ClusterHan
     assert seen == [("inprogress", 0, 4), ("inprogress", 50, 2), ("success", 100, 0)]
 
 
-def test_int64_values_in_every_representation(primary_cluster: ClusterHandle, azurite: Azurite,
-                                              cluster_clock: VirtualClock) -> None:
+def test_int64_values_in_every_representation(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     add_junction(client, "vserver", "/projects", "projects")
@@ -205,8 +237,9 @@ def test_int64_values_in_every_representation(primary_cluster: ClusterHandle, az
         assert client.dirty_files("projects").num_files == 1
 
 
-def test_policy_names_short_or_qualified(primary_cluster: ClusterHandle, azurite: Azurite,
-                                         cluster_clock: VirtualClock) -> None:
+def test_policy_names_short_or_qualified(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     client.call("nfs.addPolicy", "vserver", "lab")
@@ -216,17 +249,26 @@ def test_policy_names_short_or_qualified(primary_cluster: ClusterHandle, azurite
     assert listed == {"/a": "vserver.policy.lab", "/b": "vserver.policy.lab"}
     assert {j.policy for j in client.capture_core_filer("projects").junctions} == {"lab"}
     with pytest.raises(E.AvereInvalid, match="belongs to vserver 'other'"):
-        client.call("vserver.addJunction", "vserver", "/c", "projects", "/",
-                    {"inheritPolicy": "no", "policy": "other.policy.lab"})
+        client.call(
+            "vserver.addJunction",
+            "vserver",
+            "/c",
+            "projects",
+            "/",
+            {"inheritPolicy": "no", "policy": "other.policy.lab"},
+        )
     with pytest.raises(E.AvereNotFound, match="subdirectory"):
         client.call("vserver.addJunction", "vserver", "/d", "projects", "/", {"subdir": "nope"})
 
 
 def test_custom_cache_policy_follows_the_filer_to_another_cluster(
-        make_cluster: Callable[..., ClusterHandle], azurite: Azurite, cluster_clock: VirtualClock) -> None:
+    make_cluster: Callable[..., ClusterHandle], azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     primary = client_for(make_cluster("primary"), cluster_clock)
-    primary.call("cachePolicy.create", {"name": "Lab Policy", "cacheMode": "read-write",
-                                        "writebackDelay": 600, "description": "for the lab"})
+    primary.call(
+        "cachePolicy.create",
+        {"name": "Lab Policy", "cacheMode": "read-write", "writebackDelay": 600, "description": "for the lab"},
+    )
     create_filer(primary, azurite, encrypted=False, policy="Lab Policy")
     record = primary.capture_core_filer("projects")
     dr = client_for(make_cluster("dr", "dr"), cluster_clock)
@@ -236,14 +278,26 @@ def test_custom_cache_policy_follows_the_filer_to_another_cluster(
     assert dr.call("cachePolicy.get", "Lab Policy")["description"] == "for the lab"
 
 
-def test_health_reports_only_the_filers_own_trouble(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                    cluster_clock: VirtualClock) -> None:
+def test_health_reports_only_the_filers_own_trouble(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     locked = create_filer(client, azurite, name="locked", encrypted=False)  # for its credential
-    wait_activity(client, client.call("corefiler.createCloudFiler", "keyless", {
-        "cloudType": "azure", "bucket": new_container(azurite), "cloudCredential": locked.credential,
-        "cryptoMode": ENCRYPTED, "bucketContents": "empty"}))
+    wait_activity(
+        client,
+        client.call(
+            "corefiler.createCloudFiler",
+            "keyless",
+            {
+                "cloudType": "azure",
+                "bucket": new_container(azurite),
+                "cloudCredential": locked.credential,
+                "cryptoMode": ENCRYPTED,
+                "bucketContents": "empty",
+            },
+        ),
+    )
     assert client.health("projects").healthy
     reasons = client.health("keyless").reasons
     assert "core filer 'keyless' has no active encryption key" in reasons

@@ -12,8 +12,7 @@ from shared.avere.client import AvereClient
 
 
 def _client(info: dict[str, str]) -> AvereClient:
-    return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=2,
-                       backoff=0.1)
+    return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=2, backoff=0.1)
 
 
 def test_start_clusters_with_demo_filer_and_restart(tmp_path: Path, azurite: Azurite) -> None:

@@ -22,10 +22,13 @@ def test_copy_blob_across_accounts(azurite: Azurite) -> None:
     src_c.create_container()
     dst_c.create_container()
     src_c.upload_blob("a b/ü#?.bin", b"\x00payload", metadata={"AvereKey": "v1"})
-    sas = generate_container_sas(azurite.accounts["source"].name, "smoke-src",
-                                 account_key=azurite.accounts["source"].key,
-                                 permission=ContainerSasPermissions(read=True),
-                                 expiry=datetime.now(UTC) + timedelta(minutes=5))
+    sas = generate_container_sas(
+        azurite.accounts["source"].name,
+        "smoke-src",
+        account_key=azurite.accounts["source"].key,
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(minutes=5),
+    )
     source_url = f"{src_c.get_blob_client('a b/ü#?.bin').url}?{sas}"
     dest = dst_c.get_blob_client("a b/ü#?.bin")
     dest.start_copy_from_url(source_url)

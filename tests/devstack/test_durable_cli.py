@@ -19,8 +19,9 @@ APP = "tests.devstack.durable_apps.cli_app"
 @pytest.fixture
 def state_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("CLI_APP_SETTING", raising=False)
-    (tmp_path / "local.settings.json").write_text(json.dumps(
-        {"IsEncrypted": False, "Values": {"CLI_APP_SETTING": "from-local-settings"}}))
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps({"IsEncrypted": False, "Values": {"CLI_APP_SETTING": "from-local-settings"}})
+    )
     yield tmp_path
     os.environ.pop("CLI_APP_SETTING", None)
 
@@ -41,8 +42,11 @@ def test_run_backup_follows_the_instance_and_prints_its_final_status(state_dir, 
     assert show_instance(state_dir, "backup-c1-f1", history=True) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["runtimeStatus"] == "Completed"
-    assert [e["EventType"] for e in shown["historyEvents"]] == ["ExecutionStarted", "TaskCompleted",
-                                                               "ExecutionCompleted"]
+    assert [e["EventType"] for e in shown["historyEvents"]] == [
+        "ExecutionStarted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
     assert shown["historyEvents"][1]["Result"]["blobs"] == 3
 
 
@@ -101,8 +105,14 @@ def test_show_instance_on_unknown_ids_and_empty_state(tmp_path, capsys):
 
 def test_host_json_hub_from_an_app_setting(tmp_path, monkeypatch):
     host = tmp_path / "host.json"
-    host.write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": {
-        "hubName": "%TOY_HUB%", "maxConcurrentActivityFunctions": 3}}}))
+    host.write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "extensions": {"durableTask": {"hubName": "%TOY_HUB%", "maxConcurrentActivityFunctions": 3}},
+            }
+        )
+    )
     monkeypatch.setenv("TOY_HUB", "ToyHub7")
     config = load_host_json(host)
     assert config.hub_name == "ToyHub7" and config.max_activities == 3

@@ -39,21 +39,26 @@ def test_killed_runner_resumes_without_losing_or_duplicating(tmp_path):
         assert http_call("POST", f"{url}/api/start/crash_flow/crash-1").status == 202
         assert http_call("POST", f"{url}/api/start/sleeper/sleep-1").status == 202
         poll_until("the held activity to start", lambda: _executions(crash_dir)["hold-start second"] == 1)
-        poll_until("the sleeper's timer to be armed", lambda: any(
-            e["EventType"] == "TimerCreated" for e in _status(url, "sleep-1").get("historyEvents", [])))
+        poll_until(
+            "the sleeper's timer to be armed",
+            lambda: any(e["EventType"] == "TimerCreated" for e in _status(url, "sleep-1").get("historyEvents", [])),
+        )
         os.killpg(proc.pid, signal.SIGKILL)
         poll_until("the killed runner to be gone", lambda: not proc.alive())
         with pytest.raises(OSError):  # nothing answers any more
             http_call("GET", f"{url}/durabletask/instances/crash-1", timeout=5)
 
         proc, url = _serve(state_dir, crash_dir)
-        poll_until("the in-flight activity to run again",
-               lambda: _executions(crash_dir)["hold-start second"] == 2)
+        poll_until("the in-flight activity to run again", lambda: _executions(crash_dir)["hold-start second"] == 2)
         (crash_dir / "release").touch()
-        final = poll_until("crash-1 to finish", lambda: (s := _status(url, "crash-1")).get("runtimeStatus")
-                       in ("Completed", "Failed") and s)
-        slept = poll_until("sleep-1 to finish", lambda: (s := _status(url, "sleep-1")).get("runtimeStatus")
-                       in ("Completed", "Failed") and s)
+        final = poll_until(
+            "crash-1 to finish",
+            lambda: (s := _status(url, "crash-1")).get("runtimeStatus") in ("Completed", "Failed") and s,
+        )
+        slept = poll_until(
+            "sleep-1 to finish",
+            lambda: (s := _status(url, "sleep-1")).get("runtimeStatus") in ("Completed", "Failed") and s,
+        )
     finally:
         stop(proc)
 
@@ -67,10 +72,15 @@ def test_killed_runner_resumes_without_losing_or_duplicating(tmp_path):
 
     db = sqlite3.connect(state_dir / "durable.sqlite3")
     for iid in ("crash-1", "sleep-1"):
-        events = [json.loads(row[0]) for row in db.execute(
-            "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (iid,))]
-        keys = [(e["EventType"], e.get("TaskScheduledId", e.get("TimerId", e["EventId"]))) for e in events
-                if e["EventType"] not in (p.ORCHESTRATOR_STARTED, p.ORCHESTRATOR_COMPLETED)]
+        events = [
+            json.loads(row[0])
+            for row in db.execute("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (iid,))
+        ]
+        keys = [
+            (e["EventType"], e.get("TaskScheduledId", e.get("TimerId", e["EventId"])))
+            for e in events
+            if e["EventType"] not in (p.ORCHESTRATOR_STARTED, p.ORCHESTRATOR_COMPLETED)
+        ]
         assert len(keys) == len(set(keys)), f"duplicated history events in {iid}: {keys}"
         kinds = [k for k, _ in keys]
         assert kinds.count(p.EXECUTION_STARTED) == 1 and kinds.count(p.EXECUTION_COMPLETED) == 1

@@ -25,20 +25,37 @@ def test_timestamps_round_trip_with_seven_digit_fractions():
 
 
 def test_flatten_walks_compound_actions_depth_first():
-    actions = [[{"actionType": 0, "functionName": "a"},
-                {"actionType": 12, "compoundActions": [
+    actions = [
+        [
+            {"actionType": 0, "functionName": "a"},
+            {
+                "actionType": 12,
+                "compoundActions": [
                     {"actionType": 0, "functionName": "b"},
-                    {"actionType": 11, "compoundActions": [{"actionType": 6, "externalEventName": "e"},
-                                                           {"actionType": 5, "fireAt": "x"}]}]},
-                {"actionType": 4, "input": "1"}]]
+                    {
+                        "actionType": 11,
+                        "compoundActions": [
+                            {"actionType": 6, "externalEventName": "e"},
+                            {"actionType": 5, "fireAt": "x"},
+                        ],
+                    },
+                ],
+            },
+            {"actionType": 4, "input": "1"},
+        ]
+    ]
     flat = p.flatten_actions(actions)
     assert [a["actionType"] for a in flat] == [0, 0, 6, 5, 4]
     assert [p.action_signature(a) for a in flat[:3]] == ["0:a", "0:b", "6:e"]
 
 
 def test_parse_state_splits_the_out_of_proc_failure():
-    state = {"isDone": False, "actions": [[{"actionType": 0, "functionName": "a", "input": "1"}]],
-             "error": "boom", "schemaVersion": 2}
+    state = {
+        "isDone": False,
+        "actions": [[{"actionType": 0, "functionName": "a", "input": "1"}]],
+        "error": "boom",
+        "schemaVersion": 2,
+    }
     raised = Exception(f"boom{p.OUT_OF_PROC_MARKER}{json.dumps(state)}")
     result = p.parse_state(None, raised)
     assert result.error == "boom" and not result.done and len(result.actions) == 1
@@ -66,8 +83,14 @@ def test_compact_history_merges_scheduled_into_completed():
         p.event(p.ORCHESTRATOR_COMPLETED, t + 5),
     ]
     compact = p.compact_history(events, show_output=True)
-    assert [e["EventType"] for e in compact] == ["ExecutionStarted", "TimerCreated", "TaskCompleted",
-                                                "EventRaised", "TaskScheduled", "ExecutionCompleted"]
+    assert [e["EventType"] for e in compact] == [
+        "ExecutionStarted",
+        "TimerCreated",
+        "TaskCompleted",
+        "EventRaised",
+        "TaskScheduled",
+        "ExecutionCompleted",
+    ]
     started, _, completed, raised, pending, done = compact
     assert started["FunctionName"] == "orch"
     assert "Input" not in started and "OrchestrationInstance" not in started

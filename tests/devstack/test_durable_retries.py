@@ -32,33 +32,60 @@ def test_retry_succeeds_on_third_attempt_with_exact_history(runner):
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == "plain(ok ok on attempt 3)"
     assert _raw(runner, iid) == [
-        ("ExecutionStarted", -1), ("TaskScheduled", 0), ("TaskFailed", 0), ("TimerCreated", 1),
-        ("TimerFired", 1), ("TaskScheduled", 2), ("TaskFailed", 2), ("TimerCreated", 3), ("TimerFired", 3),
-        ("TaskScheduled", 4), ("TaskCompleted", 4), ("TaskScheduled", 5), ("TaskCompleted", 5),
-        ("ExecutionCompleted", -1)]
+        ("ExecutionStarted", -1),
+        ("TaskScheduled", 0),
+        ("TaskFailed", 0),
+        ("TimerCreated", 1),
+        ("TimerFired", 1),
+        ("TaskScheduled", 2),
+        ("TaskFailed", 2),
+        ("TimerCreated", 3),
+        ("TimerFired", 3),
+        ("TaskScheduled", 4),
+        ("TaskCompleted", 4),
+        ("TaskScheduled", 5),
+        ("TaskCompleted", 5),
+        ("ExecutionCompleted", -1),
+    ]
     events = runner.store.history(iid)
-    failed_at = {e["TaskScheduledId"]: p.parse_ts(e["Timestamp"]) for e in events
-                 if e["EventType"] == p.TASK_FAILED}
+    failed_at = {e["TaskScheduledId"]: p.parse_ts(e["Timestamp"]) for e in events if e["EventType"] == p.TASK_FAILED}
     timers = {e["EventId"]: p.parse_ts(e["FireAt"]) for e in events if e["EventType"] == p.TIMER_CREATED}
     # Each retry waits firstRetryInterval (1 s) after the failure was processed.
     assert timers[1] - failed_at[0] == pytest.approx(1.0, abs=0.01)
     assert timers[3] - failed_at[2] == pytest.approx(1.0, abs=0.01)
     compact = [e["EventType"] for e in status["historyEvents"]]
-    assert compact == ["ExecutionStarted", "TaskFailed", "TimerCreated", "TimerFired", "TaskFailed",
-                       "TimerCreated", "TimerFired", "TaskCompleted", "TaskCompleted", "ExecutionCompleted"]
+    assert compact == [
+        "ExecutionStarted",
+        "TaskFailed",
+        "TimerCreated",
+        "TimerFired",
+        "TaskFailed",
+        "TimerCreated",
+        "TimerFired",
+        "TaskCompleted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
 
 
 def test_retry_exhaustion_waits_for_the_dummy_timer_then_raises(runner):
     iid = runner.start_new("retry_exhausted")
     status = runner.wait_for(iid)
     assert status["runtimeStatus"] == "Completed"
-    assert status["output"].startswith(
-        "Activity function 'flaky' failed: ConnectionError: attempt 2 of never")
+    assert status["output"].startswith("Activity function 'flaky' failed: ConnectionError: attempt 2 of never")
     assert retries.ATTEMPTS["never"] == 2
     assert _raw(runner, iid) == [
-        ("ExecutionStarted", -1), ("TaskScheduled", 0), ("TaskFailed", 0), ("TimerCreated", 1),
-        ("TimerFired", 1), ("TaskScheduled", 2), ("TaskFailed", 2), ("TimerCreated", 3), ("TimerFired", 3),
-        ("ExecutionCompleted", -1)]
+        ("ExecutionStarted", -1),
+        ("TaskScheduled", 0),
+        ("TaskFailed", 0),
+        ("TimerCreated", 1),
+        ("TimerFired", 1),
+        ("TaskScheduled", 2),
+        ("TaskFailed", 2),
+        ("TimerCreated", 3),
+        ("TimerFired", 3),
+        ("ExecutionCompleted", -1),
+    ]
     events = runner.store.history(iid)
     last_failure = next(e for e in events if e["EventType"] == p.TASK_FAILED and e["TaskScheduledId"] == 2)
     dummy = next(e for e in events if e["EventType"] == p.TIMER_CREATED and e["EventId"] == 3)
@@ -74,7 +101,8 @@ def test_uncaught_retry_failure_fails_the_orchestration(runner):
     assert status["runtimeStatus"] == "Failed"
     assert status["output"].startswith(
         "Orchestrator function 'retry_uncaught' failed: Activity function 'flaky' failed: "
-        "ConnectionError: attempt 2 of boom failed")
+        "ConnectionError: attempt 2 of boom failed"
+    )
 
 
 def test_retries_inside_a_fan_out_keep_ids_in_step_with_the_sdk(runner):
@@ -84,8 +112,7 @@ def test_retries_inside_a_fan_out_keep_ids_in_step_with_the_sdk(runner):
     assert status["output"] == ["a ok on attempt 3", "plain(b)", "c ok on attempt 2", "plain(d)"]
     ids = [ref for kind, ref in _raw(runner, iid) if kind in ("TaskScheduled", "TimerCreated")]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)  # handed out once each, in order
-    completions = [ref for kind, ref in _raw(runner, iid)
-                   if kind in ("TaskCompleted", "TaskFailed", "TimerFired")]
+    completions = [ref for kind, ref in _raw(runner, iid) if kind in ("TaskCompleted", "TaskFailed", "TimerFired")]
     assert len(completions) == len(set(completions))
 
 

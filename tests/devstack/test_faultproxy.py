@@ -24,9 +24,13 @@ def _account(copy_stack, role, retry=NO_RETRY):
 
 def _source_url(copy_stack, container, name):
     acct = _account(copy_stack, "source")
-    sas = generate_container_sas(acct.name, container, account_key=copy_stack.keys[acct.name],
-                                 permission=ContainerSasPermissions(read=True),
-                                 expiry=datetime.now(UTC) + timedelta(minutes=10))
+    sas = generate_container_sas(
+        acct.name,
+        container,
+        account_key=copy_stack.keys[acct.name],
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(minutes=10),
+    )
     return f"{acct.blob_url(container, name)}?{sas}"
 
 
@@ -57,8 +61,9 @@ def test_pass_through_keeps_bytes_metadata_and_host_so_copy_blob_works(copy_stac
 
 def test_error_rule_with_skip_times_and_matching(copy_stack, faults, pair):
     src, dst = pair
-    rule = faults.add_rule("error", account=src.account_name, operation="GetBlob", status=503,
-                           code="ServerBusy", skip=1, times=2)
+    rule = faults.add_rule(
+        "error", account=src.account_name, operation="GetBlob", status=503, code="ServerBusy", skip=1, times=2
+    )
     src.download_blob("dir/a b#?.bin").readall()  # skipped
     for _ in range(2):
         with pytest.raises(HttpResponseError) as err:
@@ -71,8 +76,7 @@ def test_error_rule_with_skip_times_and_matching(copy_stack, faults, pair):
 
 def test_429_carries_retry_after(copy_stack, faults, pair):
     src, _ = pair
-    faults.add_rule("error", operation="ListBlobs", status=429, code="TooManyRequests", retry_after=7,
-                    times=1)
+    faults.add_rule("error", operation="ListBlobs", status=429, code="TooManyRequests", retry_after=7, times=1)
     with pytest.raises(HttpResponseError) as err:
         list(src.list_blobs())
     assert err.value.status_code == 429
@@ -101,9 +105,11 @@ def test_pending_copy_shows_pending_for_n_polls_then_success(copy_stack, faults,
     target = dst.get_blob_client("dir/a b#?.bin")
     result = target.start_copy_from_url(_source_url(copy_stack, src.container_name, "dir/a b#?.bin"))
     assert result["copy_status"] == "pending"
-    seen = [target.get_blob_properties().copy.status,
-            next(iter(dst.list_blobs(include=["copy"]))).copy.status,
-            target.get_blob_properties().copy.status]
+    seen = [
+        target.get_blob_properties().copy.status,
+        next(iter(dst.list_blobs(include=["copy"]))).copy.status,
+        target.get_blob_properties().copy.status,
+    ]
     assert seen == ["pending", "pending", "success"]
     assert target.get_blob_properties().copy.status == "success"
 
@@ -152,12 +158,15 @@ def test_blocked_account_is_unreachable_for_clients_and_server_side_copies(copy_
 
 def test_classify_operations():
     assert classify("PUT", "/a/c/b", {}, {"x-ms-copy-source": "u"}).operation == "CopyBlob"
-    assert classify("PUT", "/a/c/b", {}, {"x-ms-copy-source": "u", "x-ms-requires-sync": "true"}).operation \
+    assert (
+        classify("PUT", "/a/c/b", {}, {"x-ms-copy-source": "u", "x-ms-requires-sync": "true"}).operation
         == "CopyBlobFromURL"
-    assert classify("PUT", "/a/c/b", {}, {"x-ms-copy-source": "u", "x-ms-blob-type": "BlockBlob"}).operation \
+    )
+    assert (
+        classify("PUT", "/a/c/b", {}, {"x-ms-copy-source": "u", "x-ms-blob-type": "BlockBlob"}).operation
         == "PutBlobFromURL"
-    assert classify("PUT", "/a/c/b", {"comp": "block"}, {"x-ms-copy-source": "u"}).operation \
-        == "PutBlockFromURL"
+    )
+    assert classify("PUT", "/a/c/b", {"comp": "block"}, {"x-ms-copy-source": "u"}).operation == "PutBlockFromURL"
     assert classify("PUT", "/a/c/b", {"comp": "copy"}, {}).operation == "AbortCopyBlob"
     assert classify("GET", "/a/c", {"restype": "container", "comp": "list"}, {}).operation == "ListBlobs"
     op = classify("HEAD", "/acct/cont/dir/x%20y%23", {}, {})
@@ -169,13 +178,12 @@ def test_control_endpoint_from_another_process(azurite, state_root, copy_stack):
     proc, url = start_fault_proxy_process(azurite.blob_endpoint, state_root, free_port())
     try:
         client = FaultProxyClient(url)
-        rule = client.add_rule("error", operation="GetContainerProperties", status=500, code="InternalError",
-                               times=1)
+        rule = client.add_rule("error", operation="GetContainerProperties", status=500, code="InternalError", times=1)
         assert [r["id"] for r in client.rules()] == [rule["id"]]
         name = copy_stack.azurite.accounts["dr"].name
-        service = BlobServiceClient(f"{url}/{name}", credential={"account_name": name,
-                                                                   "account_key": copy_stack.keys[name]},
-                                    retry_total=0)
+        service = BlobServiceClient(
+            f"{url}/{name}", credential={"account_name": name, "account_key": copy_stack.keys[name]}, retry_total=0
+        )
         container = copy_stack.new_container("dr", "ctl")
         with pytest.raises(HttpResponseError):
             service.get_container_client(container.container_name).get_container_properties()

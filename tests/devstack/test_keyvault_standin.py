@@ -34,8 +34,9 @@ def _name(prefix: str = "s") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def _raw(method: str, url: str, ca: Path, *, token: str | None = None,
-         body: dict | None = None) -> tuple[int, dict, dict | None]:
+def _raw(
+    method: str, url: str, ca: Path, *, token: str | None = None, body: dict | None = None
+) -> tuple[int, dict, dict | None]:
     """One HTTPS request; returns (status, headers, JSON body or None)."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
@@ -68,12 +69,14 @@ def test_unauthenticated_request_gets_the_bearer_challenge(keyvault: KeyVaultEnd
     assert status == 401
     assert headers["WWW-Authenticate"] == (
         f'Bearer authorization="https://login.microsoftonline.com/{keyvault.tenant_id}", '
-        f'resource="https://vault.azure.net"')
+        f'resource="https://vault.azure.net"'
+    )
     assert body["error"]["code"] == "Unauthorized"
 
 
-def test_sdk_answers_the_challenge_with_a_managed_identity_token(client: SecretClient,
-                                                                 keyvault: KeyVaultEndpoint) -> None:
+def test_sdk_answers_the_challenge_with_a_managed_identity_token(
+    client: SecretClient, keyvault: KeyVaultEndpoint
+) -> None:
     http_challenge_cache.clear()  # the SDK caches challenges per host for the whole process
     name = _name("challenge")
     client.set_secret(name, "challenge-value")
@@ -90,8 +93,7 @@ def test_tokens_not_for_this_vault_are_refused(keyvault: KeyVaultEndpoint, claim
         "expired": lambda: mint_token(VAULT, keyvault.tenant_id, now=time.time() - 7200)[0],
         "not a jwt": lambda: "not-a-token",
     }[claims_change]()
-    status, headers, body = _raw("GET", f"{keyvault.url}/secrets?api-version=2026-04-01", keyvault.ca_cert,
-                                 token=token)
+    status, headers, body = _raw("GET", f"{keyvault.url}/secrets?api-version=2026-04-01", keyvault.ca_cert, token=token)
     assert status == 401
     assert "WWW-Authenticate" in headers
     assert body["error"]["code"] == "Unauthorized"
@@ -105,7 +107,10 @@ def test_set_then_get_by_version_and_latest(client: SecretClient) -> None:
     assert first.properties.version != second.properties.version
     got = client.get_secret(name, first.properties.version)
     assert (got.value, got.properties.content_type, got.properties.tags) == (
-        "one", "text/plain", {"cluster": "c1", "keyId": "k1"})
+        "one",
+        "text/plain",
+        {"cluster": "c1", "keyId": "k1"},
+    )
     assert got.properties.enabled is True
     assert got.properties.created_on is not None and got.properties.updated_on is not None
     assert got.properties.recovery_level == "Recoverable+Purgeable"
@@ -123,15 +128,20 @@ def test_unknown_secret_and_version_are_404(client: SecretClient) -> None:
         client.get_secret(name, uuid.uuid4().hex)
 
 
-def test_versions_are_listed_in_hash_order_across_pages(client: SecretClient, keyvault: KeyVaultEndpoint,
-                                                        vault_token: str) -> None:
+def test_versions_are_listed_in_hash_order_across_pages(
+    client: SecretClient, keyvault: KeyVaultEndpoint, vault_token: str
+) -> None:
     name = _name()
     created = [client.set_secret(name, f"v{i}").properties.version for i in range(6)]
     listed = [p.version for p in client.list_properties_of_secret_versions(name, max_page_size=2)]
     assert sorted(listed) == sorted(created)
     assert listed == sorted(created)  # version-id (hash) order, not creation order: callers sort by created
-    status, _, page = _raw("GET", f"{keyvault.url}/secrets/{name}/versions?api-version=7.4&maxresults=2",
-                           keyvault.ca_cert, token=vault_token)
+    status, _, page = _raw(
+        "GET",
+        f"{keyvault.url}/secrets/{name}/versions?api-version=7.4&maxresults=2",
+        keyvault.ca_cert,
+        token=vault_token,
+    )
     assert status == 200 and len(page["value"]) == 2
     assert page["nextLink"].startswith(f"{keyvault.url}/secrets/{name}/versions?")
     assert all("value" not in item for item in page["value"])
@@ -145,8 +155,9 @@ def test_list_secrets_gives_ids_without_versions(client: SecretClient) -> None:
     assert found[name].tags == {"filer": "f1"}
 
 
-def test_update_properties_and_disabled_version_is_403(client: SecretClient, keyvault: KeyVaultEndpoint,
-                                                       vault_token: str) -> None:
+def test_update_properties_and_disabled_version_is_403(
+    client: SecretClient, keyvault: KeyVaultEndpoint, vault_token: str
+) -> None:
     name = _name()
     old = client.set_secret(name, "old").properties.version
     client.set_secret(name, "new")
@@ -160,8 +171,13 @@ def test_update_properties_and_disabled_version_is_403(client: SecretClient, key
     assert denied.value.error.code == "Forbidden"
     assert denied.value.error.innererror == {"code": "SecretDisabled"}
     assert client.get_secret(name).value == "new"  # the latest version is still enabled
-    status, _, body = _raw("PATCH", f"{keyvault.url}/secrets/{name}/{old}?api-version=2025-07-01",
-                           keyvault.ca_cert, token=vault_token, body={"attributes": {"enabled": True}})
+    status, _, body = _raw(
+        "PATCH",
+        f"{keyvault.url}/secrets/{name}/{old}?api-version=2025-07-01",
+        keyvault.ca_cert,
+        token=vault_token,
+        body={"attributes": {"enabled": True}},
+    )
     assert status == 200 and "value" not in body and body["attributes"]["enabled"] is True
     assert client.get_secret(name, old).value == "old"
 
@@ -190,8 +206,9 @@ def test_soft_delete_recover_and_purge(client: SecretClient) -> None:
     assert client.set_secret(name, "fresh").value == "fresh"
 
 
-def test_purge_protection_refuses_purges_as_key_vault_does(keyvault_env: KeyVaultEndpoint,
-                                                           protected_keyvault: KeyVaultEndpoint) -> None:
+def test_purge_protection_refuses_purges_as_key_vault_does(
+    keyvault_env: KeyVaultEndpoint, protected_keyvault: KeyVaultEndpoint
+) -> None:
     client = SecretClient(protected_keyvault.url, DefaultAzureCredential(), verify_challenge_resource=False)
     name = _name()
     assert client.set_secret(name, "kept").properties.recovery_level == "Recoverable"
@@ -230,21 +247,22 @@ def test_value_limit_is_25600_characters(client: SecretClient) -> None:
 
 @pytest.mark.parametrize("api_version", ["7.4", "7.6", "2025-07-01", "2026-04-01"])
 def test_api_versions_the_sdk_may_send(keyvault_env: KeyVaultEndpoint, api_version: str) -> None:
-    client = SecretClient(keyvault_env.url, DefaultAzureCredential(), verify_challenge_resource=False,
-                          api_version=api_version)
+    client = SecretClient(
+        keyvault_env.url, DefaultAzureCredential(), verify_challenge_resource=False, api_version=api_version
+    )
     name = _name()
     version = client.set_secret(name, "v").properties.version
     assert client.get_secret(name, version).value == "v"
 
 
 def test_unknown_api_version_is_400(keyvault: KeyVaultEndpoint, vault_token: str) -> None:
-    status, _, body = _raw("GET", f"{keyvault.url}/secrets?api-version=1999-01-01", keyvault.ca_cert,
-                           token=vault_token)
+    status, _, body = _raw("GET", f"{keyvault.url}/secrets?api-version=1999-01-01", keyvault.ca_cert, token=vault_token)
     assert status == 400 and body["error"]["code"] == "BadParameter"
 
 
-def test_no_secret_value_or_token_in_the_logs(client: SecretClient, keyvault: KeyVaultEndpoint,
-                                              identity: IdentityEndpoint) -> None:
+def test_no_secret_value_or_token_in_the_logs(
+    client: SecretClient, keyvault: KeyVaultEndpoint, identity: IdentityEndpoint
+) -> None:
     name = _name("logged")
     value = f"never-log-{uuid.uuid4().hex}"
     version = client.set_secret(name, value).properties.version
@@ -288,8 +306,9 @@ def test_identity_endpoint_protocol(identity: IdentityEndpoint) -> None:
 
 
 def _client_for(vault: dict) -> SecretClient:
-    return SecretClient(vault["url"], DefaultAzureCredential(), verify_challenge_resource=False,
-                        connection_verify=vault["ca_cert"])
+    return SecretClient(
+        vault["url"], DefaultAzureCredential(), verify_challenge_resource=False, connection_verify=vault["ca_cert"]
+    )
 
 
 def test_restart_keeps_secrets(state_root: Path, tmp_path: Path, keyvault_env: KeyVaultEndpoint) -> None:
@@ -318,14 +337,30 @@ def test_identity_tokens_satisfy_azurite_oauth(state_root: Path, keyvault_env: K
     # Azurite --oauth basic checks iss/aud/nbf/exp (not signatures) and needs HTTPS: same CA as the vault.
     cert = issue_server_cert(state_root / "tls", "azurite-oauth")
     port = free_port()
-    proc = spawn("azurite-oauth", [str(AZURITE_BLOB), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                                   "--cert", str(cert.cert), "--key", str(cert.key), "--oauth", "basic",
-                                   "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry",
-                                   "--silent"], state_root / "logs")
+    proc = spawn(
+        "azurite-oauth",
+        [
+            str(AZURITE_BLOB),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--cert",
+            str(cert.cert),
+            "--key",
+            str(cert.key),
+            "--oauth",
+            "basic",
+            "--skipApiVersionCheck",
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        state_root / "logs",
+    )
     try:
         wait_for_port(port, 30)
-        blobs = BlobServiceClient(f"https://127.0.0.1:{port}/devstoreaccount1",
-                                  credential=DefaultAzureCredential())
+        blobs = BlobServiceClient(f"https://127.0.0.1:{port}/devstoreaccount1", credential=DefaultAzureCredential())
         blobs.create_container("oauth").upload_blob("x", b"bearer")
         assert blobs.get_blob_client("oauth", "x").download_blob().readall() == b"bearer"
     finally:

@@ -20,8 +20,9 @@ def store(tmp_path: Path, clock: VirtualClock) -> SecretStore:
     return SecretStore(tmp_path / "kv", clock=clock.now)
 
 
-def test_versions_reload_from_disk_with_case_insensitive_names(tmp_path: Path, store: SecretStore,
-                                                                clock: VirtualClock) -> None:
+def test_versions_reload_from_disk_with_case_insensitive_names(
+    tmp_path: Path, store: SecretStore, clock: VirtualClock
+) -> None:
     first = store.set("Pass-Phrase", {"value": "a", "contentType": "text/plain", "tags": {"k": "v"}})
     clock.advance(5)
     second = store.set("pass-phrase", {"value": "b", "attributes": {"enabled": True, "exp": 1_900_000_000}})
@@ -48,14 +49,17 @@ def test_soft_deleted_secret_is_purged_when_its_date_passes(store: SecretStore, 
     assert store.set("gone", {"value": "y"}).record["value"] == "y"
 
 
-@pytest.mark.parametrize(("body", "problem"), [
-    ({}, "'value'"),
-    ({"value": 5}, "must be a string"),
-    ({"value": "x", "tags": {"a": 1}}, "string values"),
-    ({"value": "x", "tags": {f"t{i}": "v" for i in range(16)}}, "at most 15 tags"),
-    ({"value": "x", "attributes": {"enabled": "yes"}}, "enabled"),
-    ({"value": "x", "attributes": {"exp": "tomorrow"}}, "Unix seconds"),
-])
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({}, "'value'"),
+        ({"value": 5}, "must be a string"),
+        ({"value": "x", "tags": {"a": 1}}, "string values"),
+        ({"value": "x", "tags": {f"t{i}": "v" for i in range(16)}}, "at most 15 tags"),
+        ({"value": "x", "attributes": {"enabled": "yes"}}, "enabled"),
+        ({"value": "x", "attributes": {"exp": "tomorrow"}}, "Unix seconds"),
+    ],
+)
 def test_bad_set_bodies_are_400_and_change_nothing(store: SecretStore, body: dict, problem: str) -> None:
     with pytest.raises(VaultError) as err:
         store.set("checked", body)
@@ -74,6 +78,10 @@ def test_disabled_version_refuses_get_but_can_be_enabled(store: SecretStore) -> 
 
 def test_error_bodies_have_the_service_shape() -> None:
     err = VaultError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
-    assert err.body() == {"error": {"code": "Forbidden",
-                                    "message": "Operation get is not allowed on a disabled secret.",
-                                    "innererror": {"code": "SecretDisabled"}}}
+    assert err.body() == {
+        "error": {
+            "code": "Forbidden",
+            "message": "Operation get is not allowed on a disabled secret.",
+            "innererror": {"code": "SecretDisabled"},
+        }
+    }

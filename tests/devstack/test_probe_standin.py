@@ -25,16 +25,18 @@ FILES = {f"/lab/f{i:02d}.txt": b"x" * (100 + i) for i in range(12)}
 
 
 @pytest.fixture
-def probe_on_cluster(tmp_path: Path, state_root: Path, dr_cluster: ClusterHandle, azurite: Azurite,
-                     cluster_clock: VirtualClock) -> Any:
+def probe_on_cluster(
+    tmp_path: Path, state_root: Path, dr_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> Any:
     client = client_for(dr_cluster, cluster_clock)
     create_filer(client, azurite, name="lab", role="dr", encrypted=False)
     add_junction(client, "vserver", "/lab", "lab")
     for path, data in FILES.items():
         write(client, path, data)
     cert = issue_server_cert(tmp_path / "tls", "probe", ca_dir=state_root / "tls")
-    access = ClusterAccess(dr_cluster.name, dr_cluster.url, dr_cluster.user, dr_cluster.password,
-                           str(dr_cluster.ca_cert))
+    access = ClusterAccess(
+        dr_cluster.name, dr_cluster.url, dr_cluster.user, dr_cluster.password, str(dr_cluster.ca_cert)
+    )
     server, thread = start_probe(KEY, [access], cert.server_context())
     mounts = client.client_mount_addresses("lab")
     yield server, [m.to_json() for m in mounts], client, str(cert.ca_cert)
@@ -55,8 +57,17 @@ def post(url: str, ca: str, body: Any, key: str | None = KEY) -> tuple[int, Any]
 
 
 def body(mounts: list[dict[str, Any]], sample: int = 5, **changes: Any) -> dict[str, Any]:
-    return {"version": 1, "drill_id": "20270115T080000Z-1a2b3c4d", "filer": "primary/lab", "cluster": "dr",
-            "mounts": mounts, "sample_size": sample, "read_only": True, "time_limit_seconds": 60, **changes}
+    return {
+        "version": 1,
+        "drill_id": "20270115T080000Z-1a2b3c4d",
+        "filer": "primary/lab",
+        "cluster": "dr",
+        "mounts": mounts,
+        "sample_size": sample,
+        "read_only": True,
+        "time_limit_seconds": 60,
+        **changes,
+    }
 
 
 def test_it_reads_a_deterministic_sample_whole_and_never_writes(probe_on_cluster: Any) -> None:
@@ -79,9 +90,13 @@ def test_it_refuses_without_the_key_and_names_a_bad_request(probe_on_cluster: An
     server, mounts, _, ca = probe_on_cluster
     assert post(server.url, ca, body(mounts), key=None)[0] == 401
     assert post(server.url, ca, body(mounts), key=KEY + "x")[0] == 401
-    for bad, word in ((body(mounts, sample=0), "sample_size"), (body([]), "mounts"),
-                      (body(mounts, read_only=False), "read_only"), (body(mounts, version=2), "version"),
-                      (body([{"vserver": "vserver", "addresses": [], "paths": ["/lab"]}]), "addresses")):
+    for bad, word in (
+        (body(mounts, sample=0), "sample_size"),
+        (body([]), "mounts"),
+        (body(mounts, read_only=False), "read_only"),
+        (body(mounts, version=2), "version"),
+        (body([{"vserver": "vserver", "addresses": [], "paths": ["/lab"]}]), "addresses"),
+    ):
         status, answer = post(server.url, ca, bad)
         assert status == 400 and word in answer["error"], (word, answer)
     assert post(server.url.replace("/read", "/other"), ca, body(mounts))[0] == 404

@@ -231,8 +231,11 @@ def test_the_probe_stand_in_answers_with_its_key_which_only_the_vault_and_its_ow
     plan = load_plan_file(stack_dir / PLAN_FILE)
     probe, sample = plan.drill_probe(plan.filers[0])
     assert probe is not None and sample > 0
-    assert (probe.url, probe.key_secret, probe.ca_file) == (stack["probe"]["url"], stack["probe"]["key_secret"],
-                                                            stack["tls"]["ca_cert"])
+    assert (probe.url, probe.key_secret, probe.ca_file) == (
+        stack["probe"]["url"],
+        stack["probe"]["key_secret"],
+        stack["tls"]["ca_cert"],
+    )
     _use_settings(monkeypatch, stack_dir)
     with KeyVault(plan.keyvault_url) as vault:
         key = vault.read(probe.key_secret).value
@@ -240,8 +243,9 @@ def test_the_probe_stand_in_answers_with_its_key_which_only_the_vault_and_its_ow
     assert json.loads(config.read_text())["key"] == key and config.stat().st_mode & 0o777 == 0o600
     for name in (stack_dir / "stack.json", stack_dir / PLAN_FILE, stack_dir / SETTINGS_FILE):
         assert key not in name.read_text()
-    request = urllib.request.Request(probe.url, data=b"{}", method="POST",
-                                     headers={"Content-Type": "application/json", "X-Vfxtdr-Probe-Key": key})
+    request = urllib.request.Request(
+        probe.url, data=b"{}", method="POST", headers={"Content-Type": "application/json", "X-Vfxtdr-Probe-Key": key}
+    )
     context = ssl.create_default_context(cafile=probe.ca_file)
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10, context=context)

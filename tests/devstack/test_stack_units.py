@@ -21,8 +21,7 @@ CHEAP = [("tls", "devstack.stack.lifecycle:start_tls"), ("storage", "devstack.st
 
 
 def _broken_component(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
-    proc = spawn("broken", [sys.executable, "-c", "import sys; print('cannot bind'); sys.exit(3)"],
-                 state_dir / "logs")
+    proc = spawn("broken", [sys.executable, "-c", "import sys; print('cannot bind'); sys.exit(3)"], state_dir / "logs")
     wait_until("broken", proc, lambda: False, timeout=30)
     return [proc], {}
 
@@ -31,8 +30,9 @@ def _leaky_component(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     return [], {"demo_filer": {"name": "x", "passphrase": "do not write me"}}
 
 
-def test_a_component_that_fails_stops_what_up_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture) -> None:
+def test_a_component_that_fails_stops_what_up_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     state = tmp_path / "state"
     broken = ("broken", "tests.devstack.test_stack_units:_broken_component")
     monkeypatch.setattr(stack_mod, "COMPONENTS", [*CHEAP, broken])
@@ -59,12 +59,12 @@ def test_a_secret_value_never_reaches_stack_json(tmp_path: Path, monkeypatch: py
     assert "do not write me" not in "".join(p.read_text() for p in (state / "logs").glob("*.log"))
 
 
-def test_status_with_an_instance_id_delegates_to_the_durable_cli(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_with_an_instance_id_delegates_to_the_durable_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     fake = types.ModuleType("devstack.durable.cli")
-    fake.show_instance = lambda state_dir, instance_id, history: calls.append((state_dir, instance_id,
-                                                                              history)) or 7
+    fake.show_instance = lambda state_dir, instance_id, history: calls.append((state_dir, instance_id, history)) or 7
     monkeypatch.setitem(sys.modules, "devstack.durable.cli", fake)
     instance = f"backup-{uuid.uuid4().hex[:6]}"
     assert cli(["status", instance, "--history", "--state-dir", str(tmp_path)]) == 7
@@ -78,8 +78,9 @@ def test_status_without_a_stack_or_durable_state(tmp_path: Path, capsys: pytest.
 
 
 @pytest.mark.parametrize("command", ["up", "down", "status"])
-def test_a_damaged_stack_json_is_reported_and_left_alone(tmp_path: Path, command: str,
-                                                         capsys: pytest.CaptureFixture) -> None:
+def test_a_damaged_stack_json_is_reported_and_left_alone(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture
+) -> None:
     (tmp_path / "stack.json").write_text("{not json")
     assert cli([command, "--state-dir", str(tmp_path)]) == 2
     assert "stack.json is damaged" in capsys.readouterr().err
@@ -98,8 +99,7 @@ def test_region_controls_without_a_stack_say_so_and_change_nothing(tmp_path: Pat
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("", 1.0), ("20", 20.0), (" 2.5 ", 2.5)])
-def test_cluster_speedup_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, raw: str,
-                                                    expected: float) -> None:
+def test_cluster_speedup_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, raw: str, expected: float) -> None:
     monkeypatch.setenv(SPEEDUP_ENV, raw)
     assert default_speedup() == expected
 
@@ -115,8 +115,11 @@ def test_an_interrupted_demo_filer_setup_is_reported_not_guessed(tmp_path: Path)
     from devstack.cluster.model import write_private_json
     from devstack.cluster.runner import cluster_dir
     from devstack.cluster.stack import ensure_demo_filer
-    write_private_json(cluster_dir(tmp_path, "primary") / "demo_filer.json",
-                       {"key_id": "k", "signature": "s", "passphrase": "p", "recovery_file": "r", "complete": False})
+
+    write_private_json(
+        cluster_dir(tmp_path, "primary") / "demo_filer.json",
+        {"key_id": "k", "signature": "s", "passphrase": "p", "recovery_file": "r", "complete": False},
+    )
     storage = {"blob_endpoint": "http://127.0.0.1:9", "accounts": {"source": {"name": "a", "key": "k"}}}
     nowhere = {"url": "https://127.0.0.1:9/cgi-bin/rpc2.py", "user": "admin", "password": "x", "ca_cert": "none"}
     with pytest.raises(RuntimeError, match=r"setup was interrupted.*remove the state dir"):
@@ -127,8 +130,9 @@ def _marker_component(state_dir: Path, stack: dict) -> tuple[list[Proc], dict]:
     return [], {"marker": {"added": True}}
 
 
-def test_a_stack_started_with_other_components_is_restarted_by_up(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stack_started_with_other_components_is_restarted_by_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     state = tmp_path / "state"
     monkeypatch.setattr(stack_mod, "COMPONENTS", CHEAP)
     first = start_stack(state)

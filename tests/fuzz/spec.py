@@ -23,8 +23,18 @@ from tests.paths import REPO
 SPEC_PATH = REPO / "docs" / "openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _ANNOTATIONS = {"description", "title", "example", "format"}
-_KEYWORDS = {"$ref", "type", "nullable", "enum", "required", "properties", "additionalProperties", "items",
-             "minLength", *_ANNOTATIONS}
+_KEYWORDS = {
+    "$ref",
+    "type",
+    "nullable",
+    "enum",
+    "required",
+    "properties",
+    "additionalProperties",
+    "items",
+    "minLength",
+    *_ANNOTATIONS,
+}
 
 
 @cache
@@ -82,8 +92,9 @@ def operations(spec: dict[str, Any] | None = None) -> list[Operation]:
             params = tuple(resolve(spec, p) for p in (*shared, *op.get("parameters", [])))
             responses = {str(code): resolve(spec, r) for code, r in op["responses"].items()}
             security = op.get("security", spec.get("security", []))
-            out.append(Operation(op.get("operationId", ""), method.upper(), path, params, responses,
-                                 anonymous=security == []))
+            out.append(
+                Operation(op.get("operationId", ""), method.upper(), path, params, responses, anonymous=security == [])
+            )
     return out
 
 
@@ -122,8 +133,11 @@ def app_routes(module_name: str = "function_app") -> list[AppRoute]:
         trigger = fn.get_trigger()
         if trigger is None or trigger.type != "httpTrigger":
             continue
-        methods = [getattr(m, "value", str(m)).upper() for m in trigger.methods] if trigger.methods else [
-            m.upper() for m in METHODS]
+        methods = (
+            [getattr(m, "value", str(m)).upper() for m in trigger.methods]
+            if trigger.methods
+            else [m.upper() for m in METHODS]
+        )
         level = getattr(trigger.auth_level, "name", str(trigger.auth_level)).upper()
         path = template_path(trigger.route or fn.get_function_name())
         out.extend(AppRoute(fn.get_function_name(), m, path, level) for m in methods)
@@ -131,6 +145,7 @@ def app_routes(module_name: str = "function_app") -> list[AppRoute]:
 
 
 # --- responses ---------------------------------------------------------------------------------------------
+
 
 def schema_problems(spec: dict[str, Any], schema: Any, value: Any, where: str = "body") -> list[str]:
     """Where value does not match schema (the subset of JSON Schema docs/openapi.yaml uses)."""

@@ -63,27 +63,52 @@ from tests.fuzz.spec import Operation, load_spec, operations, schema_problems
 # Bounded and derandomized: the same requests every run (until hypothesis or this file changes).
 MAX_REQUESTS = 400
 BODY_LIMIT = 64 * 1024  # docs/openapi.yaml: TooLarge
-FUZZ = settings(max_examples=MAX_REQUESTS, derandomize=True, database=None, deadline=None, print_blob=False,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=MAX_REQUESTS,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 CLUSTER, DR_CLUSTER = "fz-primary", "fz-dr"
 FILERS = ("fz-projects", "fz-renders")  # fz-renders names no failover_cluster
-SECRET_NAMES = {"primary": "fz-primary-admin", "dr": "fz-dr-admin", "source": "fz-source-key",
-                "backup": "fz-backup-key"}
+SECRET_NAMES = {
+    "primary": "fz-primary-admin",
+    "dr": "fz-dr-admin",
+    "source": "fz-source-key",
+    "backup": "fz-backup-key",
+}
 # Values the generator also draws for these parameters, to get past "unknown name" into the refusal paths.
-KNOWN = {"cluster": [CLUSTER, CLUSTER, DR_CLUSTER], "filer": list(FILERS), "target": [DR_CLUSTER, CLUSTER],
-         "backupId": ["20300101T000000Z-0001"]}
+KNOWN = {
+    "cluster": [CLUSTER, CLUSTER, DR_CLUSTER],
+    "filer": list(FILERS),
+    "target": [DR_CLUSTER, CLUSTER],
+    "backupId": ["20300101T000000Z-0001"],
+}
 # The answers each route must have given at least once: its refusal paths were reached, not only "unknown".
 # (202 would mean a run started; 413 and 500 have their own test below.)
 # The read routes and the page answer a direct loopback request (the runner is not App Service); a request
 # through a proxy (X-Forwarded-For) is refused 403 - a JSON message, and on the page an HTML one.
-REACHED = {"start_backup": {200, 400, 404, 409}, "readd_filer": {404, 409}, "start_failover": {400, 404, 409},
-           "list_recovery_points": {200, 404}, "health": {200}, "list_filers": {200, 403},
-           "get_filer": {200, 400, 403, 404}, "status_page": {200, 403}, "run_status": {404}, "cancel_run": {404},
-           "approve_deletes": {404}, "approve_changes": {404}}
+REACHED = {
+    "start_backup": {200, 400, 404, 409},
+    "readd_filer": {404, 409},
+    "start_failover": {400, 404, 409},
+    "list_recovery_points": {200, 404},
+    "health": {200},
+    "list_filers": {200, 403},
+    "get_filer": {200, 400, 403, 404},
+    "status_page": {200, 403},
+    "run_status": {404},
+    "cancel_run": {404},
+    "approve_deletes": {404},
+    "approve_changes": {404},
+}
 
 
 # --- the environment --------------------------------------------------------------------------------------
+
 
 @dataclass
 class FuzzApp:
@@ -124,27 +149,61 @@ def fuzz_plan(azurite: Azurite, keyvault_url: str, primary_port: int, dr_port: i
 
     def filer(name: str, failover: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "cluster": CLUSTER, "name": name,
-            "source": {"account": src.name, "container": f"{name}-src", "blob_endpoint": azurite.account_url("source"),
-                       "region": src.region, "key_secret": SECRET_NAMES["source"]},
-            "backup": {"account": dr.name, "blob_endpoint": azurite.account_url("dr"), "region": dr.region,
-                       "storage_key_secret": SECRET_NAMES["backup"]}}
+            "cluster": CLUSTER,
+            "name": name,
+            "source": {
+                "account": src.name,
+                "container": f"{name}-src",
+                "blob_endpoint": azurite.account_url("source"),
+                "region": src.region,
+                "key_secret": SECRET_NAMES["source"],
+            },
+            "backup": {
+                "account": dr.name,
+                "blob_endpoint": azurite.account_url("dr"),
+                "region": dr.region,
+                "storage_key_secret": SECRET_NAMES["backup"],
+            },
+        }
         return out | ({"failover_cluster": failover} if failover else {})
 
     return {
-        "version": 1, "keyvault_url": keyvault_url, "schedule": "0 0 2 * * *", "rpo_hours": 24,
-        "storage_auth": "key", "catalog_container": "fz-catalog",
-        "clusters": [{"name": CLUSTER, "management_address": f"{LOOPBACK}:{primary_port}", "region": src.region,
-                      "admin_password_secret": SECRET_NAMES["primary"], "tls": pin}],
-        "dr_clusters": [{"name": DR_CLUSTER, "management_address": f"{LOOPBACK}:{dr_port}", "region": dr.region,
-                         "admin_password_secret": SECRET_NAMES["dr"], "tls": pin}],
+        "version": 1,
+        "keyvault_url": keyvault_url,
+        "schedule": "0 0 2 * * *",
+        "rpo_hours": 24,
+        "storage_auth": "key",
+        "catalog_container": "fz-catalog",
+        "clusters": [
+            {
+                "name": CLUSTER,
+                "management_address": f"{LOOPBACK}:{primary_port}",
+                "region": src.region,
+                "admin_password_secret": SECRET_NAMES["primary"],
+                "tls": pin,
+            }
+        ],
+        "dr_clusters": [
+            {
+                "name": DR_CLUSTER,
+                "management_address": f"{LOOPBACK}:{dr_port}",
+                "region": dr.region,
+                "admin_password_secret": SECRET_NAMES["dr"],
+                "tls": pin,
+            }
+        ],
         "filers": [filer(FILERS[0], DR_CLUSTER), filer(FILERS[1], None)],
     }
 
 
 @pytest.fixture
-def fuzz_app(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, identity: IdentityEndpoint,
-             keyvault: KeyVaultEndpoint, durable_runner: Any) -> Iterator[FuzzApp]:
+def fuzz_app(
+    monkeypatch: pytest.MonkeyPatch,
+    azurite: Azurite,
+    identity: IdentityEndpoint,
+    keyvault: KeyVaultEndpoint,
+    durable_runner: Any,
+) -> Iterator[FuzzApp]:
     use_local_identity(monkeypatch, identity, keyvault)
     monkeypatch.delenv("VFXTDR_PLAN_FILE", raising=False)
     services.forget_vaults()
@@ -152,8 +211,12 @@ def fuzz_app(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, identity: Identi
     run_services_on(monkeypatch, clock)
     ports = [refused_port(), refused_port()]
     vault = KeyVault(keyvault.url)
-    values = {"primary admin password": secrets.token_urlsafe(24), "dr admin password": secrets.token_urlsafe(24),
-              "source account key": azurite.accounts["source"].key, "dr account key": azurite.accounts["dr"].key}
+    values = {
+        "primary admin password": secrets.token_urlsafe(24),
+        "dr admin password": secrets.token_urlsafe(24),
+        "source account key": azurite.accounts["source"].key,
+        "dr account key": azurite.accounts["dr"].key,
+    }
     for name, value in zip(SECRET_NAMES.values(), values.values(), strict=True):
         vault.store(name, value, content_type="text/plain")
     plan_json = fuzz_plan(azurite, keyvault.url, ports[0].getsockname()[1], ports[1].getsockname()[1])
@@ -164,8 +227,9 @@ def fuzz_app(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, identity: Identi
         state.failed_over = {"target_cluster": DR_CLUSTER, "generation": "a"}
 
     for filer in plan.filers:
-        with Catalog(services.backup_account(filer, plan.storage_auth, plan.keyvault_url),
-                     plan.catalog_container) as catalog:
+        with Catalog(
+            services.backup_account(filer, plan.storage_auth, plan.keyvault_url), plan.catalog_container
+        ) as catalog:
             catalog.update(filer, failed_over)
     import function_app
 
@@ -180,6 +244,7 @@ def fuzz_app(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, identity: Identi
 
 
 # --- requests generated from docs/openapi.yaml ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Request:
@@ -213,8 +278,11 @@ def routable(segment: str) -> bool:
 
 
 def path_segment(known: list[str]) -> st.SearchStrategy[str]:
-    near = st.sampled_from(known).flatmap(lambda k: st.sampled_from(
-        [k.upper(), k + " ", " " + k, k + "\x00", k + "-", k[:-1], k + "\u0301", k + "\n", "." + k]))
+    near = st.sampled_from(known).flatmap(
+        lambda k: st.sampled_from(
+            [k.upper(), k + " ", " " + k, k + "\x00", k + "-", k[:-1], k + "\u0301", k + "\n", "." + k]
+        )
+    )
     hostile = st.text(st.characters(codec="utf-8", exclude_characters="/%"), min_size=1, max_size=40)
     shaped = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True)
     plan_name = st.sampled_from(known)
@@ -238,22 +306,42 @@ def requests_for(draw: st.DrawFn, spec: dict[str, Any], op: Operation) -> Reques
     for param in op.params("query"):
         for _ in range(draw(st.sampled_from([0, 1, 1, 2]))):  # absent, once, or twice
             query.append((param["name"], draw(query_value(spec, param))))
-    ascii_text = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_="),
-                         max_size=60)
-    query += draw(st.lists(st.tuples(st.one_of(st.just("code"), st.text(min_size=1, max_size=10)),
-                                     st.text(max_size=20)), max_size=2))
+    ascii_text = st.text(
+        st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_="), max_size=60
+    )
+    query += draw(
+        st.lists(
+            st.tuples(st.one_of(st.just("code"), st.text(min_size=1, max_size=10)), st.text(max_size=20)), max_size=2
+        )
+    )
     headers = {}
     if draw(st.booleans()):
         headers["x-functions-key"] = draw(ascii_text)
     if op.anonymous and draw(st.integers(0, 4)) == 0:  # as through a proxy: the operator views refuse it
         headers["X-Forwarded-For"] = "203.0.113.9"
-    content_type = draw(st.sampled_from([None, "application/json", "text/plain", "application/octet-stream",
-                                         "multipart/form-data; boundary=x", "application/json; charset=bogus"]))
-    body = draw(st.one_of(st.none(), st.binary(max_size=512),
-                          st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                                       lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
-                                                                                            max_size=3),
-                                       max_leaves=8).map(lambda v: json.dumps(v).encode())))
+    content_type = draw(
+        st.sampled_from(
+            [
+                None,
+                "application/json",
+                "text/plain",
+                "application/octet-stream",
+                "multipart/form-data; boundary=x",
+                "application/json; charset=bogus",
+            ]
+        )
+    )
+    body = draw(
+        st.one_of(
+            st.none(),
+            st.binary(max_size=512),
+            st.recursive(
+                st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                max_leaves=8,
+            ).map(lambda v: json.dumps(v).encode()),
+        )
+    )
     if content_type is not None:
         headers["Content-Type"] = content_type
     elif body is not None:
@@ -267,8 +355,13 @@ def explicit_requests() -> list[Request]:
     they differ between running this file alone and the whole suite; the counts do not)."""
     ops = {op.operation_id: op for op in operations()}
 
-    def req(op: str, filer: str = FILERS[0], *query: tuple[str, str], cluster: str = CLUSTER,
-            headers: dict[str, str] | None = None) -> Request:
+    def req(
+        op: str,
+        filer: str = FILERS[0],
+        *query: tuple[str, str],
+        cluster: str = CLUSTER,
+        headers: dict[str, str] | None = None,
+    ) -> Request:
         params = {"cluster": cluster, "filer": filer} if ops[op].params("path") else {}
         return Request(ops[op], params, tuple(query), headers or {}, None)
 
@@ -277,27 +370,34 @@ def explicit_requests() -> list[Request]:
     def run(op: str, run_id: str) -> Request:  # no run exists: every run route answers 404 naming the id
         return Request(ops[op], {"id": run_id}, (), {}, b'{"approval_ref": "x"}')
 
-    return [req("start_backup", FILERS[0], ("dryRun", "true")),  # 200: the preflight's findings
-            req("start_backup", FILERS[0], ("dryRun", "maybe")),  # 400
-            req("start_backup", "no-such-filer"),  # 404
-            req("start_backup"),  # 409: failed over
-            req("readd_filer", cluster=DR_CLUSTER),  # 404: not a protected cluster
-            req("readd_filer", FILERS[1]),  # 409: nothing to re-add
-            req("start_failover", FILERS[1]),  # 400: no failover_cluster, no target
-            req("start_failover", FILERS[0], ("verify", "perhaps")),  # 400
-            req("start_failover", FILERS[0], ("target", CLUSTER)),  # 404: not a DR cluster
-            req("start_failover", FILERS[0], ("backupId", KNOWN["backupId"][0])),  # 404: no such backup
-            req("start_failover"),  # 409: no verified backup
-            req("list_recovery_points"),  # 200: none (the catalog holds no verified backup)
-            req("list_recovery_points", "no-such-filer"),  # 404
-            req("health"),
-            req("list_filers"), req("list_filers", headers=proxied),  # 200, 403
-            req("get_filer"), req("get_filer", FILERS[0], ("pageSize", "101")),  # 200, 400
-            req("get_filer", "no-such-filer"), req("get_filer", headers=proxied),  # 404, 403
-            req("status_page"), req("status_page", headers=proxied),  # 200, 403 (HTML)
-            run("run_status", f"backup~{CLUSTER}~{FILERS[0]}"), run("cancel_run", f"backup-{CLUSTER}-{FILERS[0]}"),
-            run("approve_deletes", f"backup~{CLUSTER}~{FILERS[0]}"),
-            run("approve_changes", f"backup~{CLUSTER}~{FILERS[0]}")]
+    return [
+        req("start_backup", FILERS[0], ("dryRun", "true")),  # 200: the preflight's findings
+        req("start_backup", FILERS[0], ("dryRun", "maybe")),  # 400
+        req("start_backup", "no-such-filer"),  # 404
+        req("start_backup"),  # 409: failed over
+        req("readd_filer", cluster=DR_CLUSTER),  # 404: not a protected cluster
+        req("readd_filer", FILERS[1]),  # 409: nothing to re-add
+        req("start_failover", FILERS[1]),  # 400: no failover_cluster, no target
+        req("start_failover", FILERS[0], ("verify", "perhaps")),  # 400
+        req("start_failover", FILERS[0], ("target", CLUSTER)),  # 404: not a DR cluster
+        req("start_failover", FILERS[0], ("backupId", KNOWN["backupId"][0])),  # 404: no such backup
+        req("start_failover"),  # 409: no verified backup
+        req("list_recovery_points"),  # 200: none (the catalog holds no verified backup)
+        req("list_recovery_points", "no-such-filer"),  # 404
+        req("health"),
+        req("list_filers"),
+        req("list_filers", headers=proxied),  # 200, 403
+        req("get_filer"),
+        req("get_filer", FILERS[0], ("pageSize", "101")),  # 200, 400
+        req("get_filer", "no-such-filer"),
+        req("get_filer", headers=proxied),  # 404, 403
+        req("status_page"),
+        req("status_page", headers=proxied),  # 200, 403 (HTML)
+        run("run_status", f"backup~{CLUSTER}~{FILERS[0]}"),
+        run("cancel_run", f"backup-{CLUSTER}-{FILERS[0]}"),
+        run("approve_deletes", f"backup~{CLUSTER}~{FILERS[0]}"),
+        run("approve_changes", f"backup~{CLUSTER}~{FILERS[0]}"),
+    ]
 
 
 def send(app: FuzzApp, req: Request) -> HttpReply:
@@ -305,6 +405,7 @@ def send(app: FuzzApp, req: Request) -> HttpReply:
 
 
 # --- what every answer must be -------------------------------------------------------------------------------
+
 
 def header(reply: HttpReply, name: str) -> str:
     return next((v for k, v in reply.headers.items() if k.lower() == name.lower()), "")
@@ -337,7 +438,8 @@ def check_answer(app: FuzzApp, spec: dict[str, Any], req: Request, reply: HttpRe
             assert any(name in message for name in named), f"the refusal names no parameter: {where}"
         if reply.status == 404:  # names the value it did not find
             assert any(repr(v) in message or (v and v in message) for v in req.values()), (
-                f"the refusal names no value of the request: {where}")
+                f"the refusal names no value of the request: {where}"
+            )
     check_no_leak(app, req, reply, where)
 
 
@@ -370,8 +472,10 @@ def test_generated_requests_get_documented_answers_and_change_nothing(fuzz_app: 
     assert app.world() == before, "a generated request changed a container, a blob or a secret"
     total = sum(statuses.values())
     by_status = Counter(status for _, status in statuses.elements())
-    print(f"\nhttp fuzz: {total} requests in {elapsed:.1f} s; by status {dict(sorted(by_status.items()))}; "
-          f"by route and status {dict(sorted(statuses.items()))}")
+    print(
+        f"\nhttp fuzz: {total} requests in {elapsed:.1f} s; by status {dict(sorted(by_status.items()))}; "
+        f"by route and status {dict(sorted(statuses.items()))}"
+    )
     assert total >= MAX_REQUESTS + len(explicit_requests())
     # The run reached every route and each kind of answer, not only "unknown filer".
     assert {op for op, _ in statuses} == {op.operation_id for op in ops}
@@ -410,7 +514,8 @@ def test_oversized_bodies_are_refused_first(fuzz_app: FuzzApp) -> None:
 
 @pytest.mark.parametrize("broken", ["VFXTDR_PLAN", "VFXTDR_PLAN_FILE"])
 def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_comes_first(
-        fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broken: str) -> None:
+    fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broken: str
+) -> None:
     """The plan as JSON text that does not parse, or as a file that is not UTF-8 (health once failed with a
     bare 500 on it): keyed routes answer a JSON 500 naming the setting, an oversized body still a 413, and the
     anonymous probe answers 200 with where the problem is, the read API a JSON 500 as the keyed routes."""
@@ -426,8 +531,10 @@ def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_
         monkeypatch.setenv("VFXTDR_PLAN_FILE", where)
     health = http_call("GET", f"{app.base_url}/api/health")
     assert health.status == 200, health
-    assert health.json() == {"status": "ok", "plan": f"invalid: 1 problem(s) at {where}; "
-                                                     "run `python -m shared.plan validate`"}
+    assert health.json() == {
+        "status": "ok",
+        "plan": f"invalid: 1 problem(s) at {where}; run `python -m shared.plan validate`",
+    }
     for op in operations(spec):
         url = Request(op, {"cluster": CLUSTER, "filer": FILERS[0]}, (), {}, None).url(app.base_url)
         if op.operation_id in ("list_filers", "get_filer"):  # the read API reads the plan too
@@ -447,7 +554,8 @@ def test_a_broken_plan_is_a_json_500_the_probe_locates_and_the_body_limit_still_
 
 
 def test_an_unreadable_catalog_is_the_documented_503_on_the_detail_and_unknown_in_the_list(
-        fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    fuzz_app: FuzzApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The backup account's key in Key Vault is wrong (Azurite refuses it at once): the detail route answers
     the documented JSON 503 naming the filer, never a good state; the list shows that filer unknown, and red;
     the backup, readd, failover and drill doors answer the documented 503 too, and start nothing."""

@@ -34,9 +34,15 @@ def test_every_route_the_app_registers_is_described_and_no_other() -> None:
     assert not missing, f"function_app registers routes docs/openapi.yaml does not describe: {missing}"
     assert not extra, f"docs/openapi.yaml describes routes function_app does not register: {extra}"
     # The four routes of today, so that an app that fails to register its blueprints cannot pass vacuously.
-    assert {("POST", "/backups/{cluster}/{filer}"), ("POST", "/filers/{cluster}/{filer}/readd"),
-            ("POST", "/failovers/{cluster}/{filer}"), ("GET", "/health"), ("GET", "/filers"),
-            ("GET", "/filers/{cluster}/{filer}"), ("GET", "/status")} <= set(routes)
+    assert {
+        ("POST", "/backups/{cluster}/{filer}"),
+        ("POST", "/filers/{cluster}/{filer}/readd"),
+        ("POST", "/failovers/{cluster}/{filer}"),
+        ("GET", "/health"),
+        ("GET", "/filers"),
+        ("GET", "/filers/{cluster}/{filer}"),
+        ("GET", "/status"),
+    } <= set(routes)
 
 
 def test_each_operation_names_its_function_and_its_auth_level() -> None:
@@ -44,7 +50,9 @@ def test_each_operation_names_its_function_and_its_auth_level() -> None:
     spec = load_spec()
     schemes = spec["components"]["securitySchemes"]
     assert {(s["type"], s["in"], s["name"]) for s in schemes.values()} == {
-        ("apiKey", "header", "x-functions-key"), ("apiKey", "query", "code")}
+        ("apiKey", "header", "x-functions-key"),
+        ("apiKey", "query", "code"),
+    }
     for route in app_routes():
         op = docs.get((route.method, route.path))
         if op is None:
@@ -53,7 +61,8 @@ def test_each_operation_names_its_function_and_its_auth_level() -> None:
         assert route.auth_level in ("ANONYMOUS", "FUNCTION"), f"{route}: describe the {route.auth_level} key"
         assert op.anonymous == (route.auth_level == "ANONYMOUS"), (
             f"{op}: the function's auth level is {route.auth_level}; `security: []` marks exactly the anonymous "
-            "routes, every other one takes a function key")
+            "routes, every other one takes a function key"
+        )
 
 
 def test_path_parameters_are_the_route_template_parameters() -> None:
@@ -97,8 +106,14 @@ def test_every_refusal_is_documented_with_the_shape_refuse_answers() -> None:
 
 
 # The routes that start a run answer the Started response; the run routes' 202s (an event raised) do not.
-STARTERS = {"start_backup", "readd_filer", "start_failover", "start_cluster_failover", "start_drill",
-            "start_cluster_drill"}
+STARTERS = {
+    "start_backup",
+    "readd_filer",
+    "start_failover",
+    "start_cluster_failover",
+    "start_drill",
+    "start_cluster_drill",
+}
 
 
 def test_the_started_answer_is_the_apps_own_run_urls() -> None:

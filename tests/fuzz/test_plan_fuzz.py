@@ -31,8 +31,14 @@ TOP_KEYS = tuple(EXAMPLE)
 
 
 def fuzz(count: int) -> settings:
-    return settings(max_examples=count, derandomize=True, database=None, deadline=None, print_blob=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 # --- what every outcome must be ---------------------------------------------------------------------------
@@ -90,24 +96,58 @@ def check_round_trip(plan: Plan) -> None:
 
 # --- generated values --------------------------------------------------------------------------------------
 
+
 def _keys_of(*parts: type) -> list[str]:
     return [k for part in parts for k in part._keys()]  # type: ignore[attr-defined]
 
 
-PLAN_KEYS = sorted({*TOP_KEYS, *_keys_of(Cluster, Filer, SourceStorage, BackupStorage, TlsTrust, CopySettings,
-                                          GuardSettings)})
+PLAN_KEYS = sorted(
+    {*TOP_KEYS, *_keys_of(Cluster, Filer, SourceStorage, BackupStorage, TlsTrust, CopySettings, GuardSettings)}
+)
 HOSTILE = [
-    10**400, -(10**400), 2**63, -1, 0, -0.0, 1e308, -1e308, 5e-324, math.nan, math.inf, -math.inf,
-    "", " ", "\x00", "\n", "²", "١٢", "\uff48\uff54\uff54\uff50\uff53://x", "https://[", "https://[::1", "https://a\uff03b.blob.core.windows.net",
-    "https://h:99999/x", "http://127.0.0.1:1/acct", "https://x.vault.azure.net/secrets/s?x=1", "0 0 2 * * *",
-    "*/0 * * * * *", "x" * 3000, "\u202e\u0301", "\ud7ff\ue000", "a/b", "../..", "%00",
+    10**400,
+    -(10**400),
+    2**63,
+    -1,
+    0,
+    -0.0,
+    1e308,
+    -1e308,
+    5e-324,
+    math.nan,
+    math.inf,
+    -math.inf,
+    "",
+    " ",
+    "\x00",
+    "\n",
+    "²",
+    "١٢",
+    "\uff48\uff54\uff54\uff50\uff53://x",
+    "https://[",
+    "https://[::1",
+    "https://a\uff03b.blob.core.windows.net",
+    "https://h:99999/x",
+    "http://127.0.0.1:1/acct",
+    "https://x.vault.azure.net/secrets/s?x=1",
+    "0 0 2 * * *",
+    "*/0 * * * * *",
+    "x" * 3000,
+    "\u202e\u0301",
+    "\ud7ff\ue000",
+    "a/b",
+    "../..",
+    "%00",
 ]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30),
-                    st.sampled_from(HOSTILE))
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30), st.sampled_from(HOSTILE)
+)
 keys = st.one_of(st.sampled_from(PLAN_KEYS), st.text(max_size=12))
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                             st.dictionaries(keys, inner, max_size=5)),
-                           max_leaves=25)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
+    max_leaves=25,
+)
 
 
 def dumps(doc: Any) -> str:
@@ -123,6 +163,7 @@ def doc_of(text: str) -> Any:
 
 
 # --- 1. random JSON ------------------------------------------------------------------------------------------
+
 
 def test_random_json_is_a_plan_error_naming_paths(report: Callable[[str, int], None]) -> None:
     ran = 0
@@ -167,13 +208,19 @@ def garble(draw: st.DrawFn, value: Any) -> Any:
         pos = draw(st.integers(0, len(value)))
         char = draw(st.one_of(st.characters(codec="utf-8"), st.sampled_from(list("²١ :/?#[]@%\x00\u0301"))))
         how = draw(st.sampled_from(["insert", "replace", "delete", "upper", "repeat"]))
-        return {"insert": value[:pos] + char + value[pos:], "replace": value[:pos] + char + value[pos + 1:],
-                "delete": value[:pos] + value[pos + 1:], "upper": value.upper(), "repeat": value * 40}[how]
+        return {
+            "insert": value[:pos] + char + value[pos:],
+            "replace": value[:pos] + char + value[pos + 1 :],
+            "delete": value[:pos] + value[pos + 1 :],
+            "upper": value.upper(),
+            "repeat": value * 40,
+        }[how]
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):  # (kept under 4300 digits: json.dumps could not write more)
-        return draw(st.sampled_from([-value, value * 10**300 if abs(value) < 10**3000 else value, value + 1,
-                                     10**4000, 0]))
+        return draw(
+            st.sampled_from([-value, value * 10**300 if abs(value) < 10**3000 else value, value + 1, 10**4000, 0])
+        )
     if isinstance(value, float):
         return draw(st.sampled_from([-value, value * 1e308, value + 0.5, 10**4000, 0.0]))
     return draw(json_values)
@@ -232,18 +279,29 @@ def test_mutations_of_the_example_load_or_name_their_problems(report: Callable[[
     assert 0 < loaded < ran  # both kinds of outcome were exercised
 
 
-@pytest.mark.parametrize(("where", "value"), [
-    (("rpo_hours",), math.nan), (("rpo_hours",), math.inf), (("rpo_hours",), 10**400), (("rpo_hours",), -(10**400)),
-    (("guard", "max_delete_fraction"), math.nan), (("copy", "poll_interval_seconds"), math.nan),
-    (("guard", "approval_timeout_hours"), math.inf), (("clusters", 0, "poll_seconds"), math.nan),
-    (("copy", "pending_limit_seconds"), 10**400), (("clusters", 0, "management_address"), "10.0.0.5:²"),
-    (("clusters", 0, "management_address"), "10.0.0.5:١٢"), (("keyvault_url",), "https://[oops"),
-    (("filers", 0, "backup", "blob_endpoint"), "https://[::1"),
-    (("filers", 0, "source", "blob_endpoint"), "https://a\uff03b.blob.core.windows.net"),
-    (("filers", 0, "backup", "containers"), [{}, "projects-b"]), (("filers", 0, "backup", "containers"), [[], []]),
-], ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else repr(v)[:24])
-def test_values_that_once_escaped_as_other_exceptions_are_plan_errors_at_their_path(
-        where: Path_, value: Any) -> None:
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("rpo_hours",), math.nan),
+        (("rpo_hours",), math.inf),
+        (("rpo_hours",), 10**400),
+        (("rpo_hours",), -(10**400)),
+        (("guard", "max_delete_fraction"), math.nan),
+        (("copy", "poll_interval_seconds"), math.nan),
+        (("guard", "approval_timeout_hours"), math.inf),
+        (("clusters", 0, "poll_seconds"), math.nan),
+        (("copy", "pending_limit_seconds"), 10**400),
+        (("clusters", 0, "management_address"), "10.0.0.5:²"),
+        (("clusters", 0, "management_address"), "10.0.0.5:١٢"),
+        (("keyvault_url",), "https://[oops"),
+        (("filers", 0, "backup", "blob_endpoint"), "https://[::1"),
+        (("filers", 0, "source", "blob_endpoint"), "https://a\uff03b.blob.core.windows.net"),
+        (("filers", 0, "backup", "containers"), [{}, "projects-b"]),
+        (("filers", 0, "backup", "containers"), [[], []]),
+    ],
+    ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else repr(v)[:24],
+)
+def test_values_that_once_escaped_as_other_exceptions_are_plan_errors_at_their_path(where: Path_, value: Any) -> None:
     doc = copy.deepcopy(EXAMPLE)
     parent_of(doc, where)[where[-1]] = value
     for load in (lambda: load_plan_text(dumps(doc)), lambda: parse_plan(doc)):
@@ -255,26 +313,46 @@ def test_values_that_once_escaped_as_other_exceptions_are_plan_errors_at_their_p
 
 # --- 3. variants that stay valid -------------------------------------------------------------------------------
 
-OPTIONAL = [("short_offline_window",), ("catalog_container",), ("copy",), ("guard",), ("copy", "engine"),
-            ("copy", "concurrency"), ("copy", "page_size"), ("copy", "poll_interval_seconds"),
-            ("copy", "pending_limit_seconds"), ("copy", "parallel_pages"), ("copy", "pages_per_execution"),
-            ("guard", "max_delete_fraction"), ("guard", "min_count"), ("guard", "approval_timeout_hours"),
-            ("clusters", 0, "rpc_path"), ("clusters", 0, "admin_user"), ("filers", 0, "enabled"),
-            ("filers", 0, "max_offline_minutes"), ("filers", 0, "failover_cluster"),
-            ("filers", 1, "max_offline_minutes"), ("filers", 0, "backup", "containers")]
+OPTIONAL = [
+    ("short_offline_window",),
+    ("catalog_container",),
+    ("copy",),
+    ("guard",),
+    ("copy", "engine"),
+    ("copy", "concurrency"),
+    ("copy", "page_size"),
+    ("copy", "poll_interval_seconds"),
+    ("copy", "pending_limit_seconds"),
+    ("copy", "parallel_pages"),
+    ("copy", "pages_per_execution"),
+    ("guard", "max_delete_fraction"),
+    ("guard", "min_count"),
+    ("guard", "approval_timeout_hours"),
+    ("clusters", 0, "rpc_path"),
+    ("clusters", 0, "admin_user"),
+    ("filers", 0, "enabled"),
+    ("filers", 0, "max_offline_minutes"),
+    ("filers", 0, "failover_cluster"),
+    ("filers", 1, "max_offline_minutes"),
+    ("filers", 0, "backup", "containers"),
+]
 finite = {"allow_nan": False, "allow_infinity": False}
 VALID = {
     ("rpo_hours",): st.one_of(st.integers(1, 10**6), st.floats(0.001, 1e6, **finite)),
-    ("copy", "concurrency"): st.integers(1, 1000), ("copy", "page_size"): st.integers(1, 5000),
-    ("copy", "parallel_pages"): st.integers(1, 100), ("copy", "pages_per_execution"): st.integers(1, 1000),
+    ("copy", "concurrency"): st.integers(1, 1000),
+    ("copy", "page_size"): st.integers(1, 5000),
+    ("copy", "parallel_pages"): st.integers(1, 100),
+    ("copy", "pages_per_execution"): st.integers(1, 1000),
     ("copy", "engine"): st.sampled_from(["copy", "blocks"]),
     ("copy", "poll_interval_seconds"): st.floats(0.001, 600, **finite),  # always below the limit (and 3600)
     ("copy", "pending_limit_seconds"): st.floats(700, 1e7, **finite),  # always above the poll (and 15)
-    ("guard", "max_delete_fraction"): st.floats(0, 1, **finite), ("guard", "min_count"): st.integers(0, 10**12),
+    ("guard", "max_delete_fraction"): st.floats(0, 1, **finite),
+    ("guard", "min_count"): st.integers(0, 10**12),
     ("guard", "approval_timeout_hours"): st.floats(0.001, 1e4, **finite),
     ("clusters", 0, "poll_seconds"): st.floats(1, 600, **finite),
     ("filers", 0, "max_offline_minutes"): st.integers(1, 7 * 24 * 60),
-    ("short_offline_window",): st.booleans(), ("filers", 1, "enabled"): st.booleans(),
+    ("short_offline_window",): st.booleans(),
+    ("filers", 1, "enabled"): st.booleans(),
     ("catalog_container",): st.from_regex(r"cat-[a-z0-9]{1,20}", fullmatch=True),
     ("schedule",): st.sampled_from(["0 0 2 * * *", "0 */5 * * * *", "0 30 1 * * 1-5", "*/10 * * * *"]),
     ("clusters", 0, "admin_user"): st.from_regex(r"[A-Za-z0-9_.@-]{1,30}", fullmatch=True),
@@ -318,6 +396,7 @@ def test_valid_variants_load_and_keep_their_values(report: Callable[[str, int], 
 
 # --- 4. mangled text and bytes -------------------------------------------------------------------------------
 
+
 @st.composite
 def mangled_text(draw: st.DrawFn) -> str:
     text = json.dumps(EXAMPLE, indent=draw(st.sampled_from([None, 2])))
@@ -328,7 +407,7 @@ def mangled_text(draw: st.DrawFn) -> str:
     if how == "insert":
         return text[:pos] + draw(st.text(st.characters(codec="utf-8"), min_size=1, max_size=8)) + text[pos:]
     if how == "delete":
-        return text[:pos] + text[pos + draw(st.integers(1, 20)):]
+        return text[:pos] + text[pos + draw(st.integers(1, 20)) :]
     if how == "duplicate-key":
         return text.replace('"schedule"', '"rpo_hours": 1, "schedule"', 1)
     if how == "deep":
@@ -342,8 +421,7 @@ def test_mangled_text_and_bytes_are_plan_errors(tmp_path: Path, report: Callable
     plan_file = tmp_path / "plan.json"
 
     @fuzz(300)
-    @given(mangled_text(), st.sampled_from([b"", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xef\xbb\xbf"]),
-           st.booleans())
+    @given(mangled_text(), st.sampled_from([b"", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xef\xbb\xbf"]), st.booleans())
     @example("[" * 100_000, b"", False)
     @example('{"rpo_hours": 1' + "0" * 5000 + "}", b"", False)
     @example(json.dumps(EXAMPLE), b"\xff", True)
@@ -363,12 +441,22 @@ def test_mangled_text_and_bytes_are_plan_errors(tmp_path: Path, report: Callable
 
 # --- 5. a pasted secret is not echoed --------------------------------------------------------------------------
 
-SECRET_FIELDS = [("clusters", 0, "admin_password_secret"), ("dr_clusters", 0, "admin_password_secret"),
-                 ("filers", 0, "backup", "storage_key_secret"), ("filers", 1, "source", "key_secret"),
-                 ("keyvault_url",), ("filers", 0, "source", "blob_endpoint"), ("filers", 0, "backup", "blob_endpoint")]
-SHAPES = ["{}", "https://averedrbackup.blob.core.windows.net/?sv=2024-01-01&sig={}",
-          "https://user:{}@averedrbackup.blob.core.windows.net", "DefaultEndpointsProtocol=https;AccountKey={}",
-          "https://vfxtdr-kv.vault.azure.net/#{}"]
+SECRET_FIELDS = [
+    ("clusters", 0, "admin_password_secret"),
+    ("dr_clusters", 0, "admin_password_secret"),
+    ("filers", 0, "backup", "storage_key_secret"),
+    ("filers", 1, "source", "key_secret"),
+    ("keyvault_url",),
+    ("filers", 0, "source", "blob_endpoint"),
+    ("filers", 0, "backup", "blob_endpoint"),
+]
+SHAPES = [
+    "{}",
+    "https://averedrbackup.blob.core.windows.net/?sv=2024-01-01&sig={}",
+    "https://user:{}@averedrbackup.blob.core.windows.net",
+    "DefaultEndpointsProtocol=https;AccountKey={}",
+    "https://vfxtdr-kv.vault.azure.net/#{}",
+]
 
 
 def test_a_pasted_secret_is_refused_without_being_echoed(report: Callable[[str, int], None]) -> None:
@@ -376,8 +464,11 @@ def test_a_pasted_secret_is_refused_without_being_echoed(report: Callable[[str, 
     key_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
     @fuzz(200)
-    @given(st.sampled_from(SECRET_FIELDS), st.sampled_from(SHAPES),
-           st.text(st.sampled_from(key_chars), min_size=20, max_size=60))
+    @given(
+        st.sampled_from(SECRET_FIELDS),
+        st.sampled_from(SHAPES),
+        st.text(st.sampled_from(key_chars), min_size=20, max_size=60),
+    )
     def one(where: Path_, shape: str, body: str) -> None:
         nonlocal ran
         ran += 1
@@ -395,6 +486,7 @@ def test_a_pasted_secret_is_refused_without_being_echoed(report: Callable[[str, 
 
 
 # --- counts ---------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def report() -> Iterator[Callable[[str, int], None]]:

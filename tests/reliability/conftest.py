@@ -15,16 +15,18 @@ from tests.fixtures.workflow import AppEnv
 from tests.reliability.world import World
 
 # Storage retries in milliseconds: a cell's transient faults must not cost wall-clock seconds.
-FAST_STORAGE_RETRY = RetrySettings(total=4, initial_backoff=0.02, max_backoff=0.2, connection_timeout=5,
-                                   read_timeout=20)
+FAST_STORAGE_RETRY = RetrySettings(
+    total=4, initial_backoff=0.02, max_backoff=0.2, connection_timeout=5, read_timeout=20
+)
 # The cluster client's pause between tries, likewise: the same tries, in milliseconds instead of seconds.
 FAST_AVERE_BACKOFF = 0.02
 RESULTS: list[dict[str, Any]] = []
 
 
 @pytest.fixture
-def world(make_app_env: Callable[..., AppEnv], faults: FaultProxy, durable_runner: Callable[..., Any],
-          tmp_path: Path) -> Iterator[World]:
+def world(
+    make_app_env: Callable[..., AppEnv], faults: FaultProxy, durable_runner: Callable[..., Any], tmp_path: Path
+) -> Iterator[World]:
     """An app environment whose view of both storage accounts goes through the fault proxy."""
 
     def via_proxy(plan: dict[str, Any]) -> None:
@@ -46,9 +48,19 @@ def world(make_app_env: Callable[..., AppEnv], faults: FaultProxy, durable_runne
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     head = ("workflow", "step", "fault", "injected", "armed at", "outcome", "checks", "notes")
-    cells = [(r["workflow"], r["step"], r["fault"], r["injected"], r["armed_at"], r["outcome"],
-              "ok" if not r["problems"] else "FAIL: " + "; ".join(r["problems"])[:160], r["notes"])
-             for r in rows]
+    cells = [
+        (
+            r["workflow"],
+            r["step"],
+            r["fault"],
+            r["injected"],
+            r["armed_at"],
+            r["outcome"],
+            "ok" if not r["problems"] else "FAIL: " + "; ".join(r["problems"])[:160],
+            r["notes"],
+        )
+        for r in rows
+    ]
     widths = [min(60, max(len(str(x)) for x in col)) for col in zip(head, *cells, strict=False)]
     line = " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
     out = [line, "-+-".join("-" * w for w in widths)]

@@ -32,9 +32,17 @@ class ClusterFault:
     cluster: str = "primary"
 
     def arm(self, world: World) -> None:
-        world.env.client(world.cluster_name(self.cluster)).call("sim.injectFault", {
-            "method": self.method, "action": "fault", "code": self.code, "text": self.text, "count": self.count,
-            "when": self.when})
+        world.env.client(world.cluster_name(self.cluster)).call(
+            "sim.injectFault",
+            {
+                "method": self.method,
+                "action": "fault",
+                "code": self.code,
+                "text": self.text,
+                "count": self.count,
+                "when": self.when,
+            },
+        )
 
     def label(self) -> str:
         lasting = "until cleared" if self.count >= MANY else f"x{self.count}"
@@ -71,8 +79,12 @@ class StorageFault:
 
     def arm(self, world: World) -> None:
         code = {503: "ServerBusy", 429: "TooManyRequests", 500: "InternalError"}.get(self.status, "ServerBusy")
-        fields: dict[str, Any] = {"account": world.account(self.account), "operation": self.operation,
-                                  "times": self.times, **self.extra}
+        fields: dict[str, Any] = {
+            "account": world.account(self.account),
+            "operation": self.operation,
+            "times": self.times,
+            **self.extra,
+        }
         if self.container is not None:
             fields["container"] = world.container_name(self.container)
         if self.action == "error":
@@ -100,8 +112,7 @@ class VaultFault:
 
     def arm(self, world: World) -> None:
         path = self.path.replace("{key}", world.key_secret)
-        world.env.keyvault.add_fault(self.action, method=self.method, path=path, status=self.status,
-                                     times=self.times)
+        world.env.keyvault.add_fault(self.action, method=self.method, path=path, status=self.status, times=self.times)
 
     def label(self) -> str:
         what = f"{self.status}" if self.action == "error" else "unreachable (reset)"

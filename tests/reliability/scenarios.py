@@ -68,8 +68,9 @@ def _common(world: World, cell: Cell, obs: Observation, source_before: dict[str,
         obs.check(env.filer_name in obs.error, "the error does not name the filer")
         missing = [w for w in cell.names if w.lower() not in lowered]
         obs.check(not missing, f"the error does not name {missing}: {obs.error[:300]}")
-    obs.check(obs.outcome in cell.expect, f"outcome {obs.outcome}, expected one of {sorted(cell.expect)}: "
-                                          f"{obs.error[:500]}")
+    obs.check(
+        obs.outcome in cell.expect, f"outcome {obs.outcome}, expected one of {sorted(cell.expect)}: {obs.error[:500]}"
+    )
     texts = run_texts(world.runner)
     texts.update(catalog_texts(env))
     leaks = find_leaks(env, texts)
@@ -109,11 +110,15 @@ def run_backup(world: World, cell: Cell) -> Observation:
         # The exact record: as captured before the run, with the key the run rotated in (the vault's newest).
         expected = {**before.to_json(), "active_key_id": next(iter(world.vault_key_ids()))}
         record = (state.needs_attention or {}).get("record") or {}
-        obs.check(record == expected, f"the catalog's NEEDS_ATTENTION record is not the captured filer: "
-                                      f"{_diff(record, expected)}")
+        obs.check(
+            record == expected,
+            f"the catalog's NEEDS_ATTENTION record is not the captured filer: {_diff(record, expected)}",
+        )
         custom = (status.get("customStatus") or {}).get("record") or {}
-        obs.check(custom == expected, f"the run's NEEDS_ATTENTION status does not carry the exact record: "
-                                      f"{_diff(custom, expected)}")
+        obs.check(
+            custom == expected,
+            f"the run's NEEDS_ATTENTION status does not carry the exact record: {_diff(custom, expected)}",
+        )
     else:
         obs.check(client.filer_state(env.filer_name) == "online", "the filer is not online")
         after = client.capture_core_filer(env.filer_name)
@@ -127,13 +132,19 @@ def run_backup(world: World, cell: Cell) -> Observation:
     source_now = blobs(env.source_container())
     for gen, record in state.generations.items():
         if record.status == "verified":
-            obs.check(blobs(env.backup_container(gen)) == source_now,
-                      f"generation {gen} is recorded verified but differs from the source")
-    obs.check((state.latest_verified is not None) == (obs.outcome == VERIFIED),
-              f"latest verified is {state.latest_verified} after a run that ended {obs.outcome}")
+            obs.check(
+                blobs(env.backup_container(gen)) == source_now,
+                f"generation {gen} is recorded verified but differs from the source",
+            )
+    obs.check(
+        (state.latest_verified is not None) == (obs.outcome == VERIFIED),
+        f"latest verified is {state.latest_verified} after a run that ended {obs.outcome}",
+    )
     if obs.outcome == VERIFIED:
-        obs.check(any(p.startswith("i/") for p in source_now) and DIRTY.keys() <= {
-            f["path"] for f in env.listing("/")}, "the flush did not reach the source")
+        obs.check(
+            any(p.startswith("i/") for p in source_now) and DIRTY.keys() <= {f["path"] for f in env.listing("/")},
+            "the flush did not reach the source",
+        )
 
     # The key: whatever the cluster runs on is in the vault; no activation without a newly stored key.
     keys_after = world.vault_key_ids()
@@ -141,8 +152,9 @@ def run_backup(world: World, cell: Cell) -> Observation:
     if obs.outcome != ATTENTION:
         active = client.master_key_status(env.filer_name).active_key_id
         obs.check(active in keys_after, f"the active key {active} is not in the vault")
-    obs.check(bool(activations) <= (len(keys_after) > len(keys_before)),
-              "a key was activated though no new key was stored")
+    obs.check(
+        bool(activations) <= (len(keys_after) > len(keys_before)), "a key was activated though no new key was stored"
+    )
     obs.notes.append(f"keys stored {len(keys_after) - len(keys_before)}, activations {len(activations)}")
     _common(world, cell, obs, source_before)
     return obs
@@ -195,12 +207,16 @@ def run_failover(world: World, cell: Cell) -> Observation:
         state = catalog.load(env.filer)
     if obs.outcome == SERVING:
         obs.check(dr.filer_state(env.filer_name) == "online", "the DR filer is not online")
-        obs.check(dr.capture_core_filer(env.filer_name).junctions == captured.junctions,
-                  "the DR filer's junctions differ from the captured ones")
+        obs.check(
+            dr.capture_core_filer(env.filer_name).junctions == captured.junctions,
+            "the DR filer's junctions differ from the captured ones",
+        )
         for path, data in {**FILES, **DIRTY}.items():
             obs.check(env.read(path, cluster="dr") == data, f"{path} does not read back on the DR cluster")
-        obs.check(state.generations[gen].status == "attached" and bool(state.failed_over),
-                  "the catalog does not fence the attached generation")
+        obs.check(
+            state.generations[gen].status == "attached" and bool(state.failed_over),
+            "the catalog does not fence the attached generation",
+        )
     else:
         serving = env.filer_name in dr.list_core_filers()
         obs.notes.append(f"DR filer {'present: ' + dr.filer_state(env.filer_name) if serving else 'absent'}")

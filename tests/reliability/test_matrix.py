@@ -24,8 +24,16 @@ def _param(cell: Cell) -> object:
 def test_cell(cell: Cell, world: World) -> None:
     started = time.monotonic()
     obs = (run_backup if cell.workflow == "backup" else run_failover)(world, cell)
-    RESULTS.append({"workflow": cell.workflow, "step": cell.step, "fault": cell.fault,
-                    "injected": cell.inject.label(), "armed_at": obs.armed_at, "outcome": obs.outcome,
-                    "problems": obs.problems,
-                    "notes": ", ".join([*obs.notes, f"{time.monotonic() - started:.1f}s"])})
+    RESULTS.append(
+        {
+            "workflow": cell.workflow,
+            "step": cell.step,
+            "fault": cell.fault,
+            "injected": cell.inject.label(),
+            "armed_at": obs.armed_at,
+            "outcome": obs.outcome,
+            "problems": obs.problems,
+            "notes": ", ".join([*obs.notes, f"{time.monotonic() - started:.1f}s"]),
+        }
+    )
     assert not obs.problems, obs.problems

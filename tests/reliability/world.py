@@ -27,8 +27,20 @@ FILES = {
     "/scratch/notes.md": b"# notes",
 }
 DIRTY = {"/scratch/dirty.log": b"written just before the run: reaches the container only at its flush"}
-WRITE_OPS = ("PutBlob", "PutBlock", "PutBlockList", "PutBlockFromURL", "CopyBlob", "CopyBlobFromURL", "DeleteBlob",
-             "SetBlobMetadata", "SetBlobProperties", "AbortCopyBlob", "CreateContainer", "DeleteContainer")
+WRITE_OPS = (
+    "PutBlob",
+    "PutBlock",
+    "PutBlockList",
+    "PutBlockFromURL",
+    "CopyBlob",
+    "CopyBlobFromURL",
+    "DeleteBlob",
+    "SetBlobMetadata",
+    "SetBlobProperties",
+    "AbortCopyBlob",
+    "CreateContainer",
+    "DeleteContainer",
+)
 STALE = "i/stale-0000"
 ABANDON_WAIT_S = 60.0
 RUN_TIMEOUT_S = 300.0
@@ -44,8 +56,16 @@ def blobs(container: ContainerClient) -> dict[str, tuple]:
     out = {}
     for b in container.list_blobs(include=["metadata"]):
         s = b.content_settings
-        out[b.name] = (b.size, bytes(s.content_md5 or b""), s.content_type, s.content_encoding,
-                       s.content_language, s.content_disposition, s.cache_control, dict(b.metadata or {}))
+        out[b.name] = (
+            b.size,
+            bytes(s.content_md5 or b""),
+            s.content_type,
+            s.content_encoding,
+            s.content_language,
+            s.content_disposition,
+            s.cache_control,
+            dict(b.metadata or {}),
+        )
     return out
 
 
@@ -107,6 +127,7 @@ class World:
         def check() -> bool:
             now = step_of(self.runner.status(self.instance))
             return now == step and (not at_rest or self.runner.is_idle())
+
         return check
 
     # --- doors ----------------------------------------------------------------------------------------------
@@ -153,8 +174,11 @@ class World:
 
     def app_writes(self, role: str) -> dict[str, int]:
         account = self.account(role)
-        return {k: v for k, v in self.proxy.stats().items()
-                if k.startswith(f"{account}:") and k.split(":", 1)[1] in WRITE_OPS and v}
+        return {
+            k: v
+            for k, v in self.proxy.stats().items()
+            if k.startswith(f"{account}:") and k.split(":", 1)[1] in WRITE_OPS and v
+        }
 
     def vault_key_ids(self) -> dict[str, str]:
         """key id -> secret version, for every version of the filer's key secret."""

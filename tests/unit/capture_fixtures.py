@@ -57,22 +57,64 @@ def _plan() -> Any:
     import copy
 
     from shared.plan.cli import EXAMPLE
+
     return parse_plan(copy.deepcopy(EXAMPLE))
 
 
 def record() -> FilerRecord:
-    rule = ExportRule(scope="network", filter="10.0.0.0/8", permission="rw", squash="root_squash", anonuid="-2",
-                      suid=False, subdir="", auth_sys=True, auth_krb=False)
+    rule = ExportRule(
+        scope="network",
+        filter="10.0.0.0/8",
+        permission="rw",
+        squash="root_squash",
+        anonuid="-2",
+        suid=False,
+        subdir="",
+        auth_sys=True,
+        auth_krb=False,
+    )
     return FilerRecord(
-        name="projects", cloud_type="azure", bucket="vfxtsource/projects", server_name="vfxtsource.blob.core",
-        credential_name="cred", credential_type="azure-storage", crypto_mode="CBC-AES-256-HMAC-SHA-512",
-        compress_mode="LZ4", ssl_verify_mode="DISABLED", https="yes", port="443", proxy="", nearline="no",
-        network="", cache_policy=CachePolicyRecord(name="rw", cache_mode="read-write", writeback_delay=30,
-                                                   check_attr_period=30, check_dir_attr_period=30,
-                                                   local_directories=True, description="d", builtin=False),
-        junctions=(JunctionRecord(vserver="vs1", path="/projects", export="/", subdir="sub", inherit_policy=False,
-                                  policy="lab", access="posix", sharename="", sharesubdir="", permissions="UNIX"),),
-        export_policies=(ExportPolicyRecord(vserver="vs1", name="lab", rules=(rule,)),), active_key_id="k1")
+        name="projects",
+        cloud_type="azure",
+        bucket="vfxtsource/projects",
+        server_name="vfxtsource.blob.core",
+        credential_name="cred",
+        credential_type="azure-storage",
+        crypto_mode="CBC-AES-256-HMAC-SHA-512",
+        compress_mode="LZ4",
+        ssl_verify_mode="DISABLED",
+        https="yes",
+        port="443",
+        proxy="",
+        nearline="no",
+        network="",
+        cache_policy=CachePolicyRecord(
+            name="rw",
+            cache_mode="read-write",
+            writeback_delay=30,
+            check_attr_period=30,
+            check_dir_attr_period=30,
+            local_directories=True,
+            description="d",
+            builtin=False,
+        ),
+        junctions=(
+            JunctionRecord(
+                vserver="vs1",
+                path="/projects",
+                export="/",
+                subdir="sub",
+                inherit_policy=False,
+                policy="lab",
+                access="posix",
+                sharename="",
+                sharesubdir="",
+                permissions="UNIX",
+            ),
+        ),
+        export_policies=(ExportPolicyRecord(vserver="vs1", name="lab", rules=(rule,)),),
+        active_key_id="k1",
+    )
 
 
 def payloads() -> list[Any]:
@@ -80,60 +122,184 @@ def payloads() -> list[Any]:
     plan = _plan()
     ctx = wp.RunContext.from_plan(plan, "primary", "projects")
     job = model.CopyJob(
-        job_id="b1-final", source=model.ContainerRef(model.AccountRef("src", "https://src.blob/", None), "projects"),
+        job_id="b1-final",
+        source=model.ContainerRef(model.AccountRef("src", "https://src.blob/", None), "projects"),
         dest=model.ContainerRef(model.AccountRef("bak", "https://bak.blob/", "bak-key"), "projects-a"),
         catalog=model.CatalogRef(model.AccountRef("bak", "https://bak.blob/", "bak-key"), "catalog", "filers/x/"),
-        mode="mirror", engine="blocks", concurrency=8, page_size=100, pending_limit_seconds=60.0,
-        sas_margin_seconds=30.0, max_attempts=2, step_budget_seconds=10.5, block_size=4 * 1024 * 1024,
-        guard=model.Guard(0.25, 3), previous_manifest="b0-final", precopy_manifest="b1-pre")
+        mode="mirror",
+        engine="blocks",
+        concurrency=8,
+        page_size=100,
+        pending_limit_seconds=60.0,
+        sas_margin_seconds=30.0,
+        max_attempts=2,
+        step_budget_seconds=10.5,
+        block_size=4 * 1024 * 1024,
+        guard=model.Guard(0.25, 3),
+        previous_manifest="b0-final",
+        precopy_manifest="b1-pre",
+    )
     cursor = model.PageCursor(page=3, token="tok", after="a/b")
-    summary = model.Summary(job_id="b1-final", mode="mirror", pages=2, listed=10, copied=4, skipped=5, failed=0,
-                            source_changed=1, bytes_copied=400, verified=True, mismatches=0, deleted=1,
-                            delete_candidates=2, needs_approval=True, approval_ref="b1-final/approval",
-                            manifest_state="complete", guard_counted=2, guard_limit=3, guard_dest_total=12)
+    summary = model.Summary(
+        job_id="b1-final",
+        mode="mirror",
+        pages=2,
+        listed=10,
+        copied=4,
+        skipped=5,
+        failed=0,
+        source_changed=1,
+        bytes_copied=400,
+        verified=True,
+        mismatches=0,
+        deleted=1,
+        delete_candidates=2,
+        needs_approval=True,
+        approval_ref="b1-final/approval",
+        manifest_state="complete",
+        guard_counted=2,
+        guard_limit=3,
+        guard_dest_total=12,
+    )
     rotation = wp.KeyRotation(secret=KEY, key_id="k2", value_bytes=1234, near_limit=False)
-    totals = wp.CopyTotals(pages=1, listed=2, to_copy=3, bytes_to_copy=4, copied=5, bytes_copied=6, skipped=7,
-                           failed=8, source_changed=9, verified_pages=10, pending=11)
-    target = wp.BackupTarget(backup_id="b1", generation="a", container="projects-a", previous_manifest="b0-final",
-                             precopy_job="b1-pre", final_job="b1-final")
+    totals = wp.CopyTotals(
+        pages=1,
+        listed=2,
+        to_copy=3,
+        bytes_to_copy=4,
+        copied=5,
+        bytes_copied=6,
+        skipped=7,
+        failed=8,
+        source_changed=9,
+        verified_pages=10,
+        pending=11,
+    )
+    target = wp.BackupTarget(
+        backup_id="b1",
+        generation="a",
+        container="projects-a",
+        previous_manifest="b0-final",
+        precopy_job="b1-pre",
+        final_job="b1-final",
+    )
     mount = MountPoint(vserver="vs1", addresses=("10.0.0.5", "10.0.0.6"), paths=("/projects",))
     cluster = plan.dr_cluster("dr-east")
-    choice = fp.FailoverChoice(context=ctx, target_cluster=cluster, backup_id="b1", generation="a",
-                               container="projects-a", manifest="b1-final", record=record(), key=KEY, extras=True)
-    result = fp.FailoverResult(cluster="primary", filer="projects", target_cluster="dr-east", backup_id="b1",
-                               container="projects-a", mounts=(mount,), junctions=("/projects",))
+    choice = fp.FailoverChoice(
+        context=ctx,
+        target_cluster=cluster,
+        backup_id="b1",
+        generation="a",
+        container="projects-a",
+        manifest="b1-final",
+        record=record(),
+        key=KEY,
+        extras=True,
+    )
+    result = fp.FailoverResult(
+        cluster="primary",
+        filer="projects",
+        target_cluster="dr-east",
+        backup_id="b1",
+        container="projects-a",
+        mounts=(mount,),
+        junctions=("/projects",),
+    )
     return [
-        ctx, wp.FilerRef("primary", "projects"), wp.BackupRequest("primary", "projects", True, "schedule"),
-        wp.Preflight(ok=False, findings=(wp.Finding("plan", True, "ok"), wp.Finding("cluster", False, "down")),
-                     context=ctx, encrypted=True),
-        wp.BeginBackup(ctx, "b1", "backup-primary-projects", "2027-01-01T00:00:00Z"), target, rotation,
-        wp.FilerStep(ctx, "b1", ("a1", "a2")), wp.StartedActivities(("a1",)),
+        ctx,
+        wp.FilerRef("primary", "projects"),
+        wp.BackupRequest("primary", "projects", True, "schedule"),
+        wp.Preflight(
+            ok=False,
+            findings=(wp.Finding("plan", True, "ok"), wp.Finding("cluster", False, "down")),
+            context=ctx,
+            encrypted=True,
+        ),
+        wp.BeginBackup(ctx, "b1", "backup-primary-projects", "2027-01-01T00:00:00Z"),
+        target,
+        rotation,
+        wp.FilerStep(ctx, "b1", ("a1", "a2")),
+        wp.StartedActivities(("a1",)),
         wp.FlushStatus(done=False, failed=False, percent=50, dirty_files=3, oldest_age=1.5, detail="flushing"),
         wp.RemoveStatus(done=True, failed=False, admin_state="removed", junctions=0, percent=100, detail="x"),
         wp.MarkRemoved(ctx, "b1", "i1", record(), KEY, "2027-01-01T00:00:00Z"),
-        wp.AttachRequest(cluster=cluster, keyvault_url=ctx.keyvault_url, record=record(), bucket="bak/projects-a",
-                         server_name="bak.blob", credential="cred", key=KEY, storage_account="bak",
-                         storage_key_secret="bak-key", activity_ids=("a3",)),
-        wp.AttachStep(phase="done", done=True, activity_ids=("a4",), detail="ok", mounts=(mount,)), totals,
-        wp.CopyInput(job=job, filer="primary/projects", cursor=cursor, totals=totals, executions=2,
-                     poll_interval_seconds=5.0, parallel_pages=2, pages_per_execution=9),
-        wp.CopyPageRequest(job=job, page=3, cursor=cursor), wp.CopyReport(job=job, totals=totals, finished=True),
+        wp.AttachRequest(
+            cluster=cluster,
+            keyvault_url=ctx.keyvault_url,
+            record=record(),
+            bucket="bak/projects-a",
+            server_name="bak.blob",
+            credential="cred",
+            key=KEY,
+            storage_account="bak",
+            storage_key_secret="bak-key",
+            activity_ids=("a3",),
+        ),
+        wp.AttachStep(phase="done", done=True, activity_ids=("a4",), detail="ok", mounts=(mount,)),
+        totals,
+        wp.CopyInput(
+            job=job,
+            filer="primary/projects",
+            cursor=cursor,
+            totals=totals,
+            executions=2,
+            poll_interval_seconds=5.0,
+            parallel_pages=2,
+            pages_per_execution=9,
+        ),
+        wp.CopyPageRequest(job=job, page=3, cursor=cursor),
+        wp.CopyReport(job=job, totals=totals, finished=True),
         wp.CopyProgress(totals=totals, finished=True, cancelled=True),
-        wp.CopyOutcome(summary=summary, totals=totals, cancelled=False), wp.CopyFinish(job, "b1-final/approval"),
-        wp.CompleteBackup(context=ctx, target=target, instance_id="i1", status="verified", started_at="s",
-                          finished_at="f", key=rotation, record=record(), summary=summary, precopy=summary,
-                          timings=(("flush_s", 1.5), ("offline_s", 3.0)), error="e"),
-        wp.Attention(ctx, "i1", "re-add failed", record()), wp.ReaddPlan(ctx, record(), KEY, True, False),
-        fp.FailoverRequest("primary", "projects", "dr-east", "b1", False), choice, result,
-        fp.MarkAttached(choice, "i2", "2027-01-02T00:00:00Z"), fp.VerifyBackupPage(choice, 2),
+        wp.CopyOutcome(summary=summary, totals=totals, cancelled=False),
+        wp.CopyFinish(job, "b1-final/approval"),
+        wp.CompleteBackup(
+            context=ctx,
+            target=target,
+            instance_id="i1",
+            status="verified",
+            started_at="s",
+            finished_at="f",
+            key=rotation,
+            record=record(),
+            summary=summary,
+            precopy=summary,
+            timings=(("flush_s", 1.5), ("offline_s", 3.0)),
+            error="e",
+        ),
+        wp.Attention(ctx, "i1", "re-add failed", record()),
+        wp.ReaddPlan(ctx, record(), KEY, True, False),
+        fp.FailoverRequest("primary", "projects", "dr-east", "b1", False),
+        choice,
+        result,
+        fp.MarkAttached(choice, "i2", "2027-01-02T00:00:00Z"),
+        fp.VerifyBackupPage(choice, 2),
         fp.BackupPageCheck(page=2, checked=10, mismatches=1, missing=2, last=True, problems=("a: size",)),
         fp.RecordFailover(choice, result, "i2", "2027-01-02T00:00:00Z"),
-        job, cursor, summary,
-        model.PagePlan(job_id="b1-final", page=3, listed=10, to_copy=4, bytes_to_copy=40, skipped=6,
-                       delete_candidates=1, next_cursor=cursor, verified=True),
+        job,
+        cursor,
+        summary,
+        model.PagePlan(
+            job_id="b1-final",
+            page=3,
+            listed=10,
+            to_copy=4,
+            bytes_to_copy=40,
+            skipped=6,
+            delete_candidates=1,
+            next_cursor=cursor,
+            verified=True,
+        ),
         model.PageProgress(page=3, done=True, pending=0, todo=0, copied=4, failed=0, source_changed=0, bytes=40),
-        model.PageVerify(page=3, verified=False, checked=10, mismatches=1, bytes=40, failed=0, source_changed=0,
-                         problems=("x: content_md5",)),
+        model.PageVerify(
+            page=3,
+            verified=False,
+            checked=10,
+            mismatches=1,
+            bytes=40,
+            failed=0,
+            source_changed=0,
+            problems=("x: content_md5",),
+        ),
         model.DeleteReport(approval_ref="b1-final/approval", deleted=1, missing=1, changed=1),
         plan,
     ]
@@ -141,10 +307,18 @@ def payloads() -> list[Any]:
 
 def page_state() -> PageState:
     """A page with a task in every status and every optional field, and delete candidates."""
+
     def entry(name: str, **kw: Any) -> BlobEntry:
-        base = {"etag": "0x1", "size": 10, "md5": "AAAAAAAAAAAAAAAAAAAAAA==", "modified": 1.5e9,
-                "props": ("text/plain", None, "en", None, "no-cache"), "metadata": {"AvereKind": "chunk"}}
+        base = {
+            "etag": "0x1",
+            "size": 10,
+            "md5": "AAAAAAAAAAAAAAAAAAAAAA==",
+            "modified": 1.5e9,
+            "props": ("text/plain", None, "en", None, "no-cache"),
+            "metadata": {"AvereKind": "chunk"},
+        }
         return BlobEntry(name=name, **{**base, **kw})
+
     tasks = [
         BlobTask(entry("a"), "skipped", written_at=1.6e9),
         BlobTask(entry("b", md5=None, blob_type="AppendBlob", tier="Cool", extra={"sealed": True}), "todo"),
@@ -153,25 +327,55 @@ def page_state() -> PageState:
         BlobTask(entry("e"), "failed", tries=3, error="CannotVerifyCopySource"),
         BlobTask(entry("f"), "source_changed", tries=1),
     ]
-    return PageState(job_id="b1-final", page=3, cursor=model.PageCursor(3, "tok", "c"),
-                     next_cursor=model.PageCursor(4, "tok2", "f"), lower="c", upper="f", tasks=tasks,
-                     deletes=[["old", "0xO", False], ["pre", "0xP", True]], dest_counted=5, status="unverified",
-                     mismatches=1, problems=["e: content_md5"])
+    return PageState(
+        job_id="b1-final",
+        page=3,
+        cursor=model.PageCursor(3, "tok", "c"),
+        next_cursor=model.PageCursor(4, "tok2", "f"),
+        lower="c",
+        upper="f",
+        tasks=tasks,
+        deletes=[["old", "0xO", False], ["pre", "0xP", True]],
+        dest_counted=5,
+        status="unverified",
+        mismatches=1,
+        problems=["e: content_md5"],
+    )
 
 
 def state() -> FilerState:
     """A state document with every mark and field set, and a key an older app version does not know."""
     s = FilerState.new(("projects-a", "projects-b"))
     begin_writing(s, "b1", "i1", "2027-01-01T00:00:00Z", "primary/projects")
-    finish_writing(s, "a", "b1", "verified_with_extras", "2027-01-01T01:00:00Z", manifest="b1-final", key=KEY,
-                   filer="primary/projects")
+    finish_writing(
+        s,
+        "a",
+        "b1",
+        "verified_with_extras",
+        "2027-01-01T01:00:00Z",
+        manifest="b1-final",
+        key=KEY,
+        filer="primary/projects",
+    )
     begin_writing(s, "b2", "i2", "2027-01-02T00:00:00.250000Z", "primary/projects")
-    attach_generation(s, "a", "b1", target="dr-east", instance_id="f1", at="2027-01-03T00:00:00Z",
-                      filer="primary/projects")
-    s.removed_by_app = {"since": "2027-01-02T00:10:00.123456Z", "instance_id": "i2", "backup_id": "b2",
-                        "record": FilerRecord.to_json(record()), "key": SecretRef.to_json(KEY)}
-    s.needs_attention = {"since": "2027-01-02T00:20:00Z", "last": "2027-01-02T00:30:00Z", "instance_id": "i2",
-                         "error": "re-add failed", "record": FilerRecord.to_json(record()), "key": None}
+    attach_generation(
+        s, "a", "b1", target="dr-east", instance_id="f1", at="2027-01-03T00:00:00Z", filer="primary/projects"
+    )
+    s.removed_by_app = {
+        "since": "2027-01-02T00:10:00.123456Z",
+        "instance_id": "i2",
+        "backup_id": "b2",
+        "record": FilerRecord.to_json(record()),
+        "key": SecretRef.to_json(KEY),
+    }
+    s.needs_attention = {
+        "since": "2027-01-02T00:20:00Z",
+        "last": "2027-01-02T00:30:00Z",
+        "instance_id": "i2",
+        "error": "re-add failed",
+        "record": FilerRecord.to_json(record()),
+        "key": None,
+    }
     s.failed_over = {"target_cluster": "dr-east", "backup_id": "b1", "at": "2027-01-03T00:00:00Z"}
     s.last_scheduled = "2027-01-02T00:00:00Z"
     s.extra = {"written_by_a_newer_version": {"x": 1}}
@@ -210,12 +414,21 @@ def capture_blobcopy() -> None:
     page = page_state()
     (built / "page-state.json.gz").write_bytes(pack(page.to_json()))
     entries = [ManifestEntry.from_task(t) for t in page.tasks if t.status in ("copied", "skipped")]
-    entries.append(ManifestEntry(name="z", etag="0xZ", size=1, md5=None, modified=1.0, digest="0" * 32,
-                                 copied_at=None, copied=False))
+    entries.append(
+        ManifestEntry(
+            name="z", etag="0xZ", size=1, md5=None, modified=1.0, digest="0" * 32, copied_at=None, copied=False
+        )
+    )
     (built / "manifest-page.json.gz").write_bytes(pack([e.to_json() for e in entries]))
-    index = ManifestIndex(job_id="b1-final", state="partial", pages=[{"page": 0, "count": 3, "bytes": 30,
-                                                                      "lower": None, "upper": "f", "excluded": 1}],
-                          count=3, bytes=30, created=1.7e9, info={"dest": "bak/projects-a", "mode": "mirror"})
+    index = ManifestIndex(
+        job_id="b1-final",
+        state="partial",
+        pages=[{"page": 0, "count": 3, "bytes": 30, "lower": None, "upper": "f", "excluded": 1}],
+        count=3,
+        bytes=30,
+        created=1.7e9,
+        info={"dest": "bak/projects-a", "mode": "mirror"},
+    )
     (built / "manifest-index.json.gz").write_bytes(pack(index.to_json()))
     expected: dict[str, str] = {}
     for path in sorted(data.rglob("*.json.gz")):
@@ -236,8 +449,10 @@ def capture_blobcopy() -> None:
 
 def capture_payloads() -> None:
     data = HERE / "runbook" / "data"
-    items = [{"class": f"{type(p).__module__}:{type(p).__qualname__}", "json": type(p).to_json(p), "repr": repr(p)}
-             for p in payloads()]
+    items = [
+        {"class": f"{type(p).__module__}:{type(p).__qualname__}", "json": type(p).to_json(p), "repr": repr(p)}
+        for p in payloads()
+    ]
     _write_json(data / f"built-{COMMIT}-payloads.json", items)
     expected: dict[str, str] = {}
     inputs = _activity_inputs()
@@ -266,9 +481,14 @@ def _plain_json(text: str) -> Any:
 def _activity_inputs() -> dict[str, type]:
     """Activity name -> the payload class its one parameter is annotated with (read from activities/*.py)."""
     import ast
+
     classes = {**vars(wp), **vars(fp)}
-    out: dict[str, type] = {"copy_orchestrator": wp.CopyInput, "backup_orchestrator": wp.BackupRequest,
-                            "failover_orchestrator": fp.FailoverRequest, "readd_orchestrator": wp.FilerRef}
+    out: dict[str, type] = {
+        "copy_orchestrator": wp.CopyInput,
+        "backup_orchestrator": wp.BackupRequest,
+        "failover_orchestrator": fp.FailoverRequest,
+        "readd_orchestrator": wp.FilerRef,
+    }
     for path in (HERE.parent.parent / "activities").glob("*.py"):
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.FunctionDef) and node.decorator_list and len(node.args.args) == 1:
@@ -284,8 +504,10 @@ def _class_named(module: str, name: str) -> type:
         return getattr(moved[module], name)
     if module == "shared.avere_records":
         from shared.avere import records
+
         return getattr(records, name)
     import importlib
+
     return getattr(importlib.import_module(module), name)
 
 

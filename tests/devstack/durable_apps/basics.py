@@ -31,8 +31,7 @@ def reset(barrier: threading.Barrier | None = None) -> None:
 async def http_start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     body = req.get_body()
     payload = json.loads(body) if body else None
-    instance_id = await client.start_new(req.route_params["functionName"], req.route_params.get("instanceId"),
-                                         payload)
+    instance_id = await client.start_new(req.route_params["functionName"], req.route_params.get("instanceId"), payload)
     return client.create_check_status_response(req, instance_id)
 
 
@@ -42,9 +41,11 @@ async def singleton_start(req: func.HttpRequest, client: df.DurableOrchestration
     """The documented singleton pattern: 409 while one is running."""
     instance_id = req.route_params["instanceId"]
     existing = await client.get_status(instance_id)
-    if existing and existing.runtime_status not in (df.OrchestrationRuntimeStatus.Completed,
-                                                    df.OrchestrationRuntimeStatus.Failed,
-                                                    df.OrchestrationRuntimeStatus.Terminated):
+    if existing and existing.runtime_status not in (
+        df.OrchestrationRuntimeStatus.Completed,
+        df.OrchestrationRuntimeStatus.Failed,
+        df.OrchestrationRuntimeStatus.Terminated,
+    ):
         return func.HttpResponse(f"{instance_id} is {existing.runtime_status.value}", status_code=409)
     await client.start_new("wait_for_go", instance_id)
     return client.create_check_status_response(req, instance_id)
@@ -53,11 +54,17 @@ async def singleton_start(req: func.HttpRequest, client: df.DurableOrchestration
 @app.route(route="echo/{name}/{count:int?}", methods=["GET", "POST"])
 def echo(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Hands back what the worker built from the request, so a test can check the mapping."""
-    seen = {"method": req.method, "url": req.url, "route": dict(req.route_params), "query": dict(req.params),
-            "body": req.get_body().decode(), "header": req.headers.get("x-probe"),
-            "function": context.function_name, "invocation": context.invocation_id}
-    return func.HttpResponse(json.dumps(seen), status_code=201, mimetype="application/json",
-                             headers={"X-Echo": "yes"})
+    seen = {
+        "method": req.method,
+        "url": req.url,
+        "route": dict(req.route_params),
+        "query": dict(req.params),
+        "body": req.get_body().decode(),
+        "header": req.headers.get("x-probe"),
+        "function": context.function_name,
+        "invocation": context.invocation_id,
+    }
+    return func.HttpResponse(json.dumps(seen), status_code=201, mimetype="application/json", headers={"X-Echo": "yes"})
 
 
 @app.route(route="explode", methods=["GET"])
@@ -70,8 +77,10 @@ def explode(req: func.HttpRequest) -> func.HttpResponse:
 async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Starts the singleton `ticker-singleton` unless it is already running."""
     existing = await client.get_status("ticker-singleton")
-    if existing and existing.runtime_status in (df.OrchestrationRuntimeStatus.Running,
-                                                df.OrchestrationRuntimeStatus.Pending):
+    if existing and existing.runtime_status in (
+        df.OrchestrationRuntimeStatus.Running,
+        df.OrchestrationRuntimeStatus.Pending,
+    ):
         return
     await client.start_new("wait_for_go", "ticker-singleton")
 

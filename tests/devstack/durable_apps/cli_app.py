@@ -18,8 +18,9 @@ KNOWN_FILERS = {("c1", "f1"), ("c1", "f2")}
 async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     cluster, filer = req.route_params["cluster"], req.route_params["filer"]
     if (cluster, filer) not in KNOWN_FILERS:
-        return func.HttpResponse(json.dumps({"error": f"unknown filer {cluster}/{filer}"}), status_code=404,
-                                 mimetype="application/json")
+        return func.HttpResponse(
+            json.dumps({"error": f"unknown filer {cluster}/{filer}"}), status_code=404, mimetype="application/json"
+        )
     if req.params.get("dryRun") == "true":
         return func.HttpResponse(json.dumps({"dry_run": True, "findings": []}), mimetype="application/json")
     instance_id = await client.start_new("toy_backup", f"backup-{cluster}-{filer}", {"filer": filer})
@@ -31,8 +32,9 @@ async def start_backup(req: func.HttpRequest, client: df.DurableOrchestrationCli
 async def readd(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     cluster, filer = req.route_params["cluster"], req.route_params["filer"]
     if (cluster, filer) not in KNOWN_FILERS:
-        return func.HttpResponse(json.dumps({"error": f"unknown filer {cluster}/{filer}"}), status_code=404,
-                                 mimetype="application/json")
+        return func.HttpResponse(
+            json.dumps({"error": f"unknown filer {cluster}/{filer}"}), status_code=404, mimetype="application/json"
+        )
     instance_id = await client.start_new("toy_readd", None, {"filer": filer, "fail": filer == "f2"})
     return client.create_check_status_response(req, instance_id)
 

@@ -33,8 +33,7 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient) ->
 def crash_flow(context: df.DurableOrchestrationContext):
     first = yield context.call_activity("mark", "first")
     held = yield context.call_activity("hold", "second")
-    rest = yield context.task_all([context.call_activity("mark", "third-a"),
-                                   context.call_activity("mark", "third-b")])
+    rest = yield context.task_all([context.call_activity("mark", "third-a"), context.call_activity("mark", "third-b")])
     return [first, held, *rest]
 
 

@@ -27,8 +27,7 @@ def _attempt(key: str) -> int:
 
 @app.orchestration_trigger(context_name="context")
 def retry_ok(context: df.DurableOrchestrationContext):
-    result = yield context.call_activity_with_retry("flaky", df.RetryOptions(1000, 3),
-                                                    {"key": "ok", "succeed_on": 3})
+    result = yield context.call_activity_with_retry("flaky", df.RetryOptions(1000, 3), {"key": "ok", "succeed_on": 3})
     after = yield context.call_activity("plain", result)
     return after
 
@@ -36,8 +35,7 @@ def retry_ok(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def retry_exhausted(context: df.DurableOrchestrationContext):
     try:
-        yield context.call_activity_with_retry("flaky", df.RetryOptions(2000, 2),
-                                               {"key": "never", "succeed_on": 99})
+        yield context.call_activity_with_retry("flaky", df.RetryOptions(2000, 2), {"key": "never", "succeed_on": 99})
     except Exception as exc:
         return str(exc)
     return "succeeded?"
@@ -45,8 +43,7 @@ def retry_exhausted(context: df.DurableOrchestrationContext):
 
 @app.orchestration_trigger(context_name="context")
 def retry_uncaught(context: df.DurableOrchestrationContext):
-    yield context.call_activity_with_retry("flaky", df.RetryOptions(1000, 2),
-                                           {"key": "boom", "succeed_on": 9})
+    yield context.call_activity_with_retry("flaky", df.RetryOptions(1000, 2), {"key": "boom", "succeed_on": 9})
     return "unreachable"
 
 
@@ -66,9 +63,9 @@ def retry_fan_out(context: df.DurableOrchestrationContext):
 
 @app.orchestration_trigger(context_name="context")
 def sub_retry(context: df.DurableOrchestrationContext):
-    result = yield context.call_sub_orchestrator_with_retry("flaky_child", df.RetryOptions(500, 3),
-                                                            {"key": "child", "succeed_on": 3},
-                                                            f"{context.instance_id}-kid")
+    result = yield context.call_sub_orchestrator_with_retry(
+        "flaky_child", df.RetryOptions(500, 3), {"key": "child", "succeed_on": 3}, f"{context.instance_id}-kid"
+    )
     return result
 
 
@@ -93,4 +90,5 @@ def plain(value: str) -> str:
 
 def _minutes(n: int):
     import datetime as dt
+
     return dt.timedelta(minutes=n)

@@ -50,8 +50,12 @@ def two_events(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def fail_fast(context: df.DurableOrchestrationContext):
     """task_all fails on its first failed child, but the open timer still delays the instance's end."""
-    yield context.task_all([context.call_activity("refuse", "x"),
-                            context.create_timer(context.current_utc_datetime + dt.timedelta(hours=1))])
+    yield context.task_all(
+        [
+            context.call_activity("refuse", "x"),
+            context.create_timer(context.current_utc_datetime + dt.timedelta(hours=1)),
+        ]
+    )
     return "unreachable"
 
 

@@ -63,8 +63,14 @@ def test_refusals_name_the_problem_and_touch_nothing(app_env):
         attach_step(readd_request(ctx, record, key=None))
     with pytest.raises(AvereConfigError, match="needs the key secret"):  # the run rotated none: nor does it
         host("attach_step", AttachRef(run))
-    other = KeySecret(passphrase="p" * 20, recovery_file="U2FsdGVkX1" + "A" * 60, key_id="k", signature="s",
-                      cluster="primary", filer="someone-else")
+    other = KeySecret(
+        passphrase="p" * 20,
+        recovery_file="U2FsdGVkX1" + "A" * 60,
+        key_id="k",
+        signature="s",
+        cluster="primary",
+        filer="someone-else",
+    )
     wrong = env.vault.store("avere-key-other", other.dumps(), content_type="application/json")
     with pytest.raises(AvereConfigError, match="belongs to filer 'someone-else'"):
         attach_step(readd_request(ctx, record, key=wrong))
@@ -85,8 +91,9 @@ def test_refusals_name_the_problem_and_touch_nothing(app_env):
 
 def test_backup_server_name():
     def storage(endpoint: str) -> BackupStorage:
-        return BackupStorage(account="bak", blob_endpoint=endpoint, region="eastus2", containers=("x-a", "x-b"),
-                             storage_key_secret="k")
+        return BackupStorage(
+            account="bak", blob_endpoint=endpoint, region="eastus2", containers=("x-a", "x-b"), storage_key_secret="k"
+        )
 
     assert backup_server_name(storage("https://bak.blob.core.windows.net")) == "bak.blob.core.windows.net"
     assert backup_server_name(storage("https://bak.blob.core.chinacloudapi.cn")) == "bak.blob.core.chinacloudapi.cn"

@@ -49,8 +49,9 @@ def test_backup_then_failover_reads_every_file_back(app_env):
         assert catalog.record(env.filer, "b1") == backup.record
 
     # Re-added with all junctions, serving again, every file readable on the primary.
-    phases = [p for i, p in enumerate(s.phase for s in backup.attach_steps)
-              if i == 0 or backup.attach_steps[i - 1].phase != p]
+    phases = [
+        p for i, p in enumerate(s.phase for s in backup.attach_steps) if i == 0 or backup.attach_steps[i - 1].phase != p
+    ]
     assert phases == ["creating", "keys", "junctions", "unsuspending", "done"]
     assert sorted(p for m in backup.attach_steps[-1].mounts for p in m.paths) == ["/data", "/scratch"]
     for path, data in files.items():

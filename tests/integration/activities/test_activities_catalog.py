@@ -21,8 +21,11 @@ def test_begin_and_complete_backup(app_env):
     ctx = env.context()
     b1 = start_run(env, host, "backup", "b1")
     target = host("begin_backup", b1)
-    assert (target.generation, target.container, target.previous_manifest) == ("a", ctx.filer.backup.containers[0],
-                                                                               None)
+    assert (target.generation, target.container, target.previous_manifest) == (
+        "a",
+        ctx.filer.backup.containers[0],
+        None,
+    )
     assert (target.precopy_job, target.final_job) == ("b1-pre", "b1-final")
     assert env.container("dr", target.container).exists() and env.container("dr", ctx.catalog_container).exists()
     assert host("begin_backup", b1) == target  # a re-delivered call changes nothing
@@ -77,8 +80,7 @@ def test_removed_and_attention_marks_and_the_readd_plan(app_env, caplog):
     caplog.set_level(logging.INFO)
     host("mark_attention", AttentionRef(backup, error="re-add failed: cluster busy"))
     alerts = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(alerts) == 1 and alerts[0].getMessage().startswith(f"{NEEDS_ATTENTION} filer=primary/"
-                                                                   f"{env.filer_name}")
+    assert len(alerts) == 1 and alerts[0].getMessage().startswith(f"{NEEDS_ATTENTION} filer=primary/{env.filer_name}")
     plan = host("readd_plan", readd)
     assert plan.needs_attention and plan.record == record and plan.key == rotation.secret
     with env.catalog() as catalog:

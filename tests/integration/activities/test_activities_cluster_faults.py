@@ -43,8 +43,9 @@ def _leaks(env: AppEnv, host: Host, caplog: pytest.LogCaptureFixture) -> list[st
     return find_leaks(env, texts)
 
 
-def test_a_readd_whose_answers_are_lost_completes_with_nothing_made_twice(app_env: AppEnv,
-                                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_a_readd_whose_answers_are_lost_completes_with_nothing_made_twice(
+    app_env: AppEnv, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     env, host = app_env, Host()
     env.write("/scratch/notes.txt", b"kept through it all")
@@ -74,7 +75,8 @@ def test_a_readd_whose_answers_are_lost_completes_with_nothing_made_twice(app_en
 
 
 def test_a_rotation_whose_answers_are_lost_stores_and_activates_exactly_one_key(
-        app_env: AppEnv, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     env, host = app_env, Host()
     run = _backup(env, host)
@@ -138,11 +140,14 @@ def test_a_missing_admin_state_is_never_settled_nor_removed(app_env: AppEnv) -> 
     assert env.client().filer_state(env.filer_name) == "online"
 
 
-@pytest.mark.parametrize(("path", "reason"), [
-    ("adminState", "no readable adminState"),
-    ("clientSuspend", "no readable clientSuspend"),
-    ("cryptoMode", "no readable cryptoMode"),
-])
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("adminState", "no readable adminState"),
+        ("clientSuspend", "no readable clientSuspend"),
+        ("cryptoMode", "no readable cryptoMode"),
+    ],
+)
 def test_an_attached_filer_is_never_healthy_on_a_missing_field(app_env: AppEnv, path: str, reason: str) -> None:
     env = app_env
     assert env.client().health(env.filer_name).healthy
@@ -195,9 +200,14 @@ def test_preflight_counts_a_filer_whose_bucket_cannot_be_read_as_a_problem(app_e
     assert env.client().call("sim.listFaults")["rules"] == []
 
 
-@pytest.mark.parametrize("rewrite", [{"path": "state", "op": "drop"},
-                                     {"path": "state", "op": "set", "value": "complete"},
-                                     {"path": "", "op": "set", "value": {}}])
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        {"path": "state", "op": "drop"},
+        {"path": "state", "op": "set", "value": "complete"},
+        {"path": "", "op": "set", "value": {}},
+    ],
+)
 def test_a_flush_activity_in_an_unknown_state_is_not_done(app_env: AppEnv, rewrite: dict[str, Any]) -> None:
     env, host = app_env, Host()
     run = _backup(env, host)

@@ -185,27 +185,64 @@ def test_the_change_guard_activities_hold_refuse_and_clear(make_app_env):
 
 
 def test_backup_jobs_follow_the_offline_window_setting():
-    plan = parse_plan({
-        "version": 1, "keyvault_url": "https://kv1.vault.azure.net", "schedule": "0 0 2 * * *", "rpo_hours": 24,
-        "storage_auth": "identity", "guard": {"min_count": 7}, "copy": {"engine": "blocks"},
-        "clusters": [{"name": "c1", "management_address": "10.0.0.5", "region": "westus2",
-                      "admin_password_secret": "pw", "tls": {"ca_file": "/etc/ssl/avere-ca.pem"}}],
-        "filers": [{"cluster": "c1", "name": "fs",
-                    "source": {"account": "src", "container": "fs-src", "region": "westus2",
-                               "blob_endpoint": "https://src.blob.core.windows.net"},
-                    "backup": {"account": "bak", "region": "eastus2", "storage_key_secret": "bak-key",
-                               "blob_endpoint": "https://bak.blob.core.windows.net"}}]})
+    plan = parse_plan(
+        {
+            "version": 1,
+            "keyvault_url": "https://kv1.vault.azure.net",
+            "schedule": "0 0 2 * * *",
+            "rpo_hours": 24,
+            "storage_auth": "identity",
+            "guard": {"min_count": 7},
+            "copy": {"engine": "blocks"},
+            "clusters": [
+                {
+                    "name": "c1",
+                    "management_address": "10.0.0.5",
+                    "region": "westus2",
+                    "admin_password_secret": "pw",
+                    "tls": {"ca_file": "/etc/ssl/avere-ca.pem"},
+                }
+            ],
+            "filers": [
+                {
+                    "cluster": "c1",
+                    "name": "fs",
+                    "source": {
+                        "account": "src",
+                        "container": "fs-src",
+                        "region": "westus2",
+                        "blob_endpoint": "https://src.blob.core.windows.net",
+                    },
+                    "backup": {
+                        "account": "bak",
+                        "region": "eastus2",
+                        "storage_key_secret": "bak-key",
+                        "blob_endpoint": "https://bak.blob.core.windows.net",
+                    },
+                }
+            ],
+        }
+    )
     ctx = RunContext.from_plan(plan, "c1", "fs")
-    target = BackupTarget(backup_id="b7", generation="b", container="fs-b", previous_manifest="b5-final",
-                          precopy_job="b7-pre", final_job="b7-final")
+    target = BackupTarget(
+        backup_id="b7",
+        generation="b",
+        container="fs-b",
+        previous_manifest="b5-final",
+        precopy_job="b7-pre",
+        final_job="b7-final",
+    )
     pre, final = backup_jobs(ctx, target)
     assert (pre.job_id, pre.mode, pre.previous_manifest) == ("b7-pre", "precopy", "b5-final")
     assert (final.job_id, final.mode, final.previous_manifest, final.precopy_manifest) == (
-        "b7-final", "mirror", "b7-pre", "b7-pre")
+        "b7-final",
+        "mirror",
+        "b7-pre",
+        "b7-pre",
+    )
     assert pre.dest.container == final.dest.container == target.container
     assert (final.guard.min_count, final.engine) == (7, "blocks")
     assert final.source.account.credential is None  # identity: no key reference at all
     long_window = type(ctx).from_json({**type(ctx).to_json(ctx), "short_offline_window": False})
     none, only = backup_jobs(long_window, target)
-    assert none is None and (only.mode, only.previous_manifest, only.precopy_manifest) == (
-        "mirror", "b5-final", None)
+    assert none is None and (only.mode, only.previous_manifest, only.precopy_manifest) == ("mirror", "b5-final", None)

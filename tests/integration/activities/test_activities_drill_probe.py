@@ -63,8 +63,9 @@ def test_a_redirect_is_an_answer_and_the_key_never_follows_it(servers: list[Thre
     target = f"http://127.0.0.1:{elsewhere.server_address[1]}/read"
     probe_server, probe = serve((302, {"Location": target}, b""))
     servers.append(probe_server)
-    status, _ = _post(Probe(f"http://127.0.0.1:{probe_server.server_address[1]}/read", "k", None, 10.0),
-                      {"version": 1}, KEY)
+    status, _ = _post(
+        Probe(f"http://127.0.0.1:{probe_server.server_address[1]}/read", "k", None, 10.0), {"version": 1}, KEY
+    )
     assert status == 302
     assert probe.seen and probe.seen[0][KEY_HEADER.lower()] == KEY
     assert other.seen == []  # nothing, and so no key, reached where the redirect pointed
@@ -76,6 +77,7 @@ def test_a_probe_echoing_the_key_has_it_scrubbed_from_the_result() -> None:
     assert KEY in echoed.detail  # the judge keeps the probe's words ...
     clean = _scrubbed(echoed, KEY)
     assert KEY not in clean.detail and "***" in clean.detail and clean.status == "failed"  # ... never the key
-    files = json.dumps({"version": 1, "files": [{"path": "/.drill/f/data/a", "status": "error",
-                                                  "error": f"EACCES with {KEY}"}]}).encode()
+    files = json.dumps(
+        {"version": 1, "files": [{"path": "/.drill/f/data/a", "status": "error", "error": f"EACCES with {KEY}"}]}
+    ).encode()
     assert all(KEY not in p for p in _scrubbed(judge(200, files, ["/.drill/f/data"], 20), KEY).problems)

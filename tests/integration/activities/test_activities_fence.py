@@ -19,8 +19,9 @@ from tests.fixtures.workflow import AppEnv, Host, start_run, until
 
 
 def request_failover(env: AppEnv) -> None:
-    fencing.request_fence(env.plan, env.filer, instance_id=f"failover~primary~{env.filer_name}", target="dr",
-                          by="ops@example.com")
+    fencing.request_fence(
+        env.plan, env.filer, instance_id=f"failover~primary~{env.filer_name}", target="dr", by="ops@example.com"
+    )
 
 
 def lift(env: AppEnv) -> None:
@@ -102,8 +103,9 @@ def test_a_re_add_stops_at_the_fence_and_leaves_the_filer_removed(app_env: AppEn
     assert active_fence(state)["how"] == "removed" and state.removed_by_app is not None
 
 
-def test_a_re_add_of_a_present_filer_never_unsuspends_it_once_fenced(app_env: AppEnv, unsuspends: Any,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_re_add_of_a_present_filer_never_unsuspends_it_once_fenced(
+    app_env: AppEnv, unsuspends: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env, host = app_env, Host()
     run = captured_backup(env, host)
     calls = unsuspends(None)

@@ -85,8 +85,7 @@ def test_filer_not_online_or_on_another_bucket(app_env, monkeypatch):
 
 
 def test_backup_account_unreachable(make_app_env):
-    env = make_app_env(edit_plan=lambda p: p["filers"][0]["backup"].update(
-        blob_endpoint="http://127.0.0.1:9/vfxtdr"))
+    env = make_app_env(edit_plan=lambda p: p["filers"][0]["backup"].update(blob_endpoint="http://127.0.0.1:9/vfxtdr"))
     previous = services.configure(storage_retry=_no_retry())
     try:
         red = _red(run_preflight(BackupRequest(cluster="primary", filer=env.filer_name)))  # the dry run's checks
@@ -103,8 +102,14 @@ def test_backup_container_used_by_a_core_filer_of_another_cluster(app_env):
     env = app_env
     container = env.filer.backup.containers[1]
     env.service("dr").create_container(container)
-    create_filer(env.client("dr"), env.azurite, name="intruder", role="dr", encrypted=False,
-                 bucket=f"{env.filer.backup.account}/{container}")
+    create_filer(
+        env.client("dr"),
+        env.azurite,
+        name="intruder",
+        role="dr",
+        encrypted=False,
+        bucket=f"{env.filer.backup.account}/{container}",
+    )
     red = _red(_run(env))
     assert set(red) == {"containers"}
     assert "'intruder' on cluster dr uses backup container" in red["containers"]
@@ -141,8 +146,10 @@ def _probe_secrets(env) -> tuple[list[str], list[str]]:
 
     from shared.azure.keyvault import PROBE_PREFIX
 
-    with DefaultAzureCredential() as credential, SecretClient(
-            env.keyvault.url, credential, verify_challenge_resource=False) as client:
+    with (
+        DefaultAzureCredential() as credential,
+        SecretClient(env.keyvault.url, credential, verify_challenge_resource=False) as client,
+    ):
         live = [p.name for p in client.list_properties_of_secrets() if p.name.startswith(PROBE_PREFIX)]
         deleted = [d.name for d in client.list_deleted_secrets() if d.name.startswith(PROBE_PREFIX)]
     return live, deleted
@@ -170,7 +177,8 @@ def test_credential_probes_use_each_credential_and_leave_nothing(app_env):
     assert "stored and deleted probe secret" in found["keyvault_write"] and "purged" in found["keyvault_write"]
     assert _probe_secrets(env) == before
     assert [v.ref for v in env.vault.versions(env.secret_names["primary"])] and len(
-        env.vault.versions(env.secret_names["primary"])) == 1
+        env.vault.versions(env.secret_names["primary"])
+    ) == 1
     assert len(env.vault.versions(env.initial_key.name)) == 1
     # Both clusters: logged in.
     assert "logged in to primary" in found["cluster"] and "logged in to dr" in found["failover_cluster"]

@@ -50,8 +50,11 @@ def test_no_secret_in_results_catalog_errors_or_logs(app_env, caplog):
     secrets = env.secret_values()
     assert len(secrets) >= 8  # admin passwords, account keys, two passphrases and recovery files
     with env.catalog() as catalog:
-        documents = [catalog.read_json(p)[0] for p in catalog.list_paths(filer_prefix("primary", env.filer_name))
-                     if p.endswith(".json")]
+        documents = [
+            catalog.read_json(p)[0]
+            for p in catalog.list_paths(filer_prefix("primary", env.filer_name))
+            if p.endswith(".json")
+        ]
     assert documents
     for name, text in host.results:
         assert not _leaks(text, secrets), (name, _leaks(text, secrets))

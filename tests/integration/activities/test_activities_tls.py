@@ -31,8 +31,9 @@ def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "vfxtdr.tls" and r.getMessage().startswith(EVENT)]
 
 
-def test_verification_off_on_loopback_is_reported_and_logged_every_time(make_app_env,
-                                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_verification_off_on_loopback_is_reported_and_logged_every_time(
+    make_app_env, caplog: pytest.LogCaptureFixture
+) -> None:
     env: AppEnv = make_app_env(edit_plan=_unverified)
     host = Host()
     with caplog.at_level(logging.WARNING, logger="vfxtdr.tls"):
@@ -53,8 +54,9 @@ def test_verification_off_on_loopback_is_reported_and_logged_every_time(make_app
     assert env.primary.password not in caplog.text
 
 
-def test_verified_clusters_log_nothing_and_say_how_they_are_trusted(app_env: AppEnv,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_verified_clusters_log_nothing_and_say_how_they_are_trusted(
+    app_env: AppEnv, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="vfxtdr.tls"):
         host = Host()
         result = host("preflight", start_run(app_env, host, "backup", "t1"))
@@ -63,19 +65,23 @@ def test_verified_clusters_log_nothing_and_say_how_they_are_trusted(app_env: App
     assert not _lines(caplog)
 
 
-def test_an_acknowledged_remote_host_runs_and_is_reported(app_env: AppEnv,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_an_acknowledged_remote_host_runs_and_is_reported(app_env: AppEnv, caplog: pytest.LogCaptureFixture) -> None:
     """A remote cluster without verification, acknowledged in the plan: the preflight says so. (No network:
     its admin password secret does not exist, so nothing is sent to 10.0.0.5.)"""
     data = json.loads(json.dumps(app_env.plan_json))
-    data["clusters"][0].update(management_address="10.0.0.5", admin_password_secret="no-such-secret",
-                               tls={"verify": False, "acknowledge_insecure": INSECURE_ACK})
+    data["clusters"][0].update(
+        management_address="10.0.0.5",
+        admin_password_secret="no-such-secret",
+        tls={"verify": False, "acknowledge_insecure": INSECURE_ACK},
+    )
     with caplog.at_level(logging.WARNING, logger="vfxtdr.tls"):
         result = run_preflight(BackupRequest(cluster="primary", filer=app_env.filer_name), parse_plan(data))
     found = _findings(result)
     assert not result.ok and not found["keyvault"].ok  # the secret is missing; the TLS check still ran
-    assert found["tls"].ok and "cluster primary at 10.0.0.5: TLS verification is OFF (acknowledged in the plan)" \
-        in found["tls"].detail
+    assert (
+        found["tls"].ok
+        and "cluster primary at 10.0.0.5: TLS verification is OFF (acknowledged in the plan)" in found["tls"].detail
+    )
     assert any("address=10.0.0.5" in r.getMessage() for r in _lines(caplog))
 
 

@@ -46,12 +46,31 @@ def _wait_all(client: AvereClient, clock: VirtualClock, activities: list[str]) -
 def _setup_primary(client: AvereClient, azurite: Azurite) -> str:
     filer = create_filer(client, azurite, name="projects")
     client.call("nfs.addPolicy", "vserver", "lab")
-    client.call("nfs.addRule", "vserver", "lab", "network", "10.20.0.0/16", "rw", "root_squash", "-2", False,
-                "", {"authSys": True, "authKrb": False})
-    add_junction(client, "vserver", "/projects", filer.name, subdir="data", createSubdirs="yes",
-                 permissions="modebits")
-    add_junction(client, "vserver", "/scratch", filer.name, subdir="tmp", createSubdirs="yes",
-                 inheritPolicy="no", policy="lab", access="posix")
+    client.call(
+        "nfs.addRule",
+        "vserver",
+        "lab",
+        "network",
+        "10.20.0.0/16",
+        "rw",
+        "root_squash",
+        "-2",
+        False,
+        "",
+        {"authSys": True, "authKrb": False},
+    )
+    add_junction(client, "vserver", "/projects", filer.name, subdir="data", createSubdirs="yes", permissions="modebits")
+    add_junction(
+        client,
+        "vserver",
+        "/scratch",
+        filer.name,
+        subdir="tmp",
+        createSubdirs="yes",
+        inheritPolicy="no",
+        policy="lab",
+        access="posix",
+    )
     for path, data in FILES.items():
         write(client, path, data)
     return filer.bucket
@@ -76,8 +95,9 @@ def _flush_and_remove(client: AvereClient, clock: VirtualClock, name: str) -> No
     assert client.remove_core_filer(name) == "success"  # removing what is gone is a no-op
 
 
-def _re_add(client: AvereClient, clock: VirtualClock, record: FilerRecord, *, bucket: str, credential: str,
-            recovery: Recovery) -> None:
+def _re_add(
+    client: AvereClient, clock: VirtualClock, record: FilerRecord, *, bucket: str, credential: str, recovery: Recovery
+) -> None:
     server = bucket.split("/", maxsplit=1)[0] + ".blob.core.windows.net"
     activity = client.add_cloud_core_filer(record, bucket, server, credential, recovery=recovery)
     _wait_all(client, clock, [activity])
@@ -92,7 +112,8 @@ def _re_add(client: AvereClient, clock: VirtualClock, record: FilerRecord, *, bu
 
 
 def test_rotate_capture_flush_remove_readd_restores_everything(
-        primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock) -> None:
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     bucket = _setup_primary(client, azurite)
     recovery = _rotate(client, "projects", "second passphrase")
@@ -103,8 +124,7 @@ def test_rotate_capture_flush_remove_readd_restores_everything(
     assert [p.name for p in record.export_policies] == ["lab"]
 
     _flush_and_remove(client, cluster_clock, "projects")
-    _re_add(client, cluster_clock, record, bucket=bucket, credential=record.credential_name,
-            recovery=recovery)
+    _re_add(client, cluster_clock, record, bucket=bucket, credential=record.credential_name, recovery=recovery)
 
     assert client.capture_core_filer("projects") == record  # junctions and policies restored exactly
     for path, data in FILES.items():
@@ -114,8 +134,8 @@ def test_rotate_capture_flush_remove_readd_restores_everything(
 
 
 def test_failover_to_dr_cluster_from_a_copied_container(
-        primary_cluster: ClusterHandle, dr_cluster: ClusterHandle, azurite: Azurite,
-        cluster_clock: VirtualClock) -> None:
+    primary_cluster: ClusterHandle, dr_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     primary = client_for(primary_cluster, cluster_clock)
     bucket = _setup_primary(primary, azurite)
     recovery = _rotate(primary, "projects", "failover passphrase")
@@ -127,9 +147,13 @@ def test_failover_to_dr_cluster_from_a_copied_container(
     source = blob_service(azurite, "source").get_container_client(source_name)
     backup_bucket = new_container(azurite, "dr", "backup")
     backup = blob_service(azurite, "dr").get_container_client(backup_bucket.split("/")[1])
-    sas = generate_container_sas(source_account, source_name, account_key=azurite.accounts["source"].key,
-                                 permission=ContainerSasPermissions(read=True),
-                                 expiry=datetime.now(UTC) + timedelta(minutes=10))
+    sas = generate_container_sas(
+        source_account,
+        source_name,
+        account_key=azurite.accounts["source"].key,
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(minutes=10),
+    )
     for blob in source.list_blobs():
         backup.get_blob_client(blob.name).start_copy_from_url(f"{source.get_blob_client(blob.name).url}?{sas}")
 

@@ -27,8 +27,9 @@ def _calls(client: object, method: str) -> int:
     return sum(1 for e in client.call("sim.callLog") if e["method"] == method)  # type: ignore[attr-defined]
 
 
-def test_remove_needs_maintenance_in_the_same_session(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                      cluster_clock: VirtualClock) -> None:
+def test_remove_needs_maintenance_in_the_same_session(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     with pytest.raises(E.AverePermissionDenied) as err:
@@ -43,8 +44,9 @@ def test_remove_needs_maintenance_in_the_same_session(primary_cluster: ClusterHa
     assert client.list_core_filers() == ["projects"]
 
 
-def test_junctions_must_go_first_and_unknown_names_are_final(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                             cluster_clock: VirtualClock) -> None:
+def test_junctions_must_go_first_and_unknown_names_are_final(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     add_junction(client, "vserver", "/projects", "projects")
@@ -66,8 +68,9 @@ def test_junctions_must_go_first_and_unknown_names_are_final(primary_cluster: Cl
         client.call("corefiler.get")  # wrong number of arguments
 
 
-def test_second_flush_is_refused_and_flush_is_idempotent(primary_cluster: ClusterHandle, azurite: Azurite,
-                                                         cluster_clock: VirtualClock) -> None:
+def test_second_flush_is_refused_and_flush_is_idempotent(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     add_junction(client, "vserver", "/projects", "projects")
@@ -82,12 +85,15 @@ def test_second_flush_is_refused_and_flush_is_idempotent(primary_cluster: Cluste
     assert client.dirty_files("projects").num_files == 0 and client.filer_state("projects") == "online"
 
 
-def test_bucket_rules_on_create(primary_cluster: ClusterHandle, azurite: Azurite,
-                                cluster_clock: VirtualClock) -> None:
+def test_bucket_rules_on_create(primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock) -> None:
     client = client_for(primary_cluster, cluster_clock)
     filer = create_filer(client, azurite, encrypted=False)
-    options = {"cloudType": "azure", "bucket": filer.bucket, "cloudCredential": filer.credential,
-               "bucketContents": "used"}
+    options = {
+        "cloudType": "azure",
+        "bucket": filer.bucket,
+        "cloudCredential": filer.credential,
+        "bucketContents": "used",
+    }
     with pytest.raises(E.AvereInUse, match="already used by core filer 'projects'"):
         client.call("corefiler.createCloudFiler", "second", options)
     with pytest.raises(E.AvereExists):
@@ -112,8 +118,8 @@ def _drain(client: object, name: str) -> str:
 
 
 def test_encrypted_used_filer_is_unreadable_until_the_right_recovery_file(
-        primary_cluster: ClusterHandle, dr_cluster: ClusterHandle, azurite: Azurite,
-        cluster_clock: VirtualClock) -> None:
+    primary_cluster: ClusterHandle, dr_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     primary = client_for(primary_cluster, cluster_clock)
     filer = create_filer(primary, azurite, passphrase="correct horse")
     add_junction(primary, "vserver", "/projects", "projects")
@@ -128,8 +134,13 @@ def test_encrypted_used_filer_is_unreadable_until_the_right_recovery_file(
     with pytest.raises(E.AvereConfigError, match="recovery file"):
         dr.add_cloud_core_filer(record, filer.bucket, record.server_name, filer.credential)
     assert dr.list_core_filers() == []  # bad input changed nothing
-    options = {"cloudType": "azure", "bucket": filer.bucket, "cloudCredential": filer.credential,
-               "cryptoMode": ENCRYPTED, "bucketContents": "used"}
+    options = {
+        "cloudType": "azure",
+        "bucket": filer.bucket,
+        "cloudCredential": filer.credential,
+        "cryptoMode": ENCRYPTED,
+        "bucketContents": "used",
+    }
     wait_activity(dr, dr.call("corefiler.createCloudFiler", "projects", options))
     assert dr.capture_core_filer("projects").bucket == filer.bucket
     # Open question 4 as decided: attached to existing data, the filer starts client-suspended.
@@ -147,8 +158,9 @@ def test_encrypted_used_filer_is_unreadable_until_the_right_recovery_file(
     assert not dr.upload_recovery_file("projects", Recovery("correct horse", filer.key.recovery_file))
 
 
-def test_upload_is_refused_after_generate(primary_cluster: ClusterHandle, azurite: Azurite,
-                                          cluster_clock: VirtualClock) -> None:
+def test_upload_is_refused_after_generate(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     filer = create_filer(client, azurite, passphrase="p1")
     assert filer.key is not None
@@ -164,8 +176,9 @@ def test_upload_is_refused_after_generate(primary_cluster: ClusterHandle, azurit
     assert client.master_key_status("projects").active_key_id == pending.key_id
 
 
-def test_invalidate_discards_dirty_data(primary_cluster: ClusterHandle, azurite: Azurite,
-                                        cluster_clock: VirtualClock) -> None:
+def test_invalidate_discards_dirty_data(
+    primary_cluster: ClusterHandle, azurite: Azurite, cluster_clock: VirtualClock
+) -> None:
     client = client_for(primary_cluster, cluster_clock)
     create_filer(client, azurite, encrypted=False)
     add_junction(client, "vserver", "/projects", "projects")
@@ -181,15 +194,25 @@ def test_invalidate_discards_dirty_data(primary_cluster: ClusterHandle, azurite:
 
 
 @pytest.mark.parametrize("code", [100, 101, 102, 103, 104, 105, 106, 107, 108, 109])
-def test_every_fault_code_maps_to_its_class(primary_cluster: ClusterHandle, cluster_clock: VirtualClock,
-                                            code: int) -> None:
+def test_every_fault_code_maps_to_its_class(
+    primary_cluster: ClusterHandle, cluster_clock: VirtualClock, code: int
+) -> None:
     client = client_for(primary_cluster, cluster_clock, retries=0)
     client.call("sim.injectFault", "corefiler.list", code, f"injected {code}", 2)
     with pytest.raises(E.AvereFault) as err:
         client.list_core_filers()
-    expected = {100: E.AvereGenericError, 101: E.AverePermissionDenied, 102: E.AvereNotFound,
-                103: E.AvereInvalid, 104: E.AvereAlready, 105: E.AvereNotAllowed, 106: E.AvereExists,
-                107: E.AvereInUse, 108: E.AvereNotSupported, 109: E.AvereBusy}[code]
+    expected = {
+        100: E.AvereGenericError,
+        101: E.AverePermissionDenied,
+        102: E.AvereNotFound,
+        103: E.AvereInvalid,
+        104: E.AvereAlready,
+        105: E.AvereNotAllowed,
+        106: E.AvereExists,
+        107: E.AvereInUse,
+        108: E.AvereNotSupported,
+        109: E.AvereBusy,
+    }[code]
     assert type(err.value) is expected and err.value.code == code
     assert err.value.text == f"injected {code}" and "corefiler.list" in str(err.value)
 
@@ -234,8 +257,14 @@ def test_connection_errors_are_retried_and_bounded(primary_cluster: ClusterHandl
         primary_cluster.cluster.drops = 0
 
     refused: list[float] = []
-    nobody = AvereClient(f"https://127.0.0.1:{free_port()}/cgi-bin/rpc2.py", "admin", "pw",
-                         ca_file=str(primary_cluster.ca_cert), sleep=refused.append, retries=2)
+    nobody = AvereClient(
+        f"https://127.0.0.1:{free_port()}/cgi-bin/rpc2.py",
+        "admin",
+        "pw",
+        ca_file=str(primary_cluster.ca_cert),
+        sleep=refused.append,
+        retries=2,
+    )
     with pytest.raises(E.AvereConnectionError, match="ConnectionRefusedError"):
         nobody.list_core_filers()
     assert refused == [1.0, 2.0]

@@ -21,8 +21,7 @@ def _b64(text: str) -> str:
 
 
 def test_ca_file_is_trusted(primary_cluster: ClusterHandle) -> None:
-    client = AvereClient(primary_cluster.url, "admin", primary_cluster.password,
-                         ca_file=str(primary_cluster.ca_cert))
+    client = AvereClient(primary_cluster.url, "admin", primary_cluster.password, ca_file=str(primary_cluster.ca_cert))
     assert client.list_core_filers() == []
 
 
@@ -38,8 +37,9 @@ def test_pinned_fingerprint_is_trusted(primary_cluster: ClusterHandle, style: st
 def test_wrong_fingerprint_is_refused_naming_both(primary_cluster: ClusterHandle) -> None:
     wrong = ":".join(["AB"] * 32)
     sleeps: list[float] = []
-    client = AvereClient(primary_cluster.url, "admin", primary_cluster.password, fingerprint_sha256=wrong,
-                         sleep=sleeps.append)
+    client = AvereClient(
+        primary_cluster.url, "admin", primary_cluster.password, fingerprint_sha256=wrong, sleep=sleeps.append
+    )
     with pytest.raises(E.AvereTLSError) as err:
         client.list_core_filers()
     assert wrong in str(err.value) and primary_cluster.fingerprint in str(err.value)
@@ -63,12 +63,15 @@ def test_no_trust_configured_is_refused_before_connecting(primary_cluster: Clust
     assert insecure.list_core_filers() == []  # only when explicitly asked
 
 
-@pytest.mark.parametrize(("url", "insecure", "problem"), [
-    ("http://127.0.0.1:1/cgi-bin/rpc2.py", False, "plain http"),
-    ("http://cluster.example.com/cgi-bin/rpc2.py", True, "plain http"),
-    ("ftp://127.0.0.1/x", True, "https://"),
-    ("https://admin:pw@10.0.0.1/cgi-bin/rpc2.py", True, "credentials"),
-])
+@pytest.mark.parametrize(
+    ("url", "insecure", "problem"),
+    [
+        ("http://127.0.0.1:1/cgi-bin/rpc2.py", False, "plain http"),
+        ("http://cluster.example.com/cgi-bin/rpc2.py", True, "plain http"),
+        ("ftp://127.0.0.1/x", True, "https://"),
+        ("https://admin:pw@10.0.0.1/cgi-bin/rpc2.py", True, "credentials"),
+    ],
+)
 def test_bad_urls_are_refused(url: str, insecure: bool, problem: str) -> None:
     with pytest.raises(E.AvereConfigError, match=problem):
         AvereClient(url, "admin", "pw", insecure=insecure)
@@ -79,8 +82,9 @@ def test_no_verification_for_a_remote_host_only_when_acknowledged() -> None:
     for host in ("10.0.0.5", "avere.contoso.com", "[fd00::5]:8443"):
         with pytest.raises(E.AvereConfigError, match="not a loopback host: refused unless acknowledged"):
             AvereClient(f"https://{host}/cgi-bin/rpc2.py", "admin", "pw", insecure=True)
-        client = AvereClient(f"https://{host}/cgi-bin/rpc2.py", "admin", "pw", insecure=True,
-                             insecure_acknowledged=True)  # nothing is sent until a call
+        client = AvereClient(
+            f"https://{host}/cgi-bin/rpc2.py", "admin", "pw", insecure=True, insecure_acknowledged=True
+        )  # nothing is sent until a call
         assert client.session.endpoint.insecure
     pinned = AvereClient("https://10.0.0.5/cgi-bin/rpc2.py", "admin", "pw", fingerprint_sha256="AB" * 32)
     assert not pinned.session.endpoint.insecure

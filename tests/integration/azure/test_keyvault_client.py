@@ -61,11 +61,11 @@ def test_store_and_read_by_version_and_latest(vault: KeyVault) -> None:
     assert "pass-2" not in repr(vault.read(name))
 
 
-def test_versions_newest_first_although_listed_unordered(vault: KeyVault,
-                                                         keyvault_env: KeyVaultEndpoint) -> None:
+def test_versions_newest_first_although_listed_unordered(vault: KeyVault, keyvault_env: KeyVaultEndpoint) -> None:
     name = _name()
     stored = [vault.store(name, f"v{i}", content_type="text/plain") for i in range(5)]
     raw = SecretClient(keyvault_env.url, DefaultAzureCredential(), verify_challenge_resource=False)
+
     # Keep adding versions until the service's own order is not newest-first (it is hash order).
     def listed() -> list[str]:
         return [p.version for p in raw.list_properties_of_secret_versions(name)]
@@ -113,8 +113,7 @@ def test_errors_name_the_secret_but_never_the_value(vault: KeyVault, keyvault_en
 
 
 @pytest.mark.parametrize("bad", ["", "has_underscore", "x" * 128, "ünïcode", "a/b"])
-def test_bad_names_are_refused_before_any_request(vault: KeyVault, keyvault_env: KeyVaultEndpoint,
-                                                  bad: str) -> None:
+def test_bad_names_are_refused_before_any_request(vault: KeyVault, keyvault_env: KeyVaultEndpoint, bad: str) -> None:
     before = keyvault_env.log.read_text()
     with pytest.raises(ValueError, match="invalid Key Vault secret name"):
         vault.store(bad, "x", content_type="text/plain")
@@ -140,8 +139,9 @@ def test_tokens_for_another_resource_are_an_access_error(keyvault_env: KeyVaultE
     assert err.value.status == 401
 
 
-def test_explicit_ca_bundle_without_environment(keyvault: KeyVaultEndpoint, identity: object,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_ca_bundle_without_environment(
+    keyvault: KeyVaultEndpoint, identity: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(var, raising=False)
     credential = _StaticCredential("https://vault.azure.net", keyvault.tenant_id)
@@ -157,19 +157,27 @@ def _verifies_challenge_resource(vault: KeyVault) -> bool:
     return next(p for p in policies if isinstance(p, ChallengeAuthPolicy))._verify_challenge_resource
 
 
-@pytest.mark.parametrize(("url", "relaxed"), [
-    ("https://127.0.0.1:8443", True), ("https://127.8.9.10", True), ("https://localhost:1", True),
-    ("https://[::1]:8443", True), ("https://myvault.vault.azure.net", False),
-    ("https://localhost.attacker.example", False), ("https://10.0.0.1", False),
-])
+@pytest.mark.parametrize(
+    ("url", "relaxed"),
+    [
+        ("https://127.0.0.1:8443", True),
+        ("https://127.8.9.10", True),
+        ("https://localhost:1", True),
+        ("https://[::1]:8443", True),
+        ("https://myvault.vault.azure.net", False),
+        ("https://localhost.attacker.example", False),
+        ("https://10.0.0.1", False),
+    ],
+)
 def test_challenge_verification_is_relaxed_only_for_loopback(url: str, relaxed: bool) -> None:
     vault = KeyVault(url, credential=_StaticCredential("x", "t"))
     assert _verifies_challenge_resource(vault) is not relaxed
     assert is_loopback_host(urlsplit(url).hostname or "") is relaxed
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8443", "https://vault.azure.net/prefix",
-                                 "https://vault.azure.net/?x=1", "ftp://vault"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8443", "https://vault.azure.net/prefix", "https://vault.azure.net/?x=1", "ftp://vault"]
+)
 def test_vault_url_must_be_an_https_root(url: str) -> None:
     with pytest.raises(ValueError, match="vault_url"):
         KeyVault(url, credential=_StaticCredential("x", "t"))
@@ -177,8 +185,7 @@ def test_vault_url_must_be_an_https_root(url: str) -> None:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # loose mode announces its own deprecation
 @pytest.mark.parametrize("strict", ["1", "0"])
-def test_secret_ref_round_trips_through_the_durable_codec(monkeypatch: pytest.MonkeyPatch,
-                                                          strict: str) -> None:
+def test_secret_ref_round_trips_through_the_durable_codec(monkeypatch: pytest.MonkeyPatch, strict: str) -> None:
     monkeypatch.setenv("AZURE_FUNCTIONS_DURABLE_STRICT_TYPING", strict)
     ref = SecretRef("pass-core1", uuid.uuid4().hex)
     assert df_loads(df_dumps(ref), expected_type=SecretRef) == ref
@@ -207,8 +214,9 @@ def _probes(url: str) -> tuple[set[str], set[str]]:
     return live, deleted
 
 
-def test_write_probe_is_deleted_and_purged_where_the_vault_allows_it(vault: KeyVault,
-                                                                     keyvault_env: KeyVaultEndpoint) -> None:
+def test_write_probe_is_deleted_and_purged_where_the_vault_allows_it(
+    vault: KeyVault, keyvault_env: KeyVaultEndpoint
+) -> None:
     live, deleted = _probes(keyvault_env.url)
     result = vault.probe_write(tags={"cluster": "c", "filer": "f"})
     assert result.recovery_level == "Recoverable+Purgeable" and result.purged and not result.left
@@ -216,7 +224,8 @@ def test_write_probe_is_deleted_and_purged_where_the_vault_allows_it(vault: KeyV
 
 
 def test_write_probe_under_purge_protection_is_deleted_and_left_to_expire(
-        keyvault_env: KeyVaultEndpoint, protected_keyvault: KeyVaultEndpoint) -> None:
+    keyvault_env: KeyVaultEndpoint, protected_keyvault: KeyVaultEndpoint
+) -> None:
     live, deleted = _probes(protected_keyvault.url)
     with KeyVault(protected_keyvault.url) as protected:
         first = protected.probe_write(tags={"cluster": "c", "filer": "f"})

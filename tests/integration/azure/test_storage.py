@@ -103,8 +103,12 @@ def test_account_key_sas_of_the_copy_reads_its_container_only(azurite):
 
 def test_user_delegation_sas_of_the_copy_reads_its_container_only(oauth_azurite, azurite):
     source = azurite.accounts["source"]
-    acct = StorageAccount(source.name, f"{oauth_azurite.blob_endpoint}/{source.name}", LocalToken(oauth_azurite.tenant),
-                          ca_file=oauth_azurite.ca_file)
+    acct = StorageAccount(
+        source.name,
+        f"{oauth_azurite.blob_endpoint}/{source.name}",
+        LocalToken(oauth_azurite.tenant),
+        ca_file=oauth_azurite.ca_file,
+    )
     assert parse_qs(acct.read_sas("any", timedelta(hours=1)))["spr"] == ["https"]
     _sas_can_only_read_its_own_container(acct, connection_verify=oauth_azurite.ca_file)
 
@@ -133,10 +137,12 @@ def test_connection_string_parsing(azurite):
 def test_user_delegation_sas_from_a_token_credential_copies_across_accounts(oauth_azurite, azurite):
     credential = LocalToken(oauth_azurite.tenant)
     src_name, dst_name = azurite.accounts["source"].name, azurite.accounts["dr"].name
-    src = StorageAccount(src_name, f"{oauth_azurite.blob_endpoint}/{src_name}", credential,
-                         ca_file=oauth_azurite.ca_file)
-    dst = StorageAccount(dst_name, f"{oauth_azurite.blob_endpoint}/{dst_name}", credential,
-                         ca_file=oauth_azurite.ca_file)
+    src = StorageAccount(
+        src_name, f"{oauth_azurite.blob_endpoint}/{src_name}", credential, ca_file=oauth_azurite.ca_file
+    )
+    dst = StorageAccount(
+        dst_name, f"{oauth_azurite.blob_endpoint}/{dst_name}", credential, ca_file=oauth_azurite.ca_file
+    )
     assert src.auth_kind == "token"
     with src.service_client() as client:
         box = client.get_container_client("udsrc")
@@ -150,8 +156,12 @@ def test_user_delegation_sas_from_a_token_credential_copies_across_accounts(oaut
     expiry = datetime.strptime(query["se"][0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
     assert before + 655 <= expiry <= time.time() + 661
     # The engine end to end with the managed-identity path: aio clients, bearer auth, user-delegation SAS.
-    job = CopyJob(job_id="ud-1", source=ContainerRef(_ref(src), "udsrc"),
-                  dest=ContainerRef(_ref(dst), "uddst"), catalog=CatalogRef(_ref(dst), "udcatalog", "x"))
+    job = CopyJob(
+        job_id="ud-1",
+        source=ContainerRef(_ref(src), "udsrc"),
+        dest=ContainerRef(_ref(dst), "uddst"),
+        catalog=CatalogRef(_ref(dst), "udcatalog", "x"),
+    )
     env = CopyEnv(connect=credential_connector(credential, ca_file=oauth_azurite.ca_file))
     summary = copy_container(job, env, poll_interval=0.01)
     assert summary.verified and summary.copied == 3
@@ -164,21 +174,27 @@ def test_user_delegation_sas_from_a_token_credential_copies_across_accounts(oaut
 
 def _ref(acct):
     from shared.blobcopy import AccountRef
+
     return AccountRef(acct.name, acct.blob_endpoint)
 
 
 def test_sync_client_retries_throttling_and_resets(copy_stack, faults):
     ref = copy_stack.ref("dr", via_proxy=True)
-    acct = StorageAccount(ref.name, ref.blob_endpoint, copy_stack.keys[ref.name],
-                          retry=RetrySettings(total=4, initial_backoff=0.01, max_backoff=0.05))
+    acct = StorageAccount(
+        ref.name,
+        ref.blob_endpoint,
+        copy_stack.keys[ref.name],
+        retry=RetrySettings(total=4, initial_backoff=0.01, max_backoff=0.05),
+    )
     container = copy_stack.new_container("dr", "rt")
     client = acct.service_client().get_container_client(container.container_name)
     busy = faults.add_rule("error", operation="GetContainerProperties", status=503, times=2)
     reset = faults.add_rule("reset", operation="GetContainerProperties", times=1)
     client.get_container_properties()
     assert (busy.fired, reset.fired) == (2, 1)
-    throttle = faults.add_rule("error", operation="GetContainerProperties", status=429,
-                               code="TooManyRequests", retry_after=1, times=1)
+    throttle = faults.add_rule(
+        "error", operation="GetContainerProperties", status=429, code="TooManyRequests", retry_after=1, times=1
+    )
     started = time.monotonic()
     client.get_container_properties()
     assert throttle.fired == 1 and time.monotonic() - started >= 1.0  # Retry-After honoured

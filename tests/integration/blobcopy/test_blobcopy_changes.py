@@ -36,8 +36,9 @@ def _seeded(copy_stack, stem):
     dst = copy_stack.new_container("dr", stem)
     _fill(src, NAMES, b"good")
     prefix = f"t/{uuid.uuid4().hex[:8]}"
-    first = copy_stack.job(src.container_name, dst.container_name, mode="mirror", guard=GUARD, prefix=prefix,
-                           page_size=4)
+    first = copy_stack.job(
+        src.container_name, dst.container_name, mode="mirror", guard=GUARD, prefix=prefix, page_size=4
+    )
     summary = copy_container(first, copy_stack.env())
     assert summary.verified and summary.changes == 0 and summary.change_base == 0  # empty before: nothing held
     return src, dst, prefix, first
@@ -48,8 +49,15 @@ def test_a_mass_overwrite_is_held_until_approved_and_nothing_is_overwritten_mean
     _fill(src, NAMES[:8], b"encrypted by ransomware")  # 8 of 10 changed: the limit is 5
     before = blob_view(dst)
     env = copy_stack.env()
-    job = copy_stack.job(src.container_name, dst.container_name, mode="mirror", guard=GUARD, prefix=prefix,
-                         page_size=4, previous_manifest=first.job_id)
+    job = copy_stack.job(
+        src.container_name,
+        dst.container_name,
+        mode="mirror",
+        guard=GUARD,
+        prefix=prefix,
+        page_size=4,
+        previous_manifest=first.job_id,
+    )
     with pytest.raises(ChangesNotCleared, match="would overwrite 8 of the 10 blobs"):
         copy_container(job, env)
     assert blob_view(dst) == before  # nothing overwritten, nothing added
@@ -75,8 +83,15 @@ def test_within_the_limit_a_pass_copies_as_before(copy_stack):
     src, dst, prefix, first = _seeded(copy_stack, "few")
     _fill(src, NAMES[:5], b"edited")  # 5 of 10: at the limit, not over it
     _fill(src, ["i/new"], b"added")  # a new blob is no overwrite
-    job = copy_stack.job(src.container_name, dst.container_name, mode="mirror", guard=GUARD, prefix=prefix,
-                         page_size=4, previous_manifest=first.job_id)
+    job = copy_stack.job(
+        src.container_name,
+        dst.container_name,
+        mode="mirror",
+        guard=GUARD,
+        prefix=prefix,
+        page_size=4,
+        previous_manifest=first.job_id,
+    )
     summary = copy_container(job, copy_stack.env())
     assert summary.verified and (summary.changes, summary.change_base) == (5, 10)
     assert blob_view(dst) == blob_view(src)
@@ -89,12 +104,27 @@ def test_a_precopy_and_its_final_pass_count_together(copy_stack):
     src, dst, prefix, first = _seeded(copy_stack, "two")
     env = copy_stack.env()
     _fill(src, NAMES[:4], b"changed while online")
-    pre = copy_stack.job(src.container_name, dst.container_name, mode="precopy", guard=GUARD, prefix=prefix,
-                         page_size=4, previous_manifest=first.job_id)
+    pre = copy_stack.job(
+        src.container_name,
+        dst.container_name,
+        mode="precopy",
+        guard=GUARD,
+        prefix=prefix,
+        page_size=4,
+        previous_manifest=first.job_id,
+    )
     assert copy_container(pre, env).changes == 4
     _fill(src, NAMES[6:8], b"changed before the removal")
-    final = copy_stack.job(src.container_name, dst.container_name, mode="mirror", guard=GUARD, prefix=prefix,
-                           page_size=4, previous_manifest=pre.job_id, precopy_manifest=pre.job_id)
+    final = copy_stack.job(
+        src.container_name,
+        dst.container_name,
+        mode="mirror",
+        guard=GUARD,
+        prefix=prefix,
+        page_size=4,
+        previous_manifest=pre.job_id,
+        precopy_manifest=pre.job_id,
+    )
     before = blob_view(dst)
     with pytest.raises(ChangesNotCleared, match="would overwrite 6 of the 10 blobs"):
         copy_container(final, env)
@@ -105,8 +135,15 @@ def test_planning_alone_never_writes_the_destination_and_a_check_waits_for_every
     src, dst, prefix, first = _seeded(copy_stack, "pln")
     _fill(src, NAMES, b"all changed")
     env = copy_stack.env()
-    job = copy_stack.job(src.container_name, dst.container_name, mode="mirror", guard=GUARD, prefix=prefix,
-                         page_size=4, previous_manifest=first.job_id)
+    job = copy_stack.job(
+        src.container_name,
+        dst.container_name,
+        mode="mirror",
+        guard=GUARD,
+        prefix=prefix,
+        page_size=4,
+        previous_manifest=first.job_id,
+    )
     before = blob_view(dst)
 
     async def plan_first_page():

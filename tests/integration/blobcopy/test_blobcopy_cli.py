@@ -32,9 +32,13 @@ def _conn(copy_stack, role, container, **extra):
 
 def _sas_url(copy_stack, role, container, permission, prefix=""):
     acct = copy_stack.azurite.accounts[role]
-    sas = generate_container_sas(acct.name, container, account_key=acct.key,
-                                 permission=ContainerSasPermissions.from_string(permission),
-                                 expiry=datetime.now(UTC) + timedelta(hours=1))
+    sas = generate_container_sas(
+        acct.name,
+        container,
+        account_key=acct.key,
+        permission=ContainerSasPermissions.from_string(permission),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
     path = f"{container}/{prefix}" if prefix else container
     return f"{copy_stack.azurite.blob_endpoint}/{acct.name}/{path}?{sas}", sas
 
@@ -44,8 +48,7 @@ def test_cli_copies_a_container_and_a_second_run_copies_nothing(copy_stack, monk
     seed_awkward(src)
     dest = copy_stack.container_name("bak")
     monkeypatch.setenv("CLI_TEST_SOURCE", _conn(copy_stack, "source", src.container_name))
-    code, out, err = _cli("--source", "env:CLI_TEST_SOURCE", "--dest", _conn(copy_stack, "dr", dest),
-                          "--json")
+    code, out, err = _cli("--source", "env:CLI_TEST_SOURCE", "--dest", _conn(copy_stack, "dr", dest), "--json")
     report = json.loads(out)
     assert code == 0 and set(report) >= REPORT_KEYS and report["verified"] is True
     assert (report["listed"], report["copied"]) == (len(AWKWARD_NAMES),) * 2
@@ -88,9 +91,19 @@ def test_cli_mirror_guard_exit_codes(copy_stack):
     dst = copy_stack.new_container("dr", "mir")
     for i in range(5):
         dst.upload_blob(f"extra{i}", b"e")
-    args = ("--source", _conn(copy_stack, "source", src.container_name),
-            "--dest", _conn(copy_stack, "dr", dst.container_name), "--mode", "mirror", "--json",
-            "--guard-min", "2", "--guard-fraction", "0.1")
+    args = (
+        "--source",
+        _conn(copy_stack, "source", src.container_name),
+        "--dest",
+        _conn(copy_stack, "dr", dst.container_name),
+        "--mode",
+        "mirror",
+        "--json",
+        "--guard-min",
+        "2",
+        "--guard-fraction",
+        "0.1",
+    )
     code, out, _ = _cli(*args)
     assert code == 3 and json.loads(out)["needs_approval"] is True
     assert len(list(dst.list_blobs())) == 9
@@ -99,18 +112,20 @@ def test_cli_mirror_guard_exit_codes(copy_stack):
     assert sorted(b.name for b in dst.list_blobs()) == [f"keep{i}" for i in range(4)]
 
 
-@pytest.mark.parametrize("argv", [
-    ["--mode", "sync"],
-    ["--dest"],
-    ["--source", "AccountName=x;AccountKey=eA=="],
-    ["--source", "env:CLI_TEST_NOT_SET"],
-    ["--concurrency", "0"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--mode", "sync"],
+        ["--dest"],
+        ["--source", "AccountName=x;AccountKey=eA=="],
+        ["--source", "env:CLI_TEST_NOT_SET"],
+        ["--concurrency", "0"],
+    ],
+)
 def test_cli_bad_arguments_exit_2_with_one_line(copy_stack, argv):
     src = copy_stack.new_container("source", "bad")
     dest = copy_stack.container_name("bak")
-    base = {"--source": _conn(copy_stack, "source", src.container_name),
-            "--dest": _conn(copy_stack, "dr", dest)}
+    base = {"--source": _conn(copy_stack, "source", src.container_name), "--dest": _conn(copy_stack, "dr", dest)}
     if argv[0] in base and len(argv) == 2:
         base[argv[0]] = argv[1]
         argv = []
@@ -129,16 +144,25 @@ def test_cli_unreachable_accounts_exit_2_and_write_nothing(copy_stack):
     src.upload_blob("x", b"1")
     dest = copy_stack.container_name("bak")
     key = copy_stack.azurite.accounts["dr"].key
-    dead = f"DefaultEndpointsProtocol=http;AccountName=vfxtdr;AccountKey={key};" \
-           f"BlobEndpoint=http://127.0.0.1:{free_port()}/vfxtdr;Container={dest}"
+    dead = (
+        f"DefaultEndpointsProtocol=http;AccountName=vfxtdr;AccountKey={key};"
+        f"BlobEndpoint=http://127.0.0.1:{free_port()}/vfxtdr;Container={dest}"
+    )
     code, _, err = _cli("--source", _conn(copy_stack, "source", src.container_name), "--dest", dead)
     assert code == 2 and "not reachable" in err  # (a hang would hit the test timeout, not a wall-clock bound)
     assert key not in err
-    code, _, err = _cli("--source", _conn(copy_stack, "source", "no-such-source"),
-                        "--dest", _conn(copy_stack, "dr", dest))
+    code, _, err = _cli(
+        "--source", _conn(copy_stack, "source", "no-such-source"), "--dest", _conn(copy_stack, "dr", dest)
+    )
     assert code == 2 and "does not exist" in err
-    code, _, err = _cli("--source", _conn(copy_stack, "source", src.container_name),
-                        "--dest", _conn(copy_stack, "dr", dest), "--catalog", dead.replace(dest, "catalog"))
+    code, _, err = _cli(
+        "--source",
+        _conn(copy_stack, "source", src.container_name),
+        "--dest",
+        _conn(copy_stack, "dr", dest),
+        "--catalog",
+        dead.replace(dest, "catalog"),
+    )
     assert code == 2
     assert not copy_stack.client("dr").get_container_client(dest).exists()
     write_only, _ = _sas_url(copy_stack, "source", src.container_name, "w")
@@ -151,12 +175,13 @@ def test_cli_exit_1_when_the_copy_does_not_verify(copy_stack, faults):
     src.upload_blob("x", b"1")
     dest = copy_stack.container_name("bak")
     faults.add_rule("pending", polls=0, outcome="failed")
-    proxied = copy_stack.azurite.connection_string("dr").replace(copy_stack.azurite.blob_endpoint,
-                                                                 copy_stack.proxy.url)
-    source = copy_stack.azurite.connection_string("source").replace(copy_stack.azurite.blob_endpoint,
-                                                                    copy_stack.proxy.url)
-    code, out, _ = _cli("--source", source + f"Container={src.container_name}",
-                        "--dest", proxied + f"Container={dest}", "--json")
+    proxied = copy_stack.azurite.connection_string("dr").replace(copy_stack.azurite.blob_endpoint, copy_stack.proxy.url)
+    source = copy_stack.azurite.connection_string("source").replace(
+        copy_stack.azurite.blob_endpoint, copy_stack.proxy.url
+    )
+    code, out, _ = _cli(
+        "--source", source + f"Container={src.container_name}", "--dest", proxied + f"Container={dest}", "--json"
+    )
     assert code == 1 and json.loads(out)["failed"] == 1 and json.loads(out)["verified"] is False
 
 
@@ -165,9 +190,24 @@ def test_module_entry_point_prints_one_json_line(copy_stack):
     src.upload_blob("a", b"1")
     dest = copy_stack.container_name("bak")
     result = subprocess.run(
-        [sys.executable, "-m", "shared.blobcopy", "--source", _conn(copy_stack, "source", src.container_name),
-         "--dest", _conn(copy_stack, "dr", dest), "--json", "--poll-interval", "0.01"],
-        capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "shared.blobcopy",
+            "--source",
+            _conn(copy_stack, "source", src.container_name),
+            "--dest",
+            _conn(copy_stack, "dr", dest),
+            "--json",
+            "--poll-interval",
+            "0.01",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["copied"] == 1

@@ -33,8 +33,15 @@ def test_engine_reproduces_awkward_container_and_rerun_copies_nothing(copy_stack
     assert any(v[2] is None for v in source_view.values()), "some blobs must carry no Content-MD5"
     assert any(v[2] is not None for v in source_view.values())
 
-    again = copy_stack.job(src.container_name, dest, engine=engine, page_size=4, catalog=True,
-                           prefix=first.catalog.prefix, previous_manifest=first.job_id)
+    again = copy_stack.job(
+        src.container_name,
+        dest,
+        engine=engine,
+        page_size=4,
+        catalog=True,
+        prefix=first.catalog.prefix,
+        previous_manifest=first.job_id,
+    )
     second = copy_container(again, env, poll_interval=0.01)
     assert second.verified and (second.copied, second.skipped) == (0, len(AWKWARD_NAMES))
     assert blob_view(dst) == source_view
@@ -73,8 +80,9 @@ def test_incremental_with_manifest_copies_only_changed_blobs(copy_stack):
     assert copy_container(first, env, poll_interval=0.01).copied == 12
     src.upload_blob("f03", b"new content", overwrite=True, metadata={"N": "3"})
     src.upload_blob("f20", b"brand new")
-    second = copy_stack.job(src.container_name, dest, page_size=5, prefix=first.catalog.prefix,
-                            previous_manifest=first.job_id)
+    second = copy_stack.job(
+        src.container_name, dest, page_size=5, prefix=first.catalog.prefix, previous_manifest=first.job_id
+    )
     result = copy_container(second, env, poll_interval=0.01)
     assert (result.listed, result.copied, result.skipped, result.verified) == (13, 2, 11, True)
     assert copy_stack.client("dr").get_container_client(dest).download_blob("f03").readall() == b"new content"
@@ -88,8 +96,9 @@ def test_full_mode_copies_everything_again(copy_stack):
     env = copy_stack.env()
     first = copy_stack.job(src.container_name, dest, mode="full")
     copy_container(first, env, poll_interval=0.01)
-    second = copy_stack.job(src.container_name, dest, mode="full", prefix=first.catalog.prefix,
-                            previous_manifest=first.job_id)
+    second = copy_stack.job(
+        src.container_name, dest, mode="full", prefix=first.catalog.prefix, previous_manifest=first.job_id
+    )
     assert copy_container(second, env, poll_interval=0.01).copied == 5
 
 
@@ -107,14 +116,14 @@ def test_blocks_engine_stages_several_blocks_and_reuses_staged_ones(copy_stack, 
     target = copy_stack.client("dr").get_container_client(dest).get_blob_client("big/object")
     mib = 1024 * 1024
     for index in (0, 2):
-        target.stage_block(ids[index], data[index * mib:(index + 1) * mib])
+        target.stage_block(ids[index], data[index * mib : (index + 1) * mib])
     faults.reset_stats()
     progress = asyncio.run(start_page(job, 0, env))
     assert progress.done and progress.copied == 1
     assert faults.stats().get("vfxtdr:PutBlockFromURL") == 2
     assert target.download_blob().readall() == data
     assert target.get_blob_properties().metadata == {"AvereObjId": "big"}
-    assert block_size_for(1024 ** 4, 8 * mib) == 32 * mib  # doubles until 1 TiB fits in 50,000 blocks
+    assert block_size_for(1024**4, 8 * mib) == 32 * mib  # doubles until 1 TiB fits in 50,000 blocks
 
 
 def test_raw_listing_parses_exactly_what_the_sdk_does(copy_stack):
@@ -143,5 +152,4 @@ def test_raw_listing_parses_exactly_what_the_sdk_does(copy_stack):
     assert tail[0][0].name == "percent%20literal%"
     by_name = {e.name: e for e in raw[0] + rest[0]}
     assert by_name["plain.bin"].tier == "Cool" and isinstance(by_name["plain.bin"], BlobEntry)
-    assert by_name["UPPER/lower/MiXeD"].metadata == {"AvereObjId": "obj-8", "lowercase": "v",
-                                                     "MiXeD_Case": "Value 8"}
+    assert by_name["UPPER/lower/MiXeD"].metadata == {"AvereObjId": "obj-8", "lowercase": "v", "MiXeD_Case": "Value 8"}

@@ -31,12 +31,20 @@ def test_throttling_and_resets_are_retried_and_the_copy_verifies(copy_stack, fau
         faults.add_rule("reset", operation="CopyBlob", times=3),
         faults.add_rule("reset", operation="GetBlob", times=1),  # a catalog read
         faults.add_rule("error", operation="PutBlob", status=503, times=2),  # catalog writes
-        faults.add_rule("error", account=src.account_name, operation="ListBlobs", status=429,
-                        code="TooManyRequests", retry_after=1, times=1),
+        faults.add_rule(
+            "error",
+            account=src.account_name,
+            operation="ListBlobs",
+            status=429,
+            code="TooManyRequests",
+            retry_after=1,
+            times=1,
+        ),
     ]
     started = time.monotonic()
-    summary = copy_container(copy_stack.job(src.container_name, dest, via_proxy=True, page_size=10),
-                             copy_stack.env(), poll_interval=0.01)
+    summary = copy_container(
+        copy_stack.job(src.container_name, dest, via_proxy=True, page_size=10), copy_stack.env(), poll_interval=0.01
+    )
     assert summary.verified and summary.copied == 25 and summary.failed == 0
     assert [r.fired for r in rules] == [6, 2, 3, 1, 2, 1]
     assert time.monotonic() - started >= 1.0  # the 429's Retry-After was honoured
@@ -57,8 +65,9 @@ def test_pending_copies_are_polled_with_one_listing_per_page(copy_stack, faults)
     src = _source(copy_stack, 40)
     dest = copy_stack.container_name("bak")
     pending = faults.add_rule("pending", polls=3)
-    summary = copy_container(copy_stack.job(src.container_name, dest, via_proxy=True, page_size=40),
-                             copy_stack.env(), poll_interval=0.01)
+    summary = copy_container(
+        copy_stack.job(src.container_name, dest, via_proxy=True, page_size=40), copy_stack.env(), poll_interval=0.01
+    )
     assert summary.verified and summary.copied == 40 and pending.fired == 40
     stats = faults.stats()
     # A one-blob probe of the destination, one listing of its range to plan, 3 polls seeing "pending" + 1
@@ -72,8 +81,9 @@ def test_few_pending_copies_are_polled_one_by_one(copy_stack, faults):
     src = _source(copy_stack, 3)
     dest = copy_stack.container_name("bak")
     faults.add_rule("pending", polls=2)
-    summary = copy_container(copy_stack.job(src.container_name, dest, via_proxy=True),
-                             copy_stack.env(), poll_interval=0.01)
+    summary = copy_container(
+        copy_stack.job(src.container_name, dest, via_proxy=True), copy_stack.env(), poll_interval=0.01
+    )
     assert summary.verified
     assert faults.stats()["vfxtdr:GetBlobProperties"] == 3 * 3 + 3  # polls + verification
 

@@ -28,7 +28,7 @@ from tests.fixtures.copy import seed_awkward
 def _catalog_names(copy_stack, job):
     catalog = copy_stack.client("dr").get_container_client("catalog")
     root = f"{job.catalog.prefix}/{job.job_id}/"
-    return sorted(b.name[len(root):] for b in catalog.list_blobs(name_starts_with=f"{root}manifest/"))
+    return sorted(b.name[len(root) :] for b in catalog.list_blobs(name_starts_with=f"{root}manifest/"))
 
 
 def test_manifest_is_complete_only_after_every_page_verified(copy_stack, faults):
@@ -52,8 +52,7 @@ def test_manifest_is_complete_only_after_every_page_verified(copy_stack, faults)
         for page in pages[:-1]:
             assert (await poll_page(job, page, env)).done  # no copy open: the page verifies now
             assert (await verify_page(job, page, env)).verified
-        assert _catalog_names(copy_stack, job) == ["manifest/page-000000.json.gz",
-                                                   "manifest/page-000001.json.gz"]
+        assert _catalog_names(copy_stack, job) == ["manifest/page-000000.json.gz", "manifest/page-000001.json.gz"]
         assert await newest_backup(job.catalog, job.dest, env, complete_only=False) is None  # no index yet
         with pytest.raises(NotReady):
             await verify_page(job, pages[-1], env)
@@ -66,11 +65,15 @@ def test_manifest_is_complete_only_after_every_page_verified(copy_stack, faults)
     assert summary.manifest_state == "complete" and summary.pages == 3
     assert _catalog_names(copy_stack, job)[-1] == "manifest/page-000002.json.gz"
     catalog = copy_stack.client("dr").get_container_client("catalog")
-    index = json.loads(gzip.decompress(catalog.download_blob(
-        f"{job.catalog.prefix}/{job.job_id}/manifest/index.json.gz").readall()))
+    index = json.loads(
+        gzip.decompress(catalog.download_blob(f"{job.catalog.prefix}/{job.job_id}/manifest/index.json.gz").readall())
+    )
     assert index["state"] == "complete" and index["count"] == 7 and len(index["pages"]) == 3
-    first_page = json.loads(gzip.decompress(catalog.download_blob(
-        f"{job.catalog.prefix}/{job.job_id}/manifest/page-000000.json.gz").readall()))
+    first_page = json.loads(
+        gzip.decompress(
+            catalog.download_blob(f"{job.catalog.prefix}/{job.job_id}/manifest/page-000000.json.gz").readall()
+        )
+    )
     assert [e["n"] for e in first_page] == ["n0", "n1", "n2"]
     # name, source ETag, size, MD5, last-modified, digest of properties + metadata, copied at, copied now
     assert set(first_page[1]) == {"n", "e", "s", "m", "t", "d", "c", "x"}
@@ -101,9 +104,14 @@ def test_verify_backup_without_the_source(copy_stack, faults):
     check = asyncio.run(verify_backup(job.dest, job.catalog, job.job_id, env))
     assert not check.verified
     assert (check.missing, check.extra, check.mismatched) == (1, 1, 2)
-    assert sorted(check.problems) == sorted(["hash#tag: missing", "intruder: not in the manifest",
-                                             "plain.bin: properties/metadata",
-                                             "emoji-😀: size, content_md5, properties/metadata"])
+    assert sorted(check.problems) == sorted(
+        [
+            "hash#tag: missing",
+            "intruder: not in the manifest",
+            "plain.bin: properties/metadata",
+            "emoji-😀: size, content_md5, properties/metadata",
+        ]
+    )
     pages = [asyncio.run(check_backup_page(job.dest, job.catalog, job.job_id, n, env)) for n in range(3)]
     assert sum(p.checked for p in pages) == 10 and sum(p.missing + p.extra + p.mismatched for p in pages) == 4
 

@@ -77,8 +77,7 @@ def test_no_deletes_unless_every_page_verified(copy_stack, faults):
     dst = copy_stack.new_container("dr", "nov")
     _fill(dst, ["stale"], data=b"old")
     faults.add_rule("pending", polls=0, outcome="failed", blob="b")
-    job = copy_stack.job(src.container_name, dst.container_name, via_proxy=True, mode="mirror",
-                         max_attempts=1)
+    job = copy_stack.job(src.container_name, dst.container_name, via_proxy=True, mode="mirror", max_attempts=1)
     summary = copy_container(job, copy_stack.env(), poll_interval=0.01)
     assert not summary.verified and summary.failed == 1
     assert summary.deleted == 0 and "stale" in _names(dst)
@@ -87,13 +86,19 @@ def test_no_deletes_unless_every_page_verified(copy_stack, faults):
 def _precopy_then_mirror(copy_stack, src, previous, guard, between=None):
     env = copy_stack.env()
     prefix, dst = previous.catalog.prefix, previous.dest.container
-    pre = copy_stack.job(src.container_name, dst, mode="precopy", prefix=prefix,
-                         previous_manifest=previous.job_id)
+    pre = copy_stack.job(src.container_name, dst, mode="precopy", prefix=prefix, previous_manifest=previous.job_id)
     pre_summary = copy_container(pre, env, poll_interval=0.01)
     if between:
         between()
-    mirror = copy_stack.job(src.container_name, dst, mode="mirror", prefix=prefix, guard=guard,
-                            previous_manifest=pre.job_id, precopy_manifest=pre.job_id)
+    mirror = copy_stack.job(
+        src.container_name,
+        dst,
+        mode="mirror",
+        prefix=prefix,
+        guard=guard,
+        previous_manifest=pre.job_id,
+        precopy_manifest=pre.job_id,
+    )
     return pre_summary, mirror, copy_container(mirror, env, poll_interval=0.01)
 
 
@@ -106,8 +111,9 @@ def test_blobs_precopied_by_this_run_do_not_count_for_the_guard(copy_stack):
     copy_container(old, copy_stack.env(), poll_interval=0.01)
     _fill(src, [f"tmp/{i}" for i in range(5)])
 
-    pre, _, mirror = _precopy_then_mirror(copy_stack, src, old, Guard(0.0, 0),
-                                          between=lambda: [src.delete_blob(f"tmp/{i}") for i in range(5)])
+    pre, _, mirror = _precopy_then_mirror(
+        copy_stack, src, old, Guard(0.0, 0), between=lambda: [src.delete_blob(f"tmp/{i}") for i in range(5)]
+    )
     assert pre.copied == 5 and pre.skipped == 20
     assert mirror.verified and not mirror.needs_approval
     assert (mirror.deleted, mirror.guard_counted, mirror.guard_dest_total) == (5, 0, 20)

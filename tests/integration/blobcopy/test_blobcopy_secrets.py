@@ -13,8 +13,10 @@ from shared.blobcopy.steps import plan_page
 
 
 def test_redact_strips_signatures_queries_and_keys():
-    text = ("copy from https://a.blob.core.windows.net/c/b?sv=2024&sp=r&sig=AbC%2Bdef%3D then "
-            "AccountKey=c2VjcmV0;BlobEndpoint=x and header x-ms-copy-source: http://127.0.0.1:1/a/c?se=1&sig=zzz")
+    text = (
+        "copy from https://a.blob.core.windows.net/c/b?sv=2024&sp=r&sig=AbC%2Bdef%3D then "
+        "AccountKey=c2VjcmV0;BlobEndpoint=x and header x-ms-copy-source: http://127.0.0.1:1/a/c?se=1&sig=zzz"
+    )
     out = redact(text)
     assert "AbC" not in out and "zzz" not in out and "c2VjcmV0" not in out
     assert "https://a.blob.core.windows.net/c/b?<redacted>" in out
@@ -35,12 +37,15 @@ def test_no_signature_anywhere_after_a_run_with_faults_and_failures(copy_stack, 
     assert summary.failed == 1 and not summary.verified
 
     target = copy_stack.client("dr").get_container_client(dest)
-    signatures = {parse_qs(urlsplit(b.copy.source).query)["sig"][0]
-                  for b in target.list_blobs(include=["copy"]) if b.copy.source}
+    signatures = {
+        parse_qs(urlsplit(b.copy.source).query)["sig"][0] for b in target.list_blobs(include=["copy"]) if b.copy.source
+    }
     assert signatures, "the copies must have carried a SAS"
     catalog = copy_stack.client("dr").get_container_client("catalog")
-    state = b"".join(gzip.decompress(catalog.download_blob(b.name).readall())
-                     for b in catalog.list_blobs(name_starts_with=job.catalog.prefix))
+    state = b"".join(
+        gzip.decompress(catalog.download_blob(b.name).readall())
+        for b in catalog.list_blobs(name_starts_with=job.catalog.prefix)
+    )
     keys = [a.key for a in copy_stack.azurite.accounts.values()]
     haystacks = {"logs": caplog.text, "summary": str(summary.to_json()), "state": state.decode("utf-8")}
     for where, text in haystacks.items():
@@ -56,6 +61,7 @@ def test_exception_texts_carry_no_signature(copy_stack, faults):
     job = copy_stack.job(src.container_name, copy_stack.container_name("bak"), via_proxy=True)
     faults.add_rule("error", operation="ListBlobs", status=403, code="AuthenticationFailed")
     import asyncio
+
     with pytest.raises(CopyError) as err:
         asyncio.run(plan_page(job, None, copy_stack.env()))
     assert "AuthenticationFailed" in str(err.value) and "sig=" not in str(err.value)

@@ -36,7 +36,8 @@ def test_changed_source_fails_the_page_outside_precopy(copy_stack, engine):
     dest = copy_stack.container_name("bak")
     job = copy_stack.job(src.container_name, dest, engine=engine)
     progress, verify, summary = _run_page_with_change(
-        copy_stack, job, lambda: src.upload_blob("b", b"rewritten after the flush", overwrite=True))
+        copy_stack, job, lambda: src.upload_blob("b", b"rewritten after the flush", overwrite=True)
+    )
     assert (progress.copied, progress.source_changed) == (3, 1)
     assert not verify.verified and any(p.startswith("b: source_changed") for p in verify.problems)
     assert not summary.verified and summary.manifest_state == "partial"
@@ -66,15 +67,22 @@ def test_precopy_leaves_changed_blobs_for_the_next_pass(copy_stack):
     dest = copy_stack.container_name("bak")
     job = copy_stack.job(src.container_name, dest, mode="precopy")
     progress, verify, summary = _run_page_with_change(
-        copy_stack, job, lambda: src.upload_blob("d", b"still being written", overwrite=True))
+        copy_stack, job, lambda: src.upload_blob("d", b"still being written", overwrite=True)
+    )
     assert progress.source_changed == 1
     assert verify.verified and summary.verified and summary.source_changed == 1
     assert summary.manifest_state == "partial"  # d is not in it: not a restorable backup on its own
 
     # After the flush the mirror pass copies only what the precopy left or what changed since.
     src.upload_blob("e", b"new after precopy")
-    mirror = copy_stack.job(src.container_name, dest, mode="mirror", prefix=job.catalog.prefix,
-                            previous_manifest=job.job_id, precopy_manifest=job.job_id)
+    mirror = copy_stack.job(
+        src.container_name,
+        dest,
+        mode="mirror",
+        prefix=job.catalog.prefix,
+        previous_manifest=job.job_id,
+        precopy_manifest=job.job_id,
+    )
     result = copy_container(mirror, copy_stack.env(), poll_interval=0.01)
     assert (result.copied, result.skipped, result.verified) == (2, 3, True)
     assert result.manifest_state == "complete"

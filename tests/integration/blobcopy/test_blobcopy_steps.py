@@ -42,8 +42,12 @@ def test_payloads_are_small_json_and_round_trip(copy_stack):
         cursor = None
         while True:
             plan = await plan_page(_through_json(job).to_json(), cursor and cursor.to_json(), env)
-            reports += [plan, await start_page(job, plan.page, env), await poll_page(job, plan.page, env),
-                        await verify_page(job, plan.page, env)]
+            reports += [
+                plan,
+                await start_page(job, plan.page, env),
+                await poll_page(job, plan.page, env),
+                await verify_page(job, plan.page, env),
+            ]
             if plan.next_cursor is None:
                 return [*reports, await finish(job, env)]
             cursor = plan.next_cursor
@@ -102,6 +106,7 @@ def test_restarted_start_adopts_a_copy_already_pending(copy_stack, faults):
         catalog = copy_stack.client("dr").get_container_client("catalog")
         path = f"{job.catalog.prefix}/{job.job_id}/state/page-000000.json.gz"
         import gzip
+
         state = json.loads(gzip.decompress(catalog.download_blob(path).readall()))
         state["tasks"][0].update(st="todo", k=0)
         state["tasks"][0].pop("cid", None)
@@ -130,17 +135,22 @@ def test_verify_before_copies_finish_is_refused(copy_stack, faults):
     asyncio.run(run())
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"job_id": "bad id!"}, "job_id"),
-    ({"mode": "sync"}, "mode"),
-    ({"engine": "azcopy"}, "engine"),
-    ({"page_size": 6000}, "page_size"),
-    ({"concurrency": 0}, "concurrency"),
-    ({"pending_limit_seconds": 7 * 86400}, "7 days"),
-    ({"precopy_manifest": "earlier"}, "only a mirror"),
-    ({"dest": {"account": {"name": "vfxtdr", "blob_endpoint": "http://x/vfxtdr"}, "container": "Bad_Name"}},
-     r"dest\.container"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"job_id": "bad id!"}, "job_id"),
+        ({"mode": "sync"}, "mode"),
+        ({"engine": "azcopy"}, "engine"),
+        ({"page_size": 6000}, "page_size"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"pending_limit_seconds": 7 * 86400}, "7 days"),
+        ({"precopy_manifest": "earlier"}, "only a mirror"),
+        (
+            {"dest": {"account": {"name": "vfxtdr", "blob_endpoint": "http://x/vfxtdr"}, "container": "Bad_Name"}},
+            r"dest\.container",
+        ),
+    ],
+)
 def test_bad_jobs_are_rejected_before_anything_is_written(copy_stack, change, message):
     src = copy_stack.new_container("source", "bad")
     good = copy_stack.job(src.container_name, copy_stack.container_name("bak"), prefix="never-written")
@@ -164,6 +174,7 @@ def test_catalog_may_not_be_the_backup_container(copy_stack):
 def test_missing_source_container_is_a_clear_error(copy_stack):
     job = copy_stack.job("no-such-container", copy_stack.container_name("bak"))
     from shared.blobcopy import SourceUnreachable
+
     with pytest.raises(SourceUnreachable, match="no-such-container"):
         asyncio.run(plan_page(job, None, copy_stack.env()))
     assert not copy_stack.client("dr").get_container_client(job.dest.container).exists()
@@ -174,8 +185,14 @@ def test_a_spent_step_budget_leaves_the_rest_for_the_next_step(copy_stack, fault
     src = copy_stack.new_container("source", "budget")
     for i in range(6):
         src.upload_blob(f"b{i}", b"x" * 10)
-    job = copy_stack.job(src.container_name, copy_stack.container_name("bak"), via_proxy=True, engine=engine,
-                         concurrency=1, step_budget_seconds=0.05)
+    job = copy_stack.job(
+        src.container_name,
+        copy_stack.container_name("bak"),
+        via_proxy=True,
+        engine=engine,
+        concurrency=1,
+        step_budget_seconds=0.05,
+    )
     env = copy_stack.env()
     faults.add_rule("delay", delay=0.06, operation="CopyBlob" if engine == "copy" else "PutBlockList")
 
@@ -196,13 +213,19 @@ def test_a_manifest_of_another_destination_is_refused_before_anything_is_written
     src.upload_blob("a", b"1")
     first = copy_stack.job(src.container_name, copy_stack.container_name("bak"))
     from shared.blobcopy import copy_container
+
     copy_container(first, copy_stack.env(), poll_interval=0.01)
-    other = copy_stack.job(src.container_name, copy_stack.container_name("other"), prefix=first.catalog.prefix,
-                           previous_manifest=first.job_id)
+    other = copy_stack.job(
+        src.container_name,
+        copy_stack.container_name("other"),
+        prefix=first.catalog.prefix,
+        previous_manifest=first.job_id,
+    )
     with pytest.raises(CopyInputError, match="describes"):
         asyncio.run(plan_page(other, None, copy_stack.env()))
-    missing = copy_stack.job(src.container_name, other.dest.container, prefix=first.catalog.prefix,
-                             previous_manifest="never-written")
+    missing = copy_stack.job(
+        src.container_name, other.dest.container, prefix=first.catalog.prefix, previous_manifest="never-written"
+    )
     with pytest.raises(CopyInputError, match="does not exist"):
         asyncio.run(plan_page(missing, None, copy_stack.env()))
     assert not copy_stack.client("dr").get_container_client(other.dest.container).exists()

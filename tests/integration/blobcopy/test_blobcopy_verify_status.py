@@ -14,8 +14,10 @@ from shared.blobcopy.verify import verify_copied
 
 
 def _tasks(container, names):
-    return [BlobTask(entry=BlobEntry.from_properties(container.get_blob_client(n).get_blob_properties()),
-                     status=COPIED) for n in names]
+    return [
+        BlobTask(entry=BlobEntry.from_properties(container.get_blob_client(n).get_blob_properties()), status=COPIED)
+        for n in names
+    ]
 
 
 async def _verify(job, env, tasks):

@@ -34,8 +34,16 @@ def _state() -> FilerState:
 
 def _backup(state: FilerState, backup_id: str, status: str = "verified") -> str:
     g, _ = begin_writing(state, backup_id, f"i-{backup_id}", "2027-01-01T00:00:00Z", "c/f")
-    finish_writing(state, g, backup_id, status, f"2027-01-01T01:{len(backup_id):02d}:00Z",
-                   manifest=f"{backup_id}-final", key=KEY, filer="c/f")
+    finish_writing(
+        state,
+        g,
+        backup_id,
+        status,
+        f"2027-01-01T01:{len(backup_id):02d}:00Z",
+        manifest=f"{backup_id}-final",
+        key=KEY,
+        filer="c/f",
+    )
     return g
 
 
@@ -110,18 +118,25 @@ def test_state_round_trips_keeps_unknown_keys_and_follows_renamed_containers():
 
 # --- on Azurite ---------------------------------------------------------------------------------------------
 def _filer(name: str) -> Filer:
-    src = SourceStorage(account="vfxtsource", container=f"{name}-src", blob_endpoint="http://127.0.0.1:1/x",
-                        region="westus2")
-    bak = BackupStorage(account="vfxtdr", blob_endpoint="http://127.0.0.1:1/y", region="eastus2",
-                        containers=(f"{name}-a", f"{name}-b"), storage_key_secret="k")
+    src = SourceStorage(
+        account="vfxtsource", container=f"{name}-src", blob_endpoint="http://127.0.0.1:1/x", region="westus2"
+    )
+    bak = BackupStorage(
+        account="vfxtdr",
+        blob_endpoint="http://127.0.0.1:1/y",
+        region="eastus2",
+        containers=(f"{name}-a", f"{name}-b"),
+        storage_key_secret="k",
+    )
     return Filer(cluster="c", name=name, source=src, backup=bak)
 
 
 @pytest.fixture
 def catalog(azurite):
     account = azurite.accounts["dr"]
-    with Catalog(StorageAccount(account.name, azurite.account_url("dr"), account.key),
-                 f"catalog-{uuid.uuid4().hex[:8]}") as cat:
+    with Catalog(
+        StorageAccount(account.name, azurite.account_url("dr"), account.key), f"catalog-{uuid.uuid4().hex[:8]}"
+    ) as cat:
         yield cat
 
 
@@ -176,6 +191,7 @@ def test_entries_of_a_folder_are_objects_of_that_filer_only(catalog):
     catalog.write_json("filers/c/listed/drills/notes.txt", {"drill_id": "not json by name"})
     assert catalog.list_entries(filer, "failovers") == [entry]
     assert list(catalog.list_paths("filers/c/listed/failovers/")) == [
-        "filers/c/listed/failovers/b1-failover-c-listed.json"]  # named by backup and run: a retry rewrites it
+        "filers/c/listed/failovers/b1-failover-c-listed.json"
+    ]  # named by backup and run: a retry rewrites it
     assert catalog.list_entries(filer, "drills") == [{"drill_id": "d1", "rto_s": 600}]
     assert catalog.list_entries(filer, "nothing-here") == []

@@ -29,30 +29,49 @@ def backup_view(env: AppEnv) -> dict[str, Any]:
         if not container.exists():
             out[gen] = None
             continue
-        out[gen] = {b.name: (b.etag, b.size, bytes(b.content_settings.content_md5 or b""),
-                             b.content_settings.content_type, dict(b.metadata or {}))
-                    for b in container.list_blobs(include=["metadata"])}
+        out[gen] = {
+            b.name: (
+                b.etag,
+                b.size,
+                bytes(b.content_settings.content_md5 or b""),
+                b.content_settings.content_type,
+                dict(b.metadata or {}),
+            )
+            for b in container.list_blobs(include=["metadata"])
+        }
     return out
 
 
 def world(env: AppEnv) -> tuple[Any, ...]:
     catalog = env.container("dr", env.plan.catalog_container)
     documents = {b.name: b.etag for b in catalog.list_blobs()}  # any write changes an ETag
-    return (backup_view(env), documents, env.client().filer_state(env.filer_name),
-            env.client().capture_core_filer(env.filer_name), sorted(env.client("dr").list_core_filers()))
+    return (
+        backup_view(env),
+        documents,
+        env.client().filer_state(env.filer_name),
+        env.client().capture_core_filer(env.filer_name),
+        sorted(env.client("dr").list_core_filers()),
+    )
 
 
 def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str, list[tuple[str, Any, str]]]:
     """orchestrator -> [(instance id, input JSON, what the failure must say)]."""
     fs, bait = env.filer_name, trapped(env, trap)
-    bid, rid, fid = (backup_instance_id("primary", fs), readd_instance_id("primary", fs),
-                     failover_instance_id("primary", fs))
+    bid, rid, fid = (
+        backup_instance_id("primary", fs),
+        readd_instance_id("primary", fs),
+        failover_instance_id("primary", fs),
+    )
     child = copy_run_id(backup["id"], f"{backup['output']['backup_id']}-final")
     run = {"cluster": "primary", "filer": fs, "instance_id": backup["id"], "run_id": backup["output"]["backup_id"]}
     final = f"{run['run_id']}-final"
     ref = {"cluster": "primary", "filer": fs, "format": INPUT_FORMAT}
-    common = [("null", None, "not a"), ("text", "x", "not a"), ("list", [1], "not a"),
-              ("empty", {}, "without a format")]
+    common = [
+        ("null", None, "not a"),
+        ("text", "x", "not a"),
+        ("list", [1], "not a"),
+        ("empty", {}, "without a format"),
+    ]
     return {
         "backup_orchestrator": [
             *common,
@@ -72,12 +91,17 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
             # An earlier version's pass: a mirror with deletes from an empty container into the verified one.
             (child, {"job": bait["job"], "filer": f"primary/{fs}"}, "an earlier version"),
             # Today's format, naming the finished backup and its final pass, but not started by it.
-            (child, {"run": run, "job_id": final, "format": INPUT_FORMAT},
-             "a copy pass runs only as the sub-orchestration"),
-            ("copy-evil", {"run": run, "job_id": final, "format": INPUT_FORMAT},
-             "a copy pass runs only as the sub-orchestration"),
-            (child, {"run": run, "job_id": final, "format": INPUT_FORMAT,
-                                          "job": bait["job"]}, "an earlier version"),
+            (
+                child,
+                {"run": run, "job_id": final, "format": INPUT_FORMAT},
+                "a copy pass runs only as the sub-orchestration",
+            ),
+            (
+                "copy-evil",
+                {"run": run, "job_id": final, "format": INPUT_FORMAT},
+                "a copy pass runs only as the sub-orchestration",
+            ),
+            (child, {"run": run, "job_id": final, "format": INPUT_FORMAT, "job": bait["job"]}, "an earlier version"),
         ],
         "readd_orchestrator": [
             *common,
@@ -98,23 +122,41 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
         "cluster_failover_orchestrator": [
             *common,
             ("cluster-failover~primary", {"cluster": "primary"}, "without a format"),
-            ("failover-cluster-evil", {"cluster": "primary", "format": INPUT_FORMAT},
-             "is not the whole-cluster failover of primary"),
-            ("cluster-failover~primary", {"cluster": "primary", "format": INPUT_FORMAT, "verify": "most"},
-             "is not one of sample, full, none"),
-            ("cluster-failover~primary", {"cluster": "primary", "format": INPUT_FORMAT,
-                                          "target": {"management_address": trap.netloc}}, "unknown field"),
+            (
+                "failover-cluster-evil",
+                {"cluster": "primary", "format": INPUT_FORMAT},
+                "is not the whole-cluster failover of primary",
+            ),
+            (
+                "cluster-failover~primary",
+                {"cluster": "primary", "format": INPUT_FORMAT, "verify": "most"},
+                "is not one of sample, full, none",
+            ),
+            (
+                "cluster-failover~primary",
+                {"cluster": "primary", "format": INPUT_FORMAT, "target": {"management_address": trap.netloc}},
+                "unknown field",
+            ),
             ("cluster-failover~nope", {"cluster": "nope", "format": INPUT_FORMAT}, "no protected cluster 'nope'"),
         ],
         "failover_verify_orchestrator": [
             *common,
             # Not started by a failover run: refused before any page is read.
-            (f"failover-primary-{fs}-verify", {"run": run, "backup_id": run["run_id"], "format": INPUT_FORMAT},
-             "a full check runs only as the sub-orchestration"),
-            ("verify-evil", {"run": run, "backup_id": run["run_id"], "format": INPUT_FORMAT},
-             "a full check runs only as the sub-orchestration"),
-            (f"failover-primary-{fs}-verify", {"run": run, "backup_id": "b", "format": INPUT_FORMAT,
-                                               "job": bait["job"]}, "an earlier version"),
+            (
+                f"failover-primary-{fs}-verify",
+                {"run": run, "backup_id": run["run_id"], "format": INPUT_FORMAT},
+                "a full check runs only as the sub-orchestration",
+            ),
+            (
+                "verify-evil",
+                {"run": run, "backup_id": run["run_id"], "format": INPUT_FORMAT},
+                "a full check runs only as the sub-orchestration",
+            ),
+            (
+                f"failover-primary-{fs}-verify",
+                {"run": run, "backup_id": "b", "format": INPUT_FORMAT, "job": bait["job"]},
+                "an earlier version",
+            ),
         ],
         "drill_orchestrator": [
             *common,
@@ -130,17 +172,22 @@ def crafted_starts(env: AppEnv, trap: Trap, backup: dict[str, Any]) -> dict[str,
         "drill_cluster_orchestrator": [
             *common,
             ("cluster-drill~primary", {"cluster": "primary", "filers": [fs]}, "an earlier version"),
-            ("cluster-drill~primary", {"cluster": "primary", "filers": [fs, "elsewhere"], "format": INPUT_FORMAT},
-             "does not protect"),
-            ("cluster-drill~primary", {"cluster": "primary", "filers": ["../x"], "format": INPUT_FORMAT},
-             "is not a name"),
+            (
+                "cluster-drill~primary",
+                {"cluster": "primary", "filers": [fs, "elsewhere"], "format": INPUT_FORMAT},
+                "does not protect",
+            ),
+            (
+                "cluster-drill~primary",
+                {"cluster": "primary", "filers": ["../x"], "format": INPUT_FORMAT},
+                "is not a name",
+            ),
             ("drills-evil", {"cluster": "primary", "filers": [fs], "format": INPUT_FORMAT}, "runs only as"),
         ],
     }
 
 
-def test_crafted_starts_of_every_orchestration_fail_closed(app_env: AppEnv, durable_runner: Any,
-                                                          trap: Trap) -> None:
+def test_crafted_starts_of_every_orchestration_fail_closed(app_env: AppEnv, durable_runner: Any, trap: Trap) -> None:
     import function_app
     from devstack.durable.functions import Registry
 
@@ -168,8 +215,9 @@ def test_crafted_starts_of_every_orchestration_fail_closed(app_env: AppEnv, dura
     for name, starts in cases.items():
         for given, value, problem in starts:
             instance_id = given if "-" in given or "~" in given else f"crafted-{name}-{given}"
-            answer = http_call("POST", f"{webhook}/{name}/{quote(instance_id, safe='')}?code={key}",
-                               raw=json.dumps(value).encode())
+            answer = http_call(
+                "POST", f"{webhook}/{name}/{quote(instance_id, safe='')}?code={key}", raw=json.dumps(value).encode()
+            )
             assert answer.status == 202, (name, instance_id, answer.body)
             status = runner.wait_for(instance_id, timeout=60)
             output = str(status.get("output"))

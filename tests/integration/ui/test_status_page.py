@@ -145,8 +145,9 @@ def save_screenshot(driver: Any, tmp_path: Path) -> None:
         shutil.copyfile(shot, target)
 
 
-def test_status_page_backup_held_copy_failover_and_screenshot(ui_env: AppEnv, faults: FaultProxy, durable_runner,
-                                                              browser: Any, tmp_path: Path) -> None:
+def test_status_page_backup_held_copy_failover_and_screenshot(
+    ui_env: AppEnv, faults: FaultProxy, durable_runner, browser: Any, tmp_path: Path
+) -> None:
     import function_app
 
     env, driver = ui_env, browser
@@ -156,8 +157,12 @@ def test_status_page_backup_held_copy_failover_and_screenshot(ui_env: AppEnv, fa
     scratch = f"primary/scratch-{env.filer_name}"
 
     def needs_attention(state: FilerState) -> None:
-        state.needs_attention = {"since": "2027-01-15T07:00:00Z", "error": "re-add failed 4 times in a row: "
-                                 "createCloudFiler: bucket is not readable", "instance_id": "x", "record": None}
+        state.needs_attention = {
+            "since": "2027-01-15T07:00:00Z",
+            "error": "re-add failed 4 times in a row: createCloudFiler: bucket is not readable",
+            "instance_id": "x",
+            "record": None,
+        }
 
     env.catalog().update(archive, needs_attention)
     rng = random.Random(1)  # incompressible data: the backup's byte counts are the files' sizes
@@ -208,8 +213,14 @@ def test_status_page_backup_held_copy_failover_and_screenshot(ui_env: AppEnv, fa
     faults.add_rule("pending", account=env.filer.backup.account, polls=60, times=2)
     env.write("/data/new.bin", random.Random(2).randbytes(1 << 20))
     second = start(runner, f"backups/primary/{env.filer_name}")
-    runner.run_until(lambda: custom(runner, second).get("step") == "precopy"
-                     and custom(runner, second).get("bytes_copied", 0) > 0 and runner.is_idle(), timeout=90)
+    runner.run_until(
+        lambda: (
+            custom(runner, second).get("step") == "precopy"
+            and custom(runner, second).get("bytes_copied", 0) > 0
+            and runner.is_idle()
+        ),
+        timeout=90,
+    )
     progress = custom(runner, second)
     assert progress["pending"] == 2 and progress["blobs_copied"] < progress["blobs_to_copy"]
     blobs = f"{progress['blobs_copied']} / {progress['blobs_to_copy']}"
@@ -225,8 +236,9 @@ def test_status_page_backup_held_copy_failover_and_screenshot(ui_env: AppEnv, fa
     save_screenshot(driver, tmp_path)
 
     second_out = finish(runner, second)
-    snap = shows(driver, key, "the new backup", lambda s: s["state"] == "PROTECTED"
-                 and second_out["backup_id"] in s["backup"])
+    snap = shows(
+        driver, key, "the new backup", lambda s: s["state"] == "PROTECTED" and second_out["backup_id"] in s["backup"]
+    )
     assert (snap["badge"], snap["badge_color"]) == ("green", GREEN) and snap["runs"] == []
 
     # After a failover: served from the DR cluster; the backup left is the first one, 30 h old: amber.
@@ -239,13 +251,17 @@ def test_status_page_backup_held_copy_failover_and_screenshot(ui_env: AppEnv, fa
 
     source = driver.page_source
     assert runner.system_key not in source and "runtime/webhooks" not in source
-    problems = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
-                or "Content Security Policy" in e["message"]]
+    problems = [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]
+    ]
     assert not problems, problems
 
 
-def test_status_page_says_why_it_refuses(ui_env: AppEnv, durable_runner, browser: Any,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_page_says_why_it_refuses(
+    ui_env: AppEnv, durable_runner, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import function_app
 
     runner = durable_runner(function_app.app, clock=ui_env.clock)

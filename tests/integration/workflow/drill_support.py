@@ -49,8 +49,10 @@ def drill_now(env: AppEnv, runner: Any, query: str = "", timeout: float = 240) -
 def production(env: AppEnv) -> dict[str, Any]:
     """The primary filer and both backup containers as a drill must leave them: state, junctions, every blob's
     ETag, last-modified, size, MD5 and metadata, and the containers' own properties (lease, metadata)."""
-    out: dict[str, Any] = {"filer_state": env.client().filer_state(env.filer_name),
-                           "filer": env.client().capture_core_filer(env.filer_name).to_json()}
+    out: dict[str, Any] = {
+        "filer_state": env.client().filer_state(env.filer_name),
+        "filer": env.client().capture_core_filer(env.filer_name).to_json(),
+    }
     for gen in ("a", "b"):
         container = env.backup_container(gen)
         try:
@@ -58,11 +60,24 @@ def production(env: AppEnv) -> dict[str, Any]:
         except ResourceNotFoundError:
             out[gen] = None
             continue
-        blobs = {b.name: (b.etag, b.last_modified, b.size, bytes(b.content_settings.content_md5 or b""),
-                          dict(b.metadata or {}), b.lease.state, b.lease.status)
-                 for b in container.list_blobs(include=["metadata"])}
-        out[gen] = {"etag": props.etag, "metadata": dict(props.metadata or {}), "lease": props.lease.state,
-                    "blobs": blobs}
+        blobs = {
+            b.name: (
+                b.etag,
+                b.last_modified,
+                b.size,
+                bytes(b.content_settings.content_md5 or b""),
+                dict(b.metadata or {}),
+                b.lease.state,
+                b.lease.status,
+            )
+            for b in container.list_blobs(include=["metadata"])
+        }
+        out[gen] = {
+            "etag": props.etag,
+            "metadata": dict(props.metadata or {}),
+            "lease": props.lease.state,
+            "blobs": blobs,
+        }
     return out
 
 

@@ -23,8 +23,7 @@ from tools import breakglass
 def run(env: AppEnv, *args: str) -> tuple[int, str, str]:
     """The command as an operator runs it, in this process (the clusters run on the test's virtual clock)."""
     out, err = io.StringIO(), io.StringIO()
-    code = breakglass.main(["failover", "primary", env.filer_name, *args], out=out, err=err,
-                           sleep=env.clock.advance)
+    code = breakglass.main(["failover", "primary", env.filer_name, *args], out=out, err=err, sleep=env.clock.advance)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -45,7 +44,8 @@ def world(env: AppEnv) -> dict[str, Any]:
 
 
 def test_break_glass_fails_over_records_it_and_refuses_a_second(
-        app_env: AppEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     env = app_env
     caplog.set_level(logging.INFO)
     write_files(env)
@@ -76,8 +76,15 @@ def test_break_glass_fails_over_records_it_and_refuses_a_second(
     assert failovers[0]["rto_s"] is not None and failovers[0]["status"] == "serving"
 
     # It says what it did and where clients mount the filer now.
-    for step in ("plan snapshot", "chosen: backup b1", "verifying: sample passed", "marked attached", "recorded",
-                 "RPO", "RTO"):
+    for step in (
+        "plan snapshot",
+        "chosen: backup b1",
+        "verifying: sample passed",
+        "marked attached",
+        "recorded",
+        "RPO",
+        "RTO",
+    ):
         assert step in out, (step, out)
     assert f"SERVING primary/{env.filer_name} on cluster dr from backup b1" in out
     for junction in captured.junctions:
@@ -97,8 +104,7 @@ def test_break_glass_fails_over_records_it_and_refuses_a_second(
     assert not leaks, leaks
 
 
-def test_refused_break_glass_changes_nothing(app_env: AppEnv, monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_refused_break_glass_changes_nothing(app_env: AppEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     env = app_env
     plan = plan_file(tmp_path, monkeypatch)
 
@@ -132,8 +138,9 @@ def test_refused_break_glass_changes_nothing(app_env: AppEnv, monkeypatch: pytes
     assert env.client("dr").filer_state(env.filer_name) == "online"
 
 
-def test_an_invalid_plan_is_named_and_nothing_runs(app_env: AppEnv, monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_an_invalid_plan_is_named_and_nothing_runs(
+    app_env: AppEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     env = app_env
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({**env.plan_json, "rpo_hours": -1}))

@@ -37,8 +37,9 @@ def _secrets_in(state: Path) -> dict[str, str]:
     settings = json.loads((state / "local.settings.json").read_text())["Values"]
     found["identity header"] = settings["IDENTITY_HEADER"]
     for cluster in ("primary", "dr"):
-        found[f"{cluster} admin password"] = json.loads(
-            (state / "clusters" / cluster / "admin.json").read_text())["password"]
+        found[f"{cluster} admin password"] = json.loads((state / "clusters" / cluster / "admin.json").read_text())[
+            "password"
+        ]
     first = json.loads((state / "clusters" / "primary" / "demo_filer.json").read_text())
     found["initial passphrase"] = first["passphrase"]
     return found
@@ -64,8 +65,15 @@ def _processes_naming(text: str) -> list[int]:
 def test_the_demo_passes_end_to_end_and_leaves_its_state_for_inspection(tmp_path: Path) -> None:
     state = tmp_path / "demo-state"
     env = {k: v for k, v in os.environ.items() if k != "DEVSTACK_CLUSTER_SPEEDUP"}  # real time, as `make demo`
-    done = subprocess.run([sys.executable, "-m", "devstack", "demo", "--state-dir", str(state)], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack", "demo", "--state-dir", str(state)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -77,9 +85,16 @@ def test_the_demo_passes_end_to_end_and_leaves_its_state_for_inspection(tmp_path
     # The rehearsal before the outage: served from a scratch copy, read back by the probe stand-in, timed.
     assert result["drill_rto_s"] > 0 and 0 < result["drill_files_checked"] <= 20
     assert 0 <= result["drill_copy_s"] < result["drill_rto_s"] and result["drill_rpo_s"] > 0
-    for heading in ("clean start", "back up through the app", "the backup run's history",
-                    "rehearse: drill the backup on the DR cluster", "lose the primary region",
-                    "fail over to the DR cluster", "read every file back through the DR cluster", "summary"):
+    for heading in (
+        "clean start",
+        "back up through the app",
+        "the backup run's history",
+        "rehearse: drill the backup on the DR cluster",
+        "lose the primary region",
+        "fail over to the DR cluster",
+        "read every file back through the DR cluster",
+        "summary",
+    ):
         assert heading in done.stdout
     assert "pre-copy: listed" in done.stdout and "delta copy: listed" in done.stdout  # live copy progress
     assert "scratch copy: listed" in done.stdout and "ETags and metadata unchanged" in done.stdout
@@ -93,11 +108,19 @@ def test_the_demo_passes_end_to_end_and_leaves_its_state_for_inspection(tmp_path
 
     assert not (state / "stack.json").exists()  # the stack was stopped ...
     assert _processes_naming(str(state)) == []  # ... every process of it
-    for instance in (result["backup_instance"], result["drill_instance"],
-                     result["failover_instance"]):  # ... and the runs can be inspected
-        shown = subprocess.run([sys.executable, "-m", "devstack", "status", instance, "--history",
-                                "--state-dir", str(state)], cwd=REPO_ROOT, capture_output=True, text=True,
-                               timeout=60, check=False)
+    for instance in (
+        result["backup_instance"],
+        result["drill_instance"],
+        result["failover_instance"],
+    ):  # ... and the runs can be inspected
+        shown = subprocess.run(
+            [sys.executable, "-m", "devstack", "status", instance, "--history", "--state-dir", str(state)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert shown.returncode == 0, shown.stderr
         status = json.loads(shown.stdout)
         assert status["runtimeStatus"] == "Completed" and status["historyEvents"]
@@ -150,15 +173,21 @@ def test_progress_lines_show_each_pass_with_its_own_totals() -> None:
     view = ProgressView()
     base = {"run": "backup", "filer": "primary/f"}
     assert view.line({**base, "step": "precopy"}) == "precopy"
-    totals = {"blobs_listed": 120, "blobs_to_copy": 120, "blobs_copied": 120, "bytes_to_copy": 3 << 20,
-              "bytes_copied": 3 << 20, "pending": 0, "eta_s": None}
+    totals = {
+        "blobs_listed": 120,
+        "blobs_to_copy": 120,
+        "blobs_copied": 120,
+        "bytes_to_copy": 3 << 20,
+        "bytes_copied": 3 << 20,
+        "pending": 0,
+        "eta_s": None,
+    }
     flush = view.line({**base, **totals, "step": "flush"})
     assert flush is not None and "pre-copy: listed 120, copied 120/120 blobs, 3.0 MiB/3.0 MiB" in flush
     assert view.line({**base, **totals, "step": "flush"}) is None  # nothing changed: no line
     started = view.line({**base, **totals, "step": "copy"})
     assert started is not None and "listed 120" not in started  # the pre-copy's totals are not the delta's
-    delta = view.line({**base, **totals, "blobs_listed": 130, "blobs_to_copy": 4, "blobs_copied": 4,
-                       "step": "copy"})
+    delta = view.line({**base, **totals, "blobs_listed": 130, "blobs_to_copy": 4, "blobs_copied": 4, "step": "copy"})
     assert delta is not None and "delta copy: listed 130, copied 4/4 blobs" in delta
     first = {**base, "remove_percent": 100, "step": "removing_filer"}  # 100: the junctions' removal
     assert view.line(first) == "removing_filer     started"
@@ -168,13 +197,19 @@ def test_progress_lines_show_each_pass_with_its_own_totals() -> None:
 
 def test_history_lines_fold_a_poll_loop_and_keep_times() -> None:
     def event(kind: str, second: float, name: str = "") -> dict:
-        return {"EventType": kind, "Timestamp": f"2030-01-01T00:00:{second:09.6f}Z",
-                **({"FunctionName": name} if name else {})}
+        return {
+            "EventType": kind,
+            "Timestamp": f"2030-01-01T00:00:{second:09.6f}Z",
+            **({"FunctionName": name} if name else {}),
+        }
 
     events = [event("ExecutionStarted", 0, "backup_orchestrator")]
     for i in range(4):
-        events += [event("TaskCompleted", 1 + i, "flush_status"), event("TimerCreated", 1 + i + 0.01),
-                   event("TimerFired", 2 + i)]
+        events += [
+            event("TaskCompleted", 1 + i, "flush_status"),
+            event("TimerCreated", 1 + i + 0.01),
+            event("TimerFired", 2 + i),
+        ]
     events += [event("TaskCompleted", 6, "complete_backup"), event("ExecutionCompleted", 6.5)]
     lines = history_lines(events)
     assert len(lines) == 1 + 1 + 3 + 2
@@ -211,14 +246,36 @@ def test_run_drill_is_one_post_to_the_drill_route() -> None:
 
 def test_drill_progress_lines_name_the_scratch_copy_and_the_read_back() -> None:
     view = ProgressView()
-    base = {"run": "drill", "filer": "primary/f", "backup_id": "b1", "generation": "a", "rpo_s": 60.0,
-            "scratch": "drill-f-1a2b3c4d-9f8e7d6c", "target_cluster": "dr"}
+    base = {
+        "run": "drill",
+        "filer": "primary/f",
+        "backup_id": "b1",
+        "generation": "a",
+        "rpo_s": 60.0,
+        "scratch": "drill-f-1a2b3c4d-9f8e7d6c",
+        "target_cluster": "dr",
+    }
     chosen = view.line({**base, "step": "chosen"})
     assert chosen is not None and "scratch drill-f-1a2b3c4d-9f8e7d6c -> cluster dr" in chosen and "60.0s old" in chosen
-    totals = {"blobs_listed": 10, "blobs_to_copy": 10, "blobs_copied": 10, "bytes_to_copy": 1 << 20,
-              "bytes_copied": 1 << 20, "pending": 0}
+    totals = {
+        "blobs_listed": 10,
+        "blobs_to_copy": 10,
+        "blobs_copied": 10,
+        "bytes_to_copy": 1 << 20,
+        "bytes_copied": 1 << 20,
+        "pending": 0,
+    }
     copied = view.line({**base, **totals, "step": "scratch_copy"})
     assert copied is not None and "scratch copy: listed 10, copied 10/10 blobs" in copied
-    read = view.line({**base, **totals, "step": "read_back", "readback": "passed", "files_ok": 3, "files_checked": 3,
-                      "bytes_read": 2 << 20})
+    read = view.line(
+        {
+            **base,
+            **totals,
+            "step": "read_back",
+            "readback": "passed",
+            "files_ok": 3,
+            "files_checked": 3,
+            "bytes_read": 2 << 20,
+        }
+    )
     assert read is not None and "passed: 3/3 files, 2.0 MiB read whole by the probe" in read

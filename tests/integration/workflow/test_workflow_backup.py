@@ -15,8 +15,16 @@ def blobs(container: ContainerClient) -> dict[str, tuple]:
     out = {}
     for b in container.list_blobs(include=["metadata"]):
         s = b.content_settings
-        out[b.name] = (b.size, bytes(s.content_md5 or b""), s.content_type, s.content_encoding,
-                       s.content_language, s.content_disposition, s.cache_control, dict(b.metadata or {}))
+        out[b.name] = (
+            b.size,
+            bytes(s.content_md5 or b""),
+            s.content_type,
+            s.content_encoding,
+            s.content_language,
+            s.content_disposition,
+            s.cache_control,
+            dict(b.metadata or {}),
+        )
     return out
 
 

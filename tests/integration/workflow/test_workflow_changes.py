@@ -20,8 +20,12 @@ FILES = [f"/data/docs/file-{i:02d}.txt" for i in range(20)]
 def guarded(short_offline_window: bool) -> Callable[[dict[str, Any]], None]:
     def edit(plan: dict[str, Any]) -> None:
         # Deletes unguarded here (the rewritten files' old chunks go): this is about overwrites.
-        plan["guard"] = {"max_change_fraction": 0.3, "max_delete_fraction": 1.0, "min_count": 0,
-                         "approval_timeout_hours": 1}
+        plan["guard"] = {
+            "max_change_fraction": 0.3,
+            "max_delete_fraction": 1.0,
+            "min_count": 0,
+            "approval_timeout_hours": 1,
+        }
         plan["short_offline_window"] = short_offline_window
 
     return edit
@@ -46,7 +50,11 @@ def attacked(env: AppEnv, runner: Any) -> tuple[str, str]:
     env.flush()
     first, second = backup(runner, env), backup(runner, env)
     assert (first["status"], second["status"], first["generation"], second["generation"]) == (
-        "verified", "verified", "a", "b")
+        "verified",
+        "verified",
+        "a",
+        "b",
+    )
     for path in FILES[:18]:
         env.write(path, b"\x8f\x13 encrypted, pay to get it back " + path.encode())
     env.flush()
@@ -115,8 +123,9 @@ def test_approved_the_run_overwrites_and_verifies(changes_env: AppEnv, durable_r
     target, newest = attacked(env, runner)
     newest_before = blobs(env.backup_container(newest))
     instance, custom = held_run(env, runner)
-    runner.raise_event(instance, "approve_changes",
-                       {"approve": True, "approval_ref": custom["approval_ref"], "by": "operator@example"})
+    runner.raise_event(
+        instance, "approve_changes", {"approve": True, "approval_ref": custom["approval_ref"], "by": "operator@example"}
+    )
     status = runner.wait_for(instance, timeout=240)
     out = status["output"]
     assert status["runtimeStatus"] == "Completed" and out["status"] == "verified", out
@@ -126,8 +135,9 @@ def test_approved_the_run_overwrites_and_verifies(changes_env: AppEnv, durable_r
     assert catalog_state(env).latest_verified == target
 
 
-def test_a_held_final_pass_re_adds_the_filer_before_it_waits(make_app_env: Callable[..., AppEnv],
-                                                              durable_runner) -> None:
+def test_a_held_final_pass_re_adds_the_filer_before_it_waits(
+    make_app_env: Callable[..., AppEnv], durable_runner
+) -> None:
     """Without the online pre-copy the only pass runs while the filer is removed: held, the filer is re-added
     first, then the run waits; unapproved, the generation keeps its earlier backup."""
     import function_app

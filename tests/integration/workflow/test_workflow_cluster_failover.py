@@ -15,12 +15,18 @@ from tests.integration.workflow.test_workflow_failover import FILES, backup_now,
 def _second_filer(plan: dict[str, Any]) -> None:
     """A second filer of the cluster, never backed up: its failover has nothing to attach."""
     first = plan["filers"][0]
-    plan["filers"].append({**json.loads(json.dumps(first)), "name": f"{first['name']}-two",
-                           "source": {**first["source"], "container": f"{first['source']['container']}-two"}})
+    plan["filers"].append(
+        {
+            **json.loads(json.dumps(first)),
+            "name": f"{first['name']}-two",
+            "source": {**first["source"], "container": f"{first['source']['container']}-two"},
+        }
+    )
 
 
 def test_cluster_failover_serves_every_filer_it_can_and_names_the_one_it_cannot(
-        make_app_env: Callable[..., AppEnv], durable_runner) -> None:
+    make_app_env: Callable[..., AppEnv], durable_runner
+) -> None:
     import function_app
 
     env = make_app_env(edit_plan=_second_filer)
@@ -60,9 +66,11 @@ def test_cluster_failover_requests_that_cannot_succeed_are_refused(app_env: AppE
 
     env = app_env
     runner = durable_runner(function_app.app, clock=env.clock)
-    for path, code, words in (("failovers/nowhere", 404, "no protected cluster 'nowhere'"),
-                              ("failovers/primary?target=primary", 404, "is not one of the plan's dr_clusters"),
-                              ("failovers/primary?verify=most", 400, "expected sample, full or none")):
+    for path, code, words in (
+        ("failovers/nowhere", 404, "no protected cluster 'nowhere'"),
+        ("failovers/primary?target=primary", 404, "is not one of the plan's dr_clusters"),
+        ("failovers/primary?verify=most", 400, "expected sample, full or none"),
+    ):
         answer = http_call("POST", f"{runner.base_url}/api/{path}")
         assert answer.status == code and words in answer.json()["error"], (path, answer.body)
     assert runner.statuses() == []

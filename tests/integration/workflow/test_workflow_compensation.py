@@ -55,8 +55,9 @@ def seed(env: AppEnv) -> None:
     env.flush()
 
 
-def test_precopy_while_clients_write_ends_exactly_as_of_the_flush(proxied_env: AppEnv, faults: FaultProxy,
-                                                                   durable_runner) -> None:
+def test_precopy_while_clients_write_ends_exactly_as_of_the_flush(
+    proxied_env: AppEnv, faults: FaultProxy, durable_runner
+) -> None:
     import function_app
 
     env = proxied_env
@@ -81,8 +82,9 @@ def test_precopy_while_clients_write_ends_exactly_as_of_the_flush(proxied_env: A
     assert env.read("/data/big.bin") == BIG[::-1]
 
 
-def test_copy_failing_after_removal_readds_and_keeps_the_other_generation(proxied_env: AppEnv, faults: FaultProxy,
-                                                                         durable_runner) -> None:
+def test_copy_failing_after_removal_readds_and_keeps_the_other_generation(
+    proxied_env: AppEnv, faults: FaultProxy, durable_runner
+) -> None:
     import function_app
 
     env = proxied_env
@@ -114,8 +116,9 @@ def test_copy_failing_after_removal_readds_and_keeps_the_other_generation(proxie
     assert env.read("/data/after-first.bin") == BIG
 
 
-def test_readd_that_keeps_failing_needs_attention_then_readd_recovers(app_env: AppEnv, durable_runner,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_readd_that_keeps_failing_needs_attention_then_readd_recovers(
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -224,7 +227,8 @@ def test_flush_failing_to_start_after_the_suspend_unsuspends_the_clients(app_env
 
 
 def test_a_failed_key_rotation_stops_before_anything_is_removed_and_leaks_nothing(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
     from shared.runbook.key_secret import key_secret_name
 

@@ -34,7 +34,8 @@ def run_json(status: dict[str, Any]) -> str:
 
 
 def test_a_drill_rehearses_the_newest_backup_and_leaves_production_exactly_as_it_was(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -54,7 +55,8 @@ def test_a_drill_rehearses_the_newest_backup_and_leaves_production_exactly_as_it
     assert out["backup_id"] == backup["backup_id"] and out["generation"] == backup["generation"]
     assert out["rto_s"] > 0 and out["rpo_s"] >= 0 and out["cleaned_up"] is True
     assert out["phases"]["copy_s"] >= 0 and out["rto_without_copy_s"] == pytest.approx(
-        out["rto_s"] - out["phases"]["copy_s"], abs=0.01)
+        out["rto_s"] - out["phases"]["copy_s"], abs=0.01
+    )
 
     # Production is untouched: the filer, every backup container blob (ETags, metadata), the catalog state.
     assert production(env) == before
@@ -79,7 +81,8 @@ def test_a_drill_rehearses_the_newest_backup_and_leaves_production_exactly_as_it
 
 
 def test_the_filers_protection_is_unchanged_a_backup_right_after_a_drill_verifies(
-        app_env: AppEnv, durable_runner) -> None:
+    app_env: AppEnv, durable_runner
+) -> None:
     import function_app
 
     env = app_env
@@ -93,7 +96,6 @@ def test_the_filers_protection_is_unchanged_a_backup_right_after_a_drill_verifie
     state = env.catalog().load(env.filer)
     assert state.pins == {}
     assert state.latest_verified == second["generation"]
-
 
 
 def settle(runner: Any, instance_id: str, step: str) -> None:
@@ -124,7 +126,8 @@ def assert_cleaned_up(env: AppEnv, drill_id: str) -> None:
 
 
 def test_a_drill_that_fails_to_attach_still_cleans_up_and_raises_the_alert_once(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -134,8 +137,16 @@ def test_a_drill_that_fails_to_attach_still_cleans_up_and_raises_the_alert_once(
     backup_now(env, runner)
     before = production(env)
     # The DR cluster refuses to create the drill's filer, every time the drill tries.
-    env.client("dr").call("sim.injectFault", {"method": "corefiler.createCloudFiler", "action": "fault",
-                                               "code": 100, "text": "injected: no capacity", "count": 100})
+    env.client("dr").call(
+        "sim.injectFault",
+        {
+            "method": "corefiler.createCloudFiler",
+            "action": "fault",
+            "code": 100,
+            "text": "injected: no capacity",
+            "count": 100,
+        },
+    )
     status = drill_now(env, runner)
     env.client("dr").call("sim.clearFaults")
     assert status["runtimeStatus"] == "Failed", run_json(status)
@@ -151,7 +162,8 @@ def test_a_drill_that_fails_to_attach_still_cleans_up_and_raises_the_alert_once(
 
 
 def test_a_failover_cancels_a_running_drill_which_cleans_up_while_the_failover_serves(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -195,8 +207,11 @@ def test_a_cancelled_drill_cleans_up(app_env: AppEnv, durable_runner) -> None:
     drill = start_drill(env, runner)
     settle(runner, drill, "attach")
     # Half-way: the DR cluster is still creating the drill filer (it is listed only once created).
-    creating = [a for a in env.client("dr").call("cluster.listActivities")
-                if a["state"] == "inprogress" and f"'drill-{env.filer_name}'" in a["status"]]
+    creating = [
+        a
+        for a in env.client("dr").call("cluster.listActivities")
+        if a["state"] == "inprogress" and f"'drill-{env.filer_name}'" in a["status"]
+    ]
     assert creating and f"drill-{env.filer_name}" not in env.client("dr").list_core_filers()
     runner.raise_event(drill, "cancel", {"reason": "operator"})
     status = runner.wait_for(drill, timeout=240)
@@ -207,7 +222,8 @@ def test_a_cancelled_drill_cleans_up(app_env: AppEnv, durable_runner) -> None:
 
 
 def test_the_timer_starts_a_scheduled_drill_once_per_occurrence_while_backups_keep_running(
-        make_app_env, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    make_app_env, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     def daily_drill(plan: dict[str, Any]) -> None:
@@ -241,8 +257,14 @@ def test_the_timer_starts_a_scheduled_drill_once_per_occurrence_while_backups_ke
 
 
 def test_no_secret_in_a_drills_history_status_logs_or_catalog(
-        *, make_app_env, faults: FaultProxy, drill_probe: ProbeEndpoint, durable_runner, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    *,
+    make_app_env,
+    faults: FaultProxy,
+    drill_probe: ProbeEndpoint,
+    durable_runner,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import function_app
 
     def plan(data: dict[str, Any]) -> None:
@@ -273,7 +295,8 @@ def test_no_secret_in_a_drills_history_status_logs_or_catalog(
 
 
 def test_the_tick_cleans_up_after_a_terminated_drill_and_unpins(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     """Terminating runs no compensation: the drill's filer, scratch copy and pin stay, until the timer notices the
     pin outlived its drill and cleans up after it under the filer's drill id."""
     import function_app
@@ -289,8 +312,11 @@ def test_the_tick_cleans_up_after_a_terminated_drill_and_unpins(
     runner.run_until_idle(timeout=60)
     assert runner.status(drill)["runtimeStatus"] == "Terminated"
     assert env.catalog().load(env.filer).pins and scratch_containers(env)
-    creating = [a for a in env.client("dr").call("cluster.listActivities")
-                if a["state"] == "inprogress" and f"'drill-{env.filer_name}'" in a["status"]]
+    creating = [
+        a
+        for a in env.client("dr").call("cluster.listActivities")
+        if a["state"] == "inprogress" and f"'drill-{env.filer_name}'" in a["status"]
+    ]
     assert creating
 
     runner.trigger("tick")

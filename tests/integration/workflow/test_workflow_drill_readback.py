@@ -29,7 +29,8 @@ def custom_step(runner: Any, instance_id: str) -> str | None:
 
 
 def test_the_probe_reads_a_sample_of_files_whole_through_the_drill_filer_and_the_drill_counts_them(
-        make_app_env, drill_probe: ProbeEndpoint, durable_runner) -> None:
+    make_app_env, drill_probe: ProbeEndpoint, durable_runner
+) -> None:
     import function_app
 
     env: AppEnv = make_app_env(edit_plan=probe_plan(drill_probe, sample_size=2))
@@ -59,8 +60,7 @@ def test_the_probe_reads_a_sample_of_files_whole_through_the_drill_filer_and_the
     assert production(env) == before and scratch_containers(env) == []
 
 
-def test_without_a_probe_the_read_back_is_skipped_and_never_counts_as_passed(
-        app_env: AppEnv, durable_runner) -> None:
+def test_without_a_probe_the_read_back_is_skipped_and_never_counts_as_passed(app_env: AppEnv, durable_runner) -> None:
     import function_app
 
     env = app_env
@@ -73,7 +73,8 @@ def test_without_a_probe_the_read_back_is_skipped_and_never_counts_as_passed(
 
 
 def test_a_damaged_object_read_back_through_the_cluster_fails_the_drill_which_still_cleans_up(
-        make_app_env, drill_probe: ProbeEndpoint, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    make_app_env, drill_probe: ProbeEndpoint, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env: AppEnv = make_app_env(edit_plan=probe_plan(drill_probe, sample_size=20))

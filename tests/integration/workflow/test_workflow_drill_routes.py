@@ -34,8 +34,14 @@ def backup_blobs(env: AppEnv) -> dict[str, dict[str, str]]:
 def world(env: AppEnv, runner: Any) -> tuple:
     """What a refused request must leave as it was."""
     instances = sorted((s["instanceId"], s["createdTime"], s["runtimeStatus"]) for s in runner.statuses())
-    return (instances, catalog_blobs(env), backup_blobs(env), sorted(env.client("dr").list_core_filers()),
-            scratch_containers(env), env.client().filer_state(env.filer_name))
+    return (
+        instances,
+        catalog_blobs(env),
+        backup_blobs(env),
+        sorted(env.client("dr").list_core_filers()),
+        scratch_containers(env),
+        env.client().filer_state(env.filer_name),
+    )
 
 
 def post(runner: Any, path: str) -> tuple[int, Any]:
@@ -66,11 +72,14 @@ def test_unknown_cluster_filer_target_or_backup_is_404_and_changes_nothing(app_e
     write_files(env)
     backup_now(env, runner)
     before = world(env, runner)
-    for path, word in ((f"drills/nowhere/{env.filer_name}", "nowhere"), ("drills/primary/no-such-filer", "no-such"),
-                       (f"drills/primary/{env.filer_name}?target=atlantis", "atlantis"),
-                       (f"drills/primary/{env.filer_name}?target=primary", "primary"),
-                       (f"drills/primary/{env.filer_name}?backupId=typo", "backup typo"),
-                       ("drills/nowhere", "nowhere")):
+    for path, word in (
+        (f"drills/nowhere/{env.filer_name}", "nowhere"),
+        ("drills/primary/no-such-filer", "no-such"),
+        (f"drills/primary/{env.filer_name}?target=atlantis", "atlantis"),
+        (f"drills/primary/{env.filer_name}?target=primary", "primary"),
+        (f"drills/primary/{env.filer_name}?backupId=typo", "backup typo"),
+        ("drills/nowhere", "nowhere"),
+    ):
         status, body = post(runner, path)
         assert status == 404, (path, body)
         assert word in body["error"], (path, body)

@@ -49,8 +49,7 @@ def test_a_flush_reported_done_with_files_dirty_is_waited_out_until_clean(app_en
         wrongly, went on to the removal: then stop at once and let the assertions say so). It reads the run's
         status only: the runner's thread calls it too, so it must not share the test's cluster client."""
         custom = _custom(runner, instance)
-        seen = custom.get("step") == "flush" and custom.get("flush_percent") == 100 \
-            and custom.get("dirty_files") == 1
+        seen = custom.get("step") == "flush" and custom.get("flush_percent") == 100 and custom.get("dirty_files") == 1
         return (runner.is_idle() and seen) or custom.get("step") in ("removing_junctions", "removing_filer")
 
     # The flush activity ends in success while a file is still dirty: the run stays in its flush wait.
@@ -67,8 +66,7 @@ def test_a_flush_reported_done_with_files_dirty_is_waited_out_until_clean(app_en
     assert env.read("/scratch/late.txt") == b"rewritten by a client as the flush started"
 
 
-def test_a_flush_that_never_gets_clean_fails_at_max_offline_with_nothing_removed(make_app_env,
-                                                                                 durable_runner) -> None:
+def test_a_flush_that_never_gets_clean_fails_at_max_offline_with_nothing_removed(make_app_env, durable_runner) -> None:
     import function_app
 
     env = make_app_env(edit_plan=lambda p: p["filers"][0].update(max_offline_minutes=2))
@@ -89,8 +87,17 @@ def test_an_unreadable_dirty_file_count_never_counts_as_clean(make_app_env, dura
 
     env = make_app_env(edit_plan=lambda p: p["filers"][0].update(max_offline_minutes=2))
     seed(env)
-    env.client().call("sim.injectFault", {"method": "corefiler.modifiedFilesInfo", "action": "rewrite",
-                                          "path": "numFiles", "op": "set", "value": "none", "count": 1000})
+    env.client().call(
+        "sim.injectFault",
+        {
+            "method": "corefiler.modifiedFilesInfo",
+            "action": "rewrite",
+            "path": "numFiles",
+            "op": "set",
+            "value": "none",
+            "count": 1000,
+        },
+    )
     runner = durable_runner(function_app.app, clock=env.clock)
     status = runner.wait_for(start(runner, env), timeout=240)
     env.client().call("sim.clearFaults")
@@ -101,13 +108,22 @@ def test_an_unreadable_dirty_file_count_never_counts_as_clean(make_app_env, dura
 
 
 def test_a_key_status_without_the_active_key_id_stops_the_rotation_before_anything_changes(
-        app_env: AppEnv, durable_runner) -> None:
+    app_env: AppEnv, durable_runner
+) -> None:
     import function_app
 
     env = app_env
     seed(env)
-    env.client().call("sim.injectFault", {"method": "corefiler.masterKeyStatus", "action": "rewrite",
-                                          "path": "activeMasterKeyId", "op": "drop", "count": 1000})
+    env.client().call(
+        "sim.injectFault",
+        {
+            "method": "corefiler.masterKeyStatus",
+            "action": "rewrite",
+            "path": "activeMasterKeyId",
+            "op": "drop",
+            "count": 1000,
+        },
+    )
     since = len(env.client().call("sim.callLog"))
     runner = durable_runner(function_app.app, clock=env.clock)
     status = runner.wait_for(start(runner, env), timeout=240)

@@ -62,7 +62,8 @@ def lose_primary_region(env: AppEnv, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_failover_serves_every_file_from_the_backup_without_the_source(
-        app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -137,7 +138,8 @@ def custom_step(runner: Any, instance_id: str) -> str | None:
 
 
 def test_failover_while_a_backup_runs_cancels_it_first_and_attaches_the_last_verified_backup(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     """What the DR cluster serves; that the cancelled backup leaves the primary fenced is test_workflow_fence.py."""
     import function_app
 
@@ -182,7 +184,8 @@ def test_failover_while_a_backup_runs_cancels_it_first_and_attaches_the_last_ver
 
 
 def test_failover_without_a_verified_backup_is_refused_naming_it_and_changes_nothing(
-        app_env: AppEnv, durable_runner) -> None:
+    app_env: AppEnv, durable_runner
+) -> None:
     import function_app
 
     env = app_env
@@ -199,7 +202,8 @@ def test_failover_without_a_verified_backup_is_refused_naming_it_and_changes_not
 
 
 def test_failover_naming_an_unknown_backup_is_refused_and_the_running_backup_goes_on(
-        app_env: AppEnv, durable_runner) -> None:
+    app_env: AppEnv, durable_runner
+) -> None:
     import function_app
 
     env = app_env
@@ -258,7 +262,8 @@ def test_catalog_rules_for_a_failover_request() -> None:
 
 @pytest.mark.parametrize("damage", ["missing", "altered"])
 def test_failover_refuses_a_backup_that_no_longer_matches_its_manifest(
-        app_env: AppEnv, durable_runner, damage: str) -> None:
+    app_env: AppEnv, durable_runner, damage: str
+) -> None:
     """A blob deleted from, or altered in, the verified backup stops the full check before anything is attached."""
     import function_app
 

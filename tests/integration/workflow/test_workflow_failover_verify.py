@@ -24,15 +24,26 @@ def fail_over(env: AppEnv, runner: Any, query: str = "") -> dict:
 
 def scheduled(status: dict) -> list[str]:
     """Names of the activities and sub-orchestrations the run called (its own history only)."""
-    return [e.get("FunctionName") or e.get("Name") for e in status["historyEvents"]
-            if e["EventType"] in ("TaskScheduled", "SubOrchestrationInstanceCreated", "TaskCompleted", "TaskFailed",
-                                  "SubOrchestrationInstanceCompleted", "SubOrchestrationInstanceFailed")]
+    return [
+        e.get("FunctionName") or e.get("Name")
+        for e in status["historyEvents"]
+        if e["EventType"]
+        in (
+            "TaskScheduled",
+            "SubOrchestrationInstanceCreated",
+            "TaskCompleted",
+            "TaskFailed",
+            "SubOrchestrationInstanceCompleted",
+            "SubOrchestrationInstanceFailed",
+        )
+    ]
 
 
 def catalog_blob(env: AppEnv, path: str) -> Any:
     ctx = env.context()
     return env.container("dr", ctx.catalog_container).get_blob_client(
-        copy_prefix(env.plan.clusters[0].name, env.filer_name) + path)
+        copy_prefix(env.plan.clusters[0].name, env.filer_name) + path
+    )
 
 
 def assert_nothing_attached(env: AppEnv, generation: str, before: str) -> None:
@@ -108,7 +119,8 @@ def test_sample_check_refuses_a_backup_whose_sampled_blob_is_missing(app_env: Ap
 
 @pytest.mark.parametrize("damage", ["index", "page"])
 def test_sample_check_refuses_a_manifest_that_no_longer_matches_its_digest(
-        app_env: AppEnv, durable_runner, damage: str) -> None:
+    app_env: AppEnv, durable_runner, damage: str
+) -> None:
     """The index rewritten (one total changed), or a page rewritten under an unchanged index: both refused."""
     import function_app
 
@@ -179,7 +191,8 @@ def test_verify_none_checks_nothing_and_full_checks_every_blob(app_env: AppEnv, 
 
 
 def test_the_full_check_continues_as_new_and_checks_every_page(
-        make_app_env, durable_runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_app_env, durable_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pages of 2 blobs, 2 pages per execution: the full check's history is bounded; every blob is still checked."""
     import function_app
     from orchestrators import failover_verify

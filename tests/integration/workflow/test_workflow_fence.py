@@ -89,7 +89,8 @@ def lift_with_the_override(env: AppEnv, runner: Any) -> dict:
 
 
 def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_override(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -123,14 +124,16 @@ def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_ove
 
     tick_starts_nothing(env, runner)  # reconcile holds it, the schedule skips it
     assert env.filer_name not in env.client().list_core_filers()
-    assert any("left removed" in r.getMessage() and "override=failed-over" in r.getMessage()
-               for r in caplog.records)
+    assert any("left removed" in r.getMessage() and "override=failed-over" in r.getMessage() for r in caplog.records)
     readd_refused_without_the_override(env, runner)
     status, body = post(runner, f"backups/primary/{env.filer_name}")
     assert status == 409 and "failed over" in body["error"]
     # A re-add run started some other way (a reconcile that raced the failover) leaves it alone, and says so.
-    plain = runner.start_new("readd_orchestrator", readd_instance_id("primary", env.filer_name),
-                             {"cluster": "primary", "filer": env.filer_name, "format": INPUT_FORMAT})
+    plain = runner.start_new(
+        "readd_orchestrator",
+        readd_instance_id("primary", env.filer_name),
+        {"cluster": "primary", "filer": env.filer_name, "format": INPUT_FORMAT},
+    )
     held = runner.wait_for(plain, timeout=120)
     assert held["runtimeStatus"] == "Completed" and held["output"]["status"] == "fenced", held["output"]
     assert env.filer_name not in env.client().list_core_filers()
@@ -138,9 +141,11 @@ def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_ove
     # catalog must hold an operator's authorisation for it. (A second run of one instance id within the same
     # second would get the same run id, and with it the first one's snapshot: the clock moves on first.)
     env.clock.advance(1)
-    crafted = runner.start_new("readd_orchestrator", readd_instance_id("primary", env.filer_name),
-                               {"cluster": "primary", "filer": env.filer_name, "lift_fence": True,
-                                "format": INPUT_FORMAT})
+    crafted = runner.start_new(
+        "readd_orchestrator",
+        readd_instance_id("primary", env.filer_name),
+        {"cluster": "primary", "filer": env.filer_name, "lift_fence": True, "format": INPUT_FORMAT},
+    )
     refused = runner.wait_for(crafted, timeout=120)
     assert refused["runtimeStatus"] == "Failed" and "no operator asked" in json.dumps(refused["output"])
     assert env.filer_name not in env.client().list_core_filers() and active_fence(state_of(env)) is not None
@@ -183,7 +188,8 @@ def test_a_backup_cancelled_while_flushing_leaves_the_clients_suspended(app_env:
 
 
 def test_a_primary_unreachable_at_failover_is_fenced_by_the_first_tick_that_reaches_it(
-        app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import function_app
     from devstack.stack.ports import free_port
 

@@ -48,8 +48,13 @@ def prepare(env: AppEnv, runner: Any) -> str:
 
 def approve(runner: Any, instance: str, body: Any, raw: bytes | None = None) -> tuple[int, Any]:
     """POST /api/runs/{id}/approve-deletes as an operator App Service authentication names."""
-    reply = http_call("POST", f"{runner.base_url}/api/runs/{instance}/approve-deletes", body, raw=raw,
-                      headers={"X-MS-CLIENT-PRINCIPAL-NAME": "operator@example"})
+    reply = http_call(
+        "POST",
+        f"{runner.base_url}/api/runs/{instance}/approve-deletes",
+        body,
+        raw=raw,
+        headers={"X-MS-CLIENT-PRINCIPAL-NAME": "operator@example"},
+    )
     assert runner.system_key not in reply.body.decode(errors="replace")
     return reply.status, reply.json()
 
@@ -86,7 +91,8 @@ def test_approved_deletes_are_applied_exactly(guarded_env: AppEnv, durable_runne
 
 
 def test_the_approval_route_refuses_what_does_not_name_the_run_waiting_for_it(
-        guarded_env: AppEnv, durable_runner) -> None:
+    guarded_env: AppEnv, durable_runner
+) -> None:
     import function_app
 
     env = guarded_env
@@ -98,9 +104,14 @@ def test_the_approval_route_refuses_what_does_not_name_the_run_waiting_for_it(
     instance = start(runner, env)
     runner.run_until(at_rest_in(runner, instance, "awaiting_approval"), timeout=120)
     ref = runner.status(instance)["customStatus"]["approval_ref"]
-    for bad, named in ((None, "must be JSON"), ({"approval_ref": ref, "approve": False}, "exactly"),
-                       ([ref], "exactly"), ({"approval_ref": ""}, "non-empty"), ({"approval_ref": 7}, "non-empty"),
-                       ({"approval_ref": ref + "x"}, "does not match")):
+    for bad, named in (
+        (None, "must be JSON"),
+        ({"approval_ref": ref, "approve": False}, "exactly"),
+        ([ref], "exactly"),
+        ({"approval_ref": ""}, "non-empty"),
+        ({"approval_ref": 7}, "non-empty"),
+        ({"approval_ref": ref + "x"}, "does not match"),
+    ):
         status, body = approve(runner, instance, bad, raw=b"{not json" if bad is None else None)
         assert status == 400 and named in body["error"], (bad, body)
     assert runner.status(instance)["customStatus"]["step"] == "awaiting_approval"  # nothing was raised

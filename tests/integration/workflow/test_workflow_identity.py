@@ -56,8 +56,10 @@ def copy_sources(env: AppEnv, generation: str) -> dict[str, dict[str, str]]:
 
 
 def blob_contents(env: AppEnv, container: Any) -> dict[str, tuple[bytes, dict[str, str]]]:
-    return {b.name: (container.download_blob(b.name).readall(), dict(b.metadata or {}))
-            for b in container.list_blobs(include=["metadata"])}
+    return {
+        b.name: (container.download_blob(b.name).readall(), dict(b.metadata or {}))
+        for b in container.list_blobs(include=["metadata"])
+    }
 
 
 @pytest.fixture
@@ -74,15 +76,16 @@ def identity_env(make_app_env: Any) -> AppEnv:
 
 
 def test_backup_with_the_managed_identity_and_user_delegation_sas(
-        identity_env: AppEnv, durable_runner: Any, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    identity_env: AppEnv, durable_runner: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = identity_env
     # A tripwire: any read of the backup account's key secret fails (and is counted). With identity auth nothing
     # in a backup reads a storage key; the source account has no key secret at all.
-    env.keyvault.add_fault("error", method="GET", path=f"/secrets/{env.secret_names['backup']}*", status=403,
-                           times=None)
+    env.keyvault.add_fault(
+        "error", method="GET", path=f"/secrets/{env.secret_names['backup']}*", status=403, times=None
+    )
     made = record_storage_auth(monkeypatch)
     runner = durable_runner(function_app.app, clock=env.clock)
     try:
@@ -116,7 +119,8 @@ def test_backup_with_the_managed_identity_and_user_delegation_sas(
 
 
 def test_failover_with_the_managed_identity(
-        identity_env: AppEnv, durable_runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    identity_env: AppEnv, durable_runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import function_app
 
     env = identity_env

@@ -10,8 +10,10 @@ from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 from tests.integration.workflow.test_workflow_failover import FILES, write_files
 
-LAST_WORDS = {"/data/last-minute.txt": b"written right before the request, never flushed by hand",
-              "/scratch/ledger.csv": b"id,amount\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(300))}
+LAST_WORDS = {
+    "/data/last-minute.txt": b"written right before the request, never flushed by hand",
+    "/scratch/ledger.csv": b"id,amount\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(300)),
+}
 
 
 def test_planned_failover_loses_no_write_and_fences_the_primary(app_env: AppEnv, durable_runner) -> None:
@@ -79,9 +81,11 @@ def test_planned_failover_requests_that_cannot_succeed_are_refused(app_env: AppE
     env = app_env
     runner = durable_runner(function_app.app, clock=env.clock)
     base = f"{runner.base_url}/api/failovers/primary/{env.filer_name}"
-    for query, code, words in (("?mode=rehearsed", 400, "expected unplanned or planned"),
-                               ("?mode=planned&backupId=x", 400, "is for an unplanned failover"),
-                               ("?mode=planned&verify=full", 400, "is for an unplanned failover")):
+    for query, code, words in (
+        ("?mode=rehearsed", 400, "expected unplanned or planned"),
+        ("?mode=planned&backupId=x", 400, "is for an unplanned failover"),
+        ("?mode=planned&verify=full", 400, "is for an unplanned failover"),
+    ):
         answer = http_call("POST", base + query)
         assert answer.status == code and words in answer.json()["error"], (query, answer.body)
     assert runner.statuses() == []

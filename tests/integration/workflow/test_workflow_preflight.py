@@ -20,8 +20,15 @@ from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 
 # What a run must not have done to the cluster before its preflight passed.
-CHANGES = ("vserver.suspend", "corefiler.flush", "corefiler.remove", "corefiler.invalidate",
-           "vserver.removeJunction", "corefiler.generateMasterKey", "corefiler.activateMasterKey")
+CHANGES = (
+    "vserver.suspend",
+    "corefiler.flush",
+    "corefiler.remove",
+    "corefiler.invalidate",
+    "vserver.removeJunction",
+    "corefiler.generateMasterKey",
+    "corefiler.activateMasterKey",
+)
 
 
 def _wrong_storage_key(role: str) -> Callable[[AppEnv, FaultProxy], str]:
@@ -29,6 +36,7 @@ def _wrong_storage_key(role: str) -> Callable[[AppEnv, FaultProxy], str]:
         name = env.secret_names[role]
         env.vault.store(name, base64.b64encode(f"not the {role} key".encode() * 3).decode(), content_type="text/plain")
         return name
+
     return breaks
 
 
@@ -46,14 +54,17 @@ def _wrong_password(cluster: str) -> Callable[[AppEnv, FaultProxy], str]:
     def breaks(env: AppEnv, proxy: FaultProxy) -> str:
         env.vault.store(env.secret_names[cluster], f"not the {cluster} password", content_type="text/plain")
         return f"cluster {cluster}"
+
     return breaks
 
 
 # (what breaks, the checks that fail: the one that names it first)
 CASES = {
     "wrong source account key": (_wrong_storage_key("source"), ["source_account"]),
-    "wrong backup account key": (_wrong_storage_key("backup"),
-                                 ["backup_account", "backup_write", "containers", "attention", "failed_over"]),
+    "wrong backup account key": (
+        _wrong_storage_key("backup"),
+        ["backup_account", "backup_write", "containers", "attention", "failed_over"],
+    ),
     "source account unreachable": (_blocked_source, ["source_account"]),
     "key vault refuses writes": (_vault_refuses_writes, ["keyvault_write"]),
     "wrong primary cluster password": (_wrong_password("primary"), ["cluster", "filer"]),
@@ -95,8 +106,14 @@ def world(env: AppEnv) -> tuple:
     client = env.client()
     key_versions = [v.ref for v in env.vault.versions(key_secret_name("primary", env.filer_name))]
     generations = [env.backup_container(g).exists() for g in ("a", "b")]
-    return (client.filer_state(env.filer_name), client.capture_core_filer(env.filer_name),
-            sorted(client.call("sim.dirtyFiles", env.filer_name)), catalog_blobs(env), key_versions, generations)
+    return (
+        client.filer_state(env.filer_name),
+        client.capture_core_filer(env.filer_name),
+        sorted(client.call("sim.dirtyFiles", env.filer_name)),
+        catalog_blobs(env),
+        key_versions,
+        generations,
+    )
 
 
 def changes(env: AppEnv) -> list[str]:
@@ -105,7 +122,8 @@ def changes(env: AppEnv) -> list[str]:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_broken_credential_fails_the_run_in_preflight_with_the_filer_untouched(
-        proxied_env: AppEnv, faults: FaultProxy, durable_runner: Any, case: str) -> None:
+    proxied_env: AppEnv, faults: FaultProxy, durable_runner: Any, case: str
+) -> None:
     import function_app
 
     env = proxied_env

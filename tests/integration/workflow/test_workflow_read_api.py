@@ -79,8 +79,14 @@ def test_before_any_backup_the_filer_is_unprotected_and_not_yet_in_breach(app_en
     before = (instances(runner), catalog_blobs(env))
     report = filers(runner, bodies)[f"primary/{env.filer_name}"]
     assert report["state"] == "unprotected" and report["serving_cluster"] == "primary"
-    assert report["rpo"] == {"target_hours": 24, "age_s": None, "age_hours": None, "badge": "red",
-                             "reason": "no verified backup", "breach": False}
+    assert report["rpo"] == {
+        "target_hours": 24,
+        "age_s": None,
+        "age_hours": None,
+        "badge": "red",
+        "reason": "no verified backup",
+        "breach": False,
+    }
     assert report["last_backup"] is None and report["last_drill"] is None and report["running"] == []
     assert report["links"]["self"] == f"/api/filers/primary/{env.filer_name}"
     one = detail(runner, env, bodies)
@@ -91,11 +97,19 @@ def test_before_any_backup_the_filer_is_unprotected_and_not_yet_in_breach(app_en
     assert_clean(env, runner, bodies)
 
 
-@pytest.mark.parametrize(("query", "name"), [
-    ("?page=0", "page"), ("?page=abc", "page"), ("?page=-1", "page"), ("?page=1.5", "page"),
-    ("?page=%EF%BC%91", "page"),  # a full-width digit: int() would take it, the API does not
-    ("?pageSize=0", "pageSize"), ("?pageSize=101", "pageSize"), ("?pageSize=", "pageSize"),
-])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("?page=0", "page"),
+        ("?page=abc", "page"),
+        ("?page=-1", "page"),
+        ("?page=1.5", "page"),
+        ("?page=%EF%BC%91", "page"),  # a full-width digit: int() would take it, the API does not
+        ("?pageSize=0", "pageSize"),
+        ("?pageSize=101", "pageSize"),
+        ("?pageSize=", "pageSize"),
+    ],
+)
 def test_bad_paging_is_400_naming_the_parameter(app_env: AppEnv, app_runner: Any, query: str, name: str) -> None:
     reply = get(app_runner, f"filers/primary/{app_env.filer_name}{query}")
     assert reply.status == 400, reply.body
@@ -109,10 +123,12 @@ def test_unknown_filer_or_cluster_is_404(app_env: AppEnv, app_runner: Any) -> No
 
 
 def _principal() -> dict[str, str]:
-    body = {"auth_typ": "aad", "claims": [{"typ": "name", "val": "Operator"}], "name_typ": "name",
-            "role_typ": "roles"}
-    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(body).encode()).decode(),
-            "X-MS-CLIENT-PRINCIPAL-ID": "1111", "X-MS-CLIENT-PRINCIPAL-IDP": "aad"}
+    body = {"auth_typ": "aad", "claims": [{"typ": "name", "val": "Operator"}], "name_typ": "name", "role_typ": "roles"}
+    return {
+        "X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(body).encode()).decode(),
+        "X-MS-CLIENT-PRINCIPAL-ID": "1111",
+        "X-MS-CLIENT-PRINCIPAL-IDP": "aad",
+    }
 
 
 def test_who_may_read(app_env: AppEnv, app_runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,17 +163,23 @@ def test_a_filer_that_needs_attention_says_what_to_do(app_env: AppEnv, app_runne
     env, runner, bodies = app_env, app_runner, []
 
     def change(state: FilerState) -> None:
-        state.needs_attention = {"since": "2027-01-15T07:00:00Z", "last": "2027-01-15T07:30:00Z",
-                                 "instance_id": f"backup-primary-{env.filer_name}",
-                                 "error": "re-add failed 4 times: createCloudFiler refused", "record": None}
+        state.needs_attention = {
+            "since": "2027-01-15T07:00:00Z",
+            "last": "2027-01-15T07:30:00Z",
+            "instance_id": f"backup-primary-{env.filer_name}",
+            "error": "re-add failed 4 times: createCloudFiler refused",
+            "record": None,
+        }
 
     env.catalog().update(env.filer, change)
     report = filers(runner, bodies)[f"primary/{env.filer_name}"]
     assert report["state"] == "needs_attention" and report["serving_cluster"] is None
     assert report["rpo"]["badge"] == "red" and report["rpo"]["reason"] == "needs attention"
-    assert report["attention"] == {"since": "2027-01-15T07:00:00Z",
-                                   "error": "re-add failed 4 times: createCloudFiler refused",
-                                   "action": f"fix the cluster, then POST /api/filers/primary/{env.filer_name}/readd"}
+    assert report["attention"] == {
+        "since": "2027-01-15T07:00:00Z",
+        "error": "re-add failed 4 times: createCloudFiler refused",
+        "action": f"fix the cluster, then POST /api/filers/primary/{env.filer_name}/readd",
+    }
     assert_clean(env, runner, bodies)
 
 
@@ -196,9 +218,12 @@ def test_after_backups_and_a_failover(app_env: AppEnv, app_runner: Any) -> None:
     page2 = detail(runner, env, bodies, "?page=2&pageSize=1")
     assert page1["backups"]["total"] == 2 and page1["backups"]["pageSize"] == 1
     assert [b["backup_id"] for b in page1["backups"]["items"] + page2["backups"]["items"]] == [
-        second_out["backup_id"], first_out["backup_id"]]
-    assert all(b["restorable"] and b["status"] == "verified"
-               for b in page1["backups"]["items"] + page2["backups"]["items"])
+        second_out["backup_id"],
+        first_out["backup_id"],
+    ]
+    assert all(
+        b["restorable"] and b["status"] == "verified" for b in page1["backups"]["items"] + page2["backups"]["items"]
+    )
     assert detail(runner, env, bodies, "?page=3&pageSize=1")["backups"]["items"] == []
 
     failover = post(runner, f"failovers/primary/{env.filer_name}")

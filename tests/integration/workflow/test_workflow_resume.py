@@ -44,8 +44,6 @@ FILES = {
 }
 
 
-
-
 def quick_plan(state_dir: Path) -> None:
     """The generated plan, polling every second; one copy pass (after the remove), so the kill lands offline;
     a short pending limit, so copies left pending across the kill are aborted and restarted soon after."""
@@ -63,36 +61,52 @@ def serve(state_dir: Path) -> tuple[Proc, str]:
 
 
 def status(url: str, instance_id: str) -> dict:
-    return http_call("GET", f"{url}/durabletask/instances/{instance_id}?showHistory=true"
-                            "&showHistoryOutput=true").json() or {}
+    return (
+        http_call("GET", f"{url}/durabletask/instances/{instance_id}?showHistory=true&showHistoryOutput=true").json()
+        or {}
+    )
 
 
 def blobs(container: ContainerClient) -> dict[str, tuple]:
     out = {}
     for b in container.list_blobs(include=["metadata"]):
         s = b.content_settings
-        out[b.name] = (b.size, bytes(s.content_md5 or b""), s.content_type, s.content_encoding,
-                       s.content_language, s.content_disposition, s.cache_control, dict(b.metadata or {}))
+        out[b.name] = (
+            b.size,
+            bytes(s.content_md5 or b""),
+            s.content_type,
+            s.content_encoding,
+            s.content_language,
+            s.content_disposition,
+            s.cache_control,
+            dict(b.metadata or {}),
+        )
     return out
 
 
 def service(stack: dict, role: str) -> BlobServiceClient:
     account = stack["storage"]["accounts"][role]
-    return BlobServiceClient(f"{stack['storage']['blob_endpoint']}/{account['name']}",
-                             credential={"account_name": account["name"], "account_key": account["key"]})
+    return BlobServiceClient(
+        f"{stack['storage']['blob_endpoint']}/{account['name']}",
+        credential={"account_name": account["name"], "account_key": account["key"]},
+    )
 
 
 def cluster(stack: dict, name: str) -> AvereClient:
     info = stack["clusters"][name]
-    return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=3,
-                       backoff=0.2)
+    return AvereClient(info["url"], info["user"], info["password"], ca_file=info["ca_cert"], retries=3, backoff=0.2)
 
 
 def history_keys(db: sqlite3.Connection, instance_id: str) -> list[tuple[str, Any]]:
-    events = [json.loads(row[0]) for row in db.execute(
-        "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))]
-    return [(e["EventType"], e.get("TaskScheduledId", e.get("TimerId", e["EventId"]))) for e in events
-            if e["EventType"] not in (p.ORCHESTRATOR_STARTED, p.ORCHESTRATOR_COMPLETED)]
+    events = [
+        json.loads(row[0])
+        for row in db.execute("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
+    ]
+    return [
+        (e["EventType"], e.get("TaskScheduledId", e.get("TimerId", e["EventId"])))
+        for e in events
+        if e["EventType"] not in (p.ORCHESTRATOR_STARTED, p.ORCHESTRATOR_COMPLETED)
+    ]
 
 
 @pytest.mark.slow
@@ -118,16 +132,17 @@ def test_runner_killed_mid_copy_resumes_and_finishes_exactly(tmp_path: Path, mon
         reply = http_call("POST", f"{url}/api/backups/primary/{FILER}")
         assert reply.status == 202, reply.body
         instance_id = reply.json()["id"]
-        until("a Copy Blob to be pending", lambda: any(
-            r["id"] == rule["id"] and r["fired"] > 0 for r in proxy.rules()))
+        until("a Copy Blob to be pending", lambda: any(r["id"] == rule["id"] and r["fired"] > 0 for r in proxy.rules()))
         os.killpg(proc.pid, signal.SIGKILL)
         until("the killed runner to be gone", lambda: not proc.alive())
         assert primary.filer_state(FILER) == "removed"  # killed inside the offline window
         proxy.remove_rule(rule["id"])  # copies started from now on complete; those left pending stay so
 
         proc, url = serve(state_dir)
-        final = until("the backup to finish", lambda: (s := status(url, instance_id)).get("runtimeStatus")
-                      in ("Completed", "Failed", "Terminated") and s)
+        final = until(
+            "the backup to finish",
+            lambda: (s := status(url, instance_id)).get("runtimeStatus") in ("Completed", "Failed", "Terminated") and s,
+        )
         assert final["runtimeStatus"] == "Completed", json.dumps(final, indent=1)[:4000]
         out = final["output"]
         assert out["status"] == "verified", out

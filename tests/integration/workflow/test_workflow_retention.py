@@ -52,9 +52,9 @@ def inventories(env: AppEnv, generations: str) -> dict[str, dict[str, tuple]]:
     return {g: blobs(env.backup_container(g)) for g in generations}
 
 
-def test_four_generations_six_runs_then_lowered_to_two(four_env: AppEnv, durable_runner,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_four_generations_six_runs_then_lowered_to_two(
+    four_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = four_env
@@ -86,8 +86,13 @@ def test_four_generations_six_runs_then_lowered_to_two(four_env: AppEnv, durable
         assert point["consistent_point"] < point["verified_at"]
         assert point["size_bytes"] == sum(b[0] for b in held.values()) and point["blobs"] == len(held)
         assert point["key_version"] == out["key_secret_version"] and point["key_version"]
-        assert point["verification"] == {"result": "verified", "blobs": out["listed"], "copied": out["copied"],
-                                         "mismatches": 0, "extras": 0}
+        assert point["verification"] == {
+            "result": "verified",
+            "blobs": out["listed"],
+            "copied": out["copied"],
+            "mismatches": 0,
+            "extras": 0,
+        }
         assert point["manifest"] == "complete" and point["outside_retention"] is False
 
     # Lower to two: c and d fall outside retention, listed and kept, never written or deleted.
@@ -98,7 +103,11 @@ def test_four_generations_six_runs_then_lowered_to_two(four_env: AppEnv, durable
     points = recovery_points(runner, env)
     assert points["generations"] == 2 and points["outside_retention"] == ["c", "d"]
     assert [(p["generation"], p["outside_retention"]) for p in points["recovery_points"]] == [
-        ("b", False), ("a", False), ("d", True), ("c", True)]
+        ("b", False),
+        ("a", False),
+        ("d", True),
+        ("c", True),
+    ]
     with caplog.at_level(logging.WARNING, logger="vfxtdr.catalog"):
         seventh = backup(runner, env, 6)
     assert seventh["generation"] == "a"  # the older of a (run 5) and b (run 6); c and d are not candidates
@@ -110,8 +119,9 @@ def test_four_generations_six_runs_then_lowered_to_two(four_env: AppEnv, durable
 
     # A failover takes any of them: here generation d, outside retention (run 4's files, not run 5's).
     fourth = outputs[3]
-    reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}"
-                              f"?backupId={fourth['backup_id']}")
+    reply = http_call(
+        "POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?backupId={fourth['backup_id']}"
+    )
     assert reply.status == 202, reply.body
     failover = runner.wait_for(reply.json()["id"], timeout=240)
     assert failover["runtimeStatus"] == "Completed", json.dumps(failover, indent=1)[:2000]

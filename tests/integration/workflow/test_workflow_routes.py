@@ -40,8 +40,13 @@ def instances(runner: Any) -> list[tuple[str, str, str]]:
 
 def world(env: AppEnv, runner: Any) -> tuple:
     """What a refused request must leave as it was."""
-    return (instances(runner), catalog_blobs(env), backup_blobs(env), env.client().filer_state(env.filer_name),
-            env.client().capture_core_filer(env.filer_name))
+    return (
+        instances(runner),
+        catalog_blobs(env),
+        backup_blobs(env),
+        env.client().filer_state(env.filer_name),
+        env.client().capture_core_filer(env.filer_name),
+    )
 
 
 def post(runner: Any, path: str) -> tuple[int, Any]:
@@ -59,9 +64,14 @@ def app_runner(app_env: AppEnv, durable_runner) -> Any:
 def test_unknown_cluster_or_filer_is_404_and_changes_nothing(app_env: AppEnv, app_runner: Any) -> None:
     env, runner = app_env, app_runner
     before = world(env, runner)
-    for path in (f"backups/nowhere/{env.filer_name}", "backups/primary/no-such-filer",
-                 "backups/primary/no-such-filer?dryRun=true", "filers/primary/no-such-filer/readd",
-                 f"failovers/nowhere/{env.filer_name}", "failovers/primary/no-such-filer"):
+    for path in (
+        f"backups/nowhere/{env.filer_name}",
+        "backups/primary/no-such-filer",
+        "backups/primary/no-such-filer?dryRun=true",
+        "filers/primary/no-such-filer/readd",
+        f"failovers/nowhere/{env.filer_name}",
+        "failovers/primary/no-such-filer",
+    ):
         status, body = post(runner, path)
         assert status == 404, (path, body)
         assert "no-such-filer" in body["error"] or "nowhere" in body["error"], (path, body)
@@ -94,13 +104,20 @@ def test_dry_run_returns_the_preflight_findings_and_writes_nothing(app_env: AppE
     assert runner.statuses() == []
 
 
-@pytest.mark.parametrize(("mark", "reason", "finding"), [
-    ({"needs_attention": {"since": "2027-01-15T01:00:00Z", "error": "re-add failed", "record": None}},
-     "needs attention", "attention"),
-    ({"failed_over": {"target_cluster": "dr", "generation": "a"}}, "failed over", "failed_over"),
-])
+@pytest.mark.parametrize(
+    ("mark", "reason", "finding"),
+    [
+        (
+            {"needs_attention": {"since": "2027-01-15T01:00:00Z", "error": "re-add failed", "record": None}},
+            "needs attention",
+            "attention",
+        ),
+        ({"failed_over": {"target_cluster": "dr", "generation": "a"}}, "failed over", "failed_over"),
+    ],
+)
 def test_backup_is_409_when_the_filer_needs_attention_or_failed_over(
-        app_env: AppEnv, app_runner: Any, mark: dict, reason: str, finding: str) -> None:
+    app_env: AppEnv, app_runner: Any, mark: dict, reason: str, finding: str
+) -> None:
     env, runner = app_env, app_runner
 
     def change(state: FilerState) -> None:
@@ -150,14 +167,21 @@ def test_readd_is_409_when_nothing_was_removed(app_env: AppEnv, app_runner: Any)
     assert world(env, runner) == before
 
 
-@pytest.mark.parametrize("case", [
-    (None, "no plan"),  # missing
-    ("{not json", "not valid JSON"),
-    ("rpo", "rpo_hours"),  # valid JSON, invalid plan: the field is named too
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (None, "no plan"),  # missing
+        ("{not json", "not valid JSON"),
+        ("rpo", "rpo_hours"),  # valid JSON, invalid plan: the field is named too
+    ],
+)
 def test_a_missing_or_invalid_plan_is_a_500_naming_the_setting(
-        app_env: AppEnv, app_runner: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        case: tuple[str | None, str]) -> None:
+    app_env: AppEnv,
+    app_runner: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    case: tuple[str | None, str],
+) -> None:
     env, runner = app_env, app_runner
     value, named = case
     before = world(env, runner)
@@ -167,8 +191,12 @@ def test_a_missing_or_invalid_plan_is_a_500_naming_the_setting(
         monkeypatch.setenv("VFXTDR_PLAN", json.dumps({**env.plan_json, "rpo_hours": -3}))
     else:
         monkeypatch.setenv("VFXTDR_PLAN", value)
-    for path in (f"backups/primary/{env.filer_name}", f"backups/primary/{env.filer_name}?dryRun=true",
-                 f"filers/primary/{env.filer_name}/readd", f"failovers/primary/{env.filer_name}"):
+    for path in (
+        f"backups/primary/{env.filer_name}",
+        f"backups/primary/{env.filer_name}?dryRun=true",
+        f"filers/primary/{env.filer_name}/readd",
+        f"failovers/primary/{env.filer_name}",
+    ):
         status, body = post(runner, path)
         assert status == 500, (path, body)
         assert "VFXTDR_PLAN" in body["error"] and named in body["error"], (path, body)

@@ -42,8 +42,9 @@ def call(runner: Any, method: str, path: str, body: Any = None) -> HttpReply:
     return reply
 
 
-def test_a_started_run_is_followed_and_cancelled_through_the_apps_own_urls(app_env: AppEnv, app_runner: Any,
-                                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_a_started_run_is_followed_and_cancelled_through_the_apps_own_urls(
+    app_env: AppEnv, app_runner: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     env, runner = app_env, app_runner
     caplog.set_level(logging.INFO)
     env.write("/data/file.txt", b"running")
@@ -51,8 +52,11 @@ def test_a_started_run_is_followed_and_cancelled_through_the_apps_own_urls(app_e
     assert started.status == 202, started.body
     links = started.json()
     iid = backup_instance_id("primary", env.filer_name)
-    assert links == {"id": iid, "statusUri": f"{runner.base_url}/api/runs/{iid}",
-                     "cancelUri": f"{runner.base_url}/api/runs/{iid}/cancel"}
+    assert links == {
+        "id": iid,
+        "statusUri": f"{runner.base_url}/api/runs/{iid}",
+        "cancelUri": f"{runner.base_url}/api/runs/{iid}/cancel",
+    }
     assert started.headers["Location"] == links["statusUri"]
 
     runner.run_until(at_rest_in(runner, iid, "precopy", "flush", "copy"), timeout=60)
@@ -87,16 +91,19 @@ def test_the_run_routes_serve_only_this_apps_runs(app_env: AppEnv, app_runner: A
     # A run this app never makes, even when it exists in the task hub, is 404 as if it did not.
     runner.start_new("readd_orchestrator", "someone-elses-run", {"cluster": "primary", "filer": "nope"})
     runner.run_until_idle(timeout=60)
-    for path in ("runs/someone-elses-run", "runs/backup~primary~no-such-filer", "runs/backup~a~b~c",
-                 f"runs/readd~primary~{env.filer_name}"):
+    for path in (
+        "runs/someone-elses-run",
+        "runs/backup~primary~no-such-filer",
+        "runs/backup~a~b~c",
+        f"runs/readd~primary~{env.filer_name}",
+    ):
         reply = call(runner, "GET", path)
         assert reply.status == 404 and "no run" in reply.json()["error"], (path, reply.body)
         assert call(runner, "POST", f"{path}/cancel").status == 404
         assert call(runner, "POST", f"{path}/approve-deletes", {"approval_ref": "x"}).status == 404
 
 
-def test_only_a_backup_takes_a_cancel_and_a_copy_pass_names_its_backup(app_env: AppEnv,
-                                                                              app_runner: Any) -> None:
+def test_only_a_backup_takes_a_cancel_and_a_copy_pass_names_its_backup(app_env: AppEnv, app_runner: Any) -> None:
     env, runner = app_env, app_runner
     iid = readd_instance_id("primary", env.filer_name)
     runner.start_new("readd_orchestrator", iid, {"cluster": "primary", "filer": env.filer_name, "format": 2})
@@ -107,8 +114,7 @@ def test_only_a_backup_takes_a_cancel_and_a_copy_pass_names_its_backup(app_env: 
     assert refused.status == 409 and "takes no cancel" in refused.json()["error"]
     env.write("/data/file.txt", b"copied")
     backup = call(runner, "POST", f"backups/primary/{env.filer_name}").json()["id"]
-    runner.run_until(lambda: ((runner.status(backup) or {}).get("customStatus") or {}).get("copy_instance"),
-                     timeout=60)
+    runner.run_until(lambda: ((runner.status(backup) or {}).get("customStatus") or {}).get("copy_instance"), timeout=60)
     child = runner.status(backup)["customStatus"]["copy_instance"]
     assert child.startswith(f"{backup}~")
     seen = call(runner, "GET", f"runs/{child}").json()
@@ -119,7 +125,8 @@ def test_only_a_backup_takes_a_cancel_and_a_copy_pass_names_its_backup(app_env: 
 
 
 def test_two_starts_racing_past_the_running_check_make_one_run_and_a_409(
-        app_env: AppEnv, app_runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app_env: AppEnv, app_runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The app checks for a running run before it starts one, but two requests can both pass that check: the
     engine refuses the second start on the live id (host.json NonRunningStates) and the route answers 409."""
     from triggers import http_api
@@ -139,12 +146,15 @@ def test_two_starts_racing_past_the_running_check_make_one_run_and_a_409(
     refused = next(r for r in replies if r.status == 409).json()["error"]
     assert "started meanwhile" in refused and backup_instance_id("primary", env.filer_name) in refused
     assert [s["instanceId"] for s in runner.statuses()] == [backup_instance_id("primary", env.filer_name)]
-    assert runner.wait_for(replies[0].json().get("id") or replies[1].json()["id"],
-                           timeout=240)["output"]["status"] == "verified"
+    assert (
+        runner.wait_for(replies[0].json().get("id") or replies[1].json()["id"], timeout=240)["output"]["status"]
+        == "verified"
+    )
 
 
 def test_a_tick_whose_start_is_refused_skips_the_filer_and_keeps_it_due(
-        app_env: AppEnv, app_runner: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, app_runner: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from triggers import timer
 
     env, runner = app_env, app_runner
@@ -160,14 +170,17 @@ def test_a_tick_whose_start_is_refused_skips_the_filer_and_keeps_it_due(
     monkeypatch.setattr(timer, "running_ids", nothing_running)
     runner.trigger("tick")  # the start is refused by the engine: a logged skip, not a failed tick
     assert runner.status(iid)["createdTime"] == created
-    assert any("schedule:" in r.getMessage() and "skipped" in r.getMessage() and "started meanwhile"
-               in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert any(
+        "schedule:" in r.getMessage() and "skipped" in r.getMessage() and "started meanwhile" in r.getMessage()
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
     assert env.catalog().load(env.filer).last_scheduled is None  # not taken: still due
     assert runner.wait_for(iid, timeout=240)["output"]["status"] == "verified"
 
 
 def test_a_backup_running_under_the_id_an_earlier_version_gave_still_holds_its_filer(
-        app_env: AppEnv, app_runner: Any, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, app_runner: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """After the upgrade a run started by the previous version (id backup-{cluster}-{filer}) may still be live
     until its next step, which refuses it: meanwhile no new run of the filer starts beside it, from a route or
     the tick, and the run routes still serve it."""
@@ -179,8 +192,9 @@ def test_a_backup_running_under_the_id_an_earlier_version_gave_still_holds_its_f
     old = legacy_run_id("backup", "primary", env.filer_name)
     # Live under the old id: its first step refuses an id that is not this version's, and the run waits on the
     # retry timer of that step (the virtual clock stands still).
-    runner.start_new("backup_orchestrator", old, {"cluster": "primary", "filer": env.filer_name,
-                                                  "format": INPUT_FORMAT})
+    runner.start_new(
+        "backup_orchestrator", old, {"cluster": "primary", "filer": env.filer_name, "format": INPUT_FORMAT}
+    )
     runner.run_until_idle(timeout=60)
     assert runner.status(old)["runtimeStatus"] == "Running"
     for path in (f"backups/primary/{env.filer_name}", f"filers/primary/{env.filer_name}/readd"):

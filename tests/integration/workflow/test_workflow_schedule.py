@@ -41,7 +41,8 @@ def finish(runner: Any, instance_id: str) -> dict:
 
 
 def test_tick_starts_one_backup_per_due_occurrence_and_never_a_second_one(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -58,8 +59,9 @@ def test_tick_starts_one_backup_per_due_occurrence_and_never_a_second_one(
     runner.trigger("tick")
     assert instance_ids(runner) == before
     assert runner.status(iid)["runtimeStatus"] in ("Pending", "Running")
-    assert any(env.filer_name in m and "skipped" in m and "already running" in m for m in messages(caplog)), \
-        messages(caplog)
+    assert any(env.filer_name in m and "skipped" in m and "already running" in m for m in messages(caplog)), messages(
+        caplog
+    )
     assert env.catalog().load(env.filer).last_scheduled is None  # skipped: still due
     manual = finish(runner, iid)["output"]
 
@@ -92,13 +94,19 @@ def test_tick_starts_one_backup_per_due_occurrence_and_never_a_second_one(
     assert env.catalog().load(env.filer).last_scheduled == NEXT_OCCURRENCE
 
 
-@pytest.mark.parametrize(("mark", "reason"), [
-    ({"needs_attention": {"since": "2027-01-15T01:00:00Z", "error": "re-add failed", "record": None}},
-     "needs attention"),
-    ({"failed_over": {"target_cluster": "dr", "generation": "a"}}, "failed over to cluster dr"),
-])
+@pytest.mark.parametrize(
+    ("mark", "reason"),
+    [
+        (
+            {"needs_attention": {"since": "2027-01-15T01:00:00Z", "error": "re-add failed", "record": None}},
+            "needs attention",
+        ),
+        ({"failed_over": {"target_cluster": "dr", "generation": "a"}}, "failed over to cluster dr"),
+    ],
+)
 def test_tick_skips_a_filer_that_needs_attention_or_failed_over(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture, mark: dict, reason: str) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture, mark: dict, reason: str
+) -> None:
     import function_app
 
     env = app_env
@@ -120,7 +128,8 @@ def test_tick_skips_a_filer_that_needs_attention_or_failed_over(
 
 
 def test_tick_reconciles_a_filer_a_terminated_backup_left_removed(
-        app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture) -> None:
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -136,8 +145,13 @@ def test_tick_reconciles_a_filer_a_terminated_backup_left_removed(
     # An operator terminates the run (the wrong way to stop it): nothing of it re-adds the filer.
     runner.terminate(iid, "operator")
     runner.terminate(child, "operator")
-    runner.run_until(lambda: runner.status(iid)["runtimeStatus"] == "Terminated"
-                     and runner.status(child)["runtimeStatus"] == "Terminated", timeout=30)
+    runner.run_until(
+        lambda: (
+            runner.status(iid)["runtimeStatus"] == "Terminated"
+            and runner.status(child)["runtimeStatus"] == "Terminated"
+        ),
+        timeout=30,
+    )
     assert env.client().filer_state(env.filer_name) == "removed"
     assert env.catalog().load(env.filer).removed_by_app is not None
 
@@ -205,7 +219,12 @@ def test_reconcile_reads_the_catalog_before_the_running_runs(monkeypatch: pytest
     monkeypatch.setattr(timer, "running_ids", running_ids)
     monkeypatch.setattr(catalog_ops, "load_states", load_states)
     monkeypatch.setattr(timer.report_catalog, "reports_for_tick", lambda *args: [])  # the fake plan has no storage
-    monkeypatch.setattr(timer.scheduling, "tick", lambda p, states, now, running: timer.scheduling.Tick(
-        None, (), (), (), tuple(timer.scheduling.reconcile(p, states, running))))
+    monkeypatch.setattr(
+        timer.scheduling,
+        "tick",
+        lambda p, states, now, running: timer.scheduling.Tick(
+            None, (), (), (), tuple(timer.scheduling.reconcile(p, states, running))
+        ),
+    )
     asyncio.run(inspect.unwrap(timer.tick._function._func)(None, Client()))
     assert backup_started["yes"] and not [i for i in started if i.startswith("readd")], started

@@ -20,11 +20,13 @@ from tests.fixtures.workflow import AppEnv
 def via_proxy(proxy: FaultProxy) -> Any:
     """Plan edit: the app reaches both accounts through the fault proxy (so a copy can be made to fail); tiny
     copy pages, one per execution, so continue_as_new carries cursors and totals between executions."""
+
     def edit(plan: dict[str, Any]) -> None:
         for side in ("source", "backup"):
             account = plan["filers"][0][side]["account"]
             plan["filers"][0][side]["blob_endpoint"] = proxy.account_url(account)
         plan["copy"].update(page_size=2, parallel_pages=1, pages_per_execution=1)
+
     return edit
 
 
@@ -37,8 +39,8 @@ def run(runner: Any, route: str) -> dict:
 
 
 def test_no_secret_in_history_status_logs_or_catalog(
-        make_app_env, faults: FaultProxy, durable_runner, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_app_env, faults: FaultProxy, durable_runner, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     caplog.set_level(logging.DEBUG)
@@ -77,11 +79,10 @@ def test_no_secret_in_history_status_logs_or_catalog(
     assert rotated in texts[f"status of {backup['instanceId']}"]
     assert rotated in texts[f"app route of {backup['instanceId']}"]  # what operators read was scanned too
     # Each pass's last execution: still planning (copy_plan_page), or copying the pages it planned.
-    assert all(any(step in texts[f"status of {i}"] for step in ("copy_plan_page", "copy_start_page"))
-               for i in copies)
+    assert all(any(step in texts[f"status of {i}"] for step in ("copy_plan_page", "copy_start_page")) for i in copies)
     final_copy = runner.status(next(i for i in copies if i.endswith("-final")))["input"]
     carried = json.loads(final_copy) if isinstance(final_copy, str) else final_copy  # inputs go as plain JSON
     # A pass continues as new carrying its listing cursor while it plans, the pages left to copy after.
     assert carried["executions"] >= 2 and (carried["cursor"] or carried.get("work")), (
-        "the copy pass never continued as new")
-
+        "the copy pass never continued as new"
+    )

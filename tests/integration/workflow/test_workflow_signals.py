@@ -38,8 +38,9 @@ def epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def test_each_tick_reports_every_filer_with_its_rpo_age(app_env: AppEnv, durable_runner,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_each_tick_reports_every_filer_with_its_rpo_age(
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -78,9 +79,15 @@ def test_each_tick_reports_every_filer_with_its_rpo_age(app_env: AppEnv, durable
     assert age > 30 * HOUR
     status, breach = lines[0][1], lines[1][1]
     assert status["state"] == "running" and status["badge"] == "amber" and status["rpo_age_s"] == age
-    assert breach == {"filer": key, "state": "running", "reason": "newest verified backup older than target",
-                      "rpo_target_hours": 24, "rpo_age_s": age, "rpo_age_hours": round(age / HOUR, 2),
-                      "last_backup_id": out["backup_id"]}
+    assert breach == {
+        "filer": key,
+        "state": "running",
+        "reason": "newest verified backup older than target",
+        "rpo_target_hours": 24,
+        "rpo_age_s": age,
+        "rpo_age_hours": round(age / HOUR, 2),
+        "last_backup_id": out["backup_id"],
+    }
     assert lines[2][1]["breaches"] == 1 and lines[2][1]["started"] == 1
     finish(runner, iid)
     lines = tick(runner, caplog)
@@ -89,8 +96,9 @@ def test_each_tick_reports_every_filer_with_its_rpo_age(app_env: AppEnv, durable
     assert_no_leak(env, runner, logs=caplog.text)
 
 
-def test_no_verified_backup_after_the_first_scheduled_run_is_a_breach(app_env: AppEnv, durable_runner,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_no_verified_backup_after_the_first_scheduled_run_is_a_breach(
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture
+) -> None:
     import function_app
 
     env = app_env
@@ -110,9 +118,9 @@ def test_no_verified_backup_after_the_first_scheduled_run_is_a_breach(app_env: A
     assert lines[2][1] == {"filers": 1, "breaches": 1, "started": 0, "skipped": 0, "readd": 0}
 
 
-def test_a_tick_that_cannot_read_the_plan_logs_no_heartbeat(app_env: AppEnv, durable_runner,
-                                                           caplog: pytest.LogCaptureFixture,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tick_that_cannot_read_the_plan_logs_no_heartbeat(
+    app_env: AppEnv, durable_runner, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import function_app
 
     caplog.set_level(logging.INFO)

@@ -29,8 +29,9 @@ def remove_as_an_earlier_run_did(env: AppEnv, host: Host) -> None:
         until(lambda ids=ids: host("remove_status", RunStep(run, ids)), lambda s: s.done, env.clock)
 
 
-def test_a_run_of_the_earlier_version_stops_and_the_reconcile_readds_its_filer(app_env: AppEnv,
-                                                                               durable_runner: Any) -> None:
+def test_a_run_of_the_earlier_version_stops_and_the_reconcile_readds_its_filer(
+    app_env: AppEnv, durable_runner: Any
+) -> None:
     import function_app
 
     env = app_env
@@ -43,8 +44,11 @@ def test_a_run_of_the_earlier_version_stops_and_the_reconcile_readds_its_filer(a
     runner = durable_runner(function_app.app, clock=env.clock)
     iid = f"backup-primary-{env.filer_name}"  # the run id the earlier version gave it
     # Its orchestration input as the earlier version's route wrote it (no input format).
-    runner.start_new("backup_orchestrator", iid, {"cluster": "primary", "filer": env.filer_name,
-                                                  "dry_run": False, "reason": "manual"})
+    runner.start_new(
+        "backup_orchestrator",
+        iid,
+        {"cluster": "primary", "filer": env.filer_name, "dry_run": False, "reason": "manual"},
+    )
     old = runner.wait_for(iid, timeout=60)
     assert old["runtimeStatus"] == "Failed", json.dumps(old, indent=1)[:2000]
     assert "an earlier version of this app" in old["output"] and "reconcile re-adds it" in old["output"]

@@ -22,14 +22,22 @@ LOCAL = "http://127.0.0.1:7071/api/status"
 
 
 def principal(auth_typ: str = "aad", claims: object = ()) -> str:
-    body = {"auth_typ": auth_typ, "claims": list(claims) or [{"typ": "name", "val": "Ops"}],
-            "name_typ": "name", "role_typ": "roles"}
+    body = {
+        "auth_typ": auth_typ,
+        "claims": list(claims) or [{"typ": "name", "val": "Ops"}],
+        "name_typ": "name",
+        "role_typ": "roles",
+    }
     return base64.b64encode(json.dumps(body).encode()).decode()
 
 
 def signed_in(**extra: str) -> dict[str, str]:
-    return {"X-MS-CLIENT-PRINCIPAL": principal(), "X-MS-CLIENT-PRINCIPAL-ID": "00000000-1111",
-            "X-MS-CLIENT-PRINCIPAL-IDP": "aad", **extra}
+    return {
+        "X-MS-CLIENT-PRINCIPAL": principal(),
+        "X-MS-CLIENT-PRINCIPAL-ID": "00000000-1111",
+        "X-MS-CLIENT-PRINCIPAL-IDP": "aad",
+        **extra,
+    }
 
 
 def test_a_signed_in_entra_principal_on_app_service_is_admitted():
@@ -38,14 +46,17 @@ def test_a_signed_in_entra_principal_on_app_service_is_admitted():
     assert check(URL, lower, AZURE) is None
 
 
-@pytest.mark.parametrize(("headers", "words"), [
-    ({}, "no signed-in principal"),
-    (signed_in(**{"X-MS-CLIENT-PRINCIPAL": "%%%"}), "not Base64 JSON"),
-    (signed_in(**{"X-MS-CLIENT-PRINCIPAL": base64.b64encode(b"[1, 2]").decode()}), "holds no claims"),
-    (signed_in(**{"X-MS-CLIENT-PRINCIPAL": principal("github")}), "not signed in with Microsoft Entra ID"),
-    (signed_in(**{"X-MS-CLIENT-PRINCIPAL-IDP": "google"}), "not signed in with Microsoft Entra ID"),
-    (signed_in(**{"X-MS-CLIENT-PRINCIPAL-ID": " "}), "X-MS-CLIENT-PRINCIPAL-ID".lower()),
-])
+@pytest.mark.parametrize(
+    ("headers", "words"),
+    [
+        ({}, "no signed-in principal"),
+        (signed_in(**{"X-MS-CLIENT-PRINCIPAL": "%%%"}), "not Base64 JSON"),
+        (signed_in(**{"X-MS-CLIENT-PRINCIPAL": base64.b64encode(b"[1, 2]").decode()}), "holds no claims"),
+        (signed_in(**{"X-MS-CLIENT-PRINCIPAL": principal("github")}), "not signed in with Microsoft Entra ID"),
+        (signed_in(**{"X-MS-CLIENT-PRINCIPAL-IDP": "google"}), "not signed in with Microsoft Entra ID"),
+        (signed_in(**{"X-MS-CLIENT-PRINCIPAL-ID": " "}), "X-MS-CLIENT-PRINCIPAL-ID".lower()),
+    ],
+)
 def test_on_app_service_anything_but_a_valid_principal_is_401(headers, words):
     denied = check(URL, headers, AZURE)
     assert denied is not None and denied.status == 401 and words in denied.reason
@@ -78,8 +89,9 @@ def test_off_app_service_a_direct_loopback_request_is_admitted(url):
     assert check(url, {"Accept": "application/json"}, {}) is None
 
 
-@pytest.mark.parametrize("url", ["http://10.1.2.3:7071/api/status", "http://devbox.local/api/filers",
-                                 "http://127.0.0.1.nip.io/api/status"])
+@pytest.mark.parametrize(
+    "url", ["http://10.1.2.3:7071/api/status", "http://devbox.local/api/filers", "http://127.0.0.1.nip.io/api/status"]
+)
 def test_off_app_service_any_other_host_is_403(url):
     denied = check(url, {}, {})
     assert denied is not None and denied.status == 403 and "loopback" in denied.reason
@@ -136,8 +148,13 @@ def test_every_anonymous_route_but_the_probe_refuses_a_caller_app_service_did_no
         if name in PUBLIC:
             continue
         for headers in ({}, spoofed, {"x-functions-key": "k", "X-Forwarded-For": "203.0.113.9"}):
-            req = func.HttpRequest("GET", f"https://vfxtdr.azurewebsites.net/api/{name}", headers=headers,
-                                   body=b"", route_params={"cluster": "c", "filer": "f"})
+            req = func.HttpRequest(
+                "GET",
+                f"https://vfxtdr.azurewebsites.net/api/{name}",
+                headers=headers,
+                body=b"",
+                route_params={"cluster": "c", "filer": "f"},
+            )
             params = inspect.signature(user_function).parameters
             # a Durable client that reaches nothing: a route that did not refuse first fails on it
             client = json.dumps(client_binding("http://127.0.0.1:9", "hub", "no-key"))

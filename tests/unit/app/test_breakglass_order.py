@@ -24,13 +24,25 @@ def test_break_glass_calls_the_orchestrators_activities_in_its_order() -> None:
     assert calls(ROOT / "tools" / "breakglass.py") == orchestrated == {*MAIN, *CHECKS, "attach_step"}
 
     flow = (orchestrators / "failover.py").read_text()
-    main = flow[flow.index("def failover_orchestrator"):flow.index("class Phases")]
-    order = [main.index(s) for s in ("begin_run", "fence_primary", "choose_backup", "check_backup(", "attach_backup(",
-                                     "record_failover")]
+    main = flow[flow.index("def failover_orchestrator") : flow.index("class Phases")]
+    order = [
+        main.index(s)
+        for s in ("begin_run", "fence_primary", "choose_backup", "check_backup(", "attach_backup(", "record_failover")
+    ]
     assert order == sorted(order)
-    attach = flow[flow.index("def attach_backup"):]
+    attach = flow[flow.index("def attach_backup") :]
     assert attach.index("mark_attached") < attach.index("yield from attach(")
-    body = tool[tool.index("def failover("):tool.index("class _Phases")]
-    order = [body.index(s) for s in ("begin_run", "fence_primary", "choose_backup", "_check(", "mark_attached",
-                                     "_attach(", "record_failover")]
+    body = tool[tool.index("def failover(") : tool.index("class _Phases")]
+    order = [
+        body.index(s)
+        for s in (
+            "begin_run",
+            "fence_primary",
+            "choose_backup",
+            "_check(",
+            "mark_attached",
+            "_attach(",
+            "record_failover",
+        )
+    ]
     assert order == sorted(order)

@@ -25,17 +25,28 @@ def test_the_page_is_self_contained_and_its_csp_allows_exactly_its_own_code():
     assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]{2,}/|@import|url\(|\bsrc=", page, re.IGNORECASE)
     assert "innerHTML" not in page and "eval(" not in page  # data goes in as text only
     csp = dict(part.strip().split(" ", 1) for part in status_page.HEADERS["Content-Security-Policy"].split(";"))
-    assert csp == {"default-src": "'none'", "script-src": _sha(scripts[0]), "style-src": _sha(styles[0]),
-                   "connect-src": "'self'", "img-src": "data:", "base-uri": "'none'", "form-action": "'none'",
-                   "frame-ancestors": "'none'"}
+    assert csp == {
+        "default-src": "'none'",
+        "script-src": _sha(scripts[0]),
+        "style-src": _sha(styles[0]),
+        "connect-src": "'self'",
+        "img-src": "data:",
+        "base-uri": "'none'",
+        "form-action": "'none'",
+        "frame-ancestors": "'none'",
+    }
     assert status_page.HEADERS["Cache-Control"] == "no-store"
 
 
 def test_a_refusal_is_escaped_text_under_the_same_policy(monkeypatch):
     monkeypatch.setenv("WEBSITE_SITE_NAME", "vfxtdr")
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
-    req = func.HttpRequest("GET", "https://vfxtdr.azurewebsites.net/api/status",
-                           headers={"X-MS-CLIENT-PRINCIPAL": "<script>alert(1)</script>"}, body=b"")
+    req = func.HttpRequest(
+        "GET",
+        "https://vfxtdr.azurewebsites.net/api/status",
+        headers={"X-MS-CLIENT-PRINCIPAL": "<script>alert(1)</script>"},
+        body=b"",
+    )
     answer = status_page.status_page(req)
     body = answer.get_body().decode()
     assert answer.status_code == 401 and "<script>" not in body and "not Base64 JSON" in body

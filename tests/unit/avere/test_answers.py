@@ -20,8 +20,15 @@ def test_a_missing_or_garbled_count_is_unknown_not_zero(value: Any) -> None:
     assert _count(value) is None
 
 
-@pytest.mark.parametrize("value,state,expected", [(None, "success", 100), ("x", "inprogress", 0),
-                                                  (250, "inprogress", 100), (-5, "inprogress", 0),
-                                                  ("42", "inprogress", 42)])
+@pytest.mark.parametrize(
+    "value,state,expected",
+    [
+        (None, "success", 100),
+        ("x", "inprogress", 0),
+        (250, "inprogress", 100),
+        (-5, "inprogress", 0),
+        ("42", "inprogress", 42),
+    ],
+)
 def test_percent_is_for_display_and_bounded(value: Any, state: str, expected: int) -> None:
     assert _percent(value, state) == expected

@@ -61,8 +61,20 @@ def test_junction_entries_must_say_whose_they_are() -> None:
         answers.junction_entries({"path": "/a"}, "vs")
 
 
-@pytest.mark.parametrize(("value", "expected"), [("yes", True), ("no", False), (True, True), (False, False),
-                                                 ("YES", True), ("0", False), ("", None), (None, None),
-                                                 ("maybe", None), (1, None)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("yes", True),
+        ("no", False),
+        (True, True),
+        (False, False),
+        ("YES", True),
+        ("0", False),
+        ("", None),
+        (None, None),
+        ("maybe", None),
+        (1, None),
+    ],
+)
 def test_flags(value: Any, expected: bool | None) -> None:
     assert answers.flag(value) is expected

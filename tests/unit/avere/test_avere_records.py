@@ -25,20 +25,57 @@ from shared.avere.records import (
 )
 from shared.avere.transport import normalize_fingerprint
 
-RULE = ExportRule(scope="network", filter="10.0.0.0/8", permission="rw", squash="root_squash", anonuid="-2",
-                  suid=False, subdir="", auth_sys=True, auth_krb=False)
-JUNCTION = JunctionRecord(vserver="vs1", path="/data", export="/", subdir="projects", inherit_policy=False,
-                          policy="lab", access="posix", sharename="", sharesubdir="", permissions="modebits")
+RULE = ExportRule(
+    scope="network",
+    filter="10.0.0.0/8",
+    permission="rw",
+    squash="root_squash",
+    anonuid="-2",
+    suid=False,
+    subdir="",
+    auth_sys=True,
+    auth_krb=False,
+)
+JUNCTION = JunctionRecord(
+    vserver="vs1",
+    path="/data",
+    export="/",
+    subdir="projects",
+    inherit_policy=False,
+    policy="lab",
+    access="posix",
+    sharename="",
+    sharesubdir="",
+    permissions="modebits",
+)
 RECORD = FilerRecord(
-    name="projects", cloud_type="azure", bucket="acct/projects", server_name="acct.blob.core.windows.net",
-    credential_name="cred", credential_type="azure-storage", crypto_mode="CBC-AES-256-HMAC-SHA-512",
-    compress_mode="LZ4", ssl_verify_mode="DISABLED", https="yes", port="443", proxy="", nearline="no",
+    name="projects",
+    cloud_type="azure",
+    bucket="acct/projects",
+    server_name="acct.blob.core.windows.net",
+    credential_name="cred",
+    credential_type="azure-storage",
+    crypto_mode="CBC-AES-256-HMAC-SHA-512",
+    compress_mode="LZ4",
+    ssl_verify_mode="DISABLED",
+    https="yes",
+    port="443",
+    proxy="",
+    nearline="no",
     network="cluster",
-    cache_policy=CachePolicyRecord(name="Full Caching", cache_mode="read-write", writeback_delay=28800,
-                                   check_attr_period=30, check_dir_attr_period=30, local_directories=True,
-                                   builtin=True),
-    junctions=(JUNCTION,), export_policies=(ExportPolicyRecord(vserver="vs1", name="lab", rules=(RULE,)),),
-    active_key_id="k1")
+    cache_policy=CachePolicyRecord(
+        name="Full Caching",
+        cache_mode="read-write",
+        writeback_delay=28800,
+        check_attr_period=30,
+        check_dir_attr_period=30,
+        local_directories=True,
+        builtin=True,
+    ),
+    junctions=(JUNCTION,),
+    export_policies=(ExportPolicyRecord(vserver="vs1", name="lab", rules=(RULE,)),),
+    active_key_id="k1",
+)
 
 
 def test_filer_record_round_trips_through_the_durable_codec() -> None:
@@ -49,13 +86,16 @@ def test_filer_record_round_trips_through_the_durable_codec() -> None:
     assert RECORD.encrypted
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    ({"bucket": None}, "FilerRecord.bucket must be str"),
-    ({"junctions": "x"}, "must be a list"),
-    ({"cache_policy": {"name": "x"}}, "CachePolicyRecord is missing field 'cache_mode'"),
-    ({"format": "avere-filer-record/0"}, "format"),
-    ({"https": 1}, "must be str"),
-])
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"bucket": None}, "FilerRecord.bucket must be str"),
+        ({"junctions": "x"}, "must be a list"),
+        ({"cache_policy": {"name": "x"}}, "CachePolicyRecord is missing field 'cache_mode'"),
+        ({"format": "avere-filer-record/0"}, "format"),
+        ({"https": 1}, "must be str"),
+    ],
+)
 def test_bad_records_are_refused_with_the_field_named(change: dict, problem: str) -> None:
     data = {**FilerRecord.to_json(RECORD), **change}
     with pytest.raises(RecordError, match=problem):
@@ -78,21 +118,42 @@ def test_secret_holders_hide_their_secrets() -> None:
 
 
 def test_junction_translations() -> None:
-    api = {"path": "/data", "corefiler": "projects", "export": "/", "subdir": "projects",
-           "inheritPolicy": "no", "policy": "vs1.policy.lab", "access": "posix", "sharename": "",
-           "sharesubdir": "", "permissions": "modebits"}
+    api = {
+        "path": "/data",
+        "corefiler": "projects",
+        "export": "/",
+        "subdir": "projects",
+        "inheritPolicy": "no",
+        "policy": "vs1.policy.lab",
+        "access": "posix",
+        "sharename": "",
+        "sharesubdir": "",
+        "permissions": "modebits",
+    }
     assert junction_from_api("vs1", api) == JUNCTION
-    assert junction_advanced(JUNCTION) == {"subdir": "projects", "createSubdirs": "yes",
-                                           "inheritPolicy": "no", "access": "posix", "sharename": "",
-                                           "sharesubdir": "", "policy": "lab", "permissions": "modebits"}
+    assert junction_advanced(JUNCTION) == {
+        "subdir": "projects",
+        "createSubdirs": "yes",
+        "inheritPolicy": "no",
+        "access": "posix",
+        "sharename": "",
+        "sharesubdir": "",
+        "policy": "lab",
+        "permissions": "modebits",
+    }
     inherited = junction_from_api("vs1", {"path": "/x", "mass": "projects", "inheritPolicy": "yes"})
     assert inherited.policy == "" and junction_advanced(inherited)["createSubdirs"] == "no"
     assert short_policy("vs1", "vs2.policy.lab") == "vs2.policy.lab"
 
 
 def test_create_options_replay_the_record_on_another_bucket() -> None:
-    options = create_options(RECORD, bucket="dr/backup-a", server_name="dr.blob.core.windows.net",
-                             credential="dr-cred", bucket_contents="used")
+    options = create_options(
+        RECORD,
+        bucket="dr/backup-a",
+        server_name="dr.blob.core.windows.net",
+        credential="dr-cred",
+        bucket_contents="used",
+    )
     assert options["bucket"] == "dr/backup-a" and options["cloudCredential"] == "dr-cred"
     assert options["cryptoMode"] == RECORD.crypto_mode and options["cachePolicyName"] == "Full Caching"
     assert options["bucketContents"] == "used"
@@ -105,8 +166,10 @@ def test_create_options_replay_the_record_on_another_bucket() -> None:
 
 def test_fault_mapping_by_text_first() -> None:
     assert type(E.fault_error("m", 102, "'Cannot find MASS x'")) is E.FilerNotFound
-    assert type(E.fault_error("m", 100, "Could not start job corefiler_flush, corefiler_flush already in "
-                                        "progress.")) is E.FlushInProgress
+    assert (
+        type(E.fault_error("m", 100, "Could not start job corefiler_flush, corefiler_flush already in progress."))
+        is E.FlushInProgress
+    )
     remain = E.fault_error("m", 105, "You must remove the related junction(s) before ...")
     assert type(remain) is E.JunctionsRemain
     assert type(E.fault_error("m", 999, "odd")) is E.AvereFault

@@ -21,11 +21,25 @@ def test_idempotent_setters_exist_and_change_state() -> None:
         assert name in METHODS and not METHODS[name].readonly, name
 
 
-@pytest.mark.parametrize("method", ["vserver.addJunction", "corefiler.createCloudFiler", "nfs.addRule",
-                                    "corefiler.generateMasterKey", "corefiler.activateMasterKey",
-                                    "corefiler.uploadKeyRecoveryFile", "corefiler.createCredential",
-                                    "cachePolicy.create", "nfs.addPolicy", "vserver.removeJunction",
-                                    "corefiler.flush", "corefiler.remove", "sim.injectFault", "no.suchMethod"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "vserver.addJunction",
+        "corefiler.createCloudFiler",
+        "nfs.addRule",
+        "corefiler.generateMasterKey",
+        "corefiler.activateMasterKey",
+        "corefiler.uploadKeyRecoveryFile",
+        "corefiler.createCredential",
+        "cachePolicy.create",
+        "nfs.addPolicy",
+        "vserver.removeJunction",
+        "corefiler.flush",
+        "corefiler.remove",
+        "sim.injectFault",
+        "no.suchMethod",
+    ],
+)
 def test_writes_and_unknown_calls_are_never_resent(method: str) -> None:
     assert not may_resend([method]) and not is_read(method)
 

@@ -60,8 +60,14 @@ def test_listing_is_added_only_when_asked() -> None:
 
 def test_user_delegation_sas_has_the_same_terms_and_names_the_identity() -> None:
     lifetime = StorageAccount.sas_lifetime(3600, 600)
-    token = container_read_sas("acct", "box", "https://acct.blob.core.windows.net", start=NOW - SAS_CLOCK_SKEW,
-                               expiry=NOW + lifetime, delegation_key=delegation_key())
+    token = container_read_sas(
+        "acct",
+        "box",
+        "https://acct.blob.core.windows.net",
+        start=NOW - SAS_CLOCK_SKEW,
+        expiry=NOW + lifetime,
+        delegation_key=delegation_key(),
+    )
     got = terms(token)
     assert (got["sp"], got["sr"], got["spr"]) == ("r", "c", "https")
     assert when(got["se"]) - when(got["st"]) == lifetime + SAS_CLOCK_SKEW
@@ -94,8 +100,15 @@ def test_lifetime_and_signing_rules() -> None:
     with pytest.raises(StorageConfigError, match="exactly one"):
         container_read_sas("acct", "box", "https://x", start=NOW, expiry=NOW + timedelta(hours=1))
     with pytest.raises(StorageConfigError, match="exactly one"):
-        container_read_sas("acct", "box", "https://x", start=NOW, expiry=NOW + timedelta(hours=1), account_key=KEY,
-                           delegation_key=delegation_key())
+        container_read_sas(
+            "acct",
+            "box",
+            "https://x",
+            start=NOW,
+            expiry=NOW + timedelta(hours=1),
+            account_key=KEY,
+            delegation_key=delegation_key(),
+        )
 
 
 def test_an_operator_sas_is_used_as_given_but_must_allow_what_is_asked() -> None:

@@ -55,6 +55,7 @@ def test_compact_keys_and_left_out_defaults() -> None:
 
 def test_descriptors_refuse_what_they_do_not_know_with_copy_input_errors() -> None:
     from shared.blobcopy.errors import CopyInputError
+
     with pytest.raises(CopyInputError, match="unknown field"):
         PageCursor.from_json({"page": 1, "tokne": "x"})
     with pytest.raises(CopyInputError, match=r"PageCursor\.page must be int, got str"):

@@ -77,10 +77,16 @@ def _catalog() -> tuple[Catalog, _Blobs, Filer]:
     blobs = _Blobs()
     service = SimpleNamespace(get_container_client=lambda name: blobs, close=lambda: None)
     catalog = Catalog(SimpleNamespace(service_client=lambda: service), "catalog")  # type: ignore[arg-type]
-    src = SourceStorage(account="vfxtsource", container="demo-filer", blob_endpoint="http://h/vfxtsource",
-                        region="westus2")
-    bak = BackupStorage(account="vfxtdr", blob_endpoint="http://h/vfxtdr", region="eastus2",
-                        containers=("demo-filer-a", "demo-filer-b"), storage_key_secret="bak-key")
+    src = SourceStorage(
+        account="vfxtsource", container="demo-filer", blob_endpoint="http://h/vfxtsource", region="westus2"
+    )
+    bak = BackupStorage(
+        account="vfxtdr",
+        blob_endpoint="http://h/vfxtdr",
+        region="eastus2",
+        containers=("demo-filer-a", "demo-filer-b"),
+        storage_key_secret="bak-key",
+    )
     return catalog, blobs, Filer(cluster="primary", name="demo-filer", source=src, backup=bak)
 
 

@@ -32,8 +32,9 @@ def test_a_backup_never_chooses_the_generation_a_drill_reads() -> None:
     state = two_verified()
     assert choose_generation(state, "next", "c/f") == "b"  # without a pin: the older verified one
     pin_generation(state, "old", drill_id="d1", instance_id="drill-c-f", at="2027-01-03T00:00:00Z", filer="c/f")
-    assert state.pins == {"b": {"drill_id": "d1", "instance_id": "drill-c-f", "backup_id": "old",
-                                "since": "2027-01-03T00:00:00Z"}}
+    assert state.pins == {
+        "b": {"drill_id": "d1", "instance_id": "drill-c-f", "backup_id": "old", "since": "2027-01-03T00:00:00Z"}
+    }
     with pytest.raises(CatalogConflict, match="generation b is read by drill d1"):
         choose_generation(state, "next", "c/f")
     with pytest.raises(CatalogConflict):

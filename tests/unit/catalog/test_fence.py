@@ -37,8 +37,13 @@ def test_a_fence_is_recorded_once_pending_then_settled_with_how() -> None:
     again = begin_fence(state, instance_id="failover~c1~f1", target="dr", by="", at=T1)
     assert again["since"] == T0 and again["by"] == "ops@example"  # a second request keeps the first's history
     settle_fence(state, how=SUSPENDED, detail="client access suspended", at=T1, record={"name": "f1"})
-    assert active_fence(state) == {**mark, "how": SUSPENDED, "at": T1, "detail": "client access suspended",
-                                   "record": {"name": "f1"}}
+    assert active_fence(state) == {
+        **mark,
+        "how": SUSPENDED,
+        "at": T1,
+        "detail": "client access suspended",
+        "record": {"name": "f1"},
+    }
     settle_fence(state, how=REMOVED, detail="left removed", at=T2)
     assert active_fence(state)["record"] == {"name": "f1"}  # a later settle without a record keeps it
     with pytest.raises(ValueError, match="how"):

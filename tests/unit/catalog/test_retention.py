@@ -29,8 +29,12 @@ def state_of(spec: str) -> FilerState:
         g, _, rest = item.partition(":")
         code, latest = rest[0], rest.endswith("*")
         hour = rest[1:].rstrip("*")
-        gen = Generation(container=f"f-{g}", status=STATUS[code], backup_id=f"run-{g}" if code != "E" else None,
-                         verified_at=f"2030-01-01T{int(hour):02d}:00:00Z" if hour else None)
+        gen = Generation(
+            container=f"f-{g}",
+            status=STATUS[code],
+            backup_id=f"run-{g}" if code != "E" else None,
+            verified_at=f"2030-01-01T{int(hour):02d}:00:00Z" if hour else None,
+        )
         if code == "P":
             gen.pinned_by = "drill-1"
         if code == "A":
@@ -75,12 +79,15 @@ def test_the_generation_a_run_writes(spec: str, count: int, expected: str) -> No
     assert chosen != newest and gen.status != ATTACHED and not gen.pinned_by
 
 
-@pytest.mark.parametrize(("spec", "count", "why"), [
-    ("a:A1 b:V2", 2, "a is attached to cluster dr; b holds the newest verified backup"),
-    ("a:P1 b:V2", 2, "a is pinned by drill-1; b holds the newest verified backup"),
-    ("a:V1", 2, "a holds the newest verified backup"),
-    ("a:V2 b:P1 c:E", 2, "a holds the newest verified backup; b is pinned by drill-1"),  # c: outside retention
-])
+@pytest.mark.parametrize(
+    ("spec", "count", "why"),
+    [
+        ("a:A1 b:V2", 2, "a is attached to cluster dr; b holds the newest verified backup"),
+        ("a:P1 b:V2", 2, "a is pinned by drill-1; b holds the newest verified backup"),
+        ("a:V1", 2, "a holds the newest verified backup"),
+        ("a:V2 b:P1 c:E", 2, "a holds the newest verified backup; b is pinned by drill-1"),  # c: outside retention
+    ],
+)
 def test_no_generation_can_be_written_and_the_catalog_says_why(spec: str, count: int, why: str) -> None:
     state = state_of(spec)
     before = state.to_json()
@@ -113,7 +120,9 @@ def test_raising_the_count_adds_empty_generations_with_their_containers() -> Non
     state = state_of("a:V1 b:V2")
     state.align(("f-a", "f-b", "f-c", "f-d"))
     assert [(g, gen.container, gen.status) for g, gen in state.generations.items()][2:] == [
-        ("c", "f-c", EMPTY), ("d", "f-d", EMPTY)]
+        ("c", "f-c", EMPTY),
+        ("d", "f-d", EMPTY),
+    ]
     assert choose_generation(state, "run", "c/f", 4) == "c"
 
 

@@ -21,15 +21,18 @@ def test_one_format_to_the_second() -> None:
     assert utc_now().tzinfo is UTC
 
 
-@pytest.mark.parametrize("text", [
-    "2027-01-15T08:00:00Z",  # to_iso, the orchestrators and the schedule
-    "2027-01-15T08:00:00.000000Z",  # the catalog marks (services.now_iso) before this format
-    "2027-01-15T08:00:00.0000000Z",  # .NET round-trip (Durable timestamps)
-    "2027-01-15T08:00:00+00:00",
-    "2027-01-15T10:00:00+02:00",
-    "2027-01-15T08:00:00",  # naive: UTC
-    "20270115T080000Z",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2027-01-15T08:00:00Z",  # to_iso, the orchestrators and the schedule
+        "2027-01-15T08:00:00.000000Z",  # the catalog marks (services.now_iso) before this format
+        "2027-01-15T08:00:00.0000000Z",  # .NET round-trip (Durable timestamps)
+        "2027-01-15T08:00:00+00:00",
+        "2027-01-15T10:00:00+02:00",
+        "2027-01-15T08:00:00",  # naive: UTC
+        "20270115T080000Z",
+    ],
+)
 def test_every_written_form_reads_back(text: str) -> None:
     assert parse_iso(text) == MOMENT and parse_iso(text).tzinfo is UTC
 

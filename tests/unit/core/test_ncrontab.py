@@ -14,21 +14,24 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("expr", "field", "expected"), [
-    ("0 0 2 * * *", "hours", (2,)),
-    ("*/15 * * * * *", "seconds", (0, 15, 30, 45)),
-    ("0 5-10/2 * * * *", "minutes", (5, 7, 9)),
-    ("0 0 1,13,22 * * *", "hours", (1, 13, 22)),
-    ("0 0 0 * jan,jul *", "months", {1, 7}),
-    ("0 0 0 * January-March *", "months", {1, 2, 3}),
-    ("0 0 0 * * mon-fri", "weekdays", {1, 2, 3, 4, 5}),
-    ("0 0 0 * * SUN,sat", "weekdays", {0, 6}),
-    ("0 0 0 * * 7", "weekdays", {0}),
-    ("0 0 0 * * 5-7", "weekdays", {5, 6, 0}),
-    ("0 0 0 * * 1/2", "weekdays", {1, 3, 5}),  # NCrontab: "a/n" runs to the field's end (6), never 7
-    ("0 50/5 * * * *", "minutes", (50, 55)),
-    ("0 0 0 10/10 * *", "days", {10, 20, 30}),
-])
+@pytest.mark.parametrize(
+    ("expr", "field", "expected"),
+    [
+        ("0 0 2 * * *", "hours", (2,)),
+        ("*/15 * * * * *", "seconds", (0, 15, 30, 45)),
+        ("0 5-10/2 * * * *", "minutes", (5, 7, 9)),
+        ("0 0 1,13,22 * * *", "hours", (1, 13, 22)),
+        ("0 0 0 * jan,jul *", "months", {1, 7}),
+        ("0 0 0 * January-March *", "months", {1, 2, 3}),
+        ("0 0 0 * * mon-fri", "weekdays", {1, 2, 3, 4, 5}),
+        ("0 0 0 * * SUN,sat", "weekdays", {0, 6}),
+        ("0 0 0 * * 7", "weekdays", {0}),
+        ("0 0 0 * * 5-7", "weekdays", {5, 6, 0}),
+        ("0 0 0 * * 1/2", "weekdays", {1, 3, 5}),  # NCrontab: "a/n" runs to the field's end (6), never 7
+        ("0 50/5 * * * *", "minutes", (50, 55)),
+        ("0 0 0 10/10 * *", "days", {10, 20, 30}),
+    ],
+)
 def test_field_forms(expr: str, field: str, expected: object) -> None:
     value = getattr(parse(expr), field)
     assert value == (frozenset(expected) if isinstance(expected, set) else expected)
@@ -42,23 +45,26 @@ def test_five_fields_mean_no_seconds() -> None:
     assert five.next_after(utc(2025, 1, 3, 9, 30)) == utc(2025, 1, 6, 9, 30)  # Friday -> Monday
 
 
-@pytest.mark.parametrize(("expr", "field"), [
-    ("0 0 25 * * *", "hour"),
-    ("60 * * * * *", "second"),
-    ("0 60 * * * *", "minute"),
-    ("0 0 0 0 * *", "day"),
-    ("0 0 0 32 * *", "day"),
-    ("0 0 0 * 13 *", "month"),
-    ("0 0 0 * foo *", "month"),
-    ("0 0 0 * * 8", "day-of-week"),
-    ("0 0 0 * * mo", "day-of-week"),  # names need three letters
-    ("*/0 * * * * *", "second"),
-    ("0 10-5 * * * *", "minute"),
-    ("0 1,,2 * * * *", "minute"),
-    ("0 0 x * * *", "hour"),
-    ("0 0 * L * *", "day"),
-    ("0 0 0 ? * *", "day"),
-])
+@pytest.mark.parametrize(
+    ("expr", "field"),
+    [
+        ("0 0 25 * * *", "hour"),
+        ("60 * * * * *", "second"),
+        ("0 60 * * * *", "minute"),
+        ("0 0 0 0 * *", "day"),
+        ("0 0 0 32 * *", "day"),
+        ("0 0 0 * 13 *", "month"),
+        ("0 0 0 * foo *", "month"),
+        ("0 0 0 * * 8", "day-of-week"),
+        ("0 0 0 * * mo", "day-of-week"),  # names need three letters
+        ("*/0 * * * * *", "second"),
+        ("0 10-5 * * * *", "minute"),
+        ("0 1,,2 * * * *", "minute"),
+        ("0 0 x * * *", "hour"),
+        ("0 0 * L * *", "day"),
+        ("0 0 0 ? * *", "day"),
+    ],
+)
 def test_bad_fields_are_named(expr: str, field: str) -> None:
     with pytest.raises(ValueError, match=rf"^{field} field"):
         parse(expr)
@@ -91,19 +97,22 @@ def test_not_a_string() -> None:
         parse(5)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("expr", "after", "expected"), [
-    ("0 0 2 * * *", utc(2025, 3, 1, 1, 0), utc(2025, 3, 1, 2, 0)),
-    ("0 0 2 * * *", utc(2025, 3, 1, 2, 0), utc(2025, 3, 2, 2, 0)),  # strictly after
-    ("0 0 2 * * *", utc(2025, 1, 31, 3, 0), utc(2025, 2, 1, 2, 0)),  # month end
-    ("0 0 2 * * *", utc(2024, 12, 31, 23, 59, 59), utc(2025, 1, 1, 2, 0)),  # year end
-    ("59 59 23 31 12 *", utc(2025, 12, 31, 23, 59, 59), utc(2026, 12, 31, 23, 59, 59)),
-    ("*/10 * * * * *", utc(2025, 12, 31, 23, 59, 55), utc(2026, 1, 1, 0, 0, 0)),
-    ("0 0 0 31 * *", utc(2025, 1, 31, 0, 0, 1), utc(2025, 3, 31)),  # skips February
-    ("0 0 0 29 2 *", utc(2024, 2, 29, 0, 0, 1), utc(2028, 2, 29)),  # next leap year
-    ("0 0 0 13 * fri", utc(2025, 1, 1), utc(2025, 6, 13)),  # day AND weekday, as NCrontab does
-    ("0 0 12 * * sat", utc(2025, 6, 30), utc(2025, 7, 5, 12)),
-    ("0 30 9 1 jan *", utc(2025, 1, 1, 9, 30), utc(2026, 1, 1, 9, 30)),
-])
+@pytest.mark.parametrize(
+    ("expr", "after", "expected"),
+    [
+        ("0 0 2 * * *", utc(2025, 3, 1, 1, 0), utc(2025, 3, 1, 2, 0)),
+        ("0 0 2 * * *", utc(2025, 3, 1, 2, 0), utc(2025, 3, 2, 2, 0)),  # strictly after
+        ("0 0 2 * * *", utc(2025, 1, 31, 3, 0), utc(2025, 2, 1, 2, 0)),  # month end
+        ("0 0 2 * * *", utc(2024, 12, 31, 23, 59, 59), utc(2025, 1, 1, 2, 0)),  # year end
+        ("59 59 23 31 12 *", utc(2025, 12, 31, 23, 59, 59), utc(2026, 12, 31, 23, 59, 59)),
+        ("*/10 * * * * *", utc(2025, 12, 31, 23, 59, 55), utc(2026, 1, 1, 0, 0, 0)),
+        ("0 0 0 31 * *", utc(2025, 1, 31, 0, 0, 1), utc(2025, 3, 31)),  # skips February
+        ("0 0 0 29 2 *", utc(2024, 2, 29, 0, 0, 1), utc(2028, 2, 29)),  # next leap year
+        ("0 0 0 13 * fri", utc(2025, 1, 1), utc(2025, 6, 13)),  # day AND weekday, as NCrontab does
+        ("0 0 12 * * sat", utc(2025, 6, 30), utc(2025, 7, 5, 12)),
+        ("0 30 9 1 jan *", utc(2025, 1, 1, 9, 30), utc(2026, 1, 1, 9, 30)),
+    ],
+)
 def test_next_after(expr: str, after: datetime, expected: datetime) -> None:
     got = parse(expr).next_after(after)
     assert got == expected
@@ -111,8 +120,9 @@ def test_next_after(expr: str, after: datetime, expected: datetime) -> None:
 
 
 def test_next_after_drops_sub_second_part() -> None:
-    assert parse("* * * * * *").next_after(utc(2025, 1, 1, 0, 0, 0) + timedelta(microseconds=999_999)) == \
-        utc(2025, 1, 1, 0, 0, 1)
+    assert parse("* * * * * *").next_after(utc(2025, 1, 1, 0, 0, 0) + timedelta(microseconds=999_999)) == utc(
+        2025, 1, 1, 0, 0, 1
+    )
 
 
 def test_utc_only_daylight_saving_is_irrelevant() -> None:
@@ -136,8 +146,7 @@ def test_matches() -> None:
     assert schedule.matches(datetime(2025, 1, 5, 21, tzinfo=ZoneInfo("America/New_York")))  # = Mon 02:00 UTC
 
 
-@pytest.mark.parametrize("expr", ["0 */7 * * * *", "0 0 */5 * * mon-fri", "30 15 3 1,15,31 * *",
-                                  "0 0 0 * feb sun"])
+@pytest.mark.parametrize("expr", ["0 */7 * * * *", "0 0 */5 * * mon-fri", "30 15 3 1,15,31 * *", "0 0 0 * feb sun"])
 def test_next_after_agrees_with_brute_force(expr: str) -> None:
     """Walk minute by minute and compare with next_after's chain: an independent oracle."""
     schedule = parse(expr)
@@ -148,8 +157,13 @@ def test_next_after_agrees_with_brute_force(expr: str) -> None:
     while t < end:
         for second in schedule.seconds:
             c = t.replace(second=second)
-            fires = (c.minute in schedule.minutes and c.hour in schedule.hours and c.day in schedule.days
-                     and c.month in schedule.months and (c.isoweekday() % 7) in schedule.weekdays)
+            fires = (
+                c.minute in schedule.minutes
+                and c.hour in schedule.hours
+                and c.day in schedule.days
+                and c.month in schedule.months
+                and (c.isoweekday() % 7) in schedule.weekdays
+            )
             if fires and c > start:
                 expected.append(c)
         t += timedelta(minutes=1)
@@ -161,15 +175,18 @@ def test_next_after_agrees_with_brute_force(expr: str) -> None:
     assert got  # every expression above fires in the window
 
 
-@pytest.mark.parametrize(("expr", "gap"), [
-    ("0 0 2 * * *", timedelta(hours=24)),
-    ("0 0 */6 * * *", timedelta(hours=6)),
-    ("*/10 * * * * *", timedelta(seconds=10)),
-    ("0 30 9 * * 1-5", timedelta(days=3)),  # Friday 09:30 -> Monday 09:30
-    ("0 0 2 1,15 * *", timedelta(days=17)),  # Jan 15 -> Feb 1
-    ("0 0 1,23 * * *", timedelta(hours=22)),
-    ("0 0 0 29 2 *", timedelta(days=1461)),  # only in leap years
-])
+@pytest.mark.parametrize(
+    ("expr", "gap"),
+    [
+        ("0 0 2 * * *", timedelta(hours=24)),
+        ("0 0 */6 * * *", timedelta(hours=6)),
+        ("*/10 * * * * *", timedelta(seconds=10)),
+        ("0 30 9 * * 1-5", timedelta(days=3)),  # Friday 09:30 -> Monday 09:30
+        ("0 0 2 1,15 * *", timedelta(days=17)),  # Jan 15 -> Feb 1
+        ("0 0 1,23 * * *", timedelta(hours=22)),
+        ("0 0 0 29 2 *", timedelta(days=1461)),  # only in leap years
+    ],
+)
 def test_longest_gap(expr: str, gap: timedelta) -> None:
     assert longest_gap(expr, utc(2025, 1, 1)) == gap
 

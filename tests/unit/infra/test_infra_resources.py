@@ -285,8 +285,11 @@ def test_easy_auth_guards_the_status_page_and_lets_function_key_clients_through(
     assert "excludedPaths" not in validation
     routes = app_routes()
     levels = {(r.method, r.path): r.auth_level for r in routes}
-    assert {("POST", "/backups/{cluster}/{filer}"), ("POST", "/filers/{cluster}/{filer}/readd"),
-            ("POST", "/failovers/{cluster}/{filer}")} <= {k for k, level in levels.items() if level == "FUNCTION"}
+    assert {
+        ("POST", "/backups/{cluster}/{filer}"),
+        ("POST", "/filers/{cluster}/{filer}/readd"),
+        ("POST", "/failovers/{cluster}/{filer}"),
+    } <= {k for k, level in levels.items() if level == "FUNCTION"}
     anonymous = {r.function for r in routes if r.auth_level == "ANONYMOUS"}
     assert set(levels.values()) <= {"FUNCTION", "ANONYMOUS"}, levels  # ADMIN would need the master key
     # the signed-in views share their paths' prefixes with key routes (why no prefix rule can tell them apart)
@@ -294,7 +297,8 @@ def test_easy_auth_guards_the_status_page_and_lets_function_key_clients_through(
     assert levels[("POST", "/filers/{cluster}/{filer}/readd")] == "FUNCTION"
     assert anonymous == access_tests.PUBLIC | {"status_page", "list_filers", "get_filer"}, (
         f"anonymous routes {sorted(anonymous)}: a new one must refuse callers Easy Auth did not sign in "
-        "(triggers/access.py) and be listed here after tests/unit/app/test_access.py covers it")
+        "(triggers/access.py) and be listed here after tests/unit/app/test_access.py covers it"
+    )
     assert {"health"} == access_tests.PUBLIC
     aad = props["identityProviders"]["azureActiveDirectory"]
     assert aad["enabled"] is True

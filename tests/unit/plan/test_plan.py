@@ -36,15 +36,39 @@ def local_stack_plan(port: int = 10000) -> dict[str, Any]:
     """A plan as the local stack uses it: Azurite path-style endpoints, a loopback vault, account keys."""
     base = f"http://127.0.0.1:{port}"
     return {
-        "version": 1, "keyvault_url": "https://127.0.0.1:8443", "schedule": "0 0 2 * * *", "rpo_hours": 24,
+        "version": 1,
+        "keyvault_url": "https://127.0.0.1:8443",
+        "schedule": "0 0 2 * * *",
+        "rpo_hours": 24,
         "storage_auth": "key",
-        "clusters": [{"name": "sim", "management_address": "127.0.0.1:9443", "region": "westus2",
-                      "admin_password_secret": "sim-admin-password", "tls": {"ca_file": "/tmp/ca.pem"}}],
-        "filers": [{"cluster": "sim", "name": "fs1",
-                    "source": {"account": "vfxtsource", "container": "fs1", "region": "westus2",
-                               "blob_endpoint": f"{base}/vfxtsource", "key_secret": "vfxtsource-key"},
-                    "backup": {"account": "vfxtdr", "blob_endpoint": f"{base}/vfxtdr", "region": "eastus2",
-                               "storage_key_secret": "vfxtdr-key"}}],
+        "clusters": [
+            {
+                "name": "sim",
+                "management_address": "127.0.0.1:9443",
+                "region": "westus2",
+                "admin_password_secret": "sim-admin-password",
+                "tls": {"ca_file": "/tmp/ca.pem"},
+            }
+        ],
+        "filers": [
+            {
+                "cluster": "sim",
+                "name": "fs1",
+                "source": {
+                    "account": "vfxtsource",
+                    "container": "fs1",
+                    "region": "westus2",
+                    "blob_endpoint": f"{base}/vfxtsource",
+                    "key_secret": "vfxtsource-key",
+                },
+                "backup": {
+                    "account": "vfxtdr",
+                    "blob_endpoint": f"{base}/vfxtdr",
+                    "region": "eastus2",
+                    "storage_key_secret": "vfxtdr-key",
+                },
+            }
+        ],
     }
 
 
@@ -64,8 +88,15 @@ def test_defaults() -> None:
     plan = parse_plan(data)
     assert plan.short_offline_window is True
     assert plan.catalog_container == "vfxtdr-catalog"
-    assert plan.copy == CopySettings(engine="copy", concurrency=64, page_size=5000, poll_interval_seconds=15,
-                                     pending_limit_seconds=3600, parallel_pages=4, pages_per_execution=50)
+    assert plan.copy == CopySettings(
+        engine="copy",
+        concurrency=64,
+        page_size=5000,
+        poll_interval_seconds=15,
+        pending_limit_seconds=3600,
+        parallel_pages=4,
+        pages_per_execution=50,
+    )
     assert plan.guard == GuardSettings(max_delete_fraction=0.10, min_count=100, approval_timeout_hours=24)
     assert plan.dr_clusters == ()
     filer = plan.filers[0]
@@ -80,11 +111,14 @@ def test_defaults() -> None:
     assert filer.source.account_url == "http://127.0.0.1:10000/vfxtsource"
 
 
-@pytest.mark.parametrize(("name", "containers"), [
-    ("fs1", ("fs1-a", "fs1-b")),
-    ("Projects_2024.main", ("projects-2024-main-a", "projects-2024-main-b")),
-    ("x" * 64, ("x" * 61 + "-a", "x" * 61 + "-b")),
-])
+@pytest.mark.parametrize(
+    ("name", "containers"),
+    [
+        ("fs1", ("fs1-a", "fs1-b")),
+        ("Projects_2024.main", ("projects-2024-main-a", "projects-2024-main-b")),
+        ("x" * 64, ("x" * 61 + "-a", "x" * 61 + "-b")),
+    ],
+)
 def test_default_backup_containers_are_valid_container_names(name: str, containers: tuple[str, str]) -> None:
     assert default_containers(name) == containers
     data = local_stack_plan()
@@ -126,7 +160,8 @@ def test_derived_later_generation_names_that_collide_say_how_to_fix() -> None:
         parse_plan(data)
     assert err.value.problems == (
         "filers[1].backup.containers[1]: 'projects-d' in account 'averedrbackup' is already a backup generation "
-        "of primary/projects",)
+        "of primary/projects",
+    )
     data["filers"][1]["backup"] |= {"containers": ["renders-a", "renders-b"], "generations": 3}
     data["filers"][0]["backup"]["containers"] = ["renders-c", "projects-b"]
     with pytest.raises(PlanError) as err:
@@ -134,7 +169,8 @@ def test_derived_later_generation_names_that_collide_say_how_to_fix() -> None:
     assert err.value.problems == (
         "filers[1].backup.container_prefix: 'renders-c' in account 'averedrbackup' is already a backup generation "
         "of primary/projects (generation c) (the name is derived from the filer name: set "
-        "backup.container_prefix)",)
+        "backup.container_prefix)",
+    )
 
 
 def test_tls_forms() -> None:
@@ -142,15 +178,23 @@ def test_tls_forms() -> None:
     fingerprint = "3f1a6c229e0b47d58a11c0fe7239bb045de698217caa1360f40eb255c9387de1"
     data["clusters"][0]["tls"] = {"fingerprint_sha256": fingerprint}
     tls = parse_plan(data).clusters[0].tls
-    assert tls.fingerprint_sha256 == ":".join(fingerprint.upper()[i:i + 2] for i in range(0, 64, 2))
+    assert tls.fingerprint_sha256 == ":".join(fingerprint.upper()[i : i + 2] for i in range(0, 64, 2))
     assert tls.verify is True
-    assert tls.client_kwargs() == {"ca_file": None, "fingerprint_sha256": tls.fingerprint_sha256,
-                                   "insecure": False, "insecure_acknowledged": False}
+    assert tls.client_kwargs() == {
+        "ca_file": None,
+        "fingerprint_sha256": tls.fingerprint_sha256,
+        "insecure": False,
+        "insecure_acknowledged": False,
+    }
     data["clusters"][0]["tls"] = {"verify": False, "acknowledge_insecure": INSECURE_ACK}
     unverified = parse_plan(data).clusters[0].tls
     assert unverified == TlsTrust(verify=False, acknowledge_insecure=INSECURE_ACK)
-    assert unverified.client_kwargs() == {"ca_file": None, "fingerprint_sha256": None, "insecure": True,
-                                          "insecure_acknowledged": True}
+    assert unverified.client_kwargs() == {
+        "ca_file": None,
+        "fingerprint_sha256": None,
+        "insecure": True,
+        "insecure_acknowledged": True,
+    }
     assert TlsTrust.from_json(TlsTrust.to_json(unverified)) == unverified  # the acknowledgement round-trips
     data["clusters"][0].update(management_address="127.0.0.1:9443", tls={"verify": False})
     assert parse_plan(data).clusters[0].tls == TlsTrust(verify=False)  # loopback: no acknowledgement needed
@@ -259,28 +303,54 @@ def test_cli_validate_explains_each_problem(tmp_path: Path, capsys: pytest.Captu
     assert main(["validate", str(path)]) == 2
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "plan invalid: 3 problems"
-    assert ("filers[1].backup.account: required  -- the field has no default and the plan cannot work "
-            "without it") in lines
-    assert any(line.startswith("filers[0].backup.region: is the source's region (eastus2)")
-               and "does not survive the loss of that region" in line for line in lines)
-    assert any(line.startswith("filers[1].source.region: account 'avereprimarydata' has region westus2 here "
-                               "but eastus2 at filers[0].source.region") for line in lines)
+    assert (
+        "filers[1].backup.account: required  -- the field has no default and the plan cannot work without it"
+    ) in lines
+    assert any(
+        line.startswith("filers[0].backup.region: is the source's region (eastus2)")
+        and "does not survive the loss of that region" in line
+        for line in lines
+    )
+    assert any(
+        line.startswith(
+            "filers[1].source.region: account 'avereprimarydata' has region westus2 here "
+            "but eastus2 at filers[0].source.region"
+        )
+        for line in lines
+    )
 
 
 def test_cli_as_a_module_exit_codes(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
-    printed = subprocess.run([sys.executable, "-m", "shared.plan", "example"], cwd=REPO, capture_output=True,
-                             text=True, check=True).stdout
+    printed = subprocess.run(
+        [sys.executable, "-m", "shared.plan", "example"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     good.write_text(printed)
     bad.write_text('{"version": 1}')
-    ok = subprocess.run([sys.executable, "-m", "shared.plan", "validate", str(good)], cwd=REPO,
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "shared.plan", "validate", str(good)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.startswith("plan OK: 1 clusters, 2 filers")
-    failed = subprocess.run([sys.executable, "-m", "shared.plan", "validate", str(bad)], cwd=REPO,
-                            capture_output=True, text=True, check=False)
+    failed = subprocess.run(
+        [sys.executable, "-m", "shared.plan", "validate", str(bad)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert failed.returncode == 2
     assert "keyvault_url: required" in failed.stdout
-    piped = subprocess.run([sys.executable, "-m", "shared.plan", "validate", "-"], cwd=REPO, input=printed,
-                           capture_output=True, text=True, check=False)
+    piped = subprocess.run(
+        [sys.executable, "-m", "shared.plan", "validate", "-"],
+        cwd=REPO,
+        input=printed,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert piped.returncode == 0

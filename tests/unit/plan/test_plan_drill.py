@@ -55,13 +55,22 @@ def test_a_filers_drill_settings_override_the_plans() -> None:
 
 def test_bad_drill_settings_are_named() -> None:
     data = example()
-    data["drill"] = {"probe": {"url": "http://probe.example/read?code=abc", "key_secret": "not a name"},
-                     "sample_size": 0, "max_parallel": 21}
+    data["drill"] = {
+        "probe": {"url": "http://probe.example/read?code=abc", "key_secret": "not a name"},
+        "sample_size": 0,
+        "max_parallel": 21,
+    }
     data["filers"][0]["drill"] = {"max_parallel": 2}
     data["filers"][0]["drill_schedule"] = "every sunday"
     found = problems(data)
-    for expected in ("drill.probe.url", "drill.probe.key_secret", "drill.sample_size", "drill.max_parallel",
-                     "filers[0].drill.max_parallel", "filers[0].drill_schedule"):
+    for expected in (
+        "drill.probe.url",
+        "drill.probe.key_secret",
+        "drill.sample_size",
+        "drill.max_parallel",
+        "filers[0].drill.max_parallel",
+        "filers[0].drill_schedule",
+    ):
         assert any(p.startswith(expected + ":") for p in found), (expected, found)
     assert not any("abc" in p for p in found)  # a query string is never echoed
 

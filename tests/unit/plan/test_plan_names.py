@@ -12,10 +12,16 @@ from shared.plan.cli import EXAMPLE
 from shared.plan.load import PlanError, parse_plan
 
 
-@pytest.mark.parametrize(("check", "good"), [
-    (chk.object_name, "prod-east.fs_1"), (chk.secret_name, "primary-admin-password"), (chk.account_name, "vfxtdr"),
-    (chk.container_name, "demo-filer-a"), (chk.region, "westus2"),
-])
+@pytest.mark.parametrize(
+    ("check", "good"),
+    [
+        (chk.object_name, "prod-east.fs_1"),
+        (chk.secret_name, "primary-admin-password"),
+        (chk.account_name, "vfxtdr"),
+        (chk.container_name, "demo-filer-a"),
+        (chk.region, "westus2"),
+    ],
+)
 def test_a_trailing_newline_is_not_part_of_a_valid_name(check, good: str) -> None:
     assert check(good) is None
     assert check(good + "\n") is not None

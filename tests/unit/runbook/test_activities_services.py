@@ -21,12 +21,16 @@ def test_secret_references():
     assert url == "https://kv1.vault.azure.net/secrets/bak-key"
     assert services.parse_secret_id(url) == ("https://kv1.vault.azure.net", "bak-key", None)
     assert services.parse_secret_id(url + "/" + "a" * 32) == ("https://kv1.vault.azure.net", "bak-key", "a" * 32)
-    for bad in ("http://kv1.vault.azure.net/secrets/x", "https://kv1.vault.azure.net/keys/x",
-                "https://kv1.vault.azure.net/secrets/x/y/z"):
+    for bad in (
+        "http://kv1.vault.azure.net/secrets/x",
+        "https://kv1.vault.azure.net/keys/x",
+        "https://kv1.vault.azure.net/secrets/x/y/z",
+    ):
         with pytest.raises(StorageConfigError, match="Key Vault secret name"):
             services.parse_secret_id(bad)
-    ref = services.account_ref("bak", "https://bak.blob.core.windows.net", "key", "https://kv1.vault.azure.net",
-                               "bak-key")
+    ref = services.account_ref(
+        "bak", "https://bak.blob.core.windows.net", "key", "https://kv1.vault.azure.net", "bak-key"
+    )
     assert ref.credential == url
     assert services.account_ref("bak", "https://x", "identity", "https://kv", "bak-key").credential is None
     with pytest.raises(StorageConfigError, match="no Key Vault secret names its key"):
@@ -35,11 +39,21 @@ def test_secret_references():
 
 def test_storage_account_refuses_unusable_auth():
     with pytest.raises(StorageConfigError, match="no Key Vault secret names its key"):
-        services.storage_account("bak", "https://bak.blob.core.windows.net", storage_auth="key",
-                                 keyvault_url="https://kv1.vault.azure.net", key_secret=None)
+        services.storage_account(
+            "bak",
+            "https://bak.blob.core.windows.net",
+            storage_auth="key",
+            keyvault_url="https://kv1.vault.azure.net",
+            key_secret=None,
+        )
     with pytest.raises(StorageConfigError, match="must be 'identity' or 'key'"):
-        services.storage_account("bak", "https://bak.blob.core.windows.net", storage_auth="sas",
-                                 keyvault_url="https://kv1.vault.azure.net", key_secret="k")
+        services.storage_account(
+            "bak",
+            "https://bak.blob.core.windows.net",
+            storage_auth="sas",
+            keyvault_url="https://kv1.vault.azure.net",
+            key_secret="k",
+        )
 
 
 def test_load_plan_is_parsed_once_per_setting_value(monkeypatch):

@@ -13,10 +13,28 @@ REF = "job-1/approval-7"
 GOOD = {"approve": True, "approval_ref": REF}
 
 REJECTED: list[Any] = [
-    None, "", {}, "0", 0, 1, [], "true", True, "yes", "approve", '"true"',
-    {"approve": "false"}, {"approve": "true"}, {"approve": 1}, {"approve": False},
-    '{ "approve": false }', {"approve": True}, {"approve": True, "approval_ref": "other"},
-    {"approve": True, "approval_ref": None}, {"approval_ref": REF}, {"approve": [True], "approval_ref": REF},
+    None,
+    "",
+    {},
+    "0",
+    0,
+    1,
+    [],
+    "true",
+    True,
+    "yes",
+    "approve",
+    '"true"',
+    {"approve": "false"},
+    {"approve": "true"},
+    {"approve": 1},
+    {"approve": False},
+    '{ "approve": false }',
+    {"approve": True},
+    {"approve": True, "approval_ref": "other"},
+    {"approve": True, "approval_ref": None},
+    {"approval_ref": REF},
+    {"approve": [True], "approval_ref": REF},
     json.dumps({"approve": "true", "approval_ref": REF}),
     json.dumps(json.dumps(json.dumps(GOOD))),  # three encodings: more than the SDK ever adds
     "not json {",
@@ -31,8 +49,9 @@ def test_everything_but_an_explicit_true_for_this_run_rejects(payload: Any) -> N
     assert decision.received  # the run says what it received
 
 
-@pytest.mark.parametrize("payload", [GOOD, json.dumps(GOOD), json.dumps(json.dumps(GOOD))], ids=["object", "json",
-                                                                                              "json-twice"])
+@pytest.mark.parametrize(
+    "payload", [GOOD, json.dumps(GOOD), json.dumps(json.dumps(GOOD))], ids=["object", "json", "json-twice"]
+)
 def test_an_explicit_true_with_the_reference_approves(payload: Any) -> None:
     decision = decide(payload, REF)
     assert decision.approved is True

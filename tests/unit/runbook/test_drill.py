@@ -31,13 +31,27 @@ RULE = ExportRule("network", "10.0.0.0/8", "rw", "root_squash", "-2", False, "",
 
 def captured() -> FilerRecord:
     return FilerRecord(
-        name="projects", cloud_type="azure", bucket="src/projects", server_name="src.blob.core.windows.net",
-        credential_name="cred", credential_type="azure-storage", crypto_mode="DISABLED", compress_mode="LZ4",
-        ssl_verify_mode="DISABLED", https="yes", port="443", proxy="", nearline="no", network="",
+        name="projects",
+        cloud_type="azure",
+        bucket="src/projects",
+        server_name="src.blob.core.windows.net",
+        credential_name="cred",
+        credential_type="azure-storage",
+        crypto_mode="DISABLED",
+        compress_mode="LZ4",
+        ssl_verify_mode="DISABLED",
+        https="yes",
+        port="443",
+        proxy="",
+        nearline="no",
+        network="",
         cache_policy=CachePolicyRecord("Full Caching", "read-write", 0, 30, 30, False, builtin=True),
-        junctions=(JunctionRecord("vs", "/projects", "/", "p", True, "", "posix", "", "", ""),
-                   JunctionRecord("vs", "/scratch", "/", "s", False, "lab", "posix", "", "", "modebits")),
-        export_policies=(ExportPolicyRecord("vs", "lab", (RULE,)),))
+        junctions=(
+            JunctionRecord("vs", "/projects", "/", "p", True, "", "posix", "", "", ""),
+            JunctionRecord("vs", "/scratch", "/", "s", False, "lab", "posix", "", "", "modebits"),
+        ),
+        export_policies=(ExportPolicyRecord("vs", "lab", (RULE,)),),
+    )
 
 
 def test_the_drill_attaches_under_names_production_never_uses() -> None:
@@ -98,8 +112,15 @@ def ok(path: str, size: int = 10) -> dict:
 def test_the_probe_answer_passes_only_with_every_file_read_whole_under_the_drills_junctions() -> None:
     passed = judge(200, answer(ok("/.drill/fs/data/a"), ok("/.drill/fs/scratch/b", 5)), PATHS, 20)
     assert (passed.status, passed.files_checked, passed.files_ok, passed.bytes_read) == ("passed", 2, 2, 15)
-    failed = judge(200, answer(ok("/.drill/fs/data/a"), {"path": "/.drill/fs/data/b", "status": "error",
-                                                         "error": "I/O error: tag mismatch"}), PATHS, 20)
+    failed = judge(
+        200,
+        answer(
+            ok("/.drill/fs/data/a"),
+            {"path": "/.drill/fs/data/b", "status": "error", "error": "I/O error: tag mismatch"},
+        ),
+        PATHS,
+        20,
+    )
     assert failed.status == "failed" and failed.files_ok == 1 and "tag mismatch" in failed.problems[0]
     cases = {
         "outside the junctions": judge(200, answer(ok("/demo/projects/a")), PATHS, 20),
@@ -120,8 +141,9 @@ def test_the_probe_answer_passes_only_with_every_file_read_whole_under_the_drill
 def test_crafted_drill_payloads_are_refused_naming_the_problem() -> None:
     run = {"cluster": "c", "filer": "f", "instance_id": "drill-c-f", "run_id": "20270115T080000Z-1a2b3c4d"}
     ref = {"run": run, "drill_id": "20270115T080000Z-1a2b3c4d"}
-    assert decode(DrillRef, ref) == DrillRef(RunRef("c", "f", "drill-c-f", "20270115T080000Z-1a2b3c4d"),
-                                             "20270115T080000Z-1a2b3c4d")
+    assert decode(DrillRef, ref) == DrillRef(
+        RunRef("c", "f", "drill-c-f", "20270115T080000Z-1a2b3c4d"), "20270115T080000Z-1a2b3c4d"
+    )
     start = {"cluster": "c", "filer": "f", "format": INPUT_FORMAT}
     with pytest.raises(InputRefused, match="not a drill id"):
         decode(DrillRef, {**ref, "drill_id": "../../state"})

@@ -13,27 +13,56 @@ from shared.runbook.payloads import failover_instance_id
 
 
 def _cluster(name: str, region: str = "westus2") -> dict:
-    return {"name": name, "management_address": "10.0.0.5", "region": region,
-            "admin_password_secret": f"{name}-pw", "tls": {"fingerprint_sha256": "AB:" * 31 + "AB"}}
+    return {
+        "name": name,
+        "management_address": "10.0.0.5",
+        "region": region,
+        "admin_password_secret": f"{name}-pw",
+        "tls": {"fingerprint_sha256": "AB:" * 31 + "AB"},
+    }
 
 
 def _filer(cluster: str, name: str, **extra: object) -> dict:
-    return {"cluster": cluster, "name": name, "failover_cluster": "dr", **extra,
-            "source": {"account": "src", "container": f"{cluster}-{name}", "region": "westus2",
-                       "blob_endpoint": "https://src.blob.core.windows.net"},
-            "backup": {"account": "bak", "region": "eastus2", "storage_key_secret": "bak-key",
-                       "blob_endpoint": "https://bak.blob.core.windows.net",
-                       "containers": [f"{cluster}-{name}-a", f"{cluster}-{name}-b"]}}
+    return {
+        "cluster": cluster,
+        "name": name,
+        "failover_cluster": "dr",
+        **extra,
+        "source": {
+            "account": "src",
+            "container": f"{cluster}-{name}",
+            "region": "westus2",
+            "blob_endpoint": "https://src.blob.core.windows.net",
+        },
+        "backup": {
+            "account": "bak",
+            "region": "eastus2",
+            "storage_key_secret": "bak-key",
+            "blob_endpoint": "https://bak.blob.core.windows.net",
+            "containers": [f"{cluster}-{name}-a", f"{cluster}-{name}-b"],
+        },
+    }
 
 
 WEEKLY = "0 0 4 * * sun"
-PLAN = parse_plan({
-    "version": 1, "keyvault_url": "https://kv1.vault.azure.net", "schedule": "0 0 2 * * *", "rpo_hours": 24,
-    "storage_auth": "identity", "clusters": [_cluster("c1"), _cluster("c2")],
-    "dr_clusters": [_cluster("dr", "eastus2")],
-    "filers": [_filer("c1", "f1", drill_schedule=WEEKLY), _filer("c1", "f2", drill_schedule=WEEKLY),
-               _filer("c2", "g1", drill_schedule=WEEKLY), _filer("c2", "plain"),
-               _filer("c2", "off", enabled=False, drill_schedule=WEEKLY)]})
+PLAN = parse_plan(
+    {
+        "version": 1,
+        "keyvault_url": "https://kv1.vault.azure.net",
+        "schedule": "0 0 2 * * *",
+        "rpo_hours": 24,
+        "storage_auth": "identity",
+        "clusters": [_cluster("c1"), _cluster("c2")],
+        "dr_clusters": [_cluster("dr", "eastus2")],
+        "filers": [
+            _filer("c1", "f1", drill_schedule=WEEKLY),
+            _filer("c1", "f2", drill_schedule=WEEKLY),
+            _filer("c2", "g1", drill_schedule=WEEKLY),
+            _filer("c2", "plain"),
+            _filer("c2", "off", enabled=False, drill_schedule=WEEKLY),
+        ],
+    }
+)
 NOW = datetime(2027, 1, 12, 9, 0, tzinfo=UTC)  # a Tuesday: the last occurrence was Sunday the 10th, 04:00
 OCC = "2027-01-10T04:00:00Z"
 
@@ -53,7 +82,8 @@ def test_only_filers_with_a_drill_schedule_are_drilled_one_per_cluster_once_per_
     result = tick(PLAN, _verified(), {}, NOW, set())
     assert [(s.filer.key, s.occurrence) for s in result.start] == [("c1/f1", OCC), ("c2/g1", OCC)]
     assert {s.filer.key: s.reason for s in result.skip} == {
-        "c1/f2": "another drill runs on cluster c1 (one scheduled drill at a time)"}
+        "c1/f2": "another drill runs on cluster c1 (one scheduled drill at a time)"
+    }
     assert result.start[0].instance_id == drill_instance_id("c1", "f1")
     marks = {"c1/f1": OCC, "c2/g1": OCC}
     assert [s.filer.key for s in tick(PLAN, _verified(), marks, NOW, set()).start] == ["c1/f2"]
@@ -71,7 +101,8 @@ def test_skips_name_why_and_leave_the_filer_due() -> None:
     assert {s.filer.key: s.reason for s in result.skip} == {
         "c1/f1": "a failover of this filer is running",
         "c1/f2": "a drill of this filer is already running",
-        "c2/g1": "the filer has no verified backup"}
+        "c2/g1": "the filer has no verified backup",
+    }
     states = _verified()
     states["c1/f1"].failed_over = {"target_cluster": "dr"}
     skipped = {s.filer.key: s.reason for s in tick(PLAN, states, {}, NOW, set()).skip}

@@ -13,8 +13,7 @@ def test_plain_names_are_readable() -> None:
     assert key_secret_name("primary", "demo-filer") == "avere-key-primary-demo-filer"
 
 
-@pytest.mark.parametrize(("cluster", "filer"),
-                         [("c1", "a.b"), ("c1", "a_b"), ("x" * 80, "y" * 80), ("c", "ü")])
+@pytest.mark.parametrize(("cluster", "filer"), [("c1", "a.b"), ("c1", "a_b"), ("x" * 80, "y" * 80), ("c", "ü")])
 def test_awkward_names_obey_the_rule(cluster: str, filer: str) -> None:
     assert RULE.match(key_secret_name(cluster, filer))
 

@@ -38,8 +38,18 @@ RESHAPED = {"Preflight", "ReaddPlan", "FailoverChoice"}
 # reads the same, the new fields at their defaults.
 EXTENDED = {"FailoverResult"}
 # Input classes of 2f032a3 that no longer exist: each became a reference (RunRef, RunStep, CopyRef, ...).
-RETIRED = {"BeginBackup", "FilerStep", "MarkRemoved", "AttachRequest", "CopyPageRequest", "CopyFinish",
-           "Attention", "MarkAttached", "VerifyBackupPage", "RecordFailover"}
+RETIRED = {
+    "BeginBackup",
+    "FilerStep",
+    "MarkRemoved",
+    "AttachRequest",
+    "CopyPageRequest",
+    "CopyFinish",
+    "Attention",
+    "MarkAttached",
+    "VerifyBackupPage",
+    "RecordFailover",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -101,8 +111,11 @@ def test_every_former_module_path_resolves() -> None:
     for old, new in FORMER_MODULES.items():
         module = sys.modules[old]
         target = importlib.import_module(new)
-        records = [v for v in vars(target).values()
-                   if isinstance(v, type) and issubclass(v, JsonRecord) and v.__module__ == new]
+        records = [
+            v
+            for v in vars(target).values()
+            if isinstance(v, type) and issubclass(v, JsonRecord) and v.__module__ == new
+        ]
         assert records and all(getattr(module, r.__name__) is r for r in records), old
 
 
@@ -114,8 +127,9 @@ def _legacy_history(orchestrator: str) -> tuple[str, Any]:
     return f"{orchestrator.split('_', maxsplit=1)[0]}-primary-demo-filer", json.loads(started["Input"])
 
 
-@pytest.mark.parametrize("orchestrator", ["backup_orchestrator", "copy_orchestrator", "failover_orchestrator",
-                                          "readd_orchestrator"])
+@pytest.mark.parametrize(
+    "orchestrator", ["backup_orchestrator", "copy_orchestrator", "failover_orchestrator", "readd_orchestrator"]
+)
 def test_a_run_of_an_earlier_version_stops_at_its_next_step_and_schedules_nothing(orchestrator: str) -> None:
     """The history of a run started on the earlier code, with an activity it scheduled completed: replayed by
     this version, the orchestrator stops with an error naming the upgrade, before any action (a scheduled

@@ -20,8 +20,26 @@ from tests.unit.capture_fixtures import _activity_inputs
 # What an input may hold: names, ids, numbers, flags, and these records of run state.
 RUN_STATE = (RunRef, PageCursor, CopyTotals)
 # Field names that would say an input carries a plan part or a setting.
-PLAN_WORDS = ("endpoint", "url", "account", "container", "secret", "key", "credential", "bucket", "server",
-              "mode", "guard", "plan", "context", "job", "record", "cluster_config", "limit", "concurrency")
+PLAN_WORDS = (
+    "endpoint",
+    "url",
+    "account",
+    "container",
+    "secret",
+    "key",
+    "credential",
+    "bucket",
+    "server",
+    "mode",
+    "guard",
+    "plan",
+    "context",
+    "job",
+    "record",
+    "cluster_config",
+    "limit",
+    "concurrency",
+)
 
 
 def _input_classes() -> dict[str, type[JsonRecord]]:
@@ -48,13 +66,15 @@ def test_every_input_class_is_a_reference_of_names_and_run_state() -> None:
             hints = typing.get_type_hints(kind)
             for leaf in _leaves(hints[field.name]):
                 assert leaf in (str, int, float, bool, type(None)) or leaf in RUN_STATE, (
-                    f"{kind.__name__}.{field.name} holds {leaf}: not a name or run state")
+                    f"{kind.__name__}.{field.name} holds {leaf}: not a name or run state"
+                )
             if field.name not in ("backup_id", "job_id", "approval_ref", "activity_ids"):
                 assert not any(word in field.name for word in PLAN_WORDS), f"{kind.__name__}.{field.name}"
 
 
-@pytest.mark.parametrize("kind", sorted(set(_activity_inputs().values()), key=lambda k: k.__name__),
-                         ids=lambda k: k.__name__)
+@pytest.mark.parametrize(
+    "kind", sorted(set(_activity_inputs().values()), key=lambda k: k.__name__), ids=lambda k: k.__name__
+)
 def test_a_key_no_field_names_or_an_earlier_shape_is_refused(kind: type[Ref]) -> None:
     data = {"whatever": 1, **({"format": INPUT_FORMAT} if issubclass(kind, StartInput) else {})}
     with pytest.raises(InputRefused):
@@ -74,14 +94,17 @@ def test_orchestration_inputs_need_this_format() -> None:
         BackupRequest.from_json({"cluster": "c", "filer": "f", "format": 3})
 
 
-@pytest.mark.parametrize("bad", [
-    {"cluster": "", "filer": "f", "instance_id": "i", "run_id": "r"},
-    {"cluster": "c/d", "filer": "f", "instance_id": "i", "run_id": "r"},
-    {"cluster": "c", "filer": "..", "instance_id": "i", "run_id": "r"},
-    {"cluster": "c", "filer": "f", "instance_id": "i/../j", "run_id": "r"},
-    {"cluster": "c", "filer": "f", "instance_id": "i", "run_id": "r" * 81},
-    {"cluster": "c", "filer": "f", "instance_id": "i\n", "run_id": "r"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"cluster": "", "filer": "f", "instance_id": "i", "run_id": "r"},
+        {"cluster": "c/d", "filer": "f", "instance_id": "i", "run_id": "r"},
+        {"cluster": "c", "filer": "..", "instance_id": "i", "run_id": "r"},
+        {"cluster": "c", "filer": "f", "instance_id": "i/../j", "run_id": "r"},
+        {"cluster": "c", "filer": "f", "instance_id": "i", "run_id": "r" * 81},
+        {"cluster": "c", "filer": "f", "instance_id": "i\n", "run_id": "r"},
+    ],
+)
 def test_names_travel_into_catalog_paths_only_when_they_are_one_plain_segment(bad: dict[str, str]) -> None:
     with pytest.raises(InputRefused, match=r"is not an? (name|id)"):
         RunRef.from_json(bad)

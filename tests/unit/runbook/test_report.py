@@ -15,10 +15,18 @@ from shared.runbook import report as rep
 from shared.runbook.report import FilerFacts, RunInfo
 from tests.unit.runbook.test_scheduling import _cluster, _filer
 
-PLAN = parse_plan({
-    "version": 1, "keyvault_url": "https://kv1.vault.azure.net", "schedule": "0 0 2 * * *", "rpo_hours": 24,
-    "storage_auth": "identity", "clusters": [_cluster("c1")], "dr_clusters": [_cluster("dr", "eastus2")],
-    "filers": [_filer("c1", "f1", failover_cluster="dr"), _filer("c1", "off", enabled=False)]})
+PLAN = parse_plan(
+    {
+        "version": 1,
+        "keyvault_url": "https://kv1.vault.azure.net",
+        "schedule": "0 0 2 * * *",
+        "rpo_hours": 24,
+        "storage_auth": "identity",
+        "clusters": [_cluster("c1")],
+        "dr_clusters": [_cluster("dr", "eastus2")],
+        "filers": [_filer("c1", "f1", failover_cluster="dr"), _filer("c1", "off", enabled=False)],
+    }
+)
 FILER = PLAN.filer("c1", "f1")
 NOW = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
 HOUR = 3600
@@ -30,20 +38,36 @@ def at(hours_ago: float) -> str:
 
 def verified_state(hours_ago: float = 3, backup_id: str = "b1", generation: str = "a") -> FilerState:
     state = FilerState.new(FILER.backup.containers)
-    state.generations[generation] = Generation(container=FILER.backup.containers["ab".index(generation)],
-                                               status=VERIFIED, backup_id=backup_id, verified_at=at(hours_ago - 1),
-                                               manifest=f"{backup_id}-final")
+    state.generations[generation] = Generation(
+        container=FILER.backup.containers["ab".index(generation)],
+        status=VERIFIED,
+        backup_id=backup_id,
+        verified_at=at(hours_ago - 1),
+        manifest=f"{backup_id}-final",
+    )
     state.latest_verified = generation
-    state.last_run = {"backup_id": backup_id, "status": "verified", "instance_id": "backup-c1-f1",
-                      "started_at": at(hours_ago), "finished_at": at(hours_ago - 1)}
+    state.last_run = {
+        "backup_id": backup_id,
+        "status": "verified",
+        "instance_id": "backup-c1-f1",
+        "started_at": at(hours_ago),
+        "finished_at": at(hours_ago - 1),
+    }
     return state
 
 
 def entry(hours_ago: float = 3, backup_id: str = "b1", **extra: Any) -> dict[str, Any]:
-    return {"backup_id": backup_id, "status": "verified", "started_at": at(hours_ago), "generation": "a",
-            "instance_id": "backup-c1-f1", "verified": {"blobs": 10, "copied": 4, "bytes_copied": 4096},
-            "record": {"name": "f1", "secret": "never shown"}, "key": {"name": "kv-secret", "version": "v1"},
-            **extra}
+    return {
+        "backup_id": backup_id,
+        "status": "verified",
+        "started_at": at(hours_ago),
+        "generation": "a",
+        "instance_id": "backup-c1-f1",
+        "verified": {"blobs": 10, "copied": 4, "bytes_copied": 4096},
+        "record": {"name": "f1", "secret": "never shown"},
+        "key": {"name": "kv-secret", "version": "v1"},
+        **extra,
+    }
 
 
 def facts(state: FilerState | None, backup: dict | None = None, **kw: Any) -> FilerFacts:
@@ -58,9 +82,17 @@ def backup_run(step: str = "copy", **fields: Any) -> RunInfo:
     return RunInfo("backup-c1-f1", "backup", "Running", {"run": "backup", "filer": "c1/f1", "step": step, **fields})
 
 
-@pytest.mark.parametrize(("hours_ago", "badge", "breach"), [
-    (3, "green", False), (24, "green", False), (24.5, "amber", True), (36, "amber", True), (36.5, "red", True),
-    (500, "red", True)])
+@pytest.mark.parametrize(
+    ("hours_ago", "badge", "breach"),
+    [
+        (3, "green", False),
+        (24, "green", False),
+        (24.5, "amber", True),
+        (36, "amber", True),
+        (36.5, "red", True),
+        (500, "red", True),
+    ],
+)
 def test_the_badge_and_the_breach_follow_the_age_of_the_newest_verified_backup(hours_ago, badge, breach):
     out = report(facts(verified_state(hours_ago), entry(hours_ago)))
     assert out["state"] == "protected" and out["serving_cluster"] == "c1"
@@ -85,20 +117,29 @@ def test_a_backup_running_turns_red_amber_only_for_an_old_backup():
     assert report(facts(verified_state(40), entry(40), running=[readd]))["rpo"]["badge"] == "red"
 
 
-@pytest.mark.parametrize("broken", [
-    None,  # no entry
-    {"backup_id": "other", "status": "verified", "started_at": "2030-01-10T09:00:00Z"},  # another backup's
-    {"backup_id": "b1", "status": "failed", "started_at": "2030-01-10T09:00:00Z"},  # not verified
-    {"backup_id": "b1", "status": "verified", "started_at": "yesterday"},  # no usable time
-    {"backup_id": "b1", "status": "verified", "started_at": "2030-01-10T09:00:00"},  # no zone
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        None,  # no entry
+        {"backup_id": "other", "status": "verified", "started_at": "2030-01-10T09:00:00Z"},  # another backup's
+        {"backup_id": "b1", "status": "failed", "started_at": "2030-01-10T09:00:00Z"},  # not verified
+        {"backup_id": "b1", "status": "verified", "started_at": "yesterday"},  # no usable time
+        {"backup_id": "b1", "status": "verified", "started_at": "2030-01-10T09:00:00"},  # no zone
+    ],
+)
 def test_a_verified_generation_without_a_matching_entry_is_no_verified_backup(broken):
     state = verified_state(3)
     state.last_scheduled = "2030-01-10T02:00:00Z"
     out = report(facts(state, broken))
     assert out["state"] == "unprotected" and out["last_backup"] is None
-    assert out["rpo"] == {"target_hours": 24, "age_s": None, "age_hours": None, "badge": "red",
-                          "reason": "no verified backup", "breach": True}
+    assert out["rpo"] == {
+        "target_hours": 24,
+        "age_s": None,
+        "age_hours": None,
+        "badge": "red",
+        "reason": "no verified backup",
+        "breach": True,
+    }
 
 
 def test_no_verified_backup_is_a_breach_only_once_a_run_was_tried_and_none_runs():
@@ -112,13 +153,21 @@ def test_no_verified_backup_is_a_breach_only_once_a_run_was_tried_and_none_runs(
 
 def test_needs_attention_is_red_with_the_readd_action_and_serves_nowhere():
     state = verified_state(3)
-    state.needs_attention = {"since": at(1), "error": "createCloudFiler failed 4 times", "instance_id": "x",
-                             "record": {"name": "f1"}, "key": {"name": "k", "version": "v"}}
+    state.needs_attention = {
+        "since": at(1),
+        "error": "createCloudFiler failed 4 times",
+        "instance_id": "x",
+        "record": {"name": "f1"},
+        "key": {"name": "k", "version": "v"},
+    }
     out = report(facts(state, entry(3), running=[RunInfo("readd-c1-f1", "readd", "Running", {"step": "attach"})]))
     assert out["state"] == "needs_attention" and out["serving_cluster"] is None
     assert out["rpo"]["badge"] == "red" and out["rpo"]["breach"] is False  # the backup itself is recent
-    assert out["attention"] == {"since": at(1), "error": "createCloudFiler failed 4 times",
-                                "action": "fix the cluster, then POST /api/filers/c1/f1/readd"}
+    assert out["attention"] == {
+        "since": at(1),
+        "error": "createCloudFiler failed 4 times",
+        "action": "fix the cluster, then POST /api/filers/c1/f1/readd",
+    }
     assert "POST /api/filers/c1/f1/readd" in out["state_detail"]
     assert [r["kind"] for r in out["running"]] == ["readd"]
 
@@ -163,17 +212,44 @@ def test_a_disabled_filer_says_so():
 
 
 def test_progress_is_picked_by_name_and_type_from_the_custom_status():
-    run = backup_run("copy", blobs_to_copy=40, blobs_copied=12, bytes_to_copy=4 << 20, bytes_copied=1 << 20,
-                     pending=3, eta_s=90, started="2030-01-10T11:00:00Z", elapsed_s=60.5,
-                     record={"name": "f1"}, error="boom", findings=[1], blobs_listed=True, pages=-1,
-                     flush_percent=float("nan"), copy_instance="backup-c1-f1-x-final")
+    run = backup_run(
+        "copy",
+        blobs_to_copy=40,
+        blobs_copied=12,
+        bytes_to_copy=4 << 20,
+        bytes_copied=1 << 20,
+        pending=3,
+        eta_s=90,
+        started="2030-01-10T11:00:00Z",
+        elapsed_s=60.5,
+        record={"name": "f1"},
+        error="boom",
+        findings=[1],
+        blobs_listed=True,
+        pages=-1,
+        flush_percent=float("nan"),
+        copy_instance="backup-c1-f1-x-final",
+    )
     out = report(facts(verified_state(3), entry(3), running=[run]))
     view = out["running"][0]
-    assert view == {"instance_id": "backup-c1-f1", "kind": "backup", "runtime_status": "Running", "step": "copy",
-                    "phase": None, "started": "2030-01-10T11:00:00Z", "elapsed_s": 60.5,
-                    "progress": {"blobs_to_copy": 40, "blobs_copied": 12, "bytes_to_copy": 4 << 20,
-                                 "bytes_copied": 1 << 20, "pending": 3, "eta_s": 90},
-                    "link": "/api/runs/backup-c1-f1"}
+    assert view == {
+        "instance_id": "backup-c1-f1",
+        "kind": "backup",
+        "runtime_status": "Running",
+        "step": "copy",
+        "phase": None,
+        "started": "2030-01-10T11:00:00Z",
+        "elapsed_s": 60.5,
+        "progress": {
+            "blobs_to_copy": 40,
+            "blobs_copied": 12,
+            "bytes_to_copy": 4 << 20,
+            "bytes_copied": 1 << 20,
+            "pending": 3,
+            "eta_s": 90,
+        },
+        "link": "/api/runs/backup-c1-f1",
+    }
     assert out["state"] == "running" and out["state_detail"] == "in progress: backup"
     # A custom status that is not an object (a Pending run has none) shows the run without progress.
     bare = report(facts(verified_state(3), entry(3), running=[RunInfo("x y/z", "failover", "Pending", "text")]))
@@ -187,42 +263,73 @@ def test_nothing_but_picked_fields_leaves_the_catalog():
 
 
 def test_the_last_drill_and_its_rto():
-    drills = [{"drill_id": "d1", "status": "passed", "started_at": at(200), "rto_s": 1800, "instance_id": "drill-1"},
-              {"drill_id": "d2", "status": "failed", "started_at": at(20), "rto_s": "fast"},
-              {"drill_id": "d3", "status": "passed", "started_at": "not a time", "rto_s": 10}]
+    drills = [
+        {"drill_id": "d1", "status": "passed", "started_at": at(200), "rto_s": 1800, "instance_id": "drill-1"},
+        {"drill_id": "d2", "status": "failed", "started_at": at(20), "rto_s": "fast"},
+        {"drill_id": "d3", "status": "passed", "started_at": "not a time", "rto_s": 10},
+    ]
     out = report(facts(verified_state(3), entry(3), drills=drills))
     assert out["last_drill"]["drill_id"] == "d2" and out["last_drill"]["rto_s"] is None
     assert report(facts(verified_state(3), entry(3), drills=drills[:1]))["last_drill"] == {
-        "drill_id": "d1", "status": "passed", "started_at": at(200), "finished_at": None, "rto_s": 1800,
-        "target_cluster": None, "instance_id": "drill-1", "link": "/api/runs/drill-1"}
+        "drill_id": "d1",
+        "status": "passed",
+        "started_at": at(200),
+        "finished_at": None,
+        "rto_s": 1800,
+        "target_cluster": None,
+        "instance_id": "drill-1",
+        "link": "/api/runs/drill-1",
+    }
     assert report(facts(verified_state(3), entry(3)))["last_drill"] is None
 
 
 def test_run_ids_include_the_catalogs_running_backup_and_running_drills():
     state = verified_state(3)
-    assert set(rep.run_ids(FILER, state)) == {"backup~c1~f1", "readd~c1~f1", "failover~c1~f1",
-                                              "backup-c1-f1", "readd-c1-f1", "failover-c1-f1"}
+    assert set(rep.run_ids(FILER, state)) == {
+        "backup~c1~f1",
+        "readd~c1~f1",
+        "failover~c1~f1",
+        "backup-c1-f1",
+        "readd-c1-f1",
+        "failover-c1-f1",
+    }
     state.last_run = {"status": "running", "instance_id": "backup-c1-f1-20300110"}
     assert rep.run_ids(FILER, state)["backup-c1-f1-20300110"] == "backup"
-    assert rep.drill_ids([{"status": "running", "instance_id": "drill-c1-f1"}, {"status": "passed",
-                                                                             "instance_id": "old"}]) == {
-        "drill-c1-f1": "drill"}
+    assert rep.drill_ids(
+        [{"status": "running", "instance_id": "drill-c1-f1"}, {"status": "passed", "instance_id": "old"}]
+    ) == {"drill-c1-f1": "drill"}
 
 
 def test_history_views_sort_newest_first_and_page():
     state = verified_state(3, backup_id="b3")
     state.generations["b"] = Generation(container="c1-f1-b", status=FAILED, backup_id="b2")
-    backups = [rep.backup_view(entry(h, backup_id=f"b{i}", status=s), state)
-               for i, (h, s) in enumerate([(50, "verified"), (27, "failed"), (3, "verified")], start=1)]
+    backups = [
+        rep.backup_view(entry(h, backup_id=f"b{i}", status=s), state)
+        for i, (h, s) in enumerate([(50, "verified"), (27, "failed"), (3, "verified")], start=1)
+    ]
     backups = rep.newest_first(backups, "started_at")
     assert [b["backup_id"] for b in backups] == ["b3", "b2", "b1"]
     assert [b["restorable"] for b in backups] == [True, False, False]
     assert "record" not in backups[0] and "key" not in backups[0]
-    failovers = [rep.failover_view({"at": at(1), "target_cluster": "dr", "backup_id": "b3", "status": "serving",
-                                    "instance_id": "failover-c1-f1"})]
+    failovers = [
+        rep.failover_view(
+            {
+                "at": at(1),
+                "target_cluster": "dr",
+                "backup_id": "b3",
+                "status": "serving",
+                "instance_id": "failover-c1-f1",
+            }
+        )
+    ]
     runs = rep.timeline(backups, failovers, [rep.drill_view({"drill_id": "d", "started_at": at(10)})])
-    assert [(r["kind"], r["id"]) for r in runs] == [("failover", "b3"), ("backup", "b3"), ("drill", "d"),
-                                                   ("backup", "b2"), ("backup", "b1")]
+    assert [(r["kind"], r["id"]) for r in runs] == [
+        ("failover", "b3"),
+        ("backup", "b3"),
+        ("drill", "d"),
+        ("backup", "b2"),
+        ("backup", "b1"),
+    ]
     assert rep.paged(runs, 2, 2) == {"total": 5, "page": 2, "pageSize": 2, "items": runs[2:4]}
     assert rep.paged(runs, 4, 2)["items"] == []
 

@@ -25,8 +25,9 @@ from shared.runbook.run_ids import (
 # Names the plan accepts, made of the characters that make ids collide: every name of 1-3 characters over a
 # letter, a digit and the three separators the name rule allows.
 ALPHABET = "a1-._"
-NAMES = [n for size in (1, 2, 3) for n in map("".join, itertools.product(ALPHABET, repeat=size))
-         if object_name(n) is None]
+NAMES = [
+    n for size in (1, 2, 3) for n in map("".join, itertools.product(ALPHABET, repeat=size)) if object_name(n) is None
+]
 JOB = "20300101T000000Z-abcdef12-final"
 
 
@@ -73,11 +74,25 @@ def test_legacy_ids_are_recognised_and_listed_beside_the_current_ones() -> None:
     assert len(filer_run_ids("c", "f")) == 2 * len(KINDS)
 
 
-@pytest.mark.parametrize("text", [
-    "", "backup", "backup~c", "backup~c~f~g", "backup~c~~f", "restore~c~f", "backup-c", "backup--f",
-    f"readd~c~f~{JOB}", "backup~c~f/../x", "backup~c~f\n", "backup~-c~f", "some-other-app-instance",
-    "0f8fad5b-d9cb-469f-a165-70867728950e",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "backup",
+        "backup~c",
+        "backup~c~f~g",
+        "backup~c~~f",
+        "restore~c~f",
+        "backup-c",
+        "backup--f",
+        f"readd~c~f~{JOB}",
+        "backup~c~f/../x",
+        "backup~c~f\n",
+        "backup~-c~f",
+        "some-other-app-instance",
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+    ],
+)
 def test_ids_this_app_does_not_make_are_not_recognised(text: str) -> None:
     assert parse_run_id(text) is None
 

@@ -16,23 +16,47 @@ from shared.runbook.schedule import latest_occurrence, reconcile, tick
 
 
 def _cluster(name: str, region: str = "westus2") -> dict:
-    return {"name": name, "management_address": "10.0.0.5", "region": region,
-            "admin_password_secret": f"{name}-pw", "tls": {"ca_file": "/etc/ssl/avere-ca.pem"}}
+    return {
+        "name": name,
+        "management_address": "10.0.0.5",
+        "region": region,
+        "admin_password_secret": f"{name}-pw",
+        "tls": {"ca_file": "/etc/ssl/avere-ca.pem"},
+    }
 
 
 def _filer(cluster: str, name: str, **extra: object) -> dict:
-    return {"cluster": cluster, "name": name, **extra,
-            "source": {"account": "src", "container": f"{cluster}-{name}", "region": "westus2",
-                       "blob_endpoint": "https://src.blob.core.windows.net"},
-            "backup": {"account": "bak", "region": "eastus2", "storage_key_secret": "bak-key",
-                       "blob_endpoint": "https://bak.blob.core.windows.net",
-                       "containers": [f"{cluster}-{name}-a", f"{cluster}-{name}-b"]}}
+    return {
+        "cluster": cluster,
+        "name": name,
+        **extra,
+        "source": {
+            "account": "src",
+            "container": f"{cluster}-{name}",
+            "region": "westus2",
+            "blob_endpoint": "https://src.blob.core.windows.net",
+        },
+        "backup": {
+            "account": "bak",
+            "region": "eastus2",
+            "storage_key_secret": "bak-key",
+            "blob_endpoint": "https://bak.blob.core.windows.net",
+            "containers": [f"{cluster}-{name}-a", f"{cluster}-{name}-b"],
+        },
+    }
 
 
-PLAN = parse_plan({
-    "version": 1, "keyvault_url": "https://kv1.vault.azure.net", "schedule": "0 0 2 * * *", "rpo_hours": 24,
-    "storage_auth": "identity", "clusters": [_cluster("c1"), _cluster("c2")],
-    "filers": [_filer("c1", "f1"), _filer("c1", "f2"), _filer("c2", "g1"), _filer("c2", "off", enabled=False)]})
+PLAN = parse_plan(
+    {
+        "version": 1,
+        "keyvault_url": "https://kv1.vault.azure.net",
+        "schedule": "0 0 2 * * *",
+        "rpo_hours": 24,
+        "storage_auth": "identity",
+        "clusters": [_cluster("c1"), _cluster("c2")],
+        "filers": [_filer("c1", "f1"), _filer("c1", "f2"), _filer("c2", "g1"), _filer("c2", "off", enabled=False)],
+    }
+)
 NOW = datetime(2027, 1, 5, 3, 0, tzinfo=UTC)
 OCC = "2027-01-05T02:00:00Z"
 
@@ -52,14 +76,17 @@ def _skipped(result) -> dict[str, str]:
     return {s.filer.key: s.reason for s in result.skip}
 
 
-@pytest.mark.parametrize(("expr", "now", "expected"), [
-    ("0 0 2 * * *", "2027-01-05T03:00:00", "2027-01-05T02:00:00"),
-    ("0 0 2 * * *", "2027-01-05T01:59:59", "2027-01-04T02:00:00"),
-    ("0 0 2 * * *", "2027-01-05T02:00:00", "2027-01-05T02:00:00"),
-    ("* * * * * *", "2027-01-05T02:00:07.5", "2027-01-05T02:00:07"),
-    ("0 30 4 * * mon", "2027-01-05T03:00:00", "2027-01-04T04:30:00"),
-    ("0 0 0 29 2 *", "2027-03-01T00:00:00", "2024-02-29T00:00:00"),
-])
+@pytest.mark.parametrize(
+    ("expr", "now", "expected"),
+    [
+        ("0 0 2 * * *", "2027-01-05T03:00:00", "2027-01-05T02:00:00"),
+        ("0 0 2 * * *", "2027-01-05T01:59:59", "2027-01-04T02:00:00"),
+        ("0 0 2 * * *", "2027-01-05T02:00:00", "2027-01-05T02:00:00"),
+        ("* * * * * *", "2027-01-05T02:00:07.5", "2027-01-05T02:00:07"),
+        ("0 30 4 * * mon", "2027-01-05T03:00:00", "2027-01-04T04:30:00"),
+        ("0 0 0 29 2 *", "2027-03-01T00:00:00", "2024-02-29T00:00:00"),
+    ],
+)
 def test_latest_occurrence(expr, now, expected):
     got = latest_occurrence(ncrontab.parse(expr), datetime.fromisoformat(now).replace(tzinfo=UTC))
     assert got == datetime.fromisoformat(expected).replace(tzinfo=UTC)
