@@ -120,12 +120,12 @@ def _choice(advanced: dict[str, Any], key: str, default: str, allowed: tuple[str
 
 
 @rpc("vserver.addJunction")
-def add_junction(
+def add_junction(  # noqa: PLR0917  # the XML-RPC method's positional signature
     ctx: Ctx,
     vserver: Any,
     path: Any,
     filer_name: Any,
-    export: Any,  # noqa: PLR0917 - XML-RPC
+    export: Any,
     advanced: Any = None,
 ) -> str:
     """vserver.addJunction(vserver, junctionPath, filerName, nfsExport, [advanced]) => activity id.
@@ -241,12 +241,12 @@ def list_rules(ctx: Ctx, vserver: Any, policy: Any, client_filter: Any = "") -> 
 
 
 @rpc("nfs.addRule")
-def add_rule(
+def add_rule(  # noqa: PLR0917  # the XML-RPC method's positional signature
     ctx: Ctx,
     vserver: Any,
     policy: Any,
     scope: Any,
-    client_filter: Any,  # noqa: PLR0917 - XML-RPC
+    client_filter: Any,
     permission: Any,
     squash: Any,
     anonuid: Any,

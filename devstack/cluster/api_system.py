@@ -181,11 +181,11 @@ def policy_get(ctx: Ctx, name: Any, raw: Any = False) -> dict[str, Any]:
 
 
 @rpc("cachePolicy.create")
-def policy_create(
+def policy_create(  # noqa: PLR0917  # the XML-RPC method's positional signature
     ctx: Ctx,
     name: Any,
     cache_mode: Any = None,
-    writeback_delay: Any = 0,  # noqa: PLR0917
+    writeback_delay: Any = 0,
     check_attributes: Any = None,
     local_directories: Any = False,
     wt_schedule: Any = None,

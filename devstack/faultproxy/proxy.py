@@ -624,10 +624,10 @@ class FaultProxyClient:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = Request(
+        req = Request(  # noqa: S310  # the proxy's own control URL on loopback
             f"{self.url}{CONTROL}/{path}",
             data=data,
-            method=method,  # noqa: S310 - loopback URL
+            method=method,
             headers={"Content-Type": "application/json"},
         )
         with urlopen(req, timeout=10) as resp:  # noqa: S310
