@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from shared.runbook.payloads import failover_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 from tests.integration.workflow.test_workflow_failover import FILES, backup_now, write_files
@@ -52,7 +53,7 @@ def test_cluster_failover_serves_every_filer_it_can_and_names_the_one_it_cannot(
 
     # Each filer's failover ran under its own instance id (the one-run-per-filer rules hold).
     for name in (env.filer_name, two):
-        assert runner.status(f"failover-primary-{name}") is not None
+        assert runner.status(failover_instance_id("primary", name)) is not None
     for path, data in FILES.items():
         assert env.read(path, cluster="dr") == data, path
     assert two not in env.client("dr").list_core_filers()
