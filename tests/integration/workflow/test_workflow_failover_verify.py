@@ -11,6 +11,7 @@ import pytest
 from shared.blobcopy.state import manifest_index_path, manifest_page_path, pack, unpack
 from shared.catalog.store import copy_prefix
 from shared.runbook.manifest_check import SAMPLE_SIZE, sample_positions
+from shared.runbook.payloads import failover_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 from tests.integration.workflow.test_workflow_failover import FILES, backup_now, write_files
@@ -209,7 +210,7 @@ def test_the_full_check_continues_as_new_and_checks_every_page(
     status = fail_over(env, runner, "?verify=full")
     assert status["runtimeStatus"] == "Completed", json.dumps(status, indent=1)[:3000]
     assert status["output"]["blobs_checked"] == entry["verified"]["blobs"]
-    child = runner.status(f"failover-primary-{env.filer_name}-verify")
+    child = runner.status(failover_instance_id("primary", env.filer_name) + "-verify")
     assert child["runtimeStatus"] == "Completed"
     assert child["output"]["executions"] >= 3  # it continued as new, more than once
     assert child["output"]["checked"] == entry["verified"]["blobs"]
