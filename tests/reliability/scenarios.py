@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shared.runbook.payloads import NEEDS_ATTENTION
+from shared.runbook.payloads import NEEDS_ATTENTION, failover_instance_id
 from tests.fixtures.secrets import catalog_texts, find_leaks, run_texts
 from tests.reliability.world import DIRTY, FILES, World, blobs, snapshot, step_of
 
@@ -191,7 +191,9 @@ def run_failover(world: World, cell: Cell) -> Observation:
     world.instance = world.post(f"failovers/primary/{env.filer_name}")
     if world.instance is None:  # the door refused: nothing may have started or changed
         obs.outcome, obs.error = REFUSED, world.refused
-        obs.check(world.runner.status(f"failover-primary-{env.filer_name}") is None, "a refused failover started")
+        obs.check(
+            world.runner.status(failover_instance_id("primary", env.filer_name)) is None, "a refused failover started"
+        )
     else:
         if cell.at is not None:
             obs.armed_at = _arm(world, cell)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from shared.catalog.store import ATTACHED
+from shared.runbook.payloads import failover_instance_id
 from tests.fixtures.secrets import catalog_texts, find_leaks
 from tests.fixtures.workflow import AppEnv, Host, backup_by_hand
 from tests.integration.workflow.test_workflow_failover import FILES, lose_primary_region, write_files
@@ -70,7 +71,7 @@ def test_break_glass_fails_over_records_it_and_refuses_a_second(
     assert state.generations[g].status == ATTACHED
     assert state.generations[g].attached_to["target_cluster"] == "dr"
     assert state.failed_over["target_cluster"] == "dr" and state.failed_over["backup_id"] == "b1"
-    assert state.failed_over["instance_id"] == f"failover-primary-{env.filer_name}"
+    assert state.failed_over["instance_id"] == failover_instance_id("primary", env.filer_name)
     failovers = env.catalog().list_entries(env.filer, "failovers")
     assert [f["backup_id"] for f in failovers] == ["b1"]
     assert failovers[0]["rto_s"] is not None and failovers[0]["status"] == "serving"
