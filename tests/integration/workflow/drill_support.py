@@ -9,6 +9,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.catalog.store import filer_prefix
 from shared.runbook.drill import scratch_prefix
+from shared.runbook.drill_payloads import drill_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
 
@@ -88,7 +89,11 @@ def catalog_view(env: AppEnv) -> dict[str, Any]:
     prefix = filer_prefix("primary", env.filer_name)
     state = json.loads(container.download_blob(prefix + "state.json").readall())
     blobs = {b.name: b.etag for b in container.list_blobs(name_starts_with=prefix)}
-    drills = {n: e for n, e in blobs.items() if n.startswith((prefix + "drills/", prefix + "runs/drill-"))}
+    drills = {
+        n: e
+        for n, e in blobs.items()
+        if n.startswith((prefix + "drills/", prefix + f"runs/{drill_instance_id('primary', env.filer_name)}"))
+    }
     others = {n: e for n, e in blobs.items() if n not in drills and n != prefix + "state.json"}
     return {"state": state, "blobs": others, "drills": drills}
 

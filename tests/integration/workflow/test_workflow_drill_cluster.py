@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.runbook.drill_payloads import drill_cluster_instance_id
 from tests.fixtures.cluster import add_junction, create_filer, new_container
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
@@ -64,8 +65,9 @@ def test_a_cluster_drill_rehearses_every_filer_one_at_a_time_and_names_the_one_t
 
     reply = http_call("POST", f"{runner.base_url}/api/drills/primary")
     assert reply.status == 202, reply.body
-    assert reply.json()["id"] == "drills-primary"
-    status = runner.wait_for("drills-primary", timeout=480)
+    run_id = reply.json()["id"]
+    assert run_id == drill_cluster_instance_id("primary")
+    status = runner.wait_for(run_id, timeout=480)
     env.client("dr").call("sim.clearFaults")
     assert status["runtimeStatus"] == "Completed", json.dumps(status, indent=1)[:3000]
     out = status["output"]
@@ -83,7 +85,7 @@ def test_a_cluster_drill_rehearses_every_filer_one_at_a_time_and_names_the_one_t
     spans = sorted((d["createdTime"], d["lastUpdatedTime"]) for d in drills)
     assert spans[0][1] <= spans[1][0], spans
     assert [d["runtimeStatus"] for d in drills] == ["Completed", "Failed"]
-    history = runner.status("drills-primary", show_history=True)["historyEvents"]
+    history = runner.status(run_id, show_history=True)["historyEvents"]
     ended = sorted(e["EventType"] for e in history if e.get("FunctionName") == "drill_orchestrator")
     assert ended == ["SubOrchestrationInstanceCompleted", "SubOrchestrationInstanceFailed"]
     assert scratch_containers(env) == []

@@ -57,7 +57,18 @@ def test_planned_failover_failing_before_the_attach_re_adds_at_the_primary(app_e
     write_files(env)
     captured = env.client().capture_core_filer(env.filer_name)
     runner = durable_runner(function_app.app, clock=env.clock)
-    env.dr.stop()  # the DR cluster does not answer: the attach cannot succeed
+    # The DR cluster answers the preflight but refuses to create the filer: the attach cannot succeed.
+    env.client("dr").call(
+        "sim.injectFault",
+        {
+            "method": "corefiler.createCloudFiler",
+            "action": "fault",
+            "args": [env.filer_name],
+            "code": 100,
+            "text": "injected: full",
+            "count": 100,
+        },
+    )
     reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?mode=planned")
     assert reply.status == 202, reply.body
     status = runner.wait_for(reply.json()["id"], timeout=300)

@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from devstack.faultproxy.proxy import FaultProxy
 from shared.runbook import services
 from shared.runbook.key_secret import key_secret_name
+from shared.runbook.payloads import backup_instance_id
 from tests.fixtures.copy import FAST_RETRY
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
@@ -155,7 +156,7 @@ def test_a_broken_credential_fails_the_run_in_preflight_with_the_filer_untouched
     # Nothing was suspended, flushed, removed, rotated or written; the dirty file is still only in the cache.
     assert world(env) == before
     assert before[2], "the file written before the run is dirty"
-    snapshot = f"filers/primary/{env.filer_name}/runs/backup-primary-{env.filer_name}.json"
+    snapshot = f"filers/primary/{env.filer_name}/runs/{backup_instance_id('primary', env.filer_name)}.json"
     if red is not None:  # the one write before the checks: this run's plan snapshot, and nothing else
         assert snapshot in catalog_blobs(env, snapshots=True)
     assert changes(env) == changed
