@@ -53,6 +53,7 @@ class ProbeServer(ThreadingHTTPServer):
 
 
 class ProbeHandler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the delayed-ACK stall (40 ms)
     server: ProbeServer
     server_version = "devstack-drill-probe"
     protocol_version = "HTTP/1.1"
