@@ -114,17 +114,25 @@ async def running_ids(client: df.DurableOrchestrationClient, ids: list[str]) -> 
 async def filer_state(plan: Plan, filer: Filer) -> FilerState:
     """The filer's catalog state (I/O in a thread: the routes are async). A catalog that cannot be read is a
     503 naming the filer and its backup account: nothing may start without the catalog's say (fail closed)."""
-    try:
-        states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
-    except (AzureError, KeyVaultError, StorageConfigError, OSError) as err:
-        log.warning("the catalog of %s cannot be read: %s", filer.key, type(err).__name__)
-        raise Refusal(
-            503,
-            f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be "
-            f"read: {describe_http_error(err)}; nothing was started. The dry run (?dryRun=true on the "
-            "backup route) checks every credential",
-        ) from None
-    return states[filer.key]
+    return (await filer_states(plan, [filer]))[filer.key]
+
+
+async def filer_states(plan: Plan, filers: list[Filer]) -> dict[str, FilerState]:
+    """Each filer's catalog state, by key; the first catalog that cannot be read is the 503 of `filer_state`."""
+    out: dict[str, FilerState] = {}
+    for filer in filers:
+        try:
+            states = await asyncio.to_thread(catalog_ops.load_states, plan, [filer])
+        except (AzureError, KeyVaultError, StorageConfigError, OSError) as err:
+            log.warning("the catalog of %s cannot be read: %s", filer.key, type(err).__name__)
+            raise Refusal(
+                503,
+                f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be "
+                f"read: {describe_http_error(err)}; nothing was started. The dry run (?dryRun=true on the "
+                "backup route) checks every credential",
+            ) from None
+        out[filer.key] = states[filer.key]
+    return out
 
 
 async def running_blocker(client: df.DurableOrchestrationClient, ids: tuple[str, ...], wait: str) -> None:

@@ -4,8 +4,9 @@
 run's id and the app's run URLs (triggers/runs.py; never the Durable webhooks'); 404 for a cluster, filer, target
 or backup the plan or catalog does not know; 409 when a drill or failover of the filer runs, the filer failed
 over, it has no verified backup (the named one not verified), or the engine refuses the start (another start
-won). A refused request starts and changes nothing. A drill works on the DR cluster only: it never unsuspends or
-re-adds the primary filer, fenced or not.
+won); 503 naming the filer and its backup account when a catalog cannot be read. A refused request starts and
+changes nothing. A drill works on the DR cluster only: it never unsuspends or re-adds the primary filer, fenced
+or not.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from shared.catalog.store import FilerState
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
 from shared.runbook import drill_schedule
-from shared.runbook import record as catalog_ops
 from shared.runbook.blockers import Blocker, Reason
 from shared.runbook.drill import drill_blocker
 from shared.runbook.drill_payloads import (
@@ -39,6 +39,7 @@ from triggers.common import (
     Refusal,
     check_body_size,
     filer_state,
+    filer_states,
     find_filer,
     is_running,
     load_plan,
@@ -120,7 +121,7 @@ async def start_cluster_drill(req: func.HttpRequest, client: df.DurableOrchestra
         filers = [f for f in plan.enabled_filers() if f.cluster == cluster]
         ids = [i for f in filers for i in _drill_or_failover(f)]
         running = await running_ids(client, ids)
-        states = await asyncio.to_thread(catalog_ops.load_states, plan, filers)
+        states = await filer_states(plan, filers)  # an unreadable catalog: 503, nothing started
         go, skipped = [], []
         for f in filers:
             blocked = running_blocker(f, running) or drill_blocker(states[f.key], None)

@@ -1,6 +1,9 @@
 // Log alert rules on the app's Application Insights traces, all sent to the operators' action group. They match
-// the stable event names the app writes at the start of a log line (`VFXTDR_<EVENT> filer=<cluster>/<filer> ...`,
-// docs/deploy.md "Alerts"). host.json keeps every trace out of sampling, so a line is never sampled away.
+// the lines shared/runbook/signals.py writes: the message (what the Python logger formats; the Functions worker
+// sends nothing else, so customDimensions holds no field of ours) is the stable event name, one space, one JSON
+// object: `VFXTDR_RPO_BREACH {"filer":"primary/projects",...}` (docs/operations.md "Signals for alerts"). host.json
+// keeps every trace out of sampling, so a line is never sampled away. tests/unit/infra/test_alert_queries.py runs
+// these queries over lines the app's own formatter wrote.
 targetScope = 'resourceGroup'
 
 @description('Base name of the app; the rules are named after it.')
@@ -27,38 +30,48 @@ param missingTickWindow string = 'PT15M'
 param tags object = {}
 
 // Event alerts count the lines per filer (sum of itemCount, exact even if sampling were ever turned back on) and
-// fire per filer; they are stateful (autoMitigate) so a repeated line keeps one alert open instead of many.
+// fire per filer; they are stateful (autoMitigate) so a repeated line keeps one alert open instead of many. Each
+// query keeps the lines of its events (`startswith_cs` with the space after the name, so no name matches a longer
+// one), parses the JSON after the first space and counts by its `filer` field (`cluster/name`).
 var eventAlerts = [
   {
     name: 'needs-attention'
     severity: 1
     title: 'vFXT DR: a filer needs attention'
-    description: 'A run could not re-add a core filer it removed (VFXTDR_NEEDS_ATTENTION): clients cannot reach it. Fix the cluster, then POST /api/filers/{cluster}/{filer}/readd.'
-    event: 'VFXTDR_NEEDS_ATTENTION'
+    description: 'A run could not re-add a core filer it removed (VFXTDR_NEEDS_ATTENTION, and every tick after it a VFXTDR_FILER_STATUS line in state needs_attention): clients cannot reach it. Fix the cluster, then POST /api/filers/{cluster}/{filer}/readd.'
+    query: '''
+traces
+| where message startswith_cs "VFXTDR_NEEDS_ATTENTION " or message startswith_cs "VFXTDR_FILER_STATUS "
+| extend f = parse_json(substring(message, indexof(message, " ") + 1))
+| where message startswith_cs "VFXTDR_NEEDS_ATTENTION " or tostring(f.state) == "needs_attention"
+| summarize events = sum(itemCount) by filer = tostring(f.filer)
+'''
   }
   {
     name: 'rpo-breach'
     severity: 2
     title: 'vFXT DR: RPO breached'
-    description: 'The newest verified backup of a filer is older than the plan\'s RPO target (VFXTDR_RPO_BREACH, logged on every tick while it lasts).'
-    event: 'VFXTDR_RPO_BREACH'
+    description: 'The newest verified backup of a filer is older than the plan\'s RPO target, or it has none once a run was tried (VFXTDR_RPO_BREACH, logged on every tick while it lasts).'
+    query: '''
+traces
+| where message startswith_cs "VFXTDR_RPO_BREACH "
+| extend f = parse_json(substring(message, indexof(message, " ") + 1))
+| summarize events = sum(itemCount) by filer = tostring(f.filer)
+'''
   }
   {
     name: 'drill-failed'
     severity: 2
     title: 'vFXT DR: a failover drill failed'
-    description: 'A failover drill did not read back what the backup holds (VFXTDR_DRILL_FAILED): a real failover of that filer may fail too.'
-    event: 'VFXTDR_DRILL_FAILED'
+    description: 'A failover drill did not read back what the backup holds, or its clean-up failed (VFXTDR_DRILL_FAILED): a real failover of that filer may fail too.'
+    query: '''
+traces
+| where message startswith_cs "VFXTDR_DRILL_FAILED "
+| extend f = parse_json(substring(message, indexof(message, " ") + 1))
+| summarize events = sum(itemCount) by filer = tostring(f.filer)
+'''
   }
 ]
-
-// {0} is the event name. The event name starts the line; filer=<cluster>/<filer> follows it.
-var eventQuery = '''
-traces
-| where message startswith_cs "{0}"
-| extend filer = extract(@"filer=(\S+)", 1, message)
-| summarize events = sum(itemCount) by filer
-'''
 
 resource eventRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for alert in eventAlerts: {
   name: '${appName}-${alert.name}'
@@ -79,7 +92,7 @@ resource eventRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for a
     criteria: {
       allOf: [
         {
-          query: format(eventQuery, alert.event)
+          query: alert.query
           timeAggregation: 'Total'
           metricMeasureColumn: 'events'
           operator: 'GreaterThan'
@@ -131,7 +144,7 @@ resource missingTickRule 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
         {
           query: '''
 traces
-| where message startswith_cs "VFXTDR_TICK"
+| where message startswith_cs "VFXTDR_TICK "
 | summarize ticks = count()
 '''
           timeAggregation: 'Total'

@@ -17,11 +17,10 @@ from shared.catalog.store import NOT_APPROVED, WRITING, Catalog, FilerState, beg
 from shared.core.codec import SCHEMA_KEY, plain
 from shared.core.errors import InputRefused
 from shared.plan.load import Filer, Plan
-from shared.runbook import services
+from shared.runbook import services, signals
 from shared.runbook.copy import held_untouched, pass_ids, stored_outcome
 from shared.runbook.manifest_check import manifest_digest
 from shared.runbook.payloads import (
-    NEEDS_ATTENTION,
     AttentionRef,
     BackupTarget,
     CompleteBackup,
@@ -282,12 +281,13 @@ def mark_attention(request: AttentionRef) -> None:
             }
 
         catalog.update(ctx.filer, change)
-    log.error(
-        "%s filer=%s instance=%s: %s",
-        NEEDS_ATTENTION,
-        ctx.filer.key,
-        ref.instance_id,
-        request.error[:500] or "re-add failed",
+    signals.emit(
+        log,
+        [
+            signals.needs_attention(
+                ctx.filer.key, instance_id=ref.instance_id, error=request.error[:500] or "re-add failed"
+            )
+        ],
     )
 
 

@@ -93,6 +93,11 @@ def for_tick(reports: Sequence[Mapping[str, Any]], *, started: int, skipped: int
     return out
 
 
+def needs_attention(filer: str, *, instance_id: str, error: str) -> Signal:
+    """The line a filer left removed logs once, when it is marked (its FILER_STATUS lines say so every tick)."""
+    return Signal(NEEDS_ATTENTION, logging.ERROR, {"filer": filer, "instance_id": instance_id, "error": error})
+
+
 def drill_failed(filer: str, **fields: Any) -> Signal:
     """The line a failed drill logs (the drill workflow calls this; fields: drill_id, instance_id, error ...)."""
     return Signal(DRILL_FAILED, logging.ERROR, {"filer": filer, **fields})

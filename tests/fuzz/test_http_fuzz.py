@@ -558,7 +558,8 @@ def test_an_unreadable_catalog_is_the_documented_503_on_the_detail_and_unknown_i
 ) -> None:
     """The backup account's key in Key Vault is wrong (Azurite refuses it at once): the detail route answers
     the documented JSON 503 naming the filer, never a good state; the list shows that filer unknown, and red;
-    the backup, readd, failover and drill doors answer the documented 503 too, and start nothing."""
+    the backup, readd, failover and drill doors (the cluster's drill too) answer the documented 503, and start
+    nothing."""
     app, spec = fuzz_app, load_spec()
     app.vault.store("fz-wrong-key", "d3Jvbmcta2V5LW5vdC10aGUtYWNjb3VudHM=", content_type="text/plain")
     plan = json.loads(json.dumps(app.plan_json))
@@ -579,8 +580,9 @@ def test_an_unreadable_catalog_is_the_documented_503_on_the_detail_and_unknown_i
     assert states[FILERS[0]] == ("unknown", "red") and states[FILERS[1]][0] == "failed_over", states
     # The doors that start a run of the filer answer the same documented 503 before starting anything.
     before = app.world()
-    for name in ("start_backup", "readd_filer", "start_failover", "start_drill"):
-        door = Request(ops[name], {"cluster": CLUSTER, "filer": FILERS[0]}, (), {}, None)
+    for name in ("start_backup", "readd_filer", "start_failover", "start_drill", "start_cluster_drill"):
+        params = {"cluster": CLUSTER} if name == "start_cluster_drill" else {"cluster": CLUSTER, "filer": FILERS[0]}
+        door = Request(ops[name], params, (), {}, None)
         reply = send(app, door)
         assert reply.status == 503, (name, reply)
         assert schema_problems(spec, door.op.response_schema(503), reply.json()) == []

@@ -8,6 +8,7 @@ import pytest
 
 from shared.catalog.store import FAILED, VERIFIED, WRITING
 from shared.core.errors import CatalogConflict, InputRefused
+from shared.runbook import signals
 from shared.runbook.failover_payloads import ChooseBackup
 from shared.runbook.payloads import NEEDS_ATTENTION, AttentionRef, CompleteBackup
 from shared.runbook.record import load_states, record_scheduled
@@ -80,7 +81,14 @@ def test_removed_and_attention_marks_and_the_readd_plan(app_env, caplog):
     caplog.set_level(logging.INFO)
     host("mark_attention", AttentionRef(backup, error="re-add failed: cluster busy"))
     alerts = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(alerts) == 1 and alerts[0].getMessage().startswith(f"{NEEDS_ATTENTION} filer=primary/{env.filer_name}")
+    assert len(alerts) == 1 and signals.parse(alerts[0].getMessage()) == (
+        NEEDS_ATTENTION,
+        {
+            "filer": f"primary/{env.filer_name}",
+            "instance_id": backup.instance_id,
+            "error": "re-add failed: cluster busy",
+        },
+    )
     plan = host("readd_plan", readd)
     assert plan.needs_attention and plan.record == record and plan.key == rotation.secret
     with env.catalog() as catalog:
