@@ -219,6 +219,7 @@ class VaultServer(ThreadingHTTPServer):
 
 class VaultHandler(BaseHTTPRequestHandler):
     """Routes the secrets REST subset; every request needs a bearer token for the vault resource."""
+
     disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the delayed-ACK stall (40 ms)
 
     server: VaultServer

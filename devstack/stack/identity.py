@@ -89,6 +89,7 @@ def token_claims(token: str) -> dict[str, Any]:
 
 class _TokenHandler(BaseHTTPRequestHandler):
     """GET /msi/token?api-version=2019-08-01&resource=R with X-IDENTITY-HEADER, as App Service serves it."""
+
     disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the delayed-ACK stall (40 ms)
 
     server_version = "devstack-identity"
