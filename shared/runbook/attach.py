@@ -114,6 +114,10 @@ def resolve(ref: AttachRef) -> AttachRequest:
     with services.open_catalog(ctx) as catalog:
         if snapshot.kind == "failover":
             request = _failover(snapshot, ctx, catalog, ref)
+        elif snapshot.kind == "failback" and ref.backup_id is not None:  # at the primary cluster, going home
+            from shared.runbook.failback import attach_request  # failback builds on this module's request
+
+            request = attach_request(ref.run, ref.backup_id)
         else:
             request = replace(readd_request(ctx, *_removed(snapshot, ctx, catalog, ref)), fence=ctx)
     return replace(request, activity_ids=ref.activity_ids)
@@ -122,7 +126,7 @@ def resolve(ref: AttachRef) -> AttachRequest:
 def _removed(
     snapshot: RunSnapshot, ctx: RunContext, catalog: Catalog, ref: AttachRef
 ) -> tuple[FilerRecord, SecretRef | None]:
-    if ref.backup_id not in (None, ref.run.run_id if snapshot.kind in BACKUP_KINDS else None):
+    if ref.backup_id not in (None, ref.run.run_id if snapshot.kind == "backup" else None):
         raise InputRefused(
             f"a {snapshot.kind} run re-adds its own filer: backup_id {ref.backup_id[:80]!r} names nothing it attaches",
             filer=ctx.filer.key,

@@ -291,13 +291,13 @@ def record_failover(request: FailoverRecordRef) -> FailoverTimes:
             "phases": dict(times.phases),
         }
 
-        home = Home(DR, target, gen.container, generation=g, since=mark["at"], by=request.run.instance_id)
+        home = Home(DR, target, gen.container, generation=g, since=str(mark["at"]), by=request.run.instance_id)
 
         def change(state: FilerState) -> None:
             state.failed_over = mark
-            before = home_of(state, ctx.filer)
-            retired = tuple(dict.fromkeys((*before.retired, before.container))) if before.side == PRIMARY else ()
-            state.home = replace(home, retired=retired).to_json()
+            before = home_of(state, ctx.filer)  # the primary container it leaves is never written again
+            retired = (*before.retired, before.container) if before.side == PRIMARY else before.retired
+            state.home = replace(home, retired=tuple(dict.fromkeys(retired))).to_json()
             if zero_loss and (state.removed_by_app or {}).get("backup_id") == request.backup_id:
                 # The removal stands for good: the fence is the failover mark from now on (the tick's
                 # reconcile re-adds removed filers; it must never re-add this one at the primary).
