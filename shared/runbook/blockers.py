@@ -22,6 +22,7 @@ class Reason(Enum):
     ATTACHED_ELSEWHERE = "attached_elsewhere"  # a backup of the filer is attached to another cluster
     NOT_FAILED_OVER = "not_failed_over"  # a failback needs a filer that failed over
     NO_REPROTECT_BACKUP = "no_reprotect_backup"  # a failback needs a verified re-protect backup
+    PRIMARY_UNREACHABLE = "primary_unreachable"  # a failback needs the primary cluster to answer
     FENCED = "fenced"  # a failover fenced the primary filer: nothing re-adds or unsuspends it without an override
 
 

@@ -13,13 +13,15 @@ from shared.avere.errors import AvereConflict
 from shared.avere.records import FilerRecord
 from shared.catalog.store import ATTACHED, FAILED, VERIFIED, Catalog, FilerState, attach_generation
 from shared.core.errors import CatalogConflict, InputRefused
-from shared.plan.load import Cluster
+from shared.plan.load import Cluster, Filer, Plan
 from shared.runbook import services
 from shared.runbook.blockers import Blocker, Reason, reprotecting
-from shared.runbook.home import PRIMARY, Home, home_of, reprotect_containers
-from shared.runbook.payloads import AttachStep, RunContext, StartedActivities
+from shared.runbook.failover_payloads import FailbackStep
+from shared.runbook.home import DR, PRIMARY, REPROTECT, Home, home_of, reprotect_containers, reprotect_filer
+from shared.runbook.payloads import AttachStep, RunContext
+from shared.runbook.preflight_probes import login
 from shared.runbook.refs import RunRef
-from shared.runbook.runs import RunSnapshot, load_run
+from shared.runbook.runs import RunSnapshot, catalog_of, load_run
 
 log = logging.getLogger("vfxtdr.failback")
 
@@ -37,6 +39,26 @@ def failback_blocker(state: FilerState, reprotect: FilerState) -> Blocker | None
             "the filer has no verified re-protect backup in the primary region: back it up first "
             "(POST /api/backups/{cluster}/{filer} re-protects it from the DR cluster)",
         )
+    return None
+
+
+def states(plan: Plan, filer: Filer) -> tuple[FilerState, FilerState]:
+    """(the filer's catalog state, its re-protect generations' state), as the plan places the catalog."""
+    with catalog_of(plan, filer) as main:
+        state = main.load(filer)
+    home = home_of(state, filer)
+    rp_filer = reprotect_filer(filer, home) if home.side == DR else filer
+    account = services.backup_account(filer, plan.storage_auth, plan.keyvault_url)
+    with Catalog(account, plan.catalog_container, side=REPROTECT) as rp:
+        return state, rp.load(rp_filer)
+
+
+def primary_blocker(plan: Plan, filer: Filer) -> Blocker | None:
+    """The primary cluster must answer (a login with the app's credential) before a failback starts."""
+    client, detail = login(plan, plan.cluster(filer.cluster))
+    if client is None:
+        return Blocker(Reason.PRIMARY_UNREACHABLE, f"the primary cluster does not answer: {detail}")
+    client.close()
     return None
 
 
@@ -71,10 +93,11 @@ def _original(catalog: Catalog, ctx: RunContext) -> FilerRecord:
     return record
 
 
-def retire_step(request: StartedActivities, run: RunRef) -> AttachStep:
+def retire_step(request: FailbackStep) -> AttachStep:
     """One step of removing the fenced primary filer from before the outage, if the primary cluster still has it:
     suspended, flushed into the container it is on (the retired one; never `invalidate`), junctions removed,
     removed. Only a filer on a container other than the re-protect generations is touched."""
+    run = request.run
     _, ctx, _, primary = _run(run)
     name = ctx.filer.name
     targets = {f"{ctx.filer.backup.account}/{c}" for c in reprotect_containers(_plan_filer(run))}
