@@ -294,8 +294,8 @@ def record_failover(request: FailoverRecordRef) -> FailoverTimes:
         home = Home(DR, target, gen.container, generation=g, since=str(mark["at"]), by=request.run.instance_id)
 
         def change(state: FilerState) -> None:
-            state.failed_over = mark
-            before = home_of(state, ctx.filer)  # the primary container it leaves is never written again
+            before = home_of(state, ctx.filer)  # read before the mark: the primary container it leaves is
+            state.failed_over = mark  # never written again (recorded once: a redelivery finds the DR home)
             retired = (*before.retired, before.container) if before.side == PRIMARY else before.retired
             state.home = replace(home, retired=tuple(dict.fromkeys(retired))).to_json()
             if zero_loss and (state.removed_by_app or {}).get("backup_id") == request.backup_id:
