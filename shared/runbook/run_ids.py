@@ -21,6 +21,7 @@ from dataclasses import dataclass
 SEP = "~"
 BACKUP, READD, FAILOVER, FAILBACK, COPY = "backup", "readd", "failover", "failback", "copy"
 KINDS = (BACKUP, READD, FAILOVER, FAILBACK)  # the runs a door starts for a filer; COPY runs are a backup's passes
+LEGACY_KINDS = (BACKUP, READD, FAILOVER, "drill")  # kinds runs had before these ids (a failback never had another)
 COPYING = (BACKUP, FAILBACK)  # the runs whose copy passes are sub-orchestrations `{run id}~{job id}`
 DRILL = "drill"  # a drill of a filer: on the DR cluster only, so it holds back no run of the primary (not in KINDS)
 # Runs of a whole cluster: `{kind}~{cluster}`, their filers' runs under their own ids.
@@ -74,7 +75,14 @@ def legacy_run_id(kind: str, cluster: str, filer: str) -> str:
 
 def filer_run_ids(cluster: str, filer: str, kinds: tuple[str, ...] = KINDS) -> tuple[str, ...]:
     """Every id under which a run of these kinds of the filer may be running: the current and the legacy one."""
-    return tuple(i for kind in kinds for i in (run_id(kind, cluster, filer), legacy_run_id(kind, cluster, filer)))
+    return tuple(
+        i
+        for kind in kinds
+        for i in (
+            run_id(kind, cluster, filer),
+            *((legacy_run_id(kind, cluster, filer),) if kind in LEGACY_KINDS else ()),
+        )
+    )
 
 
 def cluster_run_id(kind: str, cluster: str) -> str:
