@@ -103,3 +103,59 @@ def test_failback_brings_every_change_home_and_protection_back(
     assert after["output"]["status"] == "verified"
     assert after["output"]["container"] in env.filer.generation_containers()
     assert failback_instance_id("primary", env.filer_name) == f"failback~primary~{env.filer_name}"
+
+
+def test_a_failback_failing_at_the_primary_leaves_the_filer_serving_at_dr(
+    app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import function_app
+
+    env = app_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    _fail_over_and_change(env, runner, monkeypatch)
+    expected = {**FILES, **DIRTY, **CHANGED_AT_DR}
+    del expected[DELETED_AT_DR]
+    refused = http_call("POST", f"{runner.base_url}/api/failbacks/primary/{env.filer_name}")
+    assert refused.status == 409 and "no verified re-protect backup" in refused.json()["error"], refused.body
+    _run(runner, "POST", f"backups/primary/{env.filer_name}")
+    # The primary answers, but refuses to create the filer: the attach there cannot succeed.
+    env.client().call(
+        "sim.injectFault",
+        {
+            "method": "corefiler.createCloudFiler",
+            "action": "fault",
+            "args": [env.filer_name],
+            "code": 100,
+            "text": "injected: full",
+            "count": 100,
+        },
+    )
+    reply = http_call("POST", f"{runner.base_url}/api/failbacks/primary/{env.filer_name}")
+    assert reply.status == 202, reply.body
+    status = runner.wait_for(reply.json()["id"], timeout=300)
+    assert status["runtimeStatus"] == "Failed", json.dumps(status, indent=1)[:3000]
+    assert "re-added at the DR cluster" in json.dumps(status["output"])
+
+    dr = env.client("dr")
+    assert dr.filer_state(env.filer_name) == "online"
+    assert env.filer_name not in env.client().list_core_filers()  # the fenced primary filer was retired first
+    for path, data in expected.items():
+        assert env.read(path, cluster="dr") == data, path
+    state = env.catalog().load(env.filer)
+    assert state.failed_over is not None and state.home["side"] == "dr"  # still failed over: fail back again later
+
+
+def test_failback_route_refusals(app_env: AppEnv, durable_runner) -> None:
+    import function_app
+
+    env = app_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    for path, code, words in (
+        ("failbacks/primary/no-such-filer", 404, "no-such-filer"),
+        (f"failbacks/nowhere/{env.filer_name}", 404, "nowhere"),
+        (f"failbacks/primary/{env.filer_name}", 409, "has not failed over"),
+    ):
+        answer = http_call("POST", f"{runner.base_url}/api/{path}")
+        assert answer.status == code and words in answer.json()["error"], (path, answer.body)
+    assert runner.statuses() == []
+    assert env.client().filer_state(env.filer_name) == "online"
