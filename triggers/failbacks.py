@@ -51,7 +51,11 @@ async def start_failback(req: func.HttpRequest, client: df.DurableOrchestrationC
         try:
             state, reprotect = await asyncio.to_thread(states, plan, filer)
         except (AzureError, KeyVaultError, StorageConfigError, OSError) as err:
-            raise Refusal(503, f"the catalog of filer {filer.key} cannot be read ({type(err).__name__})") from None
+            raise Refusal(
+                503,
+                f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be read "
+                f"({type(err).__name__}); nothing was started",
+            ) from None
         blocked = failback_blocker(state, reprotect) or await asyncio.to_thread(primary_blocker, plan, filer)
         if blocked is not None:
             raise refusal(blocked)
