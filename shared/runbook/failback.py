@@ -55,7 +55,7 @@ def states(plan: Plan, filer: Filer) -> tuple[FilerState, FilerState]:
 
 def primary_blocker(plan: Plan, filer: Filer) -> Blocker | None:
     """The primary cluster must answer (a login with the app's credential) before a failback starts."""
-    client, detail = login(plan, plan.cluster(filer.cluster))
+    client, detail = login(plan, plan.cluster(filer.cluster), retries=1)
     if client is None:
         return Blocker(Reason.PRIMARY_UNREACHABLE, f"the primary cluster does not answer: {detail}")
     client.close()

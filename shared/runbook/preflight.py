@@ -187,7 +187,9 @@ def _failover_cluster(run: _Run) -> None:
     if target is None:
         run.add("failover_cluster", True, f"filer {run.filer.key} names no failover cluster: none to log in to")
         return
-    client, detail = preflight_probes.login(run.plan, target)
+    # A re-protect run's other cluster is the primary, which may still be down: one quick try.
+    quick = _PROBE_RETRIES if run.ctx is not None and run.ctx.side != "dr" else None
+    client, detail = preflight_probes.login(run.plan, target, retries=quick)
     if client is not None:
         run.clients[target.name] = client
     run.add("failover_cluster", client is not None, detail)
