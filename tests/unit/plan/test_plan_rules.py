@@ -11,7 +11,15 @@ from shared.plan.cli import EXAMPLE, RULES
 from shared.plan.load import PlanError, parse_plan
 from shared.plan.model import INSECURE_ACK
 
-_DELETE = object()
+
+class _Deleted:
+    """The key is left out of the plan (a stable repr: test ids must match across xdist workers)."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETE = _Deleted()
 
 
 def example() -> dict[str, Any]:
