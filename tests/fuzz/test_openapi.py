@@ -110,7 +110,6 @@ STARTERS = {
     "start_backup",
     "readd_filer",
     "start_failover",
-    "start_failback",
     "start_cluster_failover",
     "start_drill",
     "start_cluster_drill",
