@@ -12,12 +12,10 @@ import azure.durable_functions as df
 from shared.avere.records import FilerRecord
 from shared.core.codec import decode
 from shared.runbook import capture as capture_step
-from shared.runbook import fence as fencing
 from shared.runbook import flush_remove as filer_steps
 from shared.runbook import preflight as checks
 from shared.runbook import record as catalog_ops
 from shared.runbook import rotate_key as rotation
-from shared.runbook.failover_payloads import FenceOutcome
 from shared.runbook.payloads import (
     AttentionRef,
     BackupTarget,
@@ -103,11 +101,6 @@ def mark_attention(request: AttentionRef) -> None:
 @bp.activity_trigger(input_name="run")
 def clear_removed(run: RunRef) -> None:
     catalog_ops.clear_removed(decode(RunRef, run))
-
-
-@bp.activity_trigger(input_name="run")
-def release_unserved_fence(run: RunRef) -> FenceOutcome:
-    return fencing.release_unserved(decode(RunRef, run))
 
 
 @bp.activity_trigger(input_name="run")

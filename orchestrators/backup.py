@@ -43,7 +43,7 @@ from shared.core.clock import to_iso
 from shared.core.codec import plain
 from shared.core.errors import DrError, InputRefused, PreflightFailed, ReaddFailed, RunCancelled
 from shared.runbook.attach import FENCED
-from shared.runbook.failover_payloads import FailoverRequest, FenceOutcome
+from shared.runbook.failover_payloads import FailoverRequest
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
     CANCEL_EVENT,
@@ -120,10 +120,6 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
     except ChangesHeld as err:  # nothing of the pass overwritten: re-add, then wait for an approval
         held = err
     except Exception as err:
-        # The failover fenced the primary first. It never served: with the DR cluster's word for it, its fence
-        # is withdrawn and the filer comes back at the primary; without that word the fence stays.
-        released: FenceOutcome = yield activity(context, backup_acts.release_unserved_fence, ref)
-        run.status.step("failover_failed", fence=released.detail)
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
         why = reason(err) + (f"; not re-added: {run.fenced}" if run.fenced else "")
         yield from _record(run, "cancelled" if isinstance(err, RunCancelled) else "failed", error=why)
@@ -251,9 +247,8 @@ def _readd_or_attention(run: Run, cause: Exception | None) -> Gen[None]:
 def _planned_failover(run: Run, target: str) -> Gen[dict[str, Any]]:
     """A planned failover: the final delta is in and verified with the filer removed (nothing written since).
         Record the backup, then attach it at the DR cluster (the failover run, as a sub-orchestration) instead of
-        re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary: the fence
-    the failover set first is withdrawn when the DR cluster shows no such filer. Without that evidence the fence
-    stays and the filer stays removed (POST .../readd?override=failed-over brings it back)."""
+        re-adding at the primary. Until the DR cluster serves, any failure re-adds the filer at the primary, unless the
+    failover run fenced it already (then it stays removed: POST .../readd?override=failed-over brings it back)."""
     context, ref = run.context, run.ref
     entry = yield from _record(run, "verified")  # deletes awaiting approval are not waited for: extras stay
     child = failover_instance_id(ref.cluster, ref.filer)
@@ -264,10 +259,6 @@ def _planned_failover(run: Run, target: str) -> Gen[dict[str, Any]]:
     try:
         served = yield context.call_sub_orchestrator(FAILOVER, plain(request), child)
     except Exception as err:
-        # The failover fenced the primary first. It never served: with the DR cluster's word for it, its fence
-        # is withdrawn and the filer comes back at the primary; without that word the fence stays.
-        released: FenceOutcome = yield activity(context, backup_acts.release_unserved_fence, ref)
-        run.status.step("failover_failed", fence=released.detail)
         yield from _readd_or_attention(run, err)  # raises NEEDS_ATTENTION itself if the re-add fails
         # The failover run fenced the primary first: then the re-add stops at the fence (the filer stays
         # removed) until an operator lifts it; otherwise the primary serves it again.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.avere.records import FilerRecord
-from shared.catalog.store import FAILED, FilerState
+from shared.catalog.store import FilerState
 from shared.core.clock import parse_iso
 from shared.core.errors import CatalogConflict
 
@@ -125,31 +125,6 @@ def lift_fence(state: FilerState, *, instance_id: str, at: str, filer: str) -> d
             action=f"POST /api/filers/{{cluster}}/{{filer}}/readd?override={OVERRIDE}",
         )
     state.fence = {**{k: v for k, v in current.items() if k not in ("legacy", "lift")}, "lifted": {**lift, "at": at}}
-    return current
-
-
-def withdraw_fence(
-    state: FilerState, *, failover_id: str, run_id: str, at: str, evidence: str
-) -> dict[str, Any] | None:
-    """A planned failover failed before the DR cluster served: withdraw the fence that failover set, so the
-    backup run that started it re-adds the filer at the primary. Only that failover's own fence, and only while
-    the catalog records nothing served at DR (no failover mark; a generation attached only by that failover, which
-    marks it before it attaches); `evidence` says what the DR cluster showed. Returns the withdrawn fence, or None
-    when the fence stays."""
-    current = active_fence(state)
-    if current is None or current.get("legacy") or current.get("instance_id") != failover_id:
-        return None
-    attached = state.attached()
-    if state.failed_over or any(
-        (state.generations[g].attached_to or {}).get("instance_id") != failover_id for g in attached
-    ):
-        return None
-    for g in attached:  # marked before the attach, which never served: not trusted as verified any more (the
-        # failed create may have written to it), so the next backup writes it; its backup record stays
-        gen = state.generations[g]
-        gen.status, gen.attached_to = FAILED, None
-    lifted = {"by": "the planned failover's compensation", "instance_id": run_id, "at": at, "why": evidence[:300]}
-    state.fence = {**{k: v for k, v in current.items() if k != "lift"}, "lifted": lifted}
     return current
 
 

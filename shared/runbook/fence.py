@@ -30,13 +30,12 @@ from shared.catalog.fence import (
     describe,
     revoke_lift,
     settle_fence,
-    withdraw_fence,
 )
 from shared.core.clock import from_epoch, to_iso
 from shared.plan.load import Filer, Plan
 from shared.runbook import services
 from shared.runbook.failover_payloads import FenceOutcome
-from shared.runbook.payloads import RunContext, failover_instance_id
+from shared.runbook.payloads import RunContext
 from shared.runbook.refs import RunRef
 from shared.runbook.runs import catalog_of, load_run
 
@@ -144,54 +143,6 @@ def fence_primary(run: RunRef) -> FenceOutcome:
     filer = plan.filer(snapshot.cluster, snapshot.filer)
     request_fence(plan, filer, instance_id=run.instance_id, target=snapshot.target_cluster or "", by="")
     return apply_fence(plan, filer)
-
-
-def release_unserved(run: RunRef) -> FenceOutcome:
-    """A planned failover (backup run `run`) failed before the DR cluster served: withdraw the fence its failover
-    set, on positive evidence only: the DR cluster answers and shows no core filer of that name, and the catalog
-    records nothing attached there. Anything else (DR unreachable, a filer there, another failover's fence)
-    keeps the fence: the filer stays off the primary until an operator lifts it."""
-    snapshot = load_run(run, "backup")
-    plan = snapshot.plan
-    filer = plan.filer(snapshot.cluster, snapshot.filer)
-    failover_id = failover_instance_id(snapshot.cluster, snapshot.filer)
-    with catalog_of(plan, filer) as catalog:
-        fence = active_fence(catalog.load(filer))
-    if fence is None:
-        return FenceOutcome(how="", detail="not fenced")
-    how = str(fence.get("how", PENDING))
-    if fence.get("instance_id") != failover_id:
-        detail = f"kept: the fence is not the one failover {failover_id} set"
-        log.warning("%s: fence %s", filer.key, detail)
-        return FenceOutcome(how=how, detail=detail)
-    target = str(fence.get("target_cluster") or "")
-    try:
-        with services.avere_client(plan.cluster(target), plan.keyvault_url, **ATTEMPT) as client:
-            shown = client.filer_state(filer.name)
-    except Exception as err:
-        detail = (
-            f"kept: cluster {target or '(none named)'} could not say whether it serves the filer ({type(err).__name__})"
-        )
-        log.warning("%s: fence %s", filer.key, detail)
-        return FenceOutcome(how=how, detail=detail)
-    if shown != "removed":
-        detail = f"kept: cluster {target} shows core filer {filer.name} as {shown or 'unknown'}"
-        log.warning("%s: fence %s", filer.key, detail)
-        return FenceOutcome(how=how, detail=detail)
-    evidence = f"cluster {target} has no core filer {filer.name}"
-    with catalog_of(plan, filer) as catalog:
-        withdrawn = catalog.update(
-            filer,
-            lambda s: withdraw_fence(
-                s, failover_id=failover_id, run_id=run.instance_id, at=services.now_iso(), evidence=evidence
-            ),
-        )
-    if withdrawn is None:
-        detail = "kept: the catalog records the filer served at the DR cluster"
-        log.warning("%s: fence %s", filer.key, detail)
-        return FenceOutcome(how=how, detail=detail)
-    log.warning("%s: fence of failover %s withdrawn: it never served (%s)", filer.key, failover_id, evidence)
-    return FenceOutcome(how="", detail=f"withdrawn: {evidence}")
 
 
 # --- honouring it: everything that would re-add or unsuspend a filer on its own cluster -----------------------

@@ -346,7 +346,6 @@ def _valid_inputs(w1: RunRef, f1: RunRef, d1: RunRef) -> dict[str, Any]:
         "mark_attention": AttentionRef(w1, "x"),
         "clear_removed": w1,
         "readd_plan": w1,
-        "release_unserved_fence": w1,
         "attach_step": AttachRef(w1),
         "copy_describe": CopyRef(w1, "w1-final"),
         "copy_plan_page": page,

@@ -15,9 +15,8 @@ from shared.catalog.fence import (
     lift_fence,
     revoke_lift,
     settle_fence,
-    withdraw_fence,
 )
-from shared.catalog.store import ATTACHED, FAILED, VERIFIED, FilerState
+from shared.catalog.store import ATTACHED, FilerState
 from shared.core.errors import CatalogConflict
 
 T0, T1, T2, LATER = "2030-01-01T00:00:00Z", "2030-01-01T00:05:00Z", "2030-01-01T00:10:00Z", "2030-01-01T02:00:00Z"
@@ -100,35 +99,3 @@ def test_an_unused_authorisation_is_revoked_and_a_lift_does_not_outlive_a_settle
     lift_fence(lift_state, instance_id=RUN, at=T1, filer="c1/f1")
     assert settle_fence(lift_state, how=SUSPENDED, detail="late", at=T2) is None  # lifted stays lifted
     assert active_fence(lift_state) is None
-
-
-def test_a_fence_is_withdrawn_only_for_the_failover_that_set_it_and_never_served() -> None:
-    failover = "failover~c1~f1"
-
-    def attempt(state: FilerState, by: str = failover) -> dict | None:
-        return withdraw_fence(state, failover_id=by, run_id="backup~c1~f1", at=T1, evidence="dr has no f1")
-
-    assert attempt(FilerState.new(("f1-a", "f1-b"))) is None  # nothing to withdraw
-    assert attempt(fenced(), by="failover~c1~other") is None  # another failover's fence stays
-    legacy = FilerState.new(("f1-a", "f1-b"))
-    legacy.failed_over = {"target_cluster": "dr"}
-    assert attempt(legacy) is None  # a fence without an owner stays
-    served = fenced()
-    served.failed_over = {"target_cluster": "dr", "instance_id": failover}
-    assert attempt(served) is None and active_fence(served) is not None  # it served once: the fence stays
-    elsewhere = fenced()
-    elsewhere.generations["a"].status = ATTACHED
-    elsewhere.generations["a"].attached_to = {"target_cluster": "dr", "instance_id": "failover~c1~f1-earlier"}
-    assert attempt(elsewhere) is None and active_fence(elsewhere) is not None  # attached by another run
-
-    state = fenced()
-    state.generations["a"].status, state.generations["a"].backup_id = ATTACHED, "b1"
-    state.generations["a"].attached_to = {"target_cluster": "dr", "instance_id": failover, "backup_id": "b1"}
-    state.generations["b"].status = VERIFIED
-    withdrawn = attempt(state)
-    assert withdrawn is not None and withdrawn["instance_id"] == failover
-    assert active_fence(state) is None and state.fence["lifted"]["instance_id"] == "backup~c1~f1"
-    assert state.fence["lifted"]["why"] == "dr has no f1"
-    # The generation the failed attach was marked on is no longer trusted; the other keeps its backup.
-    assert (state.generations["a"].status, state.generations["a"].attached_to) == (FAILED, None)
-    assert state.generations["b"].status == VERIFIED
