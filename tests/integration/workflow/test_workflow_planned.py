@@ -50,12 +50,13 @@ def test_planned_failover_loses_no_write_and_fences_the_primary(app_env: AppEnv,
     assert env.filer_name not in env.client().list_core_filers()  # the tick's reconcile did not re-add it
 
 
-def test_planned_failover_failing_before_the_attach_re_adds_at_the_primary(app_env: AppEnv, durable_runner) -> None:
+def test_planned_failover_failing_at_the_attach_keeps_the_primary_fenced(app_env: AppEnv, durable_runner) -> None:
+    """The failover fences the primary before it attaches: when the attach fails, the filer stays off the primary
+    (never two clusters serving) with its record kept, until an operator lifts the fence (readd override)."""
     import function_app
 
     env = app_env
     write_files(env)
-    captured = env.client().capture_core_filer(env.filer_name)
     runner = durable_runner(function_app.app, clock=env.clock)
     # The DR cluster answers the preflight but refuses to create the filer: the attach cannot succeed.
     env.client("dr").call(
@@ -75,15 +76,12 @@ def test_planned_failover_failing_before_the_attach_re_adds_at_the_primary(app_e
     assert status["runtimeStatus"] == "Failed", json.dumps(status, indent=1)[:3000]
     message = json.dumps(status["output"])
     assert "planned failover to dr failed before the DR cluster served" in message, message
-    assert "re-added at the primary cluster primary" in message, message
-
-    client = env.client()
-    assert client.filer_state(env.filer_name) == "online"
-    assert client.capture_core_filer(env.filer_name).junctions == captured.junctions
-    for path, data in FILES.items():
-        assert env.read(path) == data, path
+    assert "not re-added at the primary cluster primary" in message and "fenced after a failover" in message
+    assert env.client().filer_state(env.filer_name) == "removed"
+    assert env.filer_name not in env.client("dr").list_core_filers()
     state = env.catalog().load(env.filer)
-    assert not state.failed_over and state.removed_by_app is None and state.needs_attention is None
+    assert state.fence is not None and not state.fence.get("lifted")
+    assert state.removed_by_app is not None and state.removed_by_app.get("record")  # what the override replays
 
 
 def test_planned_failover_requests_that_cannot_succeed_are_refused(app_env: AppEnv, durable_runner) -> None:
