@@ -25,20 +25,15 @@ from shared.runbook.report import report as make_report
 from tests.paths import REPO
 from tests.unit.infra import kql
 from tests.unit.infra.test_infra import INFRA, accessor, analyse, resources_of, variable
-from tests.unit.runbook.test_scheduling import _cluster, _filer
+from tests.unit.runbook.test_scheduling import _cluster, _filer, plan_dict
 
 NOW = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
 PLAN = parse_plan(
-    {
-        "version": 1,
-        "keyvault_url": "https://kv1.vault.azure.net",
-        "schedule": "0 0 2 * * *",
-        "rpo_hours": 24,
-        "storage_auth": "identity",
-        "clusters": [_cluster("c1")],
-        "dr_clusters": [_cluster("dr", "eastus2")],
-        "filers": [_filer("c1", n, failover_cluster="dr") for n in ("ok", "late", "stuck")],
-    }
+    plan_dict(
+        [_cluster("c1")],
+        [_cluster("dr", "eastus2")],
+        [_filer("c1", n, failover_cluster="dr") for n in ("ok", "late", "stuck")],
+    )
 )
 # Every event name a query may match: the signals, and the TLS warning (a text line, never parsed as JSON).
 KNOWN = {*signals.EVENTS, services.TLS_UNVERIFIED}

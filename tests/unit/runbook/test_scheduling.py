@@ -46,6 +46,20 @@ def _filer(cluster: str, name: str, **extra: object) -> dict:
     }
 
 
+def plan_dict(clusters: list[dict], dr_clusters: list[dict], filers: list[dict]) -> dict:
+    """A whole plan document around these clusters and filers (the settings every unit test here shares)."""
+    return {
+        "version": 1,
+        "keyvault_url": "https://kv1.vault.azure.net",
+        "schedule": "0 0 2 * * *",
+        "rpo_hours": 24,
+        "storage_auth": "identity",
+        "clusters": clusters,
+        "dr_clusters": dr_clusters,
+        "filers": filers,
+    }
+
+
 PLAN = parse_plan(
     {
         "version": 1,
