@@ -58,6 +58,9 @@ STATUS: dict[Reason, int] = {
     Reason.NOT_VERIFIED: 409,
     Reason.ATTACHED_ELSEWHERE: 409,
     Reason.FENCED: 409,
+    Reason.NOT_FAILED_OVER: 409,
+    Reason.NO_REPROTECT_BACKUP: 409,
+    Reason.PRIMARY_UNREACHABLE: 409,
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from shared.catalog.fence import OVERRIDE, active_fence, describe, restorable
-from shared.catalog.store import FilerState
+from shared.catalog.store import ATTACHED, FilerState
 
 
 class Reason(Enum):
@@ -20,6 +20,9 @@ class Reason(Enum):
     UNKNOWN_BACKUP = "unknown_backup"  # the named backup is held by neither backup container
     NOT_VERIFIED = "not_verified"  # the named backup is not verified (or attached to another cluster)
     ATTACHED_ELSEWHERE = "attached_elsewhere"  # a backup of the filer is attached to another cluster
+    NOT_FAILED_OVER = "not_failed_over"  # a failback needs a filer that failed over
+    NO_REPROTECT_BACKUP = "no_reprotect_backup"  # a failback needs a verified re-protect backup
+    PRIMARY_UNREACHABLE = "primary_unreachable"  # a failback needs the primary cluster to answer
     FENCED = "fenced"  # a failover fenced the primary filer: nothing re-adds or unsuspends it without an override
 
 
@@ -31,8 +34,19 @@ class Blocker:
     message: str
 
 
+def reprotecting(state: FilerState) -> bool:
+    """The filer failed over and serves from its backup container at the DR cluster: a backup now re-protects it
+    (from the DR cluster into the primary region's account, shared/runbook/home.py); the fence stays."""
+    done = state.failed_over or {}
+    g = done.get("generation")
+    return bool(done) and g in state.generations and state.generations[g].status == ATTACHED
+
+
 def backup_blocker(state: FilerState) -> Blocker | None:
-    """Why the catalog forbids a new backup of this filer now, if it does."""
+    """Why the catalog forbids a new backup of this filer now, if it does. After a failover a backup re-protects
+    the filer at DR: the primary's marks (its fence, its removal) are not the DR filer's."""
+    if reprotecting(state):
+        return None
     if state.failed_over:
         return Blocker(
             Reason.FAILED_OVER,

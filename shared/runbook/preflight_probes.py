@@ -46,10 +46,11 @@ def credential_used(plan: Plan, key_secret: str | None) -> str:
     return f"with the account key in secret {key_secret}"
 
 
-def login(plan: Plan, cluster: Cluster) -> tuple[AvereClient | None, str]:
-    """A logged-in client of the cluster's management API, or None and why not."""
+def login(plan: Plan, cluster: Cluster, retries: int | None = None) -> tuple[AvereClient | None, str]:
+    """A logged-in client of the cluster's management API, or None and why not (`retries`: a quick probe)."""
     try:
-        client = services.avere_client(cluster, plan.keyvault_url)
+        options = {} if retries is None else {"retries": retries}
+        client = services.avere_client(cluster, plan.keyvault_url, **options)
     except KeyVaultError as exc:
         return None, f"cannot read the admin password of cluster {cluster.name}: {exc}"
     except (AvereError, ValueError) as exc:

@@ -27,7 +27,7 @@ from shared.runbook.payloads import (
     ReaddPlan,
     RunContext,
 )
-from shared.runbook.refs import LIFT_FENCE, RunRef
+from shared.runbook.refs import BACKUP_KINDS, LIFT_FENCE, RunRef
 from shared.runbook.runs import RunSnapshot, job_ids, load_run, reserved_target
 from shared.runbook.services import open_catalog
 
@@ -45,7 +45,7 @@ def _ref_json(ref: SecretRef | None) -> dict[str, str] | None:
 def begin_backup(ref: RunRef) -> BackupTarget:
     """Mark the generation the retention rule picks `writing` for this run (idempotent per run; never the newest
     verified, an attached or a pinned one) and make sure its container and the catalog container exist."""
-    snapshot = load_run(ref, "backup")
+    snapshot = load_run(ref, *BACKUP_KINDS)
     ctx = snapshot.context()
     filer, backup_id = ctx.filer, ref.run_id
     count = filer.backup.generations
@@ -96,7 +96,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
     """Write the backup entry, then settle the generation: verified (newest verified) or failed. Verified needs
     the stored summary of the final pass to say so; extras when its deletes were not applied."""
     ref = request.run
-    snapshot = load_run(ref, "backup")
+    snapshot = load_run(ref, *BACKUP_KINDS)
     ctx, backup_id = snapshot.context(), ref.run_id
     if request.status not in STATUSES:
         raise InputRefused(
@@ -209,7 +209,7 @@ def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: Co
 def mark_removed(ref: RunRef) -> None:
     """Before anything is removed: what this run removes (the record capture stored, the key rotation stored),
     so a reconcile or `readd` can put it back."""
-    ctx = load_run(ref, "backup").context()
+    ctx = load_run(ref, *BACKUP_KINDS).context()
     backup_id = ref.run_id
     with open_catalog(ctx) as catalog:
         reserved_target(catalog.load(ctx.filer), backup_id, ctx.filer.key)  # this run is writing its backup
@@ -254,7 +254,7 @@ def removal_recorded(catalog: Catalog, filer: Filer, ref: RunRef) -> None:
 def _removed(catalog: Catalog, filer: Filer, ref: RunRef, kind: str) -> tuple[FilerRecord | None, SecretRef | None]:
     """The record and key to re-add: the marks' (readd, backup), else what a backup run captured and rotated."""
     record, key = catalog.load(filer).removed_record()
-    if record is None and kind == "backup":
+    if record is None and kind in BACKUP_KINDS:
         record = catalog.record(filer, ref.run_id)
         rotated = catalog.key(filer, ref.run_id)
         key = rotated[0] if rotated else None
@@ -264,7 +264,7 @@ def _removed(catalog: Catalog, filer: Filer, ref: RunRef, kind: str) -> tuple[Fi
 def mark_attention(request: AttentionRef) -> None:
     """The filer is left removed and needs a person: the mark keeps the record; one alertable log line."""
     ref = request.run
-    snapshot = load_run(ref, "backup", "readd")
+    snapshot = load_run(ref, *BACKUP_KINDS, "readd")
     ctx = snapshot.context()
     at = services.now_iso()
     with open_catalog(ctx) as catalog:
@@ -295,7 +295,7 @@ def clear_removed(ref: RunRef) -> None:
     """After a successful re-add (the cluster shows the filer online): neither removed nor needing attention any
     more. When another instance (readd, reconcile) re-added the filer, the run that removed it is gone: its
     generation, still `writing`, is marked failed so the catalog does not claim a backup in progress."""
-    ctx = load_run(ref, "backup", "readd").context()
+    ctx = load_run(ref, *BACKUP_KINDS, "readd").context()
     with services.avere_client(ctx.cluster, ctx.keyvault_url) as client:
         state_now = client.filer_state(ctx.filer.name)
     if state_now != "online":

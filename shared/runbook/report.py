@@ -17,8 +17,13 @@ from urllib.parse import quote
 
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation
 from shared.plan.load import Filer, Plan
-from shared.runbook.payloads import backup_instance_id, failover_instance_id, readd_instance_id
-from shared.runbook.run_ids import KINDS, legacy_run_id
+from shared.runbook.payloads import (
+    backup_instance_id,
+    failback_instance_id,
+    failover_instance_id,
+    readd_instance_id,
+)
+from shared.runbook.run_ids import BACKUP, FAILOVER, READD, legacy_run_id
 
 # The state field is an open enum: clients show a value they do not know as one that needs a look.
 PROTECTED = "protected"  # enabled, served by its own cluster, a verified backup exists, nothing running
@@ -135,8 +140,13 @@ def run_ids(filer: Filer, state: FilerState | None) -> dict[str, str]:
         backup_instance_id(filer.cluster, filer.name): "backup",
         readd_instance_id(filer.cluster, filer.name): "readd",
         failover_instance_id(filer.cluster, filer.name): "failover",
+        failback_instance_id(filer.cluster, filer.name): "failback",
     }
-    for kind in KINDS:  # a run started before the run ids changed may still be live under the earlier form
+    for kind in (
+        BACKUP,
+        READD,
+        FAILOVER,
+    ):  # a run started before the run ids changed may still be live under the earlier form
         ids.setdefault(legacy_run_id(kind, filer.cluster, filer.name), kind)
     if state is not None:
         last = state.last_run or {}

@@ -12,8 +12,9 @@ from shared.catalog.store import FilerState
 from shared.core import ncrontab
 from shared.core.clock import to_iso
 from shared.plan.load import Filer, Plan
+from shared.runbook.blockers import reprotecting
 from shared.runbook.payloads import backup_instance_id
-from shared.runbook.run_ids import BACKUP, FAILOVER, KINDS, READD, filer_run_ids
+from shared.runbook.run_ids import BACKUP, FAILBACK, FAILOVER, KINDS, READD, filer_run_ids
 
 # Looking back for the last occurrence starts small (per-second schedules) and doubles up to this.
 _MAX_LOOKBACK = timedelta(days=366 * 60)
@@ -80,7 +81,10 @@ def _skip_reason(filer: Filer, state: FilerState | None, running: Collection[str
         (_running(filer, FAILOVER, running), "a failover of this filer is running"),
         (_running(filer, BACKUP, running), "a backup of this filer is already running"),
         (_running(filer, READD, running), "a re-add of this filer is running"),
+        (_running(filer, FAILBACK, running), "a failback of this filer is running"),
     ]
+    if state is not None and reprotecting(state):  # it serves at DR: the backup re-protects it from there
+        return next((reason for hit, reason in reasons if hit), None)
     if state is not None:
         target = (state.failed_over or {}).get("target_cluster")
         fence = active_fence(state)

@@ -289,6 +289,7 @@ def test_run_ids_include_the_catalogs_running_backup_and_running_drills():
         "backup~c1~f1",
         "readd~c1~f1",
         "failover~c1~f1",
+        "failback~c1~f1",
         "backup-c1-f1",
         "readd-c1-f1",
         "failover-c1-f1",
