@@ -42,6 +42,19 @@ def reprotecting(state: FilerState) -> bool:
     return bool(done) and g in state.generations and state.generations[g].status == ATTACHED
 
 
+def failback_attached(reprotect: FilerState) -> str | None:
+    """Why a DR filer a re-protect or failback run left removed may not be re-added at DR, if it may not: a
+    failback marked a re-protect generation attached to the primary cluster (it may serve there now)."""
+    for g in reprotect.attached():
+        by = reprotect.generations[g].attached_to or {}
+        return (
+            f"re-protect generation {g} is attached to cluster {by.get('target_cluster') or '?'} by "
+            f"{by.get('instance_id') or 'an unknown run'} (a failback that did not finish): re-adding the filer at "
+            "the DR cluster could serve it from two clusters; check which cluster serves it, then re-add it by hand"
+        )
+    return None
+
+
 def backup_blocker(state: FilerState) -> Blocker | None:
     """Why the catalog forbids a new backup of this filer now, if it does. After a failover a backup re-protects
     the filer at DR: the primary's marks (its fence, its removal) are not the DR filer's."""

@@ -18,7 +18,9 @@ from shared.core.codec import SCHEMA_KEY, plain
 from shared.core.errors import InputRefused
 from shared.plan.load import Filer, Plan
 from shared.runbook import services, signals
+from shared.runbook.blockers import failback_attached, reprotecting
 from shared.runbook.copy import held_untouched, pass_ids, stored_outcome
+from shared.runbook.home import REPROTECT, home_of, is_reprotect, reprotect_filer
 from shared.runbook.manifest_check import manifest_digest
 from shared.runbook.payloads import (
     AttentionRef,
@@ -335,6 +337,15 @@ def readd_plan(ref: RunRef) -> ReaddPlan:
     lift = snapshot.reason == LIFT_FENCE
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
+        at_dr = failback_attached(state) if is_reprotect(ctx) else None
+        if at_dr is not None:  # the primary may serve it already: never a second cluster
+            return ReaddPlan(
+                record=None,
+                key=None,
+                needs_attention=state.needs_attention is not None,
+                removed_by_app=state.removed_by_app is not None,
+                fenced=at_dr,
+            )
         fence = active_fence(state)
         if fence is not None and not (lift and restorable(state)):
             why = describe(fence) + ("" if not lift else "; nothing recorded to bring back: restore it by hand")
@@ -379,6 +390,20 @@ def load_states(plan: Plan, filers: tuple[Filer, ...] | list[Filer] | None = Non
     for filer in plan.filers if filers is None else filers:
         with _catalog_for(plan, filer) as catalog:
             out[filer.key] = catalog.load(filer)
+    return out
+
+
+def load_reprotect_states(plan: Plan, states: dict[str, FilerState]) -> dict[str, FilerState]:
+    """The re-protect side's state (its runs' removal and attention marks) of each filer that serves at DR."""
+    out: dict[str, FilerState] = {}
+    for filer in plan.filers:
+        state = states.get(filer.key)
+        if state is None or not reprotecting(state):
+            continue
+        rp_filer = reprotect_filer(filer, home_of(state, filer))
+        account = services.backup_account(filer, plan.storage_auth, plan.keyvault_url)
+        with Catalog(account, plan.catalog_container, side=REPROTECT) as catalog:
+            out[filer.key] = catalog.load(rp_filer)
     return out
 
 

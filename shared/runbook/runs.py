@@ -35,7 +35,7 @@ from shared.runbook.payloads import (
     failover_instance_id,
     readd_instance_id,
 )
-from shared.runbook.refs import BACKUP_KINDS, RunRef, RunStart
+from shared.runbook.refs import BACKUP_KINDS, LIFT_FENCE, RunRef, RunStart
 
 log = logging.getLogger("vfxtdr.runs")
 
@@ -67,7 +67,8 @@ class RunSnapshot(JsonRecord):
     plan: Plan
     reason: str = "manual"
     target_cluster: str | None = None  # a failover's or drill's DR cluster, resolved when it started
-    # A backup's or failback's home, from the catalog when it started: which way it copies (shared/runbook/home.py).
+    # A backup's or failback's home, from the catalog when it started: which way it copies (shared/runbook/home.py);
+    # a readd's when it is at DR (it re-adds the filer there).
     # Left out when absent: snapshots of earlier versions and of other runs read as before.
     home: Home | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
@@ -178,6 +179,12 @@ def _record(plan: Plan, filer: Filer, snapshot: RunSnapshot) -> RunSnapshot:
                     action="none needed: the filer is home",
                 )
             snapshot = replace(snapshot, home=home)
+        elif snapshot.kind == "readd" and snapshot.reason != LIFT_FENCE:
+            # A filer serving at DR is re-added there (its re-protect runs' marks); lifting the failover fence
+            # brings back the primary copy, on the filer's own cluster.
+            home = home_of(catalog.load(filer), filer)
+            if home.side == DR:
+                snapshot = replace(snapshot, home=home)
         for _ in range(MAX_ATTEMPTS):
             data, etag = catalog.read_json(path)
             recorded = _decoded(data, path) if data is not None else None

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from devstack.stack.ports import free_port
-from shared.runbook.home import reprotect_containers
-from shared.runbook.payloads import failback_instance_id
+from shared.catalog.store import Catalog, FilerState
+from shared.runbook.home import REPROTECT, home_of, reprotect_containers, reprotect_filer
+from shared.runbook.payloads import failback_instance_id, readd_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import VSERVER, AppEnv
 from tests.integration.workflow.test_workflow_failover import DIRTY, FILES, backup_now, snapshot, write_files
@@ -31,6 +32,18 @@ def _plan_without_primary(env: AppEnv) -> dict[str, Any]:
     plan["filers"][0]["source"]["blob_endpoint"] = f"http://127.0.0.1:{free_port()}/{account}"
     plan["clusters"][0]["management_address"] = f"127.0.0.1:{free_port()}"
     return plan
+
+
+def _step(runner: Any, instance_id: str) -> dict[str, Any]:
+    custom = (runner.status(instance_id) or {}).get("customStatus")
+    return custom if isinstance(custom, dict) else {}
+
+
+def _reprotect_state(env: AppEnv) -> FilerState:
+    """The re-protect side of the catalog: the marks of the runs that back the filer up from DR."""
+    home = home_of(env.catalog().load(env.filer), env.filer)
+    with Catalog(env.catalog().account, env.plan.catalog_container, side=REPROTECT) as catalog:
+        return catalog.load(reprotect_filer(env.filer, home))
 
 
 def _run(runner: Any, method: str, path: str, timeout: float = 300) -> dict[str, Any]:
@@ -159,3 +172,51 @@ def test_failback_route_refusals(app_env: AppEnv, durable_runner) -> None:
         assert answer.status == code and words in answer.json()["error"], (path, answer.body)
     assert runner.statuses() == []
     assert env.client().filer_state(env.filer_name) == "online"
+
+
+def test_tick_re_adds_at_dr_a_filer_a_terminated_reprotect_backup_left_removed(
+    app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import function_app
+
+    env = app_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    _fail_over_and_change(env, runner, monkeypatch)
+    expected = {**FILES, **DIRTY, **CHANGED_AT_DR}
+    del expected[DELETED_AT_DR]
+    dr = env.client("dr")
+    captured = dr.capture_core_filer(env.filer_name)
+    primary_before = env.client().list_core_filers()
+    reply = http_call("POST", f"{runner.base_url}/api/backups/primary/{env.filer_name}")
+    assert reply.status == 202, reply.body
+    iid = reply.json()["id"]
+    # The clock only moves while the condition is false: the re-protect run stops in its final copy, the DR filer
+    # removed; an operator terminates it (and its copy), so nothing of it re-adds the filer.
+    runner.run_until(lambda: _step(runner, iid).get("step") == "copy", timeout=120)
+    child = _step(runner, iid)["copy_instance"]
+    runner.terminate(iid, "operator")
+    runner.terminate(child, "operator")
+    runner.run_until(lambda: all(runner.status(i)["runtimeStatus"] == "Terminated" for i in (iid, child)), timeout=30)
+    assert dr.filer_state(env.filer_name) == "removed"
+    rp = _reprotect_state(env)
+    assert rp.removed_by_app is not None and rp.removed_by_app["instance_id"] == iid
+
+    runner.trigger("tick")
+    readd = readd_instance_id("primary", env.filer_name)
+    status = runner.wait_for(readd, timeout=120)
+    assert status["runtimeStatus"] == "Completed", json.dumps(status, indent=1)[:3000]
+    assert status["output"]["status"] == "readded", status["output"]
+    assert runner.status(iid)["runtimeStatus"] == "Terminated"  # no re-protect backup while the filer was removed
+
+    assert dr.filer_state(env.filer_name) == "online"
+    assert dr.capture_core_filer(env.filer_name).junctions == captured.junctions
+    for path, data in expected.items():
+        assert env.read(path, cluster="dr") == data, path
+    assert env.client().list_core_filers() == primary_before  # nothing was re-added at the primary
+    rp = _reprotect_state(env)
+    assert rp.removed_by_app is None and rp.needs_attention is None
+    assert "writing" not in {g.status for g in rp.generations.values()}
+    state = env.catalog().load(env.filer)
+    assert state.failed_over is not None and home_of(state, env.filer).side == "dr"  # still failed over
+    runner.trigger("tick")  # reconciled once: no second re-add
+    assert runner.status(readd)["createdTime"] == status["createdTime"]
