@@ -8,6 +8,7 @@ only when the copy engine's stored summary of its final pass says so.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from shared.avere.records import FilerRecord
@@ -326,6 +327,17 @@ def clear_removed(ref: RunRef) -> None:
     log.info("%s: re-added by %s; removed and attention marks cleared", ctx.filer.key, ref.instance_id)
 
 
+def _held_at_dr(ctx: RunContext, filer: Filer, reprotect: FilerState) -> str | None:
+    """Why a readd run at DR re-adds nothing there: a failback attached a generation at the primary (it may serve
+    there: never a second cluster); or no re-protect run removed it, and the primary copy stays fenced."""
+    attached = failback_attached(reprotect)
+    if attached is not None or reprotect.removed_record()[0] is not None:
+        return attached
+    with open_catalog(replace(ctx, side="dr")) as main:
+        fence = active_fence(main.load(filer))
+    return None if fence is None else f"{describe(fence)}; the re-protect side records no removal at the DR cluster"
+
+
 def readd_plan(ref: RunRef) -> ReaddPlan:
     """What the catalog says this app removed, to replay. A filer fenced after a failover is left alone
     (`fenced` says how), unless the run was started to lift the fence (its snapshot's reason, from the readd
@@ -337,8 +349,9 @@ def readd_plan(ref: RunRef) -> ReaddPlan:
     lift = snapshot.reason == LIFT_FENCE
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
-        at_dr = failback_attached(state) if is_reprotect(ctx) else None
-        if at_dr is not None:  # the primary may serve it already: never a second cluster
+        plan_filer = snapshot.plan.filer(snapshot.cluster, snapshot.filer)
+        at_dr = _held_at_dr(ctx, plan_filer, state) if is_reprotect(ctx) else None
+        if at_dr is not None:
             return ReaddPlan(
                 record=None,
                 key=None,
