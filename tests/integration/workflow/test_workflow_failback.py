@@ -220,3 +220,38 @@ def test_tick_re_adds_at_dr_a_filer_a_terminated_reprotect_backup_left_removed(
     assert state.failed_over is not None and home_of(state, env.filer).side == "dr"  # still failed over
     runner.trigger("tick")  # reconciled once: no second re-add
     assert runner.status(readd)["createdTime"] == status["createdTime"]
+
+
+def test_a_reprotect_backup_while_the_primary_region_is_down_fails_fast_and_changes_nothing(
+    app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import function_app
+
+    env = app_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+    write_files(env)
+    backup_now(env, runner)
+    env.close()
+    down = _plan_without_primary(env)
+    monkeypatch.setenv("VFXTDR_PLAN", json.dumps(down))
+    _run(runner, "POST", f"failovers/primary/{env.filer_name}")
+    rp_before = _reprotect_state(env).to_json()
+    iid = f"backup~primary~{env.filer_name}"
+
+    # The scheduled re-protect backup starts, and its preflight names what does not answer within seconds: the
+    # storage probes no longer ride out minutes of connection backoff (wall-clock bound, far below it).
+    runner.trigger("tick")
+    status = runner.wait_for(iid, timeout=60)
+    assert status["runtimeStatus"] == "Failed", json.dumps(status, indent=1)[:3000]
+    error = json.dumps(status["output"])
+    account = down["filers"][0]["source"]["account"]
+    assert "preflight failed" in error and f"backup account {account}" in error, error
+    assert "cluster primary" in error and "nothing was suspended, removed or written" in error, error
+    assert env.client("dr").filer_state(env.filer_name) == "online"
+    assert _reprotect_state(env).to_json() == rp_before  # no generation reserved, no mark
+    # The occurrence is taken: the next tick starts no second run while the region is still down.
+    created = status["createdTime"]
+    runner.trigger("tick")
+    runner.run_until_idle(timeout=30)
+    assert runner.status(iid)["createdTime"] == created
+    assert [s["instanceId"] for s in runner.statuses()].count(iid) == 1
