@@ -11,7 +11,7 @@ import pytest
 
 from tests.reliability.cells import CELLS, Cell
 from tests.reliability.conftest import RESULTS
-from tests.reliability.scenarios import run_backup, run_failover
+from tests.reliability.scenarios import run_backup, run_failback, run_failover
 from tests.reliability.world import World
 
 
@@ -23,7 +23,8 @@ def _param(cell: Cell) -> object:
 @pytest.mark.parametrize("cell", [_param(c) for c in CELLS])
 def test_cell(cell: Cell, world: World) -> None:
     started = time.monotonic()
-    obs = (run_backup if cell.workflow == "backup" else run_failover)(world, cell)
+    scenario = {"backup": run_backup, "failover": run_failover, "failback": run_failback}[cell.workflow]
+    obs = scenario(world, cell)
     RESULTS.append(
         {
             "workflow": cell.workflow,
