@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation
+from shared.core.codec import RecordError
 from shared.plan.load import Filer, Plan
+from shared.runbook.home import home_of
 from shared.runbook.payloads import (
     backup_instance_id,
     failback_instance_id,
@@ -284,6 +286,25 @@ def _serving(facts: FilerFacts, state_name: str) -> str | None:
     return facts.filer.cluster
 
 
+def home_view(facts: FilerFacts) -> dict[str, Any] | None:
+    """Where the filer lives as the catalog records it (shared/runbook/home.py): the side (primary, or dr after a
+    failover), the cluster serving it from there, the container behind it; None when the catalog is unreadable."""
+    if facts.state is None:
+        return None
+    try:
+        home = home_of(facts.state, facts.filer)
+    except (RecordError, ValueError, TypeError):  # a home this version cannot read: not known
+        return None
+    return {
+        "side": text(home.side, 40),
+        "cluster": text(home.cluster),
+        "container": text(home.container),
+        "generation": text(home.generation, 8),
+        "since": text(home.since, 40),
+        "retired": [c for c in (text(r) for r in home.retired[:26]) if c],
+    }
+
+
 def rpo(
     facts: FilerFacts, state_name: str, point: dict[str, Any] | None, target_hours: float, now: datetime
 ) -> dict[str, Any]:
@@ -370,6 +391,7 @@ def report(plan: Plan, facts: FilerFacts, now: datetime) -> dict[str, Any]:
         "state": state_name,
         "state_detail": detail,
         "serving_cluster": _serving(facts, state_name),
+        "home": home_view(facts),
         "failover_cluster": filer.failover_cluster,
         "rpo": rpo(facts, state_name, point, plan.rpo_hours, now),
         "last_backup": backup,

@@ -57,7 +57,8 @@ const badge = one(".badge");
 return {
   refreshes: document.body.dataset.refreshes, state: text(".state"), detail: text(".detail"),
   badge: badge.dataset.badge, badge_text: badge.innerText, badge_color: getComputedStyle(badge).backgroundColor,
-  serving: text(".serving"), rpo: text(".rpo"), backup: text(".backup"), backup_link: href(".backup a"),
+  serving: text(".serving"), home: text(".home"), rpo: text(".rpo"), backup: text(".backup"),
+  backup_link: href(".backup a"),
   drill: text(".drill"), last_run_link: href(".last-run a"), attention: text(".attention"),
   attention_color: one(".attention") ? getComputedStyle(one(".attention")).color : null,
   runs: Array.from(card.querySelectorAll(".run")).map((run) => ({
@@ -199,6 +200,7 @@ def test_status_page_backup_held_copy_failover_and_screenshot(
     snap = shows(driver, key, "the backup", lambda s: s["state"] == "PROTECTED")
     report = api_report(runner, key)
     assert (snap["badge"], snap["badge_color"]) == ("green", GREEN) and snap["serving"] == "primary"
+    assert snap["home"] == f"cluster primary · container {env.filer.source.container}"
     assert first_out["backup_id"] in snap["backup"] and duration(report["last_backup"]["age_s"]) in snap["backup"]
     assert snap["backup_link"] == f"{runner.base_url}/api/runs/{first}"
     assert snap["badge_text"].startswith("GREEN") and snap["badge_text"].endswith("/ 24.0 h")
@@ -246,6 +248,7 @@ def test_status_page_backup_held_copy_failover_and_screenshot(
     finish(runner, failover)
     snap = shows(driver, key, "the failover", lambda s: s["state"] == "FAILED_OVER")
     assert snap["serving"] == "dr" and "attached to cluster dr" in snap["detail"]
+    assert snap["home"].startswith("DR cluster dr · container ")
     assert (snap["badge"], snap["badge_color"]) == ("amber", AMBER) and first_out["backup_id"] in snap["backup"]
     assert snap["last_run_link"].startswith(f"{runner.base_url}/api/runs/")
 

@@ -194,6 +194,7 @@ def test_after_backups_and_a_failover(app_env: AppEnv, app_runner: Any) -> None:
         entry = catalog.backup(env.filer, first_out["backup_id"])
     age = env.clock.now() - _epoch(entry["started_at"])
     assert report["state"] == "protected" and report["serving_cluster"] == "primary"
+    assert report["home"]["side"] == "primary" and report["home"]["container"] == env.filer.source.container
     assert report["rpo"]["badge"] == "green" and report["rpo"]["breach"] is False
     assert report["rpo"]["age_s"] == round(age) and report["last_backup"]["backup_id"] == first_out["backup_id"]
     assert report["last_backup"]["link"] == f"/api/runs/{first}"
@@ -229,6 +230,7 @@ def test_after_backups_and_a_failover(app_env: AppEnv, app_runner: Any) -> None:
     failover = post(runner, f"failovers/primary/{env.filer_name}")
     report = filers(runner, bodies)[key]
     assert report["state"] == "failed_over" and report["serving_cluster"] == "dr"
+    assert (report["home"]["side"], report["home"]["cluster"]) == ("dr", "dr")  # it lives at DR until a failback
     # The attached backup serves the DR cluster; the other generation (the first backup, 37 h old) is the newest
     # backup left.
     assert report["last_backup"]["backup_id"] == first_out["backup_id"] and report["rpo"]["badge"] == "red"

@@ -339,3 +339,23 @@ def test_a_writing_generation_is_not_a_backup():
     state = FilerState.new(FILER.backup.containers)
     state.generations["a"] = Generation(container="c1-f1-a", status=WRITING, backup_id="b9")
     assert rep.newest_verified(state) is None
+
+
+def test_the_report_shows_where_the_filer_lives():
+    out = report(facts(verified_state(3), entry(3)))
+    assert out["home"] == {
+        "side": "primary",
+        "cluster": "c1",
+        "container": FILER.source.container,
+        "generation": None,
+        "since": None,
+        "retired": [],
+    }
+    failed_over = verified_state(3)
+    g = next(iter(failed_over.generations))
+    failed_over.generations[g].status = ATTACHED
+    failed_over.failed_over = {"target_cluster": "dr1", "generation": g}
+    home = report(facts(failed_over, entry(3)))["home"]
+    assert (home["side"], home["cluster"], home["generation"]) == ("dr", "dr1", g)
+    assert home["container"] == failed_over.generations[g].container
+    assert report(FilerFacts(FILER, None, problem="unreadable"))["home"] is None
