@@ -17,7 +17,7 @@ from shared.catalog.fence import OVERRIDE, active_fence
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
 from shared.runbook import fence as fencing
-from shared.runbook.blockers import backup_blocker, readd_blocker, reprotecting
+from shared.runbook.blockers import backup_blocker, readd_at_dr_blocker, readd_blocker, reprotecting
 from shared.runbook.failover import failover_blocker
 from shared.runbook.failover_payloads import FAILOVER_MODES, VERIFY_MODES, FailoverRequest
 from shared.runbook.payloads import (
@@ -47,6 +47,7 @@ from triggers.common import (
     refusal,
     refuse,
     reply,
+    reprotect_state,
     running_blocker,
     running_ids,
     start_run,
@@ -139,7 +140,9 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
         instance_id = readd_instance_id(cluster, name)
         await running_blocker(client, filer_run_ids(cluster, name), "wait for it or cancel it first")
         state = await filer_state(plan, filer)
-        blocked = readd_blocker(state, filer.key, override)
+        # Serving at DR: a re-add replays what a re-protect run removed there; the override lifts the primary fence.
+        at_dr = None if override else await reprotect_state(plan, filer, state)
+        blocked = readd_blocker(state, filer.key, override) if at_dr is None else readd_at_dr_blocker(at_dr, filer.key)
         if blocked is not None:
             raise refusal(blocked)
         lift = override and active_fence(state) is not None

@@ -103,3 +103,18 @@ def readd_blocker(state: FilerState, filer_key: str, override: bool = False) -> 
     return Blocker(
         Reason.NOTHING_TO_READD, f"the catalog shows no removal of {filer_key} by this app: nothing to re-add"
     )
+
+
+def readd_at_dr_blocker(reprotect: FilerState, filer_key: str) -> Blocker | None:
+    """Why a filer serving at DR is not re-added there: only a removal by a re-protect run (or a failed re-add of
+    one) is replayed at the DR cluster, and never once a failback attached a generation at the primary."""
+    attached = failback_attached(reprotect)
+    if attached is not None:
+        return Blocker(Reason.ATTACHED_ELSEWHERE, attached)
+    if reprotect.removed_by_app or reprotect.needs_attention:
+        return None
+    return Blocker(
+        Reason.NOTHING_TO_READD,
+        f"{filer_key} serves at the DR cluster and no re-protect run of it left it removed there: nothing to re-add. "
+        f"Its primary copy stays fenced until POST .../readd?override={OVERRIDE}",
+    )

@@ -174,14 +174,19 @@ def test_failback_route_refusals(app_env: AppEnv, durable_runner) -> None:
     assert env.client().filer_state(env.filer_name) == "online"
 
 
-def test_tick_re_adds_at_dr_a_filer_a_terminated_reprotect_backup_left_removed(
-    app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("by", ["tick", "route"])
+def test_a_filer_a_terminated_reprotect_backup_left_removed_is_re_added_at_dr(
+    app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch, by: str
 ) -> None:
     import function_app
 
     env = app_env
     runner = durable_runner(function_app.app, clock=env.clock)
     _fail_over_and_change(env, runner, monkeypatch)
+    readd_route = f"{runner.base_url}/api/filers/primary/{env.filer_name}/readd"
+    nothing = http_call("POST", readd_route)  # serving at DR, nothing removed there: the route says so
+    assert nothing.status == 409 and "nothing to re-add" in nothing.json()["error"], nothing.body
+    assert "override=failed-over" in nothing.json()["error"]
     expected = {**FILES, **DIRTY, **CHANGED_AT_DR}
     del expected[DELETED_AT_DR]
     dr = env.client("dr")
@@ -201,8 +206,12 @@ def test_tick_re_adds_at_dr_a_filer_a_terminated_reprotect_backup_left_removed(
     rp = _reprotect_state(env)
     assert rp.removed_by_app is not None and rp.removed_by_app["instance_id"] == iid
 
-    runner.trigger("tick")
     readd = readd_instance_id("primary", env.filer_name)
+    if by == "tick":
+        runner.trigger("tick")
+    else:  # the operator's re-add replays the re-protect run's record at the DR cluster, not at the primary
+        reply = http_call("POST", readd_route)
+        assert reply.status == 202 and reply.json()["id"] == readd, reply.body
     status = runner.wait_for(readd, timeout=120)
     assert status["runtimeStatus"] == "Completed", json.dumps(status, indent=1)[:3000]
     assert status["output"]["status"] == "readded", status["output"]
@@ -218,6 +227,8 @@ def test_tick_re_adds_at_dr_a_filer_a_terminated_reprotect_backup_left_removed(
     assert "writing" not in {g.status for g in rp.generations.values()}
     state = env.catalog().load(env.filer)
     assert state.failed_over is not None and home_of(state, env.filer).side == "dr"  # still failed over
+    again = http_call("POST", readd_route)  # re-added: nothing left to re-add
+    assert again.status == 409 and "nothing to re-add" in again.json()["error"], again.body
     runner.trigger("tick")  # reconciled once: no second re-add
     assert runner.status(readd)["createdTime"] == status["createdTime"]
 
