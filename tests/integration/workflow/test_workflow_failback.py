@@ -54,6 +54,16 @@ def _run(runner: Any, method: str, path: str, timeout: float = 300) -> dict[str,
     return status["output"]
 
 
+def _shown(runner: Any, env: AppEnv) -> dict[str, Any]:
+    """What the read API says of the filer (the list and the detail agree on its state)."""
+    listed = http_call("GET", f"{runner.base_url}/api/filers")
+    detail = http_call("GET", f"{runner.base_url}/api/filers/primary/{env.filer_name}")
+    assert listed.status == 200 and detail.status == 200, (listed.body, detail.body)
+    one = detail.json()["filer"]
+    assert [f["state"] for f in listed.json()["filers"] if f["filer"] == env.filer_name] == [one["state"]]
+    return one
+
+
 def _fail_over_and_change(env: AppEnv, runner: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Back up, lose the primary region, fail over, change files through the DR cluster, restore the region."""
     write_files(env)
@@ -84,11 +94,18 @@ def test_failback_brings_every_change_home_and_protection_back(
     expected = {**FILES, **DIRTY, **CHANGED_AT_DR}
     del expected[DELETED_AT_DR]
 
+    shown = _shown(runner, env)  # serving at DR with no backup outside the DR region yet
+    assert (shown["state"], shown["serving_cluster"], shown["rpo"]["badge"]) == ("failed_over", "dr", "red")
+
     # Re-protect: the backup route now copies from the DR cluster into the primary region's account.
     reprotect = _run(runner, "POST", f"backups/primary/{env.filer_name}")
     assert reprotect["status"] == "verified"
     assert reprotect["container"] in reprotect_containers(env.filer)
     assert env.client("dr").filer_state(env.filer_name) == "online"  # re-added at DR after its backup
+    shown = _shown(runner, env)
+    assert (shown["state"], shown["serving_cluster"], shown["rpo"]["badge"]) == ("reprotected", "dr", "green")
+    assert shown["last_backup"]["backup_id"] == reprotect["backup_id"]
+    assert shown["last_backup"]["container"] == reprotect["container"]
 
     # Fail back.
     out = _run(runner, "POST", f"failbacks/primary/{env.filer_name}")
@@ -115,6 +132,9 @@ def test_failback_brings_every_change_home_and_protection_back(
     assert after["runtimeStatus"] == "Completed", json.dumps(after, indent=1)[:3000]
     assert after["output"]["status"] == "verified"
     assert after["output"]["container"] in env.filer.generation_containers()
+    shown = _shown(runner, env)
+    assert (shown["state"], shown["serving_cluster"], shown["rpo"]["badge"]) == ("protected", "primary", "green")
+    assert shown["last_backup"]["backup_id"] == after["output"]["backup_id"]
     assert failback_instance_id("primary", env.filer_name) == f"failback~primary~{env.filer_name}"
 
 
