@@ -24,7 +24,7 @@ from activities import backup as backup_acts
 from activities import failback as failback_acts
 from activities import runs as runs_acts
 from orchestrators.backup import _before_removal, _compensate_before_removal, _readd_or_attention, _record, _typed
-from orchestrators.backup_steps import NOTHING_REMOVED, Run, remove, run_copy
+from orchestrators.backup_steps import NOTHING_REMOVED, Run, begin, remove, run_copy
 from orchestrators.durable_helpers import (
     Gen,
     RunStatus,
@@ -40,12 +40,10 @@ from orchestrators.durable_helpers import (
 from shared.core.errors import DrError, PreflightFailed, ReaddFailed
 from shared.runbook.failover_payloads import FailbackRequest, FailbackStep
 from shared.runbook.payloads import (
-    CANCEL_EVENT,
     NEEDS_ATTENTION,
     AttachRef,
     AttachStep,
     AttentionRef,
-    BackupTarget,
     Preflight,
     RunStarted,
 )
@@ -80,17 +78,7 @@ def failback_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
             action="fix what the findings name (the primary region must answer), then fail back again",
         )
     yield activity(context, failback_acts.failback_check, ref)
-    target: BackupTarget = yield activity(context, backup_acts.begin_backup, ref)
-    status.step("begin", backup_id=target.backup_id, generation=target.generation, container=target.container)
-    run = Run(
-        context=context,
-        ref=ref,
-        ctx=begun.context,
-        target=target,
-        status=status,
-        started=started,
-        cancel=context.wait_for_external_event(CANCEL_EVENT),
-    )
+    run = yield from begin(context, ref, begun.context, status, started)
     try:
         yield from _before_removal(run, pre.encrypted)
     except Exception as err:
