@@ -152,17 +152,7 @@ def test_a_failback_failing_at_the_primary_leaves_the_filer_serving_at_dr(
     assert refused.status == 409 and "no verified re-protect backup" in refused.json()["error"], refused.body
     _run(runner, "POST", f"backups/primary/{env.filer_name}")
     # The primary answers, but refuses to create the filer: the attach there cannot succeed.
-    env.client().call(
-        "sim.injectFault",
-        {
-            "method": "corefiler.createCloudFiler",
-            "action": "fault",
-            "args": [env.filer_name],
-            "code": 100,
-            "text": "injected: full",
-            "count": 100,
-        },
-    )
+    env.refuse_creation(env.filer_name)
     reply = http_call("POST", f"{runner.base_url}/api/failbacks/primary/{env.filer_name}")
     assert reply.status == 202, reply.body
     status = runner.wait_for(reply.json()["id"], timeout=300)
