@@ -65,15 +65,22 @@ def _outcome(status: dict, success: str) -> tuple[str, str]:
 
 
 def _common(world: World, cell: Cell, obs: Observation, source_before: dict[str, tuple]) -> None:
-    env = world.env
     obs.check(not world.app_writes("source"), f"the app wrote to the source account: {world.app_writes('source')}")
+    _untouched_named_and_sealed(world, cell, obs, source_before, "the run")
+
+
+def _untouched_named_and_sealed(
+    world: World, cell: Cell, obs: Observation, source_before: dict[str, tuple], since: str
+) -> None:
+    """Every cell's last checks: the source container as it was `since`, a failure's error naming the filer and
+    the cell's words, the outcome one the cell accepts, no secret in any run's texts or the catalog."""
+    env = world.env
     after = snapshot(env.source_container())
     changed = sorted(n for n, tag in source_before.items() if after.get(n) != tag)
-    obs.check(not changed, f"source blobs changed or gone since before the run: {changed[:5]}")
+    obs.check(not changed, f"source blobs changed or gone since before {since}: {changed[:5]}")
     if obs.outcome in (FAILED, ATTENTION, REFUSED):
-        lowered = obs.error.lower()
         obs.check(env.filer_name in obs.error, "the error does not name the filer")
-        missing = [w for w in cell.names if w.lower() not in lowered]
+        missing = [w for w in cell.names if w.lower() not in obs.error.lower()]
         obs.check(not missing, f"the error does not name {missing}: {obs.error[:300]}")
     obs.check(
         obs.outcome in cell.expect, f"outcome {obs.outcome}, expected one of {sorted(cell.expect)}: {obs.error[:500]}"
@@ -316,18 +323,5 @@ def run_failback(world: World, cell: Cell) -> Observation:
         obs.check(not dr and not primary, "NEEDS_ATTENTION with the filer served")
         obs.check(bool((rp.needs_attention or {}).get("record")), "NEEDS_ATTENTION without the record at DR")
     # The container the filer lived on before the outage is retired: never written, whatever happened.
-    after = snapshot(env.source_container())
-    changed = sorted(n for n, tag in source_before.items() if after.get(n) != tag)
-    obs.check(not changed, f"source blobs changed or gone since before the outage: {changed[:5]}")
-    if obs.outcome in (FAILED, ATTENTION, REFUSED):
-        obs.check(env.filer_name in obs.error, "the error does not name the filer")
-        missing = [w for w in cell.names if w.lower() not in obs.error.lower()]
-        obs.check(not missing, f"the error does not name {missing}: {obs.error[:300]}")
-    obs.check(
-        obs.outcome in cell.expect, f"outcome {obs.outcome}, expected one of {sorted(cell.expect)}: {obs.error[:500]}"
-    )
-    texts = run_texts(world.runner)
-    texts.update(catalog_texts(env))
-    leaks = find_leaks(env, texts)
-    obs.check(not leaks, f"secrets leaked: {leaks[:3]}")
+    _untouched_named_and_sealed(world, cell, obs, source_before, "the outage")
     return obs
