@@ -243,13 +243,14 @@ def test_status_page_backup_held_copy_failover_and_screenshot(
     )
     assert (snap["badge"], snap["badge_color"]) == ("green", GREEN) and snap["runs"] == []
 
-    # After a failover: served from the DR cluster; the backup left is the first one, 30 h old: amber.
+    # After a failover: served from the DR cluster, with no re-protect backup outside the DR region yet: red.
     failover = start(runner, f"failovers/primary/{env.filer_name}")
     finish(runner, failover)
     snap = shows(driver, key, "the failover", lambda s: s["state"] == "FAILED_OVER")
     assert snap["serving"] == "dr" and "attached to cluster dr" in snap["detail"]
     assert snap["home"].startswith("DR cluster dr · container ")
-    assert (snap["badge"], snap["badge_color"]) == ("amber", AMBER) and first_out["backup_id"] in snap["backup"]
+    assert (snap["badge"], snap["badge_color"]) == ("red", RED) and snap["backup"].startswith("no verified backup")
+    assert "no re-protect backup" in snap["detail"]
     assert snap["last_run_link"].startswith(f"{runner.base_url}/api/runs/")
 
     source = driver.page_source

@@ -231,9 +231,10 @@ def test_after_backups_and_a_failover(app_env: AppEnv, app_runner: Any) -> None:
     report = filers(runner, bodies)[key]
     assert report["state"] == "failed_over" and report["serving_cluster"] == "dr"
     assert (report["home"]["side"], report["home"]["cluster"]) == ("dr", "dr")  # it lives at DR until a failback
-    # The attached backup serves the DR cluster; the other generation (the first backup, 37 h old) is the newest
-    # backup left.
-    assert report["last_backup"]["backup_id"] == first_out["backup_id"] and report["rpo"]["badge"] == "red"
+    # The attached backup serves the DR cluster; the other DR generation is in the same region: until a re-protect
+    # backup is verified in the primary region's account, nothing protects the filer (red, no last backup).
+    assert report["last_backup"] is None and report["rpo"]["badge"] == "red" and report["rpo"]["breach"] is True
+    assert "no re-protect backup" in report["state_detail"]
     history = detail(runner, env, bodies)
     assert history["failovers"]["total"] == 1
     [fo] = history["failovers"]["items"]
