@@ -50,12 +50,17 @@ unit: setup
 checkov: $(PIP_STAMP) $(CHECKOV_STAMP)
 	$(PY) -m infra.checkov.gate --checkov $(CHECKOV_VENV)/bin/checkov
 
+# Two pytest workers (pytest-xdist) by default, as many as CI's cores; each worker starts its own local stack on
+# free ports. worksteal: a worker that runs out takes tests still queued at the other (the slow ones cluster).
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
+
 test: setup browser lint checkov
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # Everything `make test` runs, plus the whole fault matrix of tests/reliability (cells marked `full`).
 test-full: setup browser lint checkov
-	$(PY) -m pytest -m ""
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m ""
 
 # docs/img/status.png: the status page in headless chromium during a running backup (tests never write it).
 screenshot: setup browser

@@ -8,10 +8,20 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import activities
-from orchestrators import backup, copy, drill, drill_cluster, failover, failover_cluster, failover_verify, readd
+from orchestrators import (
+    backup,
+    copy,
+    drill,
+    drill_cluster,
+    failback,
+    failover,
+    failover_cluster,
+    failover_verify,
+    readd,
+)
 from shared.core.codec import alias_modules
 from shared.runbook.payloads import FORMER_MODULES
-from triggers import drills, health, http_api, read_api, recovery_points, runs, status_page, timer
+from triggers import drills, failbacks, health, http_api, read_api, recovery_points, runs, status_page, timer
 from triggers import failover_cluster as cluster_routes
 
 # The Azure SDKs log every HTTP request at INFO; during a copy that would flood Application Insights.
@@ -29,6 +39,7 @@ for blueprint in (
     copy.bp,
     readd.bp,
     failover.bp,
+    failback.bp,
     failover_verify.bp,
     failover_cluster.bp,
     drill.bp,
@@ -37,6 +48,7 @@ for blueprint in (
     runs.bp,
     cluster_routes.bp,
     drills.bp,
+    failbacks.bp,
     read_api.bp,
     recovery_points.bp,
     status_page.bp,

@@ -9,8 +9,8 @@ from typing import Any
 
 
 def blueprints() -> list[Any]:
-    from activities import backup, drill, failover, runs
+    from activities import backup, drill, failback, failover, runs
     from activities import copy as copy_pages
     from activities import readd as attach
 
-    return [runs.bp, backup.bp, attach.bp, copy_pages.bp, failover.bp, drill.bp]
+    return [runs.bp, backup.bp, attach.bp, copy_pages.bp, failover.bp, drill.bp, failback.bp]

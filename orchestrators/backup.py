@@ -25,7 +25,7 @@ import azure.durable_functions as df
 from activities import backup as backup_acts
 from activities import copy as copy_acts
 from activities import runs as runs_acts
-from orchestrators.backup_steps import NOTHING_REMOVED, ChangesHeld, Run, flush, remove, run_copy
+from orchestrators.backup_steps import NOTHING_REMOVED, ChangesHeld, Run, begin, flush, remove, run_copy
 from orchestrators.change_guard import NOT_APPROVED, ChangesNotApproved, approved, guarded_copy
 from orchestrators.durable_helpers import (
     Gen,
@@ -46,13 +46,11 @@ from shared.runbook.attach import FENCED
 from shared.runbook.failover_payloads import FailoverRequest
 from shared.runbook.payloads import (
     APPROVE_DELETES_EVENT,
-    CANCEL_EVENT,
     FAILOVER,
     NEEDS_ATTENTION,
     AttachRef,
     AttentionRef,
     BackupRequest,
-    BackupTarget,
     CompleteBackup,
     CopyOutcome,
     CopyRef,
@@ -94,17 +92,7 @@ def backup_orchestrator(context: df.DurableOrchestrationContext) -> Gen[Any]:
             state="unchanged: nothing was suspended, removed or written",
             action="fix what the findings name, then start the backup again",
         )
-    target: BackupTarget = yield activity(context, backup_acts.begin_backup, ref)
-    status.step("begin", backup_id=target.backup_id, generation=target.generation, container=target.container)
-    run = Run(
-        context=context,
-        ref=ref,
-        ctx=begun.context,
-        target=target,
-        status=status,
-        started=started,
-        cancel=context.wait_for_external_event(CANCEL_EVENT),
-    )
+    run = yield from begin(context, ref, begun.context, status, started)
     try:
         yield from _before_removal(run, pre.encrypted)
     except Exception as err:

@@ -31,6 +31,7 @@ from shared.core.codec import decode, plain
 from shared.core.errors import CopyFailed, DrError, FlushTimeout
 from shared.runbook.copy import pass_ids
 from shared.runbook.payloads import (
+    CANCEL_EVENT,
     COPY,
     BackupTarget,
     CopyInput,
@@ -126,6 +127,16 @@ class Run:
             "entry": entry,
             "error": error or None,
         }
+
+
+def begin(
+    context: df.DurableOrchestrationContext, ref: RunRef, ctx: RunContext, status: RunStatus, started: datetime
+) -> Gen[Run]:
+    """Reserve the generation the run writes (begin_backup) and start the run's record of what it has done."""
+    target: BackupTarget = yield activity(context, backup_acts.begin_backup, ref)
+    status.step("begin", backup_id=target.backup_id, generation=target.generation, container=target.container)
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    return Run(context=context, ref=ref, ctx=ctx, target=target, status=status, started=started, cancel=cancel)
 
 
 def flush(run: Run) -> Gen[None]:

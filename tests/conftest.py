@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.trap",
     "tests.fixtures.browser",
     "tests.fixtures.probe",
+    "tests.fixtures.matrix_table",
 ]

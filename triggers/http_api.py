@@ -17,7 +17,7 @@ from shared.catalog.fence import OVERRIDE, active_fence
 from shared.core.codec import plain
 from shared.plan.load import Filer, Plan
 from shared.runbook import fence as fencing
-from shared.runbook.blockers import backup_blocker, readd_blocker
+from shared.runbook.blockers import backup_blocker, readd_at_dr_blocker, readd_blocker, reprotecting
 from shared.runbook.failover import failover_blocker
 from shared.runbook.failover_payloads import FAILOVER_MODES, VERIFY_MODES, FailoverRequest
 from shared.runbook.payloads import (
@@ -34,6 +34,7 @@ from shared.runbook.payloads import (
 from shared.runbook.preflight import run_preflight
 from shared.runbook.run_ids import BACKUP as BACKUP_RUN
 from shared.runbook.run_ids import DRILL as DRILL_RUN
+from shared.runbook.run_ids import FAILBACK as FAILBACK_RUN
 from shared.runbook.run_ids import FAILOVER as FAILOVER_RUN
 from shared.runbook.run_ids import filer_run_ids
 from triggers.common import (
@@ -46,6 +47,7 @@ from triggers.common import (
     refusal,
     refuse,
     reply,
+    reprotect_state,
     running_blocker,
     running_ids,
     start_run,
@@ -138,7 +140,9 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
         instance_id = readd_instance_id(cluster, name)
         await running_blocker(client, filer_run_ids(cluster, name), "wait for it or cancel it first")
         state = await filer_state(plan, filer)
-        blocked = readd_blocker(state, filer.key, override)
+        # Serving at DR: a re-add replays what a re-protect run removed there; the override lifts the primary fence.
+        at_dr = None if override else await reprotect_state(plan, filer, state)
+        blocked = readd_blocker(state, filer.key, override) if at_dr is None else readd_at_dr_blocker(at_dr, filer.key)
         if blocked is not None:
             raise refusal(blocked)
         lift = override and active_fence(state) is not None
@@ -187,7 +191,7 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             return await _start_planned(req, client, plan, filer, target)
         verify = verify_mode(req)
         instance_id = failover_instance_id(cluster, name)
-        await running_blocker(client, filer_run_ids(cluster, name, (FAILOVER_RUN,)), "wait for it")
+        await running_blocker(client, filer_run_ids(cluster, name, (FAILOVER_RUN, FAILBACK_RUN)), "wait for it")
         blocked = failover_blocker(await filer_state(plan, filer), req.params.get("backupId"), target)
         if blocked is not None:  # before anything is recorded or cancelled: a refused request changes nothing
             raise refusal(blocked)
@@ -244,7 +248,10 @@ async def _start_planned(
         filer_run_ids(filer.cluster, filer.name),
         "a planned failover starts only when no run of the filer is in progress",
     )
-    blocked = backup_blocker(await filer_state(plan, filer))
+    state = await filer_state(plan, filer)
+    if reprotecting(state):
+        raise Refusal(409, f"{filer.key} serves from the DR cluster already: fail it back (POST /api/failbacks/...)")
+    blocked = backup_blocker(state)
     if blocked is not None:
         raise refusal(blocked)
     await start_run(

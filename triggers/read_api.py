@@ -67,7 +67,7 @@ async def live_runs(client: df.DurableOrchestrationClient, ids: dict[str, str]) 
 async def _summary(client: df.DurableOrchestrationClient, plan: Plan, filer: Filer, moment: datetime) -> dict[str, Any]:
     view = await asyncio.to_thread(read_view, plan, filer)
     runs = await live_runs(client, {**rep.run_ids(filer, view.state), **rep.drill_ids(view.drills)})
-    facts = rep.FilerFacts(filer, view.state, view.backup_entry, view.drills, runs, view.problem)
+    facts = rep.FilerFacts(filer, view.state, view.backup_entry, view.drills, runs, view.problem, view.reprotect)
     return rep.report(plan, facts, moment)
 
 
@@ -129,10 +129,11 @@ async def _detail(
             503, f"the catalog of {filer.key} could not be read ({type(err).__name__}); see the app's log"
         ) from None
     state = history.state
-    found = rep.newest_verified(state)
+    found = rep.newest_verified(history.reprotect if history.reprotect is not None else state)
     entry = next((b for b in history.backups if found and b.get("backup_id") == found[1].backup_id), None)
     runs = await live_runs(client, {**rep.run_ids(filer, state), **rep.drill_ids(history.drills)})
-    summary = rep.report(plan, rep.FilerFacts(filer, state, entry, history.drills, runs), now())
+    facts = rep.FilerFacts(filer, state, entry, history.drills, runs, reprotect=history.reprotect)
+    summary = rep.report(plan, facts, now())
     backups = rep.newest_first([rep.backup_view(b, state) for b in history.backups], "started_at", "finished_at")
     drills = rep.newest_first([rep.drill_view(d) for d in history.drills], "started_at", "finished_at")
     failovers = rep.newest_first([rep.failover_view(f) for f in history.failovers], "at")

@@ -48,9 +48,10 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
     # The catalog first, the runs second: a removal mark read here was written by a run that had started, so
     # it is still seen running below, or it has ended (and `readd_plan` re-reads the catalog before acting).
     states = await asyncio.to_thread(catalog_ops.load_states, plan)
+    reprotect = await asyncio.to_thread(catalog_ops.load_reprotect_states, plan, states)
     running = await running_ids(client, ids)
     now = from_epoch(services.now())
-    decision = scheduling.tick(plan, states, now, running)
+    decision = scheduling.tick(plan, states, now, running, reprotect=reprotect)
     for filer in decision.fence:  # before anything else runs there
         outcome = await asyncio.to_thread(fencing.apply_fence, plan, filer)
         log.warning("fence: %s after its failover: %s (%s)", filer.key, outcome.how or "not fenced", outcome.detail)
@@ -65,8 +66,12 @@ async def tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) 
             log.info("reconcile: %s skipped: %s", filer.key, err)
             continue
         started.add(instance_id)
+        where = " at the DR cluster" if filer.key in reprotect else ""
         log.warning(
-            "reconcile: %s is removed by this app with no run in progress; re-adding as %s", filer.key, instance_id
+            "reconcile: %s is removed by this app%s with no run in progress; re-adding as %s",
+            filer.key,
+            where,
+            instance_id,
         )
     for skip in decision.skip:
         log.info("schedule: %s skipped: %s", skip.filer.key, skip.reason)

@@ -61,6 +61,14 @@ WORKFLOWS: dict[str, Workflow] = {
             Flag("--no-verify", "verify", "false", "attach without first checking the backup against its manifest"),
         ),
     ),
+    "failback": Workflow(
+        name="failback",
+        help="bring a failed-over core filer home: its re-protect backup's final delta with the DR filer "
+        "removed, attached at its primary cluster (POST /api/failbacks/{cluster}/{filer})",
+        method="POST",
+        path="failbacks/{cluster}/{filer}",
+        args=("cluster", "filer"),
+    ),
     "drill": Workflow(
         name="drill",
         help="rehearse a failover of one core filer on its DR cluster from a scratch copy of its newest "

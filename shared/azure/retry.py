@@ -50,6 +50,13 @@ class RetrySettings:
         return max(0.0, wait)
 
 
+# A probe (the preflight's): an account that does not answer is the finding, reported in seconds, not after the
+# several minutes of backoff a copy rides out (a lost region refuses or drops every connection).
+PROBE_RETRY = RetrySettings(
+    total=2, initial_backoff=0.5, max_backoff=2.0, max_retry_after=5.0, connection_timeout=5.0, read_timeout=30.0
+)
+
+
 def is_retryable(response: Any) -> bool:
     """True for throttling and transient server answers (the SDK's own policy skips 429)."""
     status = response.status_code

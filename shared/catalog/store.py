@@ -58,6 +58,18 @@ def copy_prefix(cluster: str, filer: str) -> str:
     return f"{filer_prefix(cluster, filer)}copy/"
 
 
+# The generations a re-protect backup writes (the primary region's account, while the filer serves at DR) keep
+# their own state document beside the filer's: its marks are the re-protect runs' own, and the DR generations'
+# retention and the failover's fence never mix with them.
+SIDES = ("dr", "reprotect")
+
+
+def state_path(cluster: str, filer: str, side: str = "dr") -> str:
+    if side not in SIDES:
+        raise ValueError(f"catalog side {side!r} is not one of {', '.join(SIDES)}")
+    return filer_prefix(cluster, filer) + ("state.json" if side == "dr" else "reprotect/state.json")
+
+
 def run_path(cluster: str, filer: str, instance_id: str) -> str:
     """Where a run's plan snapshot lives: found by the run's instance id, beside the filer's backup entries."""
     return f"{filer_prefix(cluster, filer)}runs/{instance_id}.json"
@@ -113,6 +125,8 @@ class FilerState(JsonRecord):
     pins: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, metadata=json_options(omit={}))
     # after a failover: how the primary filer is kept from serving (shared/catalog/fence.py); absent before that
     fence: dict[str, Any] | None = field(default=None, metadata=json_options(omit=None))
+    # where the filer lives (shared/runbook/home.py): absent means the plan's source container on its own cluster
+    home: dict[str, Any] | None = field(default=None, repr=False, metadata=json_options(omit=None))
     # keys a newer app version wrote: kept as they are
     extra: dict[str, Any] = field(default_factory=dict, metadata=json_options(extra=True))
 
@@ -325,9 +339,11 @@ def unpin(state: FilerState, drill_id: str) -> bool:
 class Catalog:
     """The catalog container of a backup account (sync SDK: activities run in worker threads)."""
 
-    def __init__(self, account: StorageAccount, container: str) -> None:
+    def __init__(self, account: StorageAccount, container: str, side: str = "dr") -> None:
         self.account = account
         self.container_name = container
+        self.side = side
+        state_path("x", "x", side)  # a side this version knows
         self._service = account.service_client()
         self._container: ContainerClient = self._service.get_container_client(container)
 
@@ -396,7 +412,7 @@ class Catalog:
         return self._load(filer)[0]
 
     def _load(self, filer: Filer) -> tuple[FilerState, str | None]:
-        data, etag = self.read_json(filer_prefix(filer.cluster, filer.name) + "state.json")
+        data, etag = self.read_json(state_path(filer.cluster, filer.name, self.side))
         containers = filer.generation_containers()
         state = FilerState.from_json(data) if data is not None else FilerState.new(containers)
         state.align(containers)
@@ -406,7 +422,7 @@ class Catalog:
         """Apply change to the current state and store it only if nobody stored another meanwhile; on a lost
         race, read again and re-apply. change must only look at the state (it may run several times); an
         exception from it leaves the catalog unchanged."""
-        path = filer_prefix(filer.cluster, filer.name) + "state.json"
+        path = state_path(filer.cluster, filer.name, self.side)
         for attempt in range(MAX_ATTEMPTS):
             state, etag = self._load(filer)
             result = change(state)

@@ -23,6 +23,7 @@ from shared.runbook import fence as fencing
 from shared.runbook import services
 from shared.runbook.key_secret import KeySecret
 from shared.runbook.payloads import AttachRef, AttachStep, RunContext
+from shared.runbook.refs import BACKUP_KINDS
 from shared.runbook.runs import RunSnapshot, load_run
 
 log = logging.getLogger("vfxtdr.attach")
@@ -108,11 +109,15 @@ def resolve(ref: AttachRef) -> AttachRequest:
     """What the run attaches where: a backup run re-adds the record it captured (with the key it rotated); a readd
     run what the catalog's marks say this app removed; a failover the backup `backup_id`, marked attached to the
     run's DR cluster by this run, on that cluster."""
-    snapshot = load_run(ref.run, "backup", "readd", "failover")
+    snapshot = load_run(ref.run, *BACKUP_KINDS, "readd", "failover")
     ctx = snapshot.context()
     with services.open_catalog(ctx) as catalog:
         if snapshot.kind == "failover":
             request = _failover(snapshot, ctx, catalog, ref)
+        elif snapshot.kind == "failback" and ref.backup_id is not None:  # at the primary cluster, going home
+            from shared.runbook.failback import attach_request  # failback builds on this module's request
+
+            request = attach_request(ref.run, ref.backup_id)
         else:
             request = replace(readd_request(ctx, *_removed(snapshot, ctx, catalog, ref)), fence=ctx)
     return replace(request, activity_ids=ref.activity_ids)
@@ -126,7 +131,7 @@ def _removed(
             f"a {snapshot.kind} run re-adds its own filer: backup_id {ref.backup_id[:80]!r} names nothing it attaches",
             filer=ctx.filer.key,
         )
-    if snapshot.kind == "backup":
+    if snapshot.kind in BACKUP_KINDS:
         record = catalog.record(ctx.filer, ref.run.run_id)
         rotated = catalog.key(ctx.filer, ref.run.run_id)
         key = rotated[0] if rotated else None
@@ -138,7 +143,7 @@ def _removed(
     if record is None:
         what = (
             f"backup {ref.run.run_id} captured no record"
-            if snapshot.kind == "backup"
+            if snapshot.kind in BACKUP_KINDS
             else "the catalog records no removal by this app"
         )
         raise InputRefused(f"nothing to re-add for {ctx.filer.key}: {what}", filer=ctx.filer.key)

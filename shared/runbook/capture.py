@@ -7,7 +7,7 @@ import logging
 
 from shared.avere.records import FilerRecord
 from shared.runbook import services
-from shared.runbook.refs import RunRef
+from shared.runbook.refs import BACKUP_KINDS, RunRef
 from shared.runbook.runs import load_run, reserved_target
 
 log = logging.getLogger("vfxtdr.filer")
@@ -16,7 +16,7 @@ log = logging.getLogger("vfxtdr.filer")
 def capture(run: RunRef) -> FilerRecord:
     """The filer's record (settings, junctions, policies), as the cluster answers; written to the catalog under
     the run's backup id (the run must be writing its backup)."""
-    ctx = load_run(run, "backup").context()
+    ctx = load_run(run, *BACKUP_KINDS).context()
     with services.open_catalog(ctx) as catalog:
         reserved_target(catalog.load(ctx.filer), run.run_id, ctx.filer.key)
     with services.avere_client(ctx.cluster, ctx.keyvault_url) as client:

@@ -55,7 +55,7 @@ from shared.runbook.payloads import (
     CopyTotals,
     RunContext,
 )
-from shared.runbook.refs import RunRef
+from shared.runbook.refs import BACKUP_KINDS, RunRef
 from shared.runbook.runs import load_run, reserved_target
 
 T = TypeVar("T")
@@ -82,8 +82,12 @@ def backup_ref(context: RunContext) -> AccountRef:
 
 def catalog_ref(context: RunContext) -> CatalogRef:
     """The filer's copy state and manifests: the backup account's catalog container, under its prefix."""
+    bak = context.catalog_account
+    account = services.account_ref(
+        bak.account, bak.account_url, context.storage_auth, context.keyvault_url, bak.storage_key_secret
+    )
     return CatalogRef(
-        account=backup_ref(context),
+        account=account,
         container=context.catalog_container,
         prefix=copy_prefix(context.cluster.name, context.filer.name),
     )
@@ -153,7 +157,7 @@ def resolve(run: RunRef, job_id: str) -> tuple[RunContext, CopyJob]:
     """The job `job_id` of backup run `run`, rebuilt from the run's snapshot and the generation the catalog
     reserved for it (of a drill run: its scratch copy, from its drill record); InputRefused when the run, its
     generation or the pass does not check out."""
-    snapshot = load_run(run, "backup", "drill")
+    snapshot = load_run(run, *BACKUP_KINDS, "drill")
     if snapshot.kind == "drill":
         from shared.runbook.drill_steps import scratch_job  # drill_steps builds on this module
 

@@ -8,6 +8,7 @@ attached to the run's DR cluster by this run).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation, attach_generation
@@ -28,6 +29,7 @@ from shared.runbook.failover_payloads import (
     FilerNames,
     SampleCheck,
 )
+from shared.runbook.home import DR, PRIMARY, Home, home_of
 from shared.runbook.manifest_check import sample_problems
 from shared.runbook.payloads import RunContext
 from shared.runbook.refs import RunRef
@@ -289,8 +291,13 @@ def record_failover(request: FailoverRecordRef) -> FailoverTimes:
             "phases": dict(times.phases),
         }
 
+        home = Home(DR, target, gen.container, generation=g, since=str(mark["at"]), by=request.run.instance_id)
+
         def change(state: FilerState) -> None:
-            state.failed_over = mark
+            before = home_of(state, ctx.filer)  # read before the mark: the primary container it leaves is
+            state.failed_over = mark  # never written again (recorded once: a redelivery finds the DR home)
+            retired = (*before.retired, before.container) if before.side == PRIMARY else before.retired
+            state.home = replace(home, retired=tuple(dict.fromkeys(retired))).to_json()
             if zero_loss and (state.removed_by_app or {}).get("backup_id") == request.backup_id:
                 # The removal stands for good: the fence is the failover mark from now on (the tick's
                 # reconcile re-adds removed filers; it must never re-add this one at the primary).

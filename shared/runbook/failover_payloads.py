@@ -205,3 +205,30 @@ class FenceOutcome(JsonRecord):
 
     how: str
     detail: str
+
+
+FAILBACK = "failback_orchestrator"
+
+
+@dataclass(frozen=True)
+class FailbackRequest(StartInput):
+    """Input of the failback orchestration: the filer (as the plan names it on its primary cluster). Everything
+    else (where it serves now, the re-protect generation, the primary cluster) comes from the catalog and the
+    run's plan snapshot."""
+
+    cluster: str
+    filer: str
+    format: int = INPUT_FORMAT
+
+    def _checked(self) -> FailbackRequest:
+        checked_name("cluster", self.cluster)
+        checked_name("filer", self.filer)
+        return self
+
+
+@dataclass(frozen=True)
+class FailbackStep(Ref):
+    """Activity `failback_retire_step`: the failback run and the primary cluster's activities it waits for."""
+
+    run: RunRef
+    activity_ids: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ from shared.runbook import fence as fencing
 from shared.runbook import services
 from shared.runbook.payloads import FlushStatus, RemoveStatus, RunContext, RunStep, StartedActivities
 from shared.runbook.record import removal_recorded
-from shared.runbook.refs import RunRef
+from shared.runbook.refs import BACKUP_KINDS, RunRef
 from shared.runbook.runs import load_run
 
 log = logging.getLogger("vfxtdr.filer")
@@ -24,7 +24,7 @@ def _client(context: RunContext) -> AvereClient:
 
 
 def _context(run: RunRef) -> RunContext:
-    return load_run(run, "backup").context()
+    return load_run(run, *BACKUP_KINDS).context()
 
 
 def _removal_context(run: RunRef) -> RunContext:

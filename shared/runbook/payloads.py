@@ -16,11 +16,12 @@ from shared.blobcopy.model import ChangeCheck, PageCursor, Summary
 from shared.core.clock import parse_iso
 from shared.core.codec import JsonRecord, json_options
 from shared.core.errors import InputRefused
-from shared.plan.load import Cluster, CopySettings, Filer, GuardSettings, Plan
+from shared.plan.load import BackupStorage, Cluster, CopySettings, Filer, GuardSettings, Plan
 from shared.runbook import signals
 from shared.runbook.refs import INPUT_FORMAT, Ref, RunRef, StartInput
 from shared.runbook.run_ids import BACKUP as BACKUP_RUN
 from shared.runbook.run_ids import CLUSTER_FAILOVER as CLUSTER_FAILOVER_RUN
+from shared.runbook.run_ids import FAILBACK as FAILBACK_RUN
 from shared.runbook.run_ids import FAILOVER as FAILOVER_RUN
 from shared.runbook.run_ids import READD as READD_RUN
 from shared.runbook.run_ids import cluster_run_id, run_id
@@ -66,6 +67,10 @@ def failover_instance_id(cluster: str, filer: str) -> str:
     return run_id(FAILOVER_RUN, cluster, filer)
 
 
+def failback_instance_id(cluster: str, filer: str) -> str:
+    return run_id(FAILBACK_RUN, cluster, filer)
+
+
 CLUSTER_FAILOVER = "cluster_failover_orchestrator"
 
 
@@ -90,6 +95,16 @@ class RunContext(JsonRecord):
     guard: GuardSettings
     short_offline_window: bool
     failover_cluster: Cluster | None = None
+    # The direction (shared/runbook/home.py): a re-protect run's filer reads from its home at DR and writes into
+    # the primary region's account; its catalog stays where the plan puts it (`catalog_storage`), its generations
+    # in the catalog's re-protect document (`side`). Left out of JSON when unset: normal runs read as before.
+    catalog_storage: BackupStorage | None = field(default=None, repr=False, metadata=json_options(omit=None))
+    side: str = field(default="dr", repr=False, metadata=json_options(omit="dr"))
+
+    @property
+    def catalog_account(self) -> BackupStorage:
+        """The account of the filer's catalog (the plan's backup account, whichever way the run copies)."""
+        return self.catalog_storage or self.filer.backup
 
     @classmethod
     def from_plan(cls, plan: Plan, cluster: str, filer: str) -> RunContext:

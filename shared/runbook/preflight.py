@@ -25,8 +25,8 @@ from shared.catalog.store import Catalog, FilerState
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError, UnknownFilerError
 from shared.plan.model import unverified_tls_problem
 from shared.runbook import preflight_probes, services
-from shared.runbook.payloads import BackupRequest, Finding, Preflight
-from shared.runbook.refs import RunRef
+from shared.runbook.payloads import BackupRequest, Finding, Preflight, RunContext
+from shared.runbook.refs import BACKUP_KINDS, RunRef
 from shared.runbook.runs import load_run
 
 log = logging.getLogger("vfxtdr.preflight")
@@ -62,6 +62,9 @@ class _Run:
     encrypted: bool = False
     state: FilerState | None = None
     findings: list[Finding] = field(default_factory=list)
+    # A run's context, directed by the filer's home (shared/runbook/home.py): a re-protect run checks the DR
+    # cluster as the filer's, the primary as the other, and its generations in the primary region's account.
+    ctx: RunContext | None = None
 
     def add(self, check: str, ok: bool, detail: str) -> None:
         self.findings.append(Finding(check=check, ok=ok, detail=detail))
@@ -81,14 +84,16 @@ def _short(err: BaseException) -> str:
 
 def preflight(ref: RunRef) -> Preflight:
     """The checks of a backup run, against the plan snapshot it recorded when it started."""
-    snapshot = load_run(ref, "backup")
-    return run_preflight(BackupRequest(cluster=ref.cluster, filer=ref.filer, reason=snapshot.reason), snapshot.plan)
+    snapshot = load_run(ref, *BACKUP_KINDS)
+    request = BackupRequest(cluster=ref.cluster, filer=ref.filer, reason=snapshot.reason)
+    return run_preflight(request, snapshot.plan, snapshot.context())
 
 
-def run_preflight(request: BackupRequest, plan: Plan | None = None) -> Preflight:
-    """Every check (a dry run: the route's plan; a run: its snapshot's); each finding says why."""
+def run_preflight(request: BackupRequest, plan: Plan | None = None, ctx: RunContext | None = None) -> Preflight:
+    """Every check (a dry run: the route's plan; a run: its snapshot's, directed by the filer's home); each
+    finding says why."""
     plan = plan or services.load_plan()
-    run = _Run(plan=plan, request=request)
+    run = _Run(plan=plan, request=request, ctx=ctx)
     steps: list[tuple[str, Callable[[_Run], None]]] = [
         ("plan", _plan),
         ("keyvault", _keyvault),
@@ -129,6 +134,8 @@ def _plan(run: _Run) -> None:
     except (UnknownClusterError, UnknownFilerError) as exc:
         run.add("plan", False, str(exc))
         return
+    if run.ctx is not None:  # the run's own view: its filer's home decides which cluster and accounts
+        run.filer, run.cluster = run.ctx.filer, run.ctx.cluster
     if not run.filer.enabled and req.reason != "manual":
         run.add("plan", False, f"filer {run.filer.key} is disabled in the plan (only a manual run may back it up)")
         return
@@ -166,13 +173,23 @@ def _cluster(run: _Run) -> None:
     run.add("cluster", client is not None, detail)
 
 
+def _other_cluster(run: _Run) -> Cluster | None:
+    """The cluster a failover (or a failback) of the run would go to."""
+    assert run.filer is not None
+    if run.ctx is not None:
+        return run.ctx.failover_cluster
+    return run.plan.dr_cluster(run.filer.failover_cluster) if run.filer.failover_cluster else None
+
+
 def _failover_cluster(run: _Run) -> None:
     assert run.filer is not None
-    if not run.filer.failover_cluster:
+    target = _other_cluster(run)
+    if target is None:
         run.add("failover_cluster", True, f"filer {run.filer.key} names no failover cluster: none to log in to")
         return
-    target = run.plan.dr_cluster(run.filer.failover_cluster)
-    client, detail = preflight_probes.login(run.plan, target)
+    # A re-protect run's other cluster is the primary, which may still be down: one quick try.
+    quick = _PROBE_RETRIES if run.ctx is not None and run.ctx.side != "dr" else None
+    client, detail = preflight_probes.login(run.plan, target, retries=quick)
     if client is not None:
         run.clients[target.name] = client
     run.add("failover_cluster", client is not None, detail)
@@ -219,6 +236,8 @@ def _filer(run: _Run) -> None:
 
 def _open_catalog(run: _Run) -> Catalog:
     assert run.filer is not None
+    if run.ctx is not None:
+        return services.open_catalog(run.ctx)
     account = services.backup_account(run.filer, run.plan.storage_auth, run.plan.keyvault_url)
     return Catalog(account, run.plan.catalog_container)
 
@@ -377,8 +396,9 @@ def _tls(run: _Run) -> None:
     """How the filer's cluster and its failover cluster are trusted; verification off is said out loud."""
     assert run.filer is not None and run.cluster is not None
     clusters = [run.cluster]
-    if run.filer.failover_cluster:
-        clusters.append(run.plan.dr_cluster(run.filer.failover_cluster))
+    other = _other_cluster(run)
+    if other is not None:
+        clusters.append(other)
     ok, notes = True, []
     for cluster in clusters:
         tls, where = cluster.tls, f"cluster {cluster.name} at {cluster.management_address}"

@@ -14,6 +14,7 @@ from azure.storage.blob import BlobClient
 from shared.avere.client import AvereClient
 from shared.avere.errors import AvereError
 from shared.azure.keyvault import KeyVaultError
+from shared.azure.retry import PROBE_RETRY
 from shared.azure.storage import SasToken, StorageAccount, StorageConfigError
 from shared.blobcopy.errors import CopyInputError, describe_http_error, redact
 from shared.plan.load import Cluster, Filer, Plan
@@ -46,10 +47,11 @@ def credential_used(plan: Plan, key_secret: str | None) -> str:
     return f"with the account key in secret {key_secret}"
 
 
-def login(plan: Plan, cluster: Cluster) -> tuple[AvereClient | None, str]:
-    """A logged-in client of the cluster's management API, or None and why not."""
+def login(plan: Plan, cluster: Cluster, retries: int | None = None) -> tuple[AvereClient | None, str]:
+    """A logged-in client of the cluster's management API, or None and why not (`retries`: a quick probe)."""
     try:
-        client = services.avere_client(cluster, plan.keyvault_url)
+        options = {} if retries is None else {"retries": retries}
+        client = services.avere_client(cluster, plan.keyvault_url, **options)
     except KeyVaultError as exc:
         return None, f"cannot read the admin password of cluster {cluster.name}: {exc}"
     except (AvereError, ValueError) as exc:
@@ -87,7 +89,7 @@ def source_read(plan: Plan, filer: Filer) -> Probe:
 
 def _source_account(plan: Plan, filer: Filer) -> tuple[StorageAccount, timedelta]:
     try:
-        account = services.source_account(filer, plan.storage_auth, plan.keyvault_url)
+        account = services.source_account(filer, plan.storage_auth, plan.keyvault_url).with_retry(PROBE_RETRY)
         job = copy_job(
             RunContext.from_plan(plan, filer.cluster, filer.name), "preflight", filer.backup.containers[0], "mirror"
         )
@@ -154,7 +156,7 @@ def backup_write(plan: Plan, filer: Filer) -> Probe:
     where = f"backup account {bak.account} at {bak.account_url} ({credential_used(plan, bak.storage_key_secret)})"
     path = probe_blob(filer)
     try:
-        account = services.backup_account(filer, plan.storage_auth, plan.keyvault_url)
+        account = services.backup_account(filer, plan.storage_auth, plan.keyvault_url).with_retry(PROBE_RETRY)
         with account.service_client() as client:
             container = client.get_container_client(plan.catalog_container)
             blob = container.get_blob_client(path)

@@ -8,6 +8,7 @@ only when the copy engine's stored summary of its final pass says so.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from shared.avere.records import FilerRecord
@@ -18,7 +19,9 @@ from shared.core.codec import SCHEMA_KEY, plain
 from shared.core.errors import InputRefused
 from shared.plan.load import Filer, Plan
 from shared.runbook import services, signals
+from shared.runbook.blockers import failback_attached, reprotecting
 from shared.runbook.copy import held_untouched, pass_ids, stored_outcome
+from shared.runbook.home import REPROTECT, home_of, is_reprotect, reprotect_filer
 from shared.runbook.manifest_check import manifest_digest
 from shared.runbook.payloads import (
     AttentionRef,
@@ -27,7 +30,7 @@ from shared.runbook.payloads import (
     ReaddPlan,
     RunContext,
 )
-from shared.runbook.refs import LIFT_FENCE, RunRef
+from shared.runbook.refs import BACKUP_KINDS, LIFT_FENCE, RunRef
 from shared.runbook.runs import RunSnapshot, job_ids, load_run, reserved_target
 from shared.runbook.services import open_catalog
 
@@ -45,7 +48,7 @@ def _ref_json(ref: SecretRef | None) -> dict[str, str] | None:
 def begin_backup(ref: RunRef) -> BackupTarget:
     """Mark the generation the retention rule picks `writing` for this run (idempotent per run; never the newest
     verified, an attached or a pinned one) and make sure its container and the catalog container exist."""
-    snapshot = load_run(ref, "backup")
+    snapshot = load_run(ref, *BACKUP_KINDS)
     ctx = snapshot.context()
     filer, backup_id = ctx.filer, ref.run_id
     count = filer.backup.generations
@@ -96,7 +99,7 @@ def complete_backup(request: CompleteBackup) -> dict[str, Any]:
     """Write the backup entry, then settle the generation: verified (newest verified) or failed. Verified needs
     the stored summary of the final pass to say so; extras when its deletes were not applied."""
     ref = request.run
-    snapshot = load_run(ref, "backup")
+    snapshot = load_run(ref, *BACKUP_KINDS)
     ctx, backup_id = snapshot.context(), ref.run_id
     if request.status not in STATUSES:
         raise InputRefused(
@@ -209,7 +212,7 @@ def _entry(snapshot: RunSnapshot, target: BackupTarget, status: str, request: Co
 def mark_removed(ref: RunRef) -> None:
     """Before anything is removed: what this run removes (the record capture stored, the key rotation stored),
     so a reconcile or `readd` can put it back."""
-    ctx = load_run(ref, "backup").context()
+    ctx = load_run(ref, *BACKUP_KINDS).context()
     backup_id = ref.run_id
     with open_catalog(ctx) as catalog:
         reserved_target(catalog.load(ctx.filer), backup_id, ctx.filer.key)  # this run is writing its backup
@@ -254,7 +257,7 @@ def removal_recorded(catalog: Catalog, filer: Filer, ref: RunRef) -> None:
 def _removed(catalog: Catalog, filer: Filer, ref: RunRef, kind: str) -> tuple[FilerRecord | None, SecretRef | None]:
     """The record and key to re-add: the marks' (readd, backup), else what a backup run captured and rotated."""
     record, key = catalog.load(filer).removed_record()
-    if record is None and kind == "backup":
+    if record is None and kind in BACKUP_KINDS:
         record = catalog.record(filer, ref.run_id)
         rotated = catalog.key(filer, ref.run_id)
         key = rotated[0] if rotated else None
@@ -264,7 +267,7 @@ def _removed(catalog: Catalog, filer: Filer, ref: RunRef, kind: str) -> tuple[Fi
 def mark_attention(request: AttentionRef) -> None:
     """The filer is left removed and needs a person: the mark keeps the record; one alertable log line."""
     ref = request.run
-    snapshot = load_run(ref, "backup", "readd")
+    snapshot = load_run(ref, *BACKUP_KINDS, "readd")
     ctx = snapshot.context()
     at = services.now_iso()
     with open_catalog(ctx) as catalog:
@@ -295,7 +298,7 @@ def clear_removed(ref: RunRef) -> None:
     """After a successful re-add (the cluster shows the filer online): neither removed nor needing attention any
     more. When another instance (readd, reconcile) re-added the filer, the run that removed it is gone: its
     generation, still `writing`, is marked failed so the catalog does not claim a backup in progress."""
-    ctx = load_run(ref, "backup", "readd").context()
+    ctx = load_run(ref, *BACKUP_KINDS, "readd").context()
     with services.avere_client(ctx.cluster, ctx.keyvault_url) as client:
         state_now = client.filer_state(ctx.filer.name)
     if state_now != "online":
@@ -324,6 +327,17 @@ def clear_removed(ref: RunRef) -> None:
     log.info("%s: re-added by %s; removed and attention marks cleared", ctx.filer.key, ref.instance_id)
 
 
+def _held_at_dr(ctx: RunContext, filer: Filer, reprotect: FilerState) -> str | None:
+    """Why a readd run at DR re-adds nothing there: a failback attached a generation at the primary (it may serve
+    there: never a second cluster); or no re-protect run removed it, and the primary copy stays fenced."""
+    attached = failback_attached(reprotect)
+    if attached is not None or reprotect.removed_record()[0] is not None:
+        return attached
+    with open_catalog(replace(ctx, side="dr")) as main:
+        fence = active_fence(main.load(filer))
+    return None if fence is None else f"{describe(fence)}; the re-protect side records no removal at the DR cluster"
+
+
 def readd_plan(ref: RunRef) -> ReaddPlan:
     """What the catalog says this app removed, to replay. A filer fenced after a failover is left alone
     (`fenced` says how), unless the run was started to lift the fence (its snapshot's reason, from the readd
@@ -335,6 +349,16 @@ def readd_plan(ref: RunRef) -> ReaddPlan:
     lift = snapshot.reason == LIFT_FENCE
     with open_catalog(ctx) as catalog:
         state = catalog.load(ctx.filer)
+        plan_filer = snapshot.plan.filer(snapshot.cluster, snapshot.filer)
+        at_dr = _held_at_dr(ctx, plan_filer, state) if is_reprotect(ctx) else None
+        if at_dr is not None:
+            return ReaddPlan(
+                record=None,
+                key=None,
+                needs_attention=state.needs_attention is not None,
+                removed_by_app=state.removed_by_app is not None,
+                fenced=at_dr,
+            )
         fence = active_fence(state)
         if fence is not None and not (lift and restorable(state)):
             why = describe(fence) + ("" if not lift else "; nothing recorded to bring back: restore it by hand")
@@ -379,6 +403,20 @@ def load_states(plan: Plan, filers: tuple[Filer, ...] | list[Filer] | None = Non
     for filer in plan.filers if filers is None else filers:
         with _catalog_for(plan, filer) as catalog:
             out[filer.key] = catalog.load(filer)
+    return out
+
+
+def load_reprotect_states(plan: Plan, states: dict[str, FilerState]) -> dict[str, FilerState]:
+    """The re-protect side's state (its runs' removal and attention marks) of each filer that serves at DR."""
+    out: dict[str, FilerState] = {}
+    for filer in plan.filers:
+        state = states.get(filer.key)
+        if state is None or not reprotecting(state):
+            continue
+        rp_filer = reprotect_filer(filer, home_of(state, filer))
+        account = services.backup_account(filer, plan.storage_auth, plan.keyvault_url)
+        with Catalog(account, plan.catalog_container, side=REPROTECT) as catalog:
+            out[filer.key] = catalog.load(rp_filer)
     return out
 
 

@@ -136,7 +136,8 @@ class RunRef(Ref):
         return self
 
 
-KINDS = ("backup", "readd", "failover", "drill")
+KINDS = ("backup", "readd", "failover", "failback", "drill")
+BACKUP_KINDS = ("backup", "failback")  # runs of the backup runbook: a failback is its last re-protect backup
 LIFT_FENCE = "lift_fence"  # a readd run's reason when an operator asked it to lift the failover fence
 # Why a run started: by hand or on schedule; a drill also as part of a whole-cluster drill, or to clear what a
 # drill that stopped without its clean-up left (reconcile); a readd also to lift the failover fence.

@@ -16,9 +16,16 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation
+from shared.core.codec import RecordError
 from shared.plan.load import Filer, Plan
-from shared.runbook.payloads import backup_instance_id, failover_instance_id, readd_instance_id
-from shared.runbook.run_ids import KINDS, legacy_run_id
+from shared.runbook.home import home_of
+from shared.runbook.payloads import (
+    backup_instance_id,
+    failback_instance_id,
+    failover_instance_id,
+    readd_instance_id,
+)
+from shared.runbook.run_ids import BACKUP, FAILOVER, READD, legacy_run_id
 
 # The state field is an open enum: clients show a value they do not know as one that needs a look.
 PROTECTED = "protected"  # enabled, served by its own cluster, a verified backup exists, nothing running
@@ -26,10 +33,23 @@ UNPROTECTED = "unprotected"  # as protected, but no verified backup of it exists
 RUNNING = "running"  # a backup, re-add, failover or drill of it is in progress
 NEEDS_ATTENTION = "needs_attention"  # a re-add failed: it is removed from its cluster until a person acts
 AWAITING_READD = "awaiting_readd"  # removed by this app with no run in progress: the next tick re-adds it
-FAILED_OVER = "failed_over"  # a backup of it is attached to a DR cluster; backups stopped
+FAILED_OVER = "failed_over"  # a backup of it is attached to a DR cluster; no re-protect backup verified yet
+REPROTECTED = "reprotected"  # failed over, and a re-protect backup of it is verified in the primary region
+FAILING_BACK = "failing_back"  # a failback of it to its own cluster is in progress
 DISABLED = "disabled"  # the plan lists it with enabled: false: the schedule does not back it up
 UNKNOWN = "unknown"  # its catalog could not be read
-STATES = (PROTECTED, UNPROTECTED, RUNNING, NEEDS_ATTENTION, AWAITING_READD, FAILED_OVER, DISABLED, UNKNOWN)
+STATES = (
+    PROTECTED,
+    UNPROTECTED,
+    RUNNING,
+    NEEDS_ATTENTION,
+    AWAITING_READD,
+    FAILED_OVER,
+    REPROTECTED,
+    FAILING_BACK,
+    DISABLED,
+    UNKNOWN,
+)
 
 GREEN, AMBER, RED = "green", "amber", "red"
 AMBER_FACTOR = 1.5  # amber up to this multiple of the RPO target
@@ -89,6 +109,8 @@ class FilerFacts:
     drills: Sequence[Mapping[str, Any]] = ()
     running: Sequence[RunInfo] = ()
     problem: str | None = None
+    # serving at DR: the re-protect side's state (its runs' generations and marks); None otherwise or unread
+    reprotect: FilerState | None = None
 
 
 # --- small readers of untrusted JSON ------------------------------------------------------------------------
@@ -135,8 +157,13 @@ def run_ids(filer: Filer, state: FilerState | None) -> dict[str, str]:
         backup_instance_id(filer.cluster, filer.name): "backup",
         readd_instance_id(filer.cluster, filer.name): "readd",
         failover_instance_id(filer.cluster, filer.name): "failover",
+        failback_instance_id(filer.cluster, filer.name): "failback",
     }
-    for kind in KINDS:  # a run started before the run ids changed may still be live under the earlier form
+    for kind in (
+        BACKUP,
+        READD,
+        FAILOVER,
+    ):  # a run started before the run ids changed may still be live under the earlier form
         ids.setdefault(legacy_run_id(kind, filer.cluster, filer.name), kind)
     if state is not None:
         last = state.last_run or {}
@@ -155,7 +182,7 @@ def _backup_point(facts: FilerFacts) -> dict[str, Any] | None:
     backup holds everything written before it)."""
     if facts.state is None:
         return None
-    found = newest_verified(facts.state)
+    found = newest_verified(facts.reprotect if facts.reprotect is not None else facts.state)
     entry = facts.backup_entry
     if found is None or entry is None:
         return None
@@ -226,19 +253,39 @@ def _state(facts: FilerFacts, proven: bool) -> tuple[str, str]:
     filer, state = facts.filer, facts.state
     if state is None:
         return UNKNOWN, f"its catalog could not be read: {facts.problem or 'unknown error'}"
-    kinds = ", ".join(sorted({run_view(r)["kind"] for r in facts.running}))
+    kinds = {run_view(r)["kind"] for r in facts.running}
     target = (state.failed_over or {}).get("target_cluster") or _attached_target(state)
+    rp = facts.reprotect or FilerState.new(())
+    rp_point = newest_verified(rp)
     rules: list[tuple[bool, str, str]] = [
         (
             bool(state.needs_attention),
             NEEDS_ATTENTION,
             f"a re-add failed and the filer is removed from {filer.cluster}: {readd_action(filer)}",
         ),
-        (bool(facts.running), RUNNING, f"in progress: {kinds}"),
+        (
+            bool(rp.needs_attention),
+            NEEDS_ATTENTION,
+            f"a re-protect run's re-add failed and the filer is removed from {target}: {readd_action(filer)}",
+        ),
+        ("failback" in kinds, FAILING_BACK, f"a failback to cluster {filer.cluster} is in progress"),
+        (bool(facts.running), RUNNING, f"in progress: {', '.join(sorted(kinds))}"),
+        (
+            bool(rp.removed_by_app),
+            AWAITING_READD,
+            f"a re-protect run removed it from {target} and none is in progress: the next tick re-adds it there",
+        ),
+        (
+            bool(state.failed_over) and rp_point is not None,
+            REPROTECTED,
+            f"serves at cluster {target}; re-protect backup {rp_point[1].backup_id if rp_point else ''} is verified "
+            "in the primary region's account (a failback can bring it home)",
+        ),
         (
             bool(state.failed_over or state.attached()),
             FAILED_OVER,
-            f"a backup of it is attached to cluster {target}; backups stopped",
+            f"a backup of it is attached to cluster {target}; no re-protect backup is verified yet (backups "
+            "re-protect it once the primary region answers)",
         ),
         (
             bool(state.removed_by_app),
@@ -268,10 +315,32 @@ def _serving(facts: FilerFacts, state_name: str) -> str | None:
     if state is None:
         return None
     if state.failed_over:
+        rp = facts.reprotect
+        if rp is not None and (rp.removed_by_app or rp.needs_attention):
+            return None  # a re-protect run removed it from the DR cluster
         return text(state.failed_over.get("target_cluster"))
     if state.attached() or state.needs_attention or state.removed_by_app or state_name == UNKNOWN:
         return None  # attached but not recorded serving (a failover in flight or stopped), or removed
     return facts.filer.cluster
+
+
+def home_view(facts: FilerFacts) -> dict[str, Any] | None:
+    """Where the filer lives as the catalog records it (shared/runbook/home.py): the side (primary, or dr after a
+    failover), the cluster serving it from there, the container behind it; None when the catalog is unreadable."""
+    if facts.state is None:
+        return None
+    try:
+        home = home_of(facts.state, facts.filer)
+    except (RecordError, ValueError, TypeError):  # a home this version cannot read: not known
+        return None
+    return {
+        "side": text(home.side, 40),
+        "cluster": text(home.cluster),
+        "container": text(home.container),
+        "generation": text(home.generation, 8),
+        "since": text(home.since, 40),
+        "retired": [c for c in (text(r) for r in home.retired[:26]) if c],
+    }
 
 
 def rpo(
@@ -329,8 +398,8 @@ def report(plan: Plan, facts: FilerFacts, now: datetime) -> dict[str, Any]:
     point = _backup_point(facts)
     state_name, detail = _state(facts, point is not None)
     attention = None
-    if state is not None and state.needs_attention:
-        mark = state.needs_attention
+    mark = (state.needs_attention or (facts.reprotect.needs_attention if facts.reprotect else None)) if state else None
+    if mark:
         attention = {
             "since": text(mark.get("since"), 40),
             "error": text(mark.get("error"), 500),
@@ -360,6 +429,7 @@ def report(plan: Plan, facts: FilerFacts, now: datetime) -> dict[str, Any]:
         "state": state_name,
         "state_detail": detail,
         "serving_cluster": _serving(facts, state_name),
+        "home": home_view(facts),
         "failover_cluster": filer.failover_cluster,
         "rpo": rpo(facts, state_name, point, plan.rpo_hours, now),
         "last_backup": backup,

@@ -11,7 +11,9 @@ from typing import Any
 
 from shared.catalog.store import DRILLS, FAILOVERS, Catalog, FilerState
 from shared.plan.load import Filer, Plan
+from shared.runbook import record as catalog_ops
 from shared.runbook import services
+from shared.runbook.blockers import reprotecting
 from shared.runbook.report import FilerFacts, RunInfo, newest_verified, report, run_ids
 
 log = logging.getLogger("vfxtdr.report")
@@ -25,6 +27,7 @@ class CatalogView:
     backup_entry: dict[str, Any] | None = None
     drills: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    reprotect: FilerState | None = None  # serving at DR: the re-protect side's state
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class History:
     backups: list[dict[str, Any]]
     failovers: list[dict[str, Any]]
     drills: list[dict[str, Any]]
+    reprotect: FilerState | None = None  # serving at DR: the re-protect side's state
 
 
 def catalog_for(plan: Plan, filer: Filer) -> Catalog:
@@ -56,29 +60,40 @@ def _problem(filer: Filer, err: Exception) -> str:
 def read_view(plan: Plan, filer: Filer, state: FilerState | None = None, *, drills: bool = True) -> CatalogView:
     """The filer's catalog view. A given state (the tick has read it) is not read again. Any failure is
     reported as the view's problem: one unreadable catalog must not hide the other filers."""
+    reprotect = None
     try:
         with catalog_for(plan, filer) as catalog:
             if state is None:
                 state = catalog.load(filer)
-            found = newest_verified(state)
+            if reprotecting(state):  # serving at DR: its backups are the re-protect side's
+                reprotect = catalog_ops.load_reprotect_states(plan, {filer.key: state}).get(filer.key)
+            found = newest_verified(reprotect if reprotect is not None else state)
             entry = catalog.backup(filer, found[1].backup_id) if found and found[1].backup_id else None
             drill_entries = catalog.list_entries(filer, DRILLS) if drills else []
     except Exception as err:  # any failure to read is shown as such, never as a good state
         return CatalogView(state=state, problem=_problem(filer, err))
-    return CatalogView(state=state, backup_entry=entry if isinstance(entry, dict) else None, drills=drill_entries)
+    return CatalogView(
+        state=state,
+        backup_entry=entry if isinstance(entry, dict) else None,
+        drills=drill_entries,
+        reprotect=reprotect,
+    )
 
 
 def read_history(plan: Plan, filer: Filer) -> History:
     """Everything the detail view lists (raises when the catalog cannot be read)."""
     with catalog_for(plan, filer) as catalog:
         state = catalog.load(filer)
+        reprotect = (
+            catalog_ops.load_reprotect_states(plan, {filer.key: state}).get(filer.key) if reprotecting(state) else None
+        )
         backups = catalog.list_backups(filer)
         failovers = catalog.list_entries(filer, FAILOVERS)
         drill_entries = catalog.list_entries(filer, DRILLS)
     mark = state.failed_over
     if mark and not any(f.get("instance_id") == mark.get("instance_id") for f in failovers):
         failovers.append({**mark, "status": "serving"})  # recorded before failovers had entries of their own
-    return History(state=state, backups=backups, failovers=failovers, drills=drill_entries)
+    return History(state=state, backups=backups, failovers=failovers, drills=drill_entries, reprotect=reprotect)
 
 
 def reports_for_tick(
@@ -89,5 +104,6 @@ def reports_for_tick(
     for filer in plan.filers:
         view = read_view(plan, filer, states.get(filer.key), drills=False)
         runs = [RunInfo(i, kind, "live") for i, kind in run_ids(filer, view.state).items() if i in running]
-        out.append(report(plan, FilerFacts(filer, view.state, view.backup_entry, (), runs, view.problem), now))
+        facts = FilerFacts(filer, view.state, view.backup_entry, (), runs, view.problem, view.reprotect)
+        out.append(report(plan, facts, now))
     return out

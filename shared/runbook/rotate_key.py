@@ -12,7 +12,7 @@ from shared.core.errors import DrError
 from shared.runbook import services
 from shared.runbook.key_secret import CONTENT_TYPE, VALUE_LIMIT, WARN_FRACTION, KeySecret, key_secret_name
 from shared.runbook.payloads import KeyRotation
-from shared.runbook.refs import RunRef
+from shared.runbook.refs import BACKUP_KINDS, RunRef
 from shared.runbook.runs import load_run, reserved_target
 
 log = logging.getLogger("vfxtdr.rotation")
@@ -50,7 +50,7 @@ def rotate_key(run: RunRef) -> KeyRotation:
 
     A re-run makes a newer key; its recovery file holds every older key, so nothing is lost.
     """
-    context = load_run(run, "backup").context()
+    context = load_run(run, *BACKUP_KINDS).context()
     cluster, filer = context.cluster, context.filer
     with services.open_catalog(context) as catalog:
         reserved_target(catalog.load(filer), run.run_id, filer.key)  # this run is writing its backup

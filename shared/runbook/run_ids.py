@@ -19,8 +19,10 @@ import re
 from dataclasses import dataclass
 
 SEP = "~"
-BACKUP, READD, FAILOVER, COPY = "backup", "readd", "failover", "copy"
-KINDS = (BACKUP, READD, FAILOVER)  # the runs a door starts for a filer; COPY runs are a backup's passes
+BACKUP, READD, FAILOVER, FAILBACK, COPY = "backup", "readd", "failover", "failback", "copy"
+KINDS = (BACKUP, READD, FAILOVER, FAILBACK)  # the runs a door starts for a filer; COPY runs are a backup's passes
+LEGACY_KINDS = (BACKUP, READD, FAILOVER, "drill")  # kinds runs had before these ids (a failback never had another)
+COPYING = (BACKUP, FAILBACK)  # the runs whose copy passes are sub-orchestrations `{run id}~{job id}`
 DRILL = "drill"  # a drill of a filer: on the DR cluster only, so it holds back no run of the primary (not in KINDS)
 # Runs of a whole cluster: `{kind}~{cluster}`, their filers' runs under their own ids.
 CLUSTER_FAILOVER, CLUSTER_DRILL = "cluster-failover", "cluster-drill"
@@ -31,7 +33,7 @@ _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 # A pass run again once its overwrites were approved (orchestrators/change_guard.py) ends in `~1` (`-1` legacy).
 _JOB = r"\d{8}T\d{6}Z-[0-9a-f]{8}-(?:pre|final)(?:[~-]1)?"
 _CURRENT = re.compile(
-    rf"(?P<kind>backup|readd|failover|drill)~(?P<cluster>{_NAME})~(?P<filer>{_NAME})"
+    rf"(?P<kind>backup|readd|failover|failback|drill)~(?P<cluster>{_NAME})~(?P<filer>{_NAME})"
     rf"(?:~(?P<job>{_JOB}))?"
 )
 _CLUSTER = re.compile(rf"(?P<kind>cluster-failover|cluster-drill)~(?P<cluster>{_NAME})")
@@ -44,7 +46,7 @@ class RunId:
     pass the backup run it belongs to."""
 
     id: str
-    kind: str  # backup | readd | failover | drill | copy | cluster-failover | cluster-drill
+    kind: str  # backup | readd | failover | failback | drill | copy | cluster-failover | cluster-drill
     cluster: str | None
     filer: str | None
     parent: str | None = None  # a copy pass: its backup run
@@ -73,7 +75,14 @@ def legacy_run_id(kind: str, cluster: str, filer: str) -> str:
 
 def filer_run_ids(cluster: str, filer: str, kinds: tuple[str, ...] = KINDS) -> tuple[str, ...]:
     """Every id under which a run of these kinds of the filer may be running: the current and the legacy one."""
-    return tuple(i for kind in kinds for i in (run_id(kind, cluster, filer), legacy_run_id(kind, cluster, filer)))
+    return tuple(
+        i
+        for kind in kinds
+        for i in (
+            run_id(kind, cluster, filer),
+            *((legacy_run_id(kind, cluster, filer),) if kind in LEGACY_KINDS else ()),
+        )
+    )
 
 
 def cluster_run_id(kind: str, cluster: str) -> str:
@@ -109,7 +118,7 @@ def _current(text: str) -> RunId | None:
     cluster, filer, job = found["cluster"], found["filer"], found["job"]
     if not job:
         return RunId(text, found["kind"], cluster, filer)
-    return RunId(text, COPY, cluster, filer, parent=text[: -len(job) - 1]) if found["kind"] == BACKUP else None
+    return RunId(text, COPY, cluster, filer, parent=text[: -len(job) - 1]) if found["kind"] in COPYING else None
 
 
 def _legacy(text: str) -> RunId | None:

@@ -12,7 +12,7 @@ error naming the problem, and nothing falls back to what an input says.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from azure.core.exceptions import AzureError
@@ -20,20 +20,22 @@ from azure.core.exceptions import AzureError
 from shared.azure.keyvault import KeyVaultError
 from shared.azure.storage import StorageConfigError
 from shared.catalog.store import WRITING, Catalog, FilerState, run_path
-from shared.core.codec import JsonRecord, RecordError, schema_of
+from shared.core.codec import JsonRecord, RecordError, json_options, schema_of
 from shared.core.errors import CatalogConflict, DrError, InputRefused
 from shared.plan.load import Filer, Plan, UnknownClusterError, UnknownFilerError
 from shared.runbook import services
 from shared.runbook.drill_payloads import drill_instance_id
+from shared.runbook.home import DR, Home, directed, home_of
 from shared.runbook.payloads import (
     BackupTarget,
     RunContext,
     RunStarted,
     backup_instance_id,
+    failback_instance_id,
     failover_instance_id,
     readd_instance_id,
 )
-from shared.runbook.refs import RunRef, RunStart
+from shared.runbook.refs import BACKUP_KINDS, LIFT_FENCE, RunRef, RunStart
 
 log = logging.getLogger("vfxtdr.runs")
 
@@ -46,6 +48,7 @@ INSTANCE_IDS = {
     "readd": readd_instance_id,
     "failover": failover_instance_id,
     "drill": drill_instance_id,
+    "failback": failback_instance_id,
 }
 
 
@@ -64,13 +67,17 @@ class RunSnapshot(JsonRecord):
     plan: Plan
     reason: str = "manual"
     target_cluster: str | None = None  # a failover's or drill's DR cluster, resolved when it started
+    # A backup's or failback's home, from the catalog when it started: which way it copies (shared/runbook/home.py);
+    # a readd's when it is at DR (it re-adds the filer there).
+    # Left out when absent: snapshots of earlier versions and of other runs read as before.
+    home: Home | None = field(default=None, repr=False, metadata=json_options(omit=None))
 
     @property
     def key(self) -> str:
         return f"{self.cluster}/{self.filer}"
 
     def context(self) -> RunContext:
-        return RunContext.from_plan(self.plan, self.cluster, self.filer)
+        return directed(RunContext.from_plan(self.plan, self.cluster, self.filer), self.plan, self.home)
 
 
 def _filer(plan: Plan, cluster: str, name: str) -> Filer:
@@ -161,6 +168,23 @@ def _record(plan: Plan, filer: Filer, snapshot: RunSnapshot) -> RunSnapshot:
     path = run_path(snapshot.cluster, snapshot.filer, snapshot.instance_id)
     with catalog_of(plan, filer) as catalog:
         catalog.ensure_container()
+        if snapshot.kind in BACKUP_KINDS:
+            home = home_of(catalog.load(filer), filer)
+            if snapshot.kind == "failback" and home.side != DR:
+                raise CatalogConflict(
+                    f"{filer.key} lives on cluster {home.cluster} ({home.side} side): only a filer that failed "
+                    "over is failed back",
+                    filer=filer.key,
+                    state="nothing changed",
+                    action="none needed: the filer is home",
+                )
+            snapshot = replace(snapshot, home=home)
+        elif snapshot.kind == "readd" and snapshot.reason != LIFT_FENCE:
+            # A filer serving at DR is re-added there (its re-protect runs' marks); lifting the failover fence
+            # brings back the primary copy, on the filer's own cluster.
+            home = home_of(catalog.load(filer), filer)
+            if home.side == DR:
+                snapshot = replace(snapshot, home=home)
         for _ in range(MAX_ATTEMPTS):
             data, etag = catalog.read_json(path)
             recorded = _decoded(data, path) if data is not None else None

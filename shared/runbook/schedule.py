@@ -12,8 +12,9 @@ from shared.catalog.store import FilerState
 from shared.core import ncrontab
 from shared.core.clock import to_iso
 from shared.plan.load import Filer, Plan
+from shared.runbook.blockers import failback_attached, reprotecting
 from shared.runbook.payloads import backup_instance_id
-from shared.runbook.run_ids import BACKUP, FAILOVER, KINDS, READD, filer_run_ids
+from shared.runbook.run_ids import BACKUP, FAILBACK, FAILOVER, KINDS, READD, filer_run_ids
 
 # Looking back for the last occurrence starts small (per-second schedules) and doubles up to this.
 _MAX_LOOKBACK = timedelta(days=366 * 60)
@@ -75,12 +76,22 @@ def _running(filer: Filer, kind: str, running: Collection[str]) -> bool:
     return any(i in running for i in filer_run_ids(filer.cluster, filer.name, (kind,)))
 
 
-def _skip_reason(filer: Filer, state: FilerState | None, running: Collection[str]) -> str | None:
+def _skip_reason(
+    filer: Filer, state: FilerState | None, running: Collection[str], reprotect: FilerState | None = None
+) -> str | None:
     reasons: list[tuple[bool, str]] = [
         (_running(filer, FAILOVER, running), "a failover of this filer is running"),
         (_running(filer, BACKUP, running), "a backup of this filer is already running"),
         (_running(filer, READD, running), "a re-add of this filer is running"),
+        (_running(filer, FAILBACK, running), "a failback of this filer is running"),
     ]
+    if state is not None and reprotecting(state):  # it serves at DR: the backup re-protects it from there
+        if reprotect is not None:  # the re-protect runs' own marks (the primary's are the fence's)
+            reasons += [
+                (bool(reprotect.needs_attention), "it needs attention at the DR cluster (a re-add there failed)"),
+                (bool(reprotect.removed_by_app), "it is removed at the DR cluster and waits for its re-add"),
+            ]
+        return next((reason for hit, reason in reasons if hit), None)
     if state is not None:
         target = (state.failed_over or {}).get("target_cluster")
         fence = active_fence(state)
@@ -101,10 +112,12 @@ def tick(
     running: Collection[str],
     *,
     one_per_cluster: bool = True,
+    reprotect: Mapping[str, FilerState] | None = None,
 ) -> Tick:
     """Decide a tick. states: catalog state per filer key (None: never backed up); running: instance ids
-    in progress. A filer is due when the schedule fired since its last_scheduled; with one_per_cluster, only
-    one backup per cluster runs at a time (the others stay due for the next tick)."""
+    in progress; reprotect: the re-protect side's state of each filer that serves at DR. A filer is due when the
+    schedule fired since its last_scheduled; with one_per_cluster, only one backup per cluster runs at a time (the
+    others stay due for the next tick)."""
     occurrence = latest_occurrence(plan.parsed_schedule(), now)
     occ = to_iso(occurrence) if occurrence else None
     busy = {f.cluster for f in plan.filers if _running(f, BACKUP, running)}
@@ -117,7 +130,7 @@ def tick(
         if occ is None or (last is not None and last >= occ):
             not_due.append(filer)
             continue
-        reason = _skip_reason(filer, state, running)
+        reason = _skip_reason(filer, state, running, (reprotect or {}).get(filer.key))
         if reason is None and one_per_cluster and filer.cluster in busy:
             reason = f"another backup runs on cluster {filer.cluster} (one at a time)"
         if reason:
@@ -130,9 +143,9 @@ def tick(
         start=tuple(start),
         skip=tuple(skip),
         not_due=tuple(not_due),
-        readd=tuple(reconcile(plan, states, running)),
+        readd=tuple(reconcile(plan, states, running, reprotect)),
         fence=tuple(pending_fences(plan, states)),
-        held=tuple(held(plan, states, running)),
+        held=tuple(held(plan, states, running, reprotect)),
     )
 
 
@@ -147,20 +160,53 @@ def pending_fences(plan: Plan, states: Mapping[str, FilerState | None]) -> list[
     return out
 
 
-def reconcile(plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]) -> list[Filer]:
-    """Filers the catalog shows removed by this app, with no backup, re-add or failover of them running, and not
-    fenced by a failover (those are `held`)."""
-    return [f for f, state in _removed_idle(plan, states, running) if active_fence(state) is None]
+def reconcile(
+    plan: Plan,
+    states: Mapping[str, FilerState | None],
+    running: Collection[str],
+    reprotect: Mapping[str, FilerState] | None = None,
+) -> list[Filer]:
+    """Filers the catalog shows removed by this app, with no run of them in progress: on their own cluster when
+    not fenced by a failover (those are `held`); at the DR cluster, where a filer that failed over serves, when a
+    re-protect backup (or a failback that attached nothing at the primary) left it removed there."""
+    at_dr = [f for f, rp in _removed_at_dr(plan, states, running, reprotect) if failback_attached(rp) is None]
+    return [f for f, state in _removed_idle(plan, states, running) if active_fence(state) is None] + at_dr
 
 
-def held(plan: Plan, states: Mapping[str, FilerState | None], running: Collection[str]) -> list[Skip]:
-    """Filers removed by this app that reconcile leaves removed because a failover fenced them, and why: only
-    an operator's override brings them back."""
+def held(
+    plan: Plan,
+    states: Mapping[str, FilerState | None],
+    running: Collection[str],
+    reprotect: Mapping[str, FilerState] | None = None,
+) -> list[Skip]:
+    """Filers removed by this app that reconcile leaves removed, and why: fenced by a failover (only an operator's
+    override brings them back), or removed at DR by a failback that attached a generation at the primary."""
     out = []
     for filer, state in _removed_idle(plan, states, running):
         fence = active_fence(state)
         if fence is not None:
             out.append(Skip(filer, f"{describe(fence)}; not re-added (lift: readd?override={OVERRIDE})"))
+    for filer, rp in _removed_at_dr(plan, states, running, reprotect):
+        why = failback_attached(rp)
+        if why is not None:
+            out.append(Skip(filer, f"removed at the DR cluster, not re-added: {why}"))
+    return out
+
+
+def _removed_at_dr(
+    plan: Plan,
+    states: Mapping[str, FilerState | None],
+    running: Collection[str],
+    reprotect: Mapping[str, FilerState] | None,
+) -> list[tuple[Filer, FilerState]]:
+    """Filers serving at DR whose re-protect side records a removal by this app, with no run of them in progress."""
+    out = []
+    for filer in plan.filers:
+        state, rp = states.get(filer.key), (reprotect or {}).get(filer.key)
+        if state is None or rp is None or not reprotecting(state) or not rp.removed_by_app:
+            continue
+        if not any(_running(filer, kind, running) for kind in KINDS):
+            out.append((filer, rp))
     return out
 
 

@@ -205,8 +205,15 @@ def backup_account(filer: Filer, storage_auth: str, keyvault_url: str) -> Storag
 
 def open_catalog(context: RunContext) -> Catalog:
     """The run's catalog, in the filer's backup account (the DR region)."""
-    account = backup_account(context.filer, context.storage_auth, context.keyvault_url)
-    return Catalog(account, context.catalog_container)
+    bak = context.catalog_account
+    account = storage_account(
+        bak.account,
+        bak.account_url,
+        storage_auth=context.storage_auth,
+        keyvault_url=context.keyvault_url,
+        key_secret=bak.storage_key_secret,
+    )
+    return Catalog(account, context.catalog_container, side=context.side)
 
 
 def secret_id(keyvault_url: str, name: str) -> str:

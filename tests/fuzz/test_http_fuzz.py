@@ -95,6 +95,7 @@ REACHED = {
     "start_backup": {200, 400, 404, 409},
     "readd_filer": {404, 409},
     "start_failover": {400, 404, 409},
+    "start_failback": {404, 409},
     "list_recovery_points": {200, 404},
     "health": {200},
     "list_filers": {200, 403},
@@ -382,6 +383,8 @@ def explicit_requests() -> list[Request]:
         req("start_failover", FILERS[0], ("target", CLUSTER)),  # 404: not a DR cluster
         req("start_failover", FILERS[0], ("backupId", KNOWN["backupId"][0])),  # 404: no such backup
         req("start_failover"),  # 409: no verified backup
+        req("start_failback", "no-such-filer"),  # 404
+        req("start_failback", FILERS[1]),  # 409: it has not failed over
         req("list_recovery_points"),  # 200: none (the catalog holds no verified backup)
         req("list_recovery_points", "no-such-filer"),  # 404
         req("health"),

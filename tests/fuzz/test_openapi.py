@@ -110,6 +110,7 @@ STARTERS = {
     "start_backup",
     "readd_filer",
     "start_failover",
+    "start_failback",
     "start_cluster_failover",
     "start_drill",
     "start_cluster_drill",

@@ -22,18 +22,19 @@ from tests.reliability.faults import (
     StorageFault,
     VaultFault,
 )
-from tests.reliability.scenarios import ATTENTION, FAILED, REFUSED, SERVING, VERIFIED
+from tests.reliability.scenarios import ATTENTION, FAILED, FAILED_BACK, REFUSED, SERVING, VERIFIED
 
 OK = frozenset({VERIFIED})
 SERVES = frozenset({SERVING})
 FAILS = frozenset({FAILED})
 ATTN = frozenset({ATTENTION})
 REFUSES = frozenset({REFUSED})
+HOME = frozenset({FAILED_BACK})
 
 
 @dataclass(frozen=True)
 class Cell:
-    workflow: str  # backup | failover
+    workflow: str  # backup | failover | failback
     step: str
     fault: str  # cluster | storage | vault | kill
     inject: Injector
@@ -53,7 +54,7 @@ def _until(fault: ClusterFault) -> ClusterFault:
     return ClusterFault(fault.method, fault.code, fault.text, MANY, fault.when, fault.cluster)
 
 
-B, F = "backup", "failover"
+B, F, FB = "backup", "failover", "failback"
 ROTATE_GEN = ClusterFault("corefiler.generateMasterKey")
 ACTIVATE = ClusterFault("corefiler.activateMasterKey")
 
@@ -238,4 +239,16 @@ CELLS: tuple[Cell, ...] = (
         F, "record", "storage", StorageFault("PutBlob", container="catalog", times=2), SERVES, at="attach", quick=True
     ),
     Cell(F, "record", "storage", StorageFault("PutBlob", container="catalog", times=None), FAILS | SERVES, at="attach"),
+    # --- failback: attach the re-protect backup at the primary, record the new home -----------------------------
+    Cell(FB, "attach", "cluster", ClusterFault("corefiler.createCloudFiler"), HOME, quick=True),
+    Cell(
+        FB,
+        "attach",
+        "cluster",
+        _until(ClusterFault("corefiler.createCloudFiler", *GENERIC)),
+        FAILS,
+        names=("re-added at the DR cluster",),
+    ),
+    Cell(FB, "attach", "kill", Kill(), HOME, at="attach"),
+    Cell(FB, "record", "storage", StorageFault("PutBlob", container="catalog", times=2), HOME, at="attach"),
 )

@@ -1,4 +1,4 @@
-"""The matrix's fixtures and its table: every cell's outcome, printed at the end of the session (step x fault)."""
+"""The matrix's fixtures (its table is tests/fixtures/matrix_table.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ FAST_STORAGE_RETRY = RetrySettings(
 )
 # The cluster client's pause between tries, likewise: the same tries, in milliseconds instead of seconds.
 FAST_AVERE_BACKOFF = 0.02
-RESULTS: list[dict[str, Any]] = []
 
 
 @pytest.fixture
@@ -44,33 +43,3 @@ def world(
         faults.clear()
         env.keyvault.clear_faults()
         services.restore(previous)
-
-
-def _table(rows: list[dict[str, Any]]) -> list[str]:
-    head = ("workflow", "step", "fault", "injected", "armed at", "outcome", "checks", "notes")
-    cells = [
-        (
-            r["workflow"],
-            r["step"],
-            r["fault"],
-            r["injected"],
-            r["armed_at"],
-            r["outcome"],
-            "ok" if not r["problems"] else "FAIL: " + "; ".join(r["problems"])[:160],
-            r["notes"],
-        )
-        for r in rows
-    ]
-    widths = [min(60, max(len(str(x)) for x in col)) for col in zip(head, *cells, strict=False)]
-    line = " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
-    out = [line, "-+-".join("-" * w for w in widths)]
-    out += [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    return out
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not RESULTS:
-        return
-    terminalreporter.section(f"fault matrix: {len(RESULTS)} cells (step x fault -> outcome)")
-    for line in _table(RESULTS):
-        terminalreporter.write_line(line)

@@ -1,12 +1,16 @@
-"""The two workflows a cell runs, black-box: seed the filer, arm the cell's fault (before the start or when the
-run's status reaches the cell's step), start through the HTTP route, wait on the virtual clock, then observe
-and check every invariant. A violated invariant is a problem in the observation; the test fails on any."""
+"""The workflows a cell runs (backup, failover, failback), black-box: seed the filer, arm the cell's fault (before
+the start or when the run's status reaches the cell's step), start through the HTTP route, wait on the virtual
+clock, then observe and check every invariant. A violated invariant is a problem in the observation; the test
+fails on any."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shared.avere import answers
+from shared.catalog.store import Catalog, FilerState
+from shared.runbook.home import DR, REPROTECT, home_of, reprotect_filer
 from shared.runbook.payloads import NEEDS_ATTENTION, failover_instance_id
 from tests.fixtures.secrets import catalog_texts, find_leaks, run_texts
 from tests.reliability.world import DIRTY, FILES, World, blobs, snapshot, step_of
@@ -15,6 +19,9 @@ if TYPE_CHECKING:
     from tests.reliability.cells import Cell
 
 VERIFIED, SERVING, FAILED, ATTENTION, REFUSED = "verified", "serving", "failed", "needs_attention", "refused"
+FAILED_BACK = "failed_back"
+# Written through the DR cluster while the filer served there: a failback brings them home.
+CHANGED_AT_DR = {"/scratch/at-dr.txt": b"written at DR while failed over", "/data/a/b/c.txt": b"changed at DR"}
 ARM_TIMEOUT_S = 120.0
 
 
@@ -58,15 +65,22 @@ def _outcome(status: dict, success: str) -> tuple[str, str]:
 
 
 def _common(world: World, cell: Cell, obs: Observation, source_before: dict[str, tuple]) -> None:
-    env = world.env
     obs.check(not world.app_writes("source"), f"the app wrote to the source account: {world.app_writes('source')}")
+    _untouched_named_and_sealed(world, cell, obs, source_before, "the run")
+
+
+def _untouched_named_and_sealed(
+    world: World, cell: Cell, obs: Observation, source_before: dict[str, tuple], since: str
+) -> None:
+    """Every cell's last checks: the source container as it was `since`, a failure's error naming the filer and
+    the cell's words, the outcome one the cell accepts, no secret in any run's texts or the catalog."""
+    env = world.env
     after = snapshot(env.source_container())
     changed = sorted(n for n, tag in source_before.items() if after.get(n) != tag)
-    obs.check(not changed, f"source blobs changed or gone since before the run: {changed[:5]}")
+    obs.check(not changed, f"source blobs changed or gone since before {since}: {changed[:5]}")
     if obs.outcome in (FAILED, ATTENTION, REFUSED):
-        lowered = obs.error.lower()
         obs.check(env.filer_name in obs.error, "the error does not name the filer")
-        missing = [w for w in cell.names if w.lower() not in lowered]
+        missing = [w for w in cell.names if w.lower() not in obs.error.lower()]
         obs.check(not missing, f"the error does not name {missing}: {obs.error[:300]}")
     obs.check(
         obs.outcome in cell.expect, f"outcome {obs.outcome}, expected one of {sorted(cell.expect)}: {obs.error[:500]}"
@@ -229,4 +243,85 @@ def run_failover(world: World, cell: Cell) -> Observation:
     if state.generations[gen].status == "verified":
         obs.check(blobs(env.backup_container(gen)) == flushed, "the verified backup changed")
     _common(world, cell, obs, source_before)
+    return obs
+
+
+def _serves(world: World, cluster: str) -> bool:
+    """The cluster serves the filer: it has it online with client access (a suspended one is fenced)."""
+    client, name = world.env.client(cluster), world.env.filer_name
+    if name not in client.list_core_filers() or client.filer_state(name) != "online":
+        return False
+    info = answers.filer_entry(client.call("corefiler.get", name), name, ())
+    return answers.flag(info.get("clientSuspend")) is False
+
+
+def _reprotect_state(world: World, state: FilerState) -> FilerState:
+    env = world.env
+    with Catalog(env.catalog().account, env.plan.catalog_container, side=REPROTECT) as catalog:
+        return catalog.load(reprotect_filer(env.filer, home_of(state, env.filer)))
+
+
+def failed_over_and_reprotected(world: World) -> dict[str, bytes]:
+    """Backed up, failed over while the primary's storage was unreachable (the primary cluster answers: fenced by
+    suspension), files changed at DR, the storage back, a verified re-protect backup. What the filer holds."""
+    env = world.env
+    backup_first(world)
+    world.proxy.block_account(world.account("source"))
+    world.instance = world.post(f"failovers/primary/{env.filer_name}")
+    status = world.wait()
+    assert status["runtimeStatus"] == "Completed", world.describe(status)
+    world.proxy.unblock_account(world.account("source"))
+    for path, data in CHANGED_AT_DR.items():
+        env.write(path, data, cluster="dr")
+    env.flush(cluster="dr")
+    world.instance = world.post(f"backups/primary/{env.filer_name}")
+    status = world.wait()
+    assert status["runtimeStatus"] == "Completed" and status["output"]["status"] == VERIFIED, world.describe(status)
+    return {**FILES, **DIRTY, **CHANGED_AT_DR}
+
+
+def run_failback(world: World, cell: Cell) -> Observation:
+    env, obs = world.env, Observation()
+    world.seed()
+    source_before = snapshot(env.source_container())
+    expected = failed_over_and_reprotected(world)
+    world.proxy.reset_stats()
+    world.restarts.clear()
+    if cell.at is None:
+        obs.armed_at = _arm(world, cell)
+    world.instance = world.post(f"failbacks/primary/{env.filer_name}")
+    if world.instance is None:
+        obs.outcome, obs.error = REFUSED, world.refused
+    else:
+        if cell.at is not None:
+            obs.armed_at = _arm(world, cell)
+        status = world.wait()
+        obs.outcome, obs.error = _outcome(status, FAILED_BACK)
+    obs.notes.append(world.fired())
+    world.clear_faults()
+    obs.notes += [f"killed at {k}" for k in world.restarts]
+
+    primary, dr = _serves(world, "primary"), _serves(world, "dr")
+    obs.check(not (primary and dr), "the filer is served by both clusters")
+    with env.catalog() as catalog:
+        state = catalog.load(env.filer)
+    rp = _reprotect_state(world, state)
+    home = home_of(state, env.filer)
+    if obs.outcome == FAILED_BACK:
+        obs.check(primary and env.filer_name not in env.client("dr").list_core_filers(), "not served by the primary")
+        for path, data in expected.items():
+            obs.check(env.read(path) == data, f"{path} does not read back through the primary")
+        obs.check(home.side != DR and state.failed_over is None and state.fence is None, "the home is not primary")
+        obs.check(not rp.removed_by_app and not rp.needs_attention, "the re-protect side still marks the filer")
+    elif obs.outcome == FAILED:
+        obs.check(dr, "a failed failback does not leave the filer serving at DR")
+        for path, data in expected.items():
+            obs.check(env.read(path, cluster="dr") == data, f"{path} does not read back at DR")
+        obs.check(home.side == DR and state.failed_over is not None, "the catalog no longer records the failover")
+        obs.check(not rp.removed_by_app and not rp.needs_attention, "the re-protect side still marks the filer")
+    elif obs.outcome == ATTENTION:
+        obs.check(not dr and not primary, "NEEDS_ATTENTION with the filer served")
+        obs.check(bool((rp.needs_attention or {}).get("record")), "NEEDS_ATTENTION without the record at DR")
+    # The container the filer lived on before the outage is retired: never written, whatever happened.
+    _untouched_named_and_sealed(world, cell, obs, source_before, "the outage")
     return obs

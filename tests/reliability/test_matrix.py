@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from tests.fixtures.matrix_table import MATRIX_ROW
 from tests.reliability.cells import CELLS, Cell
-from tests.reliability.conftest import RESULTS
-from tests.reliability.scenarios import run_backup, run_failover
+from tests.reliability.scenarios import run_backup, run_failback, run_failover
 from tests.reliability.world import World
 
 
@@ -21,19 +21,23 @@ def _param(cell: Cell) -> object:
 
 
 @pytest.mark.parametrize("cell", [_param(c) for c in CELLS])
-def test_cell(cell: Cell, world: World) -> None:
+def test_cell(cell: Cell, world: World, request: pytest.FixtureRequest) -> None:
     started = time.monotonic()
-    obs = (run_backup if cell.workflow == "backup" else run_failover)(world, cell)
-    RESULTS.append(
-        {
-            "workflow": cell.workflow,
-            "step": cell.step,
-            "fault": cell.fault,
-            "injected": cell.inject.label(),
-            "armed_at": obs.armed_at,
-            "outcome": obs.outcome,
-            "problems": obs.problems,
-            "notes": ", ".join([*obs.notes, f"{time.monotonic() - started:.1f}s"]),
-        }
+    scenario = {"backup": run_backup, "failover": run_failover, "failback": run_failback}[cell.workflow]
+    obs = scenario(world, cell)
+    request.node.user_properties.append(
+        (
+            MATRIX_ROW,
+            {
+                "workflow": cell.workflow,
+                "step": cell.step,
+                "fault": cell.fault,
+                "injected": cell.inject.label(),
+                "armed_at": obs.armed_at,
+                "outcome": obs.outcome,
+                "problems": obs.problems,
+                "notes": ", ".join([*obs.notes, f"{time.monotonic() - started:.1f}s"]),
+            },
+        )
     )
     assert not obs.problems, obs.problems

@@ -6,6 +6,7 @@ import os
 
 from shared.catalog.store import ATTACHED, VERIFIED
 from shared.runbook.failover_payloads import BackupPageRef, BackupRef, ChooseBackup, FailoverRecordRef
+from shared.runbook.home import reprotect_containers
 from shared.runbook.payloads import AttachRef, RunStep
 from tests.fixtures.copy import blob_view
 from tests.fixtures.workflow import Host, attach_until_done, backup_by_hand, start_run, until
@@ -84,12 +85,13 @@ def test_backup_then_failover_reads_every_file_back(app_env):
     for path, data in files.items():
         assert env.read(path, cluster="dr") == data, path
 
-    # From now on no backup writes into the attached container, and preflight says why.
+    # From now on a backup re-protects the filer: from the DR cluster into the primary region's re-protect
+    # containers, never into the attached container (its source now).
     later = start_run(env, host, "backup", "b2", reason="schedule")
     found = host("preflight", later)
-    red = {f.check for f in found.findings if not f.ok}
-    assert not found.ok and {"containers", "failed_over"} <= red
-    assert host("begin_backup", later).generation == "b"
+    assert found.ok, [f for f in found.findings if not f.ok]
+    target = host("begin_backup", later)
+    assert target.container in reprotect_containers(env.filer) and target.container != attached.container
 
 
 def test_monitor_steps_report_progress_on_the_virtual_clock(app_env):

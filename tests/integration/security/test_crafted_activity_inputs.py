@@ -29,6 +29,7 @@ from shared.runbook.failover_payloads import (
     BackupRef,
     ChooseBackup,
     ClusterName,
+    FailbackStep,
     FailoverRecordRef,
 )
 from shared.runbook.key_secret import key_secret_name
@@ -177,7 +178,7 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(
             ("copy_verify_page", CopyPageRef(unknown, "w1-final"), "no run 'backup-x' is recorded"),
             ("copy_poll_page", CopyPageRef(stale, "b1-final"), "is not the run of backup~primary~.* on record"),
             ("copy_describe", CopyRef(w1, "b1-final"), "is not a pass of backup w1"),
-            ("copy_cancel", CopyRef(f1, "f1-final"), "is a failover run, not a backup or drill run"),
+            ("copy_cancel", CopyRef(f1, "f1-final"), "is a failover run, not a backup or failback or drill run"),
             ("copy_progress", CopyRef(RunRef("nope", "x", "backup-nope-x", "w1"), "w1-final"), "no protected cluster"),
             ("begin_run", RunStart(RunRef("primary", env.filer_name, "evil", "e1"), "backup"), "'evil' is not the"),
             (
@@ -200,7 +201,7 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(
                 "is not the failover run",
             ),  # the id an earlier version gave
             ("begin_run", RunStart(RunRef("primary", "../x", "backup-primary-../x", "e1"), "backup"), "is not a name"),
-            ("preflight", f1, "is a failover run, not a backup run"),
+            ("preflight", f1, "is a failover run, not a backup or failback run"),
             ("capture_filer", unknown, "no run 'backup-x' is recorded"),
             ("suspend_and_flush", RunRef("primary", other, f"backup-primary-{other}", "w1"), "is recorded"),
             ("flush_status", RunStep(f1), "is a failover run"),
@@ -257,6 +258,16 @@ def test_every_activity_refuses_crafted_inputs_and_changes_nothing(
             ("copy_describe", CopyRef(d1, f"{D1}-scratch"), "holds no drill"),
             ("fence_primary", w1, "is a backup run, not a failover run"),
             ("fence_primary", unknown, "no run 'backup-x' is recorded"),
+            (
+                "begin_run",
+                RunStart(RunRef("primary", env.filer_name, f"failback~primary~{env.filer_name}", "e1"), "failback"),
+                "only a filer that failed over is failed back",
+            ),
+            ("failback_check", w1, "is a backup run, not a failback run"),
+            ("failback_retire_step", FailbackStep(f1), "is a failover run, not a failback run"),
+            ("failback_mark_attached", w1, "is a backup run, not a failback run"),
+            ("failback_undo_primary", unknown, "no run 'backup-x' is recorded"),
+            ("record_failback", f1, "is a failover run, not a failback run"),
         ],
     )
 
@@ -375,4 +386,9 @@ def _valid_inputs(w1: RunRef, f1: RunRef, d1: RunRef) -> dict[str, Any]:
         "drill_cleaned": DrillCleaned(DrillRef(d1, D1), True),
         "drill_cluster_filers": DrillFilers("primary", ("fs",)),
         "drill_stale": d1,
+        "failback_check": w1,
+        "failback_retire_step": FailbackStep(w1),
+        "failback_mark_attached": w1,
+        "failback_undo_primary": w1,
+        "record_failback": w1,
     }

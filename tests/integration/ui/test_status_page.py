@@ -57,7 +57,8 @@ const badge = one(".badge");
 return {
   refreshes: document.body.dataset.refreshes, state: text(".state"), detail: text(".detail"),
   badge: badge.dataset.badge, badge_text: badge.innerText, badge_color: getComputedStyle(badge).backgroundColor,
-  serving: text(".serving"), rpo: text(".rpo"), backup: text(".backup"), backup_link: href(".backup a"),
+  serving: text(".serving"), home: text(".home"), rpo: text(".rpo"), backup: text(".backup"),
+  backup_link: href(".backup a"),
   drill: text(".drill"), last_run_link: href(".last-run a"), attention: text(".attention"),
   attention_color: one(".attention") ? getComputedStyle(one(".attention")).color : null,
   runs: Array.from(card.querySelectorAll(".run")).map((run) => ({
@@ -199,6 +200,7 @@ def test_status_page_backup_held_copy_failover_and_screenshot(
     snap = shows(driver, key, "the backup", lambda s: s["state"] == "PROTECTED")
     report = api_report(runner, key)
     assert (snap["badge"], snap["badge_color"]) == ("green", GREEN) and snap["serving"] == "primary"
+    assert snap["home"] == f"cluster primary · container {env.filer.source.container}"
     assert first_out["backup_id"] in snap["backup"] and duration(report["last_backup"]["age_s"]) in snap["backup"]
     assert snap["backup_link"] == f"{runner.base_url}/api/runs/{first}"
     assert snap["badge_text"].startswith("GREEN") and snap["badge_text"].endswith("/ 24.0 h")
@@ -241,12 +243,14 @@ def test_status_page_backup_held_copy_failover_and_screenshot(
     )
     assert (snap["badge"], snap["badge_color"]) == ("green", GREEN) and snap["runs"] == []
 
-    # After a failover: served from the DR cluster; the backup left is the first one, 30 h old: amber.
+    # After a failover: served from the DR cluster, with no re-protect backup outside the DR region yet: red.
     failover = start(runner, f"failovers/primary/{env.filer_name}")
     finish(runner, failover)
     snap = shows(driver, key, "the failover", lambda s: s["state"] == "FAILED_OVER")
     assert snap["serving"] == "dr" and "attached to cluster dr" in snap["detail"]
-    assert (snap["badge"], snap["badge_color"]) == ("amber", AMBER) and first_out["backup_id"] in snap["backup"]
+    assert snap["home"].startswith("DR cluster dr · container ")
+    assert (snap["badge"], snap["badge_color"]) == ("red", RED) and snap["backup"].startswith("no verified backup")
+    assert "no re-protect backup" in snap["detail"]
     assert snap["last_run_link"].startswith(f"{runner.base_url}/api/runs/")
 
     source = driver.page_source

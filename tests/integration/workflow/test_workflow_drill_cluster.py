@@ -51,17 +51,7 @@ def test_a_cluster_drill_rehearses_every_filer_one_at_a_time_and_names_the_one_t
     assert reply.status == 202, reply.body
     assert runner.wait_for(reply.json()["id"], timeout=240)["output"]["status"] == "verified"
     # The second filer's drill cannot create its filer on the DR cluster; the first one's can.
-    env.client("dr").call(
-        "sim.injectFault",
-        {
-            "method": "corefiler.createCloudFiler",
-            "action": "fault",
-            "args": [f"drill-{other}"],
-            "code": 100,
-            "text": "injected: full",
-            "count": 100,
-        },
-    )
+    env.refuse_creation(f"drill-{other}", "dr")
 
     reply = http_call("POST", f"{runner.base_url}/api/drills/primary")
     assert reply.status == 202, reply.body

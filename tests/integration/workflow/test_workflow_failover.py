@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from azure.storage.blob import ContainerClient
 from devstack.stack.ports import free_port
 from shared.catalog.fence import active_fence
 from shared.catalog.store import FilerState
+from shared.runbook import schedule
+from shared.runbook.home import home_of, reprotect_filer
 from shared.runbook.payloads import backup_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
@@ -107,23 +110,17 @@ def test_failover_serves_every_file_from_the_backup_without_the_source(
     assert state.failed_over["target_cluster"] == "dr"
     assert active_fence(state)["how"] == "pending"
 
-    # From now on the schedule never writes into the attached container.
+    # From now on no backup writes into the attached container. The schedule's next backup re-protects the filer
+    # from the DR cluster into the primary region's account (docs/lifecycle.md): the attached container is its
+    # source, never its destination.
     attached = env.backup_container(gen)
     before = snapshot(attached)
     assert before
-    env.clock.advance(2 * 86400)  # well past the next scheduled occurrence
-    backup_id = backup_instance_id("primary", env.filer_name)
-    created = runner.status(backup_id)["createdTime"]
-    instances = instance_rows(runner)
-    caplog.clear()
-    runner.trigger("tick")
-    assert runner.status(backup_id)["createdTime"] == created  # no new run replaced the finished one
-    assert instance_rows(runner) == instances
-    assert any("skipped" in r.getMessage() and "failed over" in r.getMessage() for r in caplog.records)
-    refused = http_call("POST", f"{runner.base_url}/api/backups/primary/{env.filer_name}")
-    assert refused.status == 409, refused.body
-    assert "failed over" in refused.json()["error"]
-    runner.run_until_idle(timeout=30)
+    later = datetime.fromtimestamp(env.clock.now(), UTC) + timedelta(days=2)
+    decided = schedule.tick(env.plan, {env.filer.key: state}, later, ())
+    assert [s.instance_id for s in decided.start] == [backup_instance_id("primary", env.filer_name)]
+    assert gen not in reprotect_filer(env.filer, home_of(state, env.filer)).generation_containers()
+    assert home_of(state, env.filer).container == attached.container_name
     assert snapshot(attached) == before
 
 

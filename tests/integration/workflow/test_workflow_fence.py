@@ -13,7 +13,7 @@ import pytest
 
 from shared.avere.errors import AvereError
 from shared.catalog.fence import active_fence
-from shared.catalog.store import FilerState
+from shared.catalog.store import FilerState, run_path
 from shared.runbook.payloads import backup_instance_id, readd_instance_id
 from shared.runbook.refs import INPUT_FORMAT
 from tests.fixtures.durable import http_call
@@ -58,13 +58,23 @@ def fail_over(env: AppEnv, runner: Any) -> dict:
     return done["output"]
 
 
-def tick_starts_nothing(env: AppEnv, runner: Any) -> None:
-    """A tick well past the schedule starts no run of the filer (no re-add, no backup)."""
-    before = sorted((s["instanceId"], s["createdTime"]) for s in runner.statuses())
+def tick_readds_nothing_at_the_primary(env: AppEnv, runner: Any) -> list[str]:
+    """A tick well past the schedule re-adds nothing at the primary: it starts no readd run, and a backup it starts
+    re-protects the filer at the DR cluster (its plan snapshot's home is the DR side). The re-protect runs' ids."""
+    before = {(s["instanceId"], s["createdTime"]) for s in runner.statuses()}
     env.clock.advance(2 * 86400)
     runner.trigger("tick")
-    runner.run_until_idle(timeout=60)
-    assert sorted((s["instanceId"], s["createdTime"]) for s in runner.statuses()) == before
+    runner.run_until_idle(timeout=240)
+    backup = backup_instance_id("primary", env.filer_name)
+    new = {(s["instanceId"], s["createdTime"]) for s in runner.statuses()} - before
+    started = sorted(i for i, _ in new if not i.startswith(f"{backup}~"))  # its copy sub-orchestrations aside
+    assert all(i == backup for i in started), started
+    for instance in started:
+        runner.wait_for(instance, timeout=240)  # it ends (verified, or failed at its preflight) without the primary
+        with env.catalog() as catalog:
+            data, _ = catalog.read_json(run_path("primary", env.filer_name, instance))
+        assert data is not None and data["home"]["side"] == "dr", data
+    return started
 
 
 def readd_refused_without_the_override(env: AppEnv, runner: Any) -> None:
@@ -122,12 +132,15 @@ def test_a_backup_cancelled_by_a_failover_leaves_the_filer_removed_until_the_ove
     entry = env.catalog().backup(env.filer, cancelled["output"]["backup_id"])
     assert entry["status"] == "cancelled" and "not re-added" in entry["error"]
 
-    tick_starts_nothing(env, runner)  # reconcile holds it, the schedule skips it
+    tick_readds_nothing_at_the_primary(env, runner)  # reconcile holds it, the schedule skips it
     assert env.filer_name not in env.client().list_core_filers()
     assert any("left removed" in r.getMessage() and "override=failed-over" in r.getMessage() for r in caplog.records)
     readd_refused_without_the_override(env, runner)
-    status, body = post(runner, f"backups/primary/{env.filer_name}")
-    assert status == 409 and "failed over" in body["error"]
+    status, body = post(runner, f"backups/primary/{env.filer_name}")  # a backup now re-protects it at DR
+    assert status == 202, body
+    reprotect = runner.wait_for(body["id"], timeout=240)
+    assert reprotect["output"]["status"] == "verified", reprotect["output"]
+    assert env.filer_name not in env.client().list_core_filers()
     # A re-add run started some other way (a reconcile that raced the failover) leaves it alone, and says so.
     plain = runner.start_new(
         "readd_orchestrator",
@@ -179,7 +192,7 @@ def test_a_backup_cancelled_while_flushing_leaves_the_clients_suspended(app_env:
     assert env.client().filer_state(env.filer_name) != "removed" and suspended(env)
     assert not clients_can_write(env)
     assert active_fence(state_of(env))["how"] == "suspended"
-    tick_starts_nothing(env, runner)
+    tick_readds_nothing_at_the_primary(env, runner)
     assert suspended(env)
     readd_refused_without_the_override(env, runner)
 
@@ -213,7 +226,7 @@ def test_a_primary_unreachable_at_failover_is_fenced_by_the_first_tick_that_reac
     assert active_fence(state_of(env))["how"] == "pending" and not suspended(env)
 
     monkeypatch.setenv("VFXTDR_PLAN", json.dumps(env.plan_json))  # reachable again
-    tick_starts_nothing(env, runner)  # the tick fences it, and starts nothing
+    tick_readds_nothing_at_the_primary(env, runner)  # the tick fences it, and starts nothing
     assert suspended(env) and not clients_can_write(env)
     fence = active_fence(state_of(env))
     assert fence["how"] == "suspended" and fence["record"]["name"] == env.filer_name

@@ -59,17 +59,7 @@ def test_planned_failover_failing_at_the_attach_keeps_the_primary_fenced(app_env
     write_files(env)
     runner = durable_runner(function_app.app, clock=env.clock)
     # The DR cluster answers the preflight but refuses to create the filer: the attach cannot succeed.
-    env.client("dr").call(
-        "sim.injectFault",
-        {
-            "method": "corefiler.createCloudFiler",
-            "action": "fault",
-            "args": [env.filer_name],
-            "code": 100,
-            "text": "injected: full",
-            "count": 100,
-        },
-    )
+    env.refuse_creation(env.filer_name, "dr")
     reply = http_call("POST", f"{runner.base_url}/api/failovers/primary/{env.filer_name}?mode=planned")
     assert reply.status == 202, reply.body
     status = runner.wait_for(reply.json()["id"], timeout=300)

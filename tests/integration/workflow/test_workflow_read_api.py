@@ -194,6 +194,7 @@ def test_after_backups_and_a_failover(app_env: AppEnv, app_runner: Any) -> None:
         entry = catalog.backup(env.filer, first_out["backup_id"])
     age = env.clock.now() - _epoch(entry["started_at"])
     assert report["state"] == "protected" and report["serving_cluster"] == "primary"
+    assert report["home"]["side"] == "primary" and report["home"]["container"] == env.filer.source.container
     assert report["rpo"]["badge"] == "green" and report["rpo"]["breach"] is False
     assert report["rpo"]["age_s"] == round(age) and report["last_backup"]["backup_id"] == first_out["backup_id"]
     assert report["last_backup"]["link"] == f"/api/runs/{first}"
@@ -229,9 +230,11 @@ def test_after_backups_and_a_failover(app_env: AppEnv, app_runner: Any) -> None:
     failover = post(runner, f"failovers/primary/{env.filer_name}")
     report = filers(runner, bodies)[key]
     assert report["state"] == "failed_over" and report["serving_cluster"] == "dr"
-    # The attached backup serves the DR cluster; the other generation (the first backup, 37 h old) is the newest
-    # backup left.
-    assert report["last_backup"]["backup_id"] == first_out["backup_id"] and report["rpo"]["badge"] == "red"
+    assert (report["home"]["side"], report["home"]["cluster"]) == ("dr", "dr")  # it lives at DR until a failback
+    # The attached backup serves the DR cluster; the other DR generation is in the same region: until a re-protect
+    # backup is verified in the primary region's account, nothing protects the filer (red, no last backup).
+    assert report["last_backup"] is None and report["rpo"]["badge"] == "red" and report["rpo"]["breach"] is True
+    assert "no re-protect backup" in report["state_detail"]
     history = detail(runner, env, bodies)
     assert history["failovers"]["total"] == 1
     [fo] = history["failovers"]["items"]

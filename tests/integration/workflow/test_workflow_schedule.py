@@ -222,7 +222,7 @@ def test_reconcile_reads_the_catalog_before_the_running_runs(monkeypatch: pytest
     monkeypatch.setattr(
         timer.scheduling,
         "tick",
-        lambda p, states, now, running: timer.scheduling.Tick(
+        lambda p, states, now, running, **_: timer.scheduling.Tick(
             None, (), (), (), tuple(timer.scheduling.reconcile(p, states, running))
         ),
     )

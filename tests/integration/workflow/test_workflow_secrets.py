@@ -78,6 +78,8 @@ def test_no_secret_in_history_status_logs_or_catalog(
     # The scan reads what it should: the rotated key's version (a secret *name* part) is in the history.
     assert rotated in texts[f"status of {backup['instanceId']}"]
     assert rotated in texts[f"app route of {backup['instanceId']}"]  # what operators read was scanned too
+    state = f"catalog filers/primary/{env.filer_name}/state.json"  # the catalog scan reads the filer's records
+    assert rotated in texts[state] or backup["output"]["backup_id"] in texts[state]
     # Each pass's last execution: still planning (copy_plan_page), or copying the pages it planned.
     assert all(any(step in texts[f"status of {i}"] for step in ("copy_plan_page", "copy_start_page")) for i in copies)
     final_copy = runner.status(next(i for i in copies if i.endswith("-final")))["input"]

@@ -186,6 +186,49 @@ def test_failed_over_serves_from_the_target_and_its_attached_backup_is_no_backup
     assert out["state"] == "failed_over" and out["serving_cluster"] is None and "dr" in out["state_detail"]
 
 
+def _failed_over() -> FilerState:
+    state = verified_state(30)
+    state.generations["a"].status = ATTACHED
+    state.generations["a"].attached_to = {"target_cluster": "dr", "backup_id": "b1"}
+    state.failed_over = {"target_cluster": "dr", "backup_id": "b1", "instance_id": "failover-c1-f1", "generation": "a"}
+    return state
+
+
+def _reprotect(hours_ago: float | None) -> FilerState:
+    """The re-protect side's state: one verified re-protect backup `hours_ago`, or none."""
+    rp = FilerState.new(("src-rp-a", "src-rp-b"))
+    if hours_ago is not None:
+        rp.generations["a"] = Generation(
+            container="src-rp-a", status=VERIFIED, backup_id="rp1", verified_at=at(hours_ago - 1)
+        )
+        rp.latest_verified = "a"
+    return rp
+
+
+@pytest.mark.parametrize(("hours_ago", "state", "badge"), [(None, "failed_over", "red"), (3, "reprotected", "green")])
+def test_serving_at_dr_the_rpo_counts_from_the_newest_verified_reprotect_backup(hours_ago, state, badge):
+    backup = None if hours_ago is None else entry(hours_ago, backup_id="rp1")
+    out = report(facts(_failed_over(), backup, reprotect=_reprotect(hours_ago)))
+    assert out["state"] == state and out["serving_cluster"] == "dr"
+    assert out["rpo"]["badge"] == badge
+    assert (out["last_backup"] or {}).get("backup_id") == (None if hours_ago is None else "rp1")
+    assert ("failback" in out["state_detail"]) is (hours_ago is not None)
+
+
+def test_a_failback_in_progress_and_the_reprotect_sides_marks_show():
+    failback = RunInfo("failback~c1~f1", "failback", "Running", {"run": "failback", "step": "copy"})
+    out = report(facts(_failed_over(), entry(3, backup_id="rp1"), running=[failback], reprotect=_reprotect(3)))
+    assert out["state"] == "failing_back" and "c1" in out["state_detail"]
+    removed = _reprotect(3)
+    removed.removed_by_app = {"instance_id": "backup~c1~f1", "record": {"name": "f1"}}
+    out = report(facts(_failed_over(), entry(3, backup_id="rp1"), reprotect=removed))
+    assert out["state"] == "awaiting_readd" and out["serving_cluster"] is None and "dr" in out["state_detail"]
+    removed.needs_attention = {"since": at(1), "error": "re-add failed"}
+    out = report(facts(_failed_over(), entry(3, backup_id="rp1"), reprotect=removed))
+    assert out["state"] == "needs_attention" and out["serving_cluster"] is None and out["rpo"]["badge"] == "red"
+    assert out["attention"]["error"] == "re-add failed" and "readd" in out["attention"]["action"]
+
+
 def test_the_other_verified_generation_still_counts_after_a_failover():
     state = verified_state(3)
     state.generations["a"].status = ATTACHED
@@ -289,6 +332,7 @@ def test_run_ids_include_the_catalogs_running_backup_and_running_drills():
         "backup~c1~f1",
         "readd~c1~f1",
         "failover~c1~f1",
+        "failback~c1~f1",
         "backup-c1-f1",
         "readd-c1-f1",
         "failover-c1-f1",
@@ -338,3 +382,23 @@ def test_a_writing_generation_is_not_a_backup():
     state = FilerState.new(FILER.backup.containers)
     state.generations["a"] = Generation(container="c1-f1-a", status=WRITING, backup_id="b9")
     assert rep.newest_verified(state) is None
+
+
+def test_the_report_shows_where_the_filer_lives():
+    out = report(facts(verified_state(3), entry(3)))
+    assert out["home"] == {
+        "side": "primary",
+        "cluster": "c1",
+        "container": FILER.source.container,
+        "generation": None,
+        "since": None,
+        "retired": [],
+    }
+    failed_over = verified_state(3)
+    g = next(iter(failed_over.generations))
+    failed_over.generations[g].status = ATTACHED
+    failed_over.failed_over = {"target_cluster": "dr1", "generation": g}
+    home = report(facts(failed_over, entry(3)))["home"]
+    assert (home["side"], home["cluster"], home["generation"]) == ("dr", "dr1", g)
+    assert home["container"] == failed_over.generations[g].container
+    assert report(FilerFacts(FILER, None, problem="unreadable"))["home"] is None

@@ -221,3 +221,30 @@ def test_a_fenced_filer_is_fenced_first_held_removed_and_never_scheduled():
     assert [(h.filer.key, "override=failed-over" in h.reason) for h in result.held] == [("c1/f1", True)]
     assert reconcile(PLAN, states, running=()) == []
     assert "fenced after a failover to cluster dr" in _skipped(result)["c2/g1"]
+
+
+def test_a_filer_serving_at_dr_is_re_added_there_unless_a_failback_attached_it_at_the_primary():
+    """A re-protect backup (or a failback that attached nothing at the primary) left the DR filer removed: the tick
+    re-adds it at DR and starts no re-protect backup meanwhile; once a failback marked a re-protect generation
+    attached to the primary, it may serve there: never re-added at DR, and the tick says why."""
+
+    def failed_over(state: FilerState) -> None:
+        state.failed_over = {"target_cluster": "dr", "generation": "a"}
+        state.generations["a"].status = ATTACHED
+
+    states = _states(c1__f1=failed_over)
+    rp = FilerState.new(("a", "b"))
+    rp.removed_by_app = {"since": "t", "instance_id": "failback~c1~f1", "backup_id": "x", "record": None}
+    assert [f.key for f in reconcile(PLAN, states, (), {"c1/f1": rp})] == ["c1/f1"]
+    assert reconcile(PLAN, states, (), {}) == []  # the primary side's marks are the fence's: held
+    result = tick(PLAN, states, NOW, running=(), reprotect={"c1/f1": rp})
+    assert [f.key for f in result.readd] == ["c1/f1"]
+    assert "removed at the DR cluster" in _skipped(result)["c1/f1"]
+    assert reconcile(PLAN, states, ("failback~c1~f1",), {"c1/f1": rp}) == []
+
+    rp.generations["b"].status = ATTACHED
+    rp.generations["b"].attached_to = {"target_cluster": "c1", "instance_id": "failback~c1~f1"}
+    result = tick(PLAN, states, NOW, running=(), reprotect={"c1/f1": rp})
+    assert result.readd == ()
+    held = [h.reason for h in result.held if h.filer.key == "c1/f1"]
+    assert len(held) == 1 and "failback~c1~f1" in held[0] and "two clusters" in held[0], held
