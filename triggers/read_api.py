@@ -19,6 +19,7 @@ import azure.functions as func
 
 from shared.plan.load import Filer, Plan
 from shared.runbook import report as rep
+from shared.runbook import report_history as hist
 from shared.runbook import services
 from shared.runbook.report_catalog import read_history, read_view
 from triggers import access
@@ -134,13 +135,13 @@ async def _detail(
     runs = await live_runs(client, {**rep.run_ids(filer, state), **rep.drill_ids(history.drills)})
     facts = rep.FilerFacts(filer, state, entry, history.drills, runs, reprotect=history.reprotect)
     summary = rep.report(plan, facts, now())
-    backups = rep.newest_first([rep.backup_view(b, state) for b in history.backups], "started_at", "finished_at")
-    drills = rep.newest_first([rep.drill_view(d) for d in history.drills], "started_at", "finished_at")
-    failovers = rep.newest_first([rep.failover_view(f) for f in history.failovers], "at")
+    backups = hist.newest_first([hist.backup_view(b, state) for b in history.backups], "started_at", "finished_at")
+    drills = hist.newest_first([rep.drill_view(d) for d in history.drills], "started_at", "finished_at")
+    failovers = hist.newest_first([hist.failover_view(f) for f in history.failovers], "at")
     return {
         "filer": summary,
-        "runs": rep.paged(rep.timeline(backups, failovers, drills), page, size),
-        "backups": rep.paged(backups, page, size),
-        "drills": rep.paged(drills, page, size),
-        "failovers": rep.paged(failovers, page, size),
+        "runs": hist.paged(hist.timeline(backups, failovers, drills), page, size),
+        "backups": hist.paged(backups, page, size),
+        "drills": hist.paged(drills, page, size),
+        "failovers": hist.paged(failovers, page, size),
     }

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation
+from shared.catalog.store import VERIFIED, FilerState, Generation
 from shared.core.codec import RecordError
 from shared.plan.load import Filer, Plan
 from shared.runbook.home import home_of
@@ -125,7 +125,7 @@ def number(value: Any) -> float | int | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def _obj(value: Any) -> Mapping[str, Any]:
+def mapping_of(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
@@ -190,7 +190,7 @@ def _backup_point(facts: FilerFacts) -> dict[str, Any] | None:
     started = parse_time(entry.get("started_at"))
     if entry.get("backup_id") != gen.backup_id or entry.get("status") not in VERIFIED_STATUSES or started is None:
         return None
-    verified = _obj(entry.get("verified"))
+    verified = mapping_of(entry.get("verified"))
     instance = text(entry.get("instance_id"))
     return {
         "backup_id": gen.backup_id,
@@ -439,108 +439,3 @@ def report(plan: Plan, facts: FilerFacts, now: datetime) -> dict[str, Any]:
         "attention": attention,
         "links": {"self": filer_link(filer), "readd": f"{filer_link(filer)}/readd"},
     }
-
-
-# --- a filer's history (the detail route) -------------------------------------------------------------------
-def backup_view(entry: Mapping[str, Any], state: FilerState | None) -> dict[str, Any]:
-    """A backup entry as listed; `restorable`: a generation holds it verified now (what a failover can use)."""
-    backup_id = text(entry.get("backup_id"))
-    verified, timings = _obj(entry.get("verified")), _obj(entry.get("timings"))
-    held = (
-        state is not None
-        and backup_id is not None
-        and any(gen.backup_id == backup_id and gen.status in (VERIFIED, ATTACHED) for gen in state.generations.values())
-    )
-    instance = text(entry.get("instance_id"))
-    return {
-        "backup_id": backup_id,
-        "status": text(entry.get("status"), 40),
-        "generation": text(entry.get("generation"), 8),
-        "container": text(entry.get("container")),
-        "started_at": text(entry.get("started_at"), 40),
-        "finished_at": text(entry.get("finished_at"), 40),
-        "blobs": number(verified.get("blobs")),
-        "copied": number(verified.get("copied")),
-        "bytes_copied": number(verified.get("bytes_copied")),
-        "timings": {str(k)[:40]: v for k, v in timings.items() if number(v) is not None},
-        "error": text(entry.get("error"), 500),
-        "restorable": held,
-        "instance_id": instance,
-        "link": run_link(instance) if instance else None,
-    }
-
-
-def failover_view(entry: Mapping[str, Any]) -> dict[str, Any]:
-    instance = text(entry.get("instance_id"))
-    return {
-        "at": text(entry.get("at"), 40),
-        "status": text(entry.get("status"), 40),
-        "target_cluster": text(entry.get("target_cluster")),
-        "backup_id": text(entry.get("backup_id")),
-        "generation": text(entry.get("generation"), 8),
-        "container": text(entry.get("container")),
-        "instance_id": instance,
-        "link": run_link(instance) if instance else None,
-    }
-
-
-def newest_first(items: Sequence[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
-    """Sorted by the first of keys each item has as a time, newest first; undated items last."""
-
-    def when(item: dict[str, Any]) -> tuple[bool, datetime]:
-        for key in keys:
-            moment = parse_time(item.get(key))
-            if moment is not None:
-                return True, moment
-        return False, datetime.min.replace(tzinfo=UTC)
-
-    return sorted(items, key=when, reverse=True)
-
-
-def timeline(
-    backups: Sequence[dict[str, Any]], failovers: Sequence[dict[str, Any]], drills: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Every run the catalog recorded, of any kind and outcome, newest first."""
-    runs = [
-        {
-            "kind": "backup",
-            "id": b["backup_id"],
-            "status": b["status"],
-            "started_at": b["started_at"],
-            "finished_at": b["finished_at"],
-            "instance_id": b["instance_id"],
-            "link": b["link"],
-        }
-        for b in backups
-    ]
-    runs += [
-        {
-            "kind": "failover",
-            "id": f["backup_id"],
-            "status": f["status"],
-            "started_at": f["at"],
-            "finished_at": f["at"],
-            "instance_id": f["instance_id"],
-            "link": f["link"],
-        }
-        for f in failovers
-    ]
-    runs += [
-        {
-            "kind": "drill",
-            "id": d["drill_id"],
-            "status": d["status"],
-            "started_at": d["started_at"],
-            "finished_at": d["finished_at"],
-            "instance_id": d["instance_id"],
-            "link": d["link"],
-        }
-        for d in drills
-    ]
-    return newest_first(runs, "started_at", "finished_at")
-
-
-def paged(items: Sequence[dict[str, Any]], page: int, size: int) -> dict[str, Any]:
-    """One page (1-based) of a list, with the total so a client knows how many pages there are."""
-    start = (page - 1) * size
-    return {"total": len(items), "page": page, "pageSize": size, "items": list(items[start : start + size])}

@@ -12,6 +12,7 @@ import pytest
 from shared.catalog.store import ATTACHED, FAILED, VERIFIED, WRITING, FilerState, Generation
 from shared.plan.load import parse_plan
 from shared.runbook import report as rep
+from shared.runbook import report_history as hist
 from shared.runbook.report import FilerFacts, RunInfo
 from tests.unit.runbook.test_scheduling import _cluster, _filer
 
@@ -348,15 +349,15 @@ def test_history_views_sort_newest_first_and_page():
     state = verified_state(3, backup_id="b3")
     state.generations["b"] = Generation(container="c1-f1-b", status=FAILED, backup_id="b2")
     backups = [
-        rep.backup_view(entry(h, backup_id=f"b{i}", status=s), state)
+        hist.backup_view(entry(h, backup_id=f"b{i}", status=s), state)
         for i, (h, s) in enumerate([(50, "verified"), (27, "failed"), (3, "verified")], start=1)
     ]
-    backups = rep.newest_first(backups, "started_at")
+    backups = hist.newest_first(backups, "started_at")
     assert [b["backup_id"] for b in backups] == ["b3", "b2", "b1"]
     assert [b["restorable"] for b in backups] == [True, False, False]
     assert "record" not in backups[0] and "key" not in backups[0]
     failovers = [
-        rep.failover_view(
+        hist.failover_view(
             {
                 "at": at(1),
                 "target_cluster": "dr",
@@ -366,7 +367,7 @@ def test_history_views_sort_newest_first_and_page():
             }
         )
     ]
-    runs = rep.timeline(backups, failovers, [rep.drill_view({"drill_id": "d", "started_at": at(10)})])
+    runs = hist.timeline(backups, failovers, [rep.drill_view({"drill_id": "d", "started_at": at(10)})])
     assert [(r["kind"], r["id"]) for r in runs] == [
         ("failover", "b3"),
         ("backup", "b3"),
@@ -374,8 +375,8 @@ def test_history_views_sort_newest_first_and_page():
         ("backup", "b2"),
         ("backup", "b1"),
     ]
-    assert rep.paged(runs, 2, 2) == {"total": 5, "page": 2, "pageSize": 2, "items": runs[2:4]}
-    assert rep.paged(runs, 4, 2)["items"] == []
+    assert hist.paged(runs, 2, 2) == {"total": 5, "page": 2, "pageSize": 2, "items": runs[2:4]}
+    assert hist.paged(runs, 4, 2)["items"] == []
 
 
 def test_a_writing_generation_is_not_a_backup():
