@@ -10,7 +10,7 @@ import pytest
 
 from shared.blobcopy.state import manifest_index_path, manifest_page_path, pack, unpack
 from shared.catalog.store import copy_prefix
-from shared.runbook.manifest_check import SAMPLE_SIZE, sample_positions
+from shared.runbook.manifest_check import SAMPLE_PAGES, SAMPLE_SIZE, sample_picks, sample_positions
 from shared.runbook.payloads import failover_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import AppEnv
@@ -95,6 +95,21 @@ def test_sample_positions_are_bounded_distinct_and_the_same_for_the_same_seed() 
     assert big == sample_positions(10_000_000, "failover-x/r1/b1")
     assert big != sample_positions(10_000_000, "failover-x/r2/b1")
     assert sample_positions(5, "s") == [0, 1, 2, 3, 4]
+
+
+def test_sample_picks_read_a_bounded_number_of_pages_whatever_the_size() -> None:
+    for pages in (1, 3, 21, 2000):  # 5,000 entries a page: up to 10 million blobs
+        counts = [5000] * (pages - 1) + [11]
+        picks = sample_picks(counts, "failover-x/r1/b1")
+        assert 1 <= len(picks) <= min(SAMPLE_PAGES, pages)  # a page picked may draw no blob (the 11-entry one)
+        assert sum(len(o) for o in picks.values()) == (11 if pages == 1 else SAMPLE_SIZE)
+        assert all(
+            0 <= o < counts[s] and len(set(offsets)) == len(offsets) for s, offsets in picks.items() for o in offsets
+        )
+        assert picks == sample_picks(counts, "failover-x/r1/b1")
+    seen = {s for r in range(200) for s in sample_picks([5000] * 21, f"failover-x/r{r}/b1")}
+    assert seen == set(range(21))  # every page is checked by some run
+    assert sample_picks([0, 7, 0], "s") == {1: list(range(7))}  # empty pages are never picked
 
 
 def test_sample_check_refuses_a_backup_whose_sampled_blob_is_missing(app_env: AppEnv, durable_runner) -> None:
