@@ -9,7 +9,7 @@ import azure.durable_functions as df
 
 from shared.blobcopy.model import ChangeCheck, DeleteReport, PagePlan, PageProgress, PageVerify, Summary
 from shared.core.codec import decode
-from shared.runbook import copy as copysteps
+from shared.runbook import copy_passes as copysteps
 from shared.runbook.payloads import CopyPageRef, CopyPass, CopyProgress, CopyRef, CopyReport
 
 bp = df.Blueprint()

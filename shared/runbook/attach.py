@@ -114,11 +114,7 @@ def resolve(ref: AttachRef) -> AttachRequest:
     with services.open_catalog(ctx) as catalog:
         if snapshot.kind == "failover":
             request = _failover(snapshot, ctx, catalog, ref)
-        elif snapshot.kind == "failback" and ref.backup_id is not None:  # at the primary cluster, going home
-            from shared.runbook.failback import attach_request  # failback builds on this module's request
-
-            request = attach_request(ref.run, ref.backup_id)
-        else:
+        else:  # a failback's attach at the primary is resolved by shared/runbook/failback.py (activities/readd.py)
             request = replace(readd_request(ctx, *_removed(snapshot, ctx, catalog, ref)), fence=ctx)
     return replace(request, activity_ids=ref.activity_ids)
 

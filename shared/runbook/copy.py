@@ -1,20 +1,15 @@
-"""The copy engine's steps for a backup run: job descriptions, and each step with the app's services.
-
-A copy activity names its run and pass (CopyRef, CopyPageRef): the job is rebuilt here, every time, from the
-run's plan snapshot and the generation the catalog reserved (`writing`) for that very run. The source is the
-filer's plan source; the destination only that generation's container; mode and guard the plan's. A drill run's
-one pass is its scratch copy (shared/runbook/drill_steps.py): a full copy of the drilled backup into the drill's
-scratch container.
+"""The copy jobs of a backup run (pure: the source is the filer's plan source, the destination only the container
+of the generation the catalog reserved for the run, mode and guard the plan's), and what finished passes left in
+the catalog (stored outcomes, manifests). The copy activities' steps over these jobs: shared/runbook/copy_passes.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from shared.blobcopy import changes, steps
+from shared.blobcopy import changes
 from shared.blobcopy.errors import CopyInputError
 from shared.blobcopy.manifest import ManifestIndex, ManifestReader, read_index
 from shared.blobcopy.model import (
@@ -25,9 +20,6 @@ from shared.blobcopy.model import (
     CopyJob,
     DeleteReport,
     Guard,
-    PagePlan,
-    PageProgress,
-    PageVerify,
     Summary,
 )
 from shared.blobcopy.pages import SKIPPED, TODO, load_page
@@ -35,7 +27,6 @@ from shared.blobcopy.state import (
     BlobStateStore,
     StateStore,
     applied_path,
-    pack,
     page_number,
     state_prefix,
     summary_path,
@@ -43,26 +34,16 @@ from shared.blobcopy.state import (
 )
 from shared.blobcopy.verify import ManifestCheck, check_manifest_page
 from shared.catalog.store import copy_prefix
-from shared.core.errors import InputRefused
 from shared.runbook import services
 from shared.runbook.payloads import (
     BackupTarget,
-    CopyPageRef,
-    CopyPass,
-    CopyProgress,
-    CopyRef,
-    CopyReport,
-    CopyTotals,
     RunContext,
 )
-from shared.runbook.refs import BACKUP_KINDS, RunRef
-from shared.runbook.runs import load_run, reserved_target
 
 T = TypeVar("T")
 
 # The engine bounds pending copies itself (abort and restart past the pending limit, bounded attempts); the
 # copy orchestration's backstop against a page that never reports done is this many times that bound.
-POLL_BACKSTOP_FACTOR = 4
 
 
 # --- job descriptions (pure: orchestrators call these) ---------------------------------------------------
@@ -153,44 +134,7 @@ def pass_ids(context: RunContext, target: BackupTarget) -> tuple[str | None, str
     return (target.precopy_job if context.short_offline_window else None), target.final_job
 
 
-def resolve(run: RunRef, job_id: str) -> tuple[RunContext, CopyJob]:
-    """The job `job_id` of backup run `run`, rebuilt from the run's snapshot and the generation the catalog
-    reserved for it (of a drill run: its scratch copy, from its drill record); InputRefused when the run, its
-    generation or the pass does not check out."""
-    snapshot = load_run(run, *BACKUP_KINDS, "drill")
-    if snapshot.kind == "drill":
-        from shared.runbook.drill_steps import scratch_job  # drill_steps builds on this module
-
-        return scratch_job(run, job_id)
-    ctx = snapshot.context()
-    with services.open_catalog(ctx) as catalog:
-        state = catalog.load(ctx.filer)
-    target = reserved_target(state, run.run_id, ctx.filer.key)
-    for job in backup_jobs(ctx, target):
-        if job is not None and job.job_id == job_id:
-            return ctx, job
-    passes = " and ".join(i for i in pass_ids(ctx, target) if i)
-    raise InputRefused(
-        f"copy job {job_id[:100]!r} is not a pass of backup {run.run_id} (its passes: {passes})", filer=ctx.filer.key
-    )
-
-
-def describe(request: CopyRef) -> CopyPass:
-    """The pass as resolved, and the plan's pacing for the copy orchestration."""
-    ctx, job = resolve(request.run, request.job_id)
-    return CopyPass(
-        job_id=job.job_id,
-        mode=job.mode,
-        dest=f"{job.dest.account.name}/{job.dest.container}",
-        poll_interval_seconds=ctx.copy.poll_interval_seconds,
-        parallel_pages=ctx.copy.parallel_pages,
-        pages_per_execution=ctx.copy.pages_per_execution,
-        backstop_seconds=job.pending_limit_seconds * job.max_attempts * POLL_BACKSTOP_FACTOR,
-        guards_changes=job.guard.guards_changes,
-    )
-
-
-# --- steps -----------------------------------------------------------------------------------------------
+# --- running the engine's async steps from sync activities -------------------------------------------------
 def _run(factory: Callable[[], Awaitable[T]]) -> T:
     """Activities are sync (the worker runs them in threads): each step runs on its own short-lived loop."""
     return asyncio.run(_awaited(factory))
@@ -200,113 +144,12 @@ async def _awaited(factory: Callable[[], Awaitable[T]]) -> T:
     return await factory()
 
 
-def _job(request: CopyRef | CopyPageRef | CopyReport) -> CopyJob:
-    return resolve(request.run, request.job_id)[1]
-
-
-def plan_page(request: CopyPageRef) -> PagePlan:
-    job = _job(request)
-    return _run(lambda: steps.plan_page(job, request.cursor, services.copy_env()))
-
-
-def start_page(request: CopyPageRef) -> PageProgress:
-    job = _job(request)
-    return _run(lambda: steps.start_page(job, request.page, services.copy_env()))
-
-
-def poll_page(request: CopyPageRef) -> PageProgress:
-    job = _job(request)
-    return _run(lambda: steps.poll_page(job, request.page, services.copy_env()))
-
-
-def verify_page(request: CopyPageRef) -> PageVerify:
-    job = _job(request)
-    return _run(lambda: steps.verify_page(job, request.page, services.copy_env()))
-
-
-def finish(request: CopyRef) -> Summary:
-    job = _job(request)
-    return _run(lambda: steps.finish(job, services.copy_env()))
-
-
-def check_changes(request: CopyRef) -> ChangeCheck:
-    """The change guard, once every page of the pass is planned: cleared, or held for approval."""
-    job = _job(request)
-    return _run(lambda: changes.check_changes(job, services.copy_env()))
-
-
-def approve_changes(request: CopyRef) -> ChangeCheck:
-    """An approved hold: the pass may overwrite what it planned (the approval_ref must name its change check)."""
-    if not request.approval_ref:
-        raise CopyInputError(
-            f"job {request.job_id[:100]}: approving its overwrites needs the approval_ref of its change check"
-        )
-    job, ref = _job(request), request.approval_ref
-    return _run(lambda: changes.approve_changes(job, ref, services.copy_env()))
-
-
-def apply_deletes(request: CopyRef) -> DeleteReport:
-    if not request.approval_ref:
-        raise CopyInputError(
-            f"job {request.job_id[:100]}: applying deletes needs the approval_ref of its needs_approval list"
-        )
-    job, ref = _job(request), request.approval_ref
-    return _run(lambda: steps.apply_deletes(job, ref, services.copy_env()))
-
-
-# --- progress and cancellation, beside the job's state -----------------------------------------------------
-def _progress_path(job_id: str) -> str:
-    return f"{job_id}/progress.json.gz"
-
-
-def _cancel_path(job_id: str) -> str:
-    return f"{job_id}/cancel.json.gz"
-
-
 async def _with_store(catalog: CatalogRef | None, work: Callable[[StateStore], Awaitable[T]]) -> T:
     if catalog is None:
         raise CopyInputError("this copy job has no catalog to keep its progress in")
     account = await asyncio.to_thread(services.copy_env().connect, catalog.account)  # may read Key Vault
     async with account.async_service_client(8) as client:
         return await work(BlobStateStore(client.get_container_client(catalog.container), catalog.prefix))
-
-
-def report(request: CopyReport) -> CopyProgress:
-    """Record a pass's totals next to its job; say whether someone asked it to stop."""
-    job = _job(request)
-
-    async def work(store: StateStore) -> CopyProgress:
-        body = {"totals": CopyTotals.to_json(request.totals), "finished": request.finished, "at": services.now()}
-        await store.write(_progress_path(job.job_id), pack(body), {"finished": request.finished})
-        cancelled = await store.exists(_cancel_path(job.job_id))
-        return CopyProgress(totals=request.totals, finished=request.finished, cancelled=cancelled)
-
-    return _run(lambda: _with_store(job.catalog, work))
-
-
-def progress(request: CopyRef) -> CopyProgress:
-    job = _job(request)
-
-    async def work(store: StateStore) -> CopyProgress:
-        data = await store.read(_progress_path(job.job_id))
-        cancelled = await store.exists(_cancel_path(job.job_id))
-        if data is None:
-            return CopyProgress(totals=CopyTotals(), finished=False, cancelled=cancelled)
-        body = unpack(data)
-        return CopyProgress(
-            totals=CopyTotals.from_json(body["totals"]), finished=bool(body["finished"]), cancelled=cancelled
-        )
-
-    return _run(lambda: _with_store(job.catalog, work))
-
-
-def cancel(request: CopyRef) -> None:
-    job = _job(request)
-
-    async def work(store: StateStore) -> None:
-        await store.write(_cancel_path(job.job_id), pack({"at": services.now(), "wall": time.time()}))
-
-    _run(lambda: _with_store(job.catalog, work))
 
 
 # --- what finished passes left (complete_backup, failover) ----------------------------------------------

@@ -25,6 +25,7 @@ from shared.core.errors import CatalogConflict, InputRefused
 from shared.plan.load import Cluster, Filer, Plan, UnknownClusterError
 from shared.runbook import services, signals
 from shared.runbook.blockers import Blocker, Reason
+from shared.runbook.copy import manifest_index
 from shared.runbook.drill_payloads import (
     DrillBegin,
     DrillChoice,
@@ -224,8 +225,6 @@ def drill_blocker(state: FilerState, backup_id: str | None) -> Blocker | None:
 
 
 def _newest_complete(where: Where, state: FilerState) -> str | None:
-    from shared.runbook.copy import manifest_index
-
     order = [g for g in (state.latest_verified, *state.generations) if g]
     for g in dict.fromkeys(order):
         gen = state.generations[g]

@@ -15,6 +15,7 @@ from shared.catalog.store import ATTACHED, FAILED, VERIFIED, Catalog, FilerState
 from shared.core.errors import CatalogConflict, InputRefused
 from shared.plan.load import Cluster, Filer, Plan
 from shared.runbook import services
+from shared.runbook.attach import AttachRequest
 from shared.runbook.blockers import Blocker, Reason, reprotecting
 from shared.runbook.failover_payloads import FailbackStep
 from shared.runbook.home import DR, PRIMARY, REPROTECT, Home, home_of, reprotect_containers, reprotect_filer
@@ -171,11 +172,9 @@ def mark_attached(run: RunRef) -> None:
         )
 
 
-def attach_request(run: RunRef, backup_id: str) -> Any:
+def attach_request(run: RunRef, backup_id: str) -> AttachRequest:
     """The attach at the primary cluster: the record this run captured at DR (name, junctions, policies), on the
     re-protect generation it wrote, through the credential and server the filer had there, with this run's key."""
-    from shared.runbook.attach import AttachRequest  # attach resolves failback runs through this module
-
     _, ctx, _, primary = _run(run)
     if backup_id != run.run_id:
         raise InputRefused("a failback attaches the re-protect backup it wrote, no other", filer=ctx.filer.key)
