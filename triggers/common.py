@@ -124,7 +124,7 @@ async def filer_states(plan: Plan, filers: list[Filer]) -> dict[str, FilerState]
     """Each filer's catalog state, by key; the first catalog that cannot be read is the 503 of `filer_state`."""
     out: dict[str, FilerState] = {}
     for filer in filers:
-        states = await _read_catalog(filer, catalog_ops.load_states, plan, [filer])
+        states = await catalog_io(filer, catalog_ops.load_states, plan, [filer])
         out[filer.key] = states[filer.key]
     return out
 
@@ -132,20 +132,21 @@ async def filer_states(plan: Plan, filers: list[Filer]) -> dict[str, FilerState]
 async def reprotect_state(plan: Plan, filer: Filer, state: FilerState) -> FilerState | None:
     """The re-protect side's state of a filer serving at DR (its re-protect runs' removal and attention marks), or
     None when it does not serve at DR; unreadable: the 503 of `filer_state`."""
-    states = await _read_catalog(filer, catalog_ops.load_reprotect_states, plan, {filer.key: state})
+    states = await catalog_io(filer, catalog_ops.load_reprotect_states, plan, {filer.key: state})
     return states.get(filer.key)
 
 
-async def _read_catalog(filer: Filer, read: Any, *args: Any) -> Any:
-    """read(*args) in a thread; a catalog that cannot be read is a 503 naming the filer and its backup account."""
+async def catalog_io(filer: Filer, work: Any, *args: Any, what: str = "read") -> Any:
+    """work(*args) in a thread; a catalog that cannot be read (or written) is a 503 naming the filer and its backup
+    account: nothing may start without the catalog's say (fail closed)."""
     try:
-        return await asyncio.to_thread(read, *args)
+        return await asyncio.to_thread(work, *args)
     except (AzureError, KeyVaultError, StorageConfigError, OSError) as err:
-        log.warning("the catalog of %s cannot be read: %s", filer.key, type(err).__name__)
+        log.warning("the catalog of %s cannot be %s: %s", filer.key, what, type(err).__name__)
         raise Refusal(
             503,
             f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be "
-            f"read: {describe_http_error(err)}; nothing was started. The dry run (?dryRun=true on the "
+            f"{what}: {describe_http_error(err)}; nothing was started. The dry run (?dryRun=true on the "
             "backup route) checks every credential",
         ) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -21,6 +22,7 @@ from shared.runbook.run_ids import BACKUP, DRILL, FAILOVER, filer_run_ids
 from triggers.common import (
     Refusal,
     caller,
+    catalog_io,
     check_body_size,
     load_plan,
     refuse,
@@ -61,7 +63,7 @@ async def start_cluster_failover(req: func.HttpRequest, client: df.DurableOrches
             "wait for it",
         )
         for filer in filers:  # the fence first: nothing cancelled below brings a filer back on the primary
-            await asyncio.to_thread(
+            fence = partial(
                 fencing.request_fence,
                 plan,
                 filer,
@@ -69,6 +71,7 @@ async def start_cluster_failover(req: func.HttpRequest, client: df.DurableOrches
                 instance_id=failover_instance_id(cluster, filer.name),
                 by=who,
             )
+            await catalog_io(filer, fence, what="written")
         await start_run(
             client,
             CLUSTER_FAILOVER,

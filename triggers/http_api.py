@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -40,6 +41,7 @@ from shared.runbook.run_ids import filer_run_ids
 from triggers.common import (
     Refusal,
     caller,
+    catalog_io,
     check_body_size,
     filer_state,
     find_filer,
@@ -147,7 +149,9 @@ async def readd_filer(req: func.HttpRequest, client: df.DurableOrchestrationClie
             raise refusal(blocked)
         lift = override and active_fence(state) is not None
         if lift:  # the catalog holds the operator's authorisation; the run's input alone lifts nothing
-            await asyncio.to_thread(fencing.authorize, plan, filer, instance_id=instance_id, by=who)
+            await catalog_io(
+                filer, partial(fencing.authorize, plan, filer, instance_id=instance_id, by=who), what="written"
+            )
         try:
             await start_run(client, READD, instance_id, plain(FilerRef(cluster, name, lift_fence=lift)))
         except BaseException:
@@ -197,7 +201,8 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             raise refusal(blocked)
         # The fence first: a backup cancelled below finds it in the catalog, and its compensation leaves the
         # filer removed or suspended instead of bringing it back on the primary.
-        await asyncio.to_thread(fencing.request_fence, plan, filer, instance_id=instance_id, target=target, by=who)
+        fence = partial(fencing.request_fence, plan, filer, instance_id=instance_id, target=target, by=who)
+        await catalog_io(filer, fence, what="written")
         await start_run(
             client,
             FAILOVER,

@@ -227,7 +227,15 @@ CELLS: tuple[Cell, ...] = (
         SERVES,
         quick=True,
     ),
-    Cell(F, "mark attached", "storage", StorageFault("PutBlob", container="catalog", times=None), FAILS),
+    # Lasting from the start, it first hits the route's fence record: the route refuses (503), nothing starts.
+    Cell(
+        F,
+        "mark attached",
+        "storage",
+        StorageFault("PutBlob", container="catalog", times=None),
+        REFUSES,
+        names=("HTTP 503", "catalog", "cannot be written"),
+    ),
     Cell(F, "attach", "cluster", ClusterFault("corefiler.createCloudFiler", cluster="dr"), SERVES, quick=True),
     Cell(F, "attach", "cluster", _until(ClusterFault("corefiler.createCloudFiler", *GENERIC, cluster="dr")), FAILS),
     Cell(F, "attach", "vault", VaultFault("/secrets/{key}/*", method="GET"), FAILS, quick=True),
