@@ -338,6 +338,17 @@ def _held_at_dr(ctx: RunContext, filer: Filer, reprotect: FilerState) -> str | N
     return None if fence is None else f"{describe(fence)}; the re-protect side records no removal at the DR cluster"
 
 
+def _left_alone(state: FilerState, why: str) -> ReaddPlan:
+    """A readd run that re-adds nothing: the marks as they are, and why (`fenced`)."""
+    return ReaddPlan(
+        record=None,
+        key=None,
+        needs_attention=state.needs_attention is not None,
+        removed_by_app=state.removed_by_app is not None,
+        fenced=why,
+    )
+
+
 def readd_plan(ref: RunRef) -> ReaddPlan:
     """What the catalog says this app removed, to replay. A filer fenced after a failover is left alone
     (`fenced` says how), unless the run was started to lift the fence (its snapshot's reason, from the readd
@@ -352,23 +363,11 @@ def readd_plan(ref: RunRef) -> ReaddPlan:
         plan_filer = snapshot.plan.filer(snapshot.cluster, snapshot.filer)
         at_dr = _held_at_dr(ctx, plan_filer, state) if is_reprotect(ctx) else None
         if at_dr is not None:
-            return ReaddPlan(
-                record=None,
-                key=None,
-                needs_attention=state.needs_attention is not None,
-                removed_by_app=state.removed_by_app is not None,
-                fenced=at_dr,
-            )
+            return _left_alone(state, at_dr)
         fence = active_fence(state)
         if fence is not None and not (lift and restorable(state)):
             why = describe(fence) + ("" if not lift else "; nothing recorded to bring back: restore it by hand")
-            return ReaddPlan(
-                record=None,
-                key=None,
-                needs_attention=state.needs_attention is not None,
-                removed_by_app=state.removed_by_app is not None,
-                fenced=why,
-            )
+            return _left_alone(state, why)
         if fence is not None:
             lifted = catalog.update(
                 ctx.filer,
