@@ -12,10 +12,7 @@ import logging
 
 import azure.durable_functions as df
 import azure.functions as func
-from azure.core.exceptions import AzureError
 
-from shared.azure.keyvault import KeyVaultError
-from shared.azure.storage import StorageConfigError
 from shared.core.codec import plain
 from shared.runbook.failback import failback_blocker, primary_blocker, states
 from shared.runbook.failover_payloads import FAILBACK, FailbackRequest
@@ -24,6 +21,7 @@ from shared.runbook.run_ids import filer_run_ids
 from triggers.common import (
     Refusal,
     caller,
+    catalog_io,
     check_body_size,
     find_filer,
     load_plan,
@@ -48,14 +46,7 @@ async def start_failback(req: func.HttpRequest, client: df.DurableOrchestrationC
         plan = await asyncio.to_thread(load_plan)
         filer = find_filer(plan, cluster, name)
         await running_blocker(client, filer_run_ids(cluster, name), "one run per filer at a time")
-        try:
-            state, reprotect = await asyncio.to_thread(states, plan, filer)
-        except (AzureError, KeyVaultError, StorageConfigError, OSError) as err:
-            raise Refusal(
-                503,
-                f"the catalog of filer {filer.key} in backup account {filer.backup.account} cannot be read "
-                f"({type(err).__name__}); nothing was started",
-            ) from None
+        state, reprotect = await catalog_io(filer, states, plan, filer)
         blocked = failback_blocker(state, reprotect) or await asyncio.to_thread(primary_blocker, plan, filer)
         if blocked is not None:
             raise refusal(blocked)
