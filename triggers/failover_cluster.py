@@ -15,14 +15,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.core.codec import plain
-from shared.runbook import fence as fencing
 from shared.runbook.failover_payloads import ClusterFailoverRequest
 from shared.runbook.payloads import CANCEL_EVENT, CLUSTER_FAILOVER, cluster_failover_instance_id, failover_instance_id
 from shared.runbook.run_ids import BACKUP, DRILL, FAILOVER, filer_run_ids
 from triggers.common import (
     Refusal,
     caller,
-    catalog_io,
     check_body_size,
     load_plan,
     refuse,
@@ -31,6 +29,7 @@ from triggers.common import (
     start_run,
     started,
 )
+from triggers.fenced_start import FenceAsk, fence_then_start
 from triggers.http_api import verify_mode
 
 bp = df.Blueprint()
@@ -62,22 +61,15 @@ async def start_cluster_failover(req: func.HttpRequest, client: df.DurableOrches
             (instance_id, *(i for f in filers for i in filer_run_ids(cluster, f.name, (FAILOVER,)))),
             "wait for it",
         )
-        for filer in filers:  # the fence first: nothing cancelled below brings a filer back on the primary
-            fence = partial(
-                fencing.request_fence,
-                plan,
-                filer,
-                target=target or filer.failover_cluster or "",
-                instance_id=failover_instance_id(cluster, filer.name),
-                by=who,
-            )
-            await catalog_io(filer, fence, what="written")
-        await start_run(
-            client,
-            CLUSTER_FAILOVER,
-            instance_id,
-            plain(ClusterFailoverRequest(cluster=cluster, target_cluster=target, verify=verify)),
-        )
+        # The fences first: nothing cancelled below brings a filer back on the primary. Fences whose run then
+        # never starts are withdrawn (fenced_start).
+        asks = [
+            FenceAsk(filer, failover_instance_id(cluster, filer.name), target or filer.failover_cluster or "")
+            for filer in filers
+        ]
+        request = ClusterFailoverRequest(cluster=cluster, target_cluster=target, verify=verify)
+        begin = partial(start_run, client, CLUSTER_FAILOVER, instance_id, plain(request))
+        await fence_then_start(plan, asks, who, begin)
         ids = [i for f in filers for i in filer_run_ids(cluster, f.name, (BACKUP, DRILL))]
         for other in sorted(await running_ids(client, ids)):  # the failover takes precedence
             await client.raise_event(other, CANCEL_EVENT, {"reason": "failover", "by": who})

@@ -55,6 +55,7 @@ from triggers.common import (
     start_run,
     started,
 )
+from triggers.fenced_start import FenceAsk, fence_then_start
 
 bp = df.Blueprint()
 log = logging.getLogger("vfxtdr.http")
@@ -201,21 +202,15 @@ async def start_failover(req: func.HttpRequest, client: df.DurableOrchestrationC
             raise refusal(blocked)
         # The fence first: a backup cancelled below finds it in the catalog, and its compensation leaves the
         # filer removed or suspended instead of bringing it back on the primary.
-        fence = partial(fencing.request_fence, plan, filer, instance_id=instance_id, target=target, by=who)
-        await catalog_io(filer, fence, what="written")
-        await start_run(
-            client,
-            FAILOVER,
-            instance_id,
-            plain(
-                FailoverRequest(
-                    cluster=cluster,
-                    filer=name,
-                    target_cluster=target,
-                    backup_id=req.params.get("backupId"),
-                    verify=verify,
-                )
-            ),
+        # A fence whose run then never starts is withdrawn (fenced_start).
+        request = FailoverRequest(
+            cluster=cluster, filer=name, target_cluster=target, backup_id=req.params.get("backupId"), verify=verify
+        )
+        await fence_then_start(
+            plan,
+            [FenceAsk(filer, instance_id, target)],
+            who,
+            partial(start_run, client, FAILOVER, instance_id, plain(request)),
         )
         for backup in sorted(await running_ids(client, list(filer_run_ids(cluster, name, (BACKUP_RUN,))))):
             # The failover takes precedence: the backup stops at its next wait, and leaves the filer fenced.

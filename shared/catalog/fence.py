@@ -46,10 +46,18 @@ def active_fence(state: FilerState) -> dict[str, Any] | None:
     return None
 
 
-def begin_fence(state: FilerState, *, instance_id: str, target: str, by: str, at: str) -> dict[str, Any]:
-    """A failover was requested: fence the primary filer (idempotent: an active fence keeps its history)."""
+def begin_fence(
+    state: FilerState, *, instance_id: str, target: str, by: str, at: str, request: str = "", claim: bool = False
+) -> dict[str, Any]:
+    """A failover was requested: fence the primary filer (idempotent: an active fence keeps its history).
+
+    `request` (a route's own token) marks a fence this call wrote, so that route may withdraw it if it then
+    starts nothing (`withdraw_fence`); `claim` is the failover run's own call: from then on a run relies on the
+    fence and nobody withdraws it."""
     current = active_fence(state)
     if current is not None and not current.get("legacy"):
+        if claim and not current.get("claimed"):
+            current["claimed"] = instance_id  # current is state.fence itself (not legacy)
         return current
     how = (current or {}).get("how", PENDING)
     state.fence = {
@@ -61,7 +69,28 @@ def begin_fence(state: FilerState, *, instance_id: str, target: str, by: str, at
         "at": at,
         "detail": "failover requested; not applied on the primary cluster yet",
     }
+    if request:
+        state.fence["request"] = request
+    if claim:
+        state.fence["claimed"] = instance_id
     return state.fence
+
+
+WITHDRAWN, IN_USE, HELD = "withdrawn", "in use", "held"
+
+
+def withdraw_fence(state: FilerState, request: str) -> str:
+    """Withdraw the fence a route wrote (`request`, its token) when the route then started nothing, only with
+    positive evidence that nothing relies on it. WITHDRAWN; IN_USE when it is not this request's fence (another
+    request's or an older one) or a failover run claimed it; HELD when it was applied on the primary cluster
+    meanwhile (suspended or removed) or an operator acted on it: then it stays (fail closed)."""
+    mark = state.fence
+    if not request or mark is None or mark.get("request") != request or mark.get("claimed"):
+        return IN_USE
+    if mark.get("how") != PENDING or mark.get("lift") or mark.get("lifted"):
+        return HELD
+    state.fence = None
+    return WITHDRAWN
 
 
 def settle_fence(

@@ -24,12 +24,14 @@ from shared.catalog.fence import (
     PENDING,
     REMOVED,
     SUSPENDED,
+    WITHDRAWN,
     active_fence,
     authorize_lift,
     begin_fence,
     describe,
     revoke_lift,
     settle_fence,
+    withdraw_fence,
 )
 from shared.core.clock import from_epoch, to_iso
 from shared.plan.load import Filer, Plan
@@ -52,11 +54,17 @@ def lift_until() -> str:
     return to_iso(from_epoch(services.now()) + LIFT_TTL)
 
 
-def request_fence(plan: Plan, filer: Filer, *, instance_id: str, target: str, by: str) -> dict[str, Any]:
-    """A failover was asked for: record the fence before anything else happens (idempotent)."""
+def request_fence(
+    plan: Plan, filer: Filer, *, instance_id: str, target: str, by: str, request: str = "", claim: bool = False
+) -> dict[str, Any]:
+    """A failover was asked for: record the fence before anything else happens (idempotent). A route passes its
+    own `request` token (see `withdraw`); the failover run itself passes `claim`."""
     with catalog_of(plan, filer) as catalog:
         mark = catalog.update(
-            filer, lambda s: begin_fence(s, instance_id=instance_id, target=target, by=by, at=services.now_iso())
+            filer,
+            lambda s: begin_fence(
+                s, instance_id=instance_id, target=target, by=by, at=services.now_iso(), request=request, claim=claim
+            ),
         )
     log.warning(
         "%s: fenced for failover %s to %s (requested by %s)",
@@ -66,6 +74,16 @@ def request_fence(plan: Plan, filer: Filer, *, instance_id: str, target: str, by
         by or "an unidentified caller",
     )
     return mark
+
+
+def withdraw(plan: Plan, filer: Filer, *, request: str) -> str:
+    """The route that recorded a fence (token `request`) started nothing: withdraw it unless something relies on
+    it (`withdraw_fence`: WITHDRAWN, IN_USE or HELD)."""
+    with catalog_of(plan, filer) as catalog:
+        outcome = catalog.update(filer, lambda s: withdraw_fence(s, request))
+    if outcome == WITHDRAWN:
+        log.warning("%s: the fence recorded for a failover that never started was withdrawn", filer.key)
+    return outcome
 
 
 def authorize(plan: Plan, filer: Filer, *, instance_id: str, by: str) -> None:
@@ -141,7 +159,7 @@ def fence_primary(run: RunRef) -> FenceOutcome:
     snapshot = load_run(run, "failover")
     plan = snapshot.plan
     filer = plan.filer(snapshot.cluster, snapshot.filer)
-    request_fence(plan, filer, instance_id=run.instance_id, target=snapshot.target_cluster or "", by="")
+    request_fence(plan, filer, instance_id=run.instance_id, target=snapshot.target_cluster or "", by="", claim=True)
     return apply_fence(plan, filer)
 
 
