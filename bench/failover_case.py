@@ -18,6 +18,7 @@ from shared.blobcopy.state import BlobStateStore
 from shared.catalog.store import copy_prefix
 from shared.runbook.manifest_check import manifest_digest
 from tests.fixtures.durable import http_call
+from tests.fixtures.storage import ENV_PERSISTENCE
 from tests.fixtures.workflow import AppEnv
 from tests.integration.workflow.test_workflow_failover import backup_now, write_files
 
@@ -135,4 +136,8 @@ def test_failover_rto_at_size(make_app_env: Callable[..., AppEnv], durable_runne
 def test_result() -> None:
     small, large = (RESULTS.get(s) for s in SIZES)
     assert small and large, RESULTS
-    print(f"\nRESULT rto_ratio={large / small:.2f} small_rto_s={small:.2f} large_rto_s={large:.2f}", flush=True)
+    azurite = os.environ.get(ENV_PERSISTENCE, "disk")
+    print(
+        f"\nRESULT rto_ratio={large / small:.2f} small_rto_s={small:.2f} large_rto_s={large:.2f} azurite={azurite}",
+        flush=True,
+    )
