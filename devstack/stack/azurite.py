@@ -125,12 +125,10 @@ def start_azurite(
             LOOPBACK,
             "--blobPort",
             str(chosen),
-            "--location",
-            str(data_dir),
+            *(["--inMemoryPersistence"] if in_memory else ["--location", str(data_dir)]),
             "--skipApiVersionCheck",
             "--disableTelemetry",
             "--silent",
-            *(["--inMemoryPersistence"] if in_memory else []),
         ]
 
     try:

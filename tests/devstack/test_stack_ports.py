@@ -113,3 +113,19 @@ def test_azurite_started_is_ours_and_answers_with_the_stacks_accounts(tmp_path: 
         assert port_owner(port, azurite.proc.pid) == "ours"
     finally:
         stop(azurite.proc)
+
+
+def test_azurite_in_memory_answers_and_keeps_nothing_on_disk(tmp_path: Path) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    state = tmp_path / "state"
+    azurite = start_azurite(state, in_memory=True)
+    try:
+        account = azurite.accounts["dr"]
+        service = BlobServiceClient(f"{azurite.blob_endpoint}/{account.name}", credential=account.key)
+        container = service.create_container("kept-in-memory")
+        container.upload_blob("a", b"held by the process")
+        assert container.download_blob("a").readall() == b"held by the process"
+    finally:
+        stop(azurite.proc)
+    assert [p for p in (state / "azurite" / "data").rglob("*") if p.is_file()] == []
