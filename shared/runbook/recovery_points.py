@@ -8,9 +8,12 @@ from typing import Any
 
 from shared.blobcopy.manifest import ManifestIndex
 from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation
-from shared.plan.load import Filer, Plan
+from shared.core.errors import DrError
+from shared.plan.load import Filer, Plan, UnknownClusterError
 from shared.plan.model import GENERATION_IDS
+from shared.runbook.blockers import reprotecting
 from shared.runbook.copy import manifest_index
+from shared.runbook.home import directed, home_of
 from shared.runbook.payloads import RunContext
 from shared.runbook.services import open_catalog
 
@@ -73,24 +76,51 @@ def recovery_points(
     }
 
 
-def list_recovery_points(plan: Plan, filer: Filer) -> dict[str, Any]:
-    """The recovery points of a filer of the plan, read from its catalog and its manifests (reads only)."""
-    ctx = RunContext.from_plan(plan, filer.cluster, filer.name)
+def _points_of(ctx: RunContext, count: int) -> tuple[FilerState, dict[str, Any]]:
+    """(the state, its recovery points) of one side of a filer's catalog (the context's: the main document, or
+    the re-protect one)."""
     with open_catalog(ctx) as catalog:
-        state = catalog.load(filer)
+        state = catalog.load(ctx.filer)
         held = [
             gen
             for gen in state.generations.values()
             if gen.status in (VERIFIED, ATTACHED) and gen.backup_id and gen.manifest
         ]
-        entries = {str(gen.backup_id): catalog.backup(filer, str(gen.backup_id)) for gen in held}
+        entries = {str(gen.backup_id): catalog.backup(ctx.filer, str(gen.backup_id)) for gen in held}
     indexes = {str(gen.manifest): manifest_index(ctx, str(gen.manifest)) for gen in held}
-    answer = recovery_points(state, filer.backup.generations, entries, indexes)
-    if answer["outside_retention"]:
+    return state, recovery_points(state, count, entries, indexes)
+
+
+def list_recovery_points(plan: Plan, filer: Filer) -> dict[str, Any]:
+    """The recovery points of a filer of the plan, read from its catalog and its manifests (reads only). Serving
+    at the DR cluster, also the re-protect backups (in the primary region's account: what a failback takes).
+    Raises DrError when the catalog's home names a DR cluster the plan no longer has."""
+    ctx = RunContext.from_plan(plan, filer.cluster, filer.name)
+    state, main = _points_of(ctx, filer.backup.generations)
+    if main["outside_retention"]:
         log.warning(
             "%s: generations %s are outside retention (the plan keeps %d): listed, kept, never deleted by the app",
             filer.key,
-            ", ".join(answer["outside_retention"]),
+            ", ".join(main["outside_retention"]),
             filer.backup.generations,
         )
-    return {"cluster": filer.cluster, "filer": filer.name, **answer}
+    reprotect = None
+    if reprotecting(state):
+        home = home_of(state, filer)
+        try:
+            rp_ctx = directed(ctx, plan, home)
+        except UnknownClusterError as err:
+            raise DrError(
+                f"the filer serves at cluster {home.cluster}, which the plan does not list: {err}",
+                filer=filer.key,
+                state="nothing read or changed",
+                action="put the DR cluster back in the plan's dr_clusters",
+            ) from None
+        _, points = _points_of(rp_ctx, filer.backup.generations)
+        reprotect = {
+            "account": rp_ctx.filer.backup.account,
+            "region": rp_ctx.filer.backup.region,
+            "from_cluster": rp_ctx.cluster.name,
+            **points,
+        }
+    return {"cluster": filer.cluster, "filer": filer.name, **main, "reprotect": reprotect}

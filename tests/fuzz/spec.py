@@ -155,8 +155,6 @@ def schema_problems(spec: dict[str, Any], schema: Any, value: Any, where: str = 
     if value is None and schema.get("nullable") is True:  # OpenAPI 3.0: null besides the type
         return []
     kind = schema.get("type")
-    if value is None and schema.get("nullable") is True:  # OpenAPI 3.0: null allowed only where nullable
-        return []
     kinds = {"object": dict, "array": list, "string": str, "boolean": bool}
     if kind in kinds and not isinstance(value, kinds[kind]):
         return [f"{where}: expected {kind}, got {type(value).__name__}"]

@@ -16,6 +16,7 @@ from shared.runbook.payloads import failback_instance_id, readd_instance_id
 from tests.fixtures.durable import http_call
 from tests.fixtures.workflow import VSERVER, AppEnv
 from tests.integration.workflow.test_workflow_failover import DIRTY, FILES, backup_now, snapshot, write_files
+from tests.integration.workflow.test_workflow_retention import recovery_points
 
 CHANGED_AT_DR = {
     "/data/nested/deep/file.txt": b"changed while the filer served from the DR cluster",
@@ -106,6 +107,20 @@ def test_failback_brings_every_change_home_and_protection_back(
     assert (shown["state"], shown["serving_cluster"], shown["rpo"]["badge"]) == ("reprotected", "dr", "green")
     assert shown["last_backup"]["backup_id"] == reprotect["backup_id"]
     assert shown["last_backup"]["container"] == reprotect["container"]
+    # The recovery points list it apart from the DR generations: what the failback takes, where it is.
+    points = recovery_points(runner, env)
+    attached = {p["backup_id"]: p["attached_to"] for p in points["recovery_points"]}  # the DR side
+    assert attached[before["failover"]["backup_id"]] == "dr"  # the backup the failover attached, serving there
+    rp = points["reprotect"]
+    assert (rp["account"], rp["from_cluster"], rp["newest"]) == (
+        env.filer.source.account,
+        "dr",
+        reprotect["backup_id"],
+    )
+    assert [(p["backup_id"], p["container"]) for p in rp["recovery_points"]] == [
+        (reprotect["backup_id"], reprotect["container"])
+    ]
+    assert rp["recovery_points"][0]["blobs"] and rp["recovery_points"][0]["manifest"] == "complete"
 
     # Fail back.
     out = _run(runner, "POST", f"failbacks/primary/{env.filer_name}")
@@ -135,6 +150,7 @@ def test_failback_brings_every_change_home_and_protection_back(
     shown = _shown(runner, env)
     assert (shown["state"], shown["serving_cluster"], shown["rpo"]["badge"]) == ("protected", "primary", "green")
     assert shown["last_backup"]["backup_id"] == after["output"]["backup_id"]
+    assert recovery_points(runner, env)["reprotect"] is None  # at home again: no re-protect side to list
     assert failback_instance_id("primary", env.filer_name) == f"failback~primary~{env.filer_name}"
 
 
