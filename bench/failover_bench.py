@@ -5,7 +5,9 @@
     python bench/failover_bench.py --quick    # 2,000 and 20,000 blobs
     python bench/failover_bench.py --disk     # Azurite saving its metadata to disk, as the tests run it
 
-The last line is `RESULT rto_ratio=<large/small> small_rto_s=<s> large_rto_s=<s>` (target: ratio <= 1.2).
+Each size: five failovers of the same backup (VFXTDR_BENCH_REPEATS), the world reset between them, the median
+counts. The last line is `RESULT rto_ratio=<large/small> small_rto_s=<s> large_rto_s=<s> repeats=<n> azurite=<how>`
+(target: ratio <= 1.2).
 
 How the large backups are made: a real backup of the filer's few files runs first (the app's whole runbook:
 its catalog entry, record, key and manifest are the app's own). Running a real 100,000-blob backup through the
