@@ -37,9 +37,10 @@ async def fence_then_start(plan: Plan, asks: list[FenceAsk], by: str, start: Cal
     """Record every fence, then `start()`. If a fence cannot be written or the start fails, withdraw the fences
     this request wrote and re-raise (a Refusal's message then says which fences stayed)."""
     token = uuid.uuid4().hex
-    written: list[Filer] = []
+    tried: list[Filer] = []  # a write that failed may still have landed: its filer is looked at too
     try:
         for ask in asks:
+            tried.append(ask.filer)
             fence = partial(
                 fencing.request_fence,
                 plan,
@@ -50,22 +51,23 @@ async def fence_then_start(plan: Plan, asks: list[FenceAsk], by: str, start: Cal
                 request=token,
             )
             await catalog_io(ask.filer, fence, what="written")
-            written.append(ask.filer)
         await start()
     except BaseException as err:
-        kept = await _withdraw(plan, written, token)
+        kept = await _withdraw(plan, tried, token)
         if isinstance(err, Refusal) and kept:
             raise Refusal(
                 err.status,
-                f"{err}. The failover fence recorded on {', '.join(kept)} could not be withdrawn and stays: "
+                f"{err}. The failover fence of {', '.join(kept)} may stay (applied meanwhile, or the catalog "
+                "could not be read to withdraw it): if GET /api/filers/{cluster}/{filer} shows it fenced, "
                 f"POST /api/filers/{{cluster}}/{{filer}}/readd?override={OVERRIDE} lifts it",
             ) from None
         raise
 
 
 async def _withdraw(plan: Plan, filers: list[Filer], token: str) -> list[str]:
-    """Withdraw this request's fences; the filers whose fence stays with no failover to rely on it (applied
-    meanwhile, or the catalog refused the withdrawal). A fence a failover run claimed stays without a word."""
+    """Withdraw this request's fences; the filers whose fence may stay with no failover to rely on it (applied
+    meanwhile, or the catalog could not be read or written). A fence a run claimed, or another request's, stays
+    without a word."""
     kept: list[str] = []
     for filer in filers:
         try:

@@ -80,7 +80,9 @@ def withdraw(plan: Plan, filer: Filer, *, request: str) -> str:
     """The route that recorded a fence (token `request`) started nothing: withdraw it unless something relies on
     it (`withdraw_fence`: WITHDRAWN, IN_USE or HELD)."""
     with catalog_of(plan, filer) as catalog:
-        outcome = catalog.update(filer, lambda s: withdraw_fence(s, request))
+        outcome = withdraw_fence(catalog.load(filer), request)  # a look first: nothing of ours, nothing written
+        if outcome == WITHDRAWN:
+            outcome = catalog.update(filer, lambda s: withdraw_fence(s, request))
     if outcome == WITHDRAWN:
         log.warning("%s: the fence recorded for a failover that never started was withdrawn", filer.key)
     return outcome

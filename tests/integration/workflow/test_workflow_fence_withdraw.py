@@ -66,7 +66,7 @@ def test_a_cluster_failover_whose_second_fence_cannot_be_written_withdraws_the_f
     )
     status, body = post(runner, "failovers/primary")
     assert status == 503, body
-    assert two.key in body["error"] and "cannot be written" in body["error"] and "stays" not in body["error"]
+    assert two.key in body["error"] and "cannot be written" in body["error"] and "may stay" not in body["error"]
     assert runner.statuses() == []  # nothing started
     assert state_of(env).fence is None  # the first filer's fence, written before the refusal, is withdrawn
     faults.clear()
@@ -89,7 +89,7 @@ def test_a_failover_the_engine_will_not_start_leaves_no_fence(
 
     monkeypatch.setattr(http_api, "start_run", engine_down)
     status, body = post(runner, f"failovers/primary/{env.filer_name}")
-    assert status == 503 and "task hub" in body["error"] and "stays" not in body["error"], body
+    assert status == 503 and "task hub" in body["error"] and "may stay" not in body["error"], body
     assert state_of(env).fence is None
     assert runner.status(failover_instance_id("primary", env.filer_name)) is None
     monkeypatch.setattr(http_api, "start_run", common.start_run)
@@ -114,7 +114,7 @@ def test_a_fence_applied_before_the_start_failed_stays_and_the_answer_says_how_t
     monkeypatch.setattr(http_api, "start_run", applied_then_down)
     status, body = post(runner, f"failovers/primary/{env.filer_name}")
     assert status == 503, body
-    assert f"on {env.filer.key} could not be withdrawn and stays" in body["error"]
+    assert f"fence of {env.filer.key} may stay" in body["error"]
     assert "readd?override=failed-over" in body["error"]
     assert active_fence(state_of(env))["how"] == "suspended" and suspended(env)  # fail closed: it stays
 
