@@ -207,10 +207,15 @@ class KeyVault:
     """
 
     def __init__(
-        self, vault_url: str, credential: TokenCredential | None = None, *, ca_bundle: str | Path | None = None
+        self,
+        vault_url: str,
+        credential: TokenCredential | None = None,
+        *,
+        ca_bundle: str | Path | None = None,
+        retry: dict[str, Any] | None = None,
     ) -> None:
         self.url = _check_vault_url(vault_url)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(retry or {})  # azure-core RetryPolicy options (retry_total, ...): the SDK's
         if ca_bundle is not None:
             if not Path(ca_bundle).is_file():
                 raise ValueError(f"ca_bundle {str(ca_bundle)!r} is not a file")

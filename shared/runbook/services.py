@@ -35,6 +35,9 @@ class Settings:
     avere_retries: int = 5
     avere_backoff: float = 1.0
     storage_retry: RetrySettings | None = None
+    # Key Vault client retries (azure-core RetryPolicy options such as retry_total, retry_backoff_factor); None:
+    # the SDK's defaults. Vault clients are cached: set it before the first read (forget_vaults drops them).
+    vault_retry: dict[str, Any] | None = None
 
 
 @dataclass
@@ -105,7 +108,7 @@ def key_vault(url: str) -> KeyVault:
     with _lock:
         vault = _process.vaults.get(url)
         if vault is None:
-            vault = _process.vaults[url] = KeyVault(url)
+            vault = _process.vaults[url] = KeyVault(url, retry=_process.settings.vault_retry)
         return vault
 
 
