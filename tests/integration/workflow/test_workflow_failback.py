@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from devstack.stack.ports import free_port
-from shared.catalog.store import Catalog, FilerState
+from shared.catalog.store import ATTACHED, Catalog, FilerState
 from shared.runbook.home import REPROTECT, home_of, reprotect_containers, reprotect_filer
 from shared.runbook.payloads import failback_instance_id, readd_instance_id
 from tests.fixtures.durable import http_call
@@ -292,3 +292,30 @@ def test_a_reprotect_backup_while_the_primary_region_is_down_fails_fast_and_chan
     runner.run_until_idle(timeout=30)
     assert runner.status(iid)["createdTime"] == created
     assert [s["instanceId"] for s in runner.statuses()].count(iid) == 1
+
+
+def test_recovery_points_of_a_filer_serving_at_a_cluster_the_plan_dropped_is_a_503_naming_it(
+    app_env: AppEnv, durable_runner
+) -> None:
+    """The catalog says the filer serves at DR cluster `gone`, which the plan no longer lists: the re-protect side
+    cannot be placed, and the route says so (it read nothing of it, and changed nothing)."""
+    import function_app
+
+    env = app_env
+    runner = durable_runner(function_app.app, clock=env.clock)
+
+    def served_at_a_dropped_cluster(state: FilerState) -> None:
+        gen = state.generations["a"]
+        gen.status, gen.backup_id = ATTACHED, "20270101T000000Z-00000000"
+        state.failed_over = {"generation": "a", "target_cluster": "gone"}
+        state.home = {"side": "dr", "cluster": "gone", "container": gen.container, "generation": "a"}
+
+    with env.catalog() as catalog:
+        catalog.update(env.filer, served_at_a_dropped_cluster)
+        before = catalog.load(env.filer).to_json()
+    reply = http_call("GET", f"{runner.base_url}/api/filers/primary/{env.filer_name}/recovery-points")
+    assert reply.status == 503, reply.body
+    error = reply.json()["error"]
+    assert "cluster gone" in error and "dr_clusters" in error and env.filer.key in error, error
+    with env.catalog() as catalog:
+        assert catalog.load(env.filer).to_json() == before
