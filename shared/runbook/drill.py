@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 from shared.avere.records import ExportPolicyRecord, FilerRecord, JunctionRecord
 from shared.azure.keyvault import SecretRef
-from shared.catalog.store import VERIFIED, Catalog, FilerState, filer_prefix, pin_generation, unpin
+from shared.catalog.generations import pin_generation, unpin
+from shared.catalog.store import VERIFIED, Catalog, FilerState, filer_prefix
 from shared.core.clock import parse_iso
 from shared.core.codec import JsonRecord, json_options
 from shared.core.errors import CatalogConflict, InputRefused

@@ -11,7 +11,8 @@ from typing import Any
 from shared.avere.client import AvereClient
 from shared.avere.errors import AvereConflict
 from shared.avere.records import FilerRecord
-from shared.catalog.store import ATTACHED, FAILED, VERIFIED, Catalog, FilerState, attach_generation
+from shared.catalog.generations import attach_generation
+from shared.catalog.store import ATTACHED, FAILED, VERIFIED, Catalog, FilerState
 from shared.core.errors import CatalogConflict, InputRefused
 from shared.plan.load import Cluster, Filer, Plan
 from shared.runbook import services

@@ -11,7 +11,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation, attach_generation
+from shared.catalog.generations import attach_generation
+from shared.catalog.store import ATTACHED, VERIFIED, FilerState, Generation
 from shared.core.clock import parse_iso
 from shared.core.errors import CatalogConflict, InputRefused
 from shared.runbook import services

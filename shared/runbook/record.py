@@ -14,7 +14,8 @@ from typing import Any
 from shared.avere.records import FilerRecord
 from shared.azure.keyvault import SecretRef
 from shared.catalog.fence import active_fence, describe, lift_fence, lifted_record, restorable
-from shared.catalog.store import NOT_APPROVED, WRITING, Catalog, FilerState, begin_writing, finish_writing
+from shared.catalog.generations import begin_writing, finish_writing
+from shared.catalog.store import NOT_APPROVED, WRITING, Catalog, FilerState
 from shared.core.codec import SCHEMA_KEY, plain
 from shared.core.errors import InputRefused
 from shared.plan.load import Filer, Plan

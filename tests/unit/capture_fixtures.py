@@ -43,7 +43,8 @@ from shared.blobcopy.entries import BlobEntry
 from shared.blobcopy.manifest import ManifestEntry, ManifestIndex
 from shared.blobcopy.pages import BlobTask, PageState
 from shared.blobcopy.state import pack, unpack
-from shared.catalog.store import FilerState, attach_generation, begin_writing, finish_writing
+from shared.catalog.generations import attach_generation, begin_writing, finish_writing
+from shared.catalog.store import FilerState
 from shared.plan.load import parse_plan
 from shared.runbook import failover_payloads as fp
 from shared.runbook import payloads as wp

@@ -9,19 +9,8 @@ import pytest
 
 from shared.azure.keyvault import SecretRef
 from shared.azure.storage import StorageAccount
-from shared.catalog.store import (
-    ATTACHED,
-    EMPTY,
-    FAILED,
-    VERIFIED,
-    WRITING,
-    Catalog,
-    FilerState,
-    attach_generation,
-    begin_writing,
-    choose_generation,
-    finish_writing,
-)
+from shared.catalog.generations import attach_generation, begin_writing, choose_generation, finish_writing
+from shared.catalog.store import ATTACHED, EMPTY, FAILED, VERIFIED, WRITING, Catalog, FilerState
 from shared.core.errors import CatalogConflict
 from shared.plan.model import BackupStorage, Filer, SourceStorage
 

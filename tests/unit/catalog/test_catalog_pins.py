@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.catalog.store import (
-    VERIFIED,
-    WRITING,
-    FilerState,
-    begin_writing,
-    choose_generation,
-    finish_writing,
-    pin_generation,
-    unpin,
-)
+from shared.catalog.generations import begin_writing, choose_generation, finish_writing, pin_generation, unpin
+from shared.catalog.store import VERIFIED, WRITING, FilerState
 from shared.core.errors import CatalogConflict
 
 

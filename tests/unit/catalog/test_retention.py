@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.catalog.store import (
-    ATTACHED,
-    EMPTY,
-    FAILED,
-    VERIFIED,
-    WRITING,
-    FilerState,
-    Generation,
-    begin_writing,
-    choose_generation,
-)
+from shared.catalog.generations import begin_writing, choose_generation
+from shared.catalog.store import ATTACHED, EMPTY, FAILED, VERIFIED, WRITING, FilerState, Generation
 from shared.core.errors import CatalogConflict
 
 STATUS = {"E": EMPTY, "F": FAILED, "W": WRITING, "V": VERIFIED, "A": ATTACHED, "P": VERIFIED}
