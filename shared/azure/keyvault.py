@@ -215,7 +215,7 @@ class KeyVault:
         retry: dict[str, Any] | None = None,
     ) -> None:
         self.url = _check_vault_url(vault_url)
-        options: dict[str, Any] = dict(retry or {})  # azure-core RetryPolicy options (retry_total, ...): the SDK's
+        options: dict[str, Any] = dict(retry or {})  # azure-core RetryPolicy options; none: the SDK's defaults
         if ca_bundle is not None:
             if not Path(ca_bundle).is_file():
                 raise ValueError(f"ca_bundle {str(ca_bundle)!r} is not a file")

@@ -70,43 +70,23 @@ def timeline(
     backups: Sequence[dict[str, Any]], failovers: Sequence[dict[str, Any]], drills: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Every run the catalog recorded, of any kind and outcome, newest first."""
-    runs = [
-        {
-            "kind": "backup",
-            "id": b["backup_id"],
-            "status": b["status"],
-            "started_at": b["started_at"],
-            "finished_at": b["finished_at"],
-            "instance_id": b["instance_id"],
-            "link": b["link"],
-        }
-        for b in backups
-    ]
-    runs += [
-        {
-            "kind": "failover",
-            "id": f["backup_id"],
-            "status": f["status"],
-            "started_at": f["at"],
-            "finished_at": f["at"],
-            "instance_id": f["instance_id"],
-            "link": f["link"],
-        }
-        for f in failovers
-    ]
-    runs += [
-        {
-            "kind": "drill",
-            "id": d["drill_id"],
-            "status": d["status"],
-            "started_at": d["started_at"],
-            "finished_at": d["finished_at"],
-            "instance_id": d["instance_id"],
-            "link": d["link"],
-        }
-        for d in drills
-    ]
+    runs = [_row("backup", b, b["backup_id"], b["started_at"], b["finished_at"]) for b in backups]
+    runs += [_row("failover", f, f["backup_id"], f["at"], f["at"]) for f in failovers]
+    runs += [_row("drill", d, d["drill_id"], d["started_at"], d["finished_at"]) for d in drills]
     return newest_first(runs, "started_at", "finished_at")
+
+
+def _row(kind: str, view: dict[str, Any], ident: Any, started: Any, finished: Any) -> dict[str, Any]:
+    """One run of the timeline: its kind and id, when it ran, and the view's status, instance id and link."""
+    return {
+        "kind": kind,
+        "id": ident,
+        "status": view["status"],
+        "started_at": started,
+        "finished_at": finished,
+        "instance_id": view["instance_id"],
+        "link": view["link"],
+    }
 
 
 def paged(items: Sequence[dict[str, Any]], page: int, size: int) -> dict[str, Any]:
