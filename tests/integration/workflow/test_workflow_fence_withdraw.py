@@ -73,26 +73,40 @@ def test_a_cluster_failover_whose_second_fence_cannot_be_written_withdraws_the_f
     _primary_stays_unfenced(env, runner)
 
 
+def _start_fails(
+    env: AppEnv, runner: Any, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None]
+) -> tuple[int, Any]:
+    """POST a failover of the filer whose start fails (the engine answers 503) after `meanwhile()` ran; the real
+    start is put back afterwards. The route's status and body."""
+    from triggers import common, http_api
+
+    async def engine_down(*args: Any) -> None:
+        await asyncio.to_thread(meanwhile)
+        raise common.Refusal(503, "the task hub cannot be reached")
+
+    monkeypatch.setattr(http_api, "start_run", engine_down)
+    try:
+        return post(runner, f"failovers/primary/{env.filer_name}")
+    finally:
+        monkeypatch.setattr(http_api, "start_run", common.start_run)
+
+
 def test_a_failover_the_engine_will_not_start_leaves_no_fence(
     app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import function_app
-    from triggers import common, http_api
 
     env = app_env
     runner = durable_runner(function_app.app, clock=env.clock)
     backup_now(env, runner)
 
-    async def engine_down(*args: Any) -> None:
-        assert active_fence(state_of(env)) is not None  # the fence went first
-        raise common.Refusal(503, "the task hub cannot be reached")
+    def fence_went_first() -> None:
+        assert active_fence(state_of(env)) is not None
 
-    monkeypatch.setattr(http_api, "start_run", engine_down)
-    status, body = post(runner, f"failovers/primary/{env.filer_name}")
+    status, body = _start_fails(env, runner, monkeypatch, fence_went_first)
     assert status == 503 and "task hub" in body["error"] and "may stay" not in body["error"], body
     assert state_of(env).fence is None
     assert runner.status(failover_instance_id("primary", env.filer_name)) is None
-    monkeypatch.setattr(http_api, "start_run", common.start_run)
     _primary_stays_unfenced(env, runner)
 
 
@@ -100,19 +114,12 @@ def test_a_fence_applied_before_the_start_failed_stays_and_the_answer_says_how_t
     app_env: AppEnv, durable_runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import function_app
-    from triggers import common, http_api
 
     env = app_env
     runner = durable_runner(function_app.app, clock=env.clock)
     backup_now(env, runner)
-
-    async def applied_then_down(*args: Any) -> None:
-        # As if a timer tick applied the pending fence between the route's fence and its start.
-        await asyncio.to_thread(fencing.apply_fence, env.plan, env.filer)
-        raise common.Refusal(503, "the task hub cannot be reached")
-
-    monkeypatch.setattr(http_api, "start_run", applied_then_down)
-    status, body = post(runner, f"failovers/primary/{env.filer_name}")
+    # As if a timer tick applied the pending fence between the route's fence and its start.
+    status, body = _start_fails(env, runner, monkeypatch, lambda: fencing.apply_fence(env.plan, env.filer))
     assert status == 503, body
     assert f"fence of {env.filer.key} may stay" in body["error"]
     assert "readd?override=failed-over" in body["error"]
